@@ -1,0 +1,468 @@
+package numbering_test
+
+import (
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/numbering"
+	bolt "go.etcd.io/bbolt"
+)
+
+type fixture struct {
+	db  *bolt.DB
+	c   *groupcommit.Committer
+	d   *numbering.Directory
+	now time.Time
+	mu  sync.Mutex
+}
+
+func (f *fixture) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
+func (f *fixture) advance(d time.Duration) {
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.mu.Unlock()
+}
+
+func mustMAC(t testing.TB, s string) numbering.MAC {
+	t.Helper()
+	m, err := numbering.ParseMAC(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+var (
+	ip20 = netip.MustParseAddr("192.0.2.20")
+	ip21 = netip.MustParseAddr("192.0.2.21")
+	ip22 = netip.MustParseAddr("192.0.2.22")
+)
+
+func newFixture(t testing.TB, path string) *fixture {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "lantel.db")
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := numbering.ParsePool([]string{"2100-2102"}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := groupcommit.New(db)
+	d, err := numbering.Open(db, c, numbering.Config{
+		Plan: numbering.Plan{Server: "1000", TerminalDigits: 4}, Pool: pool,
+		DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{db: db, c: c, d: d, now: time.Unix(1_800_000_000, 0)}
+	d.SetClock(f.clock)
+	st := numbering.Static{
+		Reservations: []numbering.Reservation{
+			{Number: "2001"},
+			{Number: "2002", MAC: mustMAC(t, "00:a0:24:97:36:f3")},
+			{Number: "2003", UserID: "U001"},
+		},
+		Servers: []numbering.Server{{Number: "1001", Addr: netip.MustParseAddrPort("192.0.2.2:5757")}},
+	}
+	if err := c.Do(func(tx *bolt.Tx) error { return d.ApplyStaticTx(tx, st) }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.close() })
+	return f
+}
+
+func (f *fixture) close() {
+	if f.c != nil {
+		f.c.Close()
+		f.db.Close()
+		f.c = nil
+	}
+}
+
+func (f *fixture) register(t *testing.T, req numbering.RegisterRequest) (numbering.Registration, error) {
+	t.Helper()
+	return f.d.Register(req)
+}
+
+func TestPlanSplit(t *testing.T) {
+	p := numbering.Plan{Server: "1000", TerminalDigits: 4}
+	for _, tc := range []struct {
+		in, srv, term string
+		err           error
+	}{
+		{"2001", "1000", "2001", nil},
+		{"10002001", "1000", "2001", nil},
+		{"10012001", "1001", "2001", nil},
+		{"200", "", "", numbering.ErrNotFound},
+		{"100020011", "", "", numbering.ErrNotFound},
+		{"20a1", "", "", numbering.ErrInvalid},
+		{"", "", "", numbering.ErrInvalid},
+		{"12345678901234567", "", "", numbering.ErrInvalid},
+	} {
+		s, term, err := p.Split(tc.in)
+		if !errors.Is(err, tc.err) || s != tc.srv || term != tc.term {
+			t.Errorf("Split(%q) = %q %q %v, want %q %q %v", tc.in, s, term, err, tc.srv, tc.term, tc.err)
+		}
+	}
+}
+
+func TestParsePool(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		size uint32
+		ok   bool
+	}{
+		{[]string{"2100-2199"}, 100, true},
+		{[]string{"2100-2199", "2300"}, 101, true},
+		{[]string{"2199-2100"}, 0, false},
+		{[]string{"210-2199"}, 0, false},
+		{[]string{"2100-2199", "2150-2160"}, 0, false},
+		{[]string{"21x0-2199"}, 0, false},
+	} {
+		p, err := numbering.ParsePool(tc.in, 4)
+		if (err == nil) != tc.ok || (err == nil && p.Size() != tc.size) {
+			t.Errorf("ParsePool(%q) = %v size %d, %v", tc.in, p, p.Size(), err)
+		}
+		if err != nil && !errors.Is(err, numbering.ErrInvalid) {
+			t.Errorf("ParsePool(%q) error %v does not wrap ErrInvalid", tc.in, err)
+		}
+	}
+}
+
+func TestRegisterReservationKinds(t *testing.T) {
+	f := newFixture(t, "")
+	macA := mustMAC(t, "00:a0:24:97:36:f3")
+	macB := mustMAC(t, "00:a0:24:00:00:01")
+
+	// Plain reservation: any fixed-mode request.
+	reg, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20})
+	if err != nil || reg.Number != "10002001" || reg.Lifetime != time.Hour {
+		t.Fatalf("plain: %+v %v", reg, err)
+	}
+	// MAC reservation: wrong MAC is RESERVED, no MAC is RESERVED, right MAC OK.
+	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: ip21, MAC: macB}); !errors.Is(err, numbering.ErrReserved) {
+		t.Fatalf("MAC reservation, wrong MAC: %v", err)
+	}
+	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "10002002", Addr: ip21}); !errors.Is(err, numbering.ErrReserved) {
+		t.Fatalf("MAC reservation, no MAC: %v", err)
+	}
+	if reg, err := f.register(t, numbering.RegisterRequest{Addr: ip21, MAC: macA}); err != nil || reg.Number != "10002002" {
+		t.Fatalf("MAC reservation, unfixed mode with the MAC: %+v %v", reg, err)
+	}
+	// User reservation: user ID gives the number whatever the mode.
+	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2003", Addr: ip22}); !errors.Is(err, numbering.ErrReserved) {
+		t.Fatalf("user reservation without user: %v", err)
+	}
+	if _, err := f.register(t, numbering.RegisterRequest{Addr: ip22, UserID: "nobody"}); !errors.Is(err, numbering.ErrDenied) {
+		t.Fatalf("unknown user: %v", err)
+	}
+	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip22, UserID: "U001"}); !errors.Is(err, numbering.ErrDenied) {
+		t.Fatalf("user with another number: %v", err)
+	}
+	if reg, err := f.register(t, numbering.RegisterRequest{Addr: ip22, UserID: "U001"}); err != nil || reg.Number != "10002003" {
+		t.Fatalf("user: %+v %v", reg, err)
+	}
+	// A number of another server, or of the wrong width: NOT-FOUND.
+	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "10012001", Addr: ip22}); !errors.Is(err, numbering.ErrNotFound) {
+		t.Fatalf("other server's number: %v", err)
+	}
+	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "201", Addr: ip22}); !errors.Is(err, numbering.ErrNotFound) {
+		t.Fatalf("short number: %v", err)
+	}
+}
+
+func TestInUseAndIdempotent(t *testing.T) {
+	f := newFixture(t, "")
+	macA, macB := mustMAC(t, "02:00:00:00:00:0a"), mustMAC(t, "02:00:00:00:00:0b")
+	reg, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip20, MAC: macA, Lifetime: 100 * time.Hour})
+	if err != nil || reg.Lifetime != 24*time.Hour {
+		t.Fatalf("lifetime cap: %+v %v", reg, err)
+	}
+	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip21, MAC: macB}); !errors.Is(err, numbering.ErrInUse) {
+		t.Fatalf("other MAC: %v", err)
+	}
+	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip21}); !errors.Is(err, numbering.ErrInUse) {
+		t.Fatalf("no MAC, other IP: %v", err)
+	}
+	// Same MAC from a new address: same terminal, moves.
+	f.advance(time.Minute)
+	reg, err = f.register(t, numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip21, MAC: macA, Lifetime: time.Minute})
+	if err != nil || reg.Lifetime != time.Minute {
+		t.Fatalf("refresh: %+v %v", reg, err)
+	}
+	a, err := f.d.Query("3000")
+	if err != nil || a.Addr != ip21 || a.Lifetime != time.Minute {
+		t.Fatalf("query after move: %+v %v", a, err)
+	}
+}
+
+func TestPoolMemoryAndExhaustion(t *testing.T) {
+	f := newFixture(t, "")
+	macs := []numbering.MAC{mustMAC(t, "02:00:00:00:00:01"), mustMAC(t, "02:00:00:00:00:02"),
+		mustMAC(t, "02:00:00:00:00:03"), mustMAC(t, "02:00:00:00:00:04")}
+	got := map[string]numbering.MAC{}
+	for i, m := range macs[:3] {
+		reg, err := f.register(t, numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(50 + i)}), MAC: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := got[reg.Number]; dup {
+			t.Fatalf("number %s handed out twice", reg.Number)
+		}
+		got[reg.Number] = m
+		// Idempotent: again gives the same.
+		again, err := f.register(t, numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(50 + i)}), MAC: m})
+		if err != nil || again.Number != reg.Number {
+			t.Fatalf("re-register: %+v %v, want %s", again, err, reg.Number)
+		}
+	}
+	if _, err := f.register(t, numbering.RegisterRequest{Addr: ip22, MAC: macs[3]}); !errors.Is(err, numbering.ErrExhausted) {
+		t.Fatalf("4th in a pool of 3: %v", err)
+	}
+	// First terminal deregisters; the 4th takes its number (the only free
+	// one); then the 4th deregisters and the first gets its number back.
+	var first string
+	for n, m := range got {
+		if m == macs[0] {
+			first = n
+		}
+	}
+	if _, err := f.d.Deregister(first, netip.AddrFrom4([4]byte{192, 0, 2, 50})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.Query(first); !errors.Is(err, numbering.ErrNotFound) {
+		t.Fatalf("pool number after deregister: %v", err)
+	}
+	reg, err := f.register(t, numbering.RegisterRequest{Addr: ip22, MAC: macs[3]})
+	if err != nil || reg.Number != first {
+		t.Fatalf("4th: %+v %v", reg, err)
+	}
+	if _, err := f.d.Deregister(reg.Number, ip22); err != nil {
+		t.Fatal(err)
+	}
+	reg, err = f.register(t, numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{192, 0, 2, 50}), MAC: macs[0]})
+	if err != nil || reg.Number != first {
+		t.Fatalf("first terminal back: %+v %v, want %s", reg, err, first)
+	}
+}
+
+func TestDeregisterRules(t *testing.T) {
+	f := newFixture(t, "")
+	if _, err := f.d.Deregister("2001", ip20); !errors.Is(err, numbering.ErrOffline) {
+		t.Fatalf("reserved, unbound: %v", err)
+	}
+	if _, err := f.d.Deregister("3333", ip20); !errors.Is(err, numbering.ErrNotFound) {
+		t.Fatalf("free: %v", err)
+	}
+	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.Deregister("2001", ip21); !errors.Is(err, numbering.ErrDenied) {
+		t.Fatalf("other address: %v", err)
+	}
+	if n, err := f.d.Deregister("10002001", ip20); err != nil || n != "10002001" {
+		t.Fatalf("deregister: %s %v", n, err)
+	}
+	if _, err := f.d.Query("2001"); !errors.Is(err, numbering.ErrOffline) {
+		t.Fatalf("reserved after deregister must be OFFLINE: %v", err)
+	}
+}
+
+func TestQueryReferralAndUnknownServer(t *testing.T) {
+	f := newFixture(t, "")
+	a, err := f.d.Query("10015555")
+	if err != nil || a.Referral == nil || a.Referral.Addr != netip.MustParseAddrPort("192.0.2.2:5757") {
+		t.Fatalf("referral: %+v %v", a, err)
+	}
+	if _, err := f.d.Query("10095555"); !errors.Is(err, numbering.ErrUnknownServer) {
+		t.Fatalf("unknown server: %v", err)
+	}
+	if _, err := f.d.Query("5555"); !errors.Is(err, numbering.ErrNotFound) {
+		t.Fatalf("free own number: %v", err)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	f := newFixture(t, "")
+	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20, Lifetime: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "3001", Addr: ip21, Lifetime: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(11 * time.Second)
+	// Expired but not yet swept: already offline to QUERY.
+	if _, err := f.d.Query("2001"); !errors.Is(err, numbering.ErrOffline) {
+		t.Fatalf("expired: %v", err)
+	}
+	ended := make(chan []string, 1)
+	s := f.d.StartSweeper(10*time.Millisecond, func(n []string) { ended <- n }, func(err error) { t.Error(err) })
+	defer s.Stop()
+	select {
+	case n := <-ended:
+		if len(n) != 1 || n[0] != "10002001" {
+			t.Fatalf("swept %v", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("sweeper did not expire the registration")
+	}
+	if b, _ := f.d.Binding("2001"); b != nil {
+		t.Fatalf("binding left after sweep: %+v", b)
+	}
+	if a, err := f.d.Query("3001"); err != nil || a.Addr != ip21 {
+		t.Fatalf("unexpired registration: %+v %v", a, err)
+	}
+}
+
+func TestLeaseBindUnbind(t *testing.T) {
+	f := newFixture(t, "")
+	macA := mustMAC(t, "00:a0:24:97:36:f3")
+	macP := mustMAC(t, "00:0b:82:00:00:01")
+	var num, auto string
+	end := f.now.Add(time.Hour)
+	err := f.c.Do(func(tx *bolt.Tx) error {
+		var err error
+		if num, err = f.d.BindLeaseTx(tx, macA, ip20, end, false, f.now); err != nil {
+			return err
+		}
+		auto, err = f.d.BindLeaseTx(tx, macP, ip21, end, true, f.now)
+		return err
+	})
+	if err != nil || num != "10002002" || auto == "" {
+		t.Fatalf("bind: %q %q %v", num, auto, err)
+	}
+	if a, err := f.d.Query("2002"); err != nil || a.Addr != ip20 || a.Lifetime != time.Hour {
+		t.Fatalf("query: %+v %v", a, err)
+	}
+	// No reservation, no auto: no number.
+	err = f.c.Do(func(tx *bolt.Tx) error {
+		n, err := f.d.BindLeaseTx(tx, mustMAC(t, "02:11:11:11:11:11"), ip22, end, false, f.now)
+		if n != "" {
+			t.Errorf("unreserved client got %s", n)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Release: reserved goes OFFLINE; auto number goes back to the pool and
+	// comes back to the same MAC.
+	err = f.c.Do(func(tx *bolt.Tx) error {
+		if _, err := f.d.UnbindLeaseTx(tx, macA, ip20); err != nil {
+			return err
+		}
+		_, err := f.d.UnbindLeaseTx(tx, macP, ip21)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.Query("2002"); !errors.Is(err, numbering.ErrOffline) {
+		t.Fatalf("after release: %v", err)
+	}
+	var again string
+	err = f.c.Do(func(tx *bolt.Tx) error {
+		var err error
+		again, err = f.d.BindLeaseTx(tx, macP, ip22, end, true, f.now)
+		return err
+	})
+	if err != nil || again != auto {
+		t.Fatalf("auto number back: %q want %q (%v)", again, auto, err)
+	}
+}
+
+func TestRestartKeepsState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lantel.db")
+	f := newFixture(t, path)
+	if _, err := f.d.Register(numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20}); err != nil {
+		t.Fatal(err)
+	}
+	f.close()
+	g := newFixture(t, path)
+	if a, err := g.d.Query("2001"); err != nil || a.Addr != ip20 {
+		t.Fatalf("after reopen: %+v %v", a, err)
+	}
+}
+
+func TestApplyStaticRemovesAndConflicts(t *testing.T) {
+	f := newFixture(t, "")
+	st := numbering.Static{Reservations: []numbering.Reservation{{Number: "2001"}}}
+	if err := f.c.Do(func(tx *bolt.Tx) error { return f.d.ApplyStaticTx(tx, st) }); err != nil {
+		t.Fatal(err)
+	}
+	// 2002 was MAC-reserved by the first config and is now gone.
+	if _, err := f.d.Query("2002"); !errors.Is(err, numbering.ErrNotFound) {
+		t.Fatalf("removed reservation: %v", err)
+	}
+	m := mustMAC(t, "02:00:00:00:00:01")
+	bad := []numbering.Static{
+		{Reservations: []numbering.Reservation{{Number: "2001"}, {Number: "2001"}}},
+		{Reservations: []numbering.Reservation{{Number: "2001", MAC: m}, {Number: "2002", MAC: m}}},
+		{Reservations: []numbering.Reservation{{Number: "20011"}}},
+		{Servers: []numbering.Server{{Number: "1000", Addr: netip.MustParseAddrPort("192.0.2.2:5757")}}},
+	}
+	for i, s := range bad {
+		err := f.c.Do(func(tx *bolt.Tx) error { return f.d.ApplyStaticTx(tx, s) })
+		if !errors.Is(err, numbering.ErrConflict) && !errors.Is(err, numbering.ErrInvalid) {
+			t.Errorf("bad static %d accepted: %v", i, err)
+		}
+	}
+	if _, err := f.d.Query("2001"); !errors.Is(err, numbering.ErrOffline) {
+		t.Fatalf("a refused change must change nothing: %v", err)
+	}
+}
+
+func TestConcurrentRegistrationsShareCommits(t *testing.T) {
+	f := newFixture(t, "")
+	var commits, calls int
+	var mu sync.Mutex
+	f.c.SetOnCommit(func(n int) { mu.Lock(); commits++; calls += n; mu.Unlock() })
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			num := 4000 + i
+			_, err := f.d.Register(numbering.RegisterRequest{Fixed: true, Number: itoa4(num), Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})})
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := f.d.Snapshot()
+	if err != nil || len(s.Bindings) != 200 {
+		t.Fatalf("bindings %d %v", len(s.Bindings), err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 200 || commits >= 200 {
+		t.Logf("200 registrations in %d commits", commits)
+	}
+	if calls != 200 {
+		t.Fatalf("committed %d calls, want 200", calls)
+	}
+}
+
+func itoa4(n int) string {
+	b := []byte{'0', '0', '0', '0'}
+	for i := 3; i >= 0; i-- {
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b)
+}

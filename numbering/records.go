@@ -1,0 +1,161 @@
+package numbering
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Source says which protocol bound a number.
+type Source uint8
+
+// Binding sources.
+const (
+	SourceLTNP Source = 1 // registered over LTNP/1
+	SourceDHCP Source = 2 // bound to a DHCP lease
+)
+
+func (s Source) String() string {
+	switch s {
+	case SourceLTNP:
+		return "ltnp"
+	case SourceDHCP:
+		return "dhcp"
+	}
+	return "unknown"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Source) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Origin says where a reservation, user or server entry came from.
+type Origin string
+
+// Origins of table entries.
+const (
+	OriginConfig  Origin = "config"  // the configuration file; re-applied on start and reload
+	OriginRuntime Origin = "runtime" // added at run time; survives reloads
+)
+
+// Binding is an entry of the terminal table: a number held by a terminal.
+type Binding struct {
+	Number  string     `json:"number"` // terminal number
+	Addr    netip.Addr `json:"ipv4"`
+	MAC     MAC        `json:"mac,omitzero"`
+	UserID  string     `json:"user,omitempty"`
+	Source  Source     `json:"source"`
+	Expiry  time.Time  `json:"expiry"` // end of the registration or lease
+	Updated time.Time  `json:"last_seen"`
+}
+
+// Online reports whether the binding has a current address at now.
+func (b *Binding) Online(now time.Time) bool {
+	return b != nil && b.Addr.IsValid() && (b.Expiry.IsZero() || now.Before(b.Expiry))
+}
+
+// sameTerminal: different MAC where both are known, else different IPv4.
+func (b *Binding) sameTerminal(mac MAC, addr netip.Addr) bool {
+	if b.MAC.IsValid() && mac.IsValid() {
+		return b.MAC == mac
+	}
+	return b.Addr == addr
+}
+
+const bindingVersion = 1
+
+var errBadRecord = errors.New("numbering: corrupt binding record")
+
+// appendBinding encodes b (without its number, which is the key).
+func appendBinding(dst []byte, b *Binding) []byte {
+	dst = append(dst, bindingVersion, byte(b.Source))
+	a4 := b.Addr.As4()
+	dst = append(dst, a4[:]...)
+	dst = append(dst, b.MAC[:]...)
+	dst = binary.BigEndian.AppendUint64(dst, unixOrZero(b.Expiry))
+	dst = binary.BigEndian.AppendUint64(dst, unixOrZero(b.Updated))
+	dst = append(dst, byte(len(b.UserID)))
+	return append(dst, b.UserID...)
+}
+
+func unixOrZero(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return uint64(t.Unix())
+}
+
+func timeOrZero(v uint64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(int64(v), 0)
+}
+
+// decodeBinding decodes a record written by appendBinding; it copies
+// everything it keeps, so v may be a bbolt value.
+func decodeBinding(number string, v []byte) (*Binding, error) {
+	const fixed = 1 + 1 + 4 + 6 + 8 + 8 + 1
+	if len(v) < fixed || v[0] != bindingVersion {
+		return nil, fmt.Errorf("%w: number %s", errBadRecord, number)
+	}
+	b := &Binding{Number: number, Source: Source(v[1])}
+	b.Addr = netip.AddrFrom4([4]byte(v[2:6]))
+	copy(b.MAC[:], v[6:12])
+	b.Expiry = timeOrZero(binary.BigEndian.Uint64(v[12:20]))
+	b.Updated = timeOrZero(binary.BigEndian.Uint64(v[20:28]))
+	n := int(v[28])
+	if len(v) != fixed+n {
+		return nil, fmt.Errorf("%w: number %s: user ID length", errBadRecord, number)
+	}
+	b.UserID = string(v[fixed:])
+	return b, nil
+}
+
+// Reservation sets a number aside. With neither MAC nor UserID it may be
+// taken by any fixed-mode registration; with either it must be proved.
+type Reservation struct {
+	Number string `json:"number"`
+	MAC    MAC    `json:"mac,omitzero"`
+	UserID string `json:"user,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Origin Origin `json:"origin,omitempty"`
+}
+
+// proves reports whether a request with this MAC and user ID proves the
+// reservation's identity. A reservation with both a MAC and a user ID is
+// proved by either (the phone itself, or its user logging in elsewhere).
+func (r *Reservation) proves(mac MAC, user string) bool {
+	if !r.MAC.IsValid() && r.UserID == "" {
+		return true
+	}
+	return (r.MAC.IsValid() && mac == r.MAC) || (r.UserID != "" && user == r.UserID)
+}
+
+// User is an entry of the user table: a user ID and its number.
+type User struct {
+	ID     string `json:"id"`
+	Number string `json:"number"`
+	Name   string `json:"name,omitempty"`
+	Origin Origin `json:"origin,omitempty"`
+}
+
+// Server is an entry of the server table.
+type Server struct {
+	Number string         `json:"number"`
+	Addr   netip.AddrPort `json:"address"`
+	Origin Origin         `json:"origin,omitempty"`
+}
+
+func getJSON[T any](v []byte) (*T, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var t T
+	if err := json.Unmarshal(v, &t); err != nil {
+		return nil, fmt.Errorf("numbering: corrupt record: %w", err)
+	}
+	return &t, nil
+}
