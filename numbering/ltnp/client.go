@@ -1,0 +1,146 @@
+package ltnp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// ErrTimeout: no reply came before the client gave up.
+var ErrTimeout = errors.New("ltnp: no reply")
+
+// DefaultSchedule is PROTOCOL.md's retransmission schedule: send at 0 s,
+// again 1 s later, again 2 s after that; give up 4 s after the last send.
+var DefaultSchedule = []time.Duration{0, time.Second, 3 * time.Second}
+
+// DefaultGiveUp is how long the client waits after the last send.
+const DefaultGiveUp = 4 * time.Second
+
+// Client sends requests and matches replies by transaction ID. It is safe
+// for concurrent use; Close stops it.
+type Client struct {
+	conn     *net.UDPConn
+	Schedule []time.Duration // send offsets from the first send
+	GiveUp   time.Duration   // wait after the last send
+
+	mu      sync.Mutex
+	pending map[uint32]pendingReq
+	done    chan struct{}
+}
+
+type pendingReq struct {
+	to netip.AddrPort
+	ch chan Message
+}
+
+// NewClient serves replies arriving on conn; it takes ownership of conn.
+func NewClient(conn *net.UDPConn) *Client {
+	c := &Client{conn: conn, Schedule: DefaultSchedule, GiveUp: DefaultGiveUp,
+		pending: map[uint32]pendingReq{}, done: make(chan struct{})}
+	go c.readLoop()
+	return c
+}
+
+// Dial opens a client socket on an ephemeral port.
+func Dial() (*Client, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(conn), nil
+}
+
+// Close stops the client.
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	<-c.done
+	return err
+}
+
+func (c *Client) readLoop() {
+	defer close(c.done)
+	buf := make([]byte, MaxDatagram+1)
+	for {
+		n, src, err := c.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		m, err := Decode(buf[:n])
+		if err != nil || m.Type.IsRequest() {
+			continue
+		}
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		c.mu.Lock()
+		p, ok := c.pending[m.TxID]
+		if ok && p.to == src {
+			delete(c.pending, m.TxID)
+		}
+		c.mu.Unlock()
+		if ok && p.to == src {
+			p.ch <- m
+		}
+	}
+}
+
+// Do sends req to server with a fresh transaction ID, retransmitting per
+// the schedule, and returns the reply (whatever its RESULT).
+func (c *Client) Do(ctx context.Context, server netip.AddrPort, req *Message) (Message, error) {
+	ch := make(chan Message, 1)
+	c.mu.Lock()
+	var id uint32
+	for {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		id = binary.BigEndian.Uint32(b[:])
+		if _, dup := c.pending[id]; !dup {
+			break
+		}
+	}
+	c.pending[id] = pendingReq{to: server, ch: ch}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+	m := *req
+	m.TxID = id
+	b, err := m.Append(nil)
+	if err != nil {
+		return Message{}, err
+	}
+	start := time.Now()
+	for i, at := range c.Schedule {
+		if d := time.Until(start.Add(at)); d > 0 {
+			select {
+			case r := <-ch:
+				return r, nil
+			case <-ctx.Done():
+				return Message{}, ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		if _, err := c.conn.WriteToUDPAddrPort(b, server); err != nil {
+			return Message{}, fmt.Errorf("ltnp: send to %v: %w", server, err)
+		}
+		if i == len(c.Schedule)-1 {
+			select {
+			case r := <-ch:
+				return r, nil
+			case <-ctx.Done():
+				return Message{}, ctx.Err()
+			case <-time.After(c.GiveUp):
+			}
+		}
+	}
+	return Message{}, fmt.Errorf("%w from %v after %d tries", ErrTimeout, server, len(c.Schedule))
+}
