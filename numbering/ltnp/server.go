@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -304,6 +305,10 @@ func resultOf(err error) Result {
 func (s *Server) failure(req *Message, err error) Message {
 	r := resultOf(err)
 	reason := err.Error()
+	for _, e := range []error{numbering.ErrNotFound, numbering.ErrOffline, numbering.ErrReserved, numbering.ErrInUse,
+		numbering.ErrExhausted, numbering.ErrDenied, numbering.ErrUnknownServer, numbering.ErrInvalid} {
+		reason = strings.TrimPrefix(reason, e.Error()+": ")
+	}
 	if r == ResultTryLater {
 		s.log.Error("ltnp: storage failure", "type", req.Type, "err", err)
 		reason = "storage failure, try later"

@@ -1,0 +1,99 @@
+// Command lanteld is lantel's server: a DHCPv4 server (CoreDHCP) that puts
+// phones' LAN telephone numbers online with their leases, and an LTNP/1
+// number server. See README.md.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lantel/lantel/internal/config"
+	"github.com/lantel/lantel/internal/daemon"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	fs := flag.NewFlagSet("lanteld", flag.ContinueOnError)
+	path := fs.String("c", "", "configuration `file` (YAML); without it the embedded defaults")
+	store := fs.String("store", "", "override numbering.store (the bbolt `path`)")
+	listen := fs.String("listen", "", "override numbering.listen (LTNP/1 `address`)")
+	check := fs.Bool("check", false, "check the configuration and exit")
+	printDefaults := fs.Bool("print-defaults", false, "print the embedded default configuration and exit")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	if *printDefaults {
+		os.Stdout.Write(config.Defaults)
+		return 0
+	}
+	load := func() (*config.Config, error) {
+		var cfg *config.Config
+		var err error
+		if *path == "" {
+			cfg, err = config.Parse("(embedded defaults)", config.Defaults)
+		} else {
+			cfg, err = config.Load(*path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if *store != "" {
+			cfg.Store = *store
+		}
+		if *listen != "" {
+			cfg.Listen = *listen
+		}
+		return cfg, nil
+	}
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lanteld:", err)
+		return 1
+	}
+	if *check {
+		fmt.Println("configuration ok")
+		return 0
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: daemon.Level(cfg.LogLevel)}))
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	d, err := daemon.Start(cfg, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lanteld:", err)
+		return 1
+	}
+	if err := startDHCP(d, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "lanteld:", err)
+		d.Close()
+		return 1
+	}
+	for sig := range sigs {
+		if sig != syscall.SIGHUP {
+			log.Info("shutting down", "signal", sig.String())
+			break
+		}
+		next, err := load()
+		if err == nil {
+			err = d.Reload(next)
+		}
+		if err != nil {
+			log.Error("reload refused; the old configuration stays", "err", err)
+			continue
+		}
+		log.Info("configuration reloaded")
+	}
+	if err := d.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}

@@ -1,0 +1,229 @@
+// Package config reads lanteld's YAML file: CoreDHCP's own server4 section,
+// left to CoreDHCP, and lantel's numbering section, checked here. Every
+// error names the file, the key and what is wrong.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/lantel/lantel/numbering"
+	"go.yaml.in/yaml/v3"
+)
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("config")
+
+// Error is a configuration error at one key of one file.
+type Error struct {
+	File string
+	Key  string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("%s: %v", e.File, e.Err)
+	}
+	return fmt.Sprintf("%s: %s: %v", e.File, e.Key, e.Err)
+}
+
+// Unwrap returns the cause; errors.Is(err, ErrConfig) also holds.
+func (e *Error) Unwrap() []error { return []error{ErrConfig, e.Err} }
+
+// Defaults is the embedded configuration lanteld runs on without -c: an
+// LTNP-only server on loopback with a small pool.
+//
+//go:embed defaults.yaml
+var Defaults []byte
+
+// File is the YAML document.
+type File struct {
+	Server4   yaml.Node `yaml:"server4"`
+	Server6   yaml.Node `yaml:"server6"`
+	Numbering Numbering `yaml:"numbering"`
+}
+
+// Numbering is the numbering section as written.
+type Numbering struct {
+	Store          string   `yaml:"store"`
+	ServerNumber   string   `yaml:"server_number"`
+	TerminalDigits int      `yaml:"terminal_digits"`
+	Listen         string   `yaml:"listen"`
+	Pool           []string `yaml:"pool"`
+	Lifetime       struct {
+		Default time.Duration `yaml:"default"`
+		Max     time.Duration `yaml:"max"`
+	} `yaml:"lifetime"`
+	Trusted      []string `yaml:"trusted"`
+	Reservations []struct {
+		Number string `yaml:"number"`
+		MAC    string `yaml:"mac"`
+		User   string `yaml:"user"`
+		Name   string `yaml:"name"`
+	} `yaml:"reservations"`
+	Users []struct {
+		ID     string `yaml:"id"`
+		Number string `yaml:"number"`
+		Name   string `yaml:"name"`
+	} `yaml:"users"`
+	Servers []struct {
+		Number  string `yaml:"number"`
+		Address string `yaml:"address"`
+	} `yaml:"servers"`
+	DHCP struct {
+		AutoAssign struct {
+			VendorClass []string `yaml:"vendor_class"`
+		} `yaml:"auto_assign"`
+		Options struct {
+			Number int `yaml:"number"`
+			Server int `yaml:"server"`
+		} `yaml:"options"`
+	} `yaml:"dhcp"`
+	Log struct {
+		Level string `yaml:"level"`
+	} `yaml:"log"`
+}
+
+// Config is the checked configuration.
+type Config struct {
+	File       string
+	Store      string
+	Listen     string
+	Directory  numbering.Config
+	Static     numbering.Static
+	Trusted    []netip.Addr
+	HasDHCP    bool // a server4 section is present
+	VendorAuto []*regexp.Regexp
+	OptNumber  uint8
+	OptServer  uint8
+	LogLevel   string
+}
+
+// Load reads and checks a file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Err: err}
+	}
+	return Parse(path, data)
+}
+
+// Parse checks a document; name is used in errors.
+func Parse(name string, data []byte) (*Config, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, &Error{File: name, Err: err}
+	}
+	fail := func(key string, format string, args ...any) error {
+		return &Error{File: name, Key: key, Err: fmt.Errorf(format, args...)}
+	}
+	if !f.Server6.IsZero() {
+		return nil, fail("server6", "DHCPv6 is not supported by lanteld")
+	}
+	n := &f.Numbering
+	c := &Config{File: name, Store: n.Store, Listen: n.Listen, HasDHCP: !f.Server4.IsZero(), LogLevel: n.Log.Level}
+	if c.Store == "" {
+		return nil, fail("numbering.store", "is required (path of the bbolt database)")
+	}
+	if c.Listen == "" {
+		c.Listen = "0.0.0.0:5757"
+	}
+	if _, err := netip.ParseAddrPort(c.Listen); err != nil {
+		return nil, fail("numbering.listen", "%q is not IPv4:port", c.Listen)
+	}
+	if n.TerminalDigits == 0 {
+		n.TerminalDigits = 4
+	}
+	plan := numbering.Plan{Server: n.ServerNumber, TerminalDigits: n.TerminalDigits}
+	if err := plan.Validate(); err != nil {
+		return nil, fail("numbering.server_number", "%v", err)
+	}
+	pool, err := numbering.ParsePool(n.Pool, n.TerminalDigits)
+	if err != nil {
+		return nil, fail("numbering.pool", "%v", err)
+	}
+	if n.Lifetime.Default == 0 {
+		n.Lifetime.Default = time.Hour
+	}
+	if n.Lifetime.Max == 0 {
+		n.Lifetime.Max = 24 * time.Hour
+	}
+	c.Directory = numbering.Config{Plan: plan, Pool: pool, DefaultLifetime: n.Lifetime.Default, MaxLifetime: n.Lifetime.Max}
+	if err := c.Directory.Validate(); err != nil {
+		return nil, fail("numbering.lifetime", "%v", err)
+	}
+	for i, t := range n.Trusted {
+		a, err := netip.ParseAddr(t)
+		if err != nil || !a.Is4() {
+			return nil, fail(fmt.Sprintf("numbering.trusted[%d]", i), "%q is not an IPv4 address", t)
+		}
+		c.Trusted = append(c.Trusted, a)
+	}
+	for i, r := range n.Reservations {
+		key := fmt.Sprintf("numbering.reservations[%d]", i)
+		res := numbering.Reservation{Number: r.Number, UserID: r.User, Name: r.Name}
+		if err := numbering.ValidTerminal(plan, r.Number); err != nil {
+			return nil, fail(key+".number", "%v", err)
+		}
+		if r.MAC != "" {
+			if res.MAC, err = numbering.ParseMAC(r.MAC); err != nil {
+				return nil, fail(key+".mac", "%v", err)
+			}
+		}
+		c.Static.Reservations = append(c.Static.Reservations, res)
+	}
+	for i, u := range n.Users {
+		c.Static.Users = append(c.Static.Users, numbering.User{ID: u.ID, Number: u.Number, Name: u.Name})
+		if err := numbering.ValidUserID(u.ID); err != nil {
+			return nil, fail(fmt.Sprintf("numbering.users[%d].id", i), "%v", err)
+		}
+	}
+	for i, s := range n.Servers {
+		ap, err := numbering.ParseServerAddr(s.Address)
+		if err != nil {
+			return nil, fail(fmt.Sprintf("numbering.servers[%d].address", i), "%v", err)
+		}
+		c.Static.Servers = append(c.Static.Servers, numbering.Server{Number: s.Number, Addr: ap})
+	}
+	if err := c.Static.Validate(plan); err != nil {
+		return nil, fail("numbering.reservations", "%v", err)
+	}
+	for i, v := range n.DHCP.AutoAssign.VendorClass {
+		re, err := regexp.Compile(v)
+		if err != nil {
+			return nil, fail(fmt.Sprintf("numbering.dhcp.auto_assign.vendor_class[%d]", i), "%v", err)
+		}
+		c.VendorAuto = append(c.VendorAuto, re)
+	}
+	c.OptNumber, c.OptServer = 224, 225
+	for key, p := range map[string]struct {
+		v   int
+		dst *uint8
+	}{"number": {n.DHCP.Options.Number, &c.OptNumber}, "server": {n.DHCP.Options.Server, &c.OptServer}} {
+		if p.v == 0 {
+			continue
+		}
+		if p.v < 1 || p.v > 254 {
+			return nil, fail("numbering.dhcp.options."+key, "option code %d must be 1-254", p.v)
+		}
+		*p.dst = uint8(p.v)
+	}
+	if c.OptNumber == c.OptServer {
+		return nil, fail("numbering.dhcp.options", "number and server use the same option code %d", c.OptNumber)
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return nil, fail("numbering.log.level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	return c, nil
+}

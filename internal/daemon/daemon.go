@@ -1,0 +1,163 @@
+// Package daemon assembles lanteld from its parts: the store, the number
+// directory and its sweeper, the LTNP/1 server and, when the configuration
+// has a server4 section, the DHCP server. It owns every goroutine and socket
+// it starts and stops them on Close.
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/lantel/lantel/internal/config"
+	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/numbering"
+	"github.com/lantel/lantel/numbering/ltnp"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Daemon is a running lanteld.
+type Daemon struct {
+	Log       *slog.Logger
+	DB        *bolt.DB
+	Committer *groupcommit.Committer
+	Dir       *numbering.Directory
+	LTNP      *ltnp.Server
+
+	mu      sync.Mutex
+	cfg     *config.Config
+	sweeper *numbering.Sweeper
+	ltnpErr chan error
+	extra   []func() error // stoppers of optional parts (DHCP), last first
+}
+
+// Level parses a log level name.
+func Level(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// Start opens the store and starts the LTNP/1 server. It does not start
+// half-configured: on error everything it opened is closed again.
+func Start(cfg *config.Config, log *slog.Logger) (d *Daemon, err error) {
+	if dir := filepath.Dir(cfg.Store); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("store directory: %w", err)
+		}
+	}
+	db, err := bolt.Open(cfg.Store, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", cfg.Store, err)
+	}
+	d = &Daemon{Log: log, DB: db, cfg: cfg, ltnpErr: make(chan error, 1)}
+	d.Committer = groupcommit.New(db)
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if d.Dir, err = numbering.Open(db, d.Committer, cfg.Directory); err != nil {
+		return nil, err
+	}
+	if err = d.Committer.Do(func(tx *bolt.Tx) error { return d.Dir.ApplyStaticTx(tx, cfg.Static) }); err != nil {
+		return nil, &config.Error{File: cfg.File, Key: "numbering", Err: err}
+	}
+	conn, err := ltnp.Listen(cfg.Listen)
+	if err != nil {
+		return nil, &config.Error{File: cfg.File, Key: "numbering.listen", Err: err}
+	}
+	d.LTNP = ltnp.NewServer(d.Dir, ltnp.Options{Trusted: cfg.Trusted, Logger: log})
+	go func() { d.ltnpErr <- d.LTNP.Serve(conn) }()
+	d.sweeper = d.Dir.StartSweeper(time.Second, func(nums []string) {
+		for _, n := range nums {
+			log.Info("number offline", "number", n, "reason", "registration expired")
+		}
+	}, func(err error) { log.Error("sweeper", "err", err) })
+	log.Info("LTNP/1 server listening", "addr", conn.LocalAddr().String(), "server_number", cfg.Directory.Plan.Server, "store", cfg.Store)
+	return d, nil
+}
+
+// LTNPAddr is the LTNP/1 socket's address.
+func (d *Daemon) LTNPAddr() net.Addr { return d.LTNP.Addr() }
+
+// Config returns the configuration in force.
+func (d *Daemon) Config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// OnClose registers a stopper for an optional part; stoppers run in
+// reverse order before the store closes.
+func (d *Daemon) OnClose(f func() error) {
+	d.mu.Lock()
+	d.extra = append(d.extra, f)
+	d.mu.Unlock()
+}
+
+// Reload applies a new numbering section. What cannot change without a
+// restart (store, listen address, number widths, server number) is refused
+// and the old configuration stays.
+func (d *Daemon) Reload(cfg *config.Config) error {
+	d.mu.Lock()
+	old := d.cfg
+	d.mu.Unlock()
+	switch {
+	case cfg.Store != old.Store:
+		return &config.Error{File: cfg.File, Key: "numbering.store", Err: errors.New("changing the store needs a restart")}
+	case cfg.Listen != old.Listen:
+		return &config.Error{File: cfg.File, Key: "numbering.listen", Err: errors.New("changing the listen address needs a restart")}
+	case cfg.Directory.Plan != old.Directory.Plan:
+		return &config.Error{File: cfg.File, Key: "numbering.server_number", Err: errors.New("changing the number plan needs a restart")}
+	}
+	if err := d.Committer.Do(func(tx *bolt.Tx) error { return d.Dir.ApplyStaticTx(tx, cfg.Static) }); err != nil {
+		return &config.Error{File: cfg.File, Key: "numbering.reservations", Err: err}
+	}
+	if err := d.Dir.SetConfig(cfg.Directory); err != nil {
+		return &config.Error{File: cfg.File, Key: "numbering", Err: err}
+	}
+	d.LTNP.SetTrusted(cfg.Trusted)
+	d.mu.Lock()
+	d.cfg = cfg
+	d.mu.Unlock()
+	return nil
+}
+
+// Close stops everything: sockets first, then the sweeper, the committer
+// (finishing queued commits) and the store.
+func (d *Daemon) Close() error {
+	var errs []error
+	d.mu.Lock()
+	extra := d.extra
+	d.extra = nil
+	d.mu.Unlock()
+	for i := len(extra) - 1; i >= 0; i-- {
+		errs = append(errs, extra[i]())
+	}
+	if d.LTNP != nil {
+		d.LTNP.Close()
+		errs = append(errs, <-d.ltnpErr)
+		d.LTNP = nil
+	}
+	if d.sweeper != nil {
+		d.sweeper.Stop()
+		d.sweeper = nil
+	}
+	if d.Committer != nil {
+		d.Committer.Close()
+		d.Committer = nil
+	}
+	if d.DB != nil {
+		errs = append(errs, d.DB.Close())
+		d.DB = nil
+	}
+	return errors.Join(errs...)
+}
