@@ -47,7 +47,7 @@ func Level(s string) slog.Level {
 
 // Start opens the store and starts the LTNP/1 server. It does not start
 // half-configured: on error everything it opened is closed again.
-func Start(cfg *config.Config, log *slog.Logger) (d *Daemon, err error) {
+func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	if dir := filepath.Dir(cfg.Store); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("store directory: %w", err)
@@ -57,7 +57,7 @@ func Start(cfg *config.Config, log *slog.Logger) (d *Daemon, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Store, err)
 	}
-	d = &Daemon{Log: log, DB: db, cfg: cfg, ltnpErr: make(chan error, 1)}
+	d := &Daemon{Log: log, DB: db, cfg: cfg, ltnpErr: make(chan error, 1)}
 	d.Committer = groupcommit.New(db)
 	defer func() {
 		if err != nil {

@@ -1,0 +1,47 @@
+# lantel — see README.md. `make demo` and `make test` are the two set-up
+# commands; everything else is for developers.
+GO      ?= go
+BIN     ?= bin
+PKGS    := ./...
+FUZZTIME ?= 30s
+
+.PHONY: all build test test-short lint fuzz bench bench-go bench-ltnp bench-dhcp demo clean deps
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+deps:
+	$(GO) mod download
+
+test: deps
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+lint:
+	$(GO) vet $(PKGS)
+	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; ran go vet only"; fi
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./numbering/ltnp/
+
+# Benchmarks: Go micro-benchmarks, then the load generators against real
+# servers (see README "Performance").
+bench: bench-go bench-ltnp
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./numbering/... ./internal/...
+
+bench-ltnp: build
+	$(BIN)/ltnpbench
+
+demo: build
+	./contrib/demo.sh
+
+clean:
+	rm -rf $(BIN)

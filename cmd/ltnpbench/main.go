@@ -1,0 +1,270 @@
+// Command ltnpbench measures LTNP/1 throughput and latency on loopback: it
+// starts lanteld (the real binary) on a scratch store, drives it with a
+// window of outstanding requests over several sockets, and in the same run
+// drives a bare Go UDP responder doing a map lookup, the ceiling for any Go
+// server on this machine. Every load phase is bounded in time and count.
+//
+// Usage: ltnpbench [-lanteld bin/lanteld] [-duration 3s] [-runs 3]
+package main
+
+import (
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lantel/lantel/numbering/ltnp"
+)
+
+func main() {
+	lanteld := flag.String("lanteld", "", "lanteld binary (default: next to this one)")
+	duration := flag.Duration("duration", 3*time.Second, "length of one load phase")
+	runs := flag.Int("runs", 3, "runs per figure (the median is reported)")
+	sockets := flag.Int("sockets", 4, "client sockets")
+	window := flag.Int("window", 64, "outstanding requests per socket")
+	responder := flag.String("responder", "", "internal: run the bare responder on this address")
+	flag.Parse()
+	if *responder != "" {
+		runResponder(*responder)
+		return
+	}
+	if *lanteld == "" {
+		self, _ := os.Executable()
+		*lanteld = filepath.Join(filepath.Dir(self), "lanteld")
+	}
+	if err := bench(*lanteld, *duration, *runs, *sockets, *window); err != nil {
+		fmt.Fprintln(os.Stderr, "ltnpbench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	rate     float64
+	p50, p99 time.Duration
+	sent     int64
+	answered int64
+}
+
+func bench(lanteld string, d time.Duration, runs, sockets, window int) error {
+	dir, err := os.MkdirTemp("", "ltnpbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	addr := netip.MustParseAddrPort("127.0.0.1:25757")
+	cfg := filepath.Join(dir, "lantel.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`numbering:
+  store: %s/lantel.db
+  server_number: "1000"
+  listen: %s
+  pool: ["9000-9999"]
+  trusted: [127.0.0.1]
+  log: {level: warn}
+`, dir, addr)), 0o600)
+	srv := exec.Command(lanteld, "-c", cfg)
+	srv.Stderr = os.Stderr
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+
+	self, _ := os.Executable()
+	raddr := "127.0.0.1:25758"
+	resp := exec.Command(self, "-responder", raddr)
+	resp.Stderr = os.Stderr
+	if err := resp.Start(); err != nil {
+		return err
+	}
+	defer func() { resp.Process.Kill(); resp.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+
+	// Numbers 1000-2999 registered (trusted source, one IPv4 each) so that
+	// QUERYs find bindings.
+	const nums = 2000
+	regMsg := func(i int, txid uint32) []byte {
+		m := ltnp.Message{Type: ltnp.TypeRegister, TxID: txid}
+		m.SetMode(1)
+		m.SetNumber(fmt.Sprintf("%04d", 1000+i%nums))
+		m.SetIPv4(netip.AddrFrom4([4]byte{198, 18, byte(i % nums / 256), byte(i % nums % 256)}))
+		b, _ := m.Append(nil)
+		return b
+	}
+	qryMsg := func(i int, txid uint32) []byte {
+		m := ltnp.Message{Type: ltnp.TypeQuery, TxID: txid}
+		m.SetNumber(fmt.Sprintf("%04d", 1000+i%nums))
+		b, _ := m.Append(nil)
+		return b
+	}
+	if r := load(addr, regMsg, 10*time.Second, 1, 32, nums); r.answered < nums {
+		return fmt.Errorf("warm-up: %d of %d registrations answered", r.answered, nums)
+	}
+	figures := []struct {
+		name string
+		to   netip.AddrPort
+		msg  func(int, uint32) []byte
+	}{
+		{"bare Go responder (map lookup), ceiling", netip.MustParseAddrPort(raddr), qryMsg},
+		{"lanteld QUERY", addr, qryMsg},
+		{"lanteld REGISTER (durable, fsync'd)", addr, regMsg},
+	}
+	fmt.Printf("LTNP/1 on loopback: %d sockets x %d outstanding, %v per run, median of %d runs, GOMAXPROCS=%d\n",
+		sockets, window, d, runs, runtimeProcs())
+	fmt.Printf("%-42s %12s %10s %10s %8s\n", "figure", "req/s", "p50", "p99", "answered")
+	var ceiling float64
+	for i, f := range figures {
+		var rs []result
+		for r := 0; r < runs; r++ {
+			rs = append(rs, load(f.to, f.msg, d, sockets, window, 0))
+		}
+		sort.Slice(rs, func(a, b int) bool { return rs[a].rate < rs[b].rate })
+		m := rs[len(rs)/2]
+		if i == 0 {
+			ceiling = m.rate
+		}
+		fmt.Printf("%-42s %12.0f %10v %10v %7.2f%%", f.name, m.rate, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond),
+			100*float64(m.answered)/float64(max(m.sent, 1)))
+		if i > 0 {
+			fmt.Printf("  %.2f x ceiling", m.rate/ceiling)
+		}
+		fmt.Println()
+	}
+	return nil
+}
+
+func runtimeProcs() int {
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		return atoiOr(v, 0)
+	}
+	return numCPU()
+}
+
+// load keeps window requests outstanding on each of sockets sockets for d
+// (or until limit requests were answered, when limit > 0).
+func load(to netip.AddrPort, msg func(int, uint32) []byte, d time.Duration, sockets, window, limit int) result {
+	var sent, answered atomic.Int64
+	var mu sync.Mutex
+	var lats []time.Duration
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for s := 0; s < sockets; s++ {
+		wg.Add(1)
+		go func(s int) {
+			defer wg.Done()
+			conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			conn.SetReadBuffer(1 << 20)
+			const ring = 1 << 16
+			var sentAt [ring]time.Time
+			txid := uint32(s) << 24
+			local := make([]time.Duration, 0, 1<<16)
+			send := func() bool {
+				i := int(next.Add(1) - 1)
+				if limit > 0 && i >= limit {
+					return false
+				}
+				txid++
+				sentAt[txid%ring] = time.Now()
+				if _, err := conn.WriteToUDPAddrPort(msg(i, txid), to); err == nil {
+					sent.Add(1)
+				}
+				return true
+			}
+			out := 0
+			for i := 0; i < window && send(); i++ {
+				out++
+			}
+			buf := make([]byte, 2048)
+			for out > 0 && time.Now().Before(deadline) {
+				conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				n, _, err := conn.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					// Lost replies: refill the window.
+					for ; out < window && send(); out++ {
+					}
+					continue
+				}
+				if n < 8 {
+					continue
+				}
+				id := binary.BigEndian.Uint32(buf[4:8])
+				local = append(local, time.Since(sentAt[id%ring]))
+				answered.Add(1)
+				out--
+				if send() {
+					out++
+				}
+			}
+			mu.Lock()
+			lats = append(lats, local...)
+			mu.Unlock()
+		}(s)
+	}
+	start := time.Now()
+	wg.Wait()
+	el := time.Since(start)
+	if el > d {
+		el = d
+	}
+	r := result{sent: sent.Load(), answered: answered.Load()}
+	r.rate = float64(r.answered) / el.Seconds()
+	sort.Slice(lats, func(a, b int) bool { return lats[a] < lats[b] })
+	if len(lats) > 0 {
+		r.p50 = lats[len(lats)/2]
+		r.p99 = lats[len(lats)*99/100]
+	}
+	return r
+}
+
+// runResponder is the ceiling: a Go UDP server that reads a datagram,
+// looks its NUMBER up in a map and answers, with as many readers as CPUs.
+func runResponder(addr string) {
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	conn.SetReadBuffer(4 << 20)
+	table := map[string][4]byte{}
+	for i := 0; i < 10000; i++ {
+		table[fmt.Sprintf("%04d", i)] = [4]byte{198, 18, byte(i / 256), byte(i)}
+	}
+	var wg sync.WaitGroup
+	for r := 0; r < numCPU(); r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 2048)
+			out := make([]byte, 0, 64)
+			for {
+				n, src, err := conn.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				if n < 16 {
+					continue
+				}
+				key := string(buf[14:n]) // NUMBER value of a one-attribute QUERY
+				ip := table[strings.TrimSpace(key)]
+				out = append(out[:0], buf[:12]...)
+				out[3] = 6
+				out = append(out, 6, 1, 0, 3, 4, ip[0], ip[1], ip[2], ip[3])
+				binary.BigEndian.PutUint16(out[10:], uint16(len(out)-12))
+				conn.WriteToUDPAddrPort(out, src)
+			}
+		}()
+	}
+	wg.Wait()
+}
