@@ -23,14 +23,15 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/numbering/ltnp"
+	"golang.org/x/net/ipv4"
 )
 
 func main() {
 	lanteld := flag.String("lanteld", "", "lanteld binary (default: next to this one)")
 	duration := flag.Duration("duration", 3*time.Second, "length of one load phase")
 	runs := flag.Int("runs", 3, "runs per figure (the median is reported)")
-	sockets := flag.Int("sockets", 4, "client sockets")
-	window := flag.Int("window", 64, "outstanding requests per socket")
+	sockets := flag.Int("sockets", 8, "client sockets")
+	window := flag.Int("window", 32, "outstanding requests per socket")
 	responder := flag.String("responder", "", "internal: run the bare responder on this address")
 	flag.Parse()
 	if *responder != "" {
@@ -150,7 +151,7 @@ func runtimeProcs() int {
 // load keeps window requests outstanding on each of sockets sockets for d
 // (or until limit requests were answered, when limit > 0).
 func load(to netip.AddrPort, msg func(int, uint32) []byte, d time.Duration, sockets, window, limit int) result {
-	var sent, answered atomic.Int64
+	var sent, answered, pending atomic.Int64
 	var mu sync.Mutex
 	var lats []time.Duration
 	deadline := time.Now().Add(d)
@@ -170,43 +171,63 @@ func load(to netip.AddrPort, msg func(int, uint32) []byte, d time.Duration, sock
 			var sentAt [ring]time.Time
 			txid := uint32(s) << 24
 			local := make([]time.Duration, 0, 1<<16)
-			send := func() bool {
-				i := int(next.Add(1) - 1)
-				if limit > 0 && i >= limit {
-					return false
+			pc := ipv4.NewPacketConn(conn)
+			dst := net.UDPAddrFromAddrPort(to)
+			wbatch := make([]ipv4.Message, 0, window)
+			// queue adds up to k new requests to the write batch.
+			queue := func(k int) int {
+				q := 0
+				for ; q < k; q++ {
+					i := int(next.Add(1) - 1)
+					if limit > 0 && i >= limit {
+						break
+					}
+					txid++
+					sentAt[txid%ring] = time.Now()
+					wbatch = append(wbatch, ipv4.Message{Buffers: [][]byte{msg(i, txid)}, Addr: dst})
 				}
-				txid++
-				sentAt[txid%ring] = time.Now()
-				if _, err := conn.WriteToUDPAddrPort(msg(i, txid), to); err == nil {
-					sent.Add(1)
+				return q
+			}
+			flush := func() {
+				for sentN := 0; sentN < len(wbatch); {
+					k, err := pc.WriteBatch(wbatch[sentN:], 0)
+					if err != nil {
+						break
+					}
+					sentN += k
+					sent.Add(int64(k))
 				}
-				return true
+				wbatch = wbatch[:0]
 			}
-			out := 0
-			for i := 0; i < window && send(); i++ {
-				out++
+			out := queue(window)
+			flush()
+			rbatch := make([]ipv4.Message, window)
+			for i := range rbatch {
+				rbatch[i].Buffers = [][]byte{make([]byte, 2048)}
 			}
-			buf := make([]byte, 2048)
 			for out > 0 && time.Now().Before(deadline) {
 				conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-				n, _, err := conn.ReadFromUDPAddrPort(buf)
+				n, err := pc.ReadBatch(rbatch, 0)
 				if err != nil {
 					// Lost replies: refill the window.
-					for ; out < window && send(); out++ {
+					out += queue(window - out)
+					flush()
+					continue
+				}
+				now := time.Now()
+				for i := 0; i < n; i++ {
+					if rbatch[i].N < 8 {
+						continue
 					}
-					continue
+					id := binary.BigEndian.Uint32(rbatch[i].Buffers[0][4:8])
+					local = append(local, now.Sub(sentAt[id%ring]))
+					answered.Add(1)
+					out--
 				}
-				if n < 8 {
-					continue
-				}
-				id := binary.BigEndian.Uint32(buf[4:8])
-				local = append(local, time.Since(sentAt[id%ring]))
-				answered.Add(1)
-				out--
-				if send() {
-					out++
-				}
+				out += queue(window - out)
+				flush()
 			}
+			pending.Add(int64(out))
 			mu.Lock()
 			lats = append(lats, local...)
 			mu.Unlock()
@@ -218,7 +239,8 @@ func load(to netip.AddrPort, msg func(int, uint32) []byte, d time.Duration, sock
 	if el > d {
 		el = d
 	}
-	r := result{sent: sent.Load(), answered: answered.Load()}
+	// Requests still outstanding at the deadline are not counted as lost.
+	r := result{sent: sent.Load() - pending.Load(), answered: answered.Load()}
 	r.rate = float64(r.answered) / el.Seconds()
 	sort.Slice(lats, func(a, b int) bool { return lats[a] < lats[b] })
 	if len(lats) > 0 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/numbering"
+	"golang.org/x/net/ipv4"
 )
 
 // Options configure a Server.
@@ -174,11 +175,22 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// batch is how many datagrams one reader takes per system call.
+const batch = 32
+
 func (s *Server) readLoop(conn *net.UDPConn) error {
-	buf := make([]byte, MaxDatagram+1)
-	out := make([]byte, 0, 512)
+	pc := ipv4.NewPacketConn(conn)
+	in := make([]ipv4.Message, batch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, MaxDatagram+1)}
+	}
+	out := make([]ipv4.Message, 0, batch)
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, 512)
+	}
 	for {
-		n, src, err := conn.ReadFromUDPAddrPort(buf)
+		n, err := pc.ReadBatch(in, 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
@@ -189,50 +201,70 @@ func (s *Server) readLoop(conn *net.UDPConn) error {
 			}
 			return err
 		}
-		if n > MaxDatagram {
-			continue // over 1232 bytes: dropped
+		out = out[:0]
+		for i := 0; i < n; i++ {
+			m := &in[i]
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok || m.N > MaxDatagram {
+				continue // over 1232 bytes: dropped
+			}
+			src := ua.AddrPort()
+			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+			if reply := s.handle(conn, m.Buffers[0][:m.N], src, bufs[len(out)][:0]); len(reply) > 0 {
+				bufs[len(out)] = reply
+				out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: ua})
+			}
 		}
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		out = s.handle(conn, buf[:n], src, out[:0])
+		for sent := 0; sent < len(out); {
+			k, err := pc.WriteBatch(out[sent:], 0)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return nil
+				}
+				s.log.Warn("ltnp: send replies", "err", err)
+				break
+			}
+			sent += k
+		}
 	}
 }
 
-// handle answers one datagram; synchronous work replies from the reader,
-// writes and forwards go to goroutines of their own.
+// handle answers one datagram. A reply it can give at once is encoded into
+// out and returned for the caller to send; writes and forwards are answered
+// by goroutines of their own, and handle returns nil for them.
 func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []byte) []byte {
 	start := time.Now()
 	m, err := Decode(b)
 	if errors.Is(err, ErrDrop) || !m.Type.IsRequest() {
-		return out
+		return nil
 	}
 	if err != nil {
 		reply := errorReply(&m, ResultMalformed, err.Error())
-		return s.send(conn, src, &reply, out, start, m.Type)
+		return s.encode(&reply, out, start, m.Type)
 	}
 	switch m.Type {
 	case TypeQuery:
 		reply, fwd := s.query(&m)
 		if fwd != nil {
 			s.forward(conn, src, &m, fwd, start)
-			return out
+			return nil
 		}
-		return s.send(conn, src, &reply, out, start, m.Type)
+		return s.encode(&reply, out, start, m.Type)
 	default:
 		key := replayKey{src: src, txid: m.TxID, typ: m.Type}
 		cached, state := s.replay.begin(key)
 		switch state {
 		case replayDone:
-			_, _ = conn.WriteToUDPAddrPort(cached, src)
-			return out
+			return append(out, cached...)
 		case replayPending:
-			return out // the first copy's reply is on its way
+			return nil // the first copy's reply is on its way
 		}
 		select {
 		case s.writes <- struct{}{}:
 		default:
 			reply := errorReply(&m, ResultTryLater, "server overloaded")
 			s.replay.forget(key)
-			return s.send(conn, src, &reply, out, start, m.Type)
+			return s.encode(&reply, out, start, m.Type)
 		}
 		s.wg.Add(1)
 		go func() {
@@ -244,30 +276,40 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []b
 			} else {
 				reply = s.deregister(&m, src.Addr())
 			}
-			enc := s.send(conn, src, &reply, nil, start, m.Type)
-			if reply.Result == ResultTryLater {
+			enc := s.encode(&reply, nil, start, m.Type)
+			// Remember the reply before sending it, so that a retransmission
+			// that crosses the reply is answered from the cache.
+			if reply.Result == ResultTryLater || enc == nil {
 				s.replay.forget(key) // a retry should be tried again
 			} else {
 				s.replay.finish(key, enc)
 			}
+			s.write(conn, src, enc)
 		}()
-		return out
+		return nil
 	}
 }
 
-func (s *Server) send(conn *net.UDPConn, dst netip.AddrPort, reply *Message, out []byte, start time.Time, t Type) []byte {
+// encode encodes a reply into out and records it.
+func (s *Server) encode(reply *Message, out []byte, start time.Time, t Type) []byte {
 	enc, err := reply.Append(out)
 	if err != nil {
 		s.log.Error("ltnp: cannot encode reply", "err", err)
-		return out
-	}
-	if _, err := conn.WriteToUDPAddrPort(enc, dst); err != nil && !errors.Is(err, net.ErrClosed) {
-		s.log.Warn("ltnp: send reply", "to", dst, "err", err)
+		return nil
 	}
 	if s.opts.Observe != nil {
 		s.opts.Observe(t, reply.Result, time.Since(start))
 	}
 	return enc
+}
+
+func (s *Server) write(conn *net.UDPConn, dst netip.AddrPort, b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if _, err := conn.WriteToUDPAddrPort(b, dst); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Warn("ltnp: send reply", "to", dst, "err", err)
+	}
 }
 
 func errorReply(req *Message, r Result, reason string) Message {
@@ -420,7 +462,7 @@ func (s *Server) forward(conn *net.UDPConn, src netip.AddrPort, m *Message, to *
 	default:
 		reply := errorReply(m, ResultTryLater, "too many forwarded queries")
 		reply.SetNumber(m.Number)
-		s.send(conn, src, &reply, nil, start, m.Type)
+		s.write(conn, src, s.encode(&reply, nil, start, m.Type))
 		return
 	}
 	s.wg.Add(1)
@@ -442,7 +484,7 @@ func (s *Server) forward(conn *net.UDPConn, src netip.AddrPort, m *Message, to *
 			reply.TxID = m.TxID
 			reply.Flags = 0
 		}
-		s.send(conn, src, &reply, nil, start, m.Type)
+		s.write(conn, src, s.encode(&reply, nil, start, m.Type))
 	}()
 }
 
