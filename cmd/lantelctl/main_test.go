@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/numbering"
+	"github.com/lantel/lantel/numbering/ltnp"
+	bolt "go.etcd.io/bbolt"
+)
+
+func server(t *testing.T, number string, st numbering.Static) string {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := groupcommit.New(db)
+	dir, err := numbering.Open(db, c, numbering.Config{Plan: numbering.Plan{Server: number, TerminalDigits: 4},
+		DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(func(tx *bolt.Tx) error { return dir.ApplyStaticTx(tx, st) }); err != nil {
+		t.Fatal(err)
+	}
+	srv := ltnp.NewServer(dir, ltnp.Options{})
+	conn, err := ltnp.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- srv.Serve(conn) }()
+	t.Cleanup(func() { srv.Close(); <-done; c.Close(); db.Close() })
+	return conn.LocalAddr().String()
+}
+
+func ctl(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestRegisterQueryDeregister(t *testing.T) {
+	mac := "00:a0:24:97:36:f3"
+	m, _ := numbering.ParseMAC(mac)
+	s := server(t, "1000", numbering.Static{Reservations: []numbering.Reservation{{Number: "2002", MAC: m}}})
+	out, _, code := ctl(t, "register", "-s", s, "--bind", "127.0.0.20", "--number", "2001", "--lifetime", "10m")
+	if code != 0 || out != "OK 10002001 127.0.0.20 lifetime 10m0s\n" {
+		t.Fatalf("register: %d %q", code, out)
+	}
+	out, _, code = ctl(t, "register", "--server", s, "--bind", "127.0.0.21", "--number", "2002")
+	if code != 1 || !strings.HasPrefix(out, "RESERVED: 10002002 is reserved") {
+		t.Fatalf("reserved: %d %q", code, out)
+	}
+	out, _, code = ctl(t, "register", "-s", s, "--bind", "127.0.0.21", "--mac", mac, "--json")
+	var j map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j["number"] != "10002002" || j["result"] != "OK" {
+		t.Fatalf("register --json: %d %q", code, out)
+	}
+	out, _, code = ctl(t, "query", "2001", "-s", s, "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j["ipv4"] != "127.0.0.20" {
+		t.Fatalf("query: %d %q", code, out)
+	}
+	out, _, code = ctl(t, "deregister", "-s", s, "--bind", "127.0.0.20", "--number", "2001")
+	if code != 0 || out != "OK 10002001\n" {
+		t.Fatalf("deregister: %d %q", code, out)
+	}
+	out, _, code = ctl(t, "query", "-s", s, "2001")
+	if code != 1 || !strings.HasPrefix(out, "NOT-FOUND 10002001") {
+		t.Fatalf("query after deregister: %d %q", code, out)
+	}
+}
+
+func TestQueryFollowsReferral(t *testing.T) {
+	b := server(t, "1001", numbering.Static{})
+	a := server(t, "1000", numbering.Static{Servers: []numbering.Server{{Number: "1001", Addr: netip.MustParseAddrPort(b)}}})
+	if _, _, code := ctl(t, "register", "-s", b, "--bind", "127.0.0.40", "--number", "2001"); code != 0 {
+		t.Fatal("register on b")
+	}
+	out, errOut, code := ctl(t, "query", "-s", a, "10012001")
+	if code != 0 || !strings.HasPrefix(out, "OK 10012001 127.0.0.40") || !strings.Contains(errOut, "referral: 10012001 belongs to server 1001 at "+b) {
+		t.Fatalf("referral: %d %q %q", code, out, errOut)
+	}
+	out, _, code = ctl(t, "query", "-s", a, "--forward", "10012001")
+	if code != 0 || !strings.HasPrefix(out, "OK 10012001 127.0.0.40") {
+		t.Fatalf("forward: %d %q", code, out)
+	}
+	out, _, code = ctl(t, "query", "-s", a, "10092001")
+	if code != 1 || !strings.HasPrefix(out, "UNKNOWN-SERVER") {
+		t.Fatalf("unknown server: %d %q", code, out)
+	}
+}
+
+func TestUsageAndTimeout(t *testing.T) {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"query"}, {"deregister"}, {"register", "--mac", "zz"}, {"query", "-s", "nope", "1"}} {
+		if _, _, code := ctl(t, args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+	if testing.Short() {
+		t.Skip("the timeout case takes the full 7 s retransmission schedule")
+	}
+	// Nobody listens: 3 sends over 3 s, give up 4 s later, exit 3.
+	c, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	addr := c.LocalAddr().String()
+	defer c.Close()
+	start := time.Now()
+	_, errOut, code := ctl(t, "query", "-s", addr, "2001")
+	if code != 3 || !strings.Contains(errOut, "no reply") || time.Since(start) < 6*time.Second {
+		t.Fatalf("timeout: %d %q after %v", code, errOut, time.Since(start))
+	}
+	buf := make([]byte, 2048)
+	n := 0
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	for {
+		if _, _, err := c.ReadFromUDP(buf); err != nil {
+			break
+		}
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("client sent %d times, want 3", n)
+	}
+}
