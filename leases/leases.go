@@ -1,0 +1,159 @@
+// Package leases is lantel's DHCPv4 lease allocator, stored in bbolt.
+//
+// It follows RFC 2131 and what Kea does rather than CoreDHCP's range
+// plugin: an OFFER is held in memory for a short time and not written; an
+// ACK is written (durably, by the caller's transaction) before the reply;
+// a client gets its previous address back when it is free; expired leases
+// are reclaimed through an index by expiry; a declined address is
+// quarantined for a bounded time and a client that declines in a loop is
+// ignored for a while instead of draining the pool.
+//
+// Every change is a function of a *bbolt.Tx so that the caller can make it
+// one transaction with other tables (lantel binds phone numbers in the same
+// transaction). Such a function returns Effects: what the in-memory
+// allocation state must learn once the transaction has committed; the
+// caller passes them to Apply after the commit. The store is the truth; the
+// in-memory bitmaps are hints that the transaction functions re-check.
+//
+// The package knows nothing of DHCP messages, numbers or CoreDHCP.
+package leases
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Sentinel errors.
+var (
+	// ErrExhausted: no free address is left for this client.
+	ErrExhausted = errors.New("no free address")
+	// ErrNotOurs: the address is in none of the pools (or not on the
+	// client's subnet).
+	ErrNotOurs = errors.New("address not ours")
+	// ErrConflict: the address is leased to another client or quarantined.
+	ErrConflict = errors.New("address in use")
+	// ErrDeclining: the client declined too many addresses recently and is
+	// ignored until its quarantine period ends.
+	ErrDeclining = errors.New("client declines in a loop")
+	// ErrInvalid: a malformed value (range, client).
+	ErrInvalid = errors.New("invalid")
+)
+
+// Range is an inclusive range of IPv4 addresses.
+type Range struct{ Start, End netip.Addr }
+
+// ParseRange parses "192.0.2.100-192.0.2.199" (or a single address).
+func ParseRange(s string) (Range, error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		b = a
+	}
+	start, err1 := netip.ParseAddr(strings.TrimSpace(a))
+	end, err2 := netip.ParseAddr(strings.TrimSpace(b))
+	if err1 != nil || err2 != nil || !start.Is4() || !end.Is4() {
+		return Range{}, fmt.Errorf("%w: range %q: want IPv4-IPv4", ErrInvalid, s)
+	}
+	if end.Less(start) {
+		return Range{}, fmt.Errorf("%w: range %q: start is after end", ErrInvalid, s)
+	}
+	return Range{start, end}, nil
+}
+
+func (r Range) String() string { return r.Start.String() + "-" + r.End.String() }
+
+// Size is the number of addresses in r.
+func (r Range) Size() uint { return uint(u32(r.End)-u32(r.Start)) + 1 }
+
+// Contains reports whether a is in r.
+func (r Range) Contains(a netip.Addr) bool {
+	return a.Is4() && !a.Less(r.Start) && !r.End.Less(a)
+}
+
+func (r Range) at(i uint) netip.Addr { return addr(u32(r.Start) + uint32(i)) }
+func (r Range) index(a netip.Addr) uint {
+	return uint(u32(a) - u32(r.Start))
+}
+
+func u32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
+func addr(v uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+// Client identifies a DHCP client: by its client identifier (option 61)
+// when it sends one, else by its hardware address.
+type Client struct {
+	Key      string  // see ClientKey
+	MAC      [6]byte // chaddr
+	Hostname string  // option 12, informational
+}
+
+// ClientKey returns the identity a lease is kept under: option 61 is
+// honoured before chaddr.
+func ClientKey(clientID []byte, mac [6]byte) string {
+	if len(clientID) > 0 {
+		return "c" + string(clientID)
+	}
+	return "h" + string(mac[:])
+}
+
+// Lease is a granted lease.
+type Lease struct {
+	Addr     netip.Addr `json:"address"`
+	Key      string     `json:"-"`
+	MAC      [6]byte    `json:"-"`
+	Hostname string     `json:"hostname,omitempty"`
+	Start    time.Time  `json:"start"`
+	Expiry   time.Time  `json:"expiry"`
+}
+
+// Active reports whether the lease has not ended at now.
+func (l *Lease) Active(now time.Time) bool { return l != nil && now.Before(l.Expiry) }
+
+const leaseVersion = 1
+
+var errBadRecord = errors.New("leases: corrupt lease record")
+
+func appendLease(b []byte, l *Lease) []byte {
+	b = append(b, leaseVersion)
+	b = append(b, l.MAC[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(l.Start.Unix()))
+	b = binary.BigEndian.AppendUint64(b, uint64(l.Expiry.Unix()))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(l.Key)))
+	b = append(b, l.Key...)
+	h := l.Hostname
+	if len(h) > 255 {
+		h = h[:255]
+	}
+	b = append(b, byte(len(h)))
+	return append(b, h...)
+}
+
+func decodeLease(a netip.Addr, v []byte) (*Lease, error) {
+	const fixed = 1 + 6 + 8 + 8 + 2
+	if len(v) < fixed || v[0] != leaseVersion {
+		return nil, fmt.Errorf("%w: %v", errBadRecord, a)
+	}
+	l := &Lease{Addr: a}
+	copy(l.MAC[:], v[1:7])
+	l.Start = time.Unix(int64(binary.BigEndian.Uint64(v[7:15])), 0)
+	l.Expiry = time.Unix(int64(binary.BigEndian.Uint64(v[15:23])), 0)
+	kl := int(binary.BigEndian.Uint16(v[23:25]))
+	rest := v[fixed:]
+	if len(rest) < kl+1 {
+		return nil, fmt.Errorf("%w: %v: client key", errBadRecord, a)
+	}
+	l.Key = string(rest[:kl])
+	rest = rest[kl:]
+	hl := int(rest[0])
+	if len(rest) != 1+hl {
+		return nil, fmt.Errorf("%w: %v: hostname", errBadRecord, a)
+	}
+	l.Hostname = string(rest[1:])
+	return l, nil
+}

@@ -1,0 +1,647 @@
+package leases
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/bits-and-blooms/bitset"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Buckets. Keys are fixed width: IPv4 4 bytes, times 8-byte big-endian
+// Unix seconds, so that Seek scans the expiry indexes in order.
+var (
+	bktLeases     = []byte("lease.ip")   // IPv4 -> lease record
+	bktByClient   = []byte("lease.cli")  // client key -> IPv4 of its lease, or of its last one
+	bktExpiry     = []byte("lease.exp")  // expiry(8)+IPv4 -> nil
+	bktQuarantine = []byte("lease.quar") // IPv4 -> until(8)
+	bktQuarExpiry = []byte("lease.qexp") // until(8)+IPv4 -> nil
+)
+
+// Config configures the allocator.
+type Config struct {
+	Ranges []Range
+	// LeaseTime is used when the caller passes none (default 1 h).
+	LeaseTime time.Duration
+	// OfferHold is how long an OFFER reserves its address (default 30 s).
+	OfferHold time.Duration
+	// Quarantine is how long a declined address is not handed out
+	// (default 10 min).
+	Quarantine time.Duration
+	// MaxDeclines is how many addresses one client may decline within a
+	// Quarantine period before it is ignored for the rest of it (default 3).
+	MaxDeclines int
+	// MaxQuarantined caps quarantined addresses (default: a tenth of the
+	// pool, at least 1); beyond it a declined address is freed at once.
+	MaxQuarantined int
+}
+
+type offer struct {
+	addr    netip.Addr
+	expires time.Time
+}
+
+type declines struct {
+	count int
+	until time.Time
+}
+
+// Store allocates addresses and keeps leases.
+type Store struct {
+	db  *bolt.DB
+	cfg Config
+	now func() time.Time
+
+	mu          sync.Mutex
+	busy        []*bitset.BitSet // per range: leased, offered or quarantined
+	cursor      []uint
+	offers      map[string]offer
+	offeredTo   map[netip.Addr]string
+	declined    map[string]declines
+	quarantined int
+}
+
+// Open creates the buckets and loads the allocation state from db.
+func Open(db *bolt.DB, cfg Config) (*Store, error) {
+	if cfg.LeaseTime <= 0 {
+		cfg.LeaseTime = time.Hour
+	}
+	if cfg.OfferHold <= 0 {
+		cfg.OfferHold = 30 * time.Second
+	}
+	if cfg.Quarantine <= 0 {
+		cfg.Quarantine = 10 * time.Minute
+	}
+	if cfg.MaxDeclines <= 0 {
+		cfg.MaxDeclines = 3
+	}
+	var total uint
+	for i, r := range cfg.Ranges {
+		for _, o := range cfg.Ranges[:i] {
+			if r.Contains(o.Start) || r.Contains(o.End) || o.Contains(r.Start) {
+				return nil, fmt.Errorf("%w: ranges %v and %v overlap", ErrInvalid, o, r)
+			}
+		}
+		total += r.Size()
+	}
+	if len(cfg.Ranges) == 0 {
+		return nil, fmt.Errorf("%w: no address range", ErrInvalid)
+	}
+	if cfg.MaxQuarantined <= 0 {
+		cfg.MaxQuarantined = max(1, int(total/10))
+	}
+	s := &Store{db: db, cfg: cfg, now: time.Now, offers: map[string]offer{},
+		offeredTo: map[netip.Addr]string{}, declined: map[string]declines{}}
+	for _, r := range cfg.Ranges {
+		s.busy = append(s.busy, bitset.New(r.Size()))
+		s.cursor = append(s.cursor, 0)
+	}
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bktLeases, bktByClient, bktExpiry, bktQuarantine, bktQuarExpiry} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bktLeases).ForEach(func(k, _ []byte) error {
+			s.mark(netip.AddrFrom4([4]byte(k)), true)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bktQuarantine).ForEach(func(k, _ []byte) error {
+			s.mark(netip.AddrFrom4([4]byte(k)), true)
+			s.quarantined++
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("leases: open: %w", err)
+	}
+	return s, nil
+}
+
+// SetClock replaces the clock (tests).
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
+// Config returns the configuration.
+func (s *Store) Config() Config { return s.cfg }
+
+// InRange reports whether a is in one of the pools.
+func (s *Store) InRange(a netip.Addr) bool {
+	_, _, ok := s.locate(a)
+	return ok
+}
+
+func (s *Store) locate(a netip.Addr) (int, uint, bool) {
+	for i, r := range s.cfg.Ranges {
+		if r.Contains(a) {
+			return i, r.index(a), true
+		}
+	}
+	return 0, 0, false
+}
+
+// mark sets or clears the busy hint of a; the caller holds mu (or is
+// single-threaded).
+func (s *Store) mark(a netip.Addr, busy bool) {
+	if i, j, ok := s.locate(a); ok {
+		s.busy[i].SetTo(j, busy)
+	}
+}
+
+func (s *Store) isBusy(a netip.Addr) bool {
+	i, j, ok := s.locate(a)
+	return ok && s.busy[i].Test(j)
+}
+
+// Offer chooses an address for a DISCOVER and holds it for the client for
+// OfferHold, without writing anything. In order: the address already
+// offered to the client; the client's lease (current or expired, while it
+// is not reused); the requested address when free; any free address.
+// within limits the choice (the client's subnet); nil allows every range.
+func (s *Store) Offer(c Client, requested netip.Addr, within func(netip.Addr) bool) (netip.Addr, error) {
+	now := s.now()
+	if within == nil {
+		within = func(netip.Addr) bool { return true }
+	}
+	var own *Lease
+	var remembered netip.Addr
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if v := tx.Bucket(bktByClient).Get([]byte(c.Key)); len(v) == 4 {
+			remembered = netip.AddrFrom4([4]byte(v))
+		}
+		own, err = leaseOf(tx, c.Key)
+		return err
+	}); err != nil {
+		return netip.Addr{}, err
+	}
+	s.mu.Lock()
+	if d, ok := s.declined[c.Key]; ok && d.count >= s.cfg.MaxDeclines && now.Before(d.until) {
+		s.mu.Unlock()
+		return netip.Addr{}, fmt.Errorf("%w: ignored until %v", ErrDeclining, d.until.Format(time.RFC3339))
+	}
+	if o, ok := s.offers[c.Key]; ok && within(o.addr) {
+		o.expires = now.Add(s.cfg.OfferHold)
+		s.offers[c.Key] = o
+		s.mu.Unlock()
+		return o.addr, nil
+	}
+	s.dropOffer(c.Key)
+	var cands []netip.Addr
+	if own != nil && within(own.Addr) && s.InRange(own.Addr) {
+		cands = append(cands, own.Addr)
+	}
+	// The address the client had last, after its lease ended, while nobody
+	// else has taken it.
+	if own == nil && remembered.IsValid() && within(remembered) && s.InRange(remembered) && !s.isBusy(remembered) {
+		cands = append(cands, remembered)
+	}
+	if requested.Is4() && within(requested) && s.InRange(requested) && !s.isBusy(requested) {
+		cands = append(cands, requested)
+	}
+	for _, a := range cands {
+		if _, offered := s.offeredTo[a]; !offered {
+			s.hold(c.Key, a, now)
+			s.mu.Unlock()
+			return a, nil
+		}
+	}
+	s.mu.Unlock()
+	for tries := 0; tries < 64; tries++ {
+		s.mu.Lock()
+		a, ok := s.nextFree(within)
+		if !ok {
+			s.mu.Unlock()
+			return netip.Addr{}, ErrExhausted
+		}
+		s.hold(c.Key, a, now)
+		s.mu.Unlock()
+		// The bitmap is a hint: check the store (outside the lock).
+		var taken bool
+		if err := s.db.View(func(tx *bolt.Tx) error {
+			k := a.As4()
+			taken = tx.Bucket(bktLeases).Get(k[:]) != nil || tx.Bucket(bktQuarantine).Get(k[:]) != nil
+			return nil
+		}); err != nil {
+			return netip.Addr{}, err
+		}
+		if !taken {
+			return a, nil
+		}
+		s.mu.Lock()
+		if s.offeredTo[a] == c.Key {
+			delete(s.offeredTo, a)
+			delete(s.offers, c.Key)
+		}
+		s.mark(a, true) // stays busy: the store holds it
+		s.mu.Unlock()
+	}
+	return netip.Addr{}, ErrExhausted
+}
+
+func (s *Store) hold(key string, a netip.Addr, now time.Time) {
+	s.offers[key] = offer{addr: a, expires: now.Add(s.cfg.OfferHold)}
+	s.offeredTo[a] = key
+	s.mark(a, true)
+}
+
+// dropOffer forgets the client's offer; the address stays marked busy
+// until PurgeOffers checks the store (it may have been acknowledged).
+func (s *Store) dropOffer(key string) {
+	if o, ok := s.offers[key]; ok {
+		delete(s.offers, key)
+		if s.offeredTo[o.addr] == key {
+			delete(s.offeredTo, o.addr)
+		}
+		s.mark(o.addr, false)
+	}
+}
+
+// nextFree finds a clear bit from the rotating cursor (Kea's iterative
+// allocator: a just-freed address is the last to be reused, so a client
+// that comes back soon still finds its old one).
+func (s *Store) nextFree(within func(netip.Addr) bool) (netip.Addr, bool) {
+	for i, r := range s.cfg.Ranges {
+		if !within(r.Start) {
+			continue
+		}
+		b := s.busy[i]
+		j, ok := b.NextClear(s.cursor[i])
+		if !ok || j >= r.Size() {
+			j, ok = b.NextClear(0)
+			if !ok || j >= r.Size() {
+				continue
+			}
+		}
+		s.cursor[i] = j + 1
+		return r.at(j), true
+	}
+	return netip.Addr{}, false
+}
+
+// Offered returns the address offered to the client, if any.
+func (s *Store) Offered(key string) (netip.Addr, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.offers[key]
+	return o.addr, ok
+}
+
+// Forget drops the client's offer (its REQUEST chose another server).
+func (s *Store) Forget(key string) {
+	s.mu.Lock()
+	s.dropOffer(key)
+	s.mu.Unlock()
+}
+
+// Effects is what the in-memory state learns after a commit.
+type Effects struct {
+	busy, free []netip.Addr
+	acked      []string // client keys whose offer became a lease
+	declinedBy string
+	quarDelta  int
+}
+
+// Merge adds o to e.
+func (e *Effects) Merge(o Effects) {
+	e.busy = append(e.busy, o.busy...)
+	e.free = append(e.free, o.free...)
+	e.acked = append(e.acked, o.acked...)
+	if o.declinedBy != "" {
+		e.declinedBy = o.declinedBy
+	}
+	e.quarDelta += o.quarDelta
+}
+
+// Apply updates the allocation state after the transaction that produced
+// e has committed.
+func (s *Store) Apply(e Effects) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for _, k := range e.acked {
+		if o, ok := s.offers[k]; ok {
+			delete(s.offers, k)
+			if s.offeredTo[o.addr] == k {
+				delete(s.offeredTo, o.addr)
+			}
+			s.mark(o.addr, false) // re-marked below if it is the lease
+		}
+	}
+	for _, a := range e.free {
+		if _, offered := s.offeredTo[a]; !offered {
+			s.mark(a, false)
+		}
+	}
+	for _, a := range e.busy {
+		s.mark(a, true)
+	}
+	if e.declinedBy != "" {
+		d := s.declined[e.declinedBy]
+		if now.After(d.until) {
+			d = declines{}
+		}
+		d.count++
+		d.until = now.Add(s.cfg.Quarantine)
+		s.declined[e.declinedBy] = d
+	}
+	s.quarantined += e.quarDelta
+}
+
+// LeaseOf returns the client's lease record (current or expired), or nil.
+func (s *Store) LeaseOf(tx *bolt.Tx, key string) (*Lease, error) { return leaseOf(tx, key) }
+
+func leaseOf(tx *bolt.Tx, key string) (*Lease, error) {
+	v := tx.Bucket(bktByClient).Get([]byte(key))
+	if len(v) != 4 {
+		return nil, nil
+	}
+	l, err := leaseAt(tx, netip.AddrFrom4([4]byte(v)))
+	if err != nil || l == nil || l.Key != key {
+		return nil, err
+	}
+	return l, nil
+}
+
+// LeaseAt returns the lease record of a, or nil.
+func (s *Store) LeaseAt(tx *bolt.Tx, a netip.Addr) (*Lease, error) { return leaseAt(tx, a) }
+
+func leaseAt(tx *bolt.Tx, a netip.Addr) (*Lease, error) {
+	k := a.As4()
+	v := tx.Bucket(bktLeases).Get(k[:])
+	if v == nil {
+		return nil, nil
+	}
+	return decodeLease(a, v)
+}
+
+// Quarantined reports whether a is quarantined at now.
+func (s *Store) Quarantined(tx *bolt.Tx, a netip.Addr, now time.Time) bool {
+	k := a.As4()
+	v := tx.Bucket(bktQuarantine).Get(k[:])
+	return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now.Unix()
+}
+
+// AckTx grants (or renews) the client's lease of a for d. It refuses an
+// address outside the pools (ErrNotOurs), and one leased to another client
+// or quarantined (ErrConflict). It returns the new lease and the leases it
+// ended: the client's previous lease of another address, and another
+// client's expired lease of a that was not reclaimed yet.
+func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now time.Time) (*Lease, []Lease, Effects, error) {
+	var e Effects
+	if !s.InRange(a) {
+		return nil, nil, e, fmt.Errorf("%w: %v is in no pool", ErrNotOurs, a)
+	}
+	if s.Quarantined(tx, a, now) {
+		return nil, nil, e, fmt.Errorf("%w: %v is quarantined", ErrConflict, a)
+	}
+	if d <= 0 {
+		d = s.cfg.LeaseTime
+	}
+	cur, err := leaseAt(tx, a)
+	if err != nil {
+		return nil, nil, e, err
+	}
+	var ended []Lease
+	if cur != nil && cur.Key != c.Key {
+		if cur.Active(now) {
+			return nil, nil, e, fmt.Errorf("%w: %v is leased to another client until %v", ErrConflict, a, cur.Expiry.Format(time.RFC3339))
+		}
+		if err := deleteLease(tx, cur); err != nil {
+			return nil, nil, e, err
+		}
+		ended = append(ended, *cur)
+	}
+	old, err := leaseOf(tx, c.Key)
+	if err != nil {
+		return nil, nil, e, err
+	}
+	if old != nil && old.Addr != a {
+		if err := deleteLease(tx, old); err != nil {
+			return nil, nil, e, err
+		}
+		ended = append(ended, *old)
+		e.free = append(e.free, old.Addr)
+	}
+	l := &Lease{Addr: a, Key: c.Key, MAC: c.MAC, Hostname: c.Hostname, Start: now, Expiry: now.Add(d).Truncate(time.Second)}
+	if cur != nil && cur.Key == c.Key {
+		l.Start = cur.Start
+		if err := tx.Bucket(bktExpiry).Delete(expKey(cur.Expiry, a)); err != nil {
+			return nil, nil, e, err
+		}
+	}
+	if err := putLease(tx, l); err != nil {
+		return nil, nil, e, err
+	}
+	e.acked = append(e.acked, c.Key)
+	e.busy = append(e.busy, a)
+	return l, ended, e, nil
+}
+
+// ReleaseTx ends the client's lease of a (DHCPRELEASE). It returns the
+// lease it ended, or nil when a is not the client's.
+func (s *Store) ReleaseTx(tx *bolt.Tx, c Client, a netip.Addr) (*Lease, Effects, error) {
+	var e Effects
+	cur, err := leaseAt(tx, a)
+	if err != nil || cur == nil || cur.Key != c.Key {
+		return nil, e, err
+	}
+	if err := deleteLease(tx, cur); err != nil {
+		return nil, e, err
+	}
+	e.free = append(e.free, a)
+	return cur, e, nil
+}
+
+// DeclineTx handles a DHCPDECLINE of a: the client's lease (if a is its
+// lease) ends and a is quarantined until now+Quarantine, unless the
+// quarantine is full. The client is counted towards MaxDeclines.
+func (s *Store) DeclineTx(tx *bolt.Tx, c Client, a netip.Addr, now time.Time) (*Lease, Effects, error) {
+	var e Effects
+	cur, err := leaseAt(tx, a)
+	if err != nil {
+		return nil, e, err
+	}
+	if cur == nil || cur.Key != c.Key {
+		// RFC 2131 4.3.3: a DECLINE of an address that is not the
+		// client's changes nothing, but it still counts.
+		e.declinedBy = c.Key
+		return nil, e, nil
+	}
+	if err := deleteLease(tx, cur); err != nil {
+		return nil, e, err
+	}
+	e.declinedBy = c.Key
+	s.mu.Lock()
+	full := s.quarantined >= s.cfg.MaxQuarantined
+	s.mu.Unlock()
+	if full {
+		e.free = append(e.free, a)
+		return cur, e, nil
+	}
+	until := now.Add(s.cfg.Quarantine)
+	k := a.As4()
+	if err := tx.Bucket(bktQuarantine).Put(k[:], binary.BigEndian.AppendUint64(nil, uint64(until.Unix()))); err != nil {
+		return nil, e, err
+	}
+	if err := tx.Bucket(bktQuarExpiry).Put(expKey(until, a), nil); err != nil {
+		return nil, e, err
+	}
+	e.busy = append(e.busy, a)
+	e.quarDelta++
+	return cur, e, nil
+}
+
+// ReclaimTx ends up to limit leases that expired by now (through the
+// expiry index, not a scan) and lifts ended quarantines. It returns the
+// leases it ended.
+func (s *Store) ReclaimTx(tx *bolt.Tx, now time.Time, limit int) ([]Lease, Effects, error) {
+	var e Effects
+	var ended []Lease
+	keys := dueKeys(tx.Bucket(bktExpiry), now, limit)
+	for _, k := range keys {
+		a := netip.AddrFrom4([4]byte(k[8:]))
+		l, err := leaseAt(tx, a)
+		if err != nil {
+			return nil, e, err
+		}
+		if l != nil && uint64(l.Expiry.Unix()) == binary.BigEndian.Uint64(k[:8]) {
+			if err := deleteLease(tx, l); err != nil {
+				return nil, e, err
+			}
+			ended = append(ended, *l)
+			e.free = append(e.free, a)
+			continue
+		}
+		if err := tx.Bucket(bktExpiry).Delete(k); err != nil {
+			return nil, e, err
+		}
+	}
+	for _, k := range dueKeys(tx.Bucket(bktQuarExpiry), now, limit) {
+		a := k[8:]
+		if err := tx.Bucket(bktQuarExpiry).Delete(k); err != nil {
+			return nil, e, err
+		}
+		if v := tx.Bucket(bktQuarantine).Get(a); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now.Unix() {
+			if err := tx.Bucket(bktQuarantine).Delete(a); err != nil {
+				return nil, e, err
+			}
+			e.free = append(e.free, netip.AddrFrom4([4]byte(a)))
+			e.quarDelta--
+		}
+	}
+	return ended, e, nil
+}
+
+func dueKeys(b *bolt.Bucket, now time.Time, limit int) [][]byte {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
+		if len(k) != 12 || int64(binary.BigEndian.Uint64(k)) > now.Unix() {
+			break
+		}
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	return keys
+}
+
+// PurgeOffers forgets offers whose hold ran out; their addresses become
+// free unless the store holds them.
+func (s *Store) PurgeOffers() {
+	now := s.now()
+	s.mu.Lock()
+	var stale []netip.Addr
+	for k, o := range s.offers {
+		if now.After(o.expires) {
+			delete(s.offers, k)
+			if s.offeredTo[o.addr] == k {
+				delete(s.offeredTo, o.addr)
+			}
+			stale = append(stale, o.addr)
+		}
+	}
+	for k, d := range s.declined {
+		if now.After(d.until) {
+			delete(s.declined, k)
+		}
+	}
+	s.mu.Unlock()
+	if len(stale) == 0 {
+		return
+	}
+	var free []netip.Addr
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		for _, a := range stale {
+			k := a.As4()
+			if tx.Bucket(bktLeases).Get(k[:]) == nil && tx.Bucket(bktQuarantine).Get(k[:]) == nil {
+				free = append(free, a)
+			}
+		}
+		return nil
+	})
+	s.Apply(Effects{free: free})
+}
+
+// Stats counts addresses.
+type Stats struct {
+	Size, Leased, Offered, Quarantined int
+}
+
+// Stats returns the pool's counts.
+func (s *Store) Stats() (Stats, error) {
+	var st Stats
+	for _, r := range s.cfg.Ranges {
+		st.Size += int(r.Size())
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		st.Leased = tx.Bucket(bktLeases).Stats().KeyN
+		st.Quarantined = tx.Bucket(bktQuarantine).Stats().KeyN
+		return nil
+	})
+	s.mu.Lock()
+	st.Offered = len(s.offers)
+	s.mu.Unlock()
+	return st, err
+}
+
+// ForEachTx calls f for every lease record.
+func ForEachTx(tx *bolt.Tx, f func(*Lease) error) error {
+	return tx.Bucket(bktLeases).ForEach(func(k, v []byte) error {
+		l, err := decodeLease(netip.AddrFrom4([4]byte(k)), v)
+		if err != nil {
+			return err
+		}
+		return f(l)
+	})
+}
+
+func expKey(t time.Time, a netip.Addr) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(t.Unix()))
+	a4 := a.As4()
+	return append(k, a4[:]...)
+}
+
+func putLease(tx *bolt.Tx, l *Lease) error {
+	k := l.Addr.As4()
+	if err := tx.Bucket(bktLeases).Put(k[:], appendLease(nil, l)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bktByClient).Put([]byte(l.Key), k[:]); err != nil {
+		return err
+	}
+	return tx.Bucket(bktExpiry).Put(expKey(l.Expiry, l.Addr), nil)
+}
+
+func deleteLease(tx *bolt.Tx, l *Lease) error {
+	k := l.Addr.As4()
+	if err := tx.Bucket(bktLeases).Delete(k[:]); err != nil {
+		return err
+	}
+	// The client index is kept: it remembers the client's last address so
+	// that it gets it back while nobody else has taken it.
+	return tx.Bucket(bktExpiry).Delete(expKey(l.Expiry, l.Addr))
+}

@@ -1,0 +1,281 @@
+package leases_test
+
+import (
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/leases"
+	bolt "go.etcd.io/bbolt"
+)
+
+type fx struct {
+	db  *bolt.DB
+	s   *leases.Store
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (f *fx) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
+func (f *fx) advance(d time.Duration) {
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.mu.Unlock()
+}
+
+func open(t *testing.T, path string, ranges ...string) *fx {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "db")
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []leases.Range
+	for _, r := range ranges {
+		rr, err := leases.ParseRange(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, rr)
+	}
+	s, err := leases.Open(db, leases.Config{Ranges: rs, Quarantine: time.Minute, MaxDeclines: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fx{db: db, s: s, now: time.Unix(1_800_000_000, 0)}
+	s.SetClock(f.clock)
+	t.Cleanup(func() { db.Close() })
+	return f
+}
+
+func client(b byte) leases.Client {
+	mac := [6]byte{2, 0, 0, 0, 0, b}
+	return leases.Client{Key: leases.ClientKey(nil, mac), MAC: mac}
+}
+
+func (f *fx) ack(t *testing.T, c leases.Client, a netip.Addr) (*leases.Lease, []leases.Lease, error) {
+	t.Helper()
+	var l *leases.Lease
+	var ended []leases.Lease
+	var e leases.Effects
+	var aerr error
+	err := f.db.Update(func(tx *bolt.Tx) error {
+		l, ended, e, aerr = f.s.AckTx(tx, c, a, time.Hour, f.clock())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aerr == nil {
+		f.s.Apply(e)
+	}
+	return l, ended, aerr
+}
+
+func (f *fx) dora(t *testing.T, c leases.Client, req netip.Addr) netip.Addr {
+	t.Helper()
+	a, err := f.s.Offer(c, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.ack(t, c, a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+var ip = netip.MustParseAddr
+
+func TestOfferIsNotWrittenAndAckIs(t *testing.T) {
+	f := open(t, "", "192.0.2.20-192.0.2.21")
+	a, err := f.s.Offer(client(1), netip.Addr{}, nil)
+	if err != nil || a != ip("192.0.2.20") {
+		t.Fatalf("offer %v %v", a, err)
+	}
+	st, _ := f.s.Stats()
+	if st.Leased != 0 || st.Offered != 1 {
+		t.Fatalf("offer wrote: %+v", st)
+	}
+	// A second client is not offered the held address.
+	if b, _ := f.s.Offer(client(2), a, nil); b == a {
+		t.Fatalf("held address offered twice")
+	}
+	// Offering again to the same client gives the same address.
+	if b, _ := f.s.Offer(client(1), netip.Addr{}, nil); b != a {
+		t.Fatalf("re-offer %v", b)
+	}
+	if _, _, err := f.ack(t, client(1), a); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = f.s.Stats()
+	if st.Leased != 1 {
+		t.Fatalf("ack did not write: %+v", st)
+	}
+	// Pool of 2: client 2 holds .21 by offer; client 3 gets nothing.
+	if _, err := f.s.Offer(client(3), netip.Addr{}, nil); !errors.Is(err, leases.ErrExhausted) {
+		t.Fatalf("exhausted: %v", err)
+	}
+	// The held offer runs out: the address is free again.
+	f.advance(time.Minute)
+	f.s.PurgeOffers()
+	if b, err := f.s.Offer(client(3), netip.Addr{}, nil); err != nil || b != ip("192.0.2.21") {
+		t.Fatalf("after purge: %v %v", b, err)
+	}
+}
+
+func TestRequestedAddressAndPreviousAddress(t *testing.T) {
+	f := open(t, "", "192.0.2.20-192.0.2.29")
+	if a := f.dora(t, client(1), ip("192.0.2.25")); a != ip("192.0.2.25") {
+		t.Fatalf("requested address not honoured: %v", a)
+	}
+	// The lease expires and is reclaimed; the client comes back and gets
+	// the same address, even asking for another.
+	f.advance(2 * time.Hour)
+	var ended []leases.Lease
+	err := f.db.Update(func(tx *bolt.Tx) error {
+		var e leases.Effects
+		var err error
+		ended, e, err = f.s.ReclaimTx(tx, f.clock(), 100)
+		f.s.Apply(e)
+		return err
+	})
+	if err != nil || len(ended) != 1 || ended[0].Addr != ip("192.0.2.25") {
+		t.Fatalf("reclaim: %v %v", ended, err)
+	}
+	if a, _ := f.s.Offer(client(1), netip.Addr{}, nil); a != ip("192.0.2.25") {
+		t.Fatalf("previous address not offered back: %v", a)
+	}
+}
+
+func TestConflictsAndNotOurs(t *testing.T) {
+	f := open(t, "", "192.0.2.20-192.0.2.29")
+	a := f.dora(t, client(1), netip.Addr{})
+	if _, _, err := f.ack(t, client(2), a); !errors.Is(err, leases.ErrConflict) {
+		t.Fatalf("another client's active lease: %v", err)
+	}
+	if _, _, err := f.ack(t, client(2), ip("198.51.100.1")); !errors.Is(err, leases.ErrNotOurs) {
+		t.Fatalf("not ours: %v", err)
+	}
+	// Renewal keeps the lease; moving the client ends the old one.
+	if _, ended, err := f.ack(t, client(1), a); err != nil || len(ended) != 0 {
+		t.Fatalf("renew: %v %v", ended, err)
+	}
+	if _, ended, err := f.ack(t, client(1), ip("192.0.2.29")); err != nil || len(ended) != 1 || ended[0].Addr != a {
+		t.Fatalf("move: %v %v", ended, err)
+	}
+	// An expired, unreclaimed lease of another client is taken over and
+	// reported as ended.
+	b := f.dora(t, client(3), netip.Addr{})
+	f.advance(2 * time.Hour)
+	if _, ended, err := f.ack(t, client(4), b); err != nil || len(ended) != 1 || ended[0].MAC != client(3).MAC {
+		t.Fatalf("take over expired: %v %v", ended, err)
+	}
+}
+
+func TestClientIdentifierBeforeChaddr(t *testing.T) {
+	mac := [6]byte{2, 0, 0, 0, 0, 9}
+	c1 := leases.Client{Key: leases.ClientKey([]byte("\x01phone-a"), mac), MAC: mac}
+	c2 := leases.Client{Key: leases.ClientKey([]byte("\x01phone-b"), mac), MAC: mac}
+	f := open(t, "", "192.0.2.20-192.0.2.29")
+	a := f.dora(t, c1, netip.Addr{})
+	if b := f.dora(t, c2, netip.Addr{}); a == b {
+		t.Fatalf("two client IDs on one chaddr share %v", a)
+	}
+}
+
+func TestReleaseAndDeclineLoop(t *testing.T) {
+	f := open(t, "", "192.0.2.20-192.0.2.39")
+	c := client(1)
+	a := f.dora(t, c, netip.Addr{})
+	update := func(fn func(tx *bolt.Tx) (*leases.Lease, leases.Effects, error)) *leases.Lease {
+		var l *leases.Lease
+		var e leases.Effects
+		if err := f.db.Update(func(tx *bolt.Tx) error {
+			var err error
+			l, e, err = fn(tx)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f.s.Apply(e)
+		return l
+	}
+	// RELEASE from another client changes nothing.
+	if l := update(func(tx *bolt.Tx) (*leases.Lease, leases.Effects, error) { return f.s.ReleaseTx(tx, client(2), a) }); l != nil {
+		t.Fatal("foreign release ended a lease")
+	}
+	if l := update(func(tx *bolt.Tx) (*leases.Lease, leases.Effects, error) { return f.s.ReleaseTx(tx, c, a) }); l == nil {
+		t.Fatal("release ended nothing")
+	}
+	// A client that declines every address: 2 are quarantined, then it is
+	// ignored; the pool is not drained.
+	for i := 0; i < 2; i++ {
+		a := f.dora(t, c, netip.Addr{})
+		if l := update(func(tx *bolt.Tx) (*leases.Lease, leases.Effects, error) { return f.s.DeclineTx(tx, c, a, f.clock()) }); l == nil {
+			t.Fatalf("decline %d ended nothing", i)
+		}
+		if b, _ := f.s.Offer(client(byte(10+i)), a, nil); b == a {
+			t.Fatalf("quarantined %v offered", a)
+		}
+	}
+	if _, err := f.s.Offer(c, netip.Addr{}, nil); !errors.Is(err, leases.ErrDeclining) {
+		t.Fatalf("declining client still served: %v", err)
+	}
+	st, _ := f.s.Stats()
+	if st.Quarantined != 2 {
+		t.Fatalf("quarantined %d", st.Quarantined)
+	}
+	// After the quarantine period everything is back.
+	f.advance(2 * time.Minute)
+	update(func(tx *bolt.Tx) (*leases.Lease, leases.Effects, error) {
+		_, e, err := f.s.ReclaimTx(tx, f.clock(), 100)
+		return nil, e, err
+	})
+	f.s.PurgeOffers()
+	st, _ = f.s.Stats()
+	if st.Quarantined != 0 {
+		t.Fatalf("quarantine not lifted: %+v", st)
+	}
+	if _, err := f.s.Offer(c, netip.Addr{}, nil); err != nil {
+		t.Fatalf("client still ignored: %v", err)
+	}
+}
+
+func TestStateSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	f := open(t, path, "192.0.2.20-192.0.2.20")
+	a := f.dora(t, client(1), netip.Addr{})
+	f.db.Close()
+	g := open(t, path, "192.0.2.20-192.0.2.20")
+	if _, err := g.s.Offer(client(2), netip.Addr{}, nil); !errors.Is(err, leases.ErrExhausted) {
+		t.Fatalf("leased address offered after reopen: %v", err)
+	}
+	if b, err := g.s.Offer(client(1), netip.Addr{}, nil); err != nil || b != a {
+		t.Fatalf("own lease after reopen: %v %v", b, err)
+	}
+}
+
+func TestParseRange(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		size uint
+		ok   bool
+	}{
+		{"192.0.2.20-192.0.2.29", 10, true},
+		{"192.0.2.20", 1, true},
+		{"198.18.0.1-198.19.255.254", 131070, true},
+		{"192.0.2.29-192.0.2.20", 0, false},
+		{"2001:db8::1-2001:db8::2", 0, false},
+		{"nope", 0, false},
+	} {
+		r, err := leases.ParseRange(tc.in)
+		if (err == nil) != tc.ok || (err == nil && r.Size() != tc.size) {
+			t.Errorf("ParseRange(%q) = %v (%d), %v", tc.in, r, r.Size(), err)
+		}
+	}
+}
