@@ -57,7 +57,11 @@ type syncWriter struct {
 	b  *bytes.Buffer
 }
 
-func (w syncWriter) Write(p []byte) (int, error) { w.mu.Lock(); defer w.mu.Unlock(); return w.b.Write(p) }
+func (w syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
 
 // start runs lanteld with cfg and waits until it answers a QUERY.
 func start(t *testing.T, cfgPath string, addr netip.AddrPort) *proc {

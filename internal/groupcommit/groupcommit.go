@@ -37,11 +37,11 @@ type call struct {
 type Committer struct {
 	db *bolt.DB
 
-	mu      sync.Mutex
-	queue   []call
-	closed  bool
-	wake    chan struct{}
-	stopped chan struct{}
+	mu       sync.Mutex
+	queue    []call
+	closed   bool
+	wake     chan struct{}
+	stopped  chan struct{}
 	onCommit atomic.Pointer[func(n int)]
 }
 
