@@ -1,0 +1,234 @@
+// Package integration runs lanteld against real DHCP clients (ISC dhclient,
+// busybox udhcpc) and lantelctl in network namespaces that the tests create:
+// one "lan" namespace with a bridge, and one namespace per host, each joined
+// to the bridge by a veth pair. Addresses are from 192.0.2.0/24 and traffic
+// never leaves the namespaces. The tests need root; they are skipped, with a
+// message, otherwise.
+package integration
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		if os.Geteuid() != 0 || runtime.GOOS != "linux" {
+			fmt.Println("integration: skipped: needs root on Linux for network namespaces")
+			return m.Run() // every test skips itself with the reason
+		}
+		dir, err := os.MkdirTemp("", "lantel-integ")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		out, err := exec.Command("go", "build", "-o", dir+"/", "../cmd/lanteld", "../cmd/lantelctl").CombinedOutput()
+		if err != nil {
+			panic(fmt.Sprintf("build: %v\n%s", err, out))
+		}
+		binDir = dir
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func needLab(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces (CI runs as root)")
+	}
+	for _, tool := range append([]string{"ip"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed (.ci/run installs it)", tool)
+		}
+	}
+}
+
+// Lab is a LAN of namespaces.
+type Lab struct {
+	t      *testing.T
+	id     string
+	dir    string
+	lan    string
+	mu     sync.Mutex
+	procs  []*Proc
+	hosts  []string
+	nextIf int
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// NewLab makes the bridge namespace; Cleanup removes every namespace and
+// process of the lab, even when the test fails.
+func NewLab(t *testing.T) *Lab {
+	t.Helper()
+	b := make([]byte, 3)
+	rand.Read(b)
+	l := &Lab{t: t, id: "lt" + hex.EncodeToString(b), dir: t.TempDir()}
+	l.lan = l.id + "-lan"
+	t.Cleanup(l.cleanup)
+	run(t, "ip", "netns", "add", l.lan)
+	run(t, "ip", "-n", l.lan, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", l.lan, "link", "set", "br0", "up")
+	run(t, "ip", "-n", l.lan, "link", "set", "lo", "up")
+	return l
+}
+
+func (l *Lab) cleanup() {
+	l.mu.Lock()
+	procs := l.procs
+	l.mu.Unlock()
+	for _, p := range procs {
+		p.Kill()
+	}
+	for _, h := range append(l.hosts, l.lan) {
+		exec.Command("ip", "netns", "del", h).Run()
+	}
+}
+
+// Host adds a namespace joined to the LAN by eth0 with the given MAC (empty:
+// random) and address (empty: none, for DHCP clients).
+func (l *Lab) Host(name, mac, cidr string) string {
+	t := l.t
+	t.Helper()
+	ns := l.id + "-" + name
+	l.hosts = append(l.hosts, ns)
+	run(t, "ip", "netns", "add", ns)
+	l.nextIf++
+	peer := fmt.Sprintf("%sp%d", l.id, l.nextIf)
+	run(t, "ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", peer, "netns", l.lan)
+	if mac != "" {
+		run(t, "ip", "-n", ns, "link", "set", "eth0", "address", mac)
+	}
+	run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	run(t, "ip", "-n", l.lan, "link", "set", peer, "master", "br0")
+	run(t, "ip", "-n", l.lan, "link", "set", peer, "up")
+	if cidr != "" {
+		run(t, "ip", "-n", ns, "addr", "add", cidr, "dev", "eth0")
+	}
+	return ns
+}
+
+// Proc is a process started in a namespace.
+type Proc struct {
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	mu   sync.Mutex
+	done chan struct{}
+	err  error
+}
+
+type lockedWriter struct{ p *Proc }
+
+func (w lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.out.Write(b)
+}
+
+// Output is what the process printed so far.
+func (p *Proc) Output() string { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
+
+// Signal sends sig.
+func (p *Proc) Signal(sig syscall.Signal) { p.cmd.Process.Signal(sig) }
+
+// Wait waits for the process to end, at most d.
+func (p *Proc) Wait(d time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		return fmt.Errorf("still running after %v", d)
+	}
+}
+
+// Kill ends the process (and its group) and waits for it.
+func (p *Proc) Kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// Start runs a command in namespace ns in the background.
+func (l *Lab) Start(ns string, args ...string) *Proc {
+	l.t.Helper()
+	p := &Proc{out: &bytes.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	p.cmd.Stdout = lockedWriter{p}
+	p.cmd.Stderr = lockedWriter{p}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		l.t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	l.mu.Lock()
+	l.procs = append(l.procs, p)
+	l.mu.Unlock()
+	return p
+}
+
+// Exec runs a command in namespace ns and returns its output and exit code.
+func (l *Lab) Exec(ns string, args ...string) (string, int) {
+	l.t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else {
+			l.t.Fatal(err)
+		}
+	}
+	return string(out), code
+}
+
+// File writes a file in the lab's directory and returns its path.
+func (l *Lab) File(name, content string, mode os.FileMode) string {
+	p := filepath.Join(l.dir, name)
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		l.t.Fatal(err)
+	}
+	return p
+}
+
+// Path is a path in the lab's directory.
+func (l *Lab) Path(name string) string { return filepath.Join(l.dir, name) }
+
+// Eventually retries f every 100 ms for up to d.
+func Eventually(t *testing.T, d time.Duration, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if f() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", d, what)
+}

@@ -1,0 +1,247 @@
+// Package dhcpserve is lanteld's DHCPv4 serve loop. It drives a CoreDHCP
+// plugin chain (handler.Handler4 functions) itself instead of using
+// CoreDHCP's server package, for two reasons:
+//
+//   - CoreDHCP's server drops DHCPDECLINE before any plugin sees it; RFC 2131
+//     needs the server to act on it (quarantine the address).
+//   - CoreDHCP starts one goroutine per datagram without bound; under load
+//     that is unbounded memory and latency. Here a fixed pool of workers
+//     takes datagrams from a bounded queue, and datagrams that find the
+//     queue full are dropped and counted (the client retransmits).
+//
+// Replies are sent as RFC 2131 section 4.1 says: to the relay (giaddr) on
+// port 67; a NAK broadcast; to ciaddr when the client has an address;
+// otherwise broadcast on the interface the request came in on.
+package dhcpserve
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coredhcp/coredhcp/handler"
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"golang.org/x/net/ipv4"
+)
+
+// Options configure a Server.
+type Options struct {
+	Workers int // default 64 per CPU: ACKs wait for a shared fsync
+	Queue   int // datagrams waiting for a worker; default 8192
+	Log     *slog.Logger
+}
+
+type packet struct {
+	buf     []byte
+	n       int
+	ifIndex int
+	peer    *net.UDPAddr
+	l       *listener
+	at      time.Time
+}
+
+type listener struct {
+	pc    *ipv4.PacketConn
+	iface net.Interface
+}
+
+// Server serves DHCPv4 on one or more sockets.
+type Server struct {
+	handlers  []handler.Handler4
+	opts      Options
+	log       *slog.Logger
+	listeners []*listener
+	queue     chan packet
+	bufs      sync.Pool
+	wg        sync.WaitGroup
+	readers   sync.WaitGroup
+	closeOnce sync.Once
+
+	Dropped atomic.Uint64 // datagrams dropped because the queue was full
+}
+
+// Start listens on addrs (CoreDHCP's server4.listen entries: an IP, and an
+// interface as the zone) and serves with the chain.
+func Start(addrs []net.UDPAddr, chain []handler.Handler4, opts Options) (*Server, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = 64 * runtime.GOMAXPROCS(0)
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = 8192
+	}
+	s := &Server{handlers: chain, opts: opts, log: opts.Log, queue: make(chan packet, opts.Queue)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.bufs.New = func() any { b := make([]byte, 1<<16); return &b }
+	for _, a := range addrs {
+		l, err := listen(a)
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("dhcp listen %v%%%s: %w", a.IP, a.Zone, err)
+		}
+		s.listeners = append(s.listeners, l)
+	}
+	for i := 0; i < opts.Workers; i++ {
+		s.wg.Add(1)
+		go s.worker()
+	}
+	for _, l := range s.listeners {
+		s.readers.Add(1)
+		go s.read(l)
+		s.log.Info("DHCPv4 server listening", "addr", l.pc.LocalAddr().String(), "interface", l.iface.Name)
+	}
+	return s, nil
+}
+
+func listen(a net.UDPAddr) (*listener, error) {
+	conn, err := server4.NewIPv4UDPConn(a.Zone, &a)
+	if err != nil {
+		return nil, err
+	}
+	l := &listener{pc: ipv4.NewPacketConn(conn)}
+	_ = conn.SetReadBuffer(4 << 20)
+	if a.Zone != "" {
+		ifi, err := net.InterfaceByName(a.Zone)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		l.iface = *ifi
+	} else if err := l.pc.SetControlMessage(ipv4.FlagInterface, true); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range s.listeners {
+		l.pc.Close()
+	}
+}
+
+// Close stops reading, lets the workers finish what is queued, and returns
+// when every goroutine has stopped.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeListeners()
+		s.readers.Wait()
+		close(s.queue)
+		s.wg.Wait()
+	})
+	return nil
+}
+
+func (s *Server) read(l *listener) {
+	defer s.readers.Done()
+	for {
+		bp := s.bufs.Get().(*[]byte)
+		n, cm, peer, err := l.pc.ReadFrom(*bp)
+		if err != nil {
+			s.bufs.Put(bp)
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("dhcp read", "err", err)
+			continue
+		}
+		p := packet{buf: *bp, n: n, l: l, at: time.Now()}
+		p.peer, _ = peer.(*net.UDPAddr)
+		if cm != nil {
+			p.ifIndex = cm.IfIndex
+		}
+		select {
+		case s.queue <- p:
+		default:
+			s.Dropped.Add(1)
+			s.bufs.Put(bp)
+		}
+	}
+}
+
+func (s *Server) worker() {
+	defer s.wg.Done()
+	for p := range s.queue {
+		s.serve(p)
+		b := p.buf
+		s.bufs.Put(&b)
+	}
+}
+
+func (s *Server) serve(p packet) {
+	req, err := dhcpv4.FromBytes(p.buf[:p.n])
+	if err != nil {
+		s.log.Debug("dhcp: unparsable datagram", "from", p.peer, "err", err)
+		return
+	}
+	if req.OpCode != dhcpv4.OpcodeBootRequest {
+		return
+	}
+	resp, err := dhcpv4.NewReplyFromRequest(req)
+	if err != nil {
+		return
+	}
+	switch mt := req.MessageType(); mt {
+	case dhcpv4.MessageTypeDiscover:
+		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeOffer))
+	case dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeInform:
+		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeAck))
+	case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
+		// No reply is sent; the chain still sees them.
+	default:
+		s.log.Debug("dhcp: unhandled message type", "type", mt.String())
+		return
+	}
+	for _, h := range s.handlers {
+		var stop bool
+		if resp, stop = h(req, resp); stop {
+			break
+		}
+	}
+	if resp == nil {
+		return
+	}
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
+		return
+	}
+	s.send(p, req, resp)
+}
+
+func (s *Server) send(p packet, req, resp *dhcpv4.DHCPv4) {
+	var dst *net.UDPAddr
+	broadcast := false
+	switch {
+	case !req.GatewayIPAddr.IsUnspecified() && req.GatewayIPAddr != nil:
+		dst = &net.UDPAddr{IP: req.GatewayIPAddr, Port: dhcpv4.ServerPort}
+	case resp.MessageType() == dhcpv4.MessageTypeNak:
+		broadcast = true
+	case req.ClientIPAddr != nil && !req.ClientIPAddr.IsUnspecified():
+		dst = &net.UDPAddr{IP: req.ClientIPAddr, Port: dhcpv4.ClientPort}
+	default:
+		// The client has no address yet. Without a raw socket we cannot
+		// unicast to an address it does not answer ARP for: broadcast,
+		// which every client accepts.
+		broadcast = true
+	}
+	var cm *ipv4.ControlMessage
+	if broadcast {
+		dst = &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+		switch {
+		case p.l.iface.Index != 0:
+			cm = &ipv4.ControlMessage{IfIndex: p.l.iface.Index}
+		case p.ifIndex != 0:
+			cm = &ipv4.ControlMessage{IfIndex: p.ifIndex}
+		}
+	}
+	if _, err := p.l.pc.WriteTo(resp.ToBytes(), cm, dst); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Warn("dhcp send", "to", dst.String(), "err", err)
+	}
+}
