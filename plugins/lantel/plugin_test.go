@@ -1,0 +1,286 @@
+package lantel
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/numbering"
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestParseArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+		n    int
+		want Args
+	}{
+		{[]string{"192.0.2.20-192.0.2.29", "192.0.2.100-192.0.2.199"}, true, 2, Args{LeaseTime: time.Hour}},
+		{[]string{"192.0.2.20-192.0.2.29", "lease=10m", "quarantine=1m", "offer_hold=5s", "max_declines=5"}, true, 1,
+			Args{LeaseTime: 10 * time.Minute, Quarantine: time.Minute, OfferHold: 5 * time.Second, MaxDeclines: 5}},
+		{nil, false, 0, Args{}},
+		{[]string{"lease=1h"}, false, 0, Args{}},
+		{[]string{"192.0.2.29-192.0.2.20"}, false, 0, Args{}},
+		{[]string{"192.0.2.20-192.0.2.29", "lease=forever"}, false, 0, Args{}},
+		{[]string{"192.0.2.20-192.0.2.29", "colour=red"}, false, 0, Args{}},
+		{[]string{"192.0.2.20-192.0.2.29", "max_declines=0"}, false, 0, Args{}},
+	} {
+		a, err := ParseArgs(tc.args)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseArgs(%q): %v", tc.args, err)
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, ErrArgs) {
+				t.Errorf("ParseArgs(%q): %v does not wrap ErrArgs", tc.args, err)
+			}
+			continue
+		}
+		if len(a.Ranges) != tc.n || a.LeaseTime != tc.want.LeaseTime ||
+			(tc.want.Quarantine != 0 && (a.Quarantine != tc.want.Quarantine || a.OfferHold != tc.want.OfferHold || a.MaxDeclines != tc.want.MaxDeclines)) {
+			t.Errorf("ParseArgs(%q) = %+v", tc.args, a)
+		}
+	}
+}
+
+var serverID = net.IPv4(192, 0, 2, 1).To4()
+
+type rig struct {
+	h   *Handler
+	dir *numbering.Directory
+	db  *bolt.DB
+}
+
+func newRig(t *testing.T, args ...string) *rig {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := groupcommit.New(db)
+	pool, _ := numbering.ParsePool([]string{"2100-2199"}, 4)
+	dir, err := numbering.Open(db, c, numbering.Config{Plan: numbering.Plan{Server: "1000", TerminalDigits: 4}, Pool: pool,
+		DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := numbering.ParseMAC("00:a0:24:97:36:f2")
+	if err := c.Do(func(tx *bolt.Tx) error {
+		return dir.ApplyStaticTx(tx, numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: mac}}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var closers []func() error
+	h, err := setup(Env{DB: db, Writer: c, Dir: dir, AutoAssign: []*regexp.Regexp{regexp.MustCompile("^Grandstream")},
+		OptNumber: 224, OptServer: 225, LTNP: netip.MustParseAddrPort("0.0.0.0:5757"),
+		OnClose: func(f func() error) { closers = append(closers, f) }}, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, f := range closers {
+			f()
+		}
+		c.Close()
+		db.Close()
+	})
+	return &rig{h: h, dir: dir, db: db}
+}
+
+// do runs the plugin as the serve loop would after server_id and netmask.
+func (r *rig) do(t *testing.T, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+	t.Helper()
+	resp, err := dhcpv4.NewReplyFromRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeOffer))
+	case dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeInform:
+		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeAck))
+	}
+	resp.UpdateOption(dhcpv4.OptServerIdentifier(serverID))
+	resp.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(24, 32)))
+	out, _ := r.h.Handle(req, resp)
+	return out
+}
+
+func hw(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+
+func discover(t *testing.T, mac string, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	t.Helper()
+	d, err := dhcpv4.NewDiscovery(hw(mac), mods...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func request(t *testing.T, mac string, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	t.Helper()
+	r, err := dhcpv4.New(append([]dhcpv4.Modifier{dhcpv4.WithHwAddr(hw(mac)), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest)}, mods...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *rig) leased(t *testing.T) int {
+	st, err := r.h.Store().Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Leased
+}
+
+func TestDORABindsReservedNumber(t *testing.T) {
+	r := newRig(t, "192.0.2.20-192.0.2.29")
+	const mac = "00:a0:24:97:36:f2"
+	offer := r.do(t, discover(t, mac))
+	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer || !offer.YourIPAddr.Equal(net.IPv4(192, 0, 2, 20)) {
+		t.Fatalf("offer: %v", offer)
+	}
+	if r.leased(t) != 0 {
+		t.Fatal("a DISCOVER was written")
+	}
+	if offer.Options.Has(dhcpv4.GenericOptionCode(224)) {
+		t.Error("the number is sent before the lease exists")
+	}
+	ack := r.do(t, request(t, mac, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(serverID)),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr))))
+	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck || !ack.YourIPAddr.Equal(offer.YourIPAddr) {
+		t.Fatalf("ack: %v", ack)
+	}
+	if got := string(ack.Options.Get(dhcpv4.GenericOptionCode(224))); got != "10002001" {
+		t.Errorf("option 224 = %q", got)
+	}
+	if got := ack.Options.Get(dhcpv4.GenericOptionCode(225)); string(got) != string([]byte{192, 0, 2, 1, 0x16, 0x7d}) {
+		t.Errorf("option 225 = %v, want the server identifier and 5757", got)
+	}
+	if ack.IPAddressLeaseTime(0) != time.Hour {
+		t.Errorf("lease time %v", ack.IPAddressLeaseTime(0))
+	}
+	a, err := r.dir.Query("2001")
+	if err != nil || a.Addr != netip.MustParseAddr("192.0.2.20") {
+		t.Fatalf("number after ACK: %+v %v", a, err)
+	}
+	// RENEWING: ciaddr, no option 50/54: ACK again.
+	renew := r.do(t, request(t, mac, dhcpv4.WithClientIP(offer.YourIPAddr)))
+	if renew == nil || renew.MessageType() != dhcpv4.MessageTypeAck {
+		t.Fatalf("renew: %v", renew)
+	}
+	// RELEASE: no reply; lease gone; number OFFLINE in the same step.
+	rel, _ := dhcpv4.New(dhcpv4.WithHwAddr(hw(mac)), dhcpv4.WithMessageType(dhcpv4.MessageTypeRelease), dhcpv4.WithClientIP(offer.YourIPAddr))
+	if out := r.do(t, rel); out != nil {
+		t.Fatalf("release answered: %v", out)
+	}
+	if _, err := r.dir.Query("2001"); !errors.Is(err, numbering.ErrOffline) || r.leased(t) != 0 {
+		t.Fatalf("after release: %v, %d leases", err, r.leased(t))
+	}
+}
+
+func TestRequestForAnotherServerFreesOffer(t *testing.T) {
+	r := newRig(t, "192.0.2.20-192.0.2.20")
+	offer := r.do(t, discover(t, "02:00:00:00:00:01"))
+	out := r.do(t, request(t, "02:00:00:00:00:01", dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(192, 0, 2, 9))),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr))))
+	if out != nil {
+		t.Fatalf("answered a REQUEST for another server: %v", out)
+	}
+	// The single address is free again for someone else.
+	if o := r.do(t, discover(t, "02:00:00:00:00:02")); o == nil || !o.YourIPAddr.Equal(offer.YourIPAddr) {
+		t.Fatalf("offer not freed: %v", o)
+	}
+}
+
+func TestNAKs(t *testing.T) {
+	r := newRig(t, "192.0.2.20-192.0.2.29")
+	off := r.do(t, discover(t, "02:00:00:00:00:01"))
+	r.do(t, request(t, "02:00:00:00:00:01", dhcpv4.WithOption(dhcpv4.OptServerIdentifier(serverID)), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(off.YourIPAddr))))
+	for name, req := range map[string]*dhcpv4.DHCPv4{
+		"INIT-REBOOT for another client's address": request(t, "02:00:00:00:00:02", dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(off.YourIPAddr))),
+		"INIT-REBOOT for an address not ours":      request(t, "02:00:00:00:00:02", dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(192, 0, 2, 77)))),
+		"INIT-REBOOT from another subnet":          request(t, "02:00:00:00:00:02", dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 1, 2, 3)))),
+		"SELECTING an address not offered":         request(t, "02:00:00:00:00:03", dhcpv4.WithOption(dhcpv4.OptServerIdentifier(serverID)), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(192, 0, 2, 25)))),
+		"RENEWING another client's address":        request(t, "02:00:00:00:00:04", dhcpv4.WithClientIP(off.YourIPAddr)),
+	} {
+		out := r.do(t, req)
+		if out == nil || out.MessageType() != dhcpv4.MessageTypeNak || !out.YourIPAddr.IsUnspecified() || out.Options.Has(dhcpv4.OptionSubnetMask) {
+			t.Errorf("%s: %v", name, out)
+		}
+	}
+	// INIT-REBOOT of a free address of ours is granted.
+	if out := r.do(t, request(t, "02:00:00:00:00:05", dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(192, 0, 2, 28))))); out == nil || out.MessageType() != dhcpv4.MessageTypeAck {
+		t.Errorf("INIT-REBOOT of a free address: %v", out)
+	}
+}
+
+func TestDeclineQuarantines(t *testing.T) {
+	r := newRig(t, "192.0.2.20-192.0.2.21")
+	off := r.do(t, discover(t, "02:00:00:00:00:01"))
+	r.do(t, request(t, "02:00:00:00:00:01", dhcpv4.WithOption(dhcpv4.OptServerIdentifier(serverID)), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(off.YourIPAddr))))
+	dec, _ := dhcpv4.New(dhcpv4.WithHwAddr(hw("02:00:00:00:00:01")), dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(off.YourIPAddr)))
+	if out := r.do(t, dec); out != nil {
+		t.Fatal("DECLINE answered")
+	}
+	st, _ := r.h.Store().Stats()
+	if st.Quarantined != 1 || st.Leased != 0 {
+		t.Fatalf("after decline: %+v", st)
+	}
+	for i := 0; i < 3; i++ {
+		if o := r.do(t, discover(t, "02:00:00:00:00:02")); o == nil || o.YourIPAddr.Equal(off.YourIPAddr) {
+			t.Fatalf("quarantined address offered: %v", o)
+		}
+	}
+}
+
+func TestInformAndRelay(t *testing.T) {
+	r := newRig(t, "192.0.2.20-192.0.2.29", "198.51.100.10-198.51.100.19")
+	inf, _ := dhcpv4.New(dhcpv4.WithHwAddr(hw("02:00:00:00:00:01")), dhcpv4.WithMessageType(dhcpv4.MessageTypeInform), dhcpv4.WithClientIP(net.IPv4(192, 0, 2, 200)))
+	out := r.do(t, inf)
+	if out == nil || out.MessageType() != dhcpv4.MessageTypeAck || !out.YourIPAddr.IsUnspecified() || out.Options.Has(dhcpv4.OptionIPAddressLeaseTime) || r.leased(t) != 0 {
+		t.Fatalf("inform: %v", out)
+	}
+	// Relayed from 198.51.100.0/24: the relay's subnet's range.
+	d := discover(t, "02:00:00:00:00:02", dhcpv4.WithGatewayIP(net.IPv4(198, 51, 100, 1)))
+	o := r.do(t, d)
+	if o == nil || !netip.MustParsePrefix("198.51.100.0/24").Contains(toAddr(o.YourIPAddr)) {
+		t.Fatalf("relayed offer: %v", o)
+	}
+	// A relay on a subnet we have no range for gets nothing.
+	if o := r.do(t, discover(t, "02:00:00:00:00:03", dhcpv4.WithGatewayIP(net.IPv4(203, 0, 113, 1)))); o != nil {
+		t.Fatalf("offer for a foreign subnet: %v", o.YourIPAddr)
+	}
+}
+
+func TestAutoNumberAndClientID(t *testing.T) {
+	r := newRig(t, "192.0.2.20-192.0.2.29")
+	dora := func(mac string, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+		o := r.do(t, discover(t, mac, mods...))
+		return r.do(t, request(t, mac, append(mods, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(serverID)),
+			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(o.YourIPAddr)))...))
+	}
+	gs := dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Grandstream GXP2160"))
+	ack := dora("00:0b:82:00:00:01", gs)
+	if string(ack.Options.Get(dhcpv4.GenericOptionCode(224))) != "10002100" {
+		t.Fatalf("auto number: %q", ack.Options.Get(dhcpv4.GenericOptionCode(224)))
+	}
+	if ack2 := dora("02:00:00:00:00:09"); ack2.Options.Has(dhcpv4.GenericOptionCode(224)) || ack2.Options.Has(dhcpv4.GenericOptionCode(225)) {
+		t.Fatal("a client without a number got the options")
+	}
+	id1 := dhcpv4.WithOption(dhcpv4.OptClientIdentifier([]byte("\x01a")))
+	id2 := dhcpv4.WithOption(dhcpv4.OptClientIdentifier([]byte("\x01b")))
+	a1, a2 := dora("02:00:00:00:00:0a", id1), dora("02:00:00:00:00:0a", id2)
+	if a1.YourIPAddr.Equal(a2.YourIPAddr) {
+		t.Fatal("two client identifiers on one chaddr share an address")
+	}
+}
