@@ -32,7 +32,7 @@ fuzz:
 
 # Benchmarks: Go micro-benchmarks, then the load generators against real
 # servers (see README "Performance").
-bench: bench-go bench-ltnp
+bench: bench-go bench-ltnp bench-dhcp
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./numbering/... ./internal/...
@@ -45,3 +45,7 @@ demo: build
 
 clean:
 	rm -rf $(BIN)
+
+# DHCP: lanteld against Kea 2.2 with perfdhcp in namespaces (root).
+bench-dhcp: build
+	./contrib/bench/dhcp.sh

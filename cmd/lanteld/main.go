@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/lantel/lantel/internal/config"
@@ -27,6 +28,7 @@ func run() int {
 	listen := fs.String("listen", "", "override numbering.listen (LTNP/1 `address`)")
 	check := fs.Bool("check", false, "check the configuration and exit")
 	printDefaults := fs.Bool("print-defaults", false, "print the embedded default configuration and exit")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until shutdown (for performance work)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -61,6 +63,19 @@ func run() int {
 	if *check {
 		fmt.Println("configuration ok")
 		return 0
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lanteld:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "lanteld:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: daemon.Level(cfg.LogLevel)}))
 	sigs := make(chan os.Signal, 4)

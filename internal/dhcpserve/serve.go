@@ -135,6 +135,9 @@ func (s *Server) Close() error {
 		s.readers.Wait()
 		close(s.queue)
 		s.wg.Wait()
+		if n := s.Dropped.Load(); n > 0 {
+			s.log.Warn("DHCPv4 datagrams dropped because every worker was busy", "count", n)
+		}
 	})
 	return nil
 }

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# make bench-dhcp: drive lanteld (numbering on, durable ACKs) and Kea 2.2
+# (memfile) with ISC perfdhcp, full DORA from up to 60,000 distinct clients,
+# in two network namespaces joined by a veth pair (198.18.0.0/15, reserved for
+# benchmarks; nothing leaves the namespaces). For each server, the highest
+# rate it sustains with < 1 % drops (ascending steps, each on a fresh store,
+# then a bisection), and the ratio. Needs root, perfdhcp (kea-admin) and
+# kea-dhcp4 (kea-dhcp4-server).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-bin}
+PERIOD=${PERIOD:-5}        # seconds per perfdhcp run
+RATES=${RATES:-"2000 4000 6000 8000 10000 13000 16000 20000 25000 30000"}
+CLIENTS=60000
+
+[ "$(id -u)" = 0 ] || { echo "dhcp bench: needs root (network namespaces)"; exit 1; }
+for t in perfdhcp kea-dhcp4 ip; do
+  command -v $t >/dev/null || { echo "dhcp bench: $t missing (apt-get install kea-admin kea-dhcp4-server iproute2)"; exit 1; }
+done
+
+# perfdhcp cannot size its sockets, and at these rates its default receive
+# buffer overflows (UDP RcvbufErrors in its namespace: the drops are the load
+# tool's, not the server's). net.core.rmem_default is not per namespace, so
+# it is raised for the run and restored on exit.
+old_rmem=$(sysctl -n net.core.rmem_default)
+sysctl -qw net.core.rmem_default=4194304
+
+id=ltb$$
+srv=$id-srv cli=$id-cli
+work=$(mktemp -d)
+spid=
+cleanup() {
+  sysctl -qw net.core.rmem_default="$old_rmem"
+  [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
+  ip netns del "$srv" 2>/dev/null || true
+  ip netns del "$cli" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ip netns add "$srv"; ip netns add "$cli"
+ip link add eth0 netns "$srv" type veth peer name eth0 netns "$cli"
+ip -n "$srv" addr add 198.18.0.1/15 dev eth0; ip -n "$cli" addr add 198.18.0.2/15 dev eth0
+for n in "$srv" "$cli"; do ip -n "$n" link set eth0 up; ip -n "$n" link set lo up; done
+
+cat > "$work/lantel.yaml" <<YAML
+server4:
+  listen: ["%eth0"]
+  plugins:
+    - server_id: 198.18.0.1
+    - netmask: 255.254.0.0
+    - router: 198.18.0.1
+    - lease_time: 1h
+    - lantel: 198.18.1.0-198.18.235.95
+numbering:
+  store: $work/lantel.db
+  server_number: "1000"
+  terminal_digits: 5
+  listen: 198.18.0.1:5757
+  pool: ["10000-79999"]
+  log: {level: error}
+  dhcp:
+    auto_assign: {vendor_class: ["^Grandstream"]}
+YAML
+cat > "$work/kea.json" <<JSON
+{"Dhcp4": {
+  "interfaces-config": {"interfaces": ["eth0"], "dhcp-socket-type": "udp"},
+  "lease-database": {"type": "memfile", "persist": true, "name": "$work/kea-leases4.csv", "lfc-interval": 0},
+  "valid-lifetime": 3600,
+  "subnet4": [{"id": 1, "subnet": "198.18.0.0/15",
+    "pools": [{"pool": "198.18.1.0 - 198.18.235.95"}],
+    "option-data": [{"name": "routers", "data": "198.18.0.1"}]}],
+  "loggers": [{"name": "kea-dhcp4", "severity": "ERROR", "output_options": [{"output": "stderr"}]}]
+}}
+JSON
+export KEA_PIDFILE_DIR=$work KEA_LOCKFILE_DIR=$work
+
+start() {
+  rm -f "$work"/lantel.db "$work"/kea-leases4.csv*
+  case $1 in
+    lanteld) ip netns exec "$srv" "$BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
+    kea)     ip netns exec "$srv" kea-dhcp4 -c "$work/kea.json" >"$work/server.log" 2>&1 & ;;
+  esac
+  spid=$!
+  sleep 1.5
+  kill -0 "$spid" 2>/dev/null || { echo "$1 did not start:"; cat "$work/server.log"; exit 1; }
+}
+stop() { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true; spid=; }
+
+# run SERVER RATE -> prints "rate drops%" (worst of DO and RA drops, and the
+# achieved DORA rate)
+run() {
+  start "$1"
+  out=$(ip netns exec "$cli" timeout $((PERIOD + 20)) perfdhcp -4 -l eth0 -r "$2" -R $CLIENTS -p "$PERIOD" \
+        -o 60,4772616e6473747265616d 198.18.0.1 2>&1 || true)
+  stop
+  echo "$out" > "$work/perfdhcp.$1.$2.txt"
+  # achieved: ACKs received per second of the run
+  awk -v p="$PERIOD" '/drops ratio:/ { v=$3+0; if (v>w) w=v; n++ }
+       /received packets:/ { ra=$3 }
+       END { if (n < 2) print "0 100"; else printf "%.0f %s\n", ra/p, w }' <<<"$out"
+}
+
+search() {
+  local server=$1 best=0 bestrate=0 fail=0 last=0
+  for r in $RATES; do
+    read -r got drops < <(run "$server" "$r")
+    printf '  %-8s offered %6d/s: %8.0f DORA/s, drops %5.2f%%\n' "$server" "$r" "$got" "$drops" >&2
+    if awk -v d="$drops" 'BEGIN{exit !(d < 1)}'; then best=$r; bestrate=$got; last=$r; else fail=$r; break; fi
+  done
+  if [ "$fail" -gt 0 ] && [ "$best" -gt 0 ]; then
+    for _ in 1 2; do
+      local mid=$(( (best + fail) / 2 ))
+      read -r got drops < <(run "$server" "$mid")
+      printf '  %-8s offered %6d/s: %8.0f DORA/s, drops %5.2f%%\n' "$server" "$mid" "$got" "$drops" >&2
+      if awk -v d="$drops" 'BEGIN{exit !(d < 1)}'; then best=$mid; bestrate=$got; else fail=$mid; fi
+    done
+  fi
+  echo "$best $bestrate"
+}
+
+echo "DHCPv4 full DORA, perfdhcp -R $CLIENTS, ${PERIOD}s per step, < 1 % drops (DO and RA)"
+read -r kea_best kea_rate < <(search kea)
+read -r lt_best lt_rate < <(search lanteld)
+echo
+printf '%-44s %10s %12s\n' "server" "max rate" "ACKs/s"
+printf '%-44s %8d/s %10.0f/s\n' "Kea 2.2 (memfile, persist: buffered writes)" "$kea_best" "$kea_rate"
+printf '%-44s %8d/s %10.0f/s\n' "lanteld (numbering on, ACKs fsync'd)" "$lt_best" "$lt_rate"
+awk -v a="$lt_best" -v b="$kea_best" 'BEGIN { if (b > 0) printf "ratio lanteld / Kea: %.2f\n", a/b }'
