@@ -645,3 +645,22 @@ func deleteLease(tx *bolt.Tx, l *Lease) error {
 	// that it gets it back while nobody else has taken it.
 	return tx.Bucket(bktExpiry).Delete(expKey(l.Expiry, l.Addr))
 }
+
+// Quarantine is a quarantined address.
+type Quarantine struct {
+	Addr  netip.Addr `json:"address"`
+	Until time.Time  `json:"until"`
+}
+
+// QuarantineTx lists the quarantined addresses.
+func QuarantineTx(tx *bolt.Tx) ([]Quarantine, error) {
+	var out []Quarantine
+	err := tx.Bucket(bktQuarantine).ForEach(func(k, v []byte) error {
+		if len(k) != 4 || len(v) != 8 {
+			return errBadRecord
+		}
+		out = append(out, Quarantine{Addr: netip.AddrFrom4([4]byte(k)), Until: time.Unix(int64(binary.BigEndian.Uint64(v)), 0)})
+		return nil
+	})
+	return out, err
+}

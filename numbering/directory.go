@@ -28,7 +28,7 @@ var (
 )
 
 var allBuckets = [][]byte{bktReservations, bktResByMAC, bktUsers, bktTerminals,
-	bktTermByMAC, bktTermExpiry, bktMemory, bktServers}
+	bktTermByMAC, bktTermExpiry, bktMemory, bktServers, bktSeen}
 
 // Config is the directory's run-time configuration.
 type Config struct {
@@ -592,6 +592,15 @@ func dropIndexes(tx *bolt.Tx, b *Binding) error {
 
 func deleteBinding(tx *bolt.Tx, b *Binding) error {
 	if err := dropIndexes(tx, b); err != nil {
+		return err
+	}
+	last := b.Updated
+	if !b.Expiry.IsZero() && b.Expiry.Before(time.Now()) {
+		last = b.Expiry
+	} else if now := time.Now(); now.After(last) {
+		last = now
+	}
+	if err := seen(tx, b.Number, b.Addr, last); err != nil {
 		return err
 	}
 	return tx.Bucket(bktTerminals).Delete([]byte(b.Number))

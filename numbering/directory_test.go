@@ -425,7 +425,7 @@ func TestConcurrentRegistrationsShareCommits(t *testing.T) {
 	f := newFixture(t, "")
 	var commits, calls int
 	var mu sync.Mutex
-	f.c.SetOnCommit(func(n int) { mu.Lock(); commits++; calls += n; mu.Unlock() })
+	f.c.SetOnCommit(func(n int, _ time.Duration) { mu.Lock(); commits++; calls += n; mu.Unlock() })
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
 	for i := 0; i < 200; i++ {

@@ -59,6 +59,8 @@ func startDHCP(d *daemon.Daemon, cfg *config.Config) error {
 		DB: d.DB, Writer: d.Committer, Dir: d.Dir, AutoAssign: cfg.VendorAuto,
 		OptNumber: cfg.OptNumber, OptServer: cfg.OptServer, LTNP: ltnpAddr,
 		Log: d.Log, OnClose: d.OnClose,
+		Observe: d.Metrics.DHCP,
+		Ready:   func(h *lantel.Handler) { d.SetLeases(h.Store()) },
 	})
 	var chain []handler.Handler4
 	for i, pc := range conf.Server4.Plugins {
@@ -76,6 +78,7 @@ func startDHCP(d *daemon.Daemon, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("%s: server4.listen: %w", cfg.File, err)
 	}
-	d.OnClose(srv.Close)
+	d.SetDHCPUp(true)
+	d.OnClose(func() error { d.SetDHCPUp(false); return srv.Close() })
 	return nil
 }

@@ -113,6 +113,7 @@ func writeConfig(t *testing.T, dir string, addr netip.AddrPort, extra string) st
   listen: %s
   pool: ["2100-2199"]
   trusted: [127.0.0.1]
+  admin: "127.0.0.1:0"
   reservations:
     - {number: "2001"}
 %s`, filepath.Join(dir, "lantel.db"), addr, extra)

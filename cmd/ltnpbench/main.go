@@ -70,6 +70,7 @@ func bench(lanteld string, d time.Duration, runs, sockets, window int) error {
   pool: ["9000-9999"]
   trusted: [127.0.0.1]
   log: {level: warn}
+  admin: "off"
 `, dir, addr)), 0o600)
 	srv := exec.Command(lanteld, "-c", cfg)
 	srv.Stderr = os.Stderr

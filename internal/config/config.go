@@ -11,8 +11,10 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
+	"github.com/lantel/lantel/internal/admin"
 	"github.com/lantel/lantel/numbering"
 	"go.yaml.in/yaml/v3"
 )
@@ -89,6 +91,9 @@ type Numbering struct {
 	Log struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
+	Admin          *string `yaml:"admin"`
+	AdminToken     string  `yaml:"admin_token"`
+	AdminTokenFile string  `yaml:"admin_token_file"`
 }
 
 // Config is the checked configuration.
@@ -104,6 +109,8 @@ type Config struct {
 	OptNumber  uint8
 	OptServer  uint8
 	LogLevel   string
+	Admin      string // admin listener address; "" when off
+	AdminToken string
 }
 
 // Load reads and checks a file.
@@ -219,6 +226,26 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	if c.OptNumber == c.OptServer {
 		return nil, fail("numbering.dhcp.options", "number and server use the same option code %d", c.OptNumber)
+	}
+	c.Admin = "127.0.0.1:5758"
+	if n.Admin != nil {
+		c.Admin = *n.Admin
+		if c.Admin == "off" {
+			c.Admin = ""
+		}
+	}
+	c.AdminToken = n.AdminToken
+	if n.AdminTokenFile != "" {
+		b, err := os.ReadFile(n.AdminTokenFile)
+		if err != nil {
+			return nil, fail("numbering.admin_token_file", "%v", err)
+		}
+		c.AdminToken = strings.TrimSpace(string(b))
+	}
+	if c.Admin != "" {
+		if err := admin.CheckAddr(c.Admin, c.AdminToken); err != nil {
+			return nil, fail("numbering.admin", "%v: set numbering.admin_token (or admin_token_file), or listen on 127.0.0.1", err)
+		}
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

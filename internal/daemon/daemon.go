@@ -12,9 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/lantel/lantel/internal/admin"
 	"github.com/lantel/lantel/internal/config"
+	"github.com/lantel/lantel/internal/metrics"
+	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/internal/groupcommit"
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/numbering/ltnp"
@@ -28,6 +32,11 @@ type Daemon struct {
 	Committer *groupcommit.Committer
 	Dir       *numbering.Directory
 	LTNP      *ltnp.Server
+	Metrics   *metrics.Metrics
+	Admin     *admin.Server
+
+	leases  atomic.Pointer[leases.Store]
+	dhcpUp  atomic.Bool
 
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -74,7 +83,10 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, &config.Error{File: cfg.File, Key: "numbering.listen", Err: err}
 	}
-	d.LTNP = ltnp.NewServer(d.Dir, ltnp.Options{Trusted: cfg.Trusted, Logger: log})
+	d.Metrics = metrics.New(metrics.Gauges{Numbers: d.numberCounts, Addresses: d.addressCounts})
+	d.Committer.SetOnCommit(d.Metrics.Commit)
+	d.LTNP = ltnp.NewServer(d.Dir, ltnp.Options{Trusted: cfg.Trusted, Logger: log,
+		Observe: func(t ltnp.Type, r ltnp.Result, dur time.Duration) { d.Metrics.LTNP(t.String(), r.String(), dur) }})
 	go func() { d.ltnpErr <- d.LTNP.Serve(conn) }()
 	d.sweeper = d.Dir.StartSweeper(time.Second, func(nums []string) {
 		for _, n := range nums {
@@ -82,7 +94,57 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		}
 	}, func(err error) { log.Error("sweeper", "err", err) })
 	log.Info("LTNP/1 server listening", "addr", conn.LocalAddr().String(), "server_number", cfg.Directory.Plan.Server, "store", cfg.Store)
+	if cfg.Admin != "" {
+		d.Admin, err = admin.Start(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Dir: d.Dir, DB: db, Writer: d.Committer,
+			Leases: d.leases.Load, Health: d.health, Metrics: d.Metrics.Registry, Log: log})
+		if err != nil {
+			return nil, &config.Error{File: cfg.File, Key: "numbering.admin", Err: err}
+		}
+		log.Info("admin listening", "addr", d.Admin.Addr().String(), "token", cfg.AdminToken != "")
+	}
 	return d, nil
+}
+
+// SetLeases tells the daemon the DHCP side's lease store (admin, metrics).
+func (d *Daemon) SetLeases(s *leases.Store) { d.leases.Store(s) }
+
+// SetDHCPUp records whether the DHCP listeners are serving (health).
+func (d *Daemon) SetDHCPUp(up bool) { d.dhcpUp.Store(up) }
+
+func (d *Daemon) health() map[string]error {
+	h := map[string]error{}
+	if d.LTNP == nil || d.LTNP.Addr() == nil {
+		h["ltnp_listener"] = errors.New("not listening")
+	} else {
+		h["ltnp_listener"] = nil
+	}
+	if d.Config().HasDHCP {
+		h["dhcp_listener"] = nil
+		if !d.dhcpUp.Load() {
+			h["dhcp_listener"] = errors.New("not listening")
+		}
+	}
+	return h
+}
+
+func (d *Daemon) numberCounts() (map[string]int, error) {
+	var c numbering.Counts
+	err := d.DB.View(func(tx *bolt.Tx) error {
+		var err error
+		c, err = d.Dir.CountsTx(tx, d.Dir.Now())
+		return err
+	})
+	return map[string]int{"online": c.Online, "offline": c.Offline, "reserved": c.Reserved, "free": c.FreePool}, err
+}
+
+func (d *Daemon) addressCounts() (map[string]int, error) {
+	s := d.leases.Load()
+	if s == nil {
+		return nil, nil
+	}
+	st, err := s.Stats()
+	return map[string]int{"free": st.Size - st.Leased - st.Offered - st.Quarantined, "leased": st.Leased,
+		"offered": st.Offered, "quarantined": st.Quarantined}, err
 }
 
 // LTNPAddr is the LTNP/1 socket's address.
@@ -141,6 +203,10 @@ func (d *Daemon) Close() error {
 	d.mu.Unlock()
 	for i := len(extra) - 1; i >= 0; i-- {
 		errs = append(errs, extra[i]())
+	}
+	if d.Admin != nil {
+		errs = append(errs, d.Admin.Close())
+		d.Admin = nil
 	}
 	if d.LTNP != nil {
 		d.LTNP.Close()

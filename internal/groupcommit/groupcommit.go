@@ -18,6 +18,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -42,7 +43,7 @@ type Committer struct {
 	closed   bool
 	wake     chan struct{}
 	stopped  chan struct{}
-	onCommit atomic.Pointer[func(n int)]
+	onCommit atomic.Pointer[func(n int, d time.Duration)]
 }
 
 // New starts a committer for db. Close stops it.
@@ -53,8 +54,8 @@ func New(db *bolt.DB) *Committer {
 }
 
 // SetOnCommit sets a hook called after every committed group with the number
-// of functions it held.
-func (c *Committer) SetOnCommit(f func(n int)) { c.onCommit.Store(&f) }
+// of functions it held and the time the transaction took (with its fsync).
+func (c *Committer) SetOnCommit(f func(n int, d time.Duration)) { c.onCommit.Store(&f) }
 
 var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
 
@@ -131,6 +132,7 @@ func (c *Committer) loop() {
 
 func (c *Committer) run(group []call) {
 	errs := make([]error, len(group))
+	start := time.Now()
 	err := c.db.Update(func(tx *bolt.Tx) error {
 		for i, cl := range group {
 			if errs[i] = cl.fn(tx); errs[i] != nil {
@@ -144,7 +146,7 @@ func (c *Committer) run(group []call) {
 			cl.done <- err
 		}
 		if f := c.onCommit.Load(); err == nil && f != nil {
-			(*f)(len(group))
+			(*f)(len(group), time.Since(start))
 		}
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -26,7 +27,7 @@ func open(t *testing.T) (*bolt.DB, *Committer) {
 func TestConcurrentCallersShareCommits(t *testing.T) {
 	db, c := open(t)
 	var groups, calls atomic.Int64
-	c.SetOnCommit(func(n int) { groups.Add(1); calls.Add(int64(n)) })
+	c.SetOnCommit(func(n int, _ time.Duration) { groups.Add(1); calls.Add(int64(n)) })
 	var wg sync.WaitGroup
 	for i := 0; i < 500; i++ {
 		wg.Add(1)

@@ -51,6 +51,8 @@ type Env struct {
 	OnClose func(func() error)
 	// Observe, when set, is called once per handled message.
 	Observe func(msg string, outcome string, d time.Duration)
+	// Ready, when set, is called with the handler once it is set up.
+	Ready func(*Handler)
 }
 
 // New returns the plugin for env.
@@ -147,6 +149,9 @@ func setup(env Env, args []string) (*Handler, error) {
 	go h.reclaimLoop(time.Second)
 	if env.OnClose != nil {
 		env.OnClose(h.Close)
+	}
+	if env.Ready != nil {
+		env.Ready(h)
 	}
 	return h, nil
 }

@@ -1,0 +1,56 @@
+package admin
+
+import (
+	_ "embed"
+	"html/template"
+	"net/http"
+
+	"github.com/lantel/lantel/numbering"
+	bolt "go.etcd.io/bbolt"
+)
+
+//go:embed page.html
+var pageHTML string
+
+var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
+	"when": func(t any) string {
+		switch v := t.(type) {
+		case interface{ Format(string) string }:
+			return v.Format("2006-01-02 15:04:05")
+		}
+		return ""
+	},
+}).Parse(pageHTML))
+
+type pageData struct {
+	Server    string
+	Entries   []numbering.Entry
+	Leases    []LeaseJSON
+	HasLeases bool
+	Query     string
+}
+
+// page is the directory web page: rendered on the server, refreshed by a
+// little JavaScript from the JSON API; no external assets.
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	d := pageData{Server: s.cfg.Dir.Config().Plan.Server, Query: r.URL.Query().Get("q")}
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		d.Entries, err = s.cfg.Dir.DirectoryTx(tx, numbering.ListFilter{Query: d.Query}, s.cfg.Dir.Now())
+		return err
+	})
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	d.HasLeases = s.cfg.Leases != nil && s.cfg.Leases() != nil
+	if d.Leases, err = s.leaseList(); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'")
+	if err := pageTmpl.Execute(w, d); err != nil {
+		s.cfg.Log.Error("admin: page", "err", err)
+	}
+}

@@ -1,0 +1,108 @@
+// Package metrics defines lanteld's Prometheus metrics. Labels are message
+// types, outcomes, results and states only: never a MAC or a number.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds the collectors on a registry of their own.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	dhcpMessages *prometheus.CounterVec
+	dhcpLatency  *prometheus.HistogramVec
+	ltnpRequests *prometheus.CounterVec
+	ltnpLatency  *prometheus.HistogramVec
+	commitTime   prometheus.Histogram
+	commitGroup  prometheus.Histogram
+}
+
+// Gauges are read at scrape time.
+type Gauges struct {
+	// Numbers returns counts by state: online, offline, reserved, free (pool).
+	Numbers func() (map[string]int, error)
+	// Addresses returns pool address counts: free, leased, offered,
+	// quarantined; nil when DHCP is off.
+	Addresses func() (map[string]int, error)
+}
+
+// New creates the metrics and registers them, with Go and process metrics.
+func New(g Gauges) *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	m.dhcpMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_dhcp_messages_total",
+		Help: "DHCPv4 messages handled, by message type and outcome (offer, ack, nak, released, declined, no-address, other-server, dropped, error)."},
+		[]string{"type", "outcome"})
+	m.dhcpLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lantel_dhcp_request_duration_seconds",
+		Help: "Time from a DHCPv4 message to its answer (including the commit for an ACK).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)},
+		[]string{"type"})
+	m.ltnpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_ltnp_requests_total",
+		Help: "LTNP/1 requests answered, by type and RESULT."}, []string{"type", "result"})
+	m.ltnpLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lantel_ltnp_request_duration_seconds",
+		Help: "Time from an LTNP/1 request to its reply (including the commit for REGISTER/DEREGISTER).", Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)},
+		[]string{"type"})
+	m.commitTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lantel_store_commit_duration_seconds",
+		Help: "Duration of a store transaction commit including fsync.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})
+	m.commitGroup = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lantel_store_commit_group_size",
+		Help: "Changes sharing one commit (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
+	m.Registry.MustRegister(m.dhcpMessages, m.dhcpLatency, m.ltnpRequests, m.ltnpLatency, m.commitTime, m.commitGroup,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&gaugeCollector{g: g,
+			numbers: prometheus.NewDesc("lantel_numbers", "Numbers by state (free: free numbers of the dynamic pool).", []string{"state"}, nil),
+			addrs:   prometheus.NewDesc("lantel_pool_addresses", "DHCP pool addresses by state.", []string{"state"}, nil),
+			up:      prometheus.NewDesc("lantel_store_readable", "1 when the store answered the scrape's read.", nil, nil),
+		})
+	return m
+}
+
+// DHCP records one DHCP message.
+func (m *Metrics) DHCP(msgType, outcome string, d time.Duration) {
+	m.dhcpMessages.WithLabelValues(msgType, outcome).Inc()
+	m.dhcpLatency.WithLabelValues(msgType).Observe(d.Seconds())
+}
+
+// LTNP records one LTNP request.
+func (m *Metrics) LTNP(reqType, result string, d time.Duration) {
+	m.ltnpRequests.WithLabelValues(reqType, result).Inc()
+	m.ltnpLatency.WithLabelValues(reqType).Observe(d.Seconds())
+}
+
+// Commit records one store commit of n changes.
+func (m *Metrics) Commit(n int, d time.Duration) {
+	m.commitTime.Observe(d.Seconds())
+	m.commitGroup.Observe(float64(n))
+}
+
+type gaugeCollector struct {
+	g                  Gauges
+	numbers, addrs, up *prometheus.Desc
+}
+
+func (c *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.numbers
+	ch <- c.addrs
+	ch <- c.up
+}
+
+func (c *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
+	ok := 1.0
+	emit := func(desc *prometheus.Desc, f func() (map[string]int, error)) {
+		if f == nil {
+			return
+		}
+		counts, err := f()
+		if err != nil {
+			ok = 0
+			return
+		}
+		for state, n := range counts {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(n), state)
+		}
+	}
+	emit(c.numbers, c.g.Numbers)
+	emit(c.addrs, c.g.Addresses)
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, ok)
+}
