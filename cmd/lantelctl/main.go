@@ -32,6 +32,7 @@ Common flags:
   --bind ADDR        source address to send from (default: chosen by the system)
   --json             print the reply as JSON
 
+` + adminUsage + `
 Exit status: 0 on OK; 1 on any other RESULT (its name and REASON are printed);
 2 on a usage error; 3 when the server did not answer.
 `
@@ -60,6 +61,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, args := args[0], args[1:]
+	if adminCommands[cmd] {
+		return runAdmin(cmd, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("lantelctl "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c common

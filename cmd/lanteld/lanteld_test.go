@@ -266,3 +266,9 @@ func TestConfigErrorDoesNotStart(t *testing.T) {
 	busy.Close()
 	start(t, cfg, addr)
 }
+
+func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func osexec(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).CombinedOutput()
+}
