@@ -131,3 +131,5 @@ func TestUsageAndTimeout(t *testing.T) {
 		t.Fatalf("client sent %d times, want 3", n)
 	}
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
