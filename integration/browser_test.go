@@ -1,0 +1,220 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// webdriver is a minimal W3C WebDriver client for chromedriver.
+type webdriver struct {
+	t       *testing.T
+	base    string
+	session string
+}
+
+const elementKey = "element-6066-11e4-a52e-4f735466cecf"
+
+func (w *webdriver) call(method, path string, body any) (json.RawMessage, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, w.base+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Value json.RawMessage `json:"value"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("webdriver %s %s: HTTP %d: %s", method, path, resp.StatusCode, out.Value)
+	}
+	return out.Value, nil
+}
+
+func (w *webdriver) must(method, path string, body any) json.RawMessage {
+	w.t.Helper()
+	v, err := w.call(method, path, body)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return v
+}
+
+func (w *webdriver) find(css string) (string, error) {
+	v, err := w.call("POST", "/session/"+w.session+"/element", map[string]string{"using": "css selector", "value": css})
+	if err != nil {
+		return "", err
+	}
+	var el map[string]string
+	if err := json.Unmarshal(v, &el); err != nil || el[elementKey] == "" {
+		return "", fmt.Errorf("webdriver: no element in %s (%v)", v, err)
+	}
+	return el[elementKey], nil
+}
+
+func freeTCP(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// The directory page in a real browser: load it, add a reservation through
+// the form, see it listed (and in the API).
+func TestDirectoryPageInChromium(t *testing.T) {
+	needLab(t, "chromium", "chromedriver")
+	l := NewLab(t)
+	ns := l.Host("admin", "", "192.0.2.1/24")
+	adminAddr := "127.0.0.1:5758" // inside the namespace: its own loopback
+	cfg := l.File("lantel.yaml", fmt.Sprintf(`numbering:
+  store: %s
+  server_number: "1000"
+  listen: 127.0.0.1:5757
+  pool: ["2100-2199"]
+  admin: %s
+  reservations:
+    - {number: "2001", name: "reception"}
+`, l.Path("lantel.db"), adminAddr), 0o644)
+	srv := l.Start(ns, binDir+"/lanteld", "-c", cfg)
+	Eventually(t, 10*time.Second, "admin listener", func() bool { return strings.Contains(srv.Output(), "admin listening") })
+	// A static phone comes online so the page has a live row.
+	if out, code := l.Exec(ns, binDir+"/lantelctl", "register", "--number", "2001", "--bind", "127.0.0.20", "-s", "127.0.0.1:5757"); code != 0 {
+		t.Fatalf("register: %s", out)
+	}
+
+	wdPort := "9515"
+	drv := l.Start(ns, "chromedriver", "--port="+wdPort, "--allowed-ips=127.0.0.1")
+	Eventually(t, 10*time.Second, "chromedriver", func() bool { return strings.Contains(drv.Output(), "started successfully") })
+	// chromedriver and the browser run inside the namespace (lanteld's
+	// admin listener is on its loopback); the test reaches chromedriver
+	// through a forwarder.
+	w := &webdriver{t: t}
+	proxy := startProxy(t, l, ns, "127.0.0.1:"+wdPort)
+	w.base = "http://" + proxy
+	profile := t.TempDir()
+	v := w.must("POST", "/session", map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
+		"browserName": "chrome",
+		"goog:chromeOptions": map[string]any{"binary": "/usr/bin/chromium", "args": []string{
+			"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir=" + profile}},
+	}}})
+	var sess struct {
+		SessionID string `json:"sessionId"`
+	}
+	json.Unmarshal(v, &sess)
+	w.session = sess.SessionID
+	t.Cleanup(func() { w.call("DELETE", "/session/"+w.session, nil) })
+
+	w.must("POST", "/session/"+w.session+"/url", map[string]string{"url": "http://" + adminAddr + "/"})
+	if _, err := w.find(`tr[data-number="10002001"] .online`); err != nil {
+		t.Fatalf("the page does not show 2001 online: %v", err)
+	}
+	for field, text := range map[string]string{"number": "2042", "mac": "00:a0:24:00:00:42", "name": "Fax room"} {
+		el, err := w.find(`#reserve input[name="` + field + `"]`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.must("POST", "/session/"+w.session+"/element/"+el+"/value", map[string]string{"text": text})
+	}
+	btn, err := w.find(`#reserve button[type="submit"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.must("POST", "/session/"+w.session+"/element/"+btn+"/click", map[string]any{})
+	Eventually(t, 10*time.Second, "the new reservation to be listed", func() bool {
+		_, err := w.find(`tr[data-number="10002042"] .reserved`)
+		return err == nil
+	})
+	if el, err := w.find("#msg"); err == nil {
+		txt := w.must("GET", "/session/"+w.session+"/element/"+el+"/text", nil)
+		if !strings.Contains(string(txt), "reserved 10002042") {
+			t.Errorf("form message: %s", txt)
+		}
+	}
+	if shot := os.Getenv("LANTEL_SCREENSHOT"); shot != "" {
+		var b64 string
+		json.Unmarshal(w.must("GET", "/session/"+w.session+"/screenshot", nil), &b64)
+		png, _ := base64.StdEncoding.DecodeString(b64)
+		os.WriteFile(shot, png, 0o644)
+	}
+	// The API agrees.
+	out, _ := l.Exec(ns, binDir+"/lantelctl", "directory", "2042", "--json", "--admin", "http://"+adminAddr)
+	if !strings.Contains(out, `"name": "Fax room"`) || !strings.Contains(out, `"origin": "runtime"`) {
+		t.Fatalf("API after the form: %s", out)
+	}
+	// Remove it through the page.
+	rm, err := w.find(`tr[data-number="10002042"] button.unreserve`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.must("POST", "/session/"+w.session+"/element/"+rm+"/click", map[string]any{})
+	Eventually(t, 10*time.Second, "the reservation to disappear", func() bool {
+		_, err := w.find(`tr[data-number="10002042"]`)
+		return err != nil
+	})
+}
+
+// startProxy forwards a loopback TCP port of the test's own namespace to a
+// port inside ns: each connection runs this test binary's TestHelperDial
+// inside ns, which splices the connection to the target.
+func startProxy(t *testing.T, l *Lab, ns, target string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestHelperDial$")
+				cmd.Env = append(os.Environ(), "LANTEL_DIAL="+target)
+				cmd.Stdin, cmd.Stdout = c, c
+				cmd.Run()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestHelperDial is not a test: startProxy runs it inside a namespace to
+// connect stdin/stdout to a TCP address there.
+func TestHelperDial(t *testing.T) {
+	target := os.Getenv("LANTEL_DIAL")
+	if target == "" {
+		t.Skip("helper for TestDirectoryPageInChromium")
+	}
+	c, err := net.Dial("tcp", target)
+	if err != nil {
+		os.Exit(1)
+	}
+	go func() { io.Copy(c, os.Stdin); c.(*net.TCPConn).CloseWrite() }()
+	io.Copy(os.Stdout, c)
+	os.Exit(0)
+}
