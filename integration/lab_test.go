@@ -109,6 +109,12 @@ func (l *Lab) cleanup() {
 // Host adds a namespace joined to the LAN by eth0 with the given MAC (empty:
 // random) and address (empty: none, for DHCP clients).
 func (l *Lab) Host(name, mac, cidr string) string {
+	l.t.Helper()
+	return l.HostIf(name, "eth0", mac, cidr)
+}
+
+// HostIf is Host with another interface name.
+func (l *Lab) HostIf(name, ifname, mac, cidr string) string {
 	t := l.t
 	t.Helper()
 	ns := l.id + "-" + name
@@ -116,16 +122,16 @@ func (l *Lab) Host(name, mac, cidr string) string {
 	run(t, "ip", "netns", "add", ns)
 	l.nextIf++
 	peer := fmt.Sprintf("%sp%d", l.id, l.nextIf)
-	run(t, "ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", peer, "netns", l.lan)
+	run(t, "ip", "link", "add", ifname, "netns", ns, "type", "veth", "peer", "name", peer, "netns", l.lan)
 	if mac != "" {
-		run(t, "ip", "-n", ns, "link", "set", "eth0", "address", mac)
+		run(t, "ip", "-n", ns, "link", "set", ifname, "address", mac)
 	}
-	run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+	run(t, "ip", "-n", ns, "link", "set", ifname, "up")
 	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	run(t, "ip", "-n", l.lan, "link", "set", peer, "master", "br0")
 	run(t, "ip", "-n", l.lan, "link", "set", peer, "up")
 	if cidr != "" {
-		run(t, "ip", "-n", ns, "addr", "add", cidr, "dev", "eth0")
+		run(t, "ip", "-n", ns, "addr", "add", cidr, "dev", ifname)
 	}
 	return ns
 }
