@@ -19,6 +19,10 @@ func TestContribExampleConfig(t *testing.T) {
 	needLab(t, "busybox")
 	l := NewLab(t)
 	srv := l.HostIf("srv", "eth1", "", "192.0.2.1/24")
+	// A host squats on the pool's first address: the phone's ARP check
+	// finds it, the phone DECLINEs the address, lanteld quarantines it and
+	// offers another.
+	l.Host("squatter", "", "192.0.2.20/24")
 	phone := l.Host("phone", "00:a0:24:97:36:f2", "")
 	lanteld := l.Start(srv, binDir+"/lanteld", "-c", "../contrib/lantel.yaml", "-store", l.Path("lantel.db"))
 	Eventually(t, 10*time.Second, "lanteld to start with contrib/lantel.yaml", func() bool {
@@ -26,7 +30,7 @@ func TestContribExampleConfig(t *testing.T) {
 	})
 	ev := l.Path("events")
 	script := l.File("udhcpc.sh", fmt.Sprintf(udhcpcScript, ev), 0o755)
-	if out, code := l.Exec(phone, "busybox", "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1", "-i", "eth0", "-s", script, "-O", "224"); code != 0 {
+	if out, code := l.Exec(phone, "busybox", "udhcpc", "-f", "-q", "-n", "-a", "-t", "5", "-T", "1", "-i", "eth0", "-s", script, "-O", "224"); code != 0 {
 		t.Fatalf("udhcpc: %s\n%s", out, lanteld.Output())
 	}
 	b, _ := os.ReadFile(ev)
@@ -39,13 +43,17 @@ func TestContribExampleConfig(t *testing.T) {
 		t.Fatalf("directory: %s", out)
 	}
 	out, _ = l.Exec(srv, binDir+"/lantelctl", "leases", "--json")
-	if !strings.Contains(out, `"number": "10002000"`) || !strings.Contains(out, `"mac": "00:a0:24:97:36:f2"`) {
+	if !strings.Contains(out, `"number": "10002000"`) || !strings.Contains(out, `"mac": "00:a0:24:97:36:f2"`) || strings.Contains(out, `"192.0.2.20"`) {
 		t.Fatalf("leases: %s", out)
+	}
+	out, _ = l.Exec(srv, binDir+"/lantelctl", "leases", "--quarantine")
+	if !strings.Contains(out, "192.0.2.20") || !strings.Contains(lanteld.Output(), `msg="lease declined" ipv4=192.0.2.20`) {
+		t.Fatalf("the declined address is not quarantined: %s\n%s", out, lanteld.Output())
 	}
 	// DHCP messages are counted in /metrics.
 	out, _ = l.Exec(srv, "busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:5758/metrics")
-	for _, m := range []string{`lantel_dhcp_messages_total{outcome="ack",type="REQUEST"} 1`, `lantel_dhcp_messages_total{outcome="offer",type="DISCOVER"} 1`,
-		`lantel_pool_addresses{state="leased"} 1`} {
+	for _, m := range []string{`lantel_dhcp_messages_total{outcome="ack",type="REQUEST"} 2`, `lantel_dhcp_messages_total{outcome="declined",type="DECLINE"} 1`,
+		`lantel_pool_addresses{state="leased"} 1`, `lantel_pool_addresses{state="quarantined"} 1`} {
 		if !strings.Contains(out, m) {
 			t.Errorf("metrics lack %q", m)
 		}

@@ -372,7 +372,6 @@ func seen(tx *bolt.Tx, t string, addr netip.Addr, at time.Time) error {
 	return tx.Bucket(bktSeen).Put([]byte(t), append(v, a[:]...))
 }
 
-
 // NumberOfMACTx returns the full number bound to mac, or "".
 func (d *Directory) NumberOfMACTx(tx *bolt.Tx, mac MAC) string {
 	if v := tx.Bucket(bktTermByMAC).Get(mac[:]); v != nil {

@@ -17,9 +17,9 @@ import (
 
 	"github.com/lantel/lantel/internal/admin"
 	"github.com/lantel/lantel/internal/config"
+	"github.com/lantel/lantel/internal/groupcommit"
 	"github.com/lantel/lantel/internal/metrics"
 	"github.com/lantel/lantel/leases"
-	"github.com/lantel/lantel/internal/groupcommit"
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/numbering/ltnp"
 	bolt "go.etcd.io/bbolt"
@@ -35,8 +35,8 @@ type Daemon struct {
 	Metrics   *metrics.Metrics
 	Admin     *admin.Server
 
-	leases  atomic.Pointer[leases.Store]
-	dhcpUp  atomic.Bool
+	leases atomic.Pointer[leases.Store]
+	dhcpUp atomic.Bool
 
 	mu      sync.Mutex
 	cfg     *config.Config
