@@ -4,10 +4,10 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/leases"
 	bolt "go.etcd.io/bbolt"
 )
@@ -15,16 +15,11 @@ import (
 type fx struct {
 	db  *bolt.DB
 	s   *leases.Store
-	mu  sync.Mutex
-	now time.Time
+	clk *testutil.Clock
 }
 
-func (f *fx) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
-func (f *fx) advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
-}
+func (f *fx) clock() time.Time        { return f.clk.Now() }
+func (f *fx) advance(d time.Duration) { f.clk.Advance(d) }
 
 func open(t *testing.T, path string, ranges ...string) *fx {
 	t.Helper()
@@ -47,7 +42,7 @@ func open(t *testing.T, path string, ranges ...string) *fx {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fx{db: db, s: s, now: time.Unix(1_800_000_000, 0)}
+	f := &fx{db: db, s: s, clk: testutil.NewClock()}
 	s.SetClock(f.clock)
 	t.Cleanup(func() { db.Close() })
 	return f

@@ -9,24 +9,21 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/numbering"
 	bolt "go.etcd.io/bbolt"
 )
 
 type fixture struct {
+	st  *testutil.Store
 	db  *bolt.DB
 	c   *groupcommit.Committer
 	d   *numbering.Directory
-	now time.Time
-	mu  sync.Mutex
+	clk *testutil.Clock
 }
 
-func (f *fixture) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
-func (f *fixture) advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
-}
+func (f *fixture) clock() time.Time        { return f.clk.Now() }
+func (f *fixture) advance(d time.Duration) { f.clk.Advance(d) }
 
 func mustMAC(t testing.TB, s string) numbering.MAC {
 	t.Helper()
@@ -45,48 +42,20 @@ var (
 
 func newFixture(t testing.TB, path string) *fixture {
 	t.Helper()
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "lantel.db")
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := numbering.ParsePool([]string{"2100-2102"}, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := groupcommit.New(db)
-	d, err := numbering.Open(db, c, numbering.Config{
-		Plan: numbering.Plan{Server: "1000", TerminalDigits: 4}, Pool: pool,
-		DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{db: db, c: c, d: d, now: time.Unix(1_800_000_000, 0)}
-	d.SetClock(f.clock)
-	st := numbering.Static{
+	st := testutil.Directory(t, path, testutil.Config(t, "1000", "2100-2102"), numbering.Static{
 		Reservations: []numbering.Reservation{
 			{Number: "2001"},
 			{Number: "2002", MAC: mustMAC(t, "00:a0:24:97:36:f3")},
 			{Number: "2003", UserID: "U001"},
 		},
 		Servers: []numbering.Server{{Number: "1001", Addr: netip.MustParseAddrPort("192.0.2.2:5757")}},
-	}
-	if err := c.Do(func(tx *bolt.Tx) error { return d.ApplyStaticTx(tx, st) }); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.close() })
+	})
+	f := &fixture{st: st, db: st.DB, c: st.C, d: st.Dir, clk: testutil.NewClock()}
+	f.d.SetClock(f.clock)
 	return f
 }
 
-func (f *fixture) close() {
-	if f.c != nil {
-		f.c.Close()
-		f.db.Close()
-		f.c = nil
-	}
-}
+func (f *fixture) close() { f.st.Close() }
 
 func (f *fixture) register(t *testing.T, req numbering.RegisterRequest) (numbering.Registration, error) {
 	t.Helper()
@@ -328,13 +297,13 @@ func TestLeaseBindUnbind(t *testing.T) {
 	macA := mustMAC(t, "00:a0:24:97:36:f3")
 	macP := mustMAC(t, "00:0b:82:00:00:01")
 	var num, auto string
-	end := f.now.Add(time.Hour)
+	end := f.clock().Add(time.Hour)
 	err := f.c.Do(func(tx *bolt.Tx) error {
 		var err error
-		if num, err = f.d.BindLeaseTx(tx, macA, ip20, end, false, f.now); err != nil {
+		if num, err = f.d.BindLeaseTx(tx, macA, ip20, end, false, f.clock()); err != nil {
 			return err
 		}
-		auto, err = f.d.BindLeaseTx(tx, macP, ip21, end, true, f.now)
+		auto, err = f.d.BindLeaseTx(tx, macP, ip21, end, true, f.clock())
 		return err
 	})
 	if err != nil || num != "10002002" || auto == "" {
@@ -345,7 +314,7 @@ func TestLeaseBindUnbind(t *testing.T) {
 	}
 	// No reservation, no auto: no number.
 	err = f.c.Do(func(tx *bolt.Tx) error {
-		n, err := f.d.BindLeaseTx(tx, mustMAC(t, "02:11:11:11:11:11"), ip22, end, false, f.now)
+		n, err := f.d.BindLeaseTx(tx, mustMAC(t, "02:11:11:11:11:11"), ip22, end, false, f.clock())
 		if n != "" {
 			t.Errorf("unreserved client got %s", n)
 		}
@@ -372,7 +341,7 @@ func TestLeaseBindUnbind(t *testing.T) {
 	var again string
 	err = f.c.Do(func(tx *bolt.Tx) error {
 		var err error
-		again, err = f.d.BindLeaseTx(tx, macP, ip22, end, true, f.now)
+		again, err = f.d.BindLeaseTx(tx, macP, ip22, end, true, f.clock())
 		return err
 	})
 	if err != nil || again != auto {

@@ -101,23 +101,15 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 	mac := fs.String("mac", "", "reserve: MAC")
 	user := fs.String("user", "", "reserve: user ID")
 	name := fs.String("name", "", "reserve, users add: display name")
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return 2
 	}
 	usage := func(msg string) int {
 		fmt.Fprintf(stderr, "lantelctl %s: %s\n\n%s", cmd, msg, adminUsage)
 		return 2
 	}
 	var out any
-	var err error
 	var table func(w *tabwriter.Writer)
 	switch cmd {
 	case "directory":

@@ -8,32 +8,18 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lantel/lantel/internal/admin"
-	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/numbering"
 	bolt "go.etcd.io/bbolt"
 )
 
 func adminServer(t *testing.T) string {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := groupcommit.New(db)
-	pool, _ := numbering.ParsePool([]string{"2100-2101"}, 4)
-	dir, err := numbering.Open(db, c, numbering.Config{Plan: numbering.Plan{Server: "1000", TerminalDigits: 4}, Pool: pool,
-		DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Do(func(tx *bolt.Tx) error {
-		return dir.ApplyStaticTx(tx, numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", Name: "reception"}}})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.Directory(t, "", testutil.Config(t, "1000", "2100-2101"),
+		numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", Name: "reception"}}})
+	dir, db, c := st.Dir, st.DB, st.C
 	if _, err := dir.Register(numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: mustAddr("192.0.2.20")}); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +27,7 @@ func adminServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close(); c.Close(); db.Close() })
+	t.Cleanup(func() { s.Close() })
 	return "http://" + s.Addr().String()
 }
 

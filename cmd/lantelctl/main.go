@@ -86,17 +86,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "lantelctl: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
-	// Allow "query NUMBER --json": flags after the positional argument.
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return 2
 	}
 	server, err := netip.ParseAddrPort(c.server)
 	if err != nil {
@@ -271,4 +263,20 @@ func print(w io.Writer, r *ltnp.Message, asJSON bool) {
 		b.WriteString(": " + r.Reason)
 	}
 	fmt.Fprintln(w, b.String())
+}
+
+// parseInterspersed parses flags that may come before, between or after the
+// positional arguments ("query 2001 --json") and returns the positionals.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

@@ -5,41 +5,19 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/numbering/ltnp"
-	bolt "go.etcd.io/bbolt"
 )
 
 func server(t *testing.T, number string, st numbering.Static) string {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := groupcommit.New(db)
-	dir, err := numbering.Open(db, c, numbering.Config{Plan: numbering.Plan{Server: number, TerminalDigits: 4},
-		DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Do(func(tx *bolt.Tx) error { return dir.ApplyStaticTx(tx, st) }); err != nil {
-		t.Fatal(err)
-	}
-	srv := ltnp.NewServer(dir, ltnp.Options{})
-	conn, err := ltnp.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error)
-	go func() { done <- srv.Serve(conn) }()
-	t.Cleanup(func() { srv.Close(); <-done; c.Close(); db.Close() })
-	return conn.LocalAddr().String()
+	dir := testutil.Directory(t, "", testutil.Config(t, number), st).Dir
+	return testutil.LTNPServer(t, dir, ltnp.Options{}).String()
 }
 
 func ctl(t *testing.T, args ...string) (string, string, int) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,10 +10,8 @@ import (
 
 	"github.com/lantel/lantel/internal/admin"
 	"github.com/lantel/lantel/internal/config"
-	"github.com/lantel/lantel/internal/groupcommit"
-	"github.com/lantel/lantel/numbering"
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/numbering/ltnp"
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestREADMEExample runs every command of the README's example against a
@@ -25,45 +22,22 @@ func TestREADMEExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := groupcommit.New(db)
-	dir, err := numbering.Open(db, c, cfg.Directory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Do(func(tx *bolt.Tx) error { return dir.ApplyStaticTx(tx, cfg.Static) }); err != nil {
-		t.Fatal(err)
-	}
-	srv := ltnp.NewServer(dir, ltnp.Options{})
-	conn, err := ltnp.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error)
-	go func() { done <- srv.Serve(conn) }()
+	st := testutil.Directory(t, "", cfg.Directory, cfg.Static)
+	dir, db, c := st.Dir, st.DB, st.C
+	ltnpAddr := testutil.LTNPServer(t, dir, ltnp.Options{})
 	adm, err := admin.Start(admin.Config{Addr: "127.0.0.1:0", Dir: dir, DB: db, Writer: c, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { adm.Close(); srv.Close(); <-done; c.Close(); db.Close() })
-	t.Setenv("LANTEL_SERVER", conn.LocalAddr().(*net.UDPAddr).AddrPort().String())
+	t.Cleanup(func() { adm.Close() })
+	t.Setenv("LANTEL_SERVER", ltnpAddr.String())
 	t.Setenv("LANTEL_ADMIN", "http://"+adm.Addr().String())
 	wd, _ := os.Getwd()
 	os.Chdir(t.TempDir())
 	defer os.Chdir(wd)
 
-	b, err := os.ReadFile(filepath.Join(wd, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	block := regexp.MustCompile("(?s)```console\n(.*?)```").FindSubmatch(b)
-	if block == nil {
-		t.Fatal("no console example")
-	}
-	lines := strings.Split(strings.TrimSpace(string(block[1])), "\n")
+	block := testutil.READMEBlock(t, filepath.Join(wd, "README.md"), "console")
+	lines := strings.Split(strings.TrimSpace(string(block)), "\n")
 	variable := regexp.MustCompile(`\d{4}-\d\d-\d\d|lifetime \d|\d+m\d+s`)
 	ran := 0
 	for i := 0; i < len(lines); i++ {

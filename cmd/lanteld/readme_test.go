@@ -4,23 +4,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/lantel/lantel/internal/testutil"
 )
 
 // The README's example configuration passes -check.
 func TestREADMEExample(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindSubmatch(b)
-	if m == nil {
-		t.Fatal("no yaml example")
-	}
 	path := filepath.Join(t.TempDir(), "lantel.yaml")
-	os.WriteFile(path, m[1], 0o600)
+	os.WriteFile(path, testutil.READMEBlock(t, "README.md", "yaml"), 0o600)
 	out, err := exec.Command(lanteld, "-check", "-c", path).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "configuration ok" {
 		t.Fatalf("lanteld -check on the README example: %v %s", err, out)

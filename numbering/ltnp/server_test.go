@@ -4,14 +4,12 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/numbering/ltnp"
-	bolt "go.etcd.io/bbolt"
 )
 
 type testServer struct {
@@ -22,20 +20,8 @@ type testServer struct {
 
 func startServer(t *testing.T, serverNumber string, static numbering.Static, trusted ...netip.Addr) *testServer {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "lantel.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := groupcommit.New(db)
-	pool, _ := numbering.ParsePool([]string{"2100-2101"}, 4)
-	dir, err := numbering.Open(db, c, numbering.Config{Plan: numbering.Plan{Server: serverNumber, TerminalDigits: 4},
-		Pool: pool, DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Do(func(tx *bolt.Tx) error { return dir.ApplyStaticTx(tx, static) }); err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.Directory(t, "", testutil.Config(t, serverNumber, "2100-2101"), static)
+	dir := st.Dir
 	srv := ltnp.NewServer(dir, ltnp.Options{Trusted: trusted, ForwardTimeout: 500 * time.Millisecond})
 	conn, err := ltnp.Listen("127.0.0.1:0")
 	if err != nil {
@@ -48,8 +34,6 @@ func startServer(t *testing.T, serverNumber string, static numbering.Static, tru
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-		c.Close()
-		db.Close()
 	})
 	return &testServer{addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(), dir: dir, srv: srv}
 }

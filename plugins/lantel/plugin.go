@@ -193,14 +193,8 @@ func (h *Handler) Reclaim() {
 			if err != nil {
 				return err
 			}
-			for _, l := range ended {
-				n, err := h.env.Dir.UnbindLeaseTx(tx, numbering.MAC(l.MAC), l.Addr)
-				if err != nil {
-					return err
-				}
-				offline = append(offline, n)
-			}
-			return nil
+			offline, err = h.unbindEnded(tx, ended, offline)
+			return err
 		})
 		if err != nil {
 			h.log.Error("lease reclamation failed", "err", err)
@@ -218,6 +212,19 @@ func (h *Handler) Reclaim() {
 		}
 	}
 	h.store.PurgeOffers()
+}
+
+// unbindEnded takes offline, in tx, the numbers of leases that ended; it
+// appends their full numbers ("" for none) to offline.
+func (h *Handler) unbindEnded(tx *bolt.Tx, ended []leases.Lease, offline []string) ([]string, error) {
+	for _, l := range ended {
+		n, err := h.env.Dir.UnbindLeaseTx(tx, numbering.MAC(l.MAC), l.Addr)
+		if err != nil {
+			return offline, err
+		}
+		offline = append(offline, n)
+	}
+	return offline, nil
 }
 
 func macString(m [6]byte) string { return net.HardwareAddr(m[:]).String() }
@@ -397,12 +404,8 @@ func (h *Handler) request(c leases.Client, req, resp *dhcpv4.DHCPv4) (*dhcpv4.DH
 			}
 			return err
 		}
-		for _, l := range ended {
-			n, err := h.env.Dir.UnbindLeaseTx(tx, numbering.MAC(l.MAC), l.Addr)
-			if err != nil {
-				return err
-			}
-			offline = append(offline, n)
+		if offline, err = h.unbindEnded(tx, ended, offline); err != nil {
+			return err
 		}
 		number, err = h.env.Dir.BindLeaseTx(tx, numbering.MAC(c.MAC), a, lease.Expiry, auto, now)
 		return err

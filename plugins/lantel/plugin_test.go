@@ -4,13 +4,12 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/numbering"
 	bolt "go.etcd.io/bbolt"
 )
@@ -60,23 +59,10 @@ type rig struct {
 
 func newRig(t *testing.T, args ...string) *rig {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := groupcommit.New(db)
-	pool, _ := numbering.ParsePool([]string{"2100-2199"}, 4)
-	dir, err := numbering.Open(db, c, numbering.Config{Plan: numbering.Plan{Server: "1000", TerminalDigits: 4}, Pool: pool,
-		DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
 	mac, _ := numbering.ParseMAC("00:a0:24:97:36:f2")
-	if err := c.Do(func(tx *bolt.Tx) error {
-		return dir.ApplyStaticTx(tx, numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: mac}}})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.Directory(t, "", testutil.Config(t, "1000", "2100-2199"),
+		numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: mac}}})
+	db, c, dir := st.DB, st.C, st.Dir
 	var closers []func() error
 	h, err := setup(Env{DB: db, Writer: c, Dir: dir, AutoAssign: []*regexp.Regexp{regexp.MustCompile("^Grandstream")},
 		OptNumber: 224, OptServer: 225, LTNP: netip.MustParseAddrPort("0.0.0.0:5757"),
@@ -88,8 +74,6 @@ func newRig(t *testing.T, args ...string) *rig {
 		for _, f := range closers {
 			f()
 		}
-		c.Close()
-		db.Close()
 	})
 	return &rig{h: h, dir: dir, db: db}
 }

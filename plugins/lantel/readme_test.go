@@ -1,29 +1,21 @@
 package lantel
 
 import (
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/lantel/lantel/internal/config"
+	"github.com/lantel/lantel/internal/testutil"
 )
 
 // The README's example is a valid lanteld file, and its lantel line parses.
 func TestREADMEExample(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindSubmatch(b)
-	if m == nil {
-		t.Fatal("no yaml example in README.md")
-	}
-	cfg, err := config.Parse("README.md", m[1])
+	example := testutil.READMEBlock(t, "README.md", "yaml")
+	cfg, err := config.Parse("README.md", example)
 	if err != nil || !cfg.HasDHCP {
 		t.Fatalf("README example: %v", err)
 	}
-	for _, line := range strings.Split(string(m[1]), "\n") {
+	for _, line := range strings.Split(string(example), "\n") {
 		if _, args, ok := strings.Cut(line, "- lantel:"); ok {
 			if _, err := ParseArgs(strings.Fields(args)); err != nil {
 				t.Fatalf("README lantel line: %v", err)

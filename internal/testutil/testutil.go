@@ -1,0 +1,118 @@
+// Package testutil holds helpers shared by lantel's tests.
+package testutil
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/numbering"
+	"github.com/lantel/lantel/numbering/ltnp"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Config is a 4+4-digit plan for server with the given pool ranges and
+// lifetimes of 1 h (default) and 24 h (max).
+func Config(t testing.TB, server string, pool ...string) numbering.Config {
+	t.Helper()
+	p, err := numbering.ParsePool(pool, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return numbering.Config{Plan: numbering.Plan{Server: server, TerminalDigits: 4}, Pool: p,
+		DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour}
+}
+
+// Store is an open store with its committer and directory.
+type Store struct {
+	DB  *bolt.DB
+	C   *groupcommit.Committer
+	Dir *numbering.Directory
+}
+
+// Close stops the committer and closes the database (also done at cleanup).
+func (s *Store) Close() {
+	if s.C != nil {
+		s.C.Close()
+		s.DB.Close()
+		s.C = nil
+	}
+}
+
+// Directory opens a store at path ("" for a fresh one in t.TempDir()),
+// applies st, and closes everything when the test ends.
+func Directory(t testing.TB, path string, cfg numbering.Config, st numbering.Static) *Store {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "lantel.db")
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{DB: db, C: groupcommit.New(db)}
+	t.Cleanup(s.Close)
+	if s.Dir, err = numbering.Open(db, s.C, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.C.Do(func(tx *bolt.Tx) error { return s.Dir.ApplyStaticTx(tx, st) }); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// READMEBlock returns the first fenced block of the given language in the
+// README at path.
+func READMEBlock(t testing.TB, path, lang string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```" + regexp.QuoteMeta(lang) + "\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no %s block in %s", lang, path)
+	}
+	return m[1]
+}
+
+// Clock is a settable clock for SetClock.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock starts at a fixed instant.
+func NewClock() *Clock { return &Clock{now: time.Unix(1_800_000_000, 0)} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// LTNPServer serves dir on a loopback port until the test ends and returns
+// the address.
+func LTNPServer(t testing.TB, dir *numbering.Directory, opts ltnp.Options) netip.AddrPort {
+	t.Helper()
+	srv := ltnp.NewServer(dir, opts)
+	conn, err := ltnp.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(conn) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
