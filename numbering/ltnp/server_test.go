@@ -338,3 +338,42 @@ func TestClientRetransmits(t *testing.T) {
 		t.Fatalf("answered after %v, want about 1 s", d)
 	}
 }
+
+// MODE 0 without a MAC: the terminal is known by its IPV4 and gets the
+// number it held last; flag bits other than bit 0 are ignored; a USER-ID
+// with MODE 1 and the user's own NUMBER is accepted.
+func TestMemoryByIPv4FlagsAndUserFixed(t *testing.T) {
+	s := startServer(t, "1000", static(), netip.MustParseAddr("127.0.0.5"))
+	ta := rawConn(t, "127.0.0.5")
+	first, _ := exchange(t, ta, s.addr, enc(t, register(1, "192.0.2.60", 0, "")))
+	other, _ := exchange(t, ta, s.addr, enc(t, register(2, "192.0.2.61", 0, "")))
+	if first.Result != ltnp.ResultOK || other.Result != ltnp.ResultOK || first.Number == other.Number {
+		t.Fatalf("pool: %+v %+v", first, other)
+	}
+	d := ltnp.Message{Type: ltnp.TypeDeregister, TxID: 3}
+	d.SetNumber(first.Number)
+	d.SetIPv4(netip.MustParseAddr("192.0.2.60"))
+	if r, _ := exchange(t, ta, s.addr, enc(t, d)); r.Result != ltnp.ResultOK {
+		t.Fatalf("deregister: %+v", r)
+	}
+	if r, _ := exchange(t, ta, s.addr, enc(t, register(4, "192.0.2.60", 0, ""))); r.Number != first.Number {
+		t.Fatalf("same IPV4 got %s back, want %s", r.Number, first.Number)
+	}
+	q := query(5, first.Number, false)
+	q.Flags = 0xfffe // every bit but "forward allowed"
+	if r, _ := exchange(t, ta, s.addr, enc(t, q)); r.Result != ltnp.ResultOK || r.IPv4 != netip.MustParseAddr("192.0.2.60") {
+		t.Fatalf("query with other flag bits: %+v", r)
+	}
+	u := register(6, "192.0.2.62", 1, "2003")
+	u.SetUserID("U001")
+	if r, _ := exchange(t, ta, s.addr, enc(t, u)); r.Result != ltnp.ResultOK || r.Number != "10002003" {
+		t.Fatalf("user with own number in fixed mode: %+v", r)
+	}
+	// Re-registering refreshes: same number, full lifetime again.
+	again := register(7, "192.0.2.62", 0, "")
+	again.SetUserID("U001")
+	again.SetLifetime(60)
+	if r, _ := exchange(t, ta, s.addr, enc(t, again)); r.Result != ltnp.ResultOK || r.Number != "10002003" || r.Lifetime != 60 {
+		t.Fatalf("refresh: %+v", r)
+	}
+}
