@@ -54,10 +54,13 @@ func startDHCP(d *daemon.Daemon, cfg *config.Config) error {
 	for _, p := range upstream {
 		registry[p.Name] = p
 	}
-	ltnpAddr, _ := netip.ParseAddrPort(cfg.Listen)
+	policy := func() lantel.Policy {
+		c := d.Config() // the numbering section in force (SIGHUP replaces it)
+		ltnpAddr, _ := netip.ParseAddrPort(c.Listen)
+		return lantel.Policy{AutoAssign: c.VendorAuto, OptNumber: c.OptNumber, OptServer: c.OptServer, LTNP: ltnpAddr}
+	}
 	registry[lantel.Name] = lantel.New(lantel.Env{
-		DB: d.DB, Writer: d.Committer, Dir: d.Dir, AutoAssign: cfg.VendorAuto,
-		OptNumber: cfg.OptNumber, OptServer: cfg.OptServer, LTNP: ltnpAddr,
+		DB: d.DB, Writer: d.Committer, Dir: d.Dir, Policy: policy,
 		Log: d.Log, OnClose: d.OnClose,
 		Observe: d.Metrics.DHCP,
 		Ready:   func(h *lantel.Handler) { d.SetLeases(h.Store()) },

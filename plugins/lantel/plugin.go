@@ -37,6 +37,20 @@ type Env struct {
 	DB     *bolt.DB
 	Writer numbering.Writer // group committer shared with the LTNP server
 	Dir    *numbering.Directory
+	// Policy returns the numbering policy in force; it is read for every
+	// message, so a reload of the numbering section takes effect at once.
+	Policy func() Policy
+	Log  *slog.Logger
+	// OnClose registers a stopper for the plugin's background work.
+	OnClose func(func() error)
+	// Observe, when set, is called once per handled message.
+	Observe func(msg string, outcome string, d time.Duration)
+	// Ready, when set, is called with the handler once it is set up.
+	Ready func(*Handler)
+}
+
+// Policy is the part of the numbering section the plugin follows.
+type Policy struct {
 	// AutoAssign: clients whose vendor class (option 60) matches one of
 	// these get a number from the dynamic pool.
 	AutoAssign []*regexp.Regexp
@@ -46,13 +60,6 @@ type Env struct {
 	// LTNP is the LTNP/1 server's address; an unspecified IP is replaced
 	// by the DHCP server identifier.
 	LTNP netip.AddrPort
-	Log  *slog.Logger
-	// OnClose registers a stopper for the plugin's background work.
-	OnClose func(func() error)
-	// Observe, when set, is called once per handled message.
-	Observe func(msg string, outcome string, d time.Duration)
-	// Ready, when set, is called with the handler once it is set up.
-	Ready func(*Handler)
 }
 
 // New returns the plugin for env.
@@ -360,9 +367,10 @@ func (h *Handler) request(c leases.Client, req, resp *dhcpv4.DHCPv4) (*dhcpv4.DH
 		return h.nak(req, resp, "address "+a.String()+" is not ours")
 	}
 	selecting := sid != nil
+	pol := h.env.Policy()
 	auto := false
 	if vc := req.ClassIdentifier(); vc != "" {
-		for _, re := range h.env.AutoAssign {
+		for _, re := range pol.AutoAssign {
 			if re.MatchString(vc) {
 				auto = true
 				break
@@ -428,18 +436,17 @@ func (h *Handler) request(c leases.Client, req, resp *dhcpv4.DHCPv4) (*dhcpv4.DH
 	resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(d))
 	if number != "" {
 		h.log.Info("number online", "number", number, "ipv4", a, "mac", macString(c.MAC), "source", "dhcp")
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(h.env.OptNumber), []byte(number)))
-		if srv := h.ltnpAddr(resp); srv.IsValid() {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(pol.OptNumber), []byte(number)))
+		if srv := ltnpAddr(pol.LTNP, resp); srv.IsValid() {
 			ip := srv.Addr().As4()
-			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(h.env.OptServer),
+			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(pol.OptServer),
 				[]byte{ip[0], ip[1], ip[2], ip[3], byte(srv.Port() >> 8), byte(srv.Port())}))
 		}
 	}
 	return resp, "ack"
 }
 
-func (h *Handler) ltnpAddr(resp *dhcpv4.DHCPv4) netip.AddrPort {
-	a := h.env.LTNP
+func ltnpAddr(a netip.AddrPort, resp *dhcpv4.DHCPv4) netip.AddrPort {
 	if !a.IsValid() {
 		return a
 	}

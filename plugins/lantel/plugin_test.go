@@ -52,6 +52,7 @@ func TestParseArgs(t *testing.T) {
 var serverID = net.IPv4(192, 0, 2, 1).To4()
 
 type rig struct {
+	pol *Policy
 	h   *Handler
 	dir *numbering.Directory
 	db  *bolt.DB
@@ -64,8 +65,9 @@ func newRig(t *testing.T, args ...string) *rig {
 		numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: mac}}})
 	db, c, dir := st.DB, st.C, st.Dir
 	var closers []func() error
-	h, err := setup(Env{DB: db, Writer: c, Dir: dir, AutoAssign: []*regexp.Regexp{regexp.MustCompile("^Grandstream")},
-		OptNumber: 224, OptServer: 225, LTNP: netip.MustParseAddrPort("0.0.0.0:5757"),
+	pol := &Policy{AutoAssign: []*regexp.Regexp{regexp.MustCompile("^Grandstream")},
+		OptNumber: 224, OptServer: 225, LTNP: netip.MustParseAddrPort("0.0.0.0:5757")}
+	h, err := setup(Env{DB: db, Writer: c, Dir: dir, Policy: func() Policy { return *pol },
 		OnClose: func(f func() error) { closers = append(closers, f) }}, args)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +77,7 @@ func newRig(t *testing.T, args ...string) *rig {
 			f()
 		}
 	})
-	return &rig{h: h, dir: dir, db: db}
+	return &rig{pol: pol, h: h, dir: dir, db: db}
 }
 
 // do runs the plugin as the serve loop would after server_id and netmask.
@@ -266,5 +268,25 @@ func TestAutoNumberAndClientID(t *testing.T) {
 	a1, a2 := dora("02:00:00:00:00:0a", id1), dora("02:00:00:00:00:0a", id2)
 	if a1.YourIPAddr.Equal(a2.YourIPAddr) {
 		t.Fatal("two client identifiers on one chaddr share an address")
+	}
+}
+
+// A reload of the numbering section (a new policy) applies to the next ACK.
+func TestPolicyFollowsReload(t *testing.T) {
+	r := newRig(t, "192.0.2.20-192.0.2.29")
+	dora := func(mac string, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+		o := r.do(t, discover(t, mac, mods...))
+		return r.do(t, request(t, mac, append(mods, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(serverID)),
+			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(o.YourIPAddr)))...))
+	}
+	yl := dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Yealink SIP-T46U"))
+	if ack := dora("00:15:65:00:00:01", yl); ack.Options.Has(dhcpv4.GenericOptionCode(224)) {
+		t.Fatal("Yealink numbered before the policy names it")
+	}
+	r.pol.AutoAssign = append(r.pol.AutoAssign, regexp.MustCompile("^Yealink"))
+	r.pol.OptNumber = 230
+	ack := dora("00:15:65:00:00:01", yl)
+	if got := string(ack.Options.Get(dhcpv4.GenericOptionCode(230))); got != "10002100" {
+		t.Fatalf("after reload: option 230 = %q", got)
 	}
 }
