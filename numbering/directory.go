@@ -78,6 +78,9 @@ type Directory struct {
 	w   Writer
 	cfg atomic.Pointer[Config]
 	now func() time.Time
+	// online mirrors the terminal table for QUERY's common case (a number
+	// that is online), updated only after a commit succeeds.
+	online bindingCache
 
 	// cursor is where the next pool search starts; it is only touched
 	// inside write transactions, which bbolt serialises.
@@ -102,6 +105,9 @@ func Open(db *bolt.DB, w Writer, cfg Config) (*Directory, error) {
 	}
 	d := &Directory{db: db, w: w, now: time.Now}
 	d.cfg.Store(&cfg)
+	if err := db.View(d.online.load); err != nil {
+		return nil, fmt.Errorf("numbering: load bindings: %w", err)
+	}
 	return d, nil
 }
 
@@ -189,7 +195,7 @@ func (d *Directory) RegisterTx(tx *bolt.Tx, req RegisterRequest, now time.Time) 
 	life = life.Truncate(time.Second)
 	b := &Binding{Number: num, Addr: req.Addr, MAC: req.MAC, UserID: req.UserID,
 		Source: SourceLTNP, Expiry: now.Add(life).Truncate(time.Second), Updated: now}
-	if err := putBinding(tx, old, b); err != nil {
+	if err := d.putBinding(tx, old, b); err != nil {
 		return Registration{}, err
 	}
 	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life}, nil
@@ -374,7 +380,7 @@ func (d *Directory) DeregisterTx(tx *bolt.Tx, number string, addr netip.Addr, no
 	if b.Addr != addr {
 		return full, fmt.Errorf("%w: %s is bound to %s, not %s", ErrDenied, full, b.Addr, addr)
 	}
-	return full, deleteBinding(tx, b)
+	return full, d.deleteBinding(tx, b)
 }
 
 // Answer is the outcome of a QUERY.
@@ -387,6 +393,17 @@ type Answer struct {
 
 // Query answers a QUERY from a read transaction.
 func (d *Directory) Query(number string) (Answer, error) {
+	cfg := d.cfg.Load()
+	if srv, t, err := cfg.Plan.Split(number); err == nil && srv == cfg.Plan.Server {
+		now := d.now()
+		if addr, exp, ok := d.online.get(t); ok && (exp.IsZero() || now.Before(exp)) {
+			a := Answer{Number: srv + t, Addr: addr}
+			if !exp.IsZero() {
+				a.Lifetime = exp.Sub(now).Truncate(time.Second)
+			}
+			return a, nil
+		}
+	}
 	var a Answer
 	err := d.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -466,7 +483,7 @@ func (d *Directory) BindLeaseTx(tx *bolt.Tx, mac MAC, addr netip.Addr, leaseEnd 
 	if old != nil && old.MAC == mac {
 		b.UserID = old.UserID
 	}
-	if err := putBinding(tx, old, b); err != nil {
+	if err := d.putBinding(tx, old, b); err != nil {
 		return "", err
 	}
 	return cfg.Plan.Full(t), nil
@@ -487,7 +504,7 @@ func (d *Directory) UnbindLeaseTx(tx *bolt.Tx, mac MAC, addr netip.Addr) (string
 	if b.Source != SourceDHCP || b.Addr != addr {
 		return "", nil
 	}
-	return d.cfg.Load().Plan.Full(b.Number), deleteBinding(tx, b)
+	return d.cfg.Load().Plan.Full(b.Number), d.deleteBinding(tx, b)
 }
 
 // ExpireTx ends the LTNP registrations whose lifetime ran out by now, at
@@ -509,7 +526,7 @@ func (d *Directory) ExpireTx(tx *bolt.Tx, now time.Time, limit int) ([]string, e
 			return nil, err
 		}
 		if b != nil && b.Source == SourceLTNP && uint64(b.Expiry.Unix()) == binary.BigEndian.Uint64(k) {
-			if err := deleteBinding(tx, b); err != nil {
+			if err := d.deleteBinding(tx, b); err != nil {
 				return nil, err
 			}
 			ended = append(ended, t)
@@ -538,7 +555,7 @@ func expiryKey(b *Binding) []byte {
 }
 
 // putBinding replaces old (may be nil) with b and keeps the indexes.
-func putBinding(tx *bolt.Tx, old, b *Binding) error {
+func (d *Directory) putBinding(tx *bolt.Tx, old, b *Binding) error {
 	term, byMAC, exp, mem := tx.Bucket(bktTerminals), tx.Bucket(bktTermByMAC), tx.Bucket(bktTermExpiry), tx.Bucket(bktMemory)
 	if old != nil {
 		if err := dropIndexes(tx, old); err != nil {
@@ -548,6 +565,7 @@ func putBinding(tx *bolt.Tx, old, b *Binding) error {
 	if err := term.Put([]byte(b.Number), appendBinding(nil, b)); err != nil {
 		return err
 	}
+	d.online.onCommit(tx, b.Number, b)
 	if b.MAC.IsValid() {
 		// The MAC's previous number, if any and different, keeps its
 		// binding until it ends; the index follows the newest.
@@ -590,7 +608,7 @@ func dropIndexes(tx *bolt.Tx, b *Binding) error {
 	return nil
 }
 
-func deleteBinding(tx *bolt.Tx, b *Binding) error {
+func (d *Directory) deleteBinding(tx *bolt.Tx, b *Binding) error {
 	if err := dropIndexes(tx, b); err != nil {
 		return err
 	}
@@ -603,6 +621,7 @@ func deleteBinding(tx *bolt.Tx, b *Binding) error {
 	if err := seen(tx, b.Number, b.Addr, last); err != nil {
 		return err
 	}
+	d.online.onCommit(tx, b.Number, nil)
 	return tx.Bucket(bktTerminals).Delete([]byte(b.Number))
 }
 

@@ -435,3 +435,30 @@ func itoa4(n int) string {
 	}
 	return string(b)
 }
+
+// QUERY answers from memory only what was committed.
+func TestQueryNeverSeesRolledBackBinding(t *testing.T) {
+	f := newFixture(t, "")
+	boom := errors.New("boom")
+	err := f.c.Do(func(tx *bolt.Tx) error {
+		if _, err := f.d.RegisterTx(tx, numbering.RegisterRequest{Fixed: true, Number: "3100", Addr: ip20}, f.clock()); err != nil {
+			return err
+		}
+		if a, err := f.d.Query("3100"); err == nil {
+			t.Errorf("uncommitted binding visible: %+v", a)
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if _, err := f.d.Query("3100"); !errors.Is(err, numbering.ErrNotFound) {
+		t.Fatalf("rolled-back binding answered: %v", err)
+	}
+	if _, err := f.d.Register(numbering.RegisterRequest{Fixed: true, Number: "3100", Addr: ip20}); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := f.d.Query("3100"); err != nil || a.Addr != ip20 {
+		t.Fatalf("committed binding: %+v %v", a, err)
+	}
+}

@@ -33,7 +33,18 @@ func main() {
 	sockets := flag.Int("sockets", 8, "client sockets")
 	window := flag.Int("window", 32, "outstanding requests per socket")
 	responder := flag.String("responder", "", "internal: run the bare responder on this address")
+	pin := flag.Bool("pin", false, "pin the load generator to CPU 0 and the servers to CPU 1 (needs taskset)")
 	flag.Parse()
+	if *pin && os.Getenv("LTNPBENCH_PINNED") == "" {
+		// Re-run this program on CPU 0; the servers are started on CPU 1.
+		cmd := exec.Command("taskset", append([]string{"-c", "0", os.Args[0]}, os.Args[1:]...)...)
+		cmd.Env = append(os.Environ(), "LTNPBENCH_PINNED=1")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			os.Exit(1)
+		}
+		return
+	}
 	if *responder != "" {
 		runResponder(*responder)
 		return
@@ -72,7 +83,7 @@ func bench(lanteld string, d time.Duration, runs, sockets, window int) error {
   log: {level: warn}
   admin: "off"
 `, dir, addr)), 0o600)
-	srv := exec.Command(lanteld, "-c", cfg)
+	srv := serverCmd(lanteld, "-c", cfg)
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {
 		return err
@@ -81,7 +92,7 @@ func bench(lanteld string, d time.Duration, runs, sockets, window int) error {
 
 	self, _ := os.Executable()
 	raddr := "127.0.0.1:25758"
-	resp := exec.Command(self, "-responder", raddr)
+	resp := serverCmd(self, "-responder", raddr)
 	resp.Stderr = os.Stderr
 	if err := resp.Start(); err != nil {
 		return err
@@ -118,8 +129,12 @@ func bench(lanteld string, d time.Duration, runs, sockets, window int) error {
 		{"lanteld QUERY", addr, qryMsg},
 		{"lanteld REGISTER (durable, fsync'd)", addr, regMsg},
 	}
-	fmt.Printf("LTNP/1 on loopback: %d sockets x %d outstanding, %v per run, median of %d runs, GOMAXPROCS=%d\n",
-		sockets, window, d, runs, runtimeProcs())
+	pinned := "unpinned"
+	if os.Getenv("LTNPBENCH_PINNED") != "" {
+		pinned = "load generator on CPU 0, servers on CPU 1"
+	}
+	fmt.Printf("LTNP/1 on loopback: %d sockets x %d outstanding, %v per run, median of %d runs, GOMAXPROCS=%d, %s\n",
+		sockets, window, d, runs, runtimeProcs(), pinned)
 	fmt.Printf("%-42s %12s %10s %10s %8s\n", "figure", "req/s", "p50", "p99", "answered")
 	var ceiling float64
 	for i, f := range figures {
@@ -147,6 +162,14 @@ func runtimeProcs() int {
 		return atoiOr(v, 0)
 	}
 	return numCPU()
+}
+
+// serverCmd starts a server process, on CPU 1 when pinned.
+func serverCmd(name string, args ...string) *exec.Cmd {
+	if os.Getenv("LTNPBENCH_PINNED") != "" {
+		return exec.Command("taskset", append([]string{"-c", "1", name}, args...)...)
+	}
+	return exec.Command(name, args...)
 }
 
 // load keeps window requests outstanding on each of sockets sockets for d
