@@ -40,7 +40,7 @@ type Env struct {
 	// Policy returns the numbering policy in force; it is read for every
 	// message, so a reload of the numbering section takes effect at once.
 	Policy func() Policy
-	Log  *slog.Logger
+	Log    *slog.Logger
 	// OnClose registers a stopper for the plugin's background work.
 	OnClose func(func() error)
 	// Observe, when set, is called once per handled message.
