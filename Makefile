@@ -39,6 +39,7 @@ bench-go:
 
 bench-ltnp: build
 	$(BIN)/ltnpbench
+	@if command -v taskset >/dev/null; then $(BIN)/ltnpbench -pin; fi
 
 demo: build
 	./contrib/demo.sh

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -18,6 +19,12 @@ import (
 )
 
 func main() {
+	// The group committer spends most of its time in fdatasync, a blocking
+	// system call; with a single P (one CPU, or a one-CPU affinity mask)
+	// the sockets would not be read meanwhile. Two Ps keep them served.
+	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	os.Exit(run())
 }
 

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lantel/lantel/numbering/ltnp"
@@ -83,12 +84,12 @@ func bench(lanteld string, d time.Duration, runs, sockets, window int) error {
   log: {level: warn}
   admin: "off"
 `, dir, addr)), 0o600)
-	srv := serverCmd(lanteld, "-c", cfg)
+	srv := serverCmd(lanteld, append([]string{"-c", cfg}, strings.Fields(os.Getenv("LTNPBENCH_LANTELD_ARGS"))...)...)
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
+	defer func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() }()
 
 	self, _ := os.Executable()
 	raddr := "127.0.0.1:25758"
