@@ -204,9 +204,10 @@ func (d *Directory) checkTerminal(t string) error {
 	return nil
 }
 
-// PutReservationTx adds or changes a run-time reservation. It refuses
-// (changing nothing) a number outside the terminal range, a number or MAC
-// or user reserved elsewhere, and a reservation of the configuration file.
+// PutReservationTx adds or changes a run-time reservation. It refuses a
+// number outside the terminal range, a number or MAC or user reserved
+// elsewhere, and a reservation of the configuration file. Like every table
+// function here, on a domain error it has written nothing.
 func (d *Directory) PutReservationTx(tx *bolt.Tx, r Reservation) error {
 	if t, err := d.cfg.Load().Plan.Own(r.Number); err == nil {
 		r.Number = t

@@ -187,13 +187,15 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 
 func (s *Server) view(f func(tx *bolt.Tx) error) error { return s.cfg.DB.View(f) }
 
-// write runs a change durably; domain errors change nothing.
+// write runs a change durably in the shared group commit. The numbering
+// table functions refuse (domain error) before they write anything, so a
+// refusal does not roll back the transaction it shares with others.
 func (s *Server) write(f func(tx *bolt.Tx) error) error {
 	var derr error
 	err := s.cfg.Writer.Do(func(tx *bolt.Tx) error {
 		derr = f(tx)
-		if derr != nil && numbering.IsDomain(derr) {
-			return derr // rolls back this change alone
+		if numbering.IsDomain(derr) {
+			return nil
 		}
 		return derr
 	})
