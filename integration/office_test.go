@@ -199,6 +199,19 @@ func (o *office) lastEvent(field string) string {
 	return ""
 }
 
+// rebootSame boots the phone again and checks it got want and its number.
+func (o *office) rebootSame(t *testing.T, want string) (*Proc, string) {
+	t.Helper()
+	phone, ip := o.dhclient()
+	if ip != want {
+		t.Errorf("address after reboot: %s, want the same %s", ip, want)
+	}
+	if r := o.query("2001"); r.Result != "OK" || r.IPv4 != ip {
+		t.Fatalf("2001 after reboot: %+v", r)
+	}
+	return phone, ip
+}
+
 // The six scenarios of the DHCP issue, in the order a site lives them.
 func TestOffice(t *testing.T) {
 	o := newOffice(t, "1h")
@@ -256,14 +269,8 @@ func TestOffice(t *testing.T) {
 	t.Run("4 release takes the number offline; reboot gets it back", func(t *testing.T) {
 		o.release(phone)
 		Eventually(t, 5*time.Second, "2001 to go OFFLINE", func() bool { return o.query("2001").Result == "OFFLINE" })
-		phone, phoneIP2 := o.dhclient()
+		phone, phoneIP2 := o.rebootSame(t, phoneIP)
 		defer phone.Kill()
-		if phoneIP2 != phoneIP {
-			t.Errorf("address after release and reboot: %s, want %s", phoneIP2, phoneIP)
-		}
-		if r := o.query("2001"); r.Result != "OK" || r.IPv4 != phoneIP2 {
-			t.Fatalf("2001 after reboot: %+v", r)
-		}
 		// 5b: SIGKILL right after the ACK: the lease and number survive,
 		// and the phone's INIT-REBOOT gets the same address.
 		o.restart(syscall.SIGKILL)
@@ -342,14 +349,8 @@ func TestLeaseExpiry(t *testing.T) {
 		return strings.Contains(o.lanteld.Output(), "lease expired")
 	})
 	os.Remove(o.Path("dhclient.leases")) // a cold boot: DISCOVER, not INIT-REBOOT
-	phone, ip2 := o.dhclient()
+	phone, _ = o.rebootSame(t, ip)
 	defer phone.Kill()
-	if ip2 != ip {
-		t.Errorf("after expiry got %s, want the same address %s", ip2, ip)
-	}
-	if r := o.query("2001"); r.Result != "OK" || r.IPv4 != ip2 {
-		t.Fatalf("2001 after reboot: %+v", r)
-	}
 	if t.Failed() {
 		t.Logf("lanteld log:\n%s", o.lanteld.Output())
 	}

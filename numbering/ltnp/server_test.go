@@ -15,27 +15,13 @@ import (
 type testServer struct {
 	addr netip.AddrPort
 	dir  *numbering.Directory
-	srv  *ltnp.Server
 }
 
 func startServer(t *testing.T, serverNumber string, static numbering.Static, trusted ...netip.Addr) *testServer {
 	t.Helper()
-	st := testutil.Directory(t, "", testutil.Config(t, serverNumber, "2100-2101"), static)
-	dir := st.Dir
-	srv := ltnp.NewServer(dir, ltnp.Options{Trusted: trusted, ForwardTimeout: 500 * time.Millisecond})
-	conn, err := ltnp.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(conn) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &testServer{addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(), dir: dir, srv: srv}
+	dir := testutil.Directory(t, "", testutil.Config(t, serverNumber, "2100-2101"), static).Dir
+	addr := testutil.LTNPServer(t, dir, ltnp.Options{Trusted: trusted, ForwardTimeout: 500 * time.Millisecond})
+	return &testServer{addr: addr, dir: dir}
 }
 
 // rawConn sends from a chosen loopback source address.
