@@ -65,19 +65,9 @@ func (w *webdriver) find(css string) (string, error) {
 	}
 	var el map[string]string
 	if err := json.Unmarshal(v, &el); err != nil || el[elementKey] == "" {
-		return "", fmt.Errorf("webdriver: no element in %s (%v)", v, err)
+		return "", fmt.Errorf("webdriver: no element in %s: %w", v, err)
 	}
 	return el[elementKey], nil
-}
-
-func freeTCP(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // The directory page in a real browser: load it, add a reservation through

@@ -63,12 +63,12 @@ func (c *adminClient) do(method, path string, body any, out any) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode >= 300 {
 		var e struct {
 			Error string `json:"error"`
 		}
-		json.NewDecoder(resp.Body).Decode(&e)
+		_ = json.NewDecoder(resp.Body).Decode(&e)
 		if e.Error == "" {
 			e.Error = resp.Status
 		}
@@ -219,11 +219,11 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 		if cerr := f.Sync(); err == nil {
 			err = cerr
 		}
-		f.Close()
+		_ = f.Close()
 		if err == nil {
 			err = os.Rename(tmp, pos[0])
 		} else {
-			os.Remove(tmp)
+			_ = os.Remove(tmp)
 		}
 		out = map[string]string{"backup": pos[0]}
 		table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "backup written to %s\n", pos[0]) }
@@ -233,7 +233,7 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 		var resp *http.Response
 		if resp, err = c.http.Get(strings.TrimRight(c.base, "/") + "/api/v1/health"); err == nil {
 			err = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 		}
 		out = h
 		table = func(w *tabwriter.Writer) {

@@ -164,7 +164,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		req.SetIPv4(a)
 	}
 	cl := ltnp.NewClient(conn)
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	reply, err := cl.Do(context.Background(), server, &req)
 	for hops := 0; err == nil && req.Type == ltnp.TypeQuery && reply.Result == ltnp.ResultReferral && hops < ltnp.MaxHops; hops++ {
 		if !c.json {
@@ -193,7 +193,7 @@ func listen(bind string) (*net.UDPConn, error) {
 	if bind != "" {
 		a, err := netip.ParseAddr(bind)
 		if err != nil {
-			return nil, fmt.Errorf("--bind %q: %v", bind, err)
+			return nil, fmt.Errorf("--bind %q: %w", bind, err)
 		}
 		la = net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 0))
 	}
@@ -209,7 +209,7 @@ func sourceFor(conn *net.UDPConn, server netip.AddrPort) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
 }
 

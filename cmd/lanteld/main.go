@@ -40,7 +40,7 @@ func run() int {
 		return 2
 	}
 	if *printDefaults {
-		os.Stdout.Write(config.Defaults)
+		_, _ = os.Stdout.Write(config.Defaults)
 		return 0
 	}
 	load := func() (*config.Config, error) {
@@ -77,7 +77,7 @@ func run() int {
 			fmt.Fprintln(os.Stderr, "lanteld:", err)
 			return 1
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			fmt.Fprintln(os.Stderr, "lanteld:", err)
 			return 1
@@ -94,7 +94,7 @@ func run() int {
 	}
 	if err := startDHCP(d, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "lanteld:", err)
-		d.Close()
+		_ = d.Close()
 		return 1
 	}
 	for sig := range sigs {

@@ -93,7 +93,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Close stops the listener and waits for it.
 func (s *Server) Close() error {
-	s.srv.Close()
+	_ = s.srv.Close()
 	return <-s.done
 }
 
@@ -124,7 +124,7 @@ func (s *Server) Handler() http.Handler {
 	return s.auth(mux)
 }
 
-const tokenCookie = "lantel_token"
+const tokenCookie = "lantel_token" //nolint:gosec // a cookie name, not a credential
 
 // auth requires the bearer token (header, or the cookie the page sets from
 // ?token=) on everything but health.
@@ -141,7 +141,9 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		if t := r.URL.Query().Get("token"); got == "" && t != "" && r.URL.Path == "/" {
 			got = t
 			if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1 {
-				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+				// Not Secure: the admin listener is plain HTTP (loopback or
+				// the LAN), where a Secure cookie would never be sent back.
+				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode}) //nolint:gosec
 			}
 		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
@@ -364,7 +366,7 @@ func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", errBadBody, err)
+		return fmt.Errorf("%w: %w", errBadBody, err)
 	}
 	return nil
 }

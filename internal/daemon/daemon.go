@@ -72,7 +72,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	d.Committer = groupcommit.New(db)
 	defer func() {
 		if err != nil {
-			d.Close()
+			_ = d.Close()
 		}
 	}()
 	if d.Dir, err = numbering.Open(db, d.Committer, cfg.Directory); err != nil {
@@ -211,7 +211,7 @@ func (d *Daemon) Close() error {
 		d.Admin = nil
 	}
 	if d.LTNP != nil {
-		d.LTNP.Close()
+		_ = d.LTNP.Close()
 		errs = append(errs, <-d.ltnpErr)
 		d.LTNP = nil
 	}

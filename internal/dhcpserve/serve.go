@@ -110,12 +110,12 @@ func listen(a net.UDPAddr) (*listener, error) {
 	if a.Zone != "" {
 		ifi, err := net.InterfaceByName(a.Zone)
 		if err != nil {
-			conn.Close()
+			_ = conn.Close()
 			return nil, err
 		}
 		l.iface = *ifi
 	} else if err := l.pc.SetControlMessage(ipv4.FlagInterface, true); err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, err
 	}
 	return l, nil
@@ -123,7 +123,7 @@ func listen(a net.UDPAddr) (*listener, error) {
 
 func (s *Server) closeListeners() {
 	for _, l := range s.listeners {
-		l.pc.Close()
+		_ = l.pc.Close()
 	}
 }
 

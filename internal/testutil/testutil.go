@@ -40,7 +40,7 @@ type Store struct {
 func (s *Store) Close() {
 	if s.C != nil {
 		s.C.Close()
-		s.DB.Close()
+		_ = s.DB.Close()
 		s.C = nil
 	}
 }
@@ -109,7 +109,7 @@ func LTNPServer(t testing.TB, dir *numbering.Directory, opts ltnp.Options) netip
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(conn) }()
 	t.Cleanup(func() {
-		srv.Close()
+		_ = srv.Close()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}

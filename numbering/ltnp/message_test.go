@@ -86,7 +86,7 @@ func TestDecodeRules(t *testing.T) {
 		{"empty reason ok", hdr(1, 6, "06 01 00 0a 00"), nil, ""},
 	} {
 		m, err := Decode(tc.in)
-		if !errors.Is(err, tc.want) && !(tc.want == nil && err == nil) {
+		if !errors.Is(err, tc.want) && (tc.want != nil || err != nil) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
 			continue
 		}

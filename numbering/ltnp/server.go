@@ -121,14 +121,14 @@ func Listen(addr string) (*net.UDPConn, error) {
 func (s *Server) Serve(conn *net.UDPConn) error {
 	fconn, err := net.ListenUDP("udp4", &net.UDPAddr{})
 	if err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return err
 	}
 	s.mu.Lock()
 	if s.closed || s.conn != nil {
 		s.mu.Unlock()
-		conn.Close()
-		fconn.Close()
+		_ = conn.Close()
+		_ = fconn.Close()
 		return net.ErrClosed
 	}
 	s.conn = conn
@@ -145,7 +145,7 @@ func (s *Server) Serve(conn *net.UDPConn) error {
 	for i := 0; i < s.opts.Readers; i++ {
 		if err := <-errs; err != nil && first == nil {
 			first = err
-			conn.Close() // stop the other readers
+			_ = conn.Close() // stop the other readers
 		}
 	}
 	s.wg.Wait()
@@ -168,8 +168,8 @@ func (s *Server) Close() error {
 	defer s.mu.Unlock()
 	s.closed = true
 	if s.conn != nil {
-		s.conn.Close()
-		s.fwd.Close()
+		_ = s.conn.Close()
+		_ = s.fwd.Close()
 	}
 	s.replay.stop()
 	return nil
