@@ -218,25 +218,26 @@ func (s *Server) serve(p packet) {
 	s.send(p, req, resp)
 }
 
-func (s *Server) send(p packet, req, resp *dhcpv4.DHCPv4) {
-	var dst *net.UDPAddr
-	broadcast := false
+// destination is where a reply goes (RFC 2131 section 4.1): to the relay
+// when giaddr is set; broadcast for a NAK; to ciaddr when the client has an
+// address; otherwise broadcast, since without a raw socket we cannot unicast
+// to an address the client does not answer ARP for yet.
+func destination(req, resp *dhcpv4.DHCPv4) (dst *net.UDPAddr, broadcast bool) {
 	switch {
-	case !req.GatewayIPAddr.IsUnspecified() && req.GatewayIPAddr != nil:
-		dst = &net.UDPAddr{IP: req.GatewayIPAddr, Port: dhcpv4.ServerPort}
+	case req.GatewayIPAddr != nil && !req.GatewayIPAddr.IsUnspecified():
+		return &net.UDPAddr{IP: req.GatewayIPAddr, Port: dhcpv4.ServerPort}, false
 	case resp.MessageType() == dhcpv4.MessageTypeNak:
-		broadcast = true
 	case req.ClientIPAddr != nil && !req.ClientIPAddr.IsUnspecified():
-		dst = &net.UDPAddr{IP: req.ClientIPAddr, Port: dhcpv4.ClientPort}
-	default:
-		// The client has no address yet. Without a raw socket we cannot
-		// unicast to an address it does not answer ARP for: broadcast,
-		// which every client accepts.
-		broadcast = true
+		return &net.UDPAddr{IP: req.ClientIPAddr, Port: dhcpv4.ClientPort}, false
 	}
+	return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}, true
+}
+
+func (s *Server) send(p packet, req, resp *dhcpv4.DHCPv4) {
+	dst, broadcast := destination(req, resp)
 	var cm *ipv4.ControlMessage
 	if broadcast {
-		dst = &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+		// Out of the interface the request came in on.
 		switch {
 		case p.l.iface.Index != 0:
 			cm = &ipv4.ControlMessage{IfIndex: p.l.iface.Index}

@@ -1,0 +1,36 @@
+package dhcpserve
+
+import (
+	"net"
+	"testing"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+func TestDestination(t *testing.T) {
+	mac, _ := net.ParseMAC("02:00:00:00:00:01")
+	relay, client := net.IPv4(198, 51, 100, 1), net.IPv4(192, 0, 2, 20)
+	for _, tc := range []struct {
+		name      string
+		mods      []dhcpv4.Modifier
+		reply     dhcpv4.MessageType
+		want      string
+		broadcast bool
+	}{
+		{"relayed: to the relay's server port", []dhcpv4.Modifier{dhcpv4.WithGatewayIP(relay)}, dhcpv4.MessageTypeOffer, "198.51.100.1:67", false},
+		{"relayed NAK: still to the relay", []dhcpv4.Modifier{dhcpv4.WithGatewayIP(relay), dhcpv4.WithClientIP(client)}, dhcpv4.MessageTypeNak, "198.51.100.1:67", false},
+		{"NAK: broadcast even with ciaddr", []dhcpv4.Modifier{dhcpv4.WithClientIP(client)}, dhcpv4.MessageTypeNak, "255.255.255.255:68", true},
+		{"renewal: unicast to ciaddr", []dhcpv4.Modifier{dhcpv4.WithClientIP(client)}, dhcpv4.MessageTypeAck, "192.0.2.20:68", false},
+		{"no address yet: broadcast", nil, dhcpv4.MessageTypeOffer, "255.255.255.255:68", true},
+	} {
+		req, err := dhcpv4.New(append([]dhcpv4.Modifier{dhcpv4.WithHwAddr(mac)}, tc.mods...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, _ := dhcpv4.NewReplyFromRequest(req, dhcpv4.WithMessageType(tc.reply))
+		dst, bc := destination(req, resp)
+		if dst.String() != tc.want || bc != tc.broadcast {
+			t.Errorf("%s: %v broadcast=%v, want %s %v", tc.name, dst, bc, tc.want, tc.broadcast)
+		}
+	}
+}
