@@ -2,6 +2,9 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +73,25 @@ func TestParseErrorsNameKey(t *testing.T) {
 		if !errors.Is(err, ErrConfig) || !strings.HasPrefix(err.Error(), "site.yaml: ") || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%s: error %q does not name the file and %q", tc.name, err, tc.key)
 		}
+	}
+}
+
+// Every YAML example of the top-level README and the contrib example parse.
+func TestDocumentedExamplesParse(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1)
+	if len(blocks) < 2 {
+		t.Fatalf("found %d yaml examples in README.md", len(blocks))
+	}
+	for i, m := range blocks {
+		if _, err := Parse(fmt.Sprintf("README.md example %d", i+1), m[1]); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := Load("../../contrib/lantel.yaml"); err != nil {
+		t.Error(err)
 	}
 }
