@@ -15,6 +15,12 @@
 // caller passes them to Apply after the commit. The store is the truth; the
 // in-memory bitmaps are hints that the transaction functions re-check.
 //
+// A refusal is a *domain.Error (NotFound: the address is in no pool or
+// not on the client's subnet; InUse: leased to another client or
+// quarantined; Exhausted: no free address; Denied: the client declines in
+// a loop; Invalid: a malformed value) and writes nothing. Every function
+// takes the time now from the caller, which owns the clock.
+//
 // The package knows nothing of DHCP messages, numbers or CoreDHCP.
 package leases
 
@@ -25,22 +31,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-)
 
-// Sentinel errors.
-var (
-	// ErrExhausted: no free address is left for this client.
-	ErrExhausted = errors.New("no free address")
-	// ErrNotOurs: the address is in none of the pools (or not on the
-	// client's subnet).
-	ErrNotOurs = errors.New("address not ours")
-	// ErrConflict: the address is leased to another client or quarantined.
-	ErrConflict = errors.New("address in use")
-	// ErrDeclining: the client declined too many addresses recently and is
-	// ignored until its quarantine period ends.
-	ErrDeclining = errors.New("client declines in a loop")
-	// ErrInvalid: a malformed value (range, client).
-	ErrInvalid = errors.New("invalid")
+	"github.com/lantel/lantel/domain"
 )
 
 // Range is an inclusive range of IPv4 addresses.
@@ -55,10 +47,10 @@ func ParseRange(s string) (Range, error) {
 	start, err1 := netip.ParseAddr(strings.TrimSpace(a))
 	end, err2 := netip.ParseAddr(strings.TrimSpace(b))
 	if err1 != nil || err2 != nil || !start.Is4() || !end.Is4() {
-		return Range{}, fmt.Errorf("%w: range %q: want IPv4-IPv4", ErrInvalid, s)
+		return Range{}, domain.Errorf(domain.Invalid, "range %q: want IPv4-IPv4", s)
 	}
 	if end.Less(start) {
-		return Range{}, fmt.Errorf("%w: range %q: start is after end", ErrInvalid, s)
+		return Range{}, domain.Errorf(domain.Invalid, "range %q: start is after end", s)
 	}
 	return Range{start, end}, nil
 }
@@ -88,14 +80,14 @@ func addr(v uint32) netip.Addr {
 // Client identifies a DHCP client: by its client identifier (option 61)
 // when it sends one, else by its hardware address.
 type Client struct {
-	Key      string  // see ClientKey
-	MAC      [6]byte // chaddr
-	Hostname string  // option 12, informational
+	Key      string     // see ClientKey
+	MAC      domain.MAC // chaddr
+	Hostname string     // option 12, informational
 }
 
 // ClientKey returns the identity a lease is kept under: option 61 is
 // honoured before chaddr.
-func ClientKey(clientID []byte, mac [6]byte) string {
+func ClientKey(clientID []byte, mac domain.MAC) string {
 	if len(clientID) > 0 {
 		return "c" + string(clientID)
 	}
@@ -106,7 +98,7 @@ func ClientKey(clientID []byte, mac [6]byte) string {
 type Lease struct {
 	Addr     netip.Addr `json:"address"`
 	Key      string     `json:"-"`
-	MAC      [6]byte    `json:"-"`
+	MAC      domain.MAC `json:"-"`
 	Hostname string     `json:"hostname,omitempty"`
 	Start    time.Time  `json:"start"`
 	Expiry   time.Time  `json:"expiry"`

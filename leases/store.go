@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bits-and-blooms/bitset"
+	"github.com/lantel/lantel/domain"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -53,7 +54,6 @@ type declines struct {
 type Store struct {
 	db  *bolt.DB
 	cfg Config
-	now func() time.Time
 
 	mu          sync.Mutex
 	busy        []*bitset.BitSet // per range: leased, offered or quarantined
@@ -82,18 +82,18 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 	for i, r := range cfg.Ranges {
 		for _, o := range cfg.Ranges[:i] {
 			if r.Contains(o.Start) || r.Contains(o.End) || o.Contains(r.Start) {
-				return nil, fmt.Errorf("%w: ranges %v and %v overlap", ErrInvalid, o, r)
+				return nil, domain.Errorf(domain.Invalid, "ranges %v and %v overlap", o, r)
 			}
 		}
 		total += r.Size()
 	}
 	if len(cfg.Ranges) == 0 {
-		return nil, fmt.Errorf("%w: no address range", ErrInvalid)
+		return nil, domain.Errorf(domain.Invalid, "no address range")
 	}
 	if cfg.MaxQuarantined <= 0 {
 		cfg.MaxQuarantined = max(1, int(total/10))
 	}
-	s := &Store{db: db, cfg: cfg, now: time.Now, offers: map[string]offer{},
+	s := &Store{db: db, cfg: cfg, offers: map[string]offer{},
 		offeredTo: map[netip.Addr]string{}, declined: map[string]declines{}}
 	for _, r := range cfg.Ranges {
 		s.busy = append(s.busy, bitset.New(r.Size()))
@@ -122,9 +122,6 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 	}
 	return s, nil
 }
-
-// SetClock replaces the clock (tests).
-func (s *Store) SetClock(now func() time.Time) { s.now = now }
 
 // Config returns the configuration.
 func (s *Store) Config() Config { return s.cfg }
@@ -162,8 +159,7 @@ func (s *Store) isBusy(a netip.Addr) bool {
 // offered to the client; the client's lease (current or expired, while it
 // is not reused); the requested address when free; any free address.
 // within limits the choice (the client's subnet); nil allows every range.
-func (s *Store) Offer(c Client, requested netip.Addr, within func(netip.Addr) bool) (netip.Addr, error) {
-	now := s.now()
+func (s *Store) Offer(c Client, requested netip.Addr, within func(netip.Addr) bool, now time.Time) (netip.Addr, error) {
 	if within == nil {
 		within = func(netip.Addr) bool { return true }
 	}
@@ -182,7 +178,7 @@ func (s *Store) Offer(c Client, requested netip.Addr, within func(netip.Addr) bo
 	s.mu.Lock()
 	if d, ok := s.declined[c.Key]; ok && d.count >= s.cfg.MaxDeclines && now.Before(d.until) {
 		s.mu.Unlock()
-		return netip.Addr{}, fmt.Errorf("%w: ignored until %v", ErrDeclining, d.until.Format(time.RFC3339))
+		return netip.Addr{}, domain.Errorf(domain.Denied, "ignored until %v", d.until.Format(time.RFC3339))
 	}
 	if o, ok := s.offers[c.Key]; ok && within(o.addr) {
 		o.expires = now.Add(s.cfg.OfferHold)
@@ -216,7 +212,7 @@ func (s *Store) Offer(c Client, requested netip.Addr, within func(netip.Addr) bo
 		a, ok := s.nextFree(within)
 		if !ok {
 			s.mu.Unlock()
-			return netip.Addr{}, ErrExhausted
+			return netip.Addr{}, domain.Errorf(domain.Exhausted, "no free address")
 		}
 		s.hold(c.Key, a, now)
 		s.mu.Unlock()
@@ -240,7 +236,7 @@ func (s *Store) Offer(c Client, requested netip.Addr, within func(netip.Addr) bo
 		s.mark(a, true) // stays busy: the store holds it
 		s.mu.Unlock()
 	}
-	return netip.Addr{}, ErrExhausted
+	return netip.Addr{}, domain.Errorf(domain.Exhausted, "no free address")
 }
 
 func (s *Store) hold(key string, a netip.Addr, now time.Time) {
@@ -306,23 +302,11 @@ type Effects struct {
 	quarDelta  int
 }
 
-// Merge adds o to e.
-func (e *Effects) Merge(o Effects) {
-	e.busy = append(e.busy, o.busy...)
-	e.free = append(e.free, o.free...)
-	e.acked = append(e.acked, o.acked...)
-	if o.declinedBy != "" {
-		e.declinedBy = o.declinedBy
-	}
-	e.quarDelta += o.quarDelta
-}
-
 // Apply updates the allocation state after the transaction that produced
 // e has committed.
-func (s *Store) Apply(e Effects) {
+func (s *Store) Apply(e Effects, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
 	for _, k := range e.acked {
 		if o, ok := s.offers[k]; ok {
 			delete(s.offers, k)
@@ -367,9 +351,6 @@ func leaseOf(tx *bolt.Tx, key string) (*Lease, error) {
 	return l, nil
 }
 
-// LeaseAt returns the lease record of a, or nil.
-func (s *Store) LeaseAt(tx *bolt.Tx, a netip.Addr) (*Lease, error) { return leaseAt(tx, a) }
-
 func leaseAt(tx *bolt.Tx, a netip.Addr) (*Lease, error) {
 	k := a.As4()
 	v := tx.Bucket(bktLeases).Get(k[:])
@@ -387,17 +368,17 @@ func (s *Store) Quarantined(tx *bolt.Tx, a netip.Addr, now time.Time) bool {
 }
 
 // AckTx grants (or renews) the client's lease of a for d. It refuses an
-// address outside the pools (ErrNotOurs), and one leased to another client
-// or quarantined (ErrConflict). It returns the new lease and the leases it
+// address outside the pools (NotFound), and one leased to another client
+// or quarantined (InUse). It returns the new lease and the leases it
 // ended: the client's previous lease of another address, and another
 // client's expired lease of a that was not reclaimed yet.
 func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now time.Time) (*Lease, []Lease, Effects, error) {
 	var e Effects
 	if !s.InRange(a) {
-		return nil, nil, e, fmt.Errorf("%w: %v is in no pool", ErrNotOurs, a)
+		return nil, nil, e, domain.Errorf(domain.NotFound, "%v is in no pool", a)
 	}
 	if s.Quarantined(tx, a, now) {
-		return nil, nil, e, fmt.Errorf("%w: %v is quarantined", ErrConflict, a)
+		return nil, nil, e, domain.Errorf(domain.InUse, "%v is quarantined", a)
 	}
 	if d <= 0 {
 		d = s.cfg.LeaseTime
@@ -409,7 +390,7 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 	var ended []Lease
 	if cur != nil && cur.Key != c.Key {
 		if cur.Active(now) {
-			return nil, nil, e, fmt.Errorf("%w: %v is leased to another client until %v", ErrConflict, a, cur.Expiry.Format(time.RFC3339))
+			return nil, nil, e, domain.Errorf(domain.InUse, "%v is leased to another client until %v", a, cur.Expiry.Format(time.RFC3339))
 		}
 		if err := deleteLease(tx, cur); err != nil {
 			return nil, nil, e, err
@@ -551,8 +532,7 @@ func dueKeys(b *bolt.Bucket, now time.Time, limit int) [][]byte {
 
 // PurgeOffers forgets offers whose hold ran out; their addresses become
 // free unless the store holds them.
-func (s *Store) PurgeOffers() {
-	now := s.now()
+func (s *Store) PurgeOffers(now time.Time) {
 	s.mu.Lock()
 	var stale []netip.Addr
 	for k, o := range s.offers {
@@ -583,7 +563,7 @@ func (s *Store) PurgeOffers() {
 		}
 		return nil
 	})
-	s.Apply(Effects{free: free})
+	s.Apply(Effects{free: free}, now)
 }
 
 // Stats counts addresses.
@@ -663,4 +643,19 @@ func QuarantineTx(tx *bolt.Tx) ([]Quarantine, error) {
 		return nil
 	})
 	return out, err
+}
+
+// NextDue returns when the earliest lease or quarantine ends, or the zero
+// time when none does (the reclaimer commits only when one is due).
+func NextDue(tx *bolt.Tx) time.Time {
+	var due time.Time
+	for _, b := range [][]byte{bktExpiry, bktQuarExpiry} {
+		if k, _ := tx.Bucket(b).Cursor().First(); len(k) == 12 {
+			t := time.Unix(int64(binary.BigEndian.Uint64(k)), 0)
+			if due.IsZero() || t.Before(due) {
+				due = t
+			}
+		}
+	}
+	return due
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/leases"
 	bolt "go.etcd.io/bbolt"
@@ -43,13 +44,12 @@ func open(t *testing.T, path string, ranges ...string) *fx {
 		t.Fatal(err)
 	}
 	f := &fx{db: db, s: s, clk: testutil.NewClock()}
-	s.SetClock(f.clock)
 	t.Cleanup(func() { db.Close() })
 	return f
 }
 
 func client(b byte) leases.Client {
-	mac := [6]byte{2, 0, 0, 0, 0, b}
+	mac := domain.MAC{2, 0, 0, 0, 0, b}
 	return leases.Client{Key: leases.ClientKey(nil, mac), MAC: mac}
 }
 
@@ -67,14 +67,14 @@ func (f *fx) ack(t *testing.T, c leases.Client, a netip.Addr) (*leases.Lease, []
 		t.Fatal(err)
 	}
 	if aerr == nil {
-		f.s.Apply(e)
+		f.s.Apply(e, f.clock())
 	}
 	return l, ended, aerr
 }
 
 func (f *fx) dora(t *testing.T, c leases.Client, req netip.Addr) netip.Addr {
 	t.Helper()
-	a, err := f.s.Offer(c, req, nil)
+	a, err := f.s.Offer(c, req, nil, f.clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ var ip = netip.MustParseAddr
 
 func TestOfferIsNotWrittenAndAckIs(t *testing.T) {
 	f := open(t, "", "192.0.2.20-192.0.2.21")
-	a, err := f.s.Offer(client(1), netip.Addr{}, nil)
+	a, err := f.s.Offer(client(1), netip.Addr{}, nil, f.clock())
 	if err != nil || a != ip("192.0.2.20") {
 		t.Fatalf("offer %v %v", a, err)
 	}
@@ -97,11 +97,11 @@ func TestOfferIsNotWrittenAndAckIs(t *testing.T) {
 		t.Fatalf("offer wrote: %+v", st)
 	}
 	// A second client is not offered the held address.
-	if b, _ := f.s.Offer(client(2), a, nil); b == a {
+	if b, _ := f.s.Offer(client(2), a, nil, f.clock()); b == a {
 		t.Fatalf("held address offered twice")
 	}
 	// Offering again to the same client gives the same address.
-	if b, _ := f.s.Offer(client(1), netip.Addr{}, nil); b != a {
+	if b, _ := f.s.Offer(client(1), netip.Addr{}, nil, f.clock()); b != a {
 		t.Fatalf("re-offer %v", b)
 	}
 	if _, _, err := f.ack(t, client(1), a); err != nil {
@@ -112,13 +112,13 @@ func TestOfferIsNotWrittenAndAckIs(t *testing.T) {
 		t.Fatalf("ack did not write: %+v", st)
 	}
 	// Pool of 2: client 2 holds .21 by offer; client 3 gets nothing.
-	if _, err := f.s.Offer(client(3), netip.Addr{}, nil); !errors.Is(err, leases.ErrExhausted) {
+	if _, err := f.s.Offer(client(3), netip.Addr{}, nil, f.clock()); !errors.Is(err, domain.Exhausted) {
 		t.Fatalf("exhausted: %v", err)
 	}
 	// The held offer runs out: the address is free again.
 	f.advance(time.Minute)
-	f.s.PurgeOffers()
-	if b, err := f.s.Offer(client(3), netip.Addr{}, nil); err != nil || b != ip("192.0.2.21") {
+	f.s.PurgeOffers(f.clock())
+	if b, err := f.s.Offer(client(3), netip.Addr{}, nil, f.clock()); err != nil || b != ip("192.0.2.21") {
 		t.Fatalf("after purge: %v %v", b, err)
 	}
 }
@@ -136,13 +136,13 @@ func TestRequestedAddressAndPreviousAddress(t *testing.T) {
 		var e leases.Effects
 		var err error
 		ended, e, err = f.s.ReclaimTx(tx, f.clock(), 100)
-		f.s.Apply(e)
+		f.s.Apply(e, f.clock())
 		return err
 	})
 	if err != nil || len(ended) != 1 || ended[0].Addr != ip("192.0.2.25") {
 		t.Fatalf("reclaim: %v %v", ended, err)
 	}
-	if a, _ := f.s.Offer(client(1), netip.Addr{}, nil); a != ip("192.0.2.25") {
+	if a, _ := f.s.Offer(client(1), netip.Addr{}, nil, f.clock()); a != ip("192.0.2.25") {
 		t.Fatalf("previous address not offered back: %v", a)
 	}
 }
@@ -150,10 +150,10 @@ func TestRequestedAddressAndPreviousAddress(t *testing.T) {
 func TestConflictsAndNotOurs(t *testing.T) {
 	f := open(t, "", "192.0.2.20-192.0.2.29")
 	a := f.dora(t, client(1), netip.Addr{})
-	if _, _, err := f.ack(t, client(2), a); !errors.Is(err, leases.ErrConflict) {
+	if _, _, err := f.ack(t, client(2), a); !errors.Is(err, domain.InUse) {
 		t.Fatalf("another client's active lease: %v", err)
 	}
-	if _, _, err := f.ack(t, client(2), ip("198.51.100.1")); !errors.Is(err, leases.ErrNotOurs) {
+	if _, _, err := f.ack(t, client(2), ip("198.51.100.1")); !errors.Is(err, domain.NotFound) {
 		t.Fatalf("not ours: %v", err)
 	}
 	// Renewal keeps the lease; moving the client ends the old one.
@@ -197,7 +197,7 @@ func TestReleaseAndDeclineLoop(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		f.s.Apply(e)
+		f.s.Apply(e, f.clock())
 		return l
 	}
 	// RELEASE from another client changes nothing.
@@ -214,11 +214,11 @@ func TestReleaseAndDeclineLoop(t *testing.T) {
 		if l := update(func(tx *bolt.Tx) (*leases.Lease, leases.Effects, error) { return f.s.DeclineTx(tx, c, a, f.clock()) }); l == nil {
 			t.Fatalf("decline %d ended nothing", i)
 		}
-		if b, _ := f.s.Offer(client(byte(10+i)), a, nil); b == a {
+		if b, _ := f.s.Offer(client(byte(10+i)), a, nil, f.clock()); b == a {
 			t.Fatalf("quarantined %v offered", a)
 		}
 	}
-	if _, err := f.s.Offer(c, netip.Addr{}, nil); !errors.Is(err, leases.ErrDeclining) {
+	if _, err := f.s.Offer(c, netip.Addr{}, nil, f.clock()); !errors.Is(err, domain.Denied) {
 		t.Fatalf("declining client still served: %v", err)
 	}
 	st, _ := f.s.Stats()
@@ -231,12 +231,12 @@ func TestReleaseAndDeclineLoop(t *testing.T) {
 		_, e, err := f.s.ReclaimTx(tx, f.clock(), 100)
 		return nil, e, err
 	})
-	f.s.PurgeOffers()
+	f.s.PurgeOffers(f.clock())
 	st, _ = f.s.Stats()
 	if st.Quarantined != 0 {
 		t.Fatalf("quarantine not lifted: %+v", st)
 	}
-	if _, err := f.s.Offer(c, netip.Addr{}, nil); err != nil {
+	if _, err := f.s.Offer(c, netip.Addr{}, nil, f.clock()); err != nil {
 		t.Fatalf("client still ignored: %v", err)
 	}
 }
@@ -247,10 +247,10 @@ func TestStateSurvivesReopen(t *testing.T) {
 	a := f.dora(t, client(1), netip.Addr{})
 	f.db.Close()
 	g := open(t, path, "192.0.2.20-192.0.2.20")
-	if _, err := g.s.Offer(client(2), netip.Addr{}, nil); !errors.Is(err, leases.ErrExhausted) {
+	if _, err := g.s.Offer(client(2), netip.Addr{}, nil, f.clock()); !errors.Is(err, domain.Exhausted) {
 		t.Fatalf("leased address offered after reopen: %v", err)
 	}
-	if b, err := g.s.Offer(client(1), netip.Addr{}, nil); err != nil || b != a {
+	if b, err := g.s.Offer(client(1), netip.Addr{}, nil, f.clock()); err != nil || b != a {
 		t.Fatalf("own lease after reopen: %v %v", b, err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 func BenchmarkQuery(b *testing.B) {
 	f := newFixture(b, "")
 	for i := 0; i < 1000; i++ {
-		if _, err := f.d.Register(numbering.RegisterRequest{Fixed: true, Number: fmt.Sprintf("%04d", 5000+i),
+		if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: fmt.Sprintf("%04d", 5000+i),
 			Addr: netip.AddrFrom4([4]byte{198, 18, byte(i / 256), byte(i)})}); err != nil {
 			b.Fatal(err)
 		}
@@ -23,7 +23,7 @@ func BenchmarkQuery(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			if _, err := f.d.Query(fmt.Sprintf("%04d", 5000+i%1000)); err != nil {
+			if _, err := f.query(fmt.Sprintf("%04d", 5000+i%1000)); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -41,7 +41,7 @@ func BenchmarkRegisterDurable(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1)
-			_, err := f.d.Register(numbering.RegisterRequest{Fixed: true, Number: fmt.Sprintf("%04d", 5000+i%4000),
+			_, err := f.register(numbering.RegisterRequest{Fixed: true, Number: fmt.Sprintf("%04d", 5000+i%4000),
 				Addr: netip.AddrFrom4([4]byte{198, 18, byte(i % 4000 / 256), byte(i % 4000)}), Lifetime: time.Hour})
 			if err != nil {
 				b.Fatal(err)

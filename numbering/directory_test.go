@@ -8,14 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/groupcommit"
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/numbering"
 	bolt "go.etcd.io/bbolt"
 )
 
+// fixture is the directory in a store of its own, with a group committer
+// and a settable clock: the numbering package tested at its own level
+// (lantel's service composes the same calls).
 type fixture struct {
-	st  *testutil.Store
 	db  *bolt.DB
 	c   *groupcommit.Committer
 	d   *numbering.Directory
@@ -25,9 +28,9 @@ type fixture struct {
 func (f *fixture) clock() time.Time        { return f.clk.Now() }
 func (f *fixture) advance(d time.Duration) { f.clk.Advance(d) }
 
-func mustMAC(t testing.TB, s string) numbering.MAC {
+func mustMAC(t testing.TB, s string) domain.MAC {
 	t.Helper()
-	m, err := numbering.ParseMAC(s)
+	m, err := domain.ParseMAC(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,24 +45,72 @@ var (
 
 func newFixture(t testing.TB, path string) *fixture {
 	t.Helper()
-	st := testutil.Directory(t, path, testutil.Config(t, "1000", "2100-2102"), numbering.Static{
+	f := &fixture{db: testutil.OpenDB(t, path), clk: testutil.NewClock()}
+	f.c = groupcommit.New(f.db)
+	t.Cleanup(f.close)
+	var err error
+	if f.d, err = numbering.Open(f.db, testutil.Config(t, "1000", "2100-2102")); err != nil {
+		t.Fatal(err)
+	}
+	st := numbering.Static{
 		Reservations: []numbering.Reservation{
 			{Number: "2001"},
 			{Number: "2002", MAC: mustMAC(t, "00:a0:24:97:36:f3")},
 			{Number: "2003", UserID: "U001"},
 		},
 		Servers: []numbering.Server{{Number: "1001", Addr: netip.MustParseAddrPort("192.0.2.2:5757")}},
-	})
-	f := &fixture{st: st, db: st.DB, c: st.C, d: st.Dir, clk: testutil.NewClock()}
-	f.d.SetClock(f.clock)
+	}
+	if err := f.c.Do(func(tx *bolt.Tx) error { return f.d.ApplyStaticTx(tx, st) }); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
-func (f *fixture) close() { f.st.Close() }
+func (f *fixture) close() { f.c.Close(); _ = f.db.Close() }
 
-func (f *fixture) register(t *testing.T, req numbering.RegisterRequest) (numbering.Registration, error) {
-	t.Helper()
-	return f.d.Register(req)
+func (f *fixture) register(req numbering.RegisterRequest) (reg numbering.Registration, err error) {
+	err = f.c.Do(func(tx *bolt.Tx) error {
+		reg, err = f.d.RegisterTx(tx, req, f.clock())
+		return err
+	})
+	return reg, err
+}
+
+func (f *fixture) deregister(number string, addr netip.Addr) (full string, err error) {
+	err = f.c.Do(func(tx *bolt.Tx) error {
+		full, err = f.d.DeregisterTx(tx, number, addr, f.clock())
+		return err
+	})
+	return full, err
+}
+
+// query answers as the service does: the live view, else a read
+// transaction.
+func (f *fixture) query(number string) (a numbering.Answer, err error) {
+	if a, ok := f.d.Lookup(number, f.clock()); ok {
+		return a, nil
+	}
+	err = f.db.View(func(tx *bolt.Tx) error {
+		a, err = f.d.QueryTx(tx, number, f.clock())
+		return err
+	})
+	return a, err
+}
+
+func (f *fixture) snapshot() (s *numbering.Snapshot, err error) {
+	err = f.db.View(func(tx *bolt.Tx) error {
+		s, err = numbering.SnapshotTx(tx)
+		return err
+	})
+	return s, err
+}
+
+func (f *fixture) expire() (ended []string, err error) {
+	err = f.c.Do(func(tx *bolt.Tx) error {
+		ended, err = f.d.ExpireTx(tx, f.clock(), 1000)
+		return err
+	})
+	return ended, err
 }
 
 func TestPlanSplit(t *testing.T) {
@@ -71,11 +122,11 @@ func TestPlanSplit(t *testing.T) {
 		{"2001", "1000", "2001", nil},
 		{"10002001", "1000", "2001", nil},
 		{"10012001", "1001", "2001", nil},
-		{"200", "", "", numbering.ErrNotFound},
-		{"100020011", "", "", numbering.ErrNotFound},
-		{"20a1", "", "", numbering.ErrInvalid},
-		{"", "", "", numbering.ErrInvalid},
-		{"12345678901234567", "", "", numbering.ErrInvalid},
+		{"200", "", "", domain.NotFound},
+		{"100020011", "", "", domain.NotFound},
+		{"20a1", "", "", domain.Invalid},
+		{"", "", "", domain.Invalid},
+		{"12345678901234567", "", "", domain.Invalid},
 	} {
 		s, term, err := p.Split(tc.in)
 		if !errors.Is(err, tc.err) || s != tc.srv || term != tc.term {
@@ -101,7 +152,7 @@ func TestParsePool(t *testing.T) {
 		if (err == nil) != tc.ok || (err == nil && p.Size() != tc.size) {
 			t.Errorf("ParsePool(%q) = %v size %d, %v", tc.in, p, p.Size(), err)
 		}
-		if err != nil && !errors.Is(err, numbering.ErrInvalid) {
+		if err != nil && !errors.Is(err, domain.Invalid) {
 			t.Errorf("ParsePool(%q) error %v does not wrap ErrInvalid", tc.in, err)
 		}
 	}
@@ -113,38 +164,38 @@ func TestRegisterReservationKinds(t *testing.T) {
 	macB := mustMAC(t, "00:a0:24:00:00:01")
 
 	// Plain reservation: any fixed-mode request.
-	reg, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20})
+	reg, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20})
 	if err != nil || reg.Number != "10002001" || reg.Lifetime != time.Hour {
 		t.Fatalf("plain: %+v %v", reg, err)
 	}
 	// MAC reservation: wrong MAC is RESERVED, no MAC is RESERVED, right MAC OK.
-	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: ip21, MAC: macB}); !errors.Is(err, numbering.ErrReserved) {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: ip21, MAC: macB}); !errors.Is(err, domain.Reserved) {
 		t.Fatalf("MAC reservation, wrong MAC: %v", err)
 	}
-	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "10002002", Addr: ip21}); !errors.Is(err, numbering.ErrReserved) {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "10002002", Addr: ip21}); !errors.Is(err, domain.Reserved) {
 		t.Fatalf("MAC reservation, no MAC: %v", err)
 	}
-	if reg, err := f.register(t, numbering.RegisterRequest{Addr: ip21, MAC: macA}); err != nil || reg.Number != "10002002" {
+	if reg, err := f.register(numbering.RegisterRequest{Addr: ip21, MAC: macA}); err != nil || reg.Number != "10002002" {
 		t.Fatalf("MAC reservation, unfixed mode with the MAC: %+v %v", reg, err)
 	}
 	// User reservation: user ID gives the number whatever the mode.
-	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2003", Addr: ip22}); !errors.Is(err, numbering.ErrReserved) {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "2003", Addr: ip22}); !errors.Is(err, domain.Reserved) {
 		t.Fatalf("user reservation without user: %v", err)
 	}
-	if _, err := f.register(t, numbering.RegisterRequest{Addr: ip22, UserID: "nobody"}); !errors.Is(err, numbering.ErrDenied) {
+	if _, err := f.register(numbering.RegisterRequest{Addr: ip22, UserID: "nobody"}); !errors.Is(err, domain.Denied) {
 		t.Fatalf("unknown user: %v", err)
 	}
-	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip22, UserID: "U001"}); !errors.Is(err, numbering.ErrDenied) {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip22, UserID: "U001"}); !errors.Is(err, domain.Denied) {
 		t.Fatalf("user with another number: %v", err)
 	}
-	if reg, err := f.register(t, numbering.RegisterRequest{Addr: ip22, UserID: "U001"}); err != nil || reg.Number != "10002003" {
+	if reg, err := f.register(numbering.RegisterRequest{Addr: ip22, UserID: "U001"}); err != nil || reg.Number != "10002003" {
 		t.Fatalf("user: %+v %v", reg, err)
 	}
 	// A number of another server, or of the wrong width: NOT-FOUND.
-	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "10012001", Addr: ip22}); !errors.Is(err, numbering.ErrNotFound) {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "10012001", Addr: ip22}); !errors.Is(err, domain.NotFound) {
 		t.Fatalf("other server's number: %v", err)
 	}
-	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "201", Addr: ip22}); !errors.Is(err, numbering.ErrNotFound) {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "201", Addr: ip22}); !errors.Is(err, domain.NotFound) {
 		t.Fatalf("short number: %v", err)
 	}
 }
@@ -152,23 +203,23 @@ func TestRegisterReservationKinds(t *testing.T) {
 func TestInUseAndIdempotent(t *testing.T) {
 	f := newFixture(t, "")
 	macA, macB := mustMAC(t, "02:00:00:00:00:0a"), mustMAC(t, "02:00:00:00:00:0b")
-	reg, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip20, MAC: macA, Lifetime: 100 * time.Hour})
+	reg, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip20, MAC: macA, Lifetime: 100 * time.Hour})
 	if err != nil || reg.Lifetime != 24*time.Hour {
 		t.Fatalf("lifetime cap: %+v %v", reg, err)
 	}
-	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip21, MAC: macB}); !errors.Is(err, numbering.ErrInUse) {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip21, MAC: macB}); !errors.Is(err, domain.InUse) {
 		t.Fatalf("other MAC: %v", err)
 	}
-	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip21}); !errors.Is(err, numbering.ErrInUse) {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip21}); !errors.Is(err, domain.InUse) {
 		t.Fatalf("no MAC, other IP: %v", err)
 	}
 	// Same MAC from a new address: same terminal, moves.
 	f.advance(time.Minute)
-	reg, err = f.register(t, numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip21, MAC: macA, Lifetime: time.Minute})
+	reg, err = f.register(numbering.RegisterRequest{Fixed: true, Number: "3000", Addr: ip21, MAC: macA, Lifetime: time.Minute})
 	if err != nil || reg.Lifetime != time.Minute {
 		t.Fatalf("refresh: %+v %v", reg, err)
 	}
-	a, err := f.d.Query("3000")
+	a, err := f.query("3000")
 	if err != nil || a.Addr != ip21 || a.Lifetime != time.Minute {
 		t.Fatalf("query after move: %+v %v", a, err)
 	}
@@ -176,11 +227,11 @@ func TestInUseAndIdempotent(t *testing.T) {
 
 func TestPoolMemoryAndExhaustion(t *testing.T) {
 	f := newFixture(t, "")
-	macs := []numbering.MAC{mustMAC(t, "02:00:00:00:00:01"), mustMAC(t, "02:00:00:00:00:02"),
+	macs := []domain.MAC{mustMAC(t, "02:00:00:00:00:01"), mustMAC(t, "02:00:00:00:00:02"),
 		mustMAC(t, "02:00:00:00:00:03"), mustMAC(t, "02:00:00:00:00:04")}
-	got := map[string]numbering.MAC{}
+	got := map[string]domain.MAC{}
 	for i, m := range macs[:3] {
-		reg, err := f.register(t, numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(50 + i)}), MAC: m})
+		reg, err := f.register(numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(50 + i)}), MAC: m})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,12 +240,12 @@ func TestPoolMemoryAndExhaustion(t *testing.T) {
 		}
 		got[reg.Number] = m
 		// Idempotent: again gives the same.
-		again, err := f.register(t, numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(50 + i)}), MAC: m})
+		again, err := f.register(numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(50 + i)}), MAC: m})
 		if err != nil || again.Number != reg.Number {
 			t.Fatalf("re-register: %+v %v, want %s", again, err, reg.Number)
 		}
 	}
-	if _, err := f.register(t, numbering.RegisterRequest{Addr: ip22, MAC: macs[3]}); !errors.Is(err, numbering.ErrExhausted) {
+	if _, err := f.register(numbering.RegisterRequest{Addr: ip22, MAC: macs[3]}); !errors.Is(err, domain.Exhausted) {
 		t.Fatalf("4th in a pool of 3: %v", err)
 	}
 	// First terminal deregisters; the 4th takes its number (the only free
@@ -205,20 +256,20 @@ func TestPoolMemoryAndExhaustion(t *testing.T) {
 			first = n
 		}
 	}
-	if _, err := f.d.Deregister(first, netip.AddrFrom4([4]byte{192, 0, 2, 50})); err != nil {
+	if _, err := f.deregister(first, netip.AddrFrom4([4]byte{192, 0, 2, 50})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.d.Query(first); !errors.Is(err, numbering.ErrNotFound) {
+	if _, err := f.query(first); !errors.Is(err, domain.NotFound) {
 		t.Fatalf("pool number after deregister: %v", err)
 	}
-	reg, err := f.register(t, numbering.RegisterRequest{Addr: ip22, MAC: macs[3]})
+	reg, err := f.register(numbering.RegisterRequest{Addr: ip22, MAC: macs[3]})
 	if err != nil || reg.Number != first {
 		t.Fatalf("4th: %+v %v", reg, err)
 	}
-	if _, err := f.d.Deregister(reg.Number, ip22); err != nil {
+	if _, err := f.deregister(reg.Number, ip22); err != nil {
 		t.Fatal(err)
 	}
-	reg, err = f.register(t, numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{192, 0, 2, 50}), MAC: macs[0]})
+	reg, err = f.register(numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{192, 0, 2, 50}), MAC: macs[0]})
 	if err != nil || reg.Number != first {
 		t.Fatalf("first terminal back: %+v %v, want %s", reg, err, first)
 	}
@@ -226,68 +277,66 @@ func TestPoolMemoryAndExhaustion(t *testing.T) {
 
 func TestDeregisterRules(t *testing.T) {
 	f := newFixture(t, "")
-	if _, err := f.d.Deregister("2001", ip20); !errors.Is(err, numbering.ErrOffline) {
+	if _, err := f.deregister("2001", ip20); !errors.Is(err, domain.Offline) {
 		t.Fatalf("reserved, unbound: %v", err)
 	}
-	if _, err := f.d.Deregister("3333", ip20); !errors.Is(err, numbering.ErrNotFound) {
+	if _, err := f.deregister("3333", ip20); !errors.Is(err, domain.NotFound) {
 		t.Fatalf("free: %v", err)
 	}
-	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20}); err != nil {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.d.Deregister("2001", ip21); !errors.Is(err, numbering.ErrDenied) {
+	if _, err := f.deregister("2001", ip21); !errors.Is(err, domain.Denied) {
 		t.Fatalf("other address: %v", err)
 	}
-	if n, err := f.d.Deregister("10002001", ip20); err != nil || n != "10002001" {
+	if n, err := f.deregister("10002001", ip20); err != nil || n != "10002001" {
 		t.Fatalf("deregister: %s %v", n, err)
 	}
-	if _, err := f.d.Query("2001"); !errors.Is(err, numbering.ErrOffline) {
+	if _, err := f.query("2001"); !errors.Is(err, domain.Offline) {
 		t.Fatalf("reserved after deregister must be OFFLINE: %v", err)
 	}
 }
 
 func TestQueryReferralAndUnknownServer(t *testing.T) {
 	f := newFixture(t, "")
-	a, err := f.d.Query("10015555")
+	a, err := f.query("10015555")
 	if err != nil || a.Referral == nil || a.Referral.Addr != netip.MustParseAddrPort("192.0.2.2:5757") {
 		t.Fatalf("referral: %+v %v", a, err)
 	}
-	if _, err := f.d.Query("10095555"); !errors.Is(err, numbering.ErrUnknownServer) {
+	if _, err := f.query("10095555"); !errors.Is(err, domain.UnknownServer) {
 		t.Fatalf("unknown server: %v", err)
 	}
-	if _, err := f.d.Query("5555"); !errors.Is(err, numbering.ErrNotFound) {
+	if _, err := f.query("5555"); !errors.Is(err, domain.NotFound) {
 		t.Fatalf("free own number: %v", err)
 	}
 }
 
 func TestExpiry(t *testing.T) {
 	f := newFixture(t, "")
-	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20, Lifetime: 10 * time.Second}); err != nil {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20, Lifetime: 10 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.register(t, numbering.RegisterRequest{Fixed: true, Number: "3001", Addr: ip21, Lifetime: time.Hour}); err != nil {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "3001", Addr: ip21, Lifetime: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	f.advance(11 * time.Second)
 	// Expired but not yet swept: already offline to QUERY.
-	if _, err := f.d.Query("2001"); !errors.Is(err, numbering.ErrOffline) {
+	if _, err := f.query("2001"); !errors.Is(err, domain.Offline) {
 		t.Fatalf("expired: %v", err)
 	}
-	ended := make(chan []string, 1)
-	s := f.d.StartSweeper(10*time.Millisecond, func(n []string) { ended <- n }, func(err error) { t.Error(err) })
-	defer s.Stop()
-	select {
-	case n := <-ended:
-		if len(n) != 1 || n[0] != "10002001" {
-			t.Fatalf("swept %v", n)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("sweeper did not expire the registration")
+	var next time.Time
+	_ = f.db.View(func(tx *bolt.Tx) error { next = numbering.NextExpiry(tx); return nil })
+	if next.After(f.clock()) || next.IsZero() {
+		t.Fatalf("NextExpiry = %v, want due by %v", next, f.clock())
 	}
-	if b, _ := f.d.Binding("2001"); b != nil {
-		t.Fatalf("binding left after sweep: %+v", b)
+	n, err := f.expire()
+	if err != nil || len(n) != 1 || n[0] != "2001" {
+		t.Fatalf("swept %v, %v", n, err)
 	}
-	if a, err := f.d.Query("3001"); err != nil || a.Addr != ip21 {
+	if snap, _ := f.snapshot(); len(snap.Bindings) != 1 || snap.Bindings[0].Number != "3001" {
+		t.Fatalf("bindings left after sweep: %+v", snap.Bindings)
+	}
+	if a, err := f.query("3001"); err != nil || a.Addr != ip21 {
 		t.Fatalf("unexpired registration: %+v %v", a, err)
 	}
 }
@@ -309,7 +358,7 @@ func TestLeaseBindUnbind(t *testing.T) {
 	if err != nil || num != "10002002" || auto == "" {
 		t.Fatalf("bind: %q %q %v", num, auto, err)
 	}
-	if a, err := f.d.Query("2002"); err != nil || a.Addr != ip20 || a.Lifetime != time.Hour {
+	if a, err := f.query("2002"); err != nil || a.Addr != ip20 || a.Lifetime != time.Hour {
 		t.Fatalf("query: %+v %v", a, err)
 	}
 	// No reservation, no auto: no number.
@@ -326,16 +375,16 @@ func TestLeaseBindUnbind(t *testing.T) {
 	// Release: reserved goes OFFLINE; auto number goes back to the pool and
 	// comes back to the same MAC.
 	err = f.c.Do(func(tx *bolt.Tx) error {
-		if _, err := f.d.UnbindLeaseTx(tx, macA, ip20); err != nil {
+		if _, err := f.d.UnbindLeaseTx(tx, macA, ip20, f.clock()); err != nil {
 			return err
 		}
-		_, err := f.d.UnbindLeaseTx(tx, macP, ip21)
+		_, err := f.d.UnbindLeaseTx(tx, macP, ip21, f.clock())
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.d.Query("2002"); !errors.Is(err, numbering.ErrOffline) {
+	if _, err := f.query("2002"); !errors.Is(err, domain.Offline) {
 		t.Fatalf("after release: %v", err)
 	}
 	var again string
@@ -352,12 +401,12 @@ func TestLeaseBindUnbind(t *testing.T) {
 func TestRestartKeepsState(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lantel.db")
 	f := newFixture(t, path)
-	if _, err := f.d.Register(numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20}); err != nil {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip20}); err != nil {
 		t.Fatal(err)
 	}
 	f.close()
 	g := newFixture(t, path)
-	if a, err := g.d.Query("2001"); err != nil || a.Addr != ip20 {
+	if a, err := g.query("2001"); err != nil || a.Addr != ip20 {
 		t.Fatalf("after reopen: %+v %v", a, err)
 	}
 }
@@ -369,7 +418,7 @@ func TestApplyStaticRemovesAndConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 2002 was MAC-reserved by the first config and is now gone.
-	if _, err := f.d.Query("2002"); !errors.Is(err, numbering.ErrNotFound) {
+	if _, err := f.query("2002"); !errors.Is(err, domain.NotFound) {
 		t.Fatalf("removed reservation: %v", err)
 	}
 	m := mustMAC(t, "02:00:00:00:00:01")
@@ -381,11 +430,11 @@ func TestApplyStaticRemovesAndConflicts(t *testing.T) {
 	}
 	for i, s := range bad {
 		err := f.c.Do(func(tx *bolt.Tx) error { return f.d.ApplyStaticTx(tx, s) })
-		if !errors.Is(err, numbering.ErrConflict) && !errors.Is(err, numbering.ErrInvalid) {
+		if !errors.Is(err, domain.Conflict) && !errors.Is(err, domain.Invalid) {
 			t.Errorf("bad static %d accepted: %v", i, err)
 		}
 	}
-	if _, err := f.d.Query("2001"); !errors.Is(err, numbering.ErrOffline) {
+	if _, err := f.query("2001"); !errors.Is(err, domain.Offline) {
 		t.Fatalf("a refused change must change nothing: %v", err)
 	}
 }
@@ -402,7 +451,7 @@ func TestConcurrentRegistrationsShareCommits(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			num := 4000 + i
-			_, err := f.d.Register(numbering.RegisterRequest{Fixed: true, Number: itoa4(num), Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})})
+			_, err := f.register(numbering.RegisterRequest{Fixed: true, Number: itoa4(num), Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})})
 			errs <- err
 		}(i)
 	}
@@ -413,7 +462,7 @@ func TestConcurrentRegistrationsShareCommits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := f.d.Snapshot()
+	s, err := f.snapshot()
 	if err != nil || len(s.Bindings) != 200 {
 		t.Fatalf("bindings %d %v", len(s.Bindings), err)
 	}
@@ -444,7 +493,7 @@ func TestQueryNeverSeesRolledBackBinding(t *testing.T) {
 		if _, err := f.d.RegisterTx(tx, numbering.RegisterRequest{Fixed: true, Number: "3100", Addr: ip20}, f.clock()); err != nil {
 			return err
 		}
-		if a, err := f.d.Query("3100"); err == nil {
+		if a, err := f.query("3100"); err == nil {
 			t.Errorf("uncommitted binding visible: %+v", a)
 		}
 		return boom
@@ -452,13 +501,13 @@ func TestQueryNeverSeesRolledBackBinding(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
-	if _, err := f.d.Query("3100"); !errors.Is(err, numbering.ErrNotFound) {
+	if _, err := f.query("3100"); !errors.Is(err, domain.NotFound) {
 		t.Fatalf("rolled-back binding answered: %v", err)
 	}
-	if _, err := f.d.Register(numbering.RegisterRequest{Fixed: true, Number: "3100", Addr: ip20}); err != nil {
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "3100", Addr: ip20}); err != nil {
 		t.Fatal(err)
 	}
-	if a, err := f.d.Query("3100"); err != nil || a.Addr != ip20 {
+	if a, err := f.query("3100"); err != nil || a.Addr != ip20 {
 		t.Fatalf("committed binding: %+v %v", a, err)
 	}
 }

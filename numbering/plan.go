@@ -1,14 +1,11 @@
 package numbering
 
 import (
-	"fmt"
-	"net"
 	"strconv"
 	"strings"
-)
 
-// MaxNumberDigits is the longest number LTNP/1 carries.
-const MaxNumberDigits = 16
+	"github.com/lantel/lantel/domain"
+)
 
 // Plan is a number plan: this server's number and the width of terminal
 // numbers. The zero Plan is invalid.
@@ -19,11 +16,11 @@ type Plan struct {
 
 // Validate reports whether p is usable.
 func (p Plan) Validate() error {
-	if !isDigits(p.Server) || len(p.Server) > 8 {
-		return fmt.Errorf("%w: server number %q must be 1-8 digits", ErrInvalid, p.Server)
+	if !domain.IsDigits(p.Server) || len(p.Server) > 8 {
+		return domain.Errorf(domain.Invalid, "server number %q must be 1-8 digits", p.Server)
 	}
 	if p.TerminalDigits < 1 || p.TerminalDigits > 8 {
-		return fmt.Errorf("%w: terminal_digits %d must be 1-8", ErrInvalid, p.TerminalDigits)
+		return domain.Errorf(domain.Invalid, "terminal_digits %d must be 1-8", p.TerminalDigits)
 	}
 	return nil
 }
@@ -36,11 +33,11 @@ func (p Plan) Full(terminal string) string { return p.Server + terminal }
 
 // Split parses a dialled number, short (terminal number alone) or full, and
 // returns its server number and terminal number. A number of any other
-// width names no terminal: the error wraps ErrNotFound. A number that is not
-// 1–16 digits wraps ErrInvalid.
+// width names no terminal: the error is a NotFound refusal. A number that is not
+// 1–16 digits an Invalid one.
 func (p Plan) Split(dialled string) (server, terminal string, err error) {
-	if !isDigits(dialled) || len(dialled) > MaxNumberDigits {
-		return "", "", fmt.Errorf("%w: number %q is not 1-%d digits", ErrInvalid, dialled, MaxNumberDigits)
+	if !domain.IsDigits(dialled) || len(dialled) > domain.MaxNumberDigits {
+		return "", "", domain.Errorf(domain.Invalid, "number %q is not 1-%d digits", dialled, domain.MaxNumberDigits)
 	}
 	switch len(dialled) {
 	case p.TerminalDigits:
@@ -49,32 +46,20 @@ func (p Plan) Split(dialled string) (server, terminal string, err error) {
 		sd := len(p.Server)
 		return dialled[:sd], dialled[sd:], nil
 	}
-	return "", "", fmt.Errorf("%w: number %q is neither %d nor %d digits long", ErrNotFound, dialled, p.TerminalDigits, p.FullDigits())
+	return "", "", domain.Errorf(domain.NotFound, "number %q is neither %d nor %d digits long", dialled, p.TerminalDigits, p.FullDigits())
 }
 
 // Own parses a dialled number that must be one of this server's; another
-// server's number wraps ErrNotFound.
+// server's number is a NotFound refusal.
 func (p Plan) Own(dialled string) (terminal string, err error) {
 	srv, t, err := p.Split(dialled)
 	if err != nil {
 		return "", err
 	}
 	if srv != p.Server {
-		return "", fmt.Errorf("%w: %s is a number of server %s, not of this server %s", ErrNotFound, dialled, srv, p.Server)
+		return "", domain.Errorf(domain.NotFound, "%s is a number of server %s, not of this server %s", dialled, srv, p.Server)
 	}
 	return t, nil
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // Range is an inclusive range of terminal numbers.
@@ -93,18 +78,18 @@ func ParsePool(specs []string, digits int) (Pool, error) {
 			hi = lo
 		}
 		lo, hi = strings.TrimSpace(lo), strings.TrimSpace(hi)
-		if len(lo) != digits || len(hi) != digits || !isDigits(lo) || !isDigits(hi) {
-			return nil, fmt.Errorf("%w: pool range %q: both ends must be %d-digit terminal numbers", ErrInvalid, s, digits)
+		if len(lo) != digits || len(hi) != digits || !domain.IsDigits(lo) || !domain.IsDigits(hi) {
+			return nil, domain.Errorf(domain.Invalid, "pool range %q: both ends must be %d-digit terminal numbers", s, digits)
 		}
 		l, _ := strconv.ParseUint(lo, 10, 32)
 		h, _ := strconv.ParseUint(hi, 10, 32)
 		if l > h {
-			return nil, fmt.Errorf("%w: pool range %q: start is after end", ErrInvalid, s)
+			return nil, domain.Errorf(domain.Invalid, "pool range %q: start is after end", s)
 		}
 		r := Range{uint32(l), uint32(h)}
 		for _, o := range p {
 			if r.Lo <= o.Hi && o.Lo <= r.Hi {
-				return nil, fmt.Errorf("%w: pool range %q overlaps another", ErrInvalid, s)
+				return nil, domain.Errorf(domain.Invalid, "pool range %q overlaps another", s)
 			}
 		}
 		p = append(p, r)
@@ -145,47 +130,4 @@ func (p Pool) Contains(t string) bool {
 		}
 	}
 	return false
-}
-
-// MAC is an Ethernet address. The zero MAC is invalid ("unknown").
-type MAC [6]byte
-
-// ParseMAC parses a 48-bit MAC such as 00:a0:24:97:36:f2.
-func ParseMAC(s string) (MAC, error) {
-	hw, err := net.ParseMAC(s)
-	if err != nil || len(hw) != 6 {
-		return MAC{}, fmt.Errorf("%w: MAC %q", ErrInvalid, s)
-	}
-	m := MAC(hw)
-	if !m.IsValid() {
-		return MAC{}, fmt.Errorf("%w: MAC %q is all zero", ErrInvalid, s)
-	}
-	return m, nil
-}
-
-// IsValid reports whether m is not the zero MAC.
-func (m MAC) IsValid() bool { return m != MAC{} }
-
-func (m MAC) String() string {
-	if !m.IsValid() {
-		return ""
-	}
-	return net.HardwareAddr(m[:]).String()
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (m MAC) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (m *MAC) UnmarshalText(b []byte) error {
-	if len(b) == 0 {
-		*m = MAC{}
-		return nil
-	}
-	v, err := ParseMAC(string(b))
-	if err != nil {
-		return err
-	}
-	*m = v
-	return nil
 }

@@ -2,11 +2,12 @@ package numbering
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/lantel/lantel/domain"
 )
 
 // Source says which protocol bound a number.
@@ -44,7 +45,7 @@ const (
 type Binding struct {
 	Number  string     `json:"number"` // terminal number
 	Addr    netip.Addr `json:"ipv4"`
-	MAC     MAC        `json:"mac,omitzero"`
+	MAC     domain.MAC `json:"mac,omitzero"`
 	UserID  string     `json:"user,omitempty"`
 	Source  Source     `json:"source"`
 	Expiry  time.Time  `json:"expiry"` // end of the registration or lease
@@ -56,8 +57,10 @@ func (b *Binding) Online(now time.Time) bool {
 	return b != nil && b.Addr.IsValid() && (b.Expiry.IsZero() || now.Before(b.Expiry))
 }
 
-// sameTerminal: different MAC where both are known, else different IPv4.
-func (b *Binding) sameTerminal(mac MAC, addr netip.Addr) bool {
+// sameTerminal reports whether a request with mac and addr comes from the
+// terminal that holds b: the same MAC where both are known, else the same
+// IPv4 (PROTOCOL.md, REGISTER step 3).
+func (b *Binding) sameTerminal(mac domain.MAC, addr netip.Addr) bool {
 	if b.MAC.IsValid() && mac.IsValid() {
 		return b.MAC == mac
 	}
@@ -117,17 +120,17 @@ func decodeBinding(number string, v []byte) (*Binding, error) {
 // Reservation sets a number aside. With neither MAC nor UserID it may be
 // taken by any fixed-mode registration; with either it must be proved.
 type Reservation struct {
-	Number string `json:"number"`
-	MAC    MAC    `json:"mac,omitzero"`
-	UserID string `json:"user,omitempty"`
-	Name   string `json:"name,omitempty"`
-	Origin Origin `json:"origin,omitempty"`
+	Number string     `json:"number"`
+	MAC    domain.MAC `json:"mac,omitzero"`
+	UserID string     `json:"user,omitempty"`
+	Name   string     `json:"name,omitempty"`
+	Origin Origin     `json:"origin,omitempty"`
 }
 
 // proves reports whether a request with this MAC and user ID proves the
 // reservation's identity. A reservation with both a MAC and a user ID is
 // proved by either (the phone itself, or its user logging in elsewhere).
-func (r *Reservation) proves(mac MAC, user string) bool {
+func (r *Reservation) proves(mac domain.MAC, user string) bool {
 	if !r.MAC.IsValid() && r.UserID == "" {
 		return true
 	}
@@ -147,15 +150,4 @@ type Server struct {
 	Number string         `json:"number"`
 	Addr   netip.AddrPort `json:"address"`
 	Origin Origin         `json:"origin,omitempty"`
-}
-
-func getJSON[T any](v []byte) (*T, error) {
-	if v == nil {
-		return nil, nil
-	}
-	var t T
-	if err := json.Unmarshal(v, &t); err != nil {
-		return nil, fmt.Errorf("numbering: corrupt record: %w", err)
-	}
-	return &t, nil
 }

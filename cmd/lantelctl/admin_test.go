@@ -19,11 +19,10 @@ func adminServer(t *testing.T) string {
 	t.Helper()
 	st := testutil.Directory(t, "", testutil.Config(t, "1000", "2100-2101"),
 		numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", Name: "reception"}}})
-	dir, db, c := st.Dir, st.DB, st.C
-	if _, err := dir.Register(numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: mustAddr("192.0.2.20")}); err != nil {
+	if _, err := st.Svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: mustAddr("192.0.2.20")}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := admin.Start(admin.Config{Addr: "127.0.0.1:0", Token: "tok", Dir: dir, DB: db, Writer: c, Log: slog.New(slog.DiscardHandler)})
+	s, err := admin.Listen(admin.Config{Addr: "127.0.0.1:0", Token: "tok", Svc: st.Svc, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lantel/lantel/numbering"
-	"github.com/lantel/lantel/numbering/ltnp"
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/ltnp"
 )
 
 const usage = `usage: lantelctl COMMAND [flags]
@@ -131,7 +131,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			req.SetMode(0)
 		}
 		if mac != "" {
-			m, err := numbering.ParseMAC(mac)
+			m, err := domain.ParseMAC(mac)
 			if err != nil {
 				fmt.Fprintf(stderr, "lantelctl: --mac: %v\n", err)
 				return 2

@@ -9,15 +9,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/numbering"
-	"github.com/lantel/lantel/numbering/ltnp"
 )
 
 func server(t *testing.T, number string, st numbering.Static) string {
 	t.Helper()
-	dir := testutil.Directory(t, "", testutil.Config(t, number), st).Dir
-	return testutil.LTNPServer(t, dir, ltnp.Options{}).String()
+	svc := testutil.Directory(t, "", testutil.Config(t, number), st).Svc
+	return testutil.LTNPServer(t, svc, ltnpserver.Options{}).String()
 }
 
 func ctl(t *testing.T, args ...string) (string, string, int) {
@@ -29,7 +30,7 @@ func ctl(t *testing.T, args ...string) (string, string, int) {
 
 func TestRegisterQueryDeregister(t *testing.T) {
 	mac := "00:a0:24:97:36:f3"
-	m, _ := numbering.ParseMAC(mac)
+	m, _ := domain.ParseMAC(mac)
 	s := server(t, "1000", numbering.Static{Reservations: []numbering.Reservation{{Number: "2002", MAC: m}}})
 	out, _, code := ctl(t, "register", "-s", s, "--bind", "127.0.0.20", "--number", "2001", "--lifetime", "10m")
 	if code != 0 || out != "OK 10002001 127.0.0.20 lifetime 10m0s\n" {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/lantel/lantel/internal/admin"
 	"github.com/lantel/lantel/internal/config"
+	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/testutil"
-	"github.com/lantel/lantel/numbering/ltnp"
 )
 
 // TestREADMEExample runs every command of the README's example against a
@@ -23,9 +23,8 @@ func TestREADMEExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := testutil.Directory(t, "", cfg.Directory, cfg.Static)
-	dir, db, c := st.Dir, st.DB, st.C
-	ltnpAddr := testutil.LTNPServer(t, dir, ltnp.Options{})
-	adm, err := admin.Start(admin.Config{Addr: "127.0.0.1:0", Dir: dir, DB: db, Writer: c, Log: slog.New(slog.DiscardHandler)})
+	ltnpAddr := testutil.LTNPServer(t, st.Svc, ltnpserver.Options{})
+	adm, err := admin.Listen(admin.Config{Addr: "127.0.0.1:0", Svc: st.Svc, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

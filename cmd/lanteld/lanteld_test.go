@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lantel/lantel/numbering/ltnp"
+	"github.com/lantel/lantel/ltnp"
 )
 
 var lanteld string

@@ -92,11 +92,6 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "lanteld:", err)
 		return 1
 	}
-	if err := startDHCP(d, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "lanteld:", err)
-		_ = d.Close()
-		return 1
-	}
 	for sig := range sigs {
 		if sig != syscall.SIGHUP {
 			log.Info("shutting down", "signal", sig.String())

@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lantel/lantel/numbering/ltnp"
+	"github.com/lantel/lantel/ltnp"
 	"golang.org/x/net/ipv4"
 )
 

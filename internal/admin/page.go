@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/lantel/lantel/numbering"
-	bolt "go.etcd.io/bbolt"
 )
 
 //go:embed page.html
@@ -33,17 +32,13 @@ type pageData struct {
 // page is the directory web page: rendered on the server, refreshed by a
 // little JavaScript from the JSON API; no external assets.
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
-	d := pageData{Server: s.cfg.Dir.Config().Plan.Server, Query: r.URL.Query().Get("q")}
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		d.Entries, err = s.cfg.Dir.DirectoryTx(tx, numbering.ListFilter{Query: d.Query}, s.cfg.Dir.Now())
-		return err
-	})
-	if err != nil {
+	d := pageData{Server: s.cfg.Svc.ServerNumber(), Query: r.URL.Query().Get("q")}
+	var err error
+	if d.Entries, err = s.cfg.Svc.Directory(numbering.ListFilter{Query: d.Query}); err != nil {
 		s.fail(w, err)
 		return
 	}
-	d.HasLeases = s.cfg.Leases != nil && s.cfg.Leases() != nil
+	d.HasLeases = s.cfg.Svc.HasDHCP()
 	if d.Leases, err = s.leaseList(); err != nil {
 		s.fail(w, err)
 		return

@@ -8,13 +8,14 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/lantel/lantel/internal/admin"
+	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/numbering"
 	"go.yaml.in/yaml/v3"
 )
@@ -182,7 +183,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			return nil, fail(key+".number", "%v", err)
 		}
 		if r.MAC != "" {
-			if res.MAC, err = numbering.ParseMAC(r.MAC); err != nil {
+			if res.MAC, err = domain.ParseMAC(r.MAC); err != nil {
 				return nil, fail(key+".mac", "%v", err)
 			}
 		}
@@ -190,7 +191,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	for i, u := range n.Users {
 		c.Static.Users = append(c.Static.Users, numbering.User{ID: u.ID, Number: u.Number, Name: u.Name})
-		if err := numbering.ValidUserID(u.ID); err != nil {
+		if err := domain.ValidUserID(u.ID); err != nil {
 			return nil, fail(fmt.Sprintf("numbering.users[%d].id", i), "%v", err)
 		}
 	}
@@ -243,7 +244,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.AdminToken = strings.TrimSpace(string(b))
 	}
 	if c.Admin != "" {
-		if err := admin.CheckAddr(c.Admin, c.AdminToken); err != nil {
+		if err := CheckAdminAddr(c.Admin, c.AdminToken); err != nil {
 			return nil, fail("numbering.admin", "%v: set numbering.admin_token (or admin_token_file), or listen on 127.0.0.1", err)
 		}
 	}
@@ -253,4 +254,23 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, fail("numbering.log.level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	return c, nil
+}
+
+// ErrInsecure: a non-loopback admin address without a token.
+var ErrInsecure = errors.New("a non-loopback admin address needs a bearer token")
+
+// CheckAdminAddr refuses a non-loopback admin address without a token.
+func CheckAdminAddr(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("admin address %q: %w", addr, err)
+	}
+	if token != "" || host == "localhost" {
+		return nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.IsLoopback() {
+		return fmt.Errorf("%w (%s)", ErrInsecure, addr)
+	}
+	return nil
 }

@@ -1,7 +1,15 @@
-// Package daemon assembles lanteld from its parts: the store, the number
-// directory and its sweeper, the LTNP/1 server and, when the configuration
-// has a server4 section, the DHCP server. It owns every goroutine and socket
-// it starts and stops them on Close.
+// Package daemon is lanteld put together: it reads nothing and decides
+// nothing, it wires owners together in one explicit start sequence and
+// stops them in the reverse order (in the spirit of CoreDNS's OnStartup and
+// OnShutdown):
+//
+//	start: store → service (committer, periodic jobs) → metrics →
+//	       LTNP/1 front → DHCP front (CoreDHCP chain + serve loop) → admin
+//	stop:  admin → DHCP → LTNP/1 → service (jobs, committer) → store
+//
+// Start does not leave anything half-started: on an error it stops what it
+// started. Each part owns its goroutines and sockets; the daemon owns the
+// parts.
 package daemon
 
 import (
@@ -9,40 +17,35 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lantel/lantel/internal/admin"
 	"github.com/lantel/lantel/internal/config"
-	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/internal/dhcpserve"
+	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/metrics"
-	"github.com/lantel/lantel/leases"
-	"github.com/lantel/lantel/numbering"
-	"github.com/lantel/lantel/numbering/ltnp"
+	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/ltnp"
 	bolt "go.etcd.io/bbolt"
 )
 
 // Daemon is a running lanteld.
 type Daemon struct {
-	Log       *slog.Logger
-	DB        *bolt.DB
-	Committer *groupcommit.Committer
-	Dir       *numbering.Directory
-	LTNP      *ltnp.Server
-	Metrics   *metrics.Metrics
-	Admin     *admin.Server
-
-	leases atomic.Pointer[leases.Store]
-	dhcpUp atomic.Bool
-
-	mu      sync.Mutex
-	cfg     *config.Config
-	sweeper *numbering.Sweeper
+	log     *slog.Logger
+	db      *bolt.DB
+	svc     *service.Service
+	metrics *metrics.Metrics
+	ltnp    *ltnpserver.Server
 	ltnpErr chan error
-	extra   []func() error // stoppers of optional parts (DHCP), last first
+	dhcp    *dhcpserve.Server
+	admin   *admin.Server
+
+	mu  sync.Mutex
+	cfg *config.Config
 }
 
 // Level parses a log level name.
@@ -54,103 +57,129 @@ func Level(s string) slog.Level {
 	return l
 }
 
-// Start opens the store and starts the LTNP/1 server. It does not start
-// half-configured: on error everything it opened is closed again.
-func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
-	if dir := filepath.Dir(cfg.Store); dir != "" {
+// OpenStore opens (creating it and its directory if missing) the bbolt
+// file at path.
+func OpenStore(path string) (*bolt.DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("store directory: %w", err)
 		}
 	}
 	// NoFreelistSync: the freelist is rebuilt on open instead of written with
 	// every commit (less I/O per fsync; durability is unchanged).
-	db, err := bolt.Open(cfg.Store, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", cfg.Store, err)
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	d := &Daemon{Log: log, DB: db, cfg: cfg, ltnpErr: make(chan error, 1)}
-	d.Committer = groupcommit.New(db)
+	return db, nil
+}
+
+// Start starts lanteld as cfg says.
+func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
+	d := &Daemon{log: log, cfg: cfg, ltnpErr: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			_ = d.Close()
 		}
 	}()
-	if d.Dir, err = numbering.Open(db, d.Committer, cfg.Directory); err != nil {
+	// The DHCP section is read first: the lantel plugin's arguments
+	// configure the service's allocator.
+	var dhcp *dhcpSetup
+	if cfg.HasDHCP {
+		if dhcp, err = loadDHCP(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if d.db, err = OpenStore(cfg.Store); err != nil {
 		return nil, err
 	}
-	if err = d.Committer.Do(func(tx *bolt.Tx) error { return d.Dir.ApplyStaticTx(tx, cfg.Static) }); err != nil {
+	scfg := service.Config{Numbering: cfg.Directory, Static: cfg.Static, Log: log}
+	if dhcp != nil {
+		lc := dhcp.args.Leases()
+		scfg.Leases = &lc
+	}
+	if d.svc, err = service.Open(d.db, scfg); err != nil {
 		return nil, &config.Error{File: cfg.File, Key: "numbering", Err: err}
 	}
-	conn, err := ltnp.Listen(cfg.Listen)
+	d.metrics = metrics.New(d.gauges())
+	d.svc.SetOnCommit(d.metrics.Commit)
+
+	conn, err := ltnpserver.Listen(cfg.Listen)
 	if err != nil {
 		return nil, &config.Error{File: cfg.File, Key: "numbering.listen", Err: err}
 	}
-	d.Metrics = metrics.New(metrics.Gauges{Numbers: d.numberCounts, Addresses: d.addressCounts})
-	d.Committer.SetOnCommit(d.Metrics.Commit)
-	d.LTNP = ltnp.NewServer(d.Dir, ltnp.Options{Trusted: cfg.Trusted, Logger: log,
-		Observe: func(t ltnp.Type, r ltnp.Result, dur time.Duration) { d.Metrics.LTNP(t.String(), r.String(), dur) }})
-	go func() { d.ltnpErr <- d.LTNP.Serve(conn) }()
-	d.sweeper = d.Dir.StartSweeper(time.Second, func(nums []string) {
-		for _, n := range nums {
-			log.Info("number offline", "number", n, "reason", "registration expired")
-		}
-	}, func(err error) { log.Error("sweeper", "err", err) })
+	d.ltnp = ltnpserver.New(d.svc, ltnpserver.Options{Trusted: cfg.Trusted, Logger: log,
+		Observe: func(t ltnp.Type, r ltnp.Result, dur time.Duration) { d.metrics.LTNP(t.String(), r.String(), dur) }})
+	go func() { d.ltnpErr <- d.ltnp.Serve(conn) }()
 	log.Info("LTNP/1 server listening", "addr", conn.LocalAddr().String(), "server_number", cfg.Directory.Plan.Server, "store", cfg.Store)
+
+	if dhcp != nil {
+		if d.dhcp, err = dhcp.start(d); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Admin != "" {
-		d.Admin, err = admin.Start(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Dir: d.Dir, DB: db, Writer: d.Committer,
-			Leases: d.leases.Load, Health: d.health, Metrics: d.Metrics.Registry, Log: log})
+		d.admin, err = admin.Listen(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Svc: d.svc,
+			Health: d.health, Metrics: d.metrics.Registry, Log: log})
 		if err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "numbering.admin", Err: err}
 		}
-		log.Info("admin listening", "addr", d.Admin.Addr().String(), "token", cfg.AdminToken != "")
+		log.Info("admin listening", "addr", d.admin.Addr().String(), "token", cfg.AdminToken != "")
 	}
 	return d, nil
 }
 
-// SetLeases tells the daemon the DHCP side's lease store (admin, metrics).
-func (d *Daemon) SetLeases(s *leases.Store) { d.leases.Store(s) }
+func (d *Daemon) gauges() metrics.Gauges {
+	g := metrics.Gauges{Numbers: func() (map[string]int, error) {
+		c := d.svc.Counts()
+		return map[string]int{"online": c.Online, "offline": c.Offline, "reserved": c.Reserved, "free": c.FreePool}, nil
+	}}
+	if d.svc.HasDHCP() {
+		g.Addresses = func() (map[string]int, error) {
+			st, _, err := d.svc.AddressCounts()
+			return map[string]int{"free": st.Size - st.Leased - st.Offered - st.Quarantined, "leased": st.Leased,
+				"offered": st.Offered, "quarantined": st.Quarantined}, err
+		}
+		g.DHCPDropped = func() uint64 {
+			if d.dhcp == nil {
+				return 0
+			}
+			return d.dhcp.Dropped.Load()
+		}
+	}
+	return g
+}
 
-// SetDHCPUp records whether the DHCP listeners are serving (health).
-func (d *Daemon) SetDHCPUp(up bool) { d.dhcpUp.Store(up) }
-
+// health is the state of the fronts (the store's is the service's).
 func (d *Daemon) health() map[string]error {
-	h := map[string]error{}
-	if d.LTNP == nil || d.LTNP.Addr() == nil {
+	h := map[string]error{"ltnp_listener": nil}
+	if d.ltnp.Addr() == nil {
 		h["ltnp_listener"] = errors.New("not listening")
-	} else {
-		h["ltnp_listener"] = nil
 	}
 	if d.Config().HasDHCP {
 		h["dhcp_listener"] = nil
-		if !d.dhcpUp.Load() {
+		if d.dhcp == nil {
 			h["dhcp_listener"] = errors.New("not listening")
 		}
 	}
 	return h
 }
 
-func (d *Daemon) numberCounts() (map[string]int, error) {
-	var c numbering.Counts
-	err := d.DB.View(func(tx *bolt.Tx) error {
-		var err error
-		c, err = d.Dir.CountsTx(tx, d.Dir.Now())
-		return err
-	})
-	return map[string]int{"online": c.Online, "offline": c.Offline, "reserved": c.Reserved, "free": c.FreePool}, err
-}
-
-func (d *Daemon) addressCounts() (map[string]int, error) {
-	s := d.leases.Load()
-	if s == nil {
-		return nil, nil
+// LTNPAddr is the LTNP/1 socket's address (tests that listen on port 0).
+func (d *Daemon) LTNPAddr() netip.AddrPort {
+	if a, ok := d.ltnp.Addr().(*net.UDPAddr); ok {
+		return a.AddrPort()
 	}
-	st, err := s.Stats()
-	return map[string]int{"free": st.Size - st.Leased - st.Offered - st.Quarantined, "leased": st.Leased,
-		"offered": st.Offered, "quarantined": st.Quarantined}, err
+	return netip.AddrPort{}
 }
 
-// LTNPAddr is the LTNP/1 socket's address.
-func (d *Daemon) LTNPAddr() net.Addr { return d.LTNP.Addr() }
+// AdminAddr is the admin listener's address, or nil when it is off.
+func (d *Daemon) AdminAddr() net.Addr {
+	if d.admin == nil {
+		return nil
+	}
+	return d.admin.Addr()
+}
 
 // Config returns the configuration in force.
 func (d *Daemon) Config() *config.Config {
@@ -159,21 +188,12 @@ func (d *Daemon) Config() *config.Config {
 	return d.cfg
 }
 
-// OnClose registers a stopper for an optional part; stoppers run in
-// reverse order before the store closes.
-func (d *Daemon) OnClose(f func() error) {
-	d.mu.Lock()
-	d.extra = append(d.extra, f)
-	d.mu.Unlock()
-}
-
 // Reload applies a new numbering section. What cannot change without a
 // restart (store, listen address, number widths, server number) is refused
-// and the old configuration stays.
+// and the old configuration stays. The server4 section is read at start
+// only: a change to it is logged as needing a restart.
 func (d *Daemon) Reload(cfg *config.Config) error {
-	d.mu.Lock()
-	old := d.cfg
-	d.mu.Unlock()
+	old := d.Config()
 	switch {
 	case cfg.Store != old.Store:
 		return &config.Error{File: cfg.File, Key: "numbering.store", Err: errors.New("changing the store needs a restart")}
@@ -182,50 +202,41 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	case cfg.Directory.Plan != old.Directory.Plan:
 		return &config.Error{File: cfg.File, Key: "numbering.server_number", Err: errors.New("changing the number plan needs a restart")}
 	}
-	if err := d.Committer.Do(func(tx *bolt.Tx) error { return d.Dir.ApplyStaticTx(tx, cfg.Static) }); err != nil {
+	if err := d.svc.Reload(cfg.Directory, cfg.Static); err != nil {
 		return &config.Error{File: cfg.File, Key: "numbering.reservations", Err: err}
 	}
-	if err := d.Dir.SetConfig(cfg.Directory); err != nil {
-		return &config.Error{File: cfg.File, Key: "numbering", Err: err}
-	}
-	d.LTNP.SetTrusted(cfg.Trusted)
+	d.ltnp.SetTrusted(cfg.Trusted)
 	d.mu.Lock()
 	d.cfg = cfg
 	d.mu.Unlock()
 	return nil
 }
 
-// Close stops everything: sockets first, then the sweeper, the committer
-// (finishing queued commits) and the store.
+// Close stops everything in the reverse order of Start: the admin
+// listener, the DHCP and LTNP/1 sockets, the service (its jobs, then the
+// committer, finishing queued commits) and the store.
 func (d *Daemon) Close() error {
 	var errs []error
-	d.mu.Lock()
-	extra := d.extra
-	d.extra = nil
-	d.mu.Unlock()
-	for i := len(extra) - 1; i >= 0; i-- {
-		errs = append(errs, extra[i]())
+	if d.admin != nil {
+		errs = append(errs, d.admin.Close())
+		d.admin = nil
 	}
-	if d.Admin != nil {
-		errs = append(errs, d.Admin.Close())
-		d.Admin = nil
+	if d.dhcp != nil {
+		errs = append(errs, d.dhcp.Close())
+		d.dhcp = nil
 	}
-	if d.LTNP != nil {
-		_ = d.LTNP.Close()
+	if d.ltnp != nil {
+		_ = d.ltnp.Close()
 		errs = append(errs, <-d.ltnpErr)
-		d.LTNP = nil
+		d.ltnp = nil
 	}
-	if d.sweeper != nil {
-		d.sweeper.Stop()
-		d.sweeper = nil
+	if d.svc != nil {
+		d.svc.Close()
+		d.svc = nil
 	}
-	if d.Committer != nil {
-		d.Committer.Close()
-		d.Committer = nil
-	}
-	if d.DB != nil {
-		errs = append(errs, d.DB.Close())
-		d.DB = nil
+	if d.db != nil {
+		errs = append(errs, d.db.Close())
+		d.db = nil
 	}
 	return errors.Join(errs...)
 }

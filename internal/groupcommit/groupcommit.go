@@ -7,11 +7,24 @@
 // caller returns only after the transaction that holds its change has been
 // committed (and so fsync'd, unless the database was opened with NoSync).
 //
-// A function may run more than once: when one function of a group fails,
-// the whole transaction is rolled back and every function of the group is run
-// again in a transaction of its own. Functions must therefore be idempotent
-// with respect to anything outside the transaction (overwrite captured
-// results, do not append to them).
+// # Refusals
+//
+// A function that returns a *domain.Error has refused: that is an answer to
+// its caller (IN-USE, 409, a NAK), not a failure of the group. The group
+// goes on and commits, and Do returns the refusal to that caller once the
+// commit is durable. The contract that makes this safe: a function that
+// refuses has written nothing in the transaction (bbolt has no savepoints, so
+// a write before a refusal would commit with the group). numbering and leases
+// check before they write for exactly this reason. Callers therefore need no
+// wrapping of their own: return the domain error.
+//
+// # Failures
+//
+// Any other error is a failure. The whole transaction is rolled back and
+// every function of the group is run again in a transaction of its own, so
+// that one caller's failure is not another's. A function may therefore run
+// more than once: it must be idempotent with respect to anything outside the
+// transaction (overwrite captured results, do not append to them).
 package groupcommit
 
 import (
@@ -20,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lantel/lantel/domain"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -44,6 +58,7 @@ type Committer struct {
 	wake     chan struct{}
 	stopped  chan struct{}
 	onCommit atomic.Pointer[func(n int, d time.Duration)]
+	lastErr  atomic.Pointer[error] // outcome of the latest commit (nil: it succeeded)
 }
 
 // New starts a committer for db. Close stops it.
@@ -60,8 +75,8 @@ func (c *Committer) SetOnCommit(f func(n int, d time.Duration)) { c.onCommit.Sto
 var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
 
 // Do runs fn inside a write transaction shared with other concurrent callers
-// and returns once that transaction is durable. It returns fn's error, or
-// the commit's.
+// and returns once that transaction is durable. It returns fn's refusal (a
+// *domain.Error, after the group committed), fn's failure, or the commit's.
 func (c *Committer) Do(fn func(*bolt.Tx) error) error {
 	done := donePool.Get().(chan error)
 	c.mu.Lock()
@@ -130,29 +145,61 @@ func (c *Committer) loop() {
 	}
 }
 
+// Err returns the failure of the latest commit, or nil when it succeeded
+// (or none was tried yet): the state of the store's write path, known
+// without writing (health checks read it).
+func (c *Committer) Err() error {
+	if p := c.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (c *Committer) setErr(err error) {
+	if err == nil {
+		if c.lastErr.Load() != nil {
+			c.lastErr.Store(nil)
+		}
+		return
+	}
+	c.lastErr.Store(&err)
+}
+
 func (c *Committer) run(group []call) {
 	errs := make([]error, len(group))
 	start := time.Now()
 	err := c.db.Update(func(tx *bolt.Tx) error {
 		for i, cl := range group {
-			if errs[i] = cl.fn(tx); errs[i] != nil {
+			if errs[i] = cl.fn(tx); errs[i] != nil && domain.As(errs[i]) == nil {
 				return errs[i]
 			}
 		}
 		return nil
 	})
-	if err == nil || len(group) == 1 {
-		for _, cl := range group {
-			cl.done <- err
+	if err == nil {
+		c.setErr(nil)
+		for i, cl := range group {
+			cl.done <- errs[i] // nil, or that caller's refusal
 		}
-		if f := c.onCommit.Load(); err == nil && f != nil {
+		if f := c.onCommit.Load(); f != nil {
 			(*f)(len(group), time.Since(start))
 		}
+		return
+	}
+	if len(group) == 1 {
+		if domain.As(err) == nil {
+			c.setErr(err)
+		}
+		group[0].done <- err
 		return
 	}
 	// One function failed (or the commit did): run each alone so that one
 	// caller's failure is not everybody's.
 	for _, cl := range group {
-		cl.done <- c.db.Update(cl.fn)
+		err := c.db.Update(cl.fn)
+		if domain.As(err) == nil {
+			c.setErr(err)
+		}
+		cl.done <- err
 	}
 }

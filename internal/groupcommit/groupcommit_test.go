@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantel/lantel/domain"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -101,4 +102,65 @@ func TestCloseFinishesQueueThenRefuses(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 	c.Close() // idempotent
+}
+
+// A refusal (a *domain.Error) is that caller's answer: the group it shares
+// commits once, without re-running anybody, and every caller gets its own
+// outcome.
+func TestRefusalCommitsTheGroup(t *testing.T) {
+	db, c := open(t)
+	var runs atomic.Int64
+	var groups atomic.Int64
+	c.SetOnCommit(func(int, time.Duration) { groups.Add(1) })
+	var wg sync.WaitGroup
+	errs := make([]error, 200)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = c.Do(func(tx *bolt.Tx) error {
+				runs.Add(1)
+				if i%2 == 1 {
+					return domain.Errorf(domain.InUse, "odd %d", i)
+				}
+				return tx.Bucket([]byte("b")).Put([]byte(fmt.Sprint(i)), []byte("x"))
+			})
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%2 == 1 && !errors.Is(err, domain.InUse) || i%2 == 0 && err != nil {
+			t.Fatalf("caller %d: %v", i, err)
+		}
+	}
+	if runs.Load() != 200 {
+		t.Errorf("%d runs for 200 callers: a refusal made the group run again", runs.Load())
+	}
+	db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket([]byte("b")).Stats().KeyN; n != 100 {
+			t.Errorf("%d keys, want 100", n)
+		}
+		return nil
+	})
+	if c.Err() != nil {
+		t.Errorf("Err after refusals = %v, want nil (a refusal is no failure)", c.Err())
+	}
+}
+
+// Err reports the latest commit's failure until a commit succeeds.
+func TestErrFollowsTheLatestCommit(t *testing.T) {
+	_, c := open(t)
+	boom := errors.New("boom")
+	if err := c.Do(func(tx *bolt.Tx) error { return boom }); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if !errors.Is(c.Err(), boom) {
+		t.Fatalf("Err = %v", c.Err())
+	}
+	if err := c.Do(func(tx *bolt.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("k"), nil) }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Err() != nil {
+		t.Fatalf("Err after a good commit = %v", c.Err())
+	}
 }

@@ -28,6 +28,9 @@ type Gauges struct {
 	// Addresses returns pool address counts: free, leased, offered,
 	// quarantined; nil when DHCP is off.
 	Addresses func() (map[string]int, error)
+	// DHCPDropped returns how many DHCP datagrams were dropped because the
+	// serve queue was full; nil when DHCP is off.
+	DHCPDropped func() uint64
 }
 
 // New creates the metrics and registers them, with Go and process metrics.
@@ -48,6 +51,11 @@ func New(g Gauges) *Metrics {
 		Help: "Duration of a store transaction commit including fsync.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})
 	m.commitGroup = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lantel_store_commit_group_size",
 		Help: "Changes sharing one commit (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
+	if g.DHCPDropped != nil {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dhcp_dropped_total",
+			Help: "DHCPv4 datagrams dropped unread because the serve queue was full (clients retransmit)."},
+			func() float64 { return float64(g.DHCPDropped()) }))
+	}
 	m.Registry.MustRegister(m.dhcpMessages, m.dhcpLatency, m.ltnpRequests, m.ltnpLatency, m.commitTime, m.commitGroup,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&gaugeCollector{g: g,

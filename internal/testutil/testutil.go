@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/internal/ltnpserver"
+	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/numbering"
-	"github.com/lantel/lantel/numbering/ltnp"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -29,25 +29,24 @@ func Config(t testing.TB, server string, pool ...string) numbering.Config {
 		DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour}
 }
 
-// Store is an open store with its committer and directory.
+// Store is an open store with lantel's service on it.
 type Store struct {
 	DB  *bolt.DB
-	C   *groupcommit.Committer
-	Dir *numbering.Directory
+	Svc *service.Service
 }
 
-// Close stops the committer and closes the database (also done at cleanup).
+// Close stops the service and closes the database (also done at cleanup).
 func (s *Store) Close() {
-	if s.C != nil {
-		s.C.Close()
+	if s.Svc != nil {
+		s.Svc.Close()
 		_ = s.DB.Close()
-		s.C = nil
+		s.Svc = nil
 	}
 }
 
-// Directory opens a store at path ("" for a fresh one in t.TempDir()),
-// applies st, and closes everything when the test ends.
-func Directory(t testing.TB, path string, cfg numbering.Config, st numbering.Static) *Store {
+// OpenDB opens (or creates) a bbolt file at path ("" for a fresh one in
+// t.TempDir()) and closes it when the test ends.
+func OpenDB(t testing.TB, path string) *bolt.DB {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "lantel.db")
@@ -56,15 +55,29 @@ func Directory(t testing.TB, path string, cfg numbering.Config, st numbering.Sta
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Store{DB: db, C: groupcommit.New(db)}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// Service opens the service on a store at path ("" for a fresh one) and
+// closes everything when the test ends.
+func Service(t testing.TB, path string, cfg service.Config) *Store {
+	t.Helper()
+	db := OpenDB(t, path)
+	svc, err := service.Open(db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{DB: db, Svc: svc}
 	t.Cleanup(s.Close)
-	if s.Dir, err = numbering.Open(db, s.C, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.C.Do(func(tx *bolt.Tx) error { return s.Dir.ApplyStaticTx(tx, st) }); err != nil {
-		t.Fatal(err)
-	}
 	return s
+}
+
+// Directory opens the service without DHCP, with the numbering
+// configuration cfg and the configuration-file entries st.
+func Directory(t testing.TB, path string, cfg numbering.Config, st numbering.Static) *Store {
+	t.Helper()
+	return Service(t, path, service.Config{Numbering: cfg, Static: st})
 }
 
 // READMEBlock returns the first fenced block of the given language in the
@@ -82,7 +95,7 @@ func READMEBlock(t testing.TB, path, lang string) []byte {
 	return m[1]
 }
 
-// Clock is a settable clock for SetClock.
+// Clock is a settable clock for service.Config.Clock.
 type Clock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -97,12 +110,12 @@ func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now
 // Advance moves the clock forward.
 func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
-// LTNPServer serves dir on a loopback port until the test ends and returns
-// the address.
-func LTNPServer(t testing.TB, dir *numbering.Directory, opts ltnp.Options) netip.AddrPort {
+// LTNPServer serves svc over LTNP/1 on a loopback port until the test ends
+// and returns the address.
+func LTNPServer(t testing.TB, svc ltnpserver.Numbers, opts ltnpserver.Options) netip.AddrPort {
 	t.Helper()
-	srv := ltnp.NewServer(dir, opts)
-	conn, err := ltnp.Listen("127.0.0.1:0")
+	srv := ltnpserver.New(svc, opts)
+	conn, err := ltnpserver.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/internal/testutil"
+	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
 	bolt "go.etcd.io/bbolt"
 )
@@ -54,30 +57,28 @@ var serverID = net.IPv4(192, 0, 2, 1).To4()
 type rig struct {
 	pol *Policy
 	h   *Handler
-	dir *numbering.Directory
+	svc *service.Service
 	db  *bolt.DB
 }
 
 func newRig(t *testing.T, args ...string) *rig {
 	t.Helper()
-	mac, _ := numbering.ParseMAC("00:a0:24:97:36:f2")
-	st := testutil.Directory(t, "", testutil.Config(t, "1000", "2100-2199"),
-		numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: mac}}})
-	db, c, dir := st.DB, st.C, st.Dir
-	var closers []func() error
-	pol := &Policy{AutoAssign: []*regexp.Regexp{regexp.MustCompile("^Grandstream")},
-		OptNumber: 224, OptServer: 225, LTNP: netip.MustParseAddrPort("0.0.0.0:5757")}
-	h, err := setup(Env{DB: db, Writer: c, Dir: dir, Policy: func() Policy { return *pol },
-		OnClose: func(f func() error) { closers = append(closers, f) }}, args)
+	mac, _ := domain.ParseMAC("00:a0:24:97:36:f2")
+	a, err := ParseArgs(args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		for _, f := range closers {
-			f()
-		}
-	})
-	return &rig{pol: pol, h: h, dir: dir, db: db}
+	lc := a.Leases()
+	st := testutil.Service(t, "", service.Config{Numbering: testutil.Config(t, "1000", "2100-2199"),
+		Static: numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: mac}}},
+		Leases: &lc, JobInterval: -1})
+	pol := &Policy{AutoAssign: []*regexp.Regexp{regexp.MustCompile("^Grandstream")},
+		OptNumber: 224, OptServer: 225, LTNP: netip.MustParseAddrPort("0.0.0.0:5757")}
+	h, err := NewHandler(Env{Svc: st.Svc, Policy: func() Policy { return *pol }}, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{pol: pol, h: h, svc: st.Svc, db: st.DB}
 }
 
 // do runs the plugin as the serve loop would after server_id and netmask.
@@ -120,7 +121,7 @@ func request(t *testing.T, mac string, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
 }
 
 func (r *rig) leased(t *testing.T) int {
-	st, err := r.h.Store().Stats()
+	st, err := r.stats()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestDORABindsReservedNumber(t *testing.T) {
 	if ack.IPAddressLeaseTime(0) != time.Hour {
 		t.Errorf("lease time %v", ack.IPAddressLeaseTime(0))
 	}
-	a, err := r.dir.Query("2001")
+	a, err := r.svc.Query("2001")
 	if err != nil || a.Addr != netip.MustParseAddr("192.0.2.20") {
 		t.Fatalf("number after ACK: %+v %v", a, err)
 	}
@@ -168,7 +169,7 @@ func TestDORABindsReservedNumber(t *testing.T) {
 	if out := r.do(t, rel); out != nil {
 		t.Fatalf("release answered: %v", out)
 	}
-	if _, err := r.dir.Query("2001"); !errors.Is(err, numbering.ErrOffline) || r.leased(t) != 0 {
+	if _, err := r.svc.Query("2001"); !errors.Is(err, domain.Offline) || r.leased(t) != 0 {
 		t.Fatalf("after release: %v, %d leases", err, r.leased(t))
 	}
 }
@@ -218,7 +219,7 @@ func TestDeclineQuarantines(t *testing.T) {
 	if out := r.do(t, dec); out != nil {
 		t.Fatal("DECLINE answered")
 	}
-	st, _ := r.h.Store().Stats()
+	st, _ := r.stats()
 	if st.Quarantined != 1 || st.Leased != 0 {
 		t.Fatalf("after decline: %+v", st)
 	}
@@ -289,4 +290,9 @@ func TestPolicyFollowsReload(t *testing.T) {
 	if got := string(ack.Options.Get(dhcpv4.GenericOptionCode(230))); got != "10002100" {
 		t.Fatalf("after reload: option 230 = %q", got)
 	}
+}
+
+func (r *rig) stats() (leases.Stats, error) {
+	st, _, err := r.svc.AddressCounts()
+	return st, err
 }

@@ -1,7 +1,12 @@
-// Package ltnp implements LTNP/1, the LAN Telephone Number Protocol
-// (PROTOCOL.md): the message codec, a UDP server in front of a
-// numbering.Directory, and a client with the protocol's retransmission
-// schedule.
+// Package ltnp is LTNP/1, the LAN Telephone Number Protocol of
+// PROTOCOL.md (beside this file, the contract independent clients are
+// written against): the message codec (this file: no I/O, append-style
+// encoding, every field bounds-checked) and a client with the protocol's
+// retransmission schedule (client.go).
+//
+// It links neither the store nor the directory: lantelctl, ltnpbench and
+// any other client import it alone. lanteld's server is
+// internal/ltnpserver.
 package ltnp
 
 import (
@@ -10,6 +15,8 @@ import (
 	"fmt"
 	"net/netip"
 	"unicode/utf8"
+
+	"github.com/lantel/lantel/domain"
 )
 
 // Protocol constants.
@@ -172,9 +179,6 @@ func (m *Message) Has(a Attr) bool { return a <= 15 && m.present&(1<<a) != 0 }
 // Set marks attribute a present (its field must be set too).
 func (m *Message) Set(a Attr) { m.present |= 1 << a }
 
-// Clear marks attribute a absent.
-func (m *Message) Clear(a Attr) { m.present &^= 1 << a }
-
 // Setters for each attribute.
 func (m *Message) SetMode(v uint8)          { m.Mode = v; m.Set(AttrMode) }
 func (m *Message) SetNumber(v string)       { m.Number = v; m.Set(AttrNumber) }
@@ -190,19 +194,6 @@ func (m *Message) SetServerAddr(v netip.AddrPort) {
 }
 func (m *Message) SetReason(v string) { m.Reason = v; m.Set(AttrReason) }
 func (m *Message) SetHops(v uint8)    { m.Hops = v; m.Set(AttrHops) }
-
-// ResultError is a reply's non-OK result as an error.
-type ResultError struct {
-	Result Result
-	Reason string
-}
-
-func (e *ResultError) Error() string {
-	if e.Reason == "" {
-		return e.Result.String()
-	}
-	return e.Result.String() + ": " + e.Reason
-}
 
 // Decode parses one datagram. On ErrDrop nothing else is meaningful. On a
 // malformed message the returned Message still carries the header (Type,
@@ -260,7 +251,7 @@ func (m *Message) decodeAttr(code Attr, v []byte) error {
 		}
 		m.Mode = v[0]
 	case AttrNumber:
-		if len(v) < 1 || len(v) > 16 || !digits(v) {
+		if len(v) < 1 || len(v) > 16 || !domain.IsDigits(v) {
 			return malformed(code.String(), "must be 1-16 ASCII digits")
 		}
 		m.Number = string(v)
@@ -275,7 +266,7 @@ func (m *Message) decodeAttr(code Attr, v []byte) error {
 		}
 		m.MAC = [6]byte(v)
 	case AttrUserID:
-		if len(v) < 1 || len(v) > 64 || !text(v) {
+		if len(v) < 1 || len(v) > 64 || !domain.IsText(v) {
 			return malformed(code.String(), "must be 1-64 bytes of UTF-8 without control characters")
 		}
 		m.UserID = string(v)
@@ -290,7 +281,7 @@ func (m *Message) decodeAttr(code Attr, v []byte) error {
 		}
 		m.Lifetime = binary.BigEndian.Uint32(v)
 	case AttrServerNumber:
-		if len(v) < 1 || len(v) > 8 || !digits(v) {
+		if len(v) < 1 || len(v) > 8 || !domain.IsDigits(v) {
 			return malformed(code.String(), "must be 1-8 ASCII digits")
 		}
 		m.ServerNumber = string(v)
@@ -316,27 +307,6 @@ func (m *Message) decodeAttr(code Attr, v []byte) error {
 	return nil
 }
 
-func digits(v []byte) bool {
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return len(v) > 0
-}
-
-func text(v []byte) bool {
-	if !utf8.Valid(v) {
-		return false
-	}
-	for _, r := range string(v) {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return false
-		}
-	}
-	return true
-}
-
 // Append encodes m after b and returns the extended buffer. It checks every
 // present attribute against the rules Decode applies, so what it encodes
 // decodes to m.
@@ -358,7 +328,7 @@ func (m *Message) Append(b []byte) ([]byte, error) {
 		attr(AttrMode, m.Mode)
 	}
 	if m.Has(AttrNumber) {
-		if len(m.Number) > 16 || !digits([]byte(m.Number)) {
+		if len(m.Number) > 16 || !domain.IsDigits([]byte(m.Number)) {
 			return b[:start], fmt.Errorf("ltnp: encode NUMBER %q: must be 1-16 digits", m.Number)
 		}
 		attrS(AttrNumber, m.Number)
@@ -374,7 +344,7 @@ func (m *Message) Append(b []byte) ([]byte, error) {
 		attr(AttrMAC, m.MAC[:]...)
 	}
 	if m.Has(AttrUserID) {
-		if len(m.UserID) < 1 || len(m.UserID) > 64 || !text([]byte(m.UserID)) {
+		if len(m.UserID) < 1 || len(m.UserID) > 64 || !domain.IsText(m.UserID) {
 			return b[:start], fmt.Errorf("ltnp: encode USER-ID %q: must be 1-64 bytes of UTF-8", m.UserID)
 		}
 		attrS(AttrUserID, m.UserID)
@@ -383,7 +353,7 @@ func (m *Message) Append(b []byte) ([]byte, error) {
 		attr(AttrLifetime, binary.BigEndian.AppendUint32(nil, m.Lifetime)...)
 	}
 	if m.Has(AttrServerNumber) {
-		if len(m.ServerNumber) > 8 || !digits([]byte(m.ServerNumber)) {
+		if len(m.ServerNumber) > 8 || !domain.IsDigits([]byte(m.ServerNumber)) {
 			return b[:start], fmt.Errorf("ltnp: encode SERVER-NUMBER %q: must be 1-8 digits", m.ServerNumber)
 		}
 		attrS(AttrServerNumber, m.ServerNumber)

@@ -1,4 +1,4 @@
-package ltnp_test
+package ltnpserver_test
 
 import (
 	"context"
@@ -7,21 +7,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/ltnpserver"
+	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/internal/testutil"
+	"github.com/lantel/lantel/ltnp"
 	"github.com/lantel/lantel/numbering"
-	"github.com/lantel/lantel/numbering/ltnp"
 )
 
 type testServer struct {
 	addr netip.AddrPort
-	dir  *numbering.Directory
+	svc  *service.Service
 }
 
 func startServer(t *testing.T, serverNumber string, static numbering.Static, trusted ...netip.Addr) *testServer {
 	t.Helper()
-	dir := testutil.Directory(t, "", testutil.Config(t, serverNumber, "2100-2101"), static).Dir
-	addr := testutil.LTNPServer(t, dir, ltnp.Options{Trusted: trusted, ForwardTimeout: 500 * time.Millisecond})
-	return &testServer{addr: addr, dir: dir}
+	st := testutil.Directory(t, "", testutil.Config(t, serverNumber, "2100-2101"), static)
+	addr := testutil.LTNPServer(t, st.Svc, ltnpserver.Options{Trusted: trusted, ForwardTimeout: 500 * time.Millisecond})
+	return &testServer{addr: addr, svc: st.Svc}
 }
 
 // rawConn sends from a chosen loopback source address.
@@ -85,7 +88,7 @@ func query(txid uint32, number string, fwd bool) ltnp.Message {
 }
 
 func static() numbering.Static {
-	mac, _ := numbering.ParseMAC("00:a0:24:97:36:f2")
+	mac, _ := domain.ParseMAC("00:a0:24:97:36:f2")
 	return numbering.Static{Reservations: []numbering.Reservation{
 		{Number: "2001"}, {Number: "2002", MAC: mac}, {Number: "2003", UserID: "U001"}}}
 }
@@ -176,7 +179,7 @@ func TestRetransmissionIsIdempotent(t *testing.T) {
 	if r3.Number != r1.Number {
 		t.Fatalf("re-register got %s, want %s", r3.Number, r1.Number)
 	}
-	snap, _ := s.dir.Snapshot()
+	snap, _ := s.svc.Snapshot()
 	if len(snap.Bindings) != 1 {
 		t.Fatalf("retransmission took %d numbers", len(snap.Bindings))
 	}
@@ -188,7 +191,7 @@ func TestRetransmissionIsIdempotent(t *testing.T) {
 		c2.WriteToUDPAddrPort(burst, s.addr)
 	}
 	time.Sleep(200 * time.Millisecond)
-	snap, _ = s.dir.Snapshot()
+	snap, _ = s.svc.Snapshot()
 	if len(snap.Bindings) != 2 {
 		t.Fatalf("burst took %d numbers in total, want 2", len(snap.Bindings))
 	}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -22,7 +22,6 @@ import (
 	pl_sleep "github.com/coredhcp/coredhcp/plugins/sleep"
 	pl_staticroute "github.com/coredhcp/coredhcp/plugins/staticroute"
 	"github.com/lantel/lantel/internal/config"
-	"github.com/lantel/lantel/internal/daemon"
 	"github.com/lantel/lantel/internal/dhcpserve"
 	"github.com/lantel/lantel/plugins/lantel"
 	"github.com/sirupsen/logrus"
@@ -35,21 +34,50 @@ var upstream = []*plugins.Plugin{
 	&pl_serverid.Plugin, &pl_sleep.Plugin, &pl_staticroute.Plugin,
 }
 
-// startDHCP starts the DHCPv4 server when the configuration has a server4
-// section: CoreDHCP parses the section, lanteld sets up the plugin chain in
-// the order written and serves it with its own loop (internal/dhcpserve).
-func startDHCP(d *daemon.Daemon, cfg *config.Config) error {
-	if !cfg.HasDHCP {
-		return nil
-	}
+// dhcpSetup is the server4 section as CoreDHCP parsed it, with the lantel
+// plugin's arguments.
+type dhcpSetup struct {
+	cfg  *config.Config
+	conf *coreconfig.Config
+	args lantel.Args
+}
+
+// loadDHCP reads the server4 section with CoreDHCP's config package and
+// the arguments of its (one) lantel plugin.
+func loadDHCP(cfg *config.Config) (*dhcpSetup, error) {
 	corelogger.GetLogger("lanteld").Logger.SetLevel(logrus.WarnLevel)
 	conf, err := coreconfig.Load(cfg.File)
 	if err != nil {
-		return fmt.Errorf("%s: server4: %w", cfg.File, err)
+		return nil, fmt.Errorf("%s: server4: %w", cfg.File, err)
 	}
 	if conf.Server4 == nil {
-		return fmt.Errorf("%s: server4: section is empty", cfg.File)
+		return nil, fmt.Errorf("%s: server4: section is empty", cfg.File)
 	}
+	s := &dhcpSetup{cfg: cfg, conf: conf}
+	found := false
+	for i, pc := range conf.Server4.Plugins {
+		if pc.Name != lantel.Name {
+			continue
+		}
+		if found {
+			return nil, fmt.Errorf("%s: server4.plugins[%d]: the lantel plugin is listed twice", cfg.File, i)
+		}
+		found = true
+		if s.args, err = lantel.ParseArgs(pc.Args); err != nil {
+			return nil, fmt.Errorf("%s: server4.plugins[%d] (lantel): %w", cfg.File, i, err)
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("%s: server4.plugins: the lantel plugin is missing (it assigns the leases)", cfg.File)
+	}
+	return s, nil
+}
+
+// start sets the chain up in the order written (upstream plugins under
+// their own names, plus lantel over the service) and serves it with
+// lanteld's own loop.
+func (s *dhcpSetup) start(d *Daemon) (*dhcpserve.Server, error) {
+	file := s.cfg.File
 	registry := map[string]*plugins.Plugin{}
 	for _, p := range upstream {
 		registry[p.Name] = p
@@ -59,29 +87,22 @@ func startDHCP(d *daemon.Daemon, cfg *config.Config) error {
 		ltnpAddr, _ := netip.ParseAddrPort(c.Listen)
 		return lantel.Policy{AutoAssign: c.VendorAuto, OptNumber: c.OptNumber, OptServer: c.OptServer, LTNP: ltnpAddr}
 	}
-	registry[lantel.Name] = lantel.New(lantel.Env{
-		DB: d.DB, Writer: d.Committer, Dir: d.Dir, Policy: policy,
-		Log: d.Log, OnClose: d.OnClose,
-		Observe: d.Metrics.DHCP,
-		Ready:   func(h *lantel.Handler) { d.SetLeases(h.Store()) },
-	})
+	registry[lantel.Name] = lantel.New(lantel.Env{Svc: d.svc, Policy: policy, Log: d.log, Observe: d.metrics.DHCP})
 	var chain []handler.Handler4
-	for i, pc := range conf.Server4.Plugins {
+	for i, pc := range s.conf.Server4.Plugins {
 		p, ok := registry[pc.Name]
 		if !ok || p.Setup4 == nil {
-			return fmt.Errorf("%s: server4.plugins[%d]: unknown DHCPv4 plugin %q", cfg.File, i, pc.Name)
+			return nil, fmt.Errorf("%s: server4.plugins[%d]: unknown DHCPv4 plugin %q", file, i, pc.Name)
 		}
 		h, err := p.Setup4(pc.Args...)
 		if err != nil {
-			return fmt.Errorf("%s: server4.plugins[%d] (%s): %w", cfg.File, i, pc.Name, err)
+			return nil, fmt.Errorf("%s: server4.plugins[%d] (%s): %w", file, i, pc.Name, err)
 		}
 		chain = append(chain, h)
 	}
-	srv, err := dhcpserve.Start(conf.Server4.Addresses, chain, dhcpserve.Options{Log: d.Log})
+	srv, err := dhcpserve.Start(s.conf.Server4.Addresses, chain, dhcpserve.Options{Log: d.log})
 	if err != nil {
-		return fmt.Errorf("%s: server4.listen: %w", cfg.File, err)
+		return nil, fmt.Errorf("%s: server4.listen: %w", file, err)
 	}
-	d.SetDHCPUp(true)
-	d.OnClose(func() error { d.SetDHCPUp(false); return srv.Close() })
-	return nil
+	return srv, nil
 }

@@ -1,0 +1,100 @@
+// Package domain is the vocabulary that lantel's libraries and fronts share:
+// the one error type of a refused request (Error, with a Kind) and the
+// identifiers a request carries (MAC, user ID, digit strings). It has no
+// dependencies beyond the standard library, so a client (lantelctl, the
+// LTNP/1 codec) can use it without linking the store.
+//
+// A *Error is an answer, not a failure: the operation refused and changed
+// nothing. Every other error is a failure (storage, I/O). Each front maps
+// a Kind to its protocol's code through one table (LTNP RESULT, HTTP
+// status, DHCP outcome); none of them reads an error's text.
+package domain
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind says why a request was refused. The zero Kind is not used.
+type Kind uint8
+
+// Kinds of refusal.
+const (
+	// Invalid: a value (number, MAC, range, configuration) is malformed.
+	Invalid Kind = iota + 1
+	// NotFound: the number (or address) is neither bound nor reserved, or
+	// names nothing of this server.
+	NotFound
+	// Offline: the number is reserved or bound but has no current address.
+	Offline
+	// Reserved: the number is reserved for an identity the request does
+	// not prove.
+	Reserved
+	// InUse: the number (or address) is held by another terminal (client).
+	InUse
+	// Exhausted: no free number (or address) is left in the pool.
+	Exhausted
+	// Denied: the request was refused (identity or source mismatch,
+	// unknown user, policy).
+	Denied
+	// UnknownServer: the number's server number is not in the server table.
+	UnknownServer
+	// Conflict: a change would make two entries claim the same number, MAC
+	// or user, or change an entry the configuration file owns.
+	Conflict
+)
+
+var kindNames = [...]string{"", "invalid", "not found", "offline", "reserved", "in use",
+	"exhausted", "denied", "unknown server", "conflict"}
+
+// Kinds lists every Kind (for the tables that must map each one).
+func Kinds() []Kind {
+	k := make([]Kind, 0, len(kindNames)-1)
+	for i := 1; i < len(kindNames); i++ {
+		k = append(k, Kind(i))
+	}
+	return k
+}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && k != 0 {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind-%d", uint8(k))
+}
+
+// Error makes a Kind usable as a sentinel: errors.Is(err, domain.NotFound)
+// holds for every *Error of that kind.
+func (k Kind) Error() string { return k.String() }
+
+// Error is a refusal: its Kind, and a reason for a person (what LTNP/1
+// sends as REASON, the admin API as "error").
+type Error struct {
+	Kind   Kind
+	Reason string
+}
+
+// Errorf returns a refusal of kind k with a formatted reason.
+func Errorf(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Reason: fmt.Sprintf(format, args...)}
+}
+
+func (e *Error) Error() string {
+	if e.Reason == "" {
+		return e.Kind.String()
+	}
+	return e.Kind.String() + ": " + e.Reason
+}
+
+// Unwrap returns the Kind, so that errors.Is(err, domain.NotFound) works.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// As returns the refusal in err's chain, or nil when err is a failure (or
+// nil).
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}

@@ -1,0 +1,312 @@
+package admin
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/numbering"
+)
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	e.Encode(v)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{}
+	ok := true
+	set := func(name string, err error) {
+		if err != nil {
+			ok = false
+			checks[name] = err.Error()
+		} else {
+			checks[name] = "ok"
+		}
+	}
+	for name, err := range s.cfg.Svc.Health() {
+		set(name, err)
+	}
+	if s.cfg.Health != nil {
+		for name, err := range s.cfg.Health() {
+			set(name, err)
+		}
+	}
+	code := http.StatusOK
+	status := "ok"
+	if !ok {
+		code, status = http.StatusServiceUnavailable, "failing"
+	}
+	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+}
+
+func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
+	f := numbering.ListFilter{State: r.URL.Query().Get("state"), Query: r.URL.Query().Get("q")}
+	switch f.State {
+	case "", numbering.StateFree, numbering.StateReserved, numbering.StateOnline, numbering.StateOffline:
+	default:
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("state %q: want free, reserved, online or offline", f.State))
+		return
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("limit %q: want a number", v))
+			return
+		}
+		f.Limit = n
+	} else if f.State == numbering.StateFree {
+		f.Limit = defaultFreeLimit
+	}
+	f.After = r.URL.Query().Get("after")
+	out, err := s.cfg.Svc.Directory(f)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) entry(w http.ResponseWriter, r *http.Request) {
+	e, err := s.cfg.Svc.Entry(r.PathValue("number"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+// LeaseJSON is a lease as the API shows it.
+type LeaseJSON struct {
+	Address  string    `json:"address"`
+	MAC      string    `json:"mac"`
+	Hostname string    `json:"hostname,omitempty"`
+	Start    time.Time `json:"start"`
+	Expiry   time.Time `json:"expiry"`
+	Number   string    `json:"number,omitempty"`
+}
+
+func (s *Server) leaseList() ([]LeaseJSON, error) {
+	ls, err := s.cfg.Svc.Leases()
+	out := make([]LeaseJSON, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, LeaseJSON{Address: l.Addr.String(), MAC: l.MAC.String(), Hostname: l.Hostname,
+			Start: l.Start, Expiry: l.Expiry, Number: l.Number})
+	}
+	return out, err
+}
+
+func (s *Server) leases(w http.ResponseWriter, r *http.Request) {
+	out, err := s.leaseList()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) quarantine(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Svc.Quarantine()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) snapshot(w http.ResponseWriter) *numbering.Snapshot {
+	snap, err := s.cfg.Svc.Snapshot()
+	if err != nil {
+		s.fail(w, err)
+		return nil
+	}
+	return snap
+}
+
+func (s *Server) listReservations(w http.ResponseWriter, r *http.Request) {
+	if snap := s.snapshot(w); snap != nil {
+		writeJSON(w, http.StatusOK, orEmpty(snap.Reservations))
+	}
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
+	if snap := s.snapshot(w); snap != nil {
+		writeJSON(w, http.StatusOK, orEmpty(snap.Users))
+	}
+}
+
+func (s *Server) listServers(w http.ResponseWriter, r *http.Request) {
+	if snap := s.snapshot(w); snap != nil {
+		writeJSON(w, http.StatusOK, orEmpty(snap.Servers))
+	}
+}
+
+func orEmpty[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
+// decode reads a JSON body; a body that does not decode is an Invalid
+// request (400).
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return domain.Errorf(domain.Invalid, "bad request body: %v", err)
+	}
+	return nil
+}
+
+// ReservationBody is the body of POST/PUT /api/v1/reservations.
+type ReservationBody struct {
+	Number string `json:"number"`
+	MAC    string `json:"mac,omitempty"`
+	User   string `json:"user,omitempty"`
+	Name   string `json:"name,omitempty"`
+}
+
+func (s *Server) putReservation(w http.ResponseWriter, r *http.Request) {
+	var b ReservationBody
+	if err := decode(r, &b); err != nil {
+		s.fail(w, err)
+		return
+	}
+	if p := r.PathValue("number"); p != "" {
+		if b.Number != "" && b.Number != p {
+			s.fail(w, domain.Errorf(domain.Invalid, "number %q in the body differs from %q in the path", b.Number, p))
+			return
+		}
+		b.Number = p
+	}
+	res := numbering.Reservation{Number: b.Number, UserID: b.User, Name: b.Name}
+	if b.MAC != "" {
+		m, err := domain.ParseMAC(b.MAC)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		res.MAC = m
+	}
+	if err := s.cfg.Svc.PutReservation(res); err != nil {
+		s.fail(w, err)
+		return
+	}
+	code := http.StatusOK
+	if r.Method == http.MethodPost {
+		code = http.StatusCreated
+	}
+	s.reply(w, code, res.Number)
+}
+
+func (s *Server) reply(w http.ResponseWriter, code int, number string) {
+	e, err := s.cfg.Svc.Entry(number)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, code, e)
+}
+
+func (s *Server) deleteReservation(w http.ResponseWriter, r *http.Request) {
+	n := r.PathValue("number")
+	if err := s.cfg.Svc.DeleteReservation(n); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) putUser(w http.ResponseWriter, r *http.Request) {
+	var u numbering.User
+	if err := decode(r, &u); err != nil {
+		s.fail(w, err)
+		return
+	}
+	if p := r.PathValue("id"); p != "" {
+		u.ID = p
+	}
+	u.Origin = ""
+	if err := s.cfg.Svc.PutUser(u); err != nil {
+		s.fail(w, err)
+		return
+	}
+	code := http.StatusOK
+	if r.Method == http.MethodPost {
+		code = http.StatusCreated
+	}
+	writeJSON(w, code, map[string]string{"id": u.ID, "number": u.Number, "name": u.Name})
+}
+
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.cfg.Svc.DeleteUser(id); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ServerBody is the body of PUT /api/v1/servers/{number}.
+type ServerBody struct {
+	Address string `json:"address"`
+}
+
+func (s *Server) putServer(w http.ResponseWriter, r *http.Request) {
+	var b ServerBody
+	if err := decode(r, &b); err != nil {
+		s.fail(w, err)
+		return
+	}
+	ap, err := numbering.ParseServerAddr(b.Address)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	sv := numbering.Server{Number: r.PathValue("number"), Addr: ap}
+	if err := s.cfg.Svc.PutServer(sv); err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sv)
+}
+
+func (s *Server) deleteServer(w http.ResponseWriter, r *http.Request) {
+	n := r.PathValue("number")
+	if err := s.cfg.Svc.DeleteServer(n); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// backup streams a consistent copy of the whole store. The service takes
+// the copy into a temporary file first, so a client that reads slowly (or
+// never) holds no transaction open; the write deadline bounds how long it
+// may take over the download.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(backupDeadline))
+	err := s.cfg.Svc.Backup(w, func(n int64) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="lantel-`+s.cfg.Svc.Now().UTC().Format("20060102T150405Z")+`.db"`)
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	})
+	if err != nil {
+		s.cfg.Log.Error("admin: backup", "err", err)
+	}
+}
+
+// backupDeadline bounds a backup download.
+const backupDeadline = 10 * time.Minute
+
+// defaultFreeLimit is how many free numbers state=free lists when no limit
+// is asked (a pool can hold millions).
+const defaultFreeLimit = 1000

@@ -1,0 +1,134 @@
+// Package admin is lanteld's administration front: a JSON API over the
+// service's directory, leases and tables, a directory web page, Prometheus
+// metrics, health, and a consistent online backup of the store. It is an
+// adapter: each handler decodes the request, makes one call to lantel's
+// service and encodes the answer; refusals map to HTTP status codes through
+// one table (errors.go).
+//
+// Files: server.go (listener, routes, authentication), api.go (the JSON
+// handlers), errors.go (refusal kinds to status codes), page.go (the web
+// page).
+package admin
+
+import (
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lantel/lantel/internal/service"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config is what the admin listener serves. The address was checked by the
+// configuration (a non-loopback address needs a token).
+type Config struct {
+	Addr  string // host:port
+	Token string // bearer token; "" on loopback only
+	Svc   *service.Service
+	// Health returns the state of the parts beyond the store (listeners);
+	// nil error: ok.
+	Health  func() map[string]error
+	Metrics *prometheus.Registry
+	Log     *slog.Logger
+}
+
+// Server is the running admin listener.
+type Server struct {
+	cfg  Config
+	srv  *http.Server
+	ln   net.Listener
+	done chan error
+}
+
+// Listen opens the listener; Serve serves it.
+func Listen(cfg Config) (*Server, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, ln: ln, done: make(chan error, 1)}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	return s, nil
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops the listener and waits for it.
+func (s *Server) Close() error {
+	_ = s.srv.Close()
+	return <-s.done
+}
+
+// Handler is the admin HTTP handler (exported for tests).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/health", s.health)
+	mux.HandleFunc("GET /api/v1/directory", s.directory)
+	mux.HandleFunc("GET /api/v1/directory/{number}", s.entry)
+	mux.HandleFunc("GET /api/v1/leases", s.leases)
+	mux.HandleFunc("GET /api/v1/quarantine", s.quarantine)
+	mux.HandleFunc("GET /api/v1/reservations", s.listReservations)
+	mux.HandleFunc("POST /api/v1/reservations", s.putReservation)
+	mux.HandleFunc("PUT /api/v1/reservations/{number}", s.putReservation)
+	mux.HandleFunc("DELETE /api/v1/reservations/{number}", s.deleteReservation)
+	mux.HandleFunc("GET /api/v1/users", s.listUsers)
+	mux.HandleFunc("POST /api/v1/users", s.putUser)
+	mux.HandleFunc("PUT /api/v1/users/{id}", s.putUser)
+	mux.HandleFunc("DELETE /api/v1/users/{id}", s.deleteUser)
+	mux.HandleFunc("GET /api/v1/servers", s.listServers)
+	mux.HandleFunc("PUT /api/v1/servers/{number}", s.putServer)
+	mux.HandleFunc("DELETE /api/v1/servers/{number}", s.deleteServer)
+	mux.HandleFunc("GET /api/v1/backup", s.backup)
+	if s.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("GET /{$}", s.page)
+	return s.auth(mux)
+}
+
+const tokenCookie = "lantel_token" //nolint:gosec // a cookie name, not a credential
+
+// auth requires the bearer token (header, or the cookie the page sets from
+// ?token=) on everything but health.
+func (s *Server) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Token == "" || r.URL.Path == "/api/v1/health" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if c, err := r.Cookie(tokenCookie); got == "" && err == nil {
+			got = c.Value
+		}
+		if t := r.URL.Query().Get("token"); got == "" && t != "" && r.URL.Path == "/" {
+			got = t
+			if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1 {
+				// Not Secure: the admin listener is plain HTTP (loopback or
+				// the LAN), where a Secure cookie would never be sent back.
+				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode}) //nolint:gosec
+			}
+		}
+		if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lantel"`)
+			writeErr(w, http.StatusUnauthorized, errors.New("a valid bearer token is required"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

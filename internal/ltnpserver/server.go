@@ -1,0 +1,318 @@
+// Package ltnpserver is lanteld's LTNP/1 front: it reads datagrams,
+// decodes them with the ltnp codec, makes one call to lantel's service per
+// request and sends the encoded reply. This file owns the socket and the
+// read loop; requests.go maps requests and refusals to messages (one table
+// from domain.Kind to RESULT); replay.go answers retransmissions; forward.go
+// forwards QUERYs to other servers.
+package ltnpserver
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lantel/lantel/ltnp"
+	"github.com/lantel/lantel/numbering"
+	"golang.org/x/net/ipv4"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Trusted sources may register and deregister on behalf of others
+	// (IPV4 other than the datagram's source).
+	Trusted []netip.Addr
+	// Readers is how many goroutines read the socket (default GOMAXPROCS).
+	Readers int
+	// MaxWrites bounds REGISTER/DEREGISTER requests in flight; beyond it
+	// requests get TRY-LATER (default 8192).
+	MaxWrites int
+	// ForwardTimeout bounds a forwarded QUERY (default 2 s).
+	ForwardTimeout time.Duration
+	// MaxForwards bounds forwarded QUERYs in flight (default 256).
+	MaxForwards int
+	// ReplayTTL is how long a REGISTER/DEREGISTER reply is kept for
+	// retransmissions (default 16 s: longer than a client's 7 s).
+	ReplayTTL time.Duration
+	// Logger receives one line per state change and refusal (default: none).
+	Logger *slog.Logger
+	// Observe, when set, is called after each answered request.
+	Observe func(t ltnp.Type, r ltnp.Result, d time.Duration)
+}
+
+// Numbers is what the server asks of lantel's service: one call per
+// request.
+type Numbers interface {
+	Register(numbering.RegisterRequest) (numbering.Registration, error)
+	Deregister(number string, addr netip.Addr) (string, error)
+	Query(number string) (numbering.Answer, error)
+	ServerNumber() string
+}
+
+// Server answers LTNP/1 requests from lantel's service.
+type Server struct {
+	svc     Numbers
+	opts    Options
+	trusted atomic.Pointer[map[netip.Addr]bool]
+	replay  *replayCache
+	writes  chan struct{}
+	fwdSem  chan struct{}
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	conn   *net.UDPConn
+	fwd    *ltnp.Client
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// New returns a server for svc; Serve starts it.
+func New(svc Numbers, opts Options) *Server {
+	if opts.Readers <= 0 {
+		opts.Readers = runtime.GOMAXPROCS(0)
+	}
+	if opts.MaxWrites <= 0 {
+		opts.MaxWrites = 8192
+	}
+	if opts.ForwardTimeout <= 0 {
+		opts.ForwardTimeout = 2 * time.Second
+	}
+	if opts.MaxForwards <= 0 {
+		opts.MaxForwards = 256
+	}
+	if opts.ReplayTTL <= 0 {
+		opts.ReplayTTL = 16 * time.Second
+	}
+	s := &Server{svc: svc, opts: opts, replay: newReplayCache(opts.ReplayTTL),
+		writes: make(chan struct{}, opts.MaxWrites), fwdSem: make(chan struct{}, opts.MaxForwards)}
+	s.log = opts.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.SetTrusted(opts.Trusted)
+	return s
+}
+
+// SetTrusted replaces the list of trusted sources (reload).
+func (s *Server) SetTrusted(addrs []netip.Addr) {
+	m := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		m[a.Unmap()] = true
+	}
+	s.trusted.Store(&m)
+}
+
+// Listen opens the UDP socket a server serves on.
+func Listen(addr string) (*net.UDPConn, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetReadBuffer(4 << 20)
+	_ = conn.SetWriteBuffer(4 << 20)
+	return conn, nil
+}
+
+// Serve answers requests on conn until Close; it takes ownership of conn
+// and returns nil after Close.
+func (s *Server) Serve(conn *net.UDPConn) error {
+	fconn, err := net.ListenUDP("udp4", &net.UDPAddr{})
+	if err != nil {
+		_ = conn.Close()
+		return err
+	}
+	s.mu.Lock()
+	if s.closed || s.conn != nil {
+		s.mu.Unlock()
+		_ = conn.Close()
+		_ = fconn.Close()
+		return net.ErrClosed
+	}
+	s.conn = conn
+	s.fwd = ltnp.NewClient(fconn)
+	s.fwd.Schedule = []time.Duration{0, s.opts.ForwardTimeout / 2}
+	s.fwd.GiveUp = s.opts.ForwardTimeout / 2
+	s.mu.Unlock()
+
+	errs := make(chan error, s.opts.Readers)
+	for i := 0; i < s.opts.Readers; i++ {
+		go func() { errs <- s.readLoop(conn) }()
+	}
+	var first error
+	for i := 0; i < s.opts.Readers; i++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			_ = conn.Close() // stop the other readers
+		}
+	}
+	s.wg.Wait()
+	return first
+}
+
+// Addr is the address the server listens on (nil before Serve).
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil
+	}
+	return s.conn.LocalAddr()
+}
+
+// Close stops the server: the socket is closed, requests in flight finish.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.conn != nil {
+		_ = s.conn.Close()
+		_ = s.fwd.Close()
+	}
+	s.replay.stop()
+	return nil
+}
+
+// batch is how many datagrams one reader takes per system call.
+const batch = 32
+
+func (s *Server) readLoop(conn *net.UDPConn) error {
+	pc := ipv4.NewPacketConn(conn)
+	in := make([]ipv4.Message, batch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, ltnp.MaxDatagram+1)}
+	}
+	out := make([]ipv4.Message, 0, batch)
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, 512)
+	}
+	for {
+		n, err := pc.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		out = out[:0]
+		for i := 0; i < n; i++ {
+			m := &in[i]
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok || m.N > ltnp.MaxDatagram {
+				continue // over 1232 bytes: dropped
+			}
+			src := ua.AddrPort()
+			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+			if reply := s.handle(conn, m.Buffers[0][:m.N], src, bufs[len(out)][:0]); len(reply) > 0 {
+				bufs[len(out)] = reply
+				out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: ua})
+			}
+		}
+		for sent := 0; sent < len(out); {
+			k, err := pc.WriteBatch(out[sent:], 0)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return nil
+				}
+				s.log.Warn("ltnp: send replies", "err", err)
+				break
+			}
+			sent += k
+		}
+	}
+}
+
+// handle answers one datagram. A reply it can give at once is encoded into
+// out and returned for the caller to send; writes and forwards are answered
+// by goroutines of their own, and handle returns nil for them.
+func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []byte) []byte {
+	start := time.Now()
+	m, err := ltnp.Decode(b)
+	if errors.Is(err, ltnp.ErrDrop) || !m.Type.IsRequest() {
+		return nil
+	}
+	if err != nil {
+		reply := errorReply(&m, ltnp.ResultMalformed, err.Error())
+		return s.encode(&reply, out, start, m.Type)
+	}
+	switch m.Type {
+	case ltnp.TypeQuery:
+		reply, fwd := s.query(&m)
+		if fwd != nil {
+			s.forward(conn, src, &m, fwd, start)
+			return nil
+		}
+		return s.encode(&reply, out, start, m.Type)
+	default:
+		key := replayKey{src: src, txid: m.TxID, typ: m.Type}
+		cached, state := s.replay.begin(key)
+		switch state {
+		case replayDone:
+			return append(out, cached...)
+		case replayPending:
+			return nil // the first copy's reply is on its way
+		}
+		select {
+		case s.writes <- struct{}{}:
+		default:
+			reply := errorReply(&m, ltnp.ResultTryLater, "server overloaded")
+			s.replay.forget(key)
+			return s.encode(&reply, out, start, m.Type)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.writes }()
+			var reply ltnp.Message
+			if m.Type == ltnp.TypeRegister {
+				reply = s.register(&m, src.Addr())
+			} else {
+				reply = s.deregister(&m, src.Addr())
+			}
+			enc := s.encode(&reply, nil, start, m.Type)
+			// Remember the reply before sending it, so that a retransmission
+			// that crosses the reply is answered from the cache.
+			if reply.Result == ltnp.ResultTryLater || enc == nil {
+				s.replay.forget(key) // a retry should be tried again
+			} else {
+				s.replay.finish(key, enc)
+			}
+			s.write(conn, src, enc)
+		}()
+		return nil
+	}
+}
+
+// encode encodes a reply into out and records it.
+func (s *Server) encode(reply *ltnp.Message, out []byte, start time.Time, t ltnp.Type) []byte {
+	enc, err := reply.Append(out)
+	if err != nil {
+		s.log.Error("ltnp: cannot encode reply", "err", err)
+		return nil
+	}
+	if s.opts.Observe != nil {
+		s.opts.Observe(t, reply.Result, time.Since(start))
+	}
+	return enc
+}
+
+func (s *Server) write(conn *net.UDPConn, dst netip.AddrPort, b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if _, err := conn.WriteToUDPAddrPort(b, dst); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Warn("ltnp: send reply", "to", dst, "err", err)
+	}
+}

@@ -1,0 +1,185 @@
+package service
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/leases"
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrNoDHCP: a lease operation on a service without an allocator.
+var ErrNoDHCP = errors.New("service: DHCP is not configured")
+
+// InRange reports whether a is one of the allocator's addresses.
+func (s *Service) InRange(a netip.Addr) bool { return s.leases != nil && s.leases.InRange(a) }
+
+// LeaseTime is the lease time used when the DHCP chain sets none.
+func (s *Service) LeaseTime() time.Duration {
+	if s.leases == nil {
+		return 0
+	}
+	return s.leases.Config().LeaseTime
+}
+
+// Offer chooses an address for a DISCOVER and holds it for the client
+// (nothing is written). within limits the choice to the client's subnet
+// (nil: any range).
+func (s *Service) Offer(c leases.Client, requested netip.Addr, within func(netip.Addr) bool) (netip.Addr, error) {
+	if s.leases == nil {
+		return netip.Addr{}, ErrNoDHCP
+	}
+	return s.leases.Offer(c, requested, within, s.now())
+}
+
+// Forget drops the client's offer (its REQUEST chose another server).
+func (s *Service) Forget(key string) {
+	if s.leases != nil {
+		s.leases.Forget(key)
+	}
+}
+
+// AckRequest is a DHCPREQUEST the server is to acknowledge.
+type AckRequest struct {
+	Client leases.Client
+	Addr   netip.Addr
+	// Selecting: the client answers our OFFER (SELECTING state); Addr must
+	// be what was offered to it, or its own lease.
+	Selecting bool
+	LeaseTime time.Duration // 0: the allocator's
+	// AutoNumber: a client without a reserved number gets one of the
+	// dynamic pool.
+	AutoNumber bool
+}
+
+// Ack is an acknowledged lease and the number it put online ("" for none).
+type Ack struct {
+	Lease  leases.Lease
+	Number string
+}
+
+// Ack grants (or renews) a lease and, in the same transaction, ends the
+// client's previous lease (or another client's expired one at Addr), takes
+// their numbers offline and puts the client's number online. A refusal
+// (the client is to be NAKed) writes nothing.
+func (s *Service) Ack(r AckRequest) (Ack, error) {
+	if s.leases == nil {
+		return Ack{}, ErrNoDHCP
+	}
+	var (
+		out     Ack
+		ended   []leases.Lease
+		eff     leases.Effects
+		offline []string
+	)
+	now := s.now()
+	err := s.write(func(tx *bolt.Tx) error {
+		out, ended, offline = Ack{}, nil, offline[:0]
+		if r.Selecting {
+			if off, ok := s.leases.Offered(r.Client.Key); !ok || off != r.Addr {
+				own, err := s.leases.LeaseOf(tx, r.Client.Key)
+				if err != nil {
+					return err
+				}
+				if own == nil || own.Addr != r.Addr {
+					return domain.Errorf(domain.InUse, "%v was not offered to this client", r.Addr)
+				}
+			}
+		}
+		l, e, eff2, err := s.leases.AckTx(tx, r.Client, r.Addr, r.LeaseTime, now)
+		if err != nil {
+			return err
+		}
+		ended, eff = e, eff2
+		if offline, err = s.unbindEnded(tx, ended, offline, now); err != nil {
+			return err
+		}
+		out.Lease = *l
+		out.Number, err = s.dir.BindLeaseTx(tx, r.Client.MAC, r.Addr, l.Expiry, r.AutoNumber, now)
+		return err
+	})
+	if err != nil {
+		if domain.As(err) == nil {
+			s.log.Error("lease commit failed", "mac", r.Client.MAC, "ipv4", r.Addr, "err", err)
+		}
+		return Ack{}, err
+	}
+	s.leases.Apply(eff, now)
+	for i, l := range ended {
+		if offline[i] != "" {
+			s.log.Info("number offline", "number", offline[i], "ipv4", l.Addr, "reason", "lease ended")
+		}
+	}
+	s.log.Info("lease granted", "ipv4", r.Addr, "mac", r.Client.MAC, "hostname", r.Client.Hostname, "expiry", out.Lease.Expiry.Format(time.RFC3339))
+	if out.Number != "" {
+		s.log.Info("number online", "number", out.Number, "ipv4", r.Addr, "mac", r.Client.MAC, "source", "dhcp")
+	}
+	return out, nil
+}
+
+// Release ends the client's lease of a (DHCPRELEASE) and takes its number
+// offline in the same transaction. ok is false when a was not the
+// client's lease (nothing changed).
+func (s *Service) Release(c leases.Client, a netip.Addr) (ok bool, err error) {
+	return s.end(c, a, "released", func(tx *bolt.Tx, now time.Time) (*leases.Lease, leases.Effects, error) {
+		return s.leases.ReleaseTx(tx, c, a)
+	})
+}
+
+// Decline quarantines a (DHCPDECLINE), ending the client's lease of it and
+// taking its number offline in the same transaction.
+func (s *Service) Decline(c leases.Client, a netip.Addr) (ok bool, err error) {
+	return s.end(c, a, "declined", func(tx *bolt.Tx, now time.Time) (*leases.Lease, leases.Effects, error) {
+		return s.leases.DeclineTx(tx, c, a, now)
+	})
+}
+
+func (s *Service) end(c leases.Client, a netip.Addr, why string, f func(*bolt.Tx, time.Time) (*leases.Lease, leases.Effects, error)) (bool, error) {
+	if s.leases == nil {
+		return false, ErrNoDHCP
+	}
+	var (
+		l      *leases.Lease
+		eff    leases.Effects
+		number string
+	)
+	now := s.now()
+	err := s.write(func(tx *bolt.Tx) error {
+		var err error
+		number = ""
+		if l, eff, err = f(tx, now); err != nil || l == nil {
+			return err
+		}
+		number, err = s.dir.UnbindLeaseTx(tx, l.MAC, l.Addr, now)
+		return err
+	})
+	if err != nil {
+		s.log.Error("lease "+why+": commit failed", "ipv4", a, "err", err)
+		return false, err
+	}
+	s.leases.Apply(eff, now)
+	if l == nil {
+		s.log.Info("lease "+why+" ignored", "ipv4", a, "mac", c.MAC, "reason", "not this client's lease")
+		return false, nil
+	}
+	s.log.Info("lease "+why, "ipv4", a, "mac", c.MAC)
+	if number != "" {
+		s.log.Info("number offline", "number", number, "ipv4", a, "reason", "lease "+why)
+	}
+	return true, nil
+}
+
+// unbindEnded takes offline, in tx, the numbers of leases that ended; it
+// appends their full numbers ("" for none) to offline.
+func (s *Service) unbindEnded(tx *bolt.Tx, ended []leases.Lease, offline []string, now time.Time) ([]string, error) {
+	for _, l := range ended {
+		n, err := s.dir.UnbindLeaseTx(tx, l.MAC, l.Addr, now)
+		if err != nil {
+			return offline, err
+		}
+		offline = append(offline, n)
+	}
+	return offline, nil
+}

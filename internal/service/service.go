@@ -1,0 +1,144 @@
+// Package service is lantel's one service: it composes the number domain
+// (package numbering) and the lease allocator (package leases) over one
+// bbolt store, so that one client action is one transaction, and it owns
+// what runs on its own: the group committer, the lease reclaimer and the
+// registration sweeper, and the one clock.
+//
+// The fronts (the CoreDHCP plugin, the LTNP/1 server, the admin API) are
+// adapters over it: request in, one call, reply out. Where to look:
+//
+//   - a number goes online on a DHCP ACK: Ack (dhcp.go);
+//   - an LTNP REGISTER is authorised: Register (numbers.go), which calls
+//     numbering's RegisterTx;
+//   - expired leases and registrations are reclaimed: jobs.go;
+//   - run-time edits of the tables and listings: tables.go;
+//   - health and backup: health.go, backup.go.
+//
+// Every method that changes state returns a *domain.Error when it refuses
+// (nothing was written) and any other error on a storage failure.
+package service
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/leases"
+	"github.com/lantel/lantel/numbering"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Config configures a Service.
+type Config struct {
+	Numbering numbering.Config
+	Static    numbering.Static // entries of the configuration file
+	// Leases configures the DHCP allocator; nil when lanteld serves no
+	// DHCP.
+	Leases *leases.Config
+	// Clock is the one clock (default time.Now).
+	Clock func() time.Time
+	// JobInterval is how often expired leases and registrations are
+	// looked for (default 1 s). Negative: never (tests call RunJobs).
+	JobInterval time.Duration
+	Log         *slog.Logger
+}
+
+// Service is lantel's service. Its methods are safe for concurrent use.
+type Service struct {
+	db     *bolt.DB
+	c      *groupcommit.Committer
+	dir    *numbering.Directory
+	leases *leases.Store // nil: no DHCP
+	now    func() time.Time
+	log    *slog.Logger
+
+	stop     chan struct{}
+	jobs     sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// Open builds the service on db (which the caller opened and closes after
+// Close), applies the configuration file's entries and starts the periodic
+// jobs. On error nothing is left running.
+func Open(db *bolt.DB, cfg Config) (*Service, error) {
+	s := &Service{db: db, now: cfg.Clock, log: cfg.Log, stop: make(chan struct{})}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if s.dir, err = numbering.Open(db, cfg.Numbering); err != nil {
+		return nil, err
+	}
+	if cfg.Leases != nil {
+		if s.leases, err = leases.Open(db, *cfg.Leases); err != nil {
+			return nil, err
+		}
+	}
+	s.c = groupcommit.New(db)
+	if err := s.c.Do(func(tx *bolt.Tx) error { return s.dir.ApplyStaticTx(tx, cfg.Static) }); err != nil {
+		s.c.Close()
+		return nil, err
+	}
+	every := cfg.JobInterval
+	if every == 0 {
+		every = time.Second
+	}
+	if every > 0 {
+		s.jobs.Add(1)
+		go s.runJobs(every)
+	}
+	return s, nil
+}
+
+// Close stops the periodic jobs and the committer (finishing what is
+// queued). The store stays open for its owner to close.
+func (s *Service) Close() {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		s.jobs.Wait()
+		s.c.Close()
+	})
+}
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.now() }
+
+// Config is the numbering configuration in force.
+func (s *Service) Config() numbering.Config { return s.dir.Config() }
+
+// ServerNumber is this server's number.
+func (s *Service) ServerNumber() string { return s.dir.Config().Plan.Server }
+
+// HasDHCP reports whether the service allocates leases.
+func (s *Service) HasDHCP() bool { return s.leases != nil }
+
+// SetOnCommit sets a hook called after each committed group (metrics).
+func (s *Service) SetOnCommit(f func(n int, d time.Duration)) { s.c.SetOnCommit(f) }
+
+// ErrRestart: a reload changes what only a restart can.
+var ErrRestart = errors.New("needs a restart")
+
+// Reload applies a new numbering configuration and the configuration
+// file's entries, in one transaction. The number plan cannot change.
+func (s *Service) Reload(cfg numbering.Config, static numbering.Static) error {
+	if cfg.Plan != s.dir.Config().Plan {
+		return fmt.Errorf("changing the number plan %w", ErrRestart)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := s.c.Do(func(tx *bolt.Tx) error { return s.dir.ApplyStaticTx(tx, static) }); err != nil {
+		return err
+	}
+	return s.dir.SetConfig(cfg)
+}
+
+// write runs f in the shared group commit (see groupcommit: a refusal
+// commits the group and comes back to this caller alone).
+func (s *Service) write(f func(tx *bolt.Tx) error) error { return s.c.Do(f) }

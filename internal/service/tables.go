@@ -1,0 +1,139 @@
+package service
+
+import (
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/leases"
+	"github.com/lantel/lantel/numbering"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Listings and run-time edits of the tables (the admin API and page).
+// Edits are durable before they return; a refusal changes nothing.
+
+func (s *Service) view(f func(tx *bolt.Tx) error) error { return s.db.View(f) }
+
+// Directory lists the directory (see numbering.ListFilter).
+func (s *Service) Directory(f numbering.ListFilter) ([]numbering.Entry, error) {
+	var out []numbering.Entry
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		out, err = s.dir.DirectoryTx(tx, f, s.now())
+		return err
+	})
+	return out, err
+}
+
+// Entry returns one number's entry (short or full form).
+func (s *Service) Entry(number string) (numbering.Entry, error) {
+	var e numbering.Entry
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		e, err = s.dir.EntryTx(tx, number, s.now())
+		return err
+	})
+	return e, err
+}
+
+// Counts returns numbers by state from the live view (no transaction).
+func (s *Service) Counts() numbering.Counts { return s.dir.Counts() }
+
+// Snapshot reads the reservation, user, server and terminal tables in one
+// read transaction.
+func (s *Service) Snapshot() (*numbering.Snapshot, error) {
+	var snap *numbering.Snapshot
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		snap, err = numbering.SnapshotTx(tx)
+		return err
+	})
+	return snap, err
+}
+
+// PutReservation adds or changes a run-time reservation.
+func (s *Service) PutReservation(r numbering.Reservation) error {
+	return s.edit("reservation set", r.Number, func(tx *bolt.Tx) error { return s.dir.PutReservationTx(tx, r) })
+}
+
+// DeleteReservation removes a run-time reservation.
+func (s *Service) DeleteReservation(number string) error {
+	return s.edit("reservation removed", number, func(tx *bolt.Tx) error { return s.dir.DeleteReservationTx(tx, number) })
+}
+
+// PutUser adds or changes a run-time user.
+func (s *Service) PutUser(u numbering.User) error {
+	return s.edit("user set", u.ID, func(tx *bolt.Tx) error { return s.dir.PutUserTx(tx, u) })
+}
+
+// DeleteUser removes a run-time user.
+func (s *Service) DeleteUser(id string) error {
+	return s.edit("user removed", id, func(tx *bolt.Tx) error { return s.dir.DeleteUserTx(tx, id) })
+}
+
+// PutServer adds or changes a run-time server table entry.
+func (s *Service) PutServer(sv numbering.Server) error {
+	return s.edit("server set", sv.Number, func(tx *bolt.Tx) error { return s.dir.PutServerTx(tx, sv) })
+}
+
+// DeleteServer removes a run-time server table entry.
+func (s *Service) DeleteServer(number string) error {
+	return s.edit("server removed", number, func(tx *bolt.Tx) error { return s.dir.DeleteServerTx(tx, number) })
+}
+
+func (s *Service) edit(what, key string, f func(tx *bolt.Tx) error) error {
+	err := s.write(f)
+	switch {
+	case err == nil:
+		s.log.Info(what, "key", key, "by", "admin")
+	case domain.As(err) == nil:
+		s.log.Error(what+": storage failure", "key", key, "err", err)
+	}
+	return err
+}
+
+// LeaseInfo is an active lease and the number it holds.
+type LeaseInfo struct {
+	leases.Lease
+	Number string
+}
+
+// Leases lists the active leases (none when DHCP is off).
+func (s *Service) Leases() ([]LeaseInfo, error) {
+	out := []LeaseInfo{}
+	if s.leases == nil {
+		return out, nil
+	}
+	now := s.now()
+	err := s.view(func(tx *bolt.Tx) error {
+		return leases.ForEachTx(tx, func(l *leases.Lease) error {
+			if l.Active(now) {
+				out = append(out, LeaseInfo{Lease: *l, Number: s.dir.NumberOfMACTx(tx, l.MAC)})
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Quarantine lists the quarantined addresses.
+func (s *Service) Quarantine() ([]leases.Quarantine, error) {
+	out := []leases.Quarantine{}
+	if s.leases == nil {
+		return out, nil
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		q, err := leases.QuarantineTx(tx)
+		out = append(out, q...)
+		return err
+	})
+	return out, err
+}
+
+// AddressCounts returns the pool's address counts; ok is false when DHCP
+// is off.
+func (s *Service) AddressCounts() (st leases.Stats, ok bool, err error) {
+	if s.leases == nil {
+		return st, false, nil
+	}
+	st, err = s.leases.Stats()
+	return st, true, err
+}

@@ -1,0 +1,76 @@
+package numbering
+
+import (
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names. Keys are fixed width so that Seek scans work: terminal
+// numbers are fixed-width digit strings, MACs 6 bytes, IPv4 4 bytes, times
+// 8-byte big-endian Unix seconds.
+var (
+	bktReservations = []byte("num.res")      // terminal number -> JSON Reservation
+	bktResByMAC     = []byte("num.res.mac")  // MAC -> terminal number
+	bktUsers        = []byte("num.user")     // user ID -> JSON User
+	bktTerminals    = []byte("num.term")     // terminal number -> binding record
+	bktTermByMAC    = []byte("num.term.mac") // MAC -> terminal number
+	bktTermExpiry   = []byte("num.term.exp") // expiry(8) + terminal number -> nil (LTNP bindings)
+	bktMemory       = []byte("num.mem")      // 'm'+MAC / 'i'+IPv4 -> number; 'n'+number -> holder key
+	bktServers      = []byte("num.srv")      // server number -> JSON Server
+	bktSeen         = []byte("num.seen")     // reserved terminal number -> last online: seen(8) + IPv4(4)
+)
+
+var allBuckets = [][]byte{bktReservations, bktResByMAC, bktUsers, bktTerminals,
+	bktTermByMAC, bktTermExpiry, bktMemory, bktServers, bktSeen}
+
+func getBinding(tx *bolt.Tx, t string) (*Binding, error) {
+	v := tx.Bucket(bktTerminals).Get([]byte(t))
+	if v == nil {
+		return nil, nil
+	}
+	return decodeBinding(t, v)
+}
+
+func getReservation(tx *bolt.Tx, t string) (*Reservation, error) {
+	return getJSON[Reservation](tx.Bucket(bktReservations).Get([]byte(t)))
+}
+
+func getUser(tx *bolt.Tx, id string) (*User, error) {
+	return getJSON[User](tx.Bucket(bktUsers).Get([]byte(id)))
+}
+
+func getServer(tx *bolt.Tx, number string) (*Server, error) {
+	return getJSON[Server](tx.Bucket(bktServers).Get([]byte(number)))
+}
+
+func putJSON(b *bolt.Bucket, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), data)
+}
+
+func getJSON[T any](v []byte) (*T, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var t T
+	if err := json.Unmarshal(v, &t); err != nil {
+		return nil, fmt.Errorf("numbering: corrupt record: %w", err)
+	}
+	return &t, nil
+}
+
+func forEachJSON[T any](b *bolt.Bucket, out *[]T) error {
+	return b.ForEach(func(k, v []byte) error {
+		t, err := getJSON[T](v)
+		if err != nil {
+			return err
+		}
+		*out = append(*out, *t)
+		return nil
+	})
+}

@@ -1,0 +1,207 @@
+package numbering
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Run-time edits of the reservation, user and server tables (the admin
+// API). Each refuses before it writes: a value that is not a terminal
+// number of this server or not valid (Invalid), a number, MAC or user
+// reserved elsewhere, or an entry of the configuration file (Conflict), a
+// missing entry (NotFound).
+
+func (d *Directory) own(number string) (string, error) {
+	p := d.cfg.Load().Plan
+	if t, err := p.Own(number); err == nil {
+		return t, nil
+	}
+	return number, ValidTerminal(p, number)
+}
+
+// PutReservationTx adds or changes a run-time reservation.
+func (d *Directory) PutReservationTx(tx *bolt.Tx, r Reservation) error {
+	t, err := d.own(r.Number)
+	if err != nil {
+		return err
+	}
+	r.Number = t
+	if r.UserID != "" {
+		if err := domain.ValidUserID(r.UserID); err != nil {
+			return err
+		}
+	}
+	old, err := getReservation(tx, r.Number)
+	if err != nil {
+		return err
+	}
+	if old != nil && old.Origin == OriginConfig {
+		return domain.Errorf(domain.Conflict, "%s is reserved in the configuration file; change it there", r.Number)
+	}
+	byMAC := tx.Bucket(bktResByMAC)
+	if r.MAC.IsValid() {
+		if n := byMAC.Get(r.MAC[:]); n != nil && string(n) != r.Number {
+			return domain.Errorf(domain.Conflict, "MAC %s is already reserved for %s", r.MAC, n)
+		}
+	}
+	if r.UserID != "" {
+		if u, err := getUser(tx, r.UserID); err != nil {
+			return err
+		} else if u != nil && u.Number != r.Number {
+			return domain.Errorf(domain.Conflict, "user %q already has number %s", r.UserID, u.Number)
+		}
+	}
+	r.Origin = OriginRuntime
+	if err := putJSON(tx.Bucket(bktReservations), r.Number, r); err != nil {
+		return err
+	}
+	if old != nil && old.UserID != "" && old.UserID != r.UserID {
+		if err := tx.Bucket(bktUsers).Delete([]byte(old.UserID)); err != nil {
+			return err
+		}
+	}
+	if r.UserID != "" {
+		if err := putJSON(tx.Bucket(bktUsers), r.UserID, User{ID: r.UserID, Number: r.Number, Name: r.Name, Origin: OriginRuntime}); err != nil {
+			return err
+		}
+	}
+	if old != nil && old.MAC.IsValid() && old.MAC != r.MAC {
+		if err := byMAC.Delete(old.MAC[:]); err != nil {
+			return err
+		}
+	}
+	if r.MAC.IsValid() {
+		if err := byMAC.Put(r.MAC[:], []byte(r.Number)); err != nil {
+			return err
+		}
+	}
+	return d.live.note(tx, r.Number)
+}
+
+// DeleteReservationTx removes a run-time reservation. A bound number stays
+// bound until its binding ends.
+func (d *Directory) DeleteReservationTx(tx *bolt.Tx, number string) error {
+	p := d.cfg.Load().Plan
+	t, err := p.Own(number)
+	if err != nil {
+		return err
+	}
+	r, err := getReservation(tx, t)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return domain.Errorf(domain.NotFound, "%s is not reserved", p.Full(t))
+	}
+	if r.Origin == OriginConfig {
+		return domain.Errorf(domain.Conflict, "%s is reserved in the configuration file; remove it there", t)
+	}
+	if err := tx.Bucket(bktReservations).Delete([]byte(t)); err != nil {
+		return err
+	}
+	if r.UserID != "" {
+		if u, _ := getUser(tx, r.UserID); u != nil && u.Number == t && u.Origin != OriginConfig {
+			if err := tx.Bucket(bktUsers).Delete([]byte(r.UserID)); err != nil {
+				return err
+			}
+		}
+	}
+	if r.MAC.IsValid() {
+		if n := tx.Bucket(bktResByMAC).Get(r.MAC[:]); string(n) == t {
+			if err := tx.Bucket(bktResByMAC).Delete(r.MAC[:]); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.Bucket(bktSeen).Delete([]byte(t)); err != nil {
+		return err
+	}
+	return d.live.note(tx, t)
+}
+
+// PutUserTx adds or changes a run-time user.
+func (d *Directory) PutUserTx(tx *bolt.Tx, u User) error {
+	if err := domain.ValidUserID(u.ID); err != nil {
+		return err
+	}
+	t, err := d.own(u.Number)
+	if err != nil {
+		return err
+	}
+	u.Number = t
+	old, err := getUser(tx, u.ID)
+	if err != nil {
+		return err
+	}
+	if old != nil && old.Origin == OriginConfig {
+		return domain.Errorf(domain.Conflict, "user %q is defined in the configuration file", u.ID)
+	}
+	if r, err := getReservation(tx, u.Number); err != nil {
+		return err
+	} else if r != nil && r.UserID != "" && r.UserID != u.ID {
+		return domain.Errorf(domain.Conflict, "%s is reserved for user %q", u.Number, r.UserID)
+	}
+	u.Origin = OriginRuntime
+	return putJSON(tx.Bucket(bktUsers), u.ID, u)
+}
+
+// DeleteUserTx removes a run-time user.
+func (d *Directory) DeleteUserTx(tx *bolt.Tx, id string) error {
+	u, err := getUser(tx, id)
+	if err != nil {
+		return err
+	}
+	if u == nil {
+		return domain.Errorf(domain.NotFound, "no user %q", id)
+	}
+	if u.Origin == OriginConfig {
+		return domain.Errorf(domain.Conflict, "user %q is defined in the configuration file", id)
+	}
+	return tx.Bucket(bktUsers).Delete([]byte(id))
+}
+
+// PutServerTx adds or changes a run-time server table entry.
+func (d *Directory) PutServerTx(tx *bolt.Tx, s Server) error {
+	p := d.cfg.Load().Plan
+	if err := (&Static{Servers: []Server{s}}).Validate(p); err != nil {
+		return err
+	}
+	old, err := getServer(tx, s.Number)
+	if err != nil {
+		return err
+	}
+	if old != nil && old.Origin == OriginConfig {
+		return domain.Errorf(domain.Conflict, "server %s is defined in the configuration file", s.Number)
+	}
+	s.Origin = OriginRuntime
+	return putJSON(tx.Bucket(bktServers), s.Number, s)
+}
+
+// DeleteServerTx removes a run-time server table entry.
+func (d *Directory) DeleteServerTx(tx *bolt.Tx, number string) error {
+	s, err := getServer(tx, number)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		return domain.Errorf(domain.NotFound, "no server %s", number)
+	}
+	if s.Origin == OriginConfig {
+		return domain.Errorf(domain.Conflict, "server %s is defined in the configuration file", number)
+	}
+	return tx.Bucket(bktServers).Delete([]byte(number))
+}
+
+// seen records that reserved number t was last online at addr.
+func seen(tx *bolt.Tx, t string, addr netip.Addr, at time.Time) error {
+	if tx.Bucket(bktReservations).Get([]byte(t)) == nil {
+		return nil
+	}
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(at.Unix()))
+	a := addr.As4()
+	return tx.Bucket(bktSeen).Put([]byte(t), append(v, a[:]...))
+}

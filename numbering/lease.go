@@ -1,0 +1,77 @@
+package numbering
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	bolt "go.etcd.io/bbolt"
+)
+
+// BindLeaseTx puts the number of a DHCP client online at its leased address
+// until the lease ends: the number reserved for mac, or, when auto is set
+// and none is, a number of the dynamic pool (the one mac held before when it
+// is free). It returns the full number, or "" when the client gets none
+// (no valid MAC, no reservation and auto unset, or the pool exhausted). It
+// never refuses: it runs after the lease was written in the same
+// transaction.
+func (d *Directory) BindLeaseTx(tx *bolt.Tx, mac domain.MAC, addr netip.Addr, leaseEnd time.Time, auto bool, now time.Time) (string, error) {
+	cfg := d.cfg.Load()
+	if !mac.IsValid() || !addr.Is4() {
+		return "", nil // no identity to bind a number to (a refusal here would follow the lease's writes)
+	}
+	var t string
+	if v := tx.Bucket(bktResByMAC).Get(mac[:]); v != nil {
+		t = string(v)
+	} else if auto {
+		var err error
+		if t, err = d.poolNumber(tx, cfg, mac, netip.Addr{}, now); err != nil {
+			if errors.Is(err, domain.Exhausted) {
+				return "", nil
+			}
+			return "", err
+		}
+	} else {
+		return "", nil
+	}
+	old, err := getBinding(tx, t)
+	if err != nil {
+		return "", err
+	}
+	b := &Binding{Number: t, Addr: addr, MAC: mac, Source: SourceDHCP,
+		Expiry: leaseEnd.Truncate(time.Second), Updated: now}
+	if old != nil && old.MAC == mac {
+		b.UserID = old.UserID
+	}
+	if err := d.putBinding(tx, old, b); err != nil {
+		return "", err
+	}
+	return cfg.Plan.Full(t), nil
+}
+
+// UnbindLeaseTx takes offline the number that a DHCP lease of mac at addr
+// put online (on release, decline or expiry). It returns the full number
+// that went offline, or "" when there was none.
+func (d *Directory) UnbindLeaseTx(tx *bolt.Tx, mac domain.MAC, addr netip.Addr, now time.Time) (string, error) {
+	v := tx.Bucket(bktTermByMAC).Get(mac[:])
+	if v == nil {
+		return "", nil
+	}
+	b, err := getBinding(tx, string(v))
+	if err != nil || b == nil {
+		return "", err
+	}
+	if b.Source != SourceDHCP || b.Addr != addr {
+		return "", nil
+	}
+	return d.cfg.Load().Plan.Full(b.Number), d.deleteBinding(tx, b, now)
+}
+
+// NumberOfMACTx returns the full number bound to mac, or "".
+func (d *Directory) NumberOfMACTx(tx *bolt.Tx, mac domain.MAC) string {
+	if v := tx.Bucket(bktTermByMAC).Get(mac[:]); v != nil {
+		return d.cfg.Load().Plan.Full(string(v))
+	}
+	return ""
+}

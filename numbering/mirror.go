@@ -1,0 +1,156 @@
+package numbering
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// mirror is the live view: for every number that is bound or reserved, its
+// current address and expiry and which tables hold it, with counts by
+// state kept up to date as entries change. QUERY answers an online number
+// from it without a transaction, and /metrics reads the counts without a
+// scan.
+//
+// It is changed only by bbolt OnCommit hooks (see note), so it never shows
+// what was not committed; hooks run in the order they were registered, so
+// the last change of a transaction wins.
+type mirror struct {
+	mu     sync.RWMutex
+	m      map[string]liveEntry
+	counts Counts
+	pool   Pool // the pool the counts' FreePool was computed for
+}
+
+type liveEntry struct {
+	addr     netip.Addr // valid when bound
+	expiry   time.Time  // of the binding; zero: no end known
+	reserved bool       // the number is reserved
+	seen     bool       // reserved, and was online once
+}
+
+// state is the entry's state as Counts counts it: a binding counts as
+// online until the sweeper or the lease reclaimer ends it (at most a
+// second after its expiry).
+func (e liveEntry) state() string {
+	switch {
+	case e.addr.IsValid():
+		return StateOnline
+	case e.seen:
+		return StateOffline
+	case e.reserved:
+		return StateReserved
+	}
+	return ""
+}
+
+func (c *Counts) add(e liveEntry, inPool bool, delta int) {
+	switch e.state() {
+	case StateOnline:
+		c.Online += delta
+	case StateOffline:
+		c.Offline += delta
+	case StateReserved:
+		c.Reserved += delta
+	default:
+		return
+	}
+	if inPool {
+		c.FreePool -= delta
+	}
+}
+
+// load fills the view from the tables (at open).
+func (v *mirror) load(tx *bolt.Tx, pool Pool) error {
+	m := map[string]liveEntry{}
+	err := tx.Bucket(bktTerminals).ForEach(func(k, val []byte) error {
+		b, err := decodeBinding(string(k), val)
+		if err != nil {
+			return err
+		}
+		m[b.Number] = liveEntry{addr: b.Addr, expiry: b.Expiry}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bktReservations).ForEach(func(k, _ []byte) error {
+		e := m[string(k)]
+		e.reserved = true
+		e.seen = tx.Bucket(bktSeen).Get(k) != nil
+		m[string(k)] = e
+		return nil
+	}); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.m = m
+	v.recount(pool)
+	v.mu.Unlock()
+	return nil
+}
+
+// recount recomputes the counts for pool (at open, and when a reload
+// changes the pool); the caller holds mu.
+func (v *mirror) recount(pool Pool) {
+	v.pool = pool
+	v.counts = Counts{FreePool: int(pool.Size())}
+	for t, e := range v.m {
+		v.counts.add(e, pool.Contains(t), 1)
+	}
+}
+
+func (v *mirror) setPool(pool Pool) {
+	v.mu.Lock()
+	v.recount(pool)
+	v.mu.Unlock()
+}
+
+// get returns the address and expiry of a bound number.
+func (v *mirror) get(t string) (netip.Addr, time.Time, bool) {
+	v.mu.RLock()
+	e, ok := v.m[t]
+	v.mu.RUnlock()
+	return e.addr, e.expiry, ok && e.addr.IsValid()
+}
+
+func (v *mirror) snapshotCounts() Counts {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.counts
+}
+
+// note reads number t's state from tx as it is now and has the view take it
+// once tx commits. Every function that changes t's binding, reservation or
+// last-seen record calls it after the change.
+func (v *mirror) note(tx *bolt.Tx, t string) error {
+	var e liveEntry
+	b, err := getBinding(tx, t)
+	if err != nil {
+		return err
+	}
+	if b != nil {
+		e.addr, e.expiry = b.Addr, b.Expiry
+	}
+	e.reserved = tx.Bucket(bktReservations).Get([]byte(t)) != nil
+	e.seen = e.reserved && tx.Bucket(bktSeen).Get([]byte(t)) != nil
+	tx.OnCommit(func() { v.set(t, e) })
+	return nil
+}
+
+func (v *mirror) set(t string, e liveEntry) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	inPool := v.pool.Contains(t)
+	if old, ok := v.m[t]; ok {
+		v.counts.add(old, inPool, -1)
+	}
+	if e == (liveEntry{}) {
+		delete(v.m, t)
+		return
+	}
+	v.m[t] = e
+	v.counts.add(e, inPool, 1)
+}

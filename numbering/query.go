@@ -1,0 +1,99 @@
+package numbering
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	bolt "go.etcd.io/bbolt"
+)
+
+// DeregisterTx implements DEREGISTER (PROTOCOL.md, steps 2-3) and returns
+// the full number. On a refusal it has written nothing.
+func (d *Directory) DeregisterTx(tx *bolt.Tx, number string, addr netip.Addr, now time.Time) (string, error) {
+	cfg := d.cfg.Load()
+	t, err := cfg.Plan.Own(number)
+	if err != nil {
+		return "", err
+	}
+	full := cfg.Plan.Full(t)
+	b, err := getBinding(tx, t)
+	if err != nil {
+		return full, err
+	}
+	if !b.Online(now) {
+		if b != nil || tx.Bucket(bktReservations).Get([]byte(t)) != nil {
+			return full, domain.Errorf(domain.Offline, "%s has no current address", full)
+		}
+		return full, domain.Errorf(domain.NotFound, "%s is neither bound nor reserved", full)
+	}
+	if b.Addr != addr {
+		return full, domain.Errorf(domain.Denied, "%s is bound to %s, not %s", full, b.Addr, addr)
+	}
+	return full, d.deleteBinding(tx, b, now)
+}
+
+// Answer is the outcome of a QUERY.
+type Answer struct {
+	Number   string        // full number
+	Addr     netip.Addr    // when online
+	Lifetime time.Duration // seconds left (0 when unknown)
+	Referral *Server       // when the number belongs to another server
+}
+
+// Lookup answers a QUERY for an online number of this server from the live
+// view, without a transaction. ok is false when the view cannot answer (not
+// online, or not this server's): then QueryTx in a read transaction does.
+func (d *Directory) Lookup(number string, now time.Time) (a Answer, ok bool) {
+	cfg := d.cfg.Load()
+	srv, t, err := cfg.Plan.Split(number)
+	if err != nil || srv != cfg.Plan.Server {
+		return Answer{}, false
+	}
+	addr, exp, ok := d.live.get(t)
+	if !ok || (!exp.IsZero() && !now.Before(exp)) {
+		return Answer{}, false
+	}
+	a = Answer{Number: srv + t, Addr: addr}
+	if !exp.IsZero() {
+		a.Lifetime = exp.Sub(now).Truncate(time.Second)
+	}
+	return a, true
+}
+
+// QueryTx implements QUERY for this server's numbers and referrals. A
+// number of another server in the server table gives an Answer with
+// Referral set and a nil error.
+func (d *Directory) QueryTx(tx *bolt.Tx, number string, now time.Time) (Answer, error) {
+	cfg := d.cfg.Load()
+	srv, t, err := cfg.Plan.Split(number)
+	if err != nil {
+		return Answer{Number: number}, err
+	}
+	full := srv + t
+	if srv != cfg.Plan.Server {
+		s, err := getServer(tx, srv)
+		if err != nil {
+			return Answer{Number: full}, err
+		}
+		if s == nil {
+			return Answer{Number: full}, domain.Errorf(domain.UnknownServer, "server %s is not in the server table", srv)
+		}
+		return Answer{Number: full, Referral: s}, nil
+	}
+	b, err := getBinding(tx, t)
+	if err != nil {
+		return Answer{Number: full}, err
+	}
+	if b.Online(now) {
+		a := Answer{Number: full, Addr: b.Addr}
+		if !b.Expiry.IsZero() {
+			a.Lifetime = b.Expiry.Sub(now).Truncate(time.Second)
+		}
+		return a, nil
+	}
+	if b != nil || tx.Bucket(bktReservations).Get([]byte(t)) != nil {
+		return Answer{Number: full}, domain.Errorf(domain.Offline, "%s has no current address", full)
+	}
+	return Answer{Number: full}, domain.Errorf(domain.NotFound, "%s is neither bound nor reserved", full)
+}

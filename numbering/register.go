@@ -1,0 +1,202 @@
+package numbering
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	bolt "go.etcd.io/bbolt"
+)
+
+// RegisterRequest is a REGISTER in domain terms.
+type RegisterRequest struct {
+	Fixed    bool          // MODE = 1
+	Number   string        // as dialled, short or full; used when Fixed
+	Addr     netip.Addr    // IPv4 to bind (already checked against the source)
+	MAC      domain.MAC    // zero when not given
+	UserID   string        // empty when not given
+	Lifetime time.Duration // 0: the default
+}
+
+// Registration is the outcome of a successful REGISTER.
+type Registration struct {
+	Number   string // full number
+	Addr     netip.Addr
+	Lifetime time.Duration
+}
+
+// RegisterTx implements REGISTER (PROTOCOL.md, steps 2-4) inside tx. It is
+// the one place where an LTNP registration is authorised: the user table,
+// reservations (MAC, user ID), the dynamic pool and IN-USE. On a refusal it
+// has written nothing.
+func (d *Directory) RegisterTx(tx *bolt.Tx, req RegisterRequest, now time.Time) (Registration, error) {
+	cfg := d.cfg.Load()
+	if !req.Addr.Is4() {
+		return Registration{}, domain.Errorf(domain.Invalid, "IPv4 address missing")
+	}
+	num, err := d.chooseNumber(tx, cfg, &req, now)
+	if err != nil {
+		return Registration{}, err
+	}
+	old, err := getBinding(tx, num)
+	if err != nil {
+		return Registration{}, err
+	}
+	if old.Online(now) && !old.sameTerminal(req.MAC, req.Addr) {
+		return Registration{}, domain.Errorf(domain.InUse, "%s is online at %s for another terminal", cfg.Plan.Full(num), old.Addr)
+	}
+	life := req.Lifetime
+	if life <= 0 {
+		life = cfg.DefaultLifetime
+	}
+	if life > cfg.MaxLifetime {
+		life = cfg.MaxLifetime
+	}
+	life = life.Truncate(time.Second)
+	b := &Binding{Number: num, Addr: req.Addr, MAC: req.MAC, UserID: req.UserID,
+		Source: SourceLTNP, Expiry: now.Add(life).Truncate(time.Second), Updated: now}
+	if err := d.putBinding(tx, old, b); err != nil {
+		return Registration{}, err
+	}
+	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life}, nil
+}
+
+func (d *Directory) chooseNumber(tx *bolt.Tx, cfg *Config, req *RegisterRequest, now time.Time) (string, error) {
+	switch {
+	case req.UserID != "":
+		u, err := getUser(tx, req.UserID)
+		if err != nil {
+			return "", err
+		}
+		if u == nil {
+			return "", domain.Errorf(domain.Denied, "unknown user ID %q", req.UserID)
+		}
+		if req.Fixed && req.Number != "" {
+			t, err := cfg.Plan.Own(req.Number)
+			if err != nil || t != u.Number {
+				return "", domain.Errorf(domain.Denied, "user %q has number %s, not %s", req.UserID, cfg.Plan.Full(u.Number), req.Number)
+			}
+		}
+		if err := checkReservation(tx, cfg, u.Number, req); err != nil {
+			return "", err
+		}
+		return u.Number, nil
+	case req.Fixed:
+		if req.Number == "" {
+			return "", domain.Errorf(domain.Invalid, "fixed mode needs a NUMBER")
+		}
+		t, err := cfg.Plan.Own(req.Number)
+		if err != nil {
+			return "", err
+		}
+		if err := checkReservation(tx, cfg, t, req); err != nil {
+			return "", err
+		}
+		return t, nil
+	}
+	if req.MAC.IsValid() {
+		if v := tx.Bucket(bktResByMAC).Get(req.MAC[:]); v != nil {
+			return string(v), nil
+		}
+	}
+	return d.poolNumber(tx, cfg, req.MAC, req.Addr, now)
+}
+
+func checkReservation(tx *bolt.Tx, cfg *Config, t string, req *RegisterRequest) error {
+	r, err := getReservation(tx, t)
+	if err != nil || r == nil {
+		return err
+	}
+	if !r.proves(req.MAC, req.UserID) {
+		return domain.Errorf(domain.Reserved, "%s is reserved for another terminal or user", cfg.Plan.Full(t))
+	}
+	return nil
+}
+
+func memKeyMAC(m domain.MAC) []byte { return append([]byte{'m'}, m[:]...) }
+func memKeyIP(a netip.Addr) []byte  { a4 := a.As4(); return append([]byte{'i'}, a4[:]...) }
+func memKeyNumber(t string) []byte  { return append([]byte{'n'}, t...) }
+func holderKey(m domain.MAC, a netip.Addr) []byte {
+	if m.IsValid() {
+		return memKeyMAC(m)
+	}
+	return memKeyIP(a)
+}
+
+// poolNumber returns the number this terminal held most recently if it is
+// still free (or already its own), else a free number of the pool,
+// preferring numbers that no other terminal remembers.
+func (d *Directory) poolNumber(tx *bolt.Tx, cfg *Config, mac domain.MAC, addr netip.Addr, now time.Time) (string, error) {
+	mem := tx.Bucket(bktMemory)
+	var last []byte
+	if mac.IsValid() {
+		last = mem.Get(memKeyMAC(mac))
+	}
+	if last == nil && addr.IsValid() {
+		last = mem.Get(memKeyIP(addr))
+	}
+	if last != nil && cfg.Pool.Contains(string(last)) {
+		t := string(last)
+		if tx.Bucket(bktReservations).Get(last) == nil {
+			b, err := getBinding(tx, t)
+			if err != nil {
+				return "", err
+			}
+			if b == nil || !b.Online(now) || b.sameTerminal(mac, addr) {
+				return t, nil
+			}
+		}
+	}
+	size := cfg.Pool.Size()
+	if size == 0 {
+		return "", domain.Errorf(domain.Exhausted, "no dynamic pool is configured")
+	}
+	holder := holderKey(mac, addr)
+	res, term := tx.Bucket(bktReservations), tx.Bucket(bktTerminals)
+	var fallback string
+	start := d.cursor % size
+	key := make([]byte, 0, 8)
+	for i := uint32(0); i < size; i++ {
+		idx := (start + i) % size
+		key = strconv.AppendUint(key[:0], uint64(cfg.Pool.At(idx)), 10)
+		key = padLeft(key, cfg.Plan.TerminalDigits)
+		if res.Get(key) != nil {
+			continue
+		}
+		if v := term.Get(key); v != nil {
+			b, err := decodeBinding(string(key), v)
+			if err != nil {
+				return "", err
+			}
+			if b.Online(now) && !b.sameTerminal(mac, addr) {
+				continue
+			}
+		}
+		if h := mem.Get(memKeyNumber(string(key))); h != nil && string(h) != string(holder) {
+			if fallback == "" {
+				fallback = string(key)
+			}
+			continue
+		}
+		d.cursor = idx + 1
+		return string(key), nil
+	}
+	if fallback != "" {
+		return fallback, nil
+	}
+	return "", domain.Errorf(domain.Exhausted, "all %d numbers of the dynamic pool are taken", size)
+}
+
+func padLeft(b []byte, width int) []byte {
+	if len(b) >= width {
+		return b
+	}
+	n := width - len(b)
+	b = append(b, make([]byte, n)...)
+	copy(b[n:], b[:len(b)-n])
+	for i := 0; i < n; i++ {
+		b[i] = '0'
+	}
+	return b
+}

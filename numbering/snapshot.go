@@ -1,0 +1,34 @@
+package numbering
+
+import bolt "go.etcd.io/bbolt"
+
+// Snapshot is a consistent copy of the tables.
+type Snapshot struct {
+	Reservations []Reservation
+	Users        []User
+	Servers      []Server
+	Bindings     []Binding
+}
+
+// SnapshotTx reads every table.
+func SnapshotTx(tx *bolt.Tx) (*Snapshot, error) {
+	s := &Snapshot{}
+	if err := forEachJSON(tx.Bucket(bktReservations), &s.Reservations); err != nil {
+		return nil, err
+	}
+	if err := forEachJSON(tx.Bucket(bktUsers), &s.Users); err != nil {
+		return nil, err
+	}
+	if err := forEachJSON(tx.Bucket(bktServers), &s.Servers); err != nil {
+		return nil, err
+	}
+	err := tx.Bucket(bktTerminals).ForEach(func(k, v []byte) error {
+		b, err := decodeBinding(string(k), v)
+		if err != nil {
+			return err
+		}
+		s.Bindings = append(s.Bindings, *b)
+		return nil
+	})
+	return s, err
+}
