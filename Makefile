@@ -12,8 +12,10 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
+# What the tests use beyond Go: Debian packages (as root; see contrib/deps.sh).
 deps:
 	$(GO) mod download
+	./contrib/deps.sh test
 
 test: deps
 	$(GO) vet $(PKGS)
@@ -30,15 +32,17 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) run $(GOLANGCI) run ./...
 
+# Every fuzz target, FUZZTIME each.
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./numbering/ltnp/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ltnp/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./plugins/lantel/
 
 # Benchmarks: Go micro-benchmarks, then the load generators against real
 # servers (see README "Performance").
 bench: bench-go bench-ltnp bench-dhcp
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./numbering/... ./internal/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./numbering/... ./ltnp/... ./internal/...
 
 bench-ltnp: build
 	$(BIN)/ltnpbench

@@ -35,14 +35,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 
-need=()
-command -v ip >/dev/null || need+=(iproute2)
-command -v dhclient >/dev/null || need+=(isc-dhcp-client)
-command -v busybox >/dev/null || need+=(busybox)
-if ((${#need[@]})); then
-  say "installing ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+./contrib/deps.sh demo
 
 id=ltd$$
 lan=$id-lan

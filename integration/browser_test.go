@@ -166,8 +166,8 @@ func TestDirectoryPageInChromium(t *testing.T) {
 }
 
 // startProxy forwards a loopback TCP port of the test's own namespace to a
-// port inside ns: each connection runs this test binary's TestHelperDial
-// inside ns, which splices the connection to the target.
+// port inside ns: each connection runs this test binary inside ns as a dial
+// helper (see dialHelper), which splices the connection to the target.
 func startProxy(t *testing.T, l *Lab, ns, target string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -183,7 +183,7 @@ func startProxy(t *testing.T, l *Lab, ns, target string) string {
 			}
 			go func() {
 				defer c.Close()
-				cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestHelperDial$")
+				cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^$")
 				cmd.Env = append(os.Environ(), "LANTEL_DIAL="+target)
 				cmd.Stdin, cmd.Stdout = c, c
 				cmd.Run()
@@ -193,18 +193,15 @@ func startProxy(t *testing.T, l *Lab, ns, target string) string {
 	return ln.Addr().String()
 }
 
-// TestHelperDial is not a test: startProxy runs it inside a namespace to
-// connect stdin/stdout to a TCP address there.
-func TestHelperDial(t *testing.T) {
-	target := os.Getenv("LANTEL_DIAL")
-	if target == "" {
-		t.Skip("helper for TestDirectoryPageInChromium")
-	}
+// dialHelper connects stdin/stdout to the TCP address in LANTEL_DIAL.
+// startProxy runs this test binary inside a namespace with that variable
+// set, and TestMain calls dialHelper instead of running the tests.
+func dialHelper(target string) int {
 	c, err := net.Dial("tcp", target)
 	if err != nil {
-		os.Exit(1)
+		return 1
 	}
 	go func() { io.Copy(c, os.Stdin); c.(*net.TCPConn).CloseWrite() }()
 	io.Copy(os.Stdout, c)
-	os.Exit(0)
+	return 0
 }

@@ -61,7 +61,7 @@ type rig struct {
 	db  *bolt.DB
 }
 
-func newRig(t *testing.T, args ...string) *rig {
+func newRig(t testing.TB, args ...string) *rig {
 	t.Helper()
 	mac, _ := domain.ParseMAC("00:a0:24:97:36:f2")
 	a, err := ParseArgs(args)

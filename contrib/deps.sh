@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# contrib/deps.sh demo|test: installs, as root on Debian, the Debian
+# packages that `make demo` or `make test` use and that are missing. Without
+# root (or apt-get) it installs nothing: the tests that need these skip
+# themselves with the reason.
+set -euo pipefail
+what=${1:-test}
+declare -A pkg=(
+  [ip]=iproute2 [dhclient]=isc-dhcp-client [busybox]=busybox
+  [chromium]=chromium [chromedriver]=chromium-driver
+)
+cmds=(ip dhclient busybox)
+[ "$what" = test ] && cmds+=(chromium chromedriver)
+need=()
+for c in "${cmds[@]}"; do command -v "$c" >/dev/null || need+=("${pkg[$c]}"); done
+((${#need[@]})) || exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "deps: not installing ${need[*]} (needs root and apt-get); the tests that use them will skip" >&2
+  exit 0
+fi
+echo "deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,237 @@
+package service_test
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/internal/testutil"
+	"github.com/lantel/lantel/leases"
+	"github.com/lantel/lantel/numbering"
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	macPhone = domain.MAC{0, 0xa0, 0x24, 0x97, 0x36, 0xf2}
+	macOther = domain.MAC{2, 0, 0, 0, 0, 9}
+	ip20     = netip.MustParseAddr("192.0.2.20")
+	ip21     = netip.MustParseAddr("192.0.2.21")
+)
+
+type rig struct {
+	svc     *service.Service
+	db      *bolt.DB
+	clk     *testutil.Clock
+	commits atomic.Int64
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	r, err := leases.ParseRange("192.0.2.20-192.0.2.29")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := testutil.NewClock()
+	st := testutil.Service(t, "", service.Config{
+		Numbering: testutil.Config(t, "1000", "2100-2101"),
+		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}, {Number: "2002"}}},
+		Leases:    &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Minute},
+		Clock:     clk.Now, JobInterval: -1,
+	})
+	g := &rig{svc: st.Svc, db: st.DB, clk: clk}
+	st.Svc.SetOnCommit(func(n int, _ time.Duration) { g.commits.Add(1) })
+	return g
+}
+
+func client(mac domain.MAC) leases.Client {
+	return leases.Client{Key: leases.ClientKey(nil, mac), MAC: mac, Hostname: "desk"}
+}
+
+// The number goes online in the ACK's transaction, and offline with the
+// lease's end: on RELEASE, and when the reclaimer finds it expired.
+func TestAckReleaseReclaim(t *testing.T) {
+	r := newRig(t)
+	a, err := r.svc.Offer(client(macPhone), netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := r.svc.Ack(service.AckRequest{Client: client(macPhone), Addr: a, Selecting: true})
+	if err != nil || ack.Number != "10002001" || ack.Lease.Addr != a {
+		t.Fatalf("Ack = %+v, %v", ack, err)
+	}
+	if ans, err := r.svc.Query("2001"); err != nil || ans.Addr != a {
+		t.Fatalf("Query after ACK = %+v, %v", ans, err)
+	}
+	if ok, err := r.svc.Release(client(macOther), a); ok || err != nil {
+		t.Fatalf("another client's RELEASE = %v, %v", ok, err)
+	}
+	if ok, err := r.svc.Release(client(macPhone), a); !ok || err != nil {
+		t.Fatalf("RELEASE = %v, %v", ok, err)
+	}
+	if _, err := r.svc.Query("2001"); !errors.Is(err, domain.Offline) {
+		t.Fatalf("Query after RELEASE: %v", err)
+	}
+
+	if _, err := r.svc.Ack(service.AckRequest{Client: client(macPhone), Addr: a}); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Advance(2 * time.Minute)
+	r.svc.RunJobs()
+	if _, err := r.svc.Query("2001"); !errors.Is(err, domain.Offline) {
+		t.Fatalf("Query after expiry: %v", err)
+	}
+	if ls, _ := r.svc.Leases(); len(ls) != 0 {
+		t.Fatalf("leases after reclaim: %+v", ls)
+	}
+}
+
+// A refused ACK (a NAK) writes nothing; a SELECTING request must name what
+// was offered.
+func TestAckRefusals(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.svc.Ack(service.AckRequest{Client: client(macPhone), Addr: ip21, Selecting: true}); !errors.Is(err, domain.InUse) {
+		t.Fatalf("SELECTING an address not offered: %v", err)
+	}
+	if _, err := r.svc.Ack(service.AckRequest{Client: client(macOther), Addr: ip20}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Ack(service.AckRequest{Client: client(macPhone), Addr: ip20}); !errors.Is(err, domain.InUse) {
+		t.Fatalf("another client's address: %v", err)
+	}
+	if _, err := r.svc.Ack(service.AckRequest{Client: client(macPhone), Addr: netip.MustParseAddr("192.0.2.99")}); !errors.Is(err, domain.NotFound) {
+		t.Fatalf("an address of no range: %v", err)
+	}
+	if ls, _ := r.svc.Leases(); len(ls) != 1 || ls[0].MAC != macOther {
+		t.Fatalf("leases: %+v", ls)
+	}
+}
+
+// An idle server commits nothing: the jobs look at the earliest expiry in
+// a read transaction first. Health reads, never writes.
+func TestIdleCommitsNothing(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: ip21, Lifetime: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	before := r.commits.Load()
+	for i := 0; i < 10; i++ {
+		r.svc.RunJobs()
+		for name, err := range r.svc.Health() {
+			if err != nil {
+				t.Fatalf("health %s: %v", name, err)
+			}
+		}
+	}
+	if n := r.commits.Load() - before; n != 0 {
+		t.Fatalf("%d commits while idle", n)
+	}
+	r.clk.Advance(2 * time.Hour)
+	r.svc.RunJobs()
+	if r.commits.Load() == before {
+		t.Fatal("an expired registration was not ended")
+	}
+	if _, err := r.svc.Query("2002"); !errors.Is(err, domain.Offline) {
+		t.Fatalf("Query after expiry: %v", err)
+	}
+}
+
+// Counts follow every change from the live view.
+func TestCounts(t *testing.T) {
+	r := newRig(t)
+	want := func(w numbering.Counts) {
+		t.Helper()
+		if c := r.svc.Counts(); c != w {
+			t.Fatalf("Counts = %+v, want %+v", c, w)
+		}
+	}
+	want(numbering.Counts{Reserved: 2, FreePool: 2})
+	if _, err := r.svc.Register(numbering.RegisterRequest{Addr: ip21}); err != nil {
+		t.Fatal(err)
+	}
+	want(numbering.Counts{Online: 1, Reserved: 2, FreePool: 1})
+	if _, err := r.svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: ip20}); err != nil {
+		t.Fatal(err)
+	}
+	want(numbering.Counts{Online: 2, Reserved: 1, FreePool: 1})
+	if _, err := r.svc.Deregister("2002", ip20); err != nil {
+		t.Fatal(err)
+	}
+	want(numbering.Counts{Online: 1, Offline: 1, Reserved: 1, FreePool: 1})
+	if err := r.svc.PutReservation(numbering.Reservation{Number: "2101"}); err != nil {
+		t.Fatal(err)
+	}
+	want(numbering.Counts{Online: 1, Offline: 1, Reserved: 2, FreePool: 0})
+	if err := r.svc.DeleteReservation("2101"); err != nil {
+		t.Fatal(err)
+	}
+	want(numbering.Counts{Online: 1, Offline: 1, Reserved: 1, FreePool: 1})
+	// A refused edit changes nothing.
+	if err := r.svc.PutReservation(numbering.Reservation{Number: "2001"}); !errors.Is(err, domain.Conflict) {
+		t.Fatalf("editing a config reservation: %v", err)
+	}
+	want(numbering.Counts{Online: 1, Offline: 1, Reserved: 1, FreePool: 1})
+}
+
+// stalled is a backup reader that never reads.
+type stalled struct{ release chan struct{} }
+
+func (s stalled) Write(p []byte) (int, error) { <-s.release; return len(p), nil }
+
+// A backup whose reader stalls holds no transaction: registrations go on;
+// the copy is a store with the same data.
+func TestBackup(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: ip21}); err != nil {
+		t.Fatal(err)
+	}
+	w := stalled{release: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(w.release) }) }
+	defer release()
+	done := make(chan error, 1)
+	go func() { done <- r.svc.Backup(w, nil) }()
+	time.Sleep(100 * time.Millisecond)
+	for i := 0; i < 200; i++ { // enough to make the file grow
+		reg := make(chan error, 1)
+		go func() {
+			_, err := r.svc.Register(numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), MAC: domain.MAC{2, 1, 0, 0, 0, byte(i)}})
+			reg <- err
+		}()
+		select {
+		case err := <-reg:
+			if err != nil && !errors.Is(err, domain.Exhausted) {
+				t.Fatal(err)
+			}
+		case <-time.After(time.Second):
+			release()
+			t.Fatalf("registration %d waited over a second behind a stalled backup", i)
+		}
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	var buf bytes.Buffer
+	var size int64
+	if err := r.svc.Backup(&buf, func(n int64) { size = n }); err != nil || int64(buf.Len()) != size {
+		t.Fatalf("backup: %d bytes, said %d, %v", buf.Len(), size, err)
+	}
+	path := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cp := testutil.Directory(t, path, testutil.Config(t, "1000", "2100-2101"), numbering.Static{})
+	if a, err := cp.Svc.Query("2002"); err != nil || a.Addr != ip21 {
+		t.Fatalf("the copy answers %+v, %v", a, err)
+	}
+}
+
