@@ -234,4 +234,3 @@ func TestBackup(t *testing.T) {
 		t.Fatalf("the copy answers %+v, %v", a, err)
 	}
 }
-
