@@ -29,6 +29,10 @@ import (
 type Config struct {
 	Addr  string // host:port
 	Token string // bearer token; "" on loopback only
+	// Hosts are the names (besides IP literals and localhost) under which
+	// the listener may be reached: the Host header of every request must be
+	// one of them (see guard.go).
+	Hosts []string
 	Svc   *service.Service
 	// Health returns the state of the parts beyond the store (listeners);
 	// nil error: ok.
@@ -99,7 +103,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{}))
 	}
 	mux.HandleFunc("GET /{$}", s.page)
-	return s.auth(mux)
+	return s.guard(s.auth(mux))
 }
 
 const tokenCookie = "lantel_token" //nolint:gosec // a cookie name, not a credential

@@ -92,9 +92,10 @@ type Numbering struct {
 	Log struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
-	Admin          *string `yaml:"admin"`
-	AdminToken     string  `yaml:"admin_token"`
-	AdminTokenFile string  `yaml:"admin_token_file"`
+	Admin          *string  `yaml:"admin"`
+	AdminHosts     []string `yaml:"admin_hosts"`
+	AdminToken     string   `yaml:"admin_token"`
+	AdminTokenFile string   `yaml:"admin_token_file"`
 }
 
 // Config is the checked configuration.
@@ -112,6 +113,7 @@ type Config struct {
 	LogLevel   string
 	Admin      string // admin listener address; "" when off
 	AdminToken string
+	AdminHosts []string // names the admin listener answers to, besides IP literals and localhost
 }
 
 // Load reads and checks a file.
@@ -236,6 +238,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 	}
 	c.AdminToken = n.AdminToken
+	c.AdminHosts = n.AdminHosts
 	if n.AdminTokenFile != "" {
 		b, err := os.ReadFile(n.AdminTokenFile)
 		if err != nil {

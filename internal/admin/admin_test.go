@@ -1,0 +1,180 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/metrics"
+	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/internal/testutil"
+	"github.com/lantel/lantel/numbering"
+)
+
+func newHandler(t *testing.T, token string) (http.Handler, *service.Service) {
+	t.Helper()
+	st := testutil.Directory(t, "", testutil.Config(t, "1000", "2100-2101"), numbering.Static{
+		Reservations: []numbering.Reservation{{Number: "2001", Name: "reception"}},
+		Servers:      []numbering.Server{{Number: "1001", Addr: netip.MustParseAddrPort("192.0.2.2:5757")}},
+	})
+	if _, err := st.Svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: netip.MustParseAddr("192.0.2.20")}); err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New(metrics.Gauges{Numbers: func() (map[string]int, error) {
+		c := st.Svc.Counts()
+		return map[string]int{"online": c.Online}, nil
+	}})
+	s := &Server{cfg: Config{Token: token, Svc: st.Svc, Hosts: []string{"pbx.office.lan"}, Metrics: m.Registry, Log: slog.New(slog.DiscardHandler)}}
+	return s.Handler(), st.Svc
+}
+
+type req struct {
+	method, path, body string
+	hdr                map[string]string
+	want               int
+	contains           string
+}
+
+func run(t *testing.T, h http.Handler, c req) string {
+	t.Helper()
+	var body io.Reader
+	if c.body != "" {
+		body = strings.NewReader(c.body)
+	}
+	r := httptest.NewRequest(c.method, "http://127.0.0.1:5758"+c.path, body)
+	if c.body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range c.hdr {
+		if k == "Host" {
+			r.Host = v
+			continue
+		}
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != c.want || !strings.Contains(w.Body.String(), c.contains) {
+		t.Errorf("%s %s %v: HTTP %d %q, want %d containing %q", c.method, c.path, c.hdr, w.Code, w.Body.String(), c.want, c.contains)
+	}
+	return w.Body.String()
+}
+
+func TestAPI(t *testing.T) {
+	h, _ := newHandler(t, "")
+	for _, c := range []req{
+		{"GET", "/api/v1/health", "", nil, 200, `"store_writable": "ok"`},
+		{"GET", "/api/v1/directory", "", nil, 200, `"number": "10002001"`},
+		{"GET", "/api/v1/directory?state=online", "", nil, 200, `"ipv4": "192.0.2.20"`},
+		{"GET", "/api/v1/directory?state=free&limit=1", "", nil, 200, `"10002100"`},
+		{"GET", "/api/v1/directory?state=bogus", "", nil, 400, `state`},
+		{"GET", "/api/v1/directory?limit=x", "", nil, 400, `limit`},
+		{"GET", "/api/v1/directory/2001", "", nil, 200, `"name": "reception"`},
+		{"GET", "/api/v1/directory/2999", "", nil, 404, `not-found`},
+		{"GET", "/api/v1/directory/20a1", "", nil, 400, `invalid`},
+		{"POST", "/api/v1/reservations", `{"number":"2010","mac":"02:00:00:00:00:10","name":"lobby"}`, nil, 201, `"state": "reserved"`},
+		{"POST", "/api/v1/reservations", `{"number":"2011","mac":"02:00:00:00:00:10"}`, nil, 409, `already reserved`},
+		{"POST", "/api/v1/reservations", `{"number":"2012","mac":"zz"}`, nil, 400, `MAC`},
+		{"POST", "/api/v1/reservations", `{"number":"2012","colour":"red"}`, nil, 400, `bad request body`},
+		{"PUT", "/api/v1/reservations/2001", `{"name":"x"}`, nil, 409, `configuration file`},
+		{"PUT", "/api/v1/reservations/2013", `{"number":"2014"}`, nil, 400, `differs`},
+		{"DELETE", "/api/v1/reservations/2010", "", nil, 204, ``},
+		{"DELETE", "/api/v1/reservations/2010", "", nil, 404, `not reserved`},
+		{"POST", "/api/v1/users", `{"id":"U9","number":"2020","name":"Bob"}`, nil, 201, `"U9"`},
+		{"GET", "/api/v1/users", "", nil, 200, `"Bob"`},
+		{"DELETE", "/api/v1/users/U9", "", nil, 204, ``},
+		{"PUT", "/api/v1/servers/1002", `{"address":"192.0.2.3:5757"}`, nil, 200, `1002`},
+		{"PUT", "/api/v1/servers/1001", `{"address":"192.0.2.3:5757"}`, nil, 409, `configuration file`},
+		{"PUT", "/api/v1/servers/1003", `{"address":"nowhere"}`, nil, 400, `IPv4:port`},
+		{"GET", "/api/v1/servers", "", nil, 200, `"1002"`},
+		{"DELETE", "/api/v1/servers/1002", "", nil, 204, ``},
+		{"GET", "/api/v1/leases", "", nil, 200, `[]`},
+		{"GET", "/api/v1/quarantine", "", nil, 200, `[]`},
+		{"GET", "/metrics", "", nil, 200, `lantel_numbers{state="online"} 1`},
+		{"GET", "/", "", nil, 200, `reception`},
+	} {
+		run(t, h, c)
+	}
+}
+
+// A page in the administrator's browser cannot drive the API: not by a
+// cross-site request, not by text/plain, not through DNS rebinding.
+func TestBrowserAttacks(t *testing.T) {
+	h, svc := newHandler(t, "")
+	res := `{"number":"2030"}`
+	for _, c := range []req{
+		{"POST", "/api/v1/reservations", res, map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, 403, `cross-origin`},
+		{"POST", "/api/v1/reservations", res, map[string]string{"Origin": "http://evil.example"}, 403, `cross-origin`},
+		{"DELETE", "/api/v1/reservations/2001", "", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, `cross-origin`},
+		{"POST", "/api/v1/reservations", res, map[string]string{"Content-Type": "text/plain"}, 415, `application/json`},
+		{"GET", "/api/v1/backup", "", map[string]string{"Host": "rebind.evil.example"}, 421, `not this admin listener`},
+		{"GET", "/api/v1/directory", "", map[string]string{"Host": "rebind.evil.example:5758"}, 421, ``},
+		// The page itself and named hosts keep working.
+		{"POST", "/api/v1/reservations", res, map[string]string{"Origin": "http://127.0.0.1:5758", "Sec-Fetch-Site": "same-origin"}, 201, `10002030`},
+		{"GET", "/api/v1/directory/2030", "", map[string]string{"Host": "pbx.office.lan:5758"}, 200, `10002030`},
+		{"GET", "/api/v1/directory/2030", "", map[string]string{"Host": "localhost:5758"}, 200, `10002030`},
+		{"GET", "/api/v1/directory/2030", "", map[string]string{"Host": "[::1]:5758"}, 200, `10002030`},
+	} {
+		run(t, h, c)
+	}
+	snap, _ := svc.Snapshot()
+	if len(snap.Reservations) != 2 {
+		t.Fatalf("reservations after the attacks: %+v", snap.Reservations)
+	}
+}
+
+func TestToken(t *testing.T) {
+	h, _ := newHandler(t, "s3cret")
+	for _, c := range []req{
+		{"GET", "/api/v1/health", "", nil, 200, `ok`},
+		{"GET", "/api/v1/directory", "", nil, 401, `bearer token`},
+		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "Bearer wrong"}, 401, ``},
+		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "Bearer s3cret"}, 200, `10002001`},
+		{"GET", "/api/v1/directory", "", map[string]string{"Cookie": tokenCookie + "=s3cret"}, 200, `10002001`},
+		{"GET", "/?token=s3cret", "", nil, 200, `reception`},
+	} {
+		run(t, h, c)
+	}
+}
+
+func TestBackupIsAStore(t *testing.T) {
+	h, _ := newHandler(t, "")
+	r := httptest.NewRequest("GET", "http://127.0.0.1/api/v1/backup", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 200 || w.Header().Get("Content-Length") != fmt.Sprint(w.Body.Len()) || w.Body.Len() < 4096 {
+		t.Fatalf("backup: %d, %d bytes, Content-Length %s", w.Code, w.Body.Len(), w.Header().Get("Content-Length"))
+	}
+}
+
+// Every refusal kind maps to a status on purpose; a failure is 500 and
+// does not show its text.
+func TestEveryKindHasAStatus(t *testing.T) {
+	s := &Server{cfg: Config{Log: slog.New(slog.DiscardHandler)}}
+	for _, k := range domain.Kinds() {
+		code, ok := statusOf[k]
+		if !ok {
+			t.Errorf("kind %v has no HTTP status", k)
+			continue
+		}
+		w := httptest.NewRecorder()
+		s.fail(w, domain.Errorf(k, "because"))
+		var body apiError
+		if w.Code != code || json.Unmarshal(w.Body.Bytes(), &body) != nil || !strings.Contains(body.Error, "because") {
+			t.Errorf("kind %v: %d %s", k, w.Code, w.Body)
+		}
+	}
+	w := httptest.NewRecorder()
+	s.fail(w, errors.New("disk on fire"))
+	if w.Code != 500 || strings.Contains(w.Body.String(), "fire") {
+		t.Errorf("failure: %d %s", w.Code, w.Body)
+	}
+}

@@ -1,0 +1,134 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/internal/config"
+	"github.com/lantel/lantel/internal/daemon"
+	"github.com/lantel/lantel/ltnp"
+)
+
+func parse(t *testing.T, store, extra string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(`numbering:
+  store: `+store+`
+  server_number: "1000"
+  listen: 127.0.0.1:0
+  admin: 127.0.0.1:0
+  pool: ["2100-2101"]
+  reservations:
+    - {number: "2001", name: "reception"}
+`+extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func query(t *testing.T, d *daemon.Daemon, number string) ltnp.Message {
+	t.Helper()
+	c, err := ltnp.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	q := ltnp.Message{Type: ltnp.TypeQuery}
+	q.SetNumber(number)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := c.Do(ctx, d.LTNPAddr(), &q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func get(t *testing.T, d *daemon.Daemon, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + d.AdminAddr().String() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Start, reload, stop: every part comes up in order, a reload changes the
+// tables and what may change, a refused reload leaves the old
+// configuration, and Close releases the store.
+func TestStartReloadClose(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "sub", "lantel.db")
+	log := slog.New(slog.DiscardHandler)
+	d, err := daemon.Start(parse(t, store, ""), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if m := query(t, d, "2001"); m.Result != ltnp.ResultOffline {
+		t.Fatalf("QUERY 2001: %v", m.Result)
+	}
+	if code, body := get(t, d, "/api/v1/health"); code != 200 || !strings.Contains(body, `"ltnp_listener": "ok"`) {
+		t.Fatalf("health: %d %s", code, body)
+	}
+
+	if err := d.Reload(parse(t, store, "    - {number: \"2005\", name: \"lab\"}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if m := query(t, d, "2005"); m.Result != ltnp.ResultOffline {
+		t.Fatalf("QUERY 2005 after reload: %v", m.Result)
+	}
+	if code, body := get(t, d, "/api/v1/directory/2005"); code != 200 || !strings.Contains(body, `"origin": "config"`) {
+		t.Fatalf("entry after reload: %d %s", code, body)
+	}
+
+	bad := parse(t, store, "")
+	bad.Directory.Plan.Server = "1001"
+	if err := d.Reload(bad); !errors.Is(err, config.ErrConfig) || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("plan change: %v", err)
+	}
+	if d.Config().Directory.Plan.Server != "1000" {
+		t.Fatal("a refused reload replaced the configuration")
+	}
+
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The store is released: a new daemon opens it at once, with the
+	// reservations of its file.
+	d2, err := daemon.Start(parse(t, store, ""), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if m := query(t, d2, "2005"); m.Result != ltnp.ResultNotFound {
+		t.Fatalf("QUERY 2005 on a file without it: %v", m.Result)
+	}
+}
+
+// A daemon that cannot start leaves nothing behind: a second daemon on the
+// same store fails cleanly, and the first keeps serving.
+func TestStartFailsCleanly(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "lantel.db")
+	log := slog.New(slog.DiscardHandler)
+	d, err := daemon.Start(parse(t, store, ""), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	cfg := parse(t, store, "")
+	if _, err := daemon.Start(cfg, log); err == nil || !strings.Contains(err.Error(), store) {
+		t.Fatalf("second daemon on the same store: %v", err)
+	}
+	if m := query(t, d, "2001"); m.Result != ltnp.ResultOffline {
+		t.Fatalf("first daemon after the second failed: %v", m.Result)
+	}
+}
