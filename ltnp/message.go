@@ -113,10 +113,12 @@ const (
 	AttrServerAddress Attr = 9
 	AttrReason        Attr = 10
 	AttrHops          Attr = 11
+	AttrAuth          Attr = 12
+	AttrTime          Attr = 13
 )
 
 var attrNames = [...]string{"", "MODE", "NUMBER", "IPV4", "MAC", "USER-ID", "RESULT",
-	"LIFETIME", "SERVER-NUMBER", "SERVER-ADDRESS", "REASON", "HOPS"}
+	"LIFETIME", "SERVER-NUMBER", "SERVER-ADDRESS", "REASON", "HOPS", "AUTH", "TIME"}
 
 func (a Attr) String() string {
 	if a >= 1 && int(a) < len(attrNames) {
@@ -169,6 +171,8 @@ type Message struct {
 	ServerAddr   netip.AddrPort
 	Reason       string
 	Hops         uint8
+	Auth         [AuthLen]byte // HMAC-SHA-256 (see auth.go)
+	Time         uint32        // seconds since 1970-01-01 UTC
 
 	present uint16
 }
@@ -194,6 +198,7 @@ func (m *Message) SetServerAddr(v netip.AddrPort) {
 }
 func (m *Message) SetReason(v string) { m.Reason = v; m.Set(AttrReason) }
 func (m *Message) SetHops(v uint8)    { m.Hops = v; m.Set(AttrHops) }
+func (m *Message) SetTime(v uint32)   { m.Time = v; m.Set(AttrTime) }
 
 // Decode parses one datagram. On ErrDrop nothing else is meaningful. On a
 // malformed message the returned Message still carries the header (Type,
@@ -300,6 +305,16 @@ func (m *Message) decodeAttr(code Attr, v []byte) error {
 			return malformed(code.String(), "must be 1 byte")
 		}
 		m.Hops = v[0]
+	case AttrAuth:
+		if len(v) != AuthLen {
+			return malformed(code.String(), "must be %d bytes", AuthLen)
+		}
+		m.Auth = [AuthLen]byte(v)
+	case AttrTime:
+		if len(v) != 4 {
+			return malformed(code.String(), "must be 4 bytes")
+		}
+		m.Time = binary.BigEndian.Uint32(v)
 	default:
 		return nil // unknown codes are skipped
 	}
@@ -370,6 +385,12 @@ func (m *Message) Append(b []byte) ([]byte, error) {
 	}
 	if m.Has(AttrHops) {
 		attr(AttrHops, m.Hops)
+	}
+	if m.Has(AttrTime) {
+		attr(AttrTime, binary.BigEndian.AppendUint32(nil, m.Time)...)
+	}
+	if m.Has(AttrAuth) {
+		attr(AttrAuth, m.Auth[:]...) // last: Sign patches it
 	}
 	n := len(b) - start - HeaderLen
 	if n+HeaderLen > MaxDatagram {
