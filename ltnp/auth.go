@@ -93,4 +93,3 @@ func TimeSkew(t, now uint32) uint32 {
 	}
 	return uint32(d)
 }
-
