@@ -44,6 +44,15 @@ func ValidUserID(id string) error {
 	return nil
 }
 
+// ValidSecret checks a per-number secret: 6-128 bytes of UTF-8 without
+// control characters (it is typed into phones' web pages).
+func ValidSecret(s string) error {
+	if len(s) < 6 || len(s) > 128 || !IsText(s) {
+		return Errorf(Invalid, "a secret must be 6-128 bytes of UTF-8 without control characters")
+	}
+	return nil
+}
+
 // MAC is an Ethernet address. The zero MAC is invalid ("unknown").
 type MAC [6]byte
 

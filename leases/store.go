@@ -20,6 +20,7 @@ var (
 	bktExpiry     = []byte("lease.exp")  // expiry(8)+IPv4 -> nil
 	bktQuarantine = []byte("lease.quar") // IPv4 -> until(8)
 	bktQuarExpiry = []byte("lease.qexp") // until(8)+IPv4 -> nil
+	bktByMAC      = []byte("lease.mac")  // MAC -> IPv4 of its current lease
 )
 
 // Config configures the allocator.
@@ -105,9 +106,23 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 				return err
 			}
 		}
-		if err := tx.Bucket(bktLeases).ForEach(func(k, _ []byte) error {
-			s.mark(netip.AddrFrom4([4]byte(k)), true)
-			return nil
+		// The MAC index came later than the leases: build it when missing.
+		buildByMAC := tx.Bucket(bktByMAC) == nil
+		byMAC, err := tx.CreateBucketIfNotExists(bktByMAC)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bktLeases).ForEach(func(k, v []byte) error {
+			a := netip.AddrFrom4([4]byte(k))
+			s.mark(a, true)
+			if !buildByMAC {
+				return nil
+			}
+			l, err := decodeLease(a, v)
+			if err != nil {
+				return err
+			}
+			return byMAC.Put(l.MAC[:], k)
 		}); err != nil {
 			return err
 		}
@@ -610,6 +625,11 @@ func putLease(tx *bolt.Tx, l *Lease) error {
 	if err := tx.Bucket(bktLeases).Put(k[:], appendLease(nil, l)); err != nil {
 		return err
 	}
+	if l.MAC.IsValid() {
+		if err := tx.Bucket(bktByMAC).Put(l.MAC[:], k[:]); err != nil {
+			return err
+		}
+	}
 	if err := tx.Bucket(bktByClient).Put([]byte(l.Key), k[:]); err != nil {
 		return err
 	}
@@ -620,6 +640,11 @@ func deleteLease(tx *bolt.Tx, l *Lease) error {
 	k := l.Addr.As4()
 	if err := tx.Bucket(bktLeases).Delete(k[:]); err != nil {
 		return err
+	}
+	if v := tx.Bucket(bktByMAC).Get(l.MAC[:]); string(v) == string(k[:]) {
+		if err := tx.Bucket(bktByMAC).Delete(l.MAC[:]); err != nil {
+			return err
+		}
 	}
 	// The client index is kept: it remembers the client's last address so
 	// that it gets it back while nobody else has taken it.
@@ -658,4 +683,19 @@ func NextDue(tx *bolt.Tx) time.Time {
 		}
 	}
 	return due
+}
+
+// AddrOfMAC returns the address of the current lease held by a client with
+// this hardware address, if any.
+func AddrOfMAC(tx *bolt.Tx, mac domain.MAC, now time.Time) (netip.Addr, bool) {
+	v := tx.Bucket(bktByMAC).Get(mac[:])
+	if len(v) != 4 {
+		return netip.Addr{}, false
+	}
+	a := netip.AddrFrom4([4]byte(v))
+	l, err := leaseAt(tx, a)
+	if err != nil || l == nil || l.MAC != mac || !l.Active(now) {
+		return netip.Addr{}, false
+	}
+	return a, true
 }

@@ -35,9 +35,15 @@ type Client struct {
 }
 
 type pendingReq struct {
-	to netip.AddrPort
-	ch chan Message
+	to  netip.AddrPort
+	key []byte // verify the reply's AUTH with it (nil: unsigned)
+	ch  chan Message
 }
+
+// ErrUnsigned: a request was signed with a secret and the reply did not
+// carry a valid AUTH (PROTOCOL.md, Security): it did not come from a server
+// that knows the secret.
+var ErrUnsigned = errors.New("ltnp: the reply's AUTH does not verify")
 
 // NewClient serves replies arriving on conn; it takes ownership of conn.
 func NewClient(conn *net.UDPConn) *Client {
@@ -81,11 +87,14 @@ func (c *Client) readLoop() {
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 		c.mu.Lock()
 		p, ok := c.pending[m.TxID]
-		if ok && p.to == src {
+		// A reply to a signed request must be signed with the same secret;
+		// a forged one is ignored as if it never came.
+		ok = ok && p.to == src && (p.key == nil || Verify(buf[:n], p.key))
+		if ok {
 			delete(c.pending, m.TxID)
 		}
 		c.mu.Unlock()
-		if ok && p.to == src {
+		if ok {
 			p.ch <- m
 		}
 	}
@@ -94,6 +103,14 @@ func (c *Client) readLoop() {
 // Do sends req to server with a fresh transaction ID, retransmitting per
 // the schedule, and returns the reply (whatever its RESULT).
 func (c *Client) Do(ctx context.Context, server netip.AddrPort, req *Message) (Message, error) {
+	return c.DoSigned(ctx, server, req, nil)
+}
+
+// DoSigned is Do for a number that has a secret: the request carries TIME
+// and AUTH computed with secret, and only a reply whose AUTH verifies with
+// it is taken (ErrTimeout, wrapping ErrUnsigned, when none came). A nil
+// secret sends the request unsigned.
+func (c *Client) DoSigned(ctx context.Context, server netip.AddrPort, req *Message, secret []byte) (Message, error) {
 	ch := make(chan Message, 1)
 	c.mu.Lock()
 	var id uint32
@@ -105,7 +122,7 @@ func (c *Client) Do(ctx context.Context, server netip.AddrPort, req *Message) (M
 			break
 		}
 	}
-	c.pending[id] = pendingReq{to: server, ch: ch}
+	c.pending[id] = pendingReq{to: server, key: secret, ch: ch}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -114,7 +131,13 @@ func (c *Client) Do(ctx context.Context, server netip.AddrPort, req *Message) (M
 	}()
 	m := *req
 	m.TxID = id
-	b, err := m.Append(nil)
+	var b []byte
+	var err error
+	if secret != nil {
+		b, err = m.AppendSigned(nil, secret, uint32(time.Now().Unix()))
+	} else {
+		b, err = m.Append(nil)
+	}
 	if err != nil {
 		return Message{}, err
 	}
@@ -141,6 +164,9 @@ func (c *Client) Do(ctx context.Context, server netip.AddrPort, req *Message) (M
 			case <-time.After(c.GiveUp):
 			}
 		}
+	}
+	if secret != nil {
+		return Message{}, fmt.Errorf("%w from %v after %d tries (a reply without a valid AUTH is %w)", ErrTimeout, server, len(c.Schedule), ErrUnsigned)
 	}
 	return Message{}, fmt.Errorf("%w from %v after %d tries", ErrTimeout, server, len(c.Schedule))
 }

@@ -20,10 +20,11 @@ var (
 	bktMemory       = []byte("num.mem")      // 'm'+MAC / 'i'+IPv4 -> number; 'n'+number -> holder key
 	bktServers      = []byte("num.srv")      // server number -> JSON Server
 	bktSeen         = []byte("num.seen")     // reserved terminal number -> last online: seen(8) + IPv4(4)
+	bktSecrets      = []byte("num.secret")   // reserved terminal number -> sealed secret (see Sealer)
 )
 
 var allBuckets = [][]byte{bktReservations, bktResByMAC, bktUsers, bktTerminals,
-	bktTermByMAC, bktTermExpiry, bktMemory, bktServers, bktSeen}
+	bktTermByMAC, bktTermExpiry, bktMemory, bktServers, bktSeen, bktSecrets}
 
 func getBinding(tx *bolt.Tx, t string) (*Binding, error) {
 	v := tx.Bucket(bktTerminals).Get([]byte(t))

@@ -15,6 +15,12 @@ type Config struct {
 	Pool            Pool
 	DefaultLifetime time.Duration // granted when a REGISTER asks none
 	MaxLifetime     time.Duration // cap on what a REGISTER may ask
+	// PoolPerSource bounds the dynamic-pool numbers one IPv4 address holds
+	// at once (0: no bound); a REGISTER beyond it is DENIED.
+	PoolPerSource int
+	// Sealer seals and opens the per-number secrets; nil: numbers cannot
+	// have secrets.
+	Sealer Sealer
 }
 
 // Validate checks c.

@@ -78,7 +78,7 @@ func (f *fixture) register(req numbering.RegisterRequest) (reg numbering.Registr
 
 func (f *fixture) deregister(number string, addr netip.Addr) (full string, err error) {
 	err = f.c.Do(func(tx *bolt.Tx) error {
-		full, err = f.d.DeregisterTx(tx, number, addr, f.clock())
+		full, err = f.d.DeregisterTx(tx, numbering.DeregisterRequest{Number: number, Addr: addr}, f.clock())
 		return err
 	})
 	return full, err

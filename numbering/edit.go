@@ -35,6 +35,9 @@ func (d *Directory) PutReservationTx(tx *bolt.Tx, r Reservation) error {
 			return err
 		}
 	}
+	if err := checkSecret(&r); err != nil {
+		return err
+	}
 	old, err := getReservation(tx, r.Number)
 	if err != nil {
 		return err
@@ -56,7 +59,11 @@ func (d *Directory) PutReservationTx(tx *bolt.Tx, r Reservation) error {
 		}
 	}
 	r.Origin = OriginRuntime
+	r.HasSecret = false
 	if err := putJSON(tx.Bucket(bktReservations), r.Number, r); err != nil {
+		return err
+	}
+	if err := d.putSecret(tx, d.cfg.Load(), &r); err != nil {
 		return err
 	}
 	if old != nil && old.UserID != "" && old.UserID != r.UserID {
@@ -118,6 +125,9 @@ func (d *Directory) DeleteReservationTx(tx *bolt.Tx, number string) error {
 		}
 	}
 	if err := tx.Bucket(bktSeen).Delete([]byte(t)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bktSecrets).Delete([]byte(t)); err != nil {
 		return err
 	}
 	return d.live.note(tx, t)

@@ -33,8 +33,10 @@ type Entry struct {
 	Expiry   *time.Time `json:"expiry,omitempty"`
 	LastSeen *time.Time `json:"last_seen,omitempty"`
 	Reserved bool       `json:"reserved"`
-	Origin   Origin     `json:"origin,omitempty"` // of the reservation
-	Pool     bool       `json:"pool"`
+	// HasSecret: the number has a secret (never shown back).
+	HasSecret bool   `json:"has_secret,omitempty"`
+	Origin    Origin `json:"origin,omitempty"` // of the reservation
+	Pool      bool   `json:"pool"`
 }
 
 // ListFilter selects directory entries.
@@ -66,6 +68,7 @@ func (d *Directory) DirectoryTx(tx *bolt.Tx, f ListFilter, now time.Time) ([]Ent
 		}
 		e := get(string(k))
 		e.Reserved, e.Origin, e.Name, e.UserID, e.MAC = true, r.Origin, r.Name, r.UserID, r.MAC.String()
+		e.HasSecret = hasSecret(tx, r.Number)
 		e.State, e.Source = StateReserved, "static"
 		if s := tx.Bucket(bktSeen).Get(k); len(s) == 12 {
 			t := time.Unix(int64(binary.BigEndian.Uint64(s)), 0)
@@ -151,6 +154,7 @@ func (d *Directory) EntryTx(tx *bolt.Tx, number string, now time.Time) (Entry, e
 	}
 	if r != nil {
 		e.Reserved, e.Origin, e.Name, e.UserID, e.MAC = true, r.Origin, r.Name, r.UserID, r.MAC.String()
+		e.HasSecret = hasSecret(tx, r.Number)
 		e.State, e.Source = StateReserved, "static"
 		if s := tx.Bucket(bktSeen).Get([]byte(t)); len(s) == 12 {
 			at := time.Unix(int64(binary.BigEndian.Uint64(s)), 0)

@@ -22,6 +22,9 @@ type mirror struct {
 	m      map[string]liveEntry
 	counts Counts
 	pool   Pool // the pool the counts' FreePool was computed for
+	// poolByAddr counts the pool numbers bound at each address (the
+	// per-source limit).
+	poolByAddr map[netip.Addr]int
 }
 
 type liveEntry struct {
@@ -97,9 +100,30 @@ func (v *mirror) load(tx *bolt.Tx, pool Pool) error {
 func (v *mirror) recount(pool Pool) {
 	v.pool = pool
 	v.counts = Counts{FreePool: int(pool.Size())}
+	v.poolByAddr = map[netip.Addr]int{}
 	for t, e := range v.m {
-		v.counts.add(e, pool.Contains(t), 1)
+		v.add(t, e, pool.Contains(t), 1)
 	}
+}
+
+// add counts (delta 1) or uncounts (-1) entry e of number t; the caller
+// holds mu.
+func (v *mirror) add(t string, e liveEntry, inPool bool, delta int) {
+	v.counts.add(e, inPool, delta)
+	if inPool && e.addr.IsValid() {
+		if n := v.poolByAddr[e.addr] + delta; n > 0 {
+			v.poolByAddr[e.addr] = n
+		} else {
+			delete(v.poolByAddr, e.addr)
+		}
+	}
+}
+
+// poolHeld returns how many pool numbers are bound at addr.
+func (v *mirror) poolHeld(addr netip.Addr) int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.poolByAddr[addr]
 }
 
 func (v *mirror) setPool(pool Pool) {
@@ -145,12 +169,12 @@ func (v *mirror) set(t string, e liveEntry) {
 	defer v.mu.Unlock()
 	inPool := v.pool.Contains(t)
 	if old, ok := v.m[t]; ok {
-		v.counts.add(old, inPool, -1)
+		v.add(t, old, inPool, -1)
 	}
 	if e == (liveEntry{}) {
 		delete(v.m, t)
 		return
 	}
 	v.m[t] = e
-	v.counts.add(e, inPool, 1)
+	v.add(t, e, inPool, 1)
 }

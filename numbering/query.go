@@ -10,9 +10,10 @@ import (
 
 // DeregisterTx implements DEREGISTER (PROTOCOL.md, steps 2-3) and returns
 // the full number. On a refusal it has written nothing.
-func (d *Directory) DeregisterTx(tx *bolt.Tx, number string, addr netip.Addr, now time.Time) (string, error) {
+func (d *Directory) DeregisterTx(tx *bolt.Tx, req DeregisterRequest, now time.Time) (string, error) {
 	cfg := d.cfg.Load()
-	t, err := cfg.Plan.Own(number)
+	addr := req.Addr
+	t, err := cfg.Plan.Own(req.Number)
 	if err != nil {
 		return "", err
 	}
@@ -30,7 +31,17 @@ func (d *Directory) DeregisterTx(tx *bolt.Tx, number string, addr netip.Addr, no
 	if b.Addr != addr {
 		return full, domain.Errorf(domain.Denied, "%s is bound to %s, not %s", full, b.Addr, addr)
 	}
+	if err := d.authenticate(tx, cfg, t, req.Auth); err != nil {
+		return full, err
+	}
 	return full, d.deleteBinding(tx, b, now)
+}
+
+// DeregisterRequest is a DEREGISTER in domain terms.
+type DeregisterRequest struct {
+	Number string     // short or full
+	Addr   netip.Addr // IPv4 of the terminal (already checked against the source)
+	Auth   Authenticator
 }
 
 // Answer is the outcome of a QUERY.

@@ -125,6 +125,15 @@ type Reservation struct {
 	UserID string     `json:"user,omitempty"`
 	Name   string     `json:"name,omitempty"`
 	Origin Origin     `json:"origin,omitempty"`
+	// HasSecret: the number has a secret (read side only; the secret
+	// itself is never shown back).
+	HasSecret bool `json:"has_secret,omitempty"`
+
+	// Secret, when set, gives the number this secret (sealed in a bucket
+	// of its own, never in this record); ClearSecret removes it; with
+	// neither, the number keeps the secret it has. Write side only.
+	Secret      string `json:"-"`
+	ClearSecret bool   `json:"-"`
 }
 
 // proves reports whether a request with this MAC and user ID proves the

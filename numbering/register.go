@@ -17,6 +17,7 @@ type RegisterRequest struct {
 	MAC      domain.MAC    // zero when not given
 	UserID   string        // empty when not given
 	Lifetime time.Duration // 0: the default
+	Auth     Authenticator // proves the chosen number's secret, if it has one
 }
 
 // Registration is the outcome of a successful REGISTER.
@@ -39,9 +40,17 @@ func (d *Directory) RegisterTx(tx *bolt.Tx, req RegisterRequest, now time.Time) 
 	if err != nil {
 		return Registration{}, err
 	}
+	if err := d.authenticate(tx, cfg, num, req.Auth); err != nil {
+		return Registration{}, err
+	}
 	old, err := getBinding(tx, num)
 	if err != nil {
 		return Registration{}, err
+	}
+	if old.Online(now) && old.Source == SourceDHCP && old.Addr != req.Addr {
+		// PROTOCOL.md, Security: a number held by a DHCP lease stays with
+		// the lease's address, whatever MAC or user the request carries.
+		return Registration{}, domain.Errorf(domain.InUse, "%s is held by a DHCP lease at %s", cfg.Plan.Full(num), old.Addr)
 	}
 	if old.Online(now) && !old.sameTerminal(req.MAC, req.Addr) {
 		return Registration{}, domain.Errorf(domain.InUse, "%s is online at %s for another terminal", cfg.Plan.Full(num), old.Addr)
@@ -100,7 +109,20 @@ func (d *Directory) chooseNumber(tx *bolt.Tx, cfg *Config, req *RegisterRequest,
 			return string(v), nil
 		}
 	}
-	return d.poolNumber(tx, cfg, req.MAC, req.Addr, now)
+	t, err := d.poolNumber(tx, cfg, req.MAC, req.Addr, now)
+	if err != nil || cfg.PoolPerSource <= 0 {
+		return t, err
+	}
+	// A terminal refreshing its own number passes; a new holding counts
+	// against its address (PROTOCOL.md, Security: limits).
+	if b, err := getBinding(tx, t); err != nil {
+		return "", err
+	} else if !(b.Online(now) && b.sameTerminal(req.MAC, req.Addr)) {
+		if n := d.live.poolHeld(req.Addr); n >= cfg.PoolPerSource {
+			return "", domain.Errorf(domain.Denied, "%s already holds %d numbers of the dynamic pool", req.Addr, n)
+		}
+	}
+	return t, nil
 }
 
 func checkReservation(tx *bolt.Tx, cfg *Config, t string, req *RegisterRequest) error {
@@ -179,7 +201,9 @@ func (d *Directory) poolNumber(tx *bolt.Tx, cfg *Config, mac domain.MAC, addr ne
 			}
 			continue
 		}
-		d.cursor = idx + 1
+		if tx.Writable() { // a read-only try (see service.Register) moves nothing
+			d.cursor = idx + 1
+		}
 		return string(key), nil
 	}
 	if fallback != "" {

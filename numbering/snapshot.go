@@ -16,6 +16,9 @@ func SnapshotTx(tx *bolt.Tx) (*Snapshot, error) {
 	if err := forEachJSON(tx.Bucket(bktReservations), &s.Reservations); err != nil {
 		return nil, err
 	}
+	for i := range s.Reservations {
+		s.Reservations[i].HasSecret = hasSecret(tx, s.Reservations[i].Number)
+	}
 	if err := forEachJSON(tx.Bucket(bktUsers), &s.Users); err != nil {
 		return nil, err
 	}

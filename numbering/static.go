@@ -27,6 +27,9 @@ func (s *Static) Validate(p Plan) error {
 			return domain.Errorf(domain.Conflict, "number %s is reserved twice", r.Number)
 		}
 		nums[r.Number] = true
+		if err := checkSecret(&r); err != nil {
+			return err
+		}
 		if r.MAC.IsValid() {
 			if o, ok := macs[r.MAC]; ok {
 				return domain.Errorf(domain.Conflict, "MAC %s is reserved for both %s and %s", r.MAC, o, r.Number)
@@ -93,9 +96,14 @@ func (d *Directory) ApplyStaticTx(tx *bolt.Tx, s Static) error {
 	if _, err := deleteOrigin[Server](srvs, func(s *Server) Origin { return s.Origin }); err != nil {
 		return err
 	}
+	cfg := d.cfg.Load()
 	for _, r := range s.Reservations {
 		r.Origin = OriginConfig
 		if err := putJSON(res, r.Number, r); err != nil {
+			return err
+		}
+		r.ClearSecret = r.Secret == "" // the file is the secret's source too
+		if err := d.putSecret(tx, cfg, &r); err != nil {
 			return err
 		}
 		if r.UserID != "" {
@@ -122,6 +130,9 @@ func (d *Directory) ApplyStaticTx(tx *bolt.Tx, s Static) error {
 	for _, k := range removed {
 		if res.Get(k) == nil { // removed from the file, not re-added
 			if err := tx.Bucket(bktSeen).Delete(k); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bktSecrets).Delete(k); err != nil {
 				return err
 			}
 		}

@@ -18,7 +18,7 @@ import (
 const adminUsage = `Admin commands (over the admin API):
   directory  [NUMBER] [--state free|reserved|online|offline] [-q TEXT]
   leases     [--quarantine]
-  reserve    NUMBER [--mac M] [--user U] [--name N]
+  reserve    NUMBER [--mac M] [--user U] [--name N] [--secret-file F | --clear-secret]
   unreserve  NUMBER
   users      [list] | add ID NUMBER [--name N] | del ID
   servers    [list] | set NUMBER IPv4:PORT | del NUMBER
@@ -101,6 +101,8 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 	mac := fs.String("mac", "", "reserve: MAC")
 	user := fs.String("user", "", "reserve: user ID")
 	name := fs.String("name", "", "reserve, users add: display name")
+	secretFile := fs.String("secret-file", "", "reserve: set the number's secret from `file` (never shown back)")
+	clearSecret := fs.Bool("clear-secret", false, "reserve: remove the number's secret")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return 2
@@ -158,7 +160,16 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 			return usage("needs exactly one NUMBER")
 		}
 		var e map[string]any
-		err = c.do("PUT", "/api/v1/reservations/"+url.PathEscape(pos[0]), map[string]string{"mac": *mac, "user": *user, "name": *name}, &e)
+		body := map[string]any{"mac": *mac, "user": *user, "name": *name, "clear_secret": *clearSecret}
+		if *secretFile != "" {
+			b, rerr := os.ReadFile(*secretFile)
+			if rerr != nil {
+				fmt.Fprintf(stderr, "lantelctl: --secret-file: %v\n", rerr)
+				return 2
+			}
+			body["secret"] = strings.TrimRight(string(b), "\r\n")
+		}
+		err = c.do("PUT", "/api/v1/reservations/"+url.PathEscape(pos[0]), body, &e)
 		out = e
 		table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "reserved %s\n", s(e["number"])) }
 	case "unreserve":

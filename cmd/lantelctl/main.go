@@ -68,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var c common
 	c.add(fs)
-	var number, ip, mac, user string
+	var number, ip, mac, user, secret, secretFile string
 	var lifetime time.Duration
 	var forward bool
 	switch cmd {
@@ -76,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&number, "number", "", "number (short or full)")
 		fs.StringVar(&ip, "ip", "", "IPv4 to bind (default: the source address)")
 		fs.StringVar(&mac, "mac", "", "MAC address")
+		fs.StringVar(&secret, "secret", "", "the number's secret: sign the request (TIME, AUTH) and accept only a reply signed with it")
+		fs.StringVar(&secretFile, "secret-file", "", "read the secret from `file` (keeps it out of the process list)")
 		if cmd == "register" {
 			fs.StringVar(&user, "user", "", "user ID")
 			fs.DurationVar(&lifetime, "lifetime", 0, "asked lifetime (default: the server's)")
@@ -163,9 +165,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		req.SetIPv4(a)
 	}
+	if secretFile != "" {
+		b, err := os.ReadFile(secretFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "lantelctl: --secret-file: %v\n", err)
+			return 2
+		}
+		secret = strings.TrimRight(string(b), "\r\n")
+	}
+	var key []byte
+	if secret != "" {
+		key = []byte(secret)
+	}
 	cl := ltnp.NewClient(conn)
 	defer func() { _ = cl.Close() }()
-	reply, err := cl.Do(context.Background(), server, &req)
+	reply, err := cl.DoSigned(context.Background(), server, &req, key)
 	for hops := 0; err == nil && req.Type == ltnp.TypeQuery && reply.Result == ltnp.ResultReferral && hops < ltnp.MaxHops; hops++ {
 		if !c.json {
 			fmt.Fprintf(stderr, "referral: %s belongs to server %s at %s\n", reply.Number, reply.ServerNumber, reply.ServerAddr)

@@ -36,8 +36,20 @@ func run() int {
 	check := fs.Bool("check", false, "check the configuration and exit")
 	printDefaults := fs.Bool("print-defaults", false, "print the embedded default configuration and exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until shutdown (for performance work)")
+	checkStore := fs.String("check-store", "", "check every page of the store `file` (lanteld stopped, or a backup copy) and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
+	}
+	if *checkStore != "" {
+		if err := daemon.CheckStore(*checkStore); err != nil {
+			fmt.Fprintln(os.Stderr, "lanteld:", err)
+			if errors.Is(err, daemon.ErrDamaged) {
+				return daemon.ExitDamaged
+			}
+			return 1
+		}
+		fmt.Println("store ok:", *checkStore)
+		return 0
 	}
 	if *printDefaults {
 		_, _ = os.Stdout.Write(config.Defaults)
@@ -90,6 +102,9 @@ func run() int {
 	d, err := daemon.Start(cfg, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lanteld:", err)
+		if errors.Is(err, daemon.ErrDamaged) {
+			return daemon.ExitDamaged
+		}
 		return 1
 	}
 	for sig := range sigs {

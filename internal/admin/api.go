@@ -172,6 +172,10 @@ type ReservationBody struct {
 	MAC    string `json:"mac,omitempty"`
 	User   string `json:"user,omitempty"`
 	Name   string `json:"name,omitempty"`
+	// Secret sets the number's secret (write-only: answers show
+	// has_secret); ClearSecret removes it; with neither it stays.
+	Secret      string `json:"secret,omitempty"`
+	ClearSecret bool   `json:"clear_secret,omitempty"`
 }
 
 func (s *Server) putReservation(w http.ResponseWriter, r *http.Request) {
@@ -187,7 +191,7 @@ func (s *Server) putReservation(w http.ResponseWriter, r *http.Request) {
 		}
 		b.Number = p
 	}
-	res := numbering.Reservation{Number: b.Number, UserID: b.User, Name: b.Name}
+	res := numbering.Reservation{Number: b.Number, UserID: b.User, Name: b.Name, Secret: b.Secret, ClearSecret: b.ClearSecret}
 	if b.MAC != "" {
 		m, err := domain.ParseMAC(b.MAC)
 		if err != nil {

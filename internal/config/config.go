@@ -64,12 +64,18 @@ type Numbering struct {
 		Default time.Duration `yaml:"default"`
 		Max     time.Duration `yaml:"max"`
 	} `yaml:"lifetime"`
-	Trusted      []string `yaml:"trusted"`
+	Trusted []string `yaml:"trusted"`
+	Limits  struct {
+		RegisterRate  *float64 `yaml:"register_rate"`
+		PoolPerSource *int     `yaml:"pool_per_source"`
+	} `yaml:"limits"`
 	Reservations []struct {
-		Number string `yaml:"number"`
-		MAC    string `yaml:"mac"`
-		User   string `yaml:"user"`
-		Name   string `yaml:"name"`
+		Number     string `yaml:"number"`
+		MAC        string `yaml:"mac"`
+		User       string `yaml:"user"`
+		Name       string `yaml:"name"`
+		Secret     string `yaml:"secret"`
+		SecretFile string `yaml:"secret_file"`
 	} `yaml:"reservations"`
 	Users []struct {
 		ID     string `yaml:"id"`
@@ -100,20 +106,23 @@ type Numbering struct {
 
 // Config is the checked configuration.
 type Config struct {
-	File       string
-	Store      string
-	Listen     string
-	Directory  numbering.Config
-	Static     numbering.Static
-	Trusted    []netip.Addr
-	HasDHCP    bool // a server4 section is present
-	VendorAuto []*regexp.Regexp
-	OptNumber  uint8
-	OptServer  uint8
-	LogLevel   string
-	Admin      string // admin listener address; "" when off
-	AdminToken string
-	AdminHosts []string // names the admin listener answers to, besides IP literals and localhost
+	File      string
+	Store     string
+	Listen    string
+	Directory numbering.Config
+	Static    numbering.Static
+	Trusted   []netip.Addr
+	// RegisterRate: REGISTER/DEREGISTER per second from one untrusted
+	// source (negative: no bound).
+	RegisterRate float64
+	HasDHCP      bool // a server4 section is present
+	VendorAuto   []*regexp.Regexp
+	OptNumber    uint8
+	OptServer    uint8
+	LogLevel     string
+	Admin        string // admin listener address; "" when off
+	AdminToken   string
+	AdminHosts   []string // names the admin listener answers to, besides IP literals and localhost
 }
 
 // Load reads and checks a file.
@@ -167,7 +176,21 @@ func Parse(name string, data []byte) (*Config, error) {
 	if n.Lifetime.Max == 0 {
 		n.Lifetime.Max = 24 * time.Hour
 	}
-	c.Directory = numbering.Config{Plan: plan, Pool: pool, DefaultLifetime: n.Lifetime.Default, MaxLifetime: n.Lifetime.Max}
+	c.Directory = numbering.Config{Plan: plan, Pool: pool, DefaultLifetime: n.Lifetime.Default, MaxLifetime: n.Lifetime.Max,
+		PoolPerSource: 8}
+	if v := n.Limits.PoolPerSource; v != nil {
+		if *v < 0 {
+			return nil, fail("numbering.limits.pool_per_source", "%d: want 0 (no bound) or more", *v)
+		}
+		c.Directory.PoolPerSource = *v
+	}
+	c.RegisterRate = 50
+	if v := n.Limits.RegisterRate; v != nil {
+		c.RegisterRate = *v
+		if *v == 0 {
+			c.RegisterRate = -1 // 0 in the file: no bound
+		}
+	}
 	if err := c.Directory.Validate(); err != nil {
 		return nil, fail("numbering.lifetime", "%v", err)
 	}
@@ -180,7 +203,22 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	for i, r := range n.Reservations {
 		key := fmt.Sprintf("numbering.reservations[%d]", i)
-		res := numbering.Reservation{Number: r.Number, UserID: r.User, Name: r.Name}
+		res := numbering.Reservation{Number: r.Number, UserID: r.User, Name: r.Name, Secret: r.Secret}
+		if r.SecretFile != "" {
+			if r.Secret != "" {
+				return nil, fail(key+".secret_file", "give secret or secret_file, not both")
+			}
+			b, err := os.ReadFile(r.SecretFile)
+			if err != nil {
+				return nil, fail(key+".secret_file", "%v", err)
+			}
+			res.Secret = strings.TrimRight(string(b), "\r\n")
+		}
+		if res.Secret != "" {
+			if err := domain.ValidSecret(res.Secret); err != nil {
+				return nil, fail(key+".secret", "%v", err)
+			}
+		}
 		if err := numbering.ValidTerminal(plan, r.Number); err != nil {
 			return nil, fail(key+".number", "%v", err)
 		}

@@ -14,12 +14,9 @@ package daemon
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -35,14 +32,15 @@ import (
 
 // Daemon is a running lanteld.
 type Daemon struct {
-	log     *slog.Logger
-	db      *bolt.DB
-	svc     *service.Service
-	metrics *metrics.Metrics
-	ltnp    *ltnpserver.Server
-	ltnpErr chan error
-	dhcp    *dhcpserve.Server
-	admin   *admin.Server
+	log      *slog.Logger
+	db       *bolt.DB
+	svc      *service.Service
+	metrics  *metrics.Metrics
+	ltnp     *ltnpserver.Server
+	ltnpAddr netip.AddrPort
+	ltnpErr  chan error
+	dhcp     *dhcpserve.Server
+	admin    *admin.Server
 
 	mu  sync.Mutex
 	cfg *config.Config
@@ -55,23 +53,6 @@ func Level(s string) slog.Level {
 		return slog.LevelInfo
 	}
 	return l
-}
-
-// OpenStore opens (creating it and its directory if missing) the bbolt
-// file at path.
-func OpenStore(path string) (*bolt.DB, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("store directory: %w", err)
-		}
-	}
-	// NoFreelistSync: the freelist is rebuilt on open instead of written with
-	// every commit (less I/O per fsync; durability is unchanged).
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	return db, nil
 }
 
 // Start starts lanteld as cfg says.
@@ -98,7 +79,13 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		lc := dhcp.args.Leases()
 		scfg.Leases = &lc
 	}
-	if d.svc, err = service.Open(d.db, scfg); err != nil {
+	if err = guardStore(cfg.Store, func() error { // opening reads every table
+		d.svc, err = service.Open(d.db, scfg)
+		return err
+	}); err != nil {
+		if errors.Is(err, ErrDamaged) {
+			return nil, err
+		}
 		return nil, &config.Error{File: cfg.File, Key: "numbering", Err: err}
 	}
 	d.metrics = metrics.New(d.gauges())
@@ -108,8 +95,10 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, &config.Error{File: cfg.File, Key: "numbering.listen", Err: err}
 	}
-	d.ltnp = ltnpserver.New(d.svc, ltnpserver.Options{Trusted: cfg.Trusted, Logger: log,
-		Observe: func(t ltnp.Type, r ltnp.Result, dur time.Duration) { d.metrics.LTNP(t.String(), r.String(), dur) }})
+	d.ltnp = ltnpserver.New(d.svc, ltnpserver.Options{Trusted: cfg.Trusted, Logger: log, Clock: d.svc.Now,
+		RatePerSource: cfg.RegisterRate,
+		Observe:       func(t ltnp.Type, r ltnp.Result, dur time.Duration) { d.metrics.LTNP(t.String(), r.String(), dur) }})
+	d.ltnpAddr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	go func() { d.ltnpErr <- d.ltnp.Serve(conn) }()
 	log.Info("LTNP/1 server listening", "addr", conn.LocalAddr().String(), "server_number", cfg.Directory.Plan.Server, "store", cfg.Store)
 
@@ -153,7 +142,7 @@ func (d *Daemon) gauges() metrics.Gauges {
 // health is the state of the fronts (the store's is the service's).
 func (d *Daemon) health() map[string]error {
 	h := map[string]error{"ltnp_listener": nil}
-	if d.ltnp.Addr() == nil {
+	if d.ltnp == nil {
 		h["ltnp_listener"] = errors.New("not listening")
 	}
 	if d.Config().HasDHCP {
@@ -166,12 +155,7 @@ func (d *Daemon) health() map[string]error {
 }
 
 // LTNPAddr is the LTNP/1 socket's address (tests that listen on port 0).
-func (d *Daemon) LTNPAddr() netip.AddrPort {
-	if a, ok := d.ltnp.Addr().(*net.UDPAddr); ok {
-		return a.AddrPort()
-	}
-	return netip.AddrPort{}
-}
+func (d *Daemon) LTNPAddr() netip.AddrPort { return d.ltnpAddr }
 
 // AdminAddr is the admin listener's address, or nil when it is off.
 func (d *Daemon) AdminAddr() net.Addr {

@@ -3,6 +3,8 @@ package daemon_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"io"
 	"log/slog"
 	"net/http"
@@ -130,5 +132,65 @@ func TestStartFailsCleanly(t *testing.T) {
 	}
 	if m := query(t, d, "2001"); m.Result != ltnp.ResultOffline {
 		t.Fatalf("first daemon after the second failed: %v", m.Result)
+	}
+}
+
+// A damaged store is a clear error naming the file and the way out, never
+// a runtime dump; CheckStore finds it too.
+func TestDamagedStore(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, damage := range []struct {
+		name string
+		do   func(path string) error
+	}{
+		{"truncated", func(p string) error { return os.Truncate(p, 4096+100) }},
+		{"pages overwritten", func(p string) error {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for i := 2 * 4096; i < len(b); i++ {
+				b[i] = byte(i*7 + 3)
+			}
+			return os.WriteFile(p, b, 0o600)
+		}},
+		{"meta pages overwritten", func(p string) error {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for i := 0; i < 2*4096; i++ {
+				b[i] = 0x5a
+			}
+			return os.WriteFile(p, b, 0o600)
+		}},
+	} {
+		t.Run(damage.name, func(t *testing.T) {
+			store := filepath.Join(t.TempDir(), "lantel.db")
+			extra := ""
+			for i := 0; i < 300; i++ {
+				extra += fmt.Sprintf("    - {number: \"%04d\", name: \"desk %d\"}\n", 3000+i, i)
+			}
+			d, err := daemon.Start(parse(t, store, extra), log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := daemon.CheckStore(store); err != nil {
+				t.Fatalf("sound store: %v", err)
+			}
+			if err := damage.do(store); err != nil {
+				t.Fatal(err)
+			}
+			_, err = daemon.Start(parse(t, store, extra), log)
+			if !errors.Is(err, daemon.ErrDamaged) || !strings.Contains(err.Error(), store) || !strings.Contains(err.Error(), "restore a backup") {
+				t.Fatalf("Start on a damaged store: %v", err)
+			}
+			if err := daemon.CheckStore(store); !errors.Is(err, daemon.ErrDamaged) {
+				t.Fatalf("CheckStore: %v", err)
+			}
+		})
 	}
 }

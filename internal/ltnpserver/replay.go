@@ -30,13 +30,22 @@ const (
 type replayCache struct {
 	mu        sync.Mutex
 	cur, prev map[replayKey][]byte // nil value: pending
-	ticker    *time.Ticker
-	done      chan struct{}
-	once      sync.Once
+	// bytes is what both generations hold (keys and replies, roughly);
+	// past maxBytes new requests are not remembered (PROTOCOL.md allows a
+	// retransmission then to be answered as a new request: REGISTER is
+	// idempotent, so it never takes a second number).
+	curBytes, prevBytes int
+	maxBytes            int
+	ticker              *time.Ticker
+	done                chan struct{}
+	once                sync.Once
 }
 
-func newReplayCache(ttl time.Duration) *replayCache {
-	c := &replayCache{cur: map[replayKey][]byte{}, prev: map[replayKey][]byte{},
+// entryBytes approximates the memory of one entry besides its reply.
+const entryBytes = 96
+
+func newReplayCache(ttl time.Duration, maxBytes int) *replayCache {
+	c := &replayCache{cur: map[replayKey][]byte{}, prev: map[replayKey][]byte{}, maxBytes: maxBytes,
 		ticker: time.NewTicker(ttl), done: make(chan struct{})}
 	go func() {
 		for {
@@ -46,6 +55,7 @@ func newReplayCache(ttl time.Duration) *replayCache {
 			case <-c.ticker.C:
 				c.mu.Lock()
 				c.prev, c.cur = c.cur, map[replayKey][]byte{}
+				c.prevBytes, c.curBytes = c.curBytes, 0
 				c.mu.Unlock()
 			}
 		}
@@ -57,6 +67,8 @@ func (c *replayCache) stop() {
 	c.once.Do(func() { c.ticker.Stop(); close(c.done) })
 }
 
+// begin looks k up: a reply to send again, a request still in progress,
+// or a new one (remembered as pending while the cache has room).
 func (c *replayCache) begin(k replayKey) ([]byte, replayState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -66,7 +78,10 @@ func (c *replayCache) begin(k replayKey) ([]byte, replayState) {
 	}
 	switch {
 	case !ok:
-		c.cur[k] = nil
+		if c.curBytes+c.prevBytes+entryBytes <= c.maxBytes {
+			c.cur[k] = nil
+			c.curBytes += entryBytes
+		}
 		return nil, replayNew
 	case v == nil:
 		return nil, replayPending
@@ -74,16 +89,30 @@ func (c *replayCache) begin(k replayKey) ([]byte, replayState) {
 	return v, replayDone
 }
 
+// finish keeps the reply to k, if k is remembered.
 func (c *replayCache) finish(k replayKey, reply []byte) {
 	c.mu.Lock()
-	delete(c.prev, k)
-	c.cur[k] = reply
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if _, ok := c.cur[k]; ok {
+		c.cur[k] = reply
+		c.curBytes += len(reply)
+	} else if v, ok := c.prev[k]; ok && v == nil {
+		delete(c.prev, k)
+		c.prevBytes -= entryBytes
+		c.cur[k] = reply
+		c.curBytes += entryBytes + len(reply)
+	}
 }
 
 func (c *replayCache) forget(k replayKey) {
 	c.mu.Lock()
-	delete(c.cur, k)
-	delete(c.prev, k)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if v, ok := c.cur[k]; ok {
+		delete(c.cur, k)
+		c.curBytes -= entryBytes + len(v)
+	}
+	if v, ok := c.prev[k]; ok {
+		delete(c.prev, k)
+		c.prevBytes -= entryBytes + len(v)
+	}
 }

@@ -48,7 +48,8 @@ func (s *Server) sourceOK(ip, src netip.Addr) bool {
 	return ip == src || (*s.trusted.Load())[src]
 }
 
-func (s *Server) register(m *ltnp.Message, src netip.Addr) ltnp.Message {
+func (s *Server) register(m *ltnp.Message, p *proof) ltnp.Message {
+	src := p.src.Addr()
 	if !m.Has(ltnp.AttrIPv4) {
 		return errorReply(m, ltnp.ResultMalformed, "IPV4 is required")
 	}
@@ -60,7 +61,7 @@ func (s *Server) register(m *ltnp.Message, src netip.Addr) ltnp.Message {
 		s.log.Info("registration refused", "reason", "source address mismatch", "ipv4", m.IPv4, "source", src)
 		return errorReply(m, ltnp.ResultDenied, "IPV4 "+m.IPv4.String()+" is not the source address "+src.String())
 	}
-	req := numbering.RegisterRequest{Fixed: fixed, Number: m.Number, Addr: m.IPv4}
+	req := numbering.RegisterRequest{Fixed: fixed, Number: m.Number, Addr: m.IPv4, Auth: p.check}
 	if m.Has(ltnp.AttrMAC) {
 		req.MAC = domain.MAC(m.MAC)
 	}
@@ -86,14 +87,15 @@ func (s *Server) register(m *ltnp.Message, src netip.Addr) ltnp.Message {
 	return r
 }
 
-func (s *Server) deregister(m *ltnp.Message, src netip.Addr) ltnp.Message {
+func (s *Server) deregister(m *ltnp.Message, p *proof) ltnp.Message {
+	src := p.src.Addr()
 	if !m.Has(ltnp.AttrNumber) || !m.Has(ltnp.AttrIPv4) {
 		return errorReply(m, ltnp.ResultMalformed, "NUMBER and IPV4 are required")
 	}
 	if !s.sourceOK(m.IPv4, src) {
 		return errorReply(m, ltnp.ResultDenied, "IPV4 "+m.IPv4.String()+" is not the source address "+src.String())
 	}
-	full, err := s.svc.Deregister(m.Number, m.IPv4)
+	full, err := s.svc.Deregister(numbering.DeregisterRequest{Number: m.Number, Addr: m.IPv4, Auth: p.check})
 	if err != nil {
 		return s.failure(m, err)
 	}

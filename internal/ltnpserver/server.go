@@ -38,6 +38,14 @@ type Options struct {
 	// ReplayTTL is how long a REGISTER/DEREGISTER reply is kept for
 	// retransmissions (default 16 s: longer than a client's 7 s).
 	ReplayTTL time.Duration
+	// ReplayBytes bounds the memory of that cache (default 8 MiB).
+	ReplayBytes int
+	// RatePerSource bounds REGISTER/DEREGISTER per second from one
+	// untrusted source address (burst: twice that); beyond it TRY-LATER.
+	// 0: the default of 50; negative: no bound.
+	RatePerSource float64
+	// Clock is the service's clock, for TIME (default time.Now).
+	Clock func() time.Time
 	// Logger receives one line per state change and refusal (default: none).
 	Logger *slog.Logger
 	// Observe, when set, is called after each answered request.
@@ -48,20 +56,23 @@ type Options struct {
 // request.
 type Numbers interface {
 	Register(numbering.RegisterRequest) (numbering.Registration, error)
-	Deregister(number string, addr netip.Addr) (string, error)
+	Deregister(numbering.DeregisterRequest) (string, error)
 	Query(number string) (numbering.Answer, error)
 	ServerNumber() string
 }
 
 // Server answers LTNP/1 requests from lantel's service.
 type Server struct {
-	svc     Numbers
-	opts    Options
-	trusted atomic.Pointer[map[netip.Addr]bool]
-	replay  *replayCache
-	writes  chan struct{}
-	fwdSem  chan struct{}
-	log     *slog.Logger
+	svc      Numbers
+	opts     Options
+	trusted  atomic.Pointer[map[netip.Addr]bool]
+	replay   *replayCache
+	authSeen authSeen
+	limit    *sourceLimiter
+	now      func() time.Time
+	writes   chan struct{}
+	fwdSem   chan struct{}
+	log      *slog.Logger
 
 	mu     sync.Mutex
 	conn   *net.UDPConn
@@ -87,7 +98,17 @@ func New(svc Numbers, opts Options) *Server {
 	if opts.ReplayTTL <= 0 {
 		opts.ReplayTTL = 16 * time.Second
 	}
-	s := &Server{svc: svc, opts: opts, replay: newReplayCache(opts.ReplayTTL),
+	if opts.ReplayBytes <= 0 {
+		opts.ReplayBytes = 8 << 20
+	}
+	if opts.RatePerSource == 0 {
+		opts.RatePerSource = 50
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	s := &Server{svc: svc, opts: opts, replay: newReplayCache(opts.ReplayTTL, opts.ReplayBytes),
+		limit: newSourceLimiter(opts.RatePerSource), now: opts.Clock,
 		writes: make(chan struct{}, opts.MaxWrites), fwdSem: make(chan struct{}, opts.MaxForwards)}
 	s.log = opts.Logger
 	if s.log == nil {
@@ -134,7 +155,10 @@ func (s *Server) Serve(conn *net.UDPConn) error {
 		s.mu.Unlock()
 		_ = conn.Close()
 		_ = fconn.Close()
-		return net.ErrClosed
+		if s.closed {
+			return nil // closed before it served: a clean stop
+		}
+		return errors.New("ltnpserver: Serve called twice")
 	}
 	s.conn = conn
 	s.fwd = ltnp.NewClient(fconn)
@@ -264,6 +288,11 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []b
 		case replayPending:
 			return nil // the first copy's reply is on its way
 		}
+		if !(*s.trusted.Load())[src.Addr()] && !s.limit.allow(src.Addr(), start) {
+			reply := errorReply(&m, ltnp.ResultTryLater, "too many requests from this address")
+			s.replay.forget(key)
+			return s.encode(&reply, out, start, m.Type)
+		}
 		select {
 		case s.writes <- struct{}{}:
 		default:
@@ -271,17 +300,18 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []b
 			s.replay.forget(key)
 			return s.encode(&reply, out, start, m.Type)
 		}
+		p := s.newProof(&m, b, src)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-s.writes }()
 			var reply ltnp.Message
 			if m.Type == ltnp.TypeRegister {
-				reply = s.register(&m, src.Addr())
+				reply = s.register(&m, p)
 			} else {
-				reply = s.deregister(&m, src.Addr())
+				reply = s.deregister(&m, p)
 			}
-			enc := s.encode(&reply, nil, start, m.Type)
+			enc := s.encodeSigned(&reply, p.key, start, m.Type)
 			// Remember the reply before sending it, so that a retransmission
 			// that crosses the reply is answered from the cache.
 			if reply.Result == ltnp.ResultTryLater || enc == nil {
@@ -293,6 +323,23 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []b
 		}()
 		return nil
 	}
+}
+
+// encodeSigned encodes a reply, with TIME and AUTH when the request's AUTH
+// verified with key (PROTOCOL.md, Security), and records it.
+func (s *Server) encodeSigned(reply *ltnp.Message, key []byte, start time.Time, t ltnp.Type) []byte {
+	if key == nil {
+		return s.encode(reply, nil, start, t)
+	}
+	enc, err := reply.AppendSigned(nil, key, uint32(s.now().Unix()))
+	if err != nil {
+		s.log.Error("ltnp: cannot encode reply", "err", err)
+		return nil
+	}
+	if s.opts.Observe != nil {
+		s.opts.Observe(t, reply.Result, time.Since(start))
+	}
+	return enc
 }
 
 // encode encodes a reply into out and records it.

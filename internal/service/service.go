@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/internal/secrets"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
 	bolt "go.etcd.io/bbolt"
@@ -72,6 +73,13 @@ func Open(db *bolt.DB, cfg Config) (*Service, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	var err error
+	if cfg.Numbering.Sealer == nil {
+		// The key that seals per-number secrets lives beside the store,
+		// never in it (see internal/secrets).
+		if cfg.Numbering.Sealer, err = secrets.LoadOrCreate(db.Path() + ".key"); err != nil {
+			return nil, err
+		}
+	}
 	if s.dir, err = numbering.Open(db, cfg.Numbering); err != nil {
 		return nil, err
 	}
@@ -127,6 +135,9 @@ var ErrRestart = errors.New("needs a restart")
 // Reload applies a new numbering configuration and the configuration
 // file's entries, in one transaction. The number plan cannot change.
 func (s *Service) Reload(cfg numbering.Config, static numbering.Static) error {
+	if cfg.Sealer == nil {
+		cfg.Sealer = s.dir.Config().Sealer
+	}
 	if cfg.Plan != s.dir.Config().Plan {
 		return fmt.Errorf("changing the number plan %w", ErrRestart)
 	}

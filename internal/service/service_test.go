@@ -161,7 +161,7 @@ func TestCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(numbering.Counts{Online: 2, Reserved: 1, FreePool: 1})
-	if _, err := r.svc.Deregister("2002", ip20); err != nil {
+	if _, err := r.svc.Deregister(numbering.DeregisterRequest{Number: "2002", Addr: ip20}); err != nil {
 		t.Fatal(err)
 	}
 	want(numbering.Counts{Online: 1, Offline: 1, Reserved: 1, FreePool: 1})

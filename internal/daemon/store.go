@@ -1,0 +1,141 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrDamaged: the store file is not a sound bbolt database (truncated,
+// overwritten, a disk error). lanteld exits with ExitDamaged and says
+// what to do instead of dying with a runtime dump.
+var ErrDamaged = errors.New("the store is damaged")
+
+// ExitDamaged is lanteld's exit status for a damaged store.
+const ExitDamaged = 4
+
+// damaged wraps a failure to read path in ErrDamaged, with the way out.
+func damaged(path string, cause any) error {
+	return fmt.Errorf("%w: %s: %v\nrestore a backup (README, \"Backup and restore\"), or move the file away to start empty; `lanteld -check-store %s` checks a file",
+		ErrDamaged, path, cause, path)
+}
+
+// guardStore runs f, which reads the store at path, so that a damaged
+// file is an error, not a crash: bbolt panics on a page it cannot make sense
+// of, and a truncated file faults in its memory map (SetPanicOnFault makes
+// that a panic to recover from).
+func guardStore(path string, f func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		if r := recover(); r != nil {
+			err = damaged(path, r)
+		}
+	}()
+	return f()
+}
+
+// OpenStore opens (creating it and its directory if missing) the bbolt
+// file at path.
+func OpenStore(path string) (*bolt.DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("store directory: %w", err)
+		}
+	}
+	if _, err := os.Stat(path); err == nil {
+		// bbolt rebuilds the freelist (NoFreelistSync) in a goroutine of
+		// its own, where a damaged page would crash the process: walk
+		// every page here first, read-only, where a panic is caught.
+		if err := walkStore(path); err != nil {
+			return nil, err
+		}
+	}
+	var db *bolt.DB
+	err := guardStore(path, func() error {
+		var err error
+		// NoFreelistSync: the freelist is rebuilt on open instead of written
+		// with every commit (less I/O per fsync; durability is unchanged).
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+		return err
+	})
+	var pe *os.PathError
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, ErrDamaged):
+		return nil, err
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, fmt.Errorf("open store %s: in use by another process (another lanteld?)", path)
+	case errors.As(err, &pe):
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	// Anything else bbolt says about the file's content (invalid, version
+	// mismatch, checksum, "file size too small") is damage.
+	return nil, damaged(path, err)
+}
+
+// CheckStore checks every page of the store file at path: it reads every
+// bucket and key, then runs bbolt's consistency check (read-only; stop
+// lanteld first, or check a backup copy).
+func CheckStore(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	if err := walkStore(path); err != nil {
+		return err
+	}
+	return withReadOnly(path, func(db *bolt.DB) error {
+		return db.View(func(tx *bolt.Tx) error {
+			var errs []error
+			for e := range tx.Check() {
+				errs = append(errs, e)
+			}
+			if len(errs) > 0 {
+				return damaged(path, errors.Join(errs...))
+			}
+			return nil
+		})
+	})
+}
+
+// walkStore reads every bucket, key and value of the file at path in this
+// goroutine, read-only: a page bbolt cannot make sense of is ErrDamaged.
+func walkStore(path string) error {
+	return withReadOnly(path, func(db *bolt.DB) error {
+		return db.View(func(tx *bolt.Tx) error {
+			return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walkBucket(b) })
+		})
+	})
+}
+
+func walkBucket(b *bolt.Bucket) error {
+	return b.ForEach(func(k, v []byte) error {
+		if v == nil {
+			if sub := b.Bucket(k); sub != nil {
+				return walkBucket(sub)
+			}
+		}
+		return nil
+	})
+}
+
+// withReadOnly opens path read-only (no freelist rebuild) under guardStore.
+func withReadOnly(path string, f func(*bolt.DB) error) error {
+	return guardStore(path, func() error {
+		db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		if errors.Is(err, bolt.ErrTimeout) {
+			return fmt.Errorf("%s is in use (stop lanteld, or check a backup copy)", path)
+		}
+		if err != nil {
+			return damaged(path, err)
+		}
+		defer func() { _ = db.Close() }()
+		return f(db)
+	})
+}

@@ -1,0 +1,93 @@
+package numbering
+
+import (
+	"fmt"
+
+	"github.com/lantel/lantel/domain"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Sealer encrypts the per-number secrets kept in the store (see
+// internal/secrets), so that the database and its backups hold none in
+// plaintext.
+type Sealer interface {
+	Seal(plain []byte) ([]byte, error)
+	Open(sealed []byte) ([]byte, error)
+}
+
+// Authenticator checks, inside the transaction, that a request proves the
+// secret of the number it is for (PROTOCOL.md, Security: TIME and AUTH).
+// It is called only for a number that has a secret, with the full number
+// and the secret, and returns a Denied refusal when the proof fails. A nil
+// Authenticator proves nothing.
+type Authenticator func(number string, secret []byte) error
+
+// authenticate refuses a request for terminal number t when t has a secret
+// that auth does not prove.
+func (d *Directory) authenticate(tx *bolt.Tx, cfg *Config, t string, auth Authenticator) error {
+	secret, err := d.secretOf(tx, cfg, t)
+	if err != nil || secret == nil {
+		return err
+	}
+	if auth == nil {
+		return domain.Errorf(domain.Denied, "%s has a secret: TIME and AUTH are required", cfg.Plan.Full(t))
+	}
+	return auth(cfg.Plan.Full(t), secret)
+}
+
+// secretOf returns the secret of terminal number t, or nil.
+func (d *Directory) secretOf(tx *bolt.Tx, cfg *Config, t string) ([]byte, error) {
+	sealed := tx.Bucket(bktSecrets).Get([]byte(t))
+	if sealed == nil {
+		return nil, nil
+	}
+	if cfg.Sealer == nil {
+		return nil, fmt.Errorf("numbering: %s has a secret but no key to open it", t)
+	}
+	secret, err := cfg.Sealer.Open(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("numbering: secret of %s: %w", t, err)
+	}
+	return secret, nil
+}
+
+// Secret returns the secret of a number (short or full), or nil: for the
+// fronts that must compute with it (a SIP digest, a provisioning file).
+func (d *Directory) SecretTx(tx *bolt.Tx, number string) ([]byte, error) {
+	cfg := d.cfg.Load()
+	t, err := cfg.Plan.Own(number)
+	if err != nil {
+		return nil, err
+	}
+	return d.secretOf(tx, cfg, t)
+}
+
+// putSecret applies a reservation's secret change (see Reservation.Secret).
+func (d *Directory) putSecret(tx *bolt.Tx, cfg *Config, r *Reservation) error {
+	b := tx.Bucket(bktSecrets)
+	switch {
+	case r.Secret != "":
+		if cfg.Sealer == nil {
+			return fmt.Errorf("numbering: no key to seal the secret of %s", r.Number)
+		}
+		sealed, err := cfg.Sealer.Seal([]byte(r.Secret))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(r.Number), sealed)
+	case r.ClearSecret:
+		return b.Delete([]byte(r.Number))
+	}
+	return nil
+}
+
+// checkSecret validates a reservation's new secret before anything is
+// written.
+func checkSecret(r *Reservation) error {
+	if r.Secret != "" {
+		return domain.ValidSecret(r.Secret)
+	}
+	return nil
+}
+
+func hasSecret(tx *bolt.Tx, t string) bool { return tx.Bucket(bktSecrets).Get([]byte(t)) != nil }
