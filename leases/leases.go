@@ -83,6 +83,9 @@ type Client struct {
 	Key      string     // see ClientKey
 	MAC      domain.MAC // chaddr
 	Hostname string     // option 12, informational
+	// Reserved: the client's MAC holds a reservation (a phone's number),
+	// so it may take the held-back addresses (Config.HeldBack).
+	Reserved bool
 }
 
 // ClientKey returns the identity a lease is kept under: option 61 is

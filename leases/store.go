@@ -39,6 +39,12 @@ type Config struct {
 	// MaxQuarantined caps quarantined addresses (default: a tenth of the
 	// pool, at least 1); beyond it a declined address is freed at once.
 	MaxQuarantined int
+	// HeldBack is how many free addresses only clients with a reservation
+	// (Client.Reserved: a phone whose MAC holds a number) may take, so that
+	// a flood of invented MACs cannot leave reserved phones without an
+	// address (default: 5 % of the pool, at least 1 from 4 addresses on;
+	// negative: none).
+	HeldBack int
 }
 
 type offer struct {
@@ -90,6 +96,12 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 	}
 	if len(cfg.Ranges) == 0 {
 		return nil, domain.Errorf(domain.Invalid, "no address range")
+	}
+	switch {
+	case cfg.HeldBack < 0:
+		cfg.HeldBack = 0
+	case cfg.HeldBack == 0 && total >= 4:
+		cfg.HeldBack = max(1, int(total/20))
 	}
 	if cfg.MaxQuarantined <= 0 {
 		cfg.MaxQuarantined = max(1, int(total/10))
@@ -225,6 +237,10 @@ func (s *Store) Offer(c Client, requested netip.Addr, within func(netip.Addr) bo
 	for tries := 0; tries < 64; tries++ {
 		s.mu.Lock()
 		a, ok := s.nextFree(within)
+		if ok && !c.Reserved && s.free() <= s.cfg.HeldBack {
+			s.mu.Unlock()
+			return netip.Addr{}, domain.Errorf(domain.Exhausted, "only the %d addresses held back for reserved phones are free", s.cfg.HeldBack)
+		}
 		if !ok {
 			s.mu.Unlock()
 			return netip.Addr{}, domain.Errorf(domain.Exhausted, "no free address")
@@ -275,6 +291,16 @@ func (s *Store) dropOffer(key string) {
 // nextFree finds a clear bit from the rotating cursor (Kea's iterative
 // allocator: a just-freed address is the last to be reused, so a client
 // that comes back soon still finds its old one).
+// free counts the addresses neither leased, offered nor quarantined; the
+// caller holds mu.
+func (s *Store) free() int {
+	n := 0
+	for i, r := range s.cfg.Ranges {
+		n += int(r.Size()) - int(s.busy[i].Count())
+	}
+	return n
+}
+
 func (s *Store) nextFree(within func(netip.Addr) bool) (netip.Addr, bool) {
 	for i, r := range s.cfg.Ranges {
 		if !within(r.Start) {
@@ -403,6 +429,19 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 		return nil, nil, e, err
 	}
 	var ended []Lease
+	if cur == nil && !c.Reserved {
+		// A client without a reservation takes a new address only while
+		// more than the held-back ones are free, unless it was offered.
+		s.mu.Lock()
+		offered := s.offeredTo[a] == c.Key
+		short := s.free() <= s.cfg.HeldBack // a, not busy yet, counts as free
+		s.mu.Unlock()
+		if old, err := leaseOf(tx, c.Key); err != nil {
+			return nil, nil, e, err
+		} else if short && !offered && (old == nil || old.Addr != a) {
+			return nil, nil, e, domain.Errorf(domain.InUse, "%v is held back for reserved phones", a)
+		}
+	}
 	if cur != nil && cur.Key != c.Key {
 		if cur.Active(now) {
 			return nil, nil, e, domain.Errorf(domain.InUse, "%v is leased to another client until %v", a, cur.Expiry.Format(time.RFC3339))

@@ -75,3 +75,9 @@ func (d *Directory) NumberOfMACTx(tx *bolt.Tx, mac domain.MAC) string {
 	}
 	return ""
 }
+
+// ReservedMACTx reports whether mac holds a number reservation (such a
+// phone may take the DHCP addresses held back for reserved phones).
+func (d *Directory) ReservedMACTx(tx *bolt.Tx, mac domain.MAC) bool {
+	return mac.IsValid() && tx.Bucket(bktResByMAC).Get(mac[:]) != nil
+}

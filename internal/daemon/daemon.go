@@ -23,6 +23,7 @@ import (
 	"github.com/lantel/lantel/internal/admin"
 	"github.com/lantel/lantel/internal/config"
 	"github.com/lantel/lantel/internal/dhcpserve"
+	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/metrics"
 	"github.com/lantel/lantel/internal/service"
@@ -42,6 +43,8 @@ type Daemon struct {
 	dhcp     *dhcpserve.Server
 	admin    *admin.Server
 
+	logLimit *logx.Limiter
+
 	mu  sync.Mutex
 	cfg *config.Config
 }
@@ -57,7 +60,10 @@ func Level(s string) slog.Level {
 
 // Start starts lanteld as cfg says.
 func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
-	d := &Daemon{log: log, cfg: cfg, ltnpErr: make(chan error, 1)}
+	// Lines a client can cause at will are rate-limited (internal/logx).
+	limiter := logx.NewLimiter(10*time.Second, 5, nil)
+	log = slog.New(limiter.Handler(log.Handler()))
+	d := &Daemon{log: log, cfg: cfg, ltnpErr: make(chan error, 1), logLimit: limiter}
 	defer func() {
 		if err != nil {
 			_ = d.Close()
@@ -119,7 +125,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 }
 
 func (d *Daemon) gauges() metrics.Gauges {
-	g := metrics.Gauges{Numbers: func() (map[string]int, error) {
+	g := metrics.Gauges{LogSuppressed: d.logLimit.Suppressed, Numbers: func() (map[string]int, error) {
 		c := d.svc.Counts()
 		return map[string]int{"online": c.Online, "offline": c.Offline, "reserved": c.Reserved, "free": c.FreePool}, nil
 	}}
@@ -134,6 +140,12 @@ func (d *Daemon) gauges() metrics.Gauges {
 				return 0
 			}
 			return d.dhcp.Dropped.Load()
+		}
+		g.DHCPForgedReleases = func() uint64 {
+			if d.dhcp == nil {
+				return 0
+			}
+			return d.dhcp.ForgedReleases.Load()
 		}
 	}
 	return g

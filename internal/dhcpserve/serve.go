@@ -63,7 +63,8 @@ type Server struct {
 	readers   sync.WaitGroup
 	closeOnce sync.Once
 
-	Dropped atomic.Uint64 // datagrams dropped because the queue was full
+	Dropped        atomic.Uint64 // datagrams dropped because the queue was full
+	ForgedReleases atomic.Uint64 // RELEASEs ignored: not from the released address
 }
 
 // Start listens on addrs (CoreDHCP's server4.listen entries: an IP, and an
@@ -196,7 +197,13 @@ func (s *Server) serve(p packet) {
 		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeOffer))
 	case dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeInform:
 		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeAck))
-	case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
+	case dhcpv4.MessageTypeRelease:
+		if forgedRelease(req, p.peer) {
+			s.ForgedReleases.Add(1)
+			s.log.Warn("dhcp: RELEASE ignored: not sent from the released address", "ciaddr", req.ClientIPAddr, "from", p.peer)
+			return
+		}
+	case dhcpv4.MessageTypeDecline:
 		// No reply is sent; the chain still sees them.
 	default:
 		s.log.Debug("dhcp: unhandled message type", "type", mt.String())
@@ -216,6 +223,18 @@ func (s *Server) serve(p packet) {
 		return
 	}
 	s.send(p, req, resp)
+}
+
+// forgedRelease reports whether a RELEASE comes from elsewhere than the
+// address it releases. A client sends RELEASE unicast from its leased
+// address (RFC 2131 4.4.6); one from another source is someone else's way of
+// taking a phone's number offline. A relayed RELEASE (giaddr set) comes from
+// the relay and is not judged here.
+func forgedRelease(req *dhcpv4.DHCPv4, peer *net.UDPAddr) bool {
+	if req.GatewayIPAddr != nil && !req.GatewayIPAddr.IsUnspecified() {
+		return false
+	}
+	return peer == nil || !peer.IP.Equal(req.ClientIPAddr)
 }
 
 // destination is where a reply goes (RFC 2131 section 4.1): to the relay

@@ -34,3 +34,24 @@ func TestDestination(t *testing.T) {
 		}
 	}
 }
+
+func TestForgedRelease(t *testing.T) {
+	mac, _ := net.ParseMAC("02:00:00:00:00:01")
+	client := net.IPv4(192, 0, 2, 20)
+	for _, tc := range []struct {
+		name   string
+		mods   []dhcpv4.Modifier
+		peer   *net.UDPAddr
+		forged bool
+	}{
+		{"from the released address", []dhcpv4.Modifier{dhcpv4.WithClientIP(client)}, &net.UDPAddr{IP: client, Port: 68}, false},
+		{"from another host", []dhcpv4.Modifier{dhcpv4.WithClientIP(client)}, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 66), Port: 68}, true},
+		{"relayed", []dhcpv4.Modifier{dhcpv4.WithClientIP(client), dhcpv4.WithGatewayIP(net.IPv4(198, 51, 100, 1))}, &net.UDPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 67}, false},
+		{"no source", []dhcpv4.Modifier{dhcpv4.WithClientIP(client)}, nil, true},
+	} {
+		req, _ := dhcpv4.New(append([]dhcpv4.Modifier{dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRelease)}, tc.mods...)...)
+		if got := forgedRelease(req, tc.peer); got != tc.forged {
+			t.Errorf("%s: forged = %v", tc.name, got)
+		}
+	}
+}

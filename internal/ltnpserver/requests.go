@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/ltnp"
 	"github.com/lantel/lantel/numbering"
 )
@@ -33,6 +34,10 @@ var results = map[domain.Kind]ltnp.Result{
 	domain.Conflict: ltnp.ResultDenied,
 }
 
+// logRefused is the line of a refused registration: anyone on the LAN can
+// cause it at will, so it is rate-limited (see internal/logx).
+var logRefused = logx.Cause("registration refused")
+
 // failure is the reply to a request the service did not carry out.
 func (s *Server) failure(req *ltnp.Message, err error) ltnp.Message {
 	if e := domain.As(err); e != nil {
@@ -58,7 +63,7 @@ func (s *Server) register(m *ltnp.Message, p *proof) ltnp.Message {
 		return errorReply(m, ltnp.ResultMalformed, "NUMBER is required in fixed mode without USER-ID")
 	}
 	if !s.sourceOK(m.IPv4, src) {
-		s.log.Info("registration refused", "reason", "source address mismatch", "ipv4", m.IPv4, "source", src)
+		s.log.Info(logRefused, "reason", "source address mismatch", "ipv4", m.IPv4, "source", src)
 		return errorReply(m, ltnp.ResultDenied, "IPV4 "+m.IPv4.String()+" is not the source address "+src.String())
 	}
 	req := numbering.RegisterRequest{Fixed: fixed, Number: m.Number, Addr: m.IPv4, Auth: p.check}
@@ -74,7 +79,7 @@ func (s *Server) register(m *ltnp.Message, p *proof) ltnp.Message {
 	reg, err := s.svc.Register(req)
 	if err != nil {
 		if domain.As(err) != nil {
-			s.log.Info("registration refused", "reason", err.Error(), "ipv4", m.IPv4, "mac", req.MAC)
+			s.log.Info(logRefused, "reason", err.Error(), "ipv4", m.IPv4, "mac", req.MAC)
 		}
 		return s.failure(m, err)
 	}

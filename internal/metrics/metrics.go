@@ -31,6 +31,12 @@ type Gauges struct {
 	// DHCPDropped returns how many DHCP datagrams were dropped because the
 	// serve queue was full; nil when DHCP is off.
 	DHCPDropped func() uint64
+	// LogSuppressed returns the log lines dropped by the rate limit, by
+	// message (a fixed set of messages, no per-client label).
+	LogSuppressed func() map[string]uint64
+	// DHCPForgedReleases returns the RELEASEs ignored because they did not
+	// come from the released address; nil when DHCP is off.
+	DHCPForgedReleases func() uint64
 }
 
 // New creates the metrics and registers them, with Go and process metrics.
@@ -51,6 +57,11 @@ func New(g Gauges) *Metrics {
 		Help: "Duration of a store transaction commit including fsync.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})
 	m.commitGroup = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lantel_store_commit_group_size",
 		Help: "Changes sharing one commit (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
+	if g.DHCPForgedReleases != nil {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dhcp_forged_releases_total",
+			Help: "DHCPRELEASEs ignored because they did not come from the address they release."},
+			func() float64 { return float64(g.DHCPForgedReleases()) }))
+	}
 	if g.DHCPDropped != nil {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dhcp_dropped_total",
 			Help: "DHCPv4 datagrams dropped unread because the serve queue was full (clients retransmit)."},
@@ -62,6 +73,8 @@ func New(g Gauges) *Metrics {
 			numbers: prometheus.NewDesc("lantel_numbers", "Numbers by state (free: free numbers of the dynamic pool).", []string{"state"}, nil),
 			addrs:   prometheus.NewDesc("lantel_pool_addresses", "DHCP pool addresses by state.", []string{"state"}, nil),
 			up:      prometheus.NewDesc("lantel_store_readable", "1 when the store answered the scrape's read.", nil, nil),
+			suppressed: prometheus.NewDesc("lantel_log_suppressed_total",
+				"Log lines dropped by the rate limit (per message: at most a few per interval), by message.", []string{"message"}, nil),
 		})
 	return m
 }
@@ -85,14 +98,15 @@ func (m *Metrics) Commit(n int, d time.Duration) {
 }
 
 type gaugeCollector struct {
-	g                  Gauges
-	numbers, addrs, up *prometheus.Desc
+	g                              Gauges
+	numbers, addrs, up, suppressed *prometheus.Desc
 }
 
 func (c *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.numbers
 	ch <- c.addrs
 	ch <- c.up
+	ch <- c.suppressed
 }
 
 func (c *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -108,6 +122,11 @@ func (c *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for state, n := range counts {
 			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(n), state)
+		}
+	}
+	if c.g.LogSuppressed != nil {
+		for msg, n := range c.g.LogSuppressed() {
+			ch <- prometheus.MustNewConstMetric(c.suppressed, prometheus.CounterValue, float64(n), msg)
 		}
 	}
 	emit(c.numbers, c.g.Numbers)

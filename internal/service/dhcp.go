@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/leases"
 	bolt "go.etcd.io/bbolt"
 )
@@ -31,6 +32,7 @@ func (s *Service) Offer(c leases.Client, requested netip.Addr, within func(netip
 	if s.leases == nil {
 		return netip.Addr{}, ErrNoDHCP
 	}
+	_ = s.db.View(func(tx *bolt.Tx) error { c.Reserved = s.dir.ReservedMACTx(tx, c.MAC); return nil })
 	return s.leases.Offer(c, requested, within, s.now())
 }
 
@@ -88,7 +90,9 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 				}
 			}
 		}
-		l, e, eff2, err := s.leases.AckTx(tx, r.Client, r.Addr, r.LeaseTime, now)
+		c := r.Client
+		c.Reserved = s.dir.ReservedMACTx(tx, c.MAC)
+		l, e, eff2, err := s.leases.AckTx(tx, c, r.Addr, r.LeaseTime, now)
 		if err != nil {
 			return err
 		}
@@ -161,7 +165,7 @@ func (s *Service) end(c leases.Client, a netip.Addr, why string, f func(*bolt.Tx
 	}
 	s.leases.Apply(eff, now)
 	if l == nil {
-		s.log.Info("lease "+why+" ignored", "ipv4", a, "mac", c.MAC, "reason", "not this client's lease")
+		s.log.Info(logIgnored, "what", why, "ipv4", a, "mac", c.MAC, "reason", "not this client's lease")
 		return false, nil
 	}
 	s.log.Info("lease "+why, "ipv4", a, "mac", c.MAC)
@@ -170,6 +174,10 @@ func (s *Service) end(c leases.Client, a netip.Addr, why string, f func(*bolt.Tx
 	}
 	return true, nil
 }
+
+// logIgnored: a RELEASE or DECLINE that changed nothing; a client can
+// send them at will, so the line is rate-limited (see internal/logx).
+var logIgnored = logx.Cause("lease end ignored")
 
 // unbindEnded takes offline, in tx, the numbers of leases that ended; it
 // appends their full numbers ("" for none) to offline.

@@ -234,3 +234,33 @@ func TestBackup(t *testing.T) {
 		t.Fatalf("the copy answers %+v, %v", a, err)
 	}
 }
+
+// A flood of invented MACs cannot leave a reserved phone without an
+// address: the last addresses are held back for phones with a reservation,
+// by DISCOVER and by a REQUEST that was offered nothing.
+func TestHeldBackForReservedPhones(t *testing.T) {
+	r := newRig(t) // 10 addresses: 1 held back
+	for i := 0; i < 9; i++ {
+		c := client(domain.MAC{2, 9, 0, 0, 0, byte(i)})
+		a, err := r.svc.Offer(c, netip.Addr{}, nil)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		if _, err := r.svc.Ack(service.AckRequest{Client: c, Addr: a, Selecting: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.svc.Offer(client(domain.MAC{2, 9, 0, 0, 0, 99}), netip.Addr{}, nil); !errors.Is(err, domain.Exhausted) {
+		t.Fatalf("a tenth invented MAC got an offer: %v", err)
+	}
+	if _, err := r.svc.Ack(service.AckRequest{Client: client(domain.MAC{2, 9, 0, 0, 0, 98}), Addr: netip.MustParseAddr("192.0.2.29")}); !errors.Is(err, domain.InUse) {
+		t.Fatalf("an invented MAC took the held-back address by REQUEST: %v", err)
+	}
+	a, err := r.svc.Offer(client(macPhone), netip.Addr{}, nil)
+	if err != nil {
+		t.Fatalf("the reserved phone got no offer: %v", err)
+	}
+	if ack, err := r.svc.Ack(service.AckRequest{Client: client(macPhone), Addr: a, Selecting: true}); err != nil || ack.Number != "10002001" {
+		t.Fatalf("the reserved phone: %+v %v", ack, err)
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"github.com/coredhcp/coredhcp/plugins"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/leases"
 )
@@ -78,6 +79,7 @@ type Args struct {
 	OfferHold   time.Duration
 	Quarantine  time.Duration
 	MaxDeclines int
+	HeldBack    int // 0: the allocator's default; -1 (held_back=0): none
 }
 
 // ErrArgs is wrapped by every argument error.
@@ -112,8 +114,18 @@ func ParseArgs(args []string) (Args, error) {
 			}
 			a.MaxDeclines = n
 			continue
+		case "held_back":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return Args{}, fmt.Errorf("%w: held_back=%q: want 0 or more addresses", ErrArgs, v)
+			}
+			a.HeldBack = n
+			if n == 0 {
+				a.HeldBack = -1
+			}
+			continue
 		default:
-			return Args{}, fmt.Errorf("%w: unknown key %q (want lease, offer_hold, quarantine, max_declines)", ErrArgs, k)
+			return Args{}, fmt.Errorf("%w: unknown key %q (want lease, offer_hold, quarantine, max_declines, held_back)", ErrArgs, k)
 		}
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -131,7 +143,7 @@ func ParseArgs(args []string) (Args, error) {
 // gives it to the service before it sets the chain up).
 func (a Args) Leases() leases.Config {
 	return leases.Config{Ranges: a.Ranges, LeaseTime: a.LeaseTime, OfferHold: a.OfferHold,
-		Quarantine: a.Quarantine, MaxDeclines: a.MaxDeclines}
+		Quarantine: a.Quarantine, MaxDeclines: a.MaxDeclines, HeldBack: a.HeldBack}
 }
 
 // Handler is the plugin's handler.
@@ -252,8 +264,12 @@ func (h *Handler) discover(c leases.Client, req, resp *dhcpv4.DHCPv4) (*dhcpv4.D
 	return resp, "offer"
 }
 
+// logNAK is the line of a NAK: a client can cause it at will, so it is
+// rate-limited (see internal/logx), as "no offer" (a warning) is.
+var logNAK = logx.Cause("request refused")
+
 func (h *Handler) nak(req, resp *dhcpv4.DHCPv4, reason string) (*dhcpv4.DHCPv4, string) {
-	h.log.Info("request refused", "mac", req.ClientHWAddr.String(), "reason", reason)
+	h.log.Info(logNAK, "mac", req.ClientHWAddr.String(), "reason", reason)
 	mods := []dhcpv4.Modifier{dhcpv4.WithMessageType(dhcpv4.MessageTypeNak), dhcpv4.WithOption(dhcpv4.OptMessage(reason))}
 	if sid := resp.ServerIdentifier(); sid != nil {
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(sid)))
