@@ -5,7 +5,7 @@ BIN     ?= bin
 PKGS    := ./...
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-short lint fuzz bench bench-go bench-ltnp bench-dhcp demo clean deps
+.PHONY: all build test test-short lint fuzz soak bench bench-go bench-ltnp bench-dhcp demo clean deps
 
 all: build
 
@@ -36,6 +36,13 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ltnp/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./plugins/lantel/
+
+# Fault injection, the long version (root): SOAK_CYCLES SIGKILLs of lanteld
+# under LTNP and relayed DHCP load, every acknowledged binding checked after
+# each restart. `make test` runs 3 cycles of the same test.
+SOAK_CYCLES ?= 100
+soak:
+	LANTEL_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -count=1 -timeout 60m -run '^TestFaultInjection$$' -v ./cmd/lanteld/ | grep -E 'cycle|PASS|FAIL|ok'
 
 # Benchmarks: Go micro-benchmarks, then the load generators against real
 # servers (see README "Performance").

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/lantel/lantel/ltnp"
+)
+
+// relay is a DHCP relay agent on loopback: it sends clients' messages to
+// lanteld with giaddr set and receives the replies on its own port 67.
+type relay struct {
+	conn   *net.UDPConn
+	server *net.UDPAddr
+	mu     sync.Mutex
+	wait   map[uint32]chan *dhcpv4.DHCPv4
+}
+
+func newRelay(t *testing.T, giaddr string, server *net.UDPAddr) *relay {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		c.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, 0xf /* SO_REUSEPORT */, 1)
+		})
+		return err
+	}}
+	pc, err := lc.ListenPacket(context.Background(), "udp4", giaddr+":67")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{conn: pc.(*net.UDPConn), server: server, wait: map[uint32]chan *dhcpv4.DHCPv4{}}
+	t.Cleanup(func() { r.conn.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, err := r.conn.Read(buf)
+			if err != nil {
+				return
+			}
+			m, err := dhcpv4.FromBytes(buf[:n])
+			if err != nil {
+				continue
+			}
+			xid := binaryXID(m.TransactionID)
+			r.mu.Lock()
+			ch := r.wait[xid]
+			r.mu.Unlock()
+			if ch != nil {
+				select {
+				case ch <- m:
+				default:
+				}
+			}
+		}
+	}()
+	return r
+}
+
+func binaryXID(x dhcpv4.TransactionID) uint32 {
+	return uint32(x[0])<<24 | uint32(x[1])<<16 | uint32(x[2])<<8 | uint32(x[3])
+}
+
+// exchange sends m and waits for the reply of the same transaction.
+func (r *relay) exchange(m *dhcpv4.DHCPv4, timeout time.Duration) *dhcpv4.DHCPv4 {
+	xid := binaryXID(m.TransactionID)
+	ch := make(chan *dhcpv4.DHCPv4, 1)
+	r.mu.Lock()
+	r.wait[xid] = ch
+	r.mu.Unlock()
+	defer func() { r.mu.Lock(); delete(r.wait, xid); r.mu.Unlock() }()
+	if _, err := r.conn.WriteToUDP(m.ToBytes(), r.server); err != nil {
+		return nil
+	}
+	select {
+	case rep := <-ch:
+		return rep
+	case <-time.After(timeout):
+		return nil
+	}
+}
+
+// dora runs DISCOVER-OFFER-REQUEST-ACK for mac through the relay; it
+// returns the acknowledged address and number ("" on any failure).
+func (r *relay) dora(mac net.HardwareAddr, giaddr net.IP) (netip.Addr, string) {
+	mods := []dhcpv4.Modifier{dhcpv4.WithGatewayIP(giaddr),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Grandstream GXP2170"))}
+	d, err := dhcpv4.NewDiscovery(mac, mods...)
+	if err != nil {
+		return netip.Addr{}, ""
+	}
+	off := r.exchange(d, 500*time.Millisecond)
+	if off == nil || off.MessageType() != dhcpv4.MessageTypeOffer {
+		return netip.Addr{}, ""
+	}
+	req, err := dhcpv4.NewRequestFromOffer(off, mods...)
+	if err != nil {
+		return netip.Addr{}, ""
+	}
+	ack := r.exchange(req, 500*time.Millisecond)
+	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck {
+		return netip.Addr{}, ""
+	}
+	a, _ := netip.AddrFromSlice(ack.YourIPAddr.To4())
+	return a, string(ack.Options.Get(dhcpv4.GenericOptionCode(224)))
+}
+
+// TestFaultInjection kills lanteld with SIGKILL at a random moment while
+// LTNP registrations and relayed DHCP DORAs run, restarts it, and checks
+// that every binding that was acknowledged (an LTNP OK, a DHCP ACK with its
+// number) is there; then again. LANTEL_SOAK_CYCLES sets the number of
+// cycles (make soak); CI runs a few.
+func TestFaultInjection(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: lanteld's DHCP side binds port 67 (on loopback)")
+	}
+	cycles := 3
+	if v, err := strconv.Atoi(os.Getenv("LANTEL_SOAK_CYCLES")); err == nil && v > 0 {
+		cycles = v
+	}
+	dir := t.TempDir()
+	addr := freePort(t)
+	path := filepath.Join(dir, "lantel.yaml")
+	cfg := fmt.Sprintf(`server4:
+  listen: ["127.0.0.1"]
+  plugins:
+    - server_id: 127.0.0.1
+    - netmask: 255.255.0.0
+    - lantel: 127.0.100.1-127.0.199.254 lease=1h
+numbering:
+  store: %s
+  server_number: "1000"
+  terminal_digits: 5
+  listen: %s
+  pool: ["50000-79999"]
+  trusted: [127.0.0.1]
+  admin: "off"
+  limits: {pool_per_source: 0}
+  dhcp:
+    auto_assign: {vendor_class: ["^Grandstream"]}
+`, filepath.Join(dir, "lantel.db"), addr)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	giaddr := net.IPv4(127, 0, 0, 2)
+	rl := newRelay(t, giaddr.String(), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 67})
+
+	type lease struct {
+		addr   netip.Addr
+		number string
+	}
+	var mu sync.Mutex
+	ltnpOK := map[string]netip.Addr{} // number -> address
+	dhcpOK := map[string]lease{}      // MAC -> lease
+	var seq atomic.Uint32
+	total := 0
+	for cycle := 0; cycle < cycles; cycle++ {
+		p := start(t, path, addr)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ { // LTNP: fixed numbers, trusted source
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cl, err := ltnp.Dial()
+				if err != nil {
+					return
+				}
+				defer cl.Close()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					i := seq.Add(1)
+					num := fmt.Sprintf("%05d", 10000+i%40000)
+					ip := netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)})
+					m := reg(num, ip.String())
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					r, err := cl.Do(ctx, addr, &m)
+					cancel()
+					if err == nil && r.Result == ltnp.ResultOK {
+						mu.Lock()
+						ltnpOK[num] = ip
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		for w := 0; w < 4; w++ { // DHCP: a fresh MAC per DORA
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					i := seq.Add(1)
+					mac := net.HardwareAddr{2, 0xfa, byte(cycle), byte(i >> 16), byte(i >> 8), byte(i)}
+					if a, n := rl.dora(mac, giaddr); a.IsValid() && n != "" {
+						mu.Lock()
+						dhcpOK[mac.String()] = lease{a, n}
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(300+rand.IntN(700)) * time.Millisecond)
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		p.cmd.Wait()
+		close(stop)
+		wg.Wait()
+
+		// Restart and look at every acknowledged binding.
+		q := start(t, path, addr)
+		cl := client(t)
+		mu.Lock()
+		for num, ip := range ltnpOK {
+			if r := do(t, cl, addr, qry(num)); r.Result != ltnp.ResultOK || r.IPv4 != ip {
+				t.Fatalf("cycle %d: registration %s lost: %v %s (want %v)", cycle, num, r.Result, r.Reason, ip)
+			}
+		}
+		for mac, l := range dhcpOK {
+			if r := do(t, cl, addr, qry(l.number)); r.Result != ltnp.ResultOK || r.IPv4 != l.addr {
+				t.Fatalf("cycle %d: lease of %s (%v, number %s) lost: %v %s", cycle, mac, l.addr, l.number, r.Result, r.Reason)
+			}
+		}
+		total = len(ltnpOK) + len(dhcpOK)
+		mu.Unlock()
+		t.Logf("cycle %d: %d registrations and %d leases acknowledged so far, all present after SIGKILL", cycle, len(ltnpOK), len(dhcpOK))
+		// Stop the checker's instance before the next cycle starts its own.
+		q.cmd.Process.Signal(syscall.SIGTERM)
+		q.cmd.Wait()
+	}
+	if total == 0 {
+		t.Fatal("nothing was acknowledged")
+	}
+}
