@@ -87,9 +87,11 @@ func (c *Client) readLoop() {
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 		c.mu.Lock()
 		p, ok := c.pending[m.TxID]
-		// A reply to a signed request must be signed with the same secret;
-		// a forged one is ignored as if it never came.
-		ok = ok && p.to == src && (p.key == nil || Verify(buf[:n], p.key))
+		// An OK reply to a signed request must be signed with the same
+		// secret; a forged one is ignored as if it never came. A refusal
+		// is taken unsigned (the server signs only after AUTH verified, and
+		// a forged refusal can do no more than a dropped request).
+		ok = ok && p.to == src && (p.key == nil || m.Result != ResultOK || Verify(buf[:n], p.key))
 		if ok {
 			delete(c.pending, m.TxID)
 		}
@@ -107,9 +109,10 @@ func (c *Client) Do(ctx context.Context, server netip.AddrPort, req *Message) (M
 }
 
 // DoSigned is Do for a number that has a secret: the request carries TIME
-// and AUTH computed with secret, and only a reply whose AUTH verifies with
-// it is taken (ErrTimeout, wrapping ErrUnsigned, when none came). A nil
-// secret sends the request unsigned.
+// and AUTH computed with secret, and an OK reply is taken only when its AUTH
+// verifies with it (ErrTimeout, wrapping ErrUnsigned, when none came); a
+// refusal may come unsigned (the server could not verify the request). A
+// nil secret sends the request unsigned.
 func (c *Client) DoSigned(ctx context.Context, server netip.AddrPort, req *Message, secret []byte) (Message, error) {
 	ch := make(chan Message, 1)
 	c.mu.Lock()

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -112,3 +114,27 @@ func TestUsageAndTimeout(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// A number with a secret: lantelctl signs with --secret (or a file), and a
+// wrong secret is DENIED.
+func TestSecret(t *testing.T) {
+	s := server(t, "1000", numbering.Static{Reservations: []numbering.Reservation{{Number: "2005", Secret: "correct horse"}}})
+	out, _, code := ctl(t, "register", "-s", s, "--bind", "127.0.0.50", "--number", "2005")
+	if code != 1 || !strings.HasPrefix(out, "DENIED") || !strings.Contains(out, "TIME and AUTH") {
+		t.Fatalf("without the secret: %d %q", code, out)
+	}
+	out, _, code = ctl(t, "register", "-s", s, "--bind", "127.0.0.50", "--number", "2005", "--secret", "wrong horse")
+	if code != 1 || !strings.HasPrefix(out, "DENIED") || !strings.Contains(out, "AUTH does not verify") {
+		t.Fatalf("a wrong secret: %d %q", code, out)
+	}
+	file := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(file, []byte("correct horse\n"), 0o600)
+	out, _, code = ctl(t, "register", "-s", s, "--bind", "127.0.0.50", "--number", "2005", "--secret-file", file)
+	if code != 0 || !strings.HasPrefix(out, "OK 10002005 127.0.0.50") {
+		t.Fatalf("with the secret: %d %q", code, out)
+	}
+	out, _, code = ctl(t, "deregister", "-s", s, "--bind", "127.0.0.50", "--number", "2005", "--secret", "correct horse")
+	if code != 0 || out != "OK 10002005\n" {
+		t.Fatalf("deregister with the secret: %d %q", code, out)
+	}
+}
