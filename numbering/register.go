@@ -117,7 +117,7 @@ func (d *Directory) chooseNumber(tx *bolt.Tx, cfg *Config, req *RegisterRequest,
 	// against its address (PROTOCOL.md, Security: limits).
 	if b, err := getBinding(tx, t); err != nil {
 		return "", err
-	} else if !(b.Online(now) && b.sameTerminal(req.MAC, req.Addr)) {
+	} else if !b.Online(now) || !b.sameTerminal(req.MAC, req.Addr) {
 		if n := d.live.poolHeld(req.Addr); n >= cfg.PoolPerSource {
 			return "", domain.Errorf(domain.Denied, "%s already holds %d numbers of the dynamic pool", req.Addr, n)
 		}

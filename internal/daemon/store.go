@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrDamaged: the store file is not a sound bbolt database (truncated,
@@ -70,7 +71,7 @@ func OpenStore(path string) (*bolt.DB, error) {
 		return db, nil
 	case errors.Is(err, ErrDamaged):
 		return nil, err
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("open store %s: in use by another process (another lanteld?)", path)
 	case errors.As(err, &pe):
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -129,7 +130,7 @@ func walkBucket(b *bolt.Bucket) error {
 func withReadOnly(path string, f func(*bolt.DB) error) error {
 	return guardStore(path, func() error {
 		db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return fmt.Errorf("%s is in use (stop lanteld, or check a backup copy)", path)
 		}
 		if err != nil {
