@@ -20,7 +20,6 @@ var (
 	bktExpiry     = []byte("lease.exp")  // expiry(8)+IPv4 -> nil
 	bktQuarantine = []byte("lease.quar") // IPv4 -> until(8)
 	bktQuarExpiry = []byte("lease.qexp") // until(8)+IPv4 -> nil
-	bktByMAC      = []byte("lease.mac")  // MAC -> IPv4 of its current lease
 )
 
 // Config configures the allocator.
@@ -118,23 +117,9 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 				return err
 			}
 		}
-		// The MAC index came later than the leases: build it when missing.
-		buildByMAC := tx.Bucket(bktByMAC) == nil
-		byMAC, err := tx.CreateBucketIfNotExists(bktByMAC)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bktLeases).ForEach(func(k, v []byte) error {
-			a := netip.AddrFrom4([4]byte(k))
-			s.mark(a, true)
-			if !buildByMAC {
-				return nil
-			}
-			l, err := decodeLease(a, v)
-			if err != nil {
-				return err
-			}
-			return byMAC.Put(l.MAC[:], k)
+		if err := tx.Bucket(bktLeases).ForEach(func(k, _ []byte) error {
+			s.mark(netip.AddrFrom4([4]byte(k)), true)
+			return nil
 		}); err != nil {
 			return err
 		}
@@ -429,19 +414,6 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 		return nil, nil, e, err
 	}
 	var ended []Lease
-	if cur == nil && !c.Reserved {
-		// A client without a reservation takes a new address only while
-		// more than the held-back ones are free, unless it was offered.
-		s.mu.Lock()
-		offered := s.offeredTo[a] == c.Key
-		short := s.free() <= s.cfg.HeldBack // a, not busy yet, counts as free
-		s.mu.Unlock()
-		if old, err := leaseOf(tx, c.Key); err != nil {
-			return nil, nil, e, err
-		} else if short && !offered && (old == nil || old.Addr != a) {
-			return nil, nil, e, domain.Errorf(domain.InUse, "%v is held back for reserved phones", a)
-		}
-	}
 	if cur != nil && cur.Key != c.Key {
 		if cur.Active(now) {
 			return nil, nil, e, domain.Errorf(domain.InUse, "%v is leased to another client until %v", a, cur.Expiry.Format(time.RFC3339))
@@ -454,6 +426,17 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 	old, err := leaseOf(tx, c.Key)
 	if err != nil {
 		return nil, nil, e, err
+	}
+	if cur == nil && !c.Reserved && (old == nil || old.Addr != a) {
+		// A client without a reservation takes a new address only while
+		// more than the held-back ones are free, unless it was offered.
+		// (Checked before anything is written: a refusal writes nothing.)
+		s.mu.Lock()
+		short := s.offeredTo[a] != c.Key && s.free() <= s.cfg.HeldBack // a, not busy yet, counts as free
+		s.mu.Unlock()
+		if short {
+			return nil, nil, e, domain.Errorf(domain.InUse, "%v is held back for reserved phones", a)
+		}
 	}
 	if old != nil && old.Addr != a {
 		if err := deleteLease(tx, old); err != nil {
@@ -664,11 +647,6 @@ func putLease(tx *bolt.Tx, l *Lease) error {
 	if err := tx.Bucket(bktLeases).Put(k[:], appendLease(nil, l)); err != nil {
 		return err
 	}
-	if l.MAC.IsValid() {
-		if err := tx.Bucket(bktByMAC).Put(l.MAC[:], k[:]); err != nil {
-			return err
-		}
-	}
 	if err := tx.Bucket(bktByClient).Put([]byte(l.Key), k[:]); err != nil {
 		return err
 	}
@@ -679,11 +657,6 @@ func deleteLease(tx *bolt.Tx, l *Lease) error {
 	k := l.Addr.As4()
 	if err := tx.Bucket(bktLeases).Delete(k[:]); err != nil {
 		return err
-	}
-	if v := tx.Bucket(bktByMAC).Get(l.MAC[:]); string(v) == string(k[:]) {
-		if err := tx.Bucket(bktByMAC).Delete(l.MAC[:]); err != nil {
-			return err
-		}
 	}
 	// The client index is kept: it remembers the client's last address so
 	// that it gets it back while nobody else has taken it.
@@ -725,16 +698,23 @@ func NextDue(tx *bolt.Tx) time.Time {
 }
 
 // AddrOfMAC returns the address of the current lease held by a client with
-// this hardware address, if any.
+// this hardware address, if any: under the client key of its chaddr, or of
+// the client identifier that most clients derive from it (type 1 + MAC,
+// RFC 2132 9.14).
 func AddrOfMAC(tx *bolt.Tx, mac domain.MAC, now time.Time) (netip.Addr, bool) {
-	v := tx.Bucket(bktByMAC).Get(mac[:])
-	if len(v) != 4 {
-		return netip.Addr{}, false
+	for _, key := range []string{ClientKey(nil, mac), ClientKey(append([]byte{1}, mac[:]...), mac)} {
+		l, err := leaseOf(tx, key)
+		if err == nil && l != nil && l.MAC == mac && l.Active(now) {
+			return l.Addr, true
+		}
 	}
-	a := netip.AddrFrom4([4]byte(v))
-	l, err := leaseAt(tx, a)
-	if err != nil || l == nil || l.MAC != mac || !l.Active(now) {
-		return netip.Addr{}, false
-	}
-	return a, true
+	return netip.Addr{}, false
+}
+
+// Short reports whether no more than the held-back addresses are free (only
+// then does it matter whether a client has a reservation).
+func (s *Store) Short() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.free() <= s.cfg.HeldBack
 }

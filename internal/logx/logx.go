@@ -13,27 +13,35 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
+// causes is copied on write: Cause runs at package initialisation, and
+// every log line reads the set without a lock.
 var (
-	causesMu sync.RWMutex
-	causes   = map[string]bool{}
+	causesMu sync.Mutex
+	causes   atomic.Pointer[map[string]bool]
 )
 
 // Cause declares msg as a line that the network can cause at will, to be
 // rate-limited at every level, and returns it (for a package-level var).
 func Cause(msg string) string {
 	causesMu.Lock()
-	causes[msg] = true
-	causesMu.Unlock()
+	defer causesMu.Unlock()
+	next := map[string]bool{msg: true}
+	if p := causes.Load(); p != nil {
+		for k := range *p {
+			next[k] = true
+		}
+	}
+	causes.Store(&next)
 	return msg
 }
 
 func isCause(msg string) bool {
-	causesMu.RLock()
-	defer causesMu.RUnlock()
-	return causes[msg]
+	p := causes.Load()
+	return p != nil && (*p)[msg]
 }
 
 // Limiter is the shared state of a rate-limiting handler and the ones

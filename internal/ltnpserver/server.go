@@ -332,25 +332,24 @@ func (s *Server) encodeSigned(reply *ltnp.Message, key []byte, start time.Time, 
 		return s.encode(reply, nil, start, t)
 	}
 	enc, err := reply.AppendSigned(nil, key, uint32(s.now().Unix()))
-	if err != nil {
-		s.log.Error("ltnp: cannot encode reply", "err", err)
-		return nil
-	}
-	if s.opts.Observe != nil {
-		s.opts.Observe(t, reply.Result, time.Since(start))
-	}
-	return enc
+	return s.observed(enc, err, reply.Result, start, t)
 }
 
 // encode encodes a reply into out and records it.
 func (s *Server) encode(reply *ltnp.Message, out []byte, start time.Time, t ltnp.Type) []byte {
 	enc, err := reply.Append(out)
+	return s.observed(enc, err, reply.Result, start, t)
+}
+
+// observed reports an encoded reply to Observe (nil when it did not
+// encode).
+func (s *Server) observed(enc []byte, err error, r ltnp.Result, start time.Time, t ltnp.Type) []byte {
 	if err != nil {
 		s.log.Error("ltnp: cannot encode reply", "err", err)
 		return nil
 	}
 	if s.opts.Observe != nil {
-		s.opts.Observe(t, reply.Result, time.Since(start))
+		s.opts.Observe(t, r, time.Since(start))
 	}
 	return enc
 }

@@ -32,7 +32,9 @@ func (s *Service) Offer(c leases.Client, requested netip.Addr, within func(netip
 	if s.leases == nil {
 		return netip.Addr{}, ErrNoDHCP
 	}
-	_ = s.db.View(func(tx *bolt.Tx) error { c.Reserved = s.dir.ReservedMACTx(tx, c.MAC); return nil })
+	if s.leases.Short() { // only then does a reservation make a difference
+		_ = s.db.View(func(tx *bolt.Tx) error { c.Reserved = s.dir.ReservedMACTx(tx, c.MAC); return nil })
+	}
 	return s.leases.Offer(c, requested, within, s.now())
 }
 

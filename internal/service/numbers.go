@@ -1,6 +1,7 @@
 package service
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/lantel/lantel/domain"
@@ -11,26 +12,57 @@ import (
 
 // Register binds a number to a terminal (LTNP/1 REGISTER), durably.
 //
-// Most refusals need no write (DENIED, RESERVED, IN-USE, a failed AUTH):
-// the request is first tried in a read transaction, and a refusal is
-// answered from there, so a flood of refused requests never queues for the
-// committer. What passes is done again in the shared write transaction.
+// Most refusals need no write (DENIED, RESERVED, IN-USE, a failed AUTH).
+// While refusals are frequent (a flood: see refusals), a request is first
+// tried in a read transaction and a refusal is answered from there, so
+// refused requests never queue for the committer; what passes is done again
+// in the shared write transaction. While they are rare, that try would only
+// cost the accepted requests a second pass, and is skipped.
 func (s *Service) Register(req numbering.RegisterRequest) (numbering.Registration, error) {
 	var reg numbering.Registration
-	now := s.now()
-	err := s.db.View(func(tx *bolt.Tx) error { _, err := s.registerTx(tx, req, now); return err })
-	if domain.As(err) != nil {
-		return reg, err
+	if s.refusals.high() {
+		now := s.now()
+		err := s.db.View(func(tx *bolt.Tx) error { _, err := s.registerTx(tx, req, now); return err })
+		if domain.As(err) != nil {
+			s.refusals.note(true)
+			return reg, err
+		}
 	}
-	err = s.write(func(tx *bolt.Tx) error {
+	err := s.write(func(tx *bolt.Tx) error {
 		var err error
 		reg, err = s.registerTx(tx, req, s.now())
 		return err
 	})
+	s.refusals.note(domain.As(err) != nil)
 	if err == nil {
 		s.log.Info("number online", "number", reg.Number, "ipv4", reg.Addr, "mac", req.MAC, "source", "ltnp", "lifetime", reg.Lifetime)
 	}
 	return reg, err
+}
+
+// refusalScore estimates how many recent write requests were refused: a
+// refusal adds refusalStep, an accepted request takes 1 away, within
+// [0, refusalMax]. Above refusalOn (more than about one refusal in
+// refusalStep requests, sustained) refusals are looked for before the
+// committer.
+type refusalScore struct{ v atomic.Int64 }
+
+const (
+	refusalStep = 16
+	refusalMax  = 4096
+	refusalOn   = 64
+)
+
+func (r *refusalScore) high() bool { return r.v.Load() > refusalOn }
+
+func (r *refusalScore) note(refused bool) {
+	d := int64(-1)
+	if refused {
+		d = refusalStep
+	}
+	if v := r.v.Load() + d; v >= 0 && v <= refusalMax {
+		r.v.Store(v) // racy by design: an estimate, not a count
+	}
 }
 
 // registerTx is REGISTER across both domains: a MAC that holds a current
@@ -50,19 +82,23 @@ func (s *Service) registerTx(tx *bolt.Tx, req numbering.RegisterRequest, now tim
 func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
 	var full string
 	now := s.now()
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		full, err = s.dir.DeregisterTx(tx, req, now)
-		return err
-	})
-	if domain.As(err) != nil { // refused: nothing to write (see Register)
-		return full, err
+	if s.refusals.high() { // see Register
+		err := s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			full, err = s.dir.DeregisterTx(tx, req, now)
+			return err
+		})
+		if domain.As(err) != nil {
+			s.refusals.note(true)
+			return full, err
+		}
 	}
-	err = s.write(func(tx *bolt.Tx) error {
+	err := s.write(func(tx *bolt.Tx) error {
 		var err error
 		full, err = s.dir.DeregisterTx(tx, req, s.now())
 		return err
 	})
+	s.refusals.note(domain.As(err) != nil)
 	if err == nil {
 		s.log.Info("number offline", "number", full, "ipv4", req.Addr, "reason", "deregistered")
 	}

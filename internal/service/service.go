@@ -55,6 +55,9 @@ type Service struct {
 	leases *leases.Store // nil: no DHCP
 	now    func() time.Time
 	log    *slog.Logger
+	// refusals decides whether REGISTER/DEREGISTER look for a refusal in a
+	// read transaction before they queue for the committer (numbers.go).
+	refusals refusalScore
 
 	stop     chan struct{}
 	jobs     sync.WaitGroup

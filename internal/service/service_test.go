@@ -264,3 +264,30 @@ func TestHeldBackForReservedPhones(t *testing.T) {
 		t.Fatalf("the reserved phone: %+v %v", ack, err)
 	}
 }
+
+// Under a flood of refused requests, refusals are answered from a read
+// transaction: no commit for them; an accepted request still commits.
+func TestRefusalsSkipTheCommitterUnderAFlood(t *testing.T) {
+	r := newRig(t)
+	refused := numbering.RegisterRequest{Fixed: true, Number: "2001", Addr: ip21} // reserved for macPhone
+	for i := 0; i < 50; i++ {
+		if _, err := r.svc.Register(refused); !errors.Is(err, domain.Reserved) {
+			t.Fatal(err)
+		}
+	}
+	before := r.commits.Load()
+	for i := 0; i < 100; i++ {
+		if _, err := r.svc.Register(refused); !errors.Is(err, domain.Reserved) {
+			t.Fatal(err)
+		}
+	}
+	if n := r.commits.Load() - before; n != 0 {
+		t.Fatalf("%d commits for 100 refusals under a flood", n)
+	}
+	if _, err := r.svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: ip21}); err != nil {
+		t.Fatal(err)
+	}
+	if r.commits.Load() == before {
+		t.Fatal("an accepted registration did not commit")
+	}
+}
