@@ -88,32 +88,48 @@ start() {
 }
 stop() { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true; spid=; }
 
-# run SERVER RATE -> prints "rate drops%" (worst of DO and RA drops, and the
-# achieved DORA rate)
+# cputicks: the server's CPU time so far (user + system, clock ticks).
+cputicks() { awk '{print $14 + $15}' "/proc/$spid/stat" 2>/dev/null || echo 0; }
+
+# run SERVER RATE -> prints "rate drops% cpu" (the achieved DORA rate, the
+# worst of DO and RA drops, and the server's CPU time per acknowledged DORA
+# in microseconds: its cost, steadier than a rate on a noisy machine)
 run() {
   start "$1"
+  local c0; c0=$(cputicks)
   out=$(ip netns exec "$cli" timeout $((PERIOD + 20)) perfdhcp -4 -l eth0 -r "$2" -R $CLIENTS -p "$PERIOD" \
         -o 60,4772616e6473747265616d 198.18.0.1 2>&1 || true)
+  local c1; c1=$(cputicks)
   stop
   echo "$out" > "$work/perfdhcp.$1.$2.txt"
   # achieved: ACKs received per second of the run
-  awk -v p="$PERIOD" '/drops ratio:/ { v=$3+0; if (v>w) w=v; n++ }
+  awk -v p="$PERIOD" -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '/drops ratio:/ { v=$3+0; if (v>w) w=v; n++ }
        /received packets:/ { ra=$3 }
-       END { if (n < 2) print "0 100"; else printf "%.0f %s\n", ra/p, w }' <<<"$out"
+       END { if (n < 2) print "0 100 0"; else printf "%.0f %s %.0f\n", ra/p, w, (ra > 0 ? ticks * 1e6 / hz / ra : 0) }' <<<"$out"
 }
+
+# COST=RATE: only the cost per DORA of each server at that offered rate
+# (below saturation), median of 3 runs.
+if [ -n "${COST:-}" ]; then
+  for server in ${COST_SERVERS:-kea lanteld}; do
+    costs=$(for _ in 1 2 3; do run "$server" "$COST" | awk '{print $3}'; done | sort -n | sed -n 2p)
+    printf '%-8s at %d DORA/s: %s µs of CPU per DORA (median of 3)\n' "$server" "$COST" "$costs"
+  done
+  exit 0
+fi
 
 search() {
   local server=$1 best=0 bestrate=0 fail=0 last=0
   for r in $RATES; do
-    read -r got drops < <(run "$server" "$r")
-    printf '  %-8s offered %6d/s: %8.0f DORA/s, drops %5.2f%%\n' "$server" "$r" "$got" "$drops" >&2
+    read -r got drops cost < <(run "$server" "$r")
+    printf '  %-8s offered %6d/s: %8.0f DORA/s, drops %5.2f%%, %4.0f µs CPU/DORA\n' "$server" "$r" "$got" "$drops" "$cost" >&2
     if awk -v d="$drops" 'BEGIN{exit !(d < 1)}'; then best=$r; bestrate=$got; last=$r; else fail=$r; break; fi
   done
   if [ "$fail" -gt 0 ] && [ "$best" -gt 0 ]; then
     for _ in 1 2; do
       local mid=$(( (best + fail) / 2 ))
-      read -r got drops < <(run "$server" "$mid")
-      printf '  %-8s offered %6d/s: %8.0f DORA/s, drops %5.2f%%\n' "$server" "$mid" "$got" "$drops" >&2
+      read -r got drops cost < <(run "$server" "$mid")
+      printf '  %-8s offered %6d/s: %8.0f DORA/s, drops %5.2f%%, %4.0f µs CPU/DORA\n' "$server" "$mid" "$got" "$drops" "$cost" >&2
       if awk -v d="$drops" 'BEGIN{exit !(d < 1)}'; then best=$mid; bestrate=$got; else fail=$mid; fi
     done
   fi
