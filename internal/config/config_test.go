@@ -58,6 +58,10 @@ func TestParseErrorsNameKey(t *testing.T) {
 		{"bad trusted", "numbering:\n  store: x\n  server_number: \"1000\"\n  trusted: [nope]\n", "numbering.trusted[0]"},
 		{"bad mac", "numbering:\n  store: x\n  server_number: \"1000\"\n  reservations: [{number: \"2001\", mac: zz}]\n", "numbering.reservations[0].mac"},
 		{"short number", "numbering:\n  store: x\n  server_number: \"1000\"\n  reservations: [{number: \"201\"}]\n", "numbering.reservations[0].number"},
+		{"short secret", "numbering:\n  store: x\n  server_number: \"1000\"\n  reservations: [{number: \"2001\", secret: abc}]\n", "numbering.reservations[0].secret"},
+		{"secret twice", "numbering:\n  store: x\n  server_number: \"1000\"\n  reservations: [{number: \"2001\", secret: abcdefgh, secret_file: /x}]\n", "numbering.reservations[0].secret_file"},
+		{"missing secret file", "numbering:\n  store: x\n  server_number: \"1000\"\n  reservations: [{number: \"2001\", secret_file: /nonexistent/lantel.secret}]\n", "numbering.reservations[0].secret_file"},
+		{"negative pool limit", "numbering:\n  store: x\n  server_number: \"1000\"\n  limits: {pool_per_source: -1}\n", "numbering.limits.pool_per_source"},
 		{"number twice", "numbering:\n  store: x\n  server_number: \"1000\"\n  reservations: [{number: \"2001\"}, {number: \"2001\"}]\n", "reserved twice"},
 		{"mac twice", "numbering:\n  store: x\n  server_number: \"1000\"\n  reservations: [{number: \"2001\", mac: \"02:00:00:00:00:01\"}, {number: \"2002\", mac: \"02:00:00:00:00:01\"}]\n", "numbering.reservations"},
 		{"bad server addr", "numbering:\n  store: x\n  server_number: \"1000\"\n  servers: [{number: \"1001\", address: \"192.0.2.2\"}]\n", "numbering.servers[0].address"},
@@ -93,5 +97,34 @@ func TestDocumentedExamplesParse(t *testing.T) {
 	}
 	if _, err := Load("../../contrib/lantel.yaml"); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestSecretsAndLimits(t *testing.T) {
+	file := t.TempDir() + "/2002.secret"
+	if err := os.WriteFile(file, []byte("from a file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("t.yaml", []byte(`numbering:
+  store: x
+  server_number: "1000"
+  limits: {register_rate: 0, pool_per_source: 2}
+  admin_hosts: [pbx.office.lan]
+  reservations:
+    - {number: "2001", secret: "inline secret"}
+    - {number: "2002", secret_file: `+file+`}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Static.Reservations; r[0].Secret != "inline secret" || r[1].Secret != "from a file" {
+		t.Fatalf("secrets: %+v", r)
+	}
+	if c.RegisterRate >= 0 || c.Directory.PoolPerSource != 2 || len(c.AdminHosts) != 1 {
+		t.Fatalf("limits: rate %v, pool %d, hosts %v", c.RegisterRate, c.Directory.PoolPerSource, c.AdminHosts)
+	}
+	d, _ := Parse("d", Defaults)
+	if d.RegisterRate != 50 || d.Directory.PoolPerSource != 8 {
+		t.Fatalf("default limits: %v %d", d.RegisterRate, d.Directory.PoolPerSource)
 	}
 }
