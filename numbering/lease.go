@@ -81,3 +81,20 @@ func (d *Directory) NumberOfMACTx(tx *bolt.Tx, mac domain.MAC) string {
 func (d *Directory) ReservedMACTx(tx *bolt.Tx, mac domain.MAC) bool {
 	return mac.IsValid() && tx.Bucket(bktResByMAC).Get(mac[:]) != nil
 }
+
+// NumberForMACTx returns the full number a DHCP client with this MAC has or
+// will get on its ACK, as far as it is known before: the number bound to
+// it, else the one reserved for it ("" when neither: an auto-numbered
+// client's pool number is chosen at the ACK).
+func (d *Directory) NumberForMACTx(tx *bolt.Tx, mac domain.MAC) string {
+	if !mac.IsValid() {
+		return ""
+	}
+	if n := d.NumberOfMACTx(tx, mac); n != "" {
+		return n
+	}
+	if v := tx.Bucket(bktResByMAC).Get(mac[:]); v != nil {
+		return d.cfg.Load().Plan.Full(string(v))
+	}
+	return ""
+}

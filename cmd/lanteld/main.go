@@ -80,6 +80,10 @@ func run() int {
 		return 1
 	}
 	if *check {
+		if err := daemon.Check(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "lanteld:", err)
+			return 1
+		}
 		fmt.Println("configuration ok")
 		return 0
 	}

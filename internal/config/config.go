@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -116,13 +117,16 @@ type Config struct {
 	// source (negative: no bound).
 	RegisterRate float64
 	HasDHCP      bool // a server4 section is present
-	VendorAuto   []*regexp.Regexp
-	OptNumber    uint8
-	OptServer    uint8
-	LogLevel     string
-	Admin        string // admin listener address; "" when off
-	AdminToken   string
-	AdminHosts   []string // names the admin listener answers to, besides IP literals and localhost
+	// Server4 identifies the server4 section's content (a digest): a
+	// reload compares it, since that section is read at start only.
+	Server4    string
+	VendorAuto []*regexp.Regexp
+	OptNumber  uint8
+	OptServer  uint8
+	LogLevel   string
+	Admin      string // admin listener address; "" when off
+	AdminToken string
+	AdminHosts []string // names the admin listener answers to, besides IP literals and localhost
 }
 
 // Load reads and checks a file.
@@ -150,6 +154,10 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	n := &f.Numbering
 	c := &Config{File: name, Store: n.Store, Listen: n.Listen, HasDHCP: !f.Server4.IsZero(), LogLevel: n.Log.Level}
+	if c.HasDHCP {
+		b, _ := yaml.Marshal(&f.Server4)
+		c.Server4 = fmt.Sprintf("%x", sha256.Sum256(b))
+	}
 	if c.Store == "" {
 		return nil, fail("numbering.store", "is required (path of the bbolt database)")
 	}

@@ -141,6 +141,7 @@ func (d *Daemon) gauges() metrics.Gauges {
 			}
 			return d.dhcp.Dropped.Load()
 		}
+		g.NumbersExhausted = d.svc.NumbersExhausted
 		g.DHCPForgedReleases = func() uint64 {
 			if d.dhcp == nil {
 				return 0
@@ -190,6 +191,10 @@ func (d *Daemon) Config() *config.Config {
 // only: a change to it is logged as needing a restart.
 func (d *Daemon) Reload(cfg *config.Config) error {
 	old := d.Config()
+	if cfg.Server4 != old.Server4 {
+		d.log.Warn("the server4 section changed: restart lanteld to apply it; this reload applies the numbering section only")
+		cfg.Server4, cfg.HasDHCP = old.Server4, old.HasDHCP // what runs is still the old one
+	}
 	switch {
 	case cfg.Store != old.Store:
 		return &config.Error{File: cfg.File, Key: "numbering.store", Err: errors.New("changing the store needs a restart")}

@@ -194,3 +194,48 @@ func TestDamagedStore(t *testing.T) {
 		})
 	}
 }
+
+// -check checks the server4 section as Start would: each misconfiguration
+// of issue 14 is refused with the file, the key and the reason.
+func TestCheckServer4(t *testing.T) {
+	const numbering = `numbering:
+  store: /tmp/x.db
+  server_number: "1000"
+`
+	chain := func(plugins string) string {
+		return "server4:\n  listen: [\"%lo\"]\n  plugins:\n" + plugins + numbering
+	}
+	good := "    - server_id: 192.0.2.1\n    - netmask: 255.255.255.0\n    - lease_time: 1h\n    - lantel: 192.0.2.20-192.0.2.29\n"
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"good", chain(good), ""},
+		{"plugin typo", chain("    - server_id: 192.0.2.1\n    - netmask: 255.255.255.0\n    - lease_tim: 1h\n    - lantel: 192.0.2.20-192.0.2.29\n"), `unknown DHCPv4 plugin "lease_tim"`},
+		{"bad lease time", chain("    - server_id: 192.0.2.1\n    - netmask: 255.255.255.0\n    - lease_time: 8 hours\n    - lantel: 192.0.2.20-192.0.2.29\n"), "server4.plugins[2] (lease_time)"},
+		{"no server_id", chain("    - netmask: 255.255.255.0\n    - lantel: 192.0.2.20-192.0.2.29\n"), "server_id plugin with one IPv4 address is required"},
+		{"lantel before server_id", chain("    - netmask: 255.255.255.0\n    - lantel: 192.0.2.20-192.0.2.29\n    - server_id: 192.0.2.1\n"), "must come before lantel"},
+		{"no netmask", chain("    - server_id: 192.0.2.1\n    - lantel: 192.0.2.20-192.0.2.29\n"), "netmask plugin before lantel is required"},
+		{"nbp before lantel", chain("    - server_id: 192.0.2.1\n    - netmask: 255.255.255.0\n    - nbp: tftp://192.0.2.1/boot\n    - lantel: 192.0.2.20-192.0.2.29\n"), "(nbp) comes before lantel"},
+		{"file before lantel", chain("    - server_id: 192.0.2.1\n    - netmask: 255.255.255.0\n    - file: /nonexistent\n    - lantel: 192.0.2.20-192.0.2.29\n"), "(file) comes before lantel"},
+		{"range holds the server", chain("    - server_id: 192.0.2.1\n    - netmask: 255.255.255.0\n    - lantel: 192.0.2.1-192.0.2.29\n"), "contains the server's own address"},
+		{"standard option code", chain(good) + "  dhcp: {options: {number: 6}}\n", "option 6 is a standard DHCP option"},
+		{"listen without %", "server4:\n  listen: [\"eth0\"]\n  plugins:\n" + good + numbering, "server4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "lantel.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(path)
+			if err == nil {
+				err = daemon.Check(cfg)
+			}
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("a good file: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path)):
+				t.Fatalf("want an error naming the file and %q, got %v", tc.want, err)
+			}
+		})
+	}
+}

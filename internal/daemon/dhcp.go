@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"strings"
 
 	coreconfig "github.com/coredhcp/coredhcp/config"
 	"github.com/coredhcp/coredhcp/handler"
@@ -70,7 +72,97 @@ func loadDHCP(cfg *config.Config) (*dhcpSetup, error) {
 	if !found {
 		return nil, fmt.Errorf("%s: server4.plugins: the lantel plugin is missing (it assigns the leases)", cfg.File)
 	}
+	if err := s.checkChain(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// checkChain refuses plugin chains that cannot work with lantel, and the
+// dangerous configurations that would otherwise start silently.
+func (s *dhcpSetup) checkChain() error {
+	file := s.cfg.File
+	registry := map[string]bool{lantel.Name: true}
+	for _, p := range upstream {
+		registry[p.Name] = true
+	}
+	pos := map[string]int{}
+	var serverID net.IP
+	for i, pc := range s.conf.Server4.Plugins {
+		if !registry[pc.Name] {
+			return fmt.Errorf("%s: server4.plugins[%d]: unknown DHCPv4 plugin %q (lanteld has: %s)", file, i, pc.Name, pluginNames())
+		}
+		if _, dup := pos[pc.Name]; !dup {
+			pos[pc.Name] = i
+		}
+		if pc.Name == "server_id" && len(pc.Args) == 1 {
+			serverID = net.ParseIP(pc.Args[0]).To4()
+		}
+	}
+	lt := pos[lantel.Name]
+	for _, name := range []string{"file", "nbp", "range"} {
+		if i, ok := pos[name]; ok && i < lt {
+			return fmt.Errorf("%s: server4.plugins[%d] (%s) comes before lantel: it ends the chain or assigns addresses itself, so lantel never records the lease (no number, duplicate addresses); put it after lantel or leave it out", file, i, name)
+		}
+	}
+	sid, ok := pos["server_id"]
+	if !ok || serverID == nil {
+		return fmt.Errorf("%s: server4.plugins: a server_id plugin with one IPv4 address is required (RFC 2131: every OFFER and ACK carries option 54)", file)
+	}
+	if sid > lt {
+		return fmt.Errorf("%s: server4.plugins[%d] (server_id) must come before lantel (lantel checks REQUESTs against it)", file, sid)
+	}
+	if i, ok := pos["netmask"]; !ok || i > lt {
+		return fmt.Errorf("%s: server4.plugins: a netmask plugin before lantel is required (lantel picks the client's subnet with it, and clients need option 1)", file)
+	}
+	sa, _ := netip.AddrFromSlice(serverID)
+	for _, r := range s.args.Ranges {
+		if r.Contains(sa) {
+			return fmt.Errorf("%s: server4.plugins[%d] (lantel): range %v contains the server's own address %v", file, lt, r, sa)
+		}
+	}
+	for _, code := range []uint8{s.cfg.OptNumber, s.cfg.OptServer} {
+		if code < 128 {
+			return fmt.Errorf("%s: numbering.dhcp.options: option %d is a standard DHCP option; use a site-specific code (128-254, default 224/225)", file, code)
+		}
+	}
+	return nil
+}
+
+func pluginNames() string {
+	names := []string{lantel.Name}
+	for _, p := range upstream {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Check checks the configuration as Start would, without opening the store
+// or any socket: the numbering section (already parsed), and the server4
+// section with CoreDHCP's parser, the plugin chain's names, order and
+// lantel's rules, and every upstream plugin's arguments (set up dry; the
+// range plugin, which opens a database of its own, only by name).
+func Check(cfg *config.Config) error {
+	if !cfg.HasDHCP {
+		return nil
+	}
+	s, err := loadDHCP(cfg)
+	if err != nil {
+		return err
+	}
+	for i, pc := range s.conf.Server4.Plugins {
+		if pc.Name == lantel.Name || pc.Name == "range" {
+			continue
+		}
+		for _, p := range upstream {
+			if p.Name == pc.Name && p.Setup4 != nil {
+				if _, err := p.Setup4(pc.Args...); err != nil {
+					return fmt.Errorf("%s: server4.plugins[%d] (%s): %w", cfg.File, i, pc.Name, err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // start sets the chain up in the order written (upstream plugins under

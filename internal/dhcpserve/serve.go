@@ -26,7 +26,6 @@ import (
 
 	"github.com/coredhcp/coredhcp/handler"
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"golang.org/x/net/ipv4"
 )
 
@@ -102,7 +101,7 @@ func Start(addrs []net.UDPAddr, chain []handler.Handler4, opts Options) (*Server
 }
 
 func listen(a net.UDPAddr) (*listener, error) {
-	conn, err := server4.NewIPv4UDPConn(a.Zone, &a)
+	conn, err := udpConn(a.Zone, &a)
 	if err != nil {
 		return nil, err
 	}

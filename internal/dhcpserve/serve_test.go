@@ -1,6 +1,7 @@
 package dhcpserve
 
 import (
+	"errors"
 	"net"
 	"testing"
 
@@ -53,5 +54,29 @@ func TestForgedRelease(t *testing.T) {
 		if got := forgedRelease(req, tc.peer); got != tc.forged {
 			t.Errorf("%s: forged = %v", tc.name, got)
 		}
+	}
+}
+
+// A second server on the same address and port fails to start with a
+// clear error, instead of answering the same clients.
+func TestSecondServerFails(t *testing.T) {
+	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := *probe.LocalAddr().(*net.UDPAddr)
+	probe.Close()
+	first, err := Start([]net.UDPAddr{addr}, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := Start([]net.UDPAddr{addr}, nil, Options{})
+	if err == nil {
+		second.Close()
+		t.Fatal("a second server started on the same port")
+	}
+	if !errors.Is(err, ErrPortInUse) {
+		t.Fatalf("second server: %v", err)
 	}
 }

@@ -37,6 +37,9 @@ type Gauges struct {
 	// DHCPForgedReleases returns the RELEASEs ignored because they did not
 	// come from the released address; nil when DHCP is off.
 	DHCPForgedReleases func() uint64
+	// NumbersExhausted returns the ACKs of auto-numbered clients that found
+	// no free number; nil when DHCP is off.
+	NumbersExhausted func() uint64
 }
 
 // New creates the metrics and registers them, with Go and process metrics.
@@ -57,6 +60,11 @@ func New(g Gauges) *Metrics {
 		Help: "Duration of a store transaction commit including fsync.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})
 	m.commitGroup = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lantel_store_commit_group_size",
 		Help: "Changes sharing one commit (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
+	if g.NumbersExhausted != nil {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dhcp_numbers_exhausted_total",
+			Help: "Auto-numbered DHCP clients that got a lease but no number: the dynamic pool was full."},
+			func() float64 { return float64(g.NumbersExhausted()) }))
+	}
 	if g.DHCPForgedReleases != nil {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dhcp_forged_releases_total",
 			Help: "DHCPRELEASEs ignored because they did not come from the address they release."},

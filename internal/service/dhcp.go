@@ -45,6 +45,19 @@ func (s *Service) Forget(key string) {
 	}
 }
 
+// NumberFor returns the number a client with this MAC has, or gets on its
+// ACK when it is reserved ("" when not known before the ACK): for the OFFER
+// and the INFORM reply.
+func (s *Service) NumberFor(mac domain.MAC) string {
+	var n string
+	_ = s.db.View(func(tx *bolt.Tx) error { n = s.dir.NumberForMACTx(tx, mac); return nil })
+	return n
+}
+
+// NumbersExhausted counts ACKs of auto-numbered clients that found no free
+// number in the pool (they got a lease without a number).
+func (s *Service) NumbersExhausted() uint64 { return s.exhausted.Load() }
+
 // AckRequest is a DHCPREQUEST the server is to acknowledge.
 type AckRequest struct {
 	Client leases.Client
@@ -121,6 +134,9 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 	s.log.Info("lease granted", "ipv4", r.Addr, "mac", r.Client.MAC, "hostname", r.Client.Hostname, "expiry", out.Lease.Expiry.Format(time.RFC3339))
 	if out.Number != "" {
 		s.log.Info("number online", "number", out.Number, "ipv4", r.Addr, "mac", r.Client.MAC, "source", "dhcp")
+	} else if r.AutoNumber && r.Client.MAC.IsValid() {
+		s.exhausted.Add(1) // a warning: rate-limited like every warning
+		s.log.Warn("no free number in the pool for an auto-numbered phone: it has a lease but no number", "mac", r.Client.MAC, "ipv4", r.Addr)
 	}
 	return out, nil
 }

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lantel/lantel/internal/groupcommit"
@@ -58,6 +59,8 @@ type Service struct {
 	// refusals decides whether REGISTER/DEREGISTER look for a refusal in a
 	// read transaction before they queue for the committer (numbers.go).
 	refusals refusalScore
+	// exhausted counts auto-numbered ACKs that found the pool empty.
+	exhausted atomic.Uint64
 
 	stop     chan struct{}
 	jobs     sync.WaitGroup

@@ -291,3 +291,23 @@ func TestRefusalsSkipTheCommitterUnderAFlood(t *testing.T) {
 		t.Fatal("an accepted registration did not commit")
 	}
 }
+
+// An auto-numbered phone that finds the number pool full gets its lease
+// without a number, and that is counted.
+func TestAutoNumberExhausted(t *testing.T) {
+	r := newRig(t) // pool 2100-2101
+	for i := 0; i < 3; i++ {
+		c := client(domain.MAC{2, 7, 0, 0, 0, byte(i)})
+		a, err := r.svc.Offer(c, netip.Addr{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack, err := r.svc.Ack(service.AckRequest{Client: c, Addr: a, Selecting: true, AutoNumber: true})
+		if err != nil || (i < 2) != (ack.Number != "") {
+			t.Fatalf("client %d: %+v %v", i, ack, err)
+		}
+	}
+	if n := r.svc.NumbersExhausted(); n != 1 {
+		t.Fatalf("NumbersExhausted = %d", n)
+	}
+}

@@ -246,8 +246,11 @@ func (h *Handler) handle(req, resp *dhcpv4.DHCPv4, mt dhcpv4.MessageType) (*dhcp
 		}
 		return nil, "declined"
 	case dhcpv4.MessageTypeInform:
+		// A static-IP phone learns the LTNP/1 server (and its number, if
+		// its MAC holds one) here.
 		resp.YourIPAddr = net.IPv4zero
 		resp.Options.Del(dhcpv4.OptionIPAddressLeaseTime)
+		h.numberOptions(resp, h.env.Policy(), h.env.Svc.NumberFor(c.MAC), true)
 		return resp, "ack"
 	}
 	return nil, "dropped"
@@ -261,7 +264,24 @@ func (h *Handler) discover(c leases.Client, req, resp *dhcpv4.DHCPv4) (*dhcpv4.D
 	}
 	resp.YourIPAddr = a.AsSlice()
 	resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(h.leaseTime(resp)))
+	h.numberOptions(resp, h.env.Policy(), h.env.Svc.NumberFor(c.MAC), false)
 	return resp, "offer"
+}
+
+// numberOptions puts the full number (when there is one) and, when there
+// is a number or always is set, the LTNP/1 server into the reply.
+func (h *Handler) numberOptions(resp *dhcpv4.DHCPv4, pol Policy, number string, always bool) {
+	if number != "" {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(pol.OptNumber), []byte(number)))
+	}
+	if number == "" && !always {
+		return
+	}
+	if srv := ltnpAddr(pol.LTNP, resp); srv.IsValid() {
+		ip := srv.Addr().As4()
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(pol.OptServer),
+			[]byte{ip[0], ip[1], ip[2], ip[3], byte(srv.Port() >> 8), byte(srv.Port())}))
+	}
 }
 
 // logNAK is the line of a NAK: a client can cause it at will, so it is
@@ -316,14 +336,7 @@ func (h *Handler) request(c leases.Client, req, resp *dhcpv4.DHCPv4) (*dhcpv4.DH
 	}
 	resp.YourIPAddr = a.AsSlice()
 	resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(d))
-	if ack.Number != "" {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(pol.OptNumber), []byte(ack.Number)))
-		if srv := ltnpAddr(pol.LTNP, resp); srv.IsValid() {
-			ip := srv.Addr().As4()
-			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(pol.OptServer),
-				[]byte{ip[0], ip[1], ip[2], ip[3], byte(srv.Port() >> 8), byte(srv.Port())}))
-		}
-	}
+	h.numberOptions(resp, pol, ack.Number, false)
 	return resp, "ack"
 }
 

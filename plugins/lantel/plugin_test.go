@@ -138,8 +138,10 @@ func TestDORABindsReservedNumber(t *testing.T) {
 	if r.leased(t) != 0 {
 		t.Fatal("a DISCOVER was written")
 	}
-	if offer.Options.Has(dhcpv4.GenericOptionCode(224)) {
-		t.Error("the number is sent before the lease exists")
+	// The OFFER already says the reserved number (and the LTNP/1 server)
+	// that the ACK will put online.
+	if got := string(offer.Options.Get(dhcpv4.GenericOptionCode(224))); got != "10002001" || !offer.Options.Has(dhcpv4.GenericOptionCode(225)) {
+		t.Errorf("offer: option 224 = %q, 225 present %v", got, offer.Options.Has(dhcpv4.GenericOptionCode(225)))
 	}
 	ack := r.do(t, request(t, mac, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(serverID)),
 		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr))))
@@ -236,6 +238,16 @@ func TestInformAndRelay(t *testing.T) {
 	out := r.do(t, inf)
 	if out == nil || out.MessageType() != dhcpv4.MessageTypeAck || !out.YourIPAddr.IsUnspecified() || out.Options.Has(dhcpv4.OptionIPAddressLeaseTime) || r.leased(t) != 0 {
 		t.Fatalf("inform: %v", out)
+	}
+	// A static-IP phone learns the LTNP/1 server from the INFORM reply
+	// (192.0.2.1:5757: the listen address's unspecified IP is the server
+	// identifier), and its number when its MAC holds one.
+	if got := out.Options.Get(dhcpv4.GenericOptionCode(225)); string(got) != string([]byte{192, 0, 2, 1, 0x16, 0x7d}) || out.Options.Has(dhcpv4.GenericOptionCode(224)) {
+		t.Fatalf("inform options: 225 = %v, 224 present %v", got, out.Options.Has(dhcpv4.GenericOptionCode(224)))
+	}
+	inf2, _ := dhcpv4.New(dhcpv4.WithHwAddr(hw("00:a0:24:97:36:f2")), dhcpv4.WithMessageType(dhcpv4.MessageTypeInform), dhcpv4.WithClientIP(net.IPv4(192, 0, 2, 201)))
+	if out := r.do(t, inf2); string(out.Options.Get(dhcpv4.GenericOptionCode(224))) != "10002001" {
+		t.Fatalf("inform from the reserved MAC: 224 = %q", out.Options.Get(dhcpv4.GenericOptionCode(224)))
 	}
 	// Relayed from 198.51.100.0/24: the relay's subnet's range.
 	d := discover(t, "02:00:00:00:00:02", dhcpv4.WithGatewayIP(net.IPv4(198, 51, 100, 1)))
