@@ -178,11 +178,13 @@ func (c *Committer) run(group []call) {
 	})
 	if err == nil {
 		c.setErr(nil)
-		for i, cl := range group {
-			cl.done <- errs[i] // nil, or that caller's refusal
-		}
+		// The hook runs before the callers return, so that what a caller
+		// sets up after its Do never sees an earlier group.
 		if f := c.onCommit.Load(); f != nil {
 			(*f)(len(group), time.Since(start))
+		}
+		for i, cl := range group {
+			cl.done <- errs[i] // nil, or that caller's refusal
 		}
 		return
 	}
