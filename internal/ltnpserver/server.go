@@ -181,16 +181,6 @@ func (s *Server) Serve(conn *net.UDPConn) error {
 	return first
 }
 
-// Addr is the address the server listens on (nil before Serve).
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conn == nil {
-		return nil
-	}
-	return s.conn.LocalAddr()
-}
-
 // Close stops the server: the socket is closed, requests in flight finish.
 func (s *Server) Close() error {
 	s.mu.Lock()
