@@ -30,7 +30,7 @@ func (d *Directory) putBinding(tx *bolt.Tx, old, b *Binding) error {
 			return err
 		}
 	}
-	if b.Source == SourceLTNP && !b.Expiry.IsZero() {
+	if b.Source != SourceDHCP && !b.Expiry.IsZero() { // a registration (LTNP, SIP)
 		if err := exp.Put(expiryKey(b), nil); err != nil {
 			return err
 		}
@@ -52,7 +52,7 @@ func (d *Directory) putBinding(tx *bolt.Tx, old, b *Binding) error {
 }
 
 func dropIndexes(tx *bolt.Tx, b *Binding) error {
-	if b.Source == SourceLTNP && !b.Expiry.IsZero() {
+	if b.Source != SourceDHCP && !b.Expiry.IsZero() { // a registration (LTNP, SIP)
 		if err := tx.Bucket(bktTermExpiry).Delete(expiryKey(b)); err != nil {
 			return err
 		}

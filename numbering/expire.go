@@ -25,7 +25,7 @@ func (d *Directory) ExpireTx(tx *bolt.Tx, now time.Time, limit int) ([]string, e
 		if err != nil {
 			return nil, err
 		}
-		if b != nil && b.Source == SourceLTNP && uint64(b.Expiry.Unix()) == binary.BigEndian.Uint64(k) {
+		if b != nil && b.Source != SourceDHCP && uint64(b.Expiry.Unix()) == binary.BigEndian.Uint64(k) {
 			if err := d.deleteBinding(tx, b, now); err != nil {
 				return nil, err
 			}

@@ -29,7 +29,8 @@ type Entry struct {
 	MAC      string     `json:"mac,omitempty"`
 	UserID   string     `json:"user,omitempty"`
 	Name     string     `json:"name,omitempty"`
-	Source   string     `json:"source,omitempty"` // dhcp, ltnp, static (a reservation not bound now)
+	Source   string     `json:"source,omitempty"`  // dhcp, ltnp, sip, static (a reservation not bound now)
+	Contact  string     `json:"contact,omitempty"` // SIP contact, as registered
 	Expiry   *time.Time `json:"expiry,omitempty"`
 	LastSeen *time.Time `json:"last_seen,omitempty"`
 	Reserved bool       `json:"reserved"`
@@ -196,7 +197,7 @@ type Counts struct{ Online, Offline, Reserved, FreePool int }
 func (d *Directory) Counts() Counts { return d.live.snapshotCounts() }
 
 func fillBinding(e *Entry, b *Binding, now time.Time) {
-	e.IPv4, e.Source = b.Addr.String(), b.Source.String()
+	e.IPv4, e.Source, e.Contact = b.Addr.String(), b.Source.String(), b.Contact
 	if b.MAC.IsValid() {
 		e.MAC = b.MAC.String()
 	}

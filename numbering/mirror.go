@@ -30,6 +30,7 @@ type mirror struct {
 type liveEntry struct {
 	addr     netip.Addr // valid when bound
 	expiry   time.Time  // of the binding; zero: no end known
+	contact  string     // SIP contact, as registered
 	reserved bool       // the number is reserved
 	seen     bool       // reserved, and was online once
 }
@@ -73,7 +74,7 @@ func (v *mirror) load(tx *bolt.Tx, pool Pool) error {
 		if err != nil {
 			return err
 		}
-		m[b.Number] = liveEntry{addr: b.Addr, expiry: b.Expiry}
+		m[b.Number] = liveEntry{addr: b.Addr, expiry: b.Expiry, contact: b.Contact}
 		return nil
 	})
 	if err != nil {
@@ -132,12 +133,12 @@ func (v *mirror) setPool(pool Pool) {
 	v.mu.Unlock()
 }
 
-// get returns the address and expiry of a bound number.
-func (v *mirror) get(t string) (netip.Addr, time.Time, bool) {
+// get returns the entry of a bound number.
+func (v *mirror) get(t string) (liveEntry, bool) {
 	v.mu.RLock()
 	e, ok := v.m[t]
 	v.mu.RUnlock()
-	return e.addr, e.expiry, ok && e.addr.IsValid()
+	return e, ok && e.addr.IsValid()
 }
 
 func (v *mirror) snapshotCounts() Counts {
@@ -156,7 +157,7 @@ func (v *mirror) note(tx *bolt.Tx, t string) error {
 		return err
 	}
 	if b != nil {
-		e.addr, e.expiry = b.Addr, b.Expiry
+		e.addr, e.expiry, e.contact = b.Addr, b.Expiry, b.Contact
 	}
 	e.reserved = tx.Bucket(bktReservations).Get([]byte(t)) != nil
 	e.seen = e.reserved && tx.Bucket(bktSeen).Get([]byte(t)) != nil

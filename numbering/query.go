@@ -50,6 +50,7 @@ type Answer struct {
 	Addr     netip.Addr    // when online
 	Lifetime time.Duration // seconds left (0 when unknown)
 	Referral *Server       // when the number belongs to another server
+	Contact  string        // SIP contact as registered (SIP registrations)
 }
 
 // Lookup answers a QUERY for an online number of this server from the live
@@ -61,13 +62,13 @@ func (d *Directory) Lookup(number string, now time.Time) (a Answer, ok bool) {
 	if err != nil || srv != cfg.Plan.Server {
 		return Answer{}, false
 	}
-	addr, exp, ok := d.live.get(t)
-	if !ok || (!exp.IsZero() && !now.Before(exp)) {
+	e, ok := d.live.get(t)
+	if !ok || (!e.expiry.IsZero() && !now.Before(e.expiry)) {
 		return Answer{}, false
 	}
-	a = Answer{Number: srv + t, Addr: addr}
-	if !exp.IsZero() {
-		a.Lifetime = exp.Sub(now).Truncate(time.Second)
+	a = Answer{Number: srv + t, Addr: e.addr, Contact: e.contact}
+	if !e.expiry.IsZero() {
+		a.Lifetime = e.expiry.Sub(now).Truncate(time.Second)
 	}
 	return a, true
 }
@@ -97,7 +98,7 @@ func (d *Directory) QueryTx(tx *bolt.Tx, number string, now time.Time) (Answer, 
 		return Answer{Number: full}, err
 	}
 	if b.Online(now) {
-		a := Answer{Number: full, Addr: b.Addr}
+		a := Answer{Number: full, Addr: b.Addr, Contact: b.Contact}
 		if !b.Expiry.IsZero() {
 			a.Lifetime = b.Expiry.Sub(now).Truncate(time.Second)
 		}

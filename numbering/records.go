@@ -17,6 +17,7 @@ type Source uint8
 const (
 	SourceLTNP Source = 1 // registered over LTNP/1
 	SourceDHCP Source = 2 // bound to a DHCP lease
+	SourceSIP  Source = 3 // registered by a SIP REGISTER
 )
 
 func (s Source) String() string {
@@ -25,6 +26,8 @@ func (s Source) String() string {
 		return "ltnp"
 	case SourceDHCP:
 		return "dhcp"
+	case SourceSIP:
+		return "sip"
 	}
 	return "unknown"
 }
@@ -50,6 +53,9 @@ type Binding struct {
 	Source  Source     `json:"source"`
 	Expiry  time.Time  `json:"expiry"` // end of the registration or lease
 	Updated time.Time  `json:"last_seen"`
+	// Contact is the SIP contact URI exactly as the terminal registered it
+	// (SourceSIP); empty for other sources.
+	Contact string `json:"contact,omitempty"`
 }
 
 // Online reports whether the binding has a current address at now.
@@ -67,20 +73,35 @@ func (b *Binding) sameTerminal(mac domain.MAC, addr netip.Addr) bool {
 	return b.Addr == addr
 }
 
-const bindingVersion = 1
+// Binding records: version 1 as below; version 2 appends the SIP contact
+// (2-byte length + bytes). Both are read; a record is written as version 1
+// when it has no contact, so a store stays readable by the previous release.
+const (
+	bindingVersion        = 1
+	bindingVersionContact = 2
+)
 
 var errBadRecord = errors.New("numbering: corrupt binding record")
 
 // appendBinding encodes b (without its number, which is the key).
 func appendBinding(dst []byte, b *Binding) []byte {
-	dst = append(dst, bindingVersion, byte(b.Source))
+	v := byte(bindingVersion)
+	if b.Contact != "" {
+		v = bindingVersionContact
+	}
+	dst = append(dst, v, byte(b.Source))
 	a4 := b.Addr.As4()
 	dst = append(dst, a4[:]...)
 	dst = append(dst, b.MAC[:]...)
 	dst = binary.BigEndian.AppendUint64(dst, unixOrZero(b.Expiry))
 	dst = binary.BigEndian.AppendUint64(dst, unixOrZero(b.Updated))
 	dst = append(dst, byte(len(b.UserID)))
-	return append(dst, b.UserID...)
+	dst = append(dst, b.UserID...)
+	if v == bindingVersionContact {
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(b.Contact)))
+		dst = append(dst, b.Contact...)
+	}
+	return dst
 }
 
 func unixOrZero(t time.Time) uint64 {
@@ -101,7 +122,7 @@ func timeOrZero(v uint64) time.Time {
 // everything it keeps, so v may be a bbolt value.
 func decodeBinding(number string, v []byte) (*Binding, error) {
 	const fixed = 1 + 1 + 4 + 6 + 8 + 8 + 1
-	if len(v) < fixed || v[0] != bindingVersion {
+	if len(v) < fixed || (v[0] != bindingVersion && v[0] != bindingVersionContact) {
 		return nil, fmt.Errorf("%w: number %s", errBadRecord, number)
 	}
 	b := &Binding{Number: number, Source: Source(v[1])}
@@ -110,10 +131,17 @@ func decodeBinding(number string, v []byte) (*Binding, error) {
 	b.Expiry = timeOrZero(binary.BigEndian.Uint64(v[12:20]))
 	b.Updated = timeOrZero(binary.BigEndian.Uint64(v[20:28]))
 	n := int(v[28])
-	if len(v) != fixed+n {
+	rest := v[fixed:]
+	if len(rest) < n || (v[0] == bindingVersion && len(rest) != n) {
 		return nil, fmt.Errorf("%w: number %s: user ID length", errBadRecord, number)
 	}
-	b.UserID = string(v[fixed:])
+	b.UserID, rest = string(rest[:n]), rest[n:]
+	if v[0] == bindingVersionContact {
+		if len(rest) < 2 || len(rest) != 2+int(binary.BigEndian.Uint16(rest)) {
+			return nil, fmt.Errorf("%w: number %s: contact length", errBadRecord, number)
+		}
+		b.Contact = string(rest[2:])
+	}
 	return b, nil
 }
 
@@ -158,5 +186,8 @@ type User struct {
 type Server struct {
 	Number string         `json:"number"`
 	Addr   netip.AddrPort `json:"address"`
-	Origin Origin         `json:"origin,omitempty"`
+	// SIP is the server's SIP front (host:port), where a call to one of its
+	// numbers is redirected; empty: not known.
+	SIP    string `json:"sip,omitempty"`
+	Origin Origin `json:"origin,omitempty"`
 }

@@ -18,6 +18,11 @@ type RegisterRequest struct {
 	UserID   string        // empty when not given
 	Lifetime time.Duration // 0: the default
 	Auth     Authenticator // proves the chosen number's secret, if it has one
+	// LeaseProves: a request from the address of the number's current DHCP
+	// lease needs no secret (configuration of the SIP front).
+	LeaseProves bool
+	Source      Source // SourceLTNP when zero
+	Contact     string // SIP contact URI, as registered
 }
 
 // Registration is the outcome of a successful REGISTER.
@@ -40,14 +45,17 @@ func (d *Directory) RegisterTx(tx *bolt.Tx, req RegisterRequest, now time.Time) 
 	if err != nil {
 		return Registration{}, err
 	}
-	if err := d.authenticate(tx, cfg, num, req.Auth); err != nil {
-		return Registration{}, err
-	}
 	old, err := getBinding(tx, num)
 	if err != nil {
 		return Registration{}, err
 	}
-	if old.Online(now) && old.Source == SourceDHCP && old.Addr != req.Addr {
+	leaseHeld := old.Online(now) && old.Source == SourceDHCP
+	if !(req.LeaseProves && leaseHeld && old.Addr == req.Addr) {
+		if err := d.authenticate(tx, cfg, num, req.Auth); err != nil {
+			return Registration{}, err
+		}
+	}
+	if leaseHeld && old.Addr != req.Addr {
 		// PROTOCOL.md, Security: a number held by a DHCP lease stays with
 		// the lease's address, whatever MAC or user the request carries.
 		return Registration{}, domain.Errorf(domain.InUse, "%s is held by a DHCP lease at %s", cfg.Plan.Full(num), old.Addr)
@@ -63,8 +71,12 @@ func (d *Directory) RegisterTx(tx *bolt.Tx, req RegisterRequest, now time.Time) 
 		life = cfg.MaxLifetime
 	}
 	life = life.Truncate(time.Second)
-	b := &Binding{Number: num, Addr: req.Addr, MAC: req.MAC, UserID: req.UserID,
-		Source: SourceLTNP, Expiry: now.Add(life).Truncate(time.Second), Updated: now}
+	src := req.Source
+	if src == 0 {
+		src = SourceLTNP
+	}
+	b := &Binding{Number: num, Addr: req.Addr, MAC: req.MAC, UserID: req.UserID, Contact: req.Contact,
+		Source: src, Expiry: now.Add(life).Truncate(time.Second), Updated: now}
 	if err := d.putBinding(tx, old, b); err != nil {
 		return Registration{}, err
 	}

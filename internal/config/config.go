@@ -86,7 +86,13 @@ type Numbering struct {
 	Servers []struct {
 		Number  string `yaml:"number"`
 		Address string `yaml:"address"`
+		SIP     string `yaml:"sip"`
 	} `yaml:"servers"`
+	SIP struct {
+		Listen      string `yaml:"listen"`
+		Realm       string `yaml:"realm"`
+		LeaseProves bool   `yaml:"lease_proves"`
+	} `yaml:"sip"`
 	DHCP struct {
 		AutoAssign struct {
 			VendorClass []string `yaml:"vendor_class"`
@@ -126,7 +132,11 @@ type Config struct {
 	LogLevel   string
 	Admin      string // admin listener address; "" when off
 	AdminToken string
-	AdminHosts []string // names the admin listener answers to, besides IP literals and localhost
+	// The SIP front: off when SIPListen is "".
+	SIPListen      string
+	SIPRealm       string
+	SIPLeaseProves bool
+	AdminHosts     []string // names the admin listener answers to, besides IP literals and localhost
 }
 
 // Load reads and checks a file.
@@ -248,7 +258,12 @@ func Parse(name string, data []byte) (*Config, error) {
 		if err != nil {
 			return nil, fail(fmt.Sprintf("numbering.servers[%d].address", i), "%v", err)
 		}
-		c.Static.Servers = append(c.Static.Servers, numbering.Server{Number: s.Number, Addr: ap})
+		if s.SIP != "" {
+			if _, _, err := net.SplitHostPort(s.SIP); err != nil {
+				return nil, fail(fmt.Sprintf("numbering.servers[%d].sip", i), "%q is not host:port", s.SIP)
+			}
+		}
+		c.Static.Servers = append(c.Static.Servers, numbering.Server{Number: s.Number, Addr: ap, SIP: s.SIP})
 	}
 	if err := c.Static.Validate(plan); err != nil {
 		return nil, fail("numbering.reservations", "%v", err)
@@ -281,6 +296,12 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.Admin = *n.Admin
 		if c.Admin == "off" {
 			c.Admin = ""
+		}
+	}
+	c.SIPListen, c.SIPRealm, c.SIPLeaseProves = n.SIP.Listen, n.SIP.Realm, n.SIP.LeaseProves
+	if c.SIPListen != "" {
+		if _, err := netip.ParseAddrPort(c.SIPListen); err != nil {
+			return nil, fail("numbering.sip.listen", "%q is not IPv4:port", c.SIPListen)
 		}
 	}
 	c.AdminToken = n.AdminToken

@@ -27,6 +27,7 @@ import (
 	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/metrics"
 	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/internal/sipserver"
 	"github.com/lantel/lantel/ltnp"
 	bolt "go.etcd.io/bbolt"
 )
@@ -41,6 +42,7 @@ type Daemon struct {
 	ltnpAddr netip.AddrPort
 	ltnpErr  chan error
 	dhcp     *dhcpserve.Server
+	sip      *sipserver.Server
 	admin    *admin.Server
 
 	logLimit *logx.Limiter
@@ -112,6 +114,16 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		if d.dhcp, err = dhcp.start(d); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.SIPListen != "" {
+		if d.sip, err = sipserver.New(d.svc, sipserver.Options{Realm: cfg.SIPRealm, LeaseProves: cfg.SIPLeaseProves,
+			Clock: d.svc.Now, Logger: log, Observe: d.metrics.SIP}); err != nil {
+			return nil, err
+		}
+		if err = d.sip.Listen(cfg.SIPListen); err != nil {
+			return nil, &config.Error{File: cfg.File, Key: "numbering.sip.listen", Err: err}
+		}
+		log.Info("SIP front listening", "addr", d.sip.Addr().String())
 	}
 	if cfg.Admin != "" {
 		d.admin, err = admin.Listen(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Hosts: cfg.AdminHosts, Svc: d.svc,
@@ -221,6 +233,10 @@ func (d *Daemon) Close() error {
 	if d.admin != nil {
 		errs = append(errs, d.admin.Close())
 		d.admin = nil
+	}
+	if d.sip != nil {
+		errs = append(errs, d.sip.Close())
+		d.sip = nil
 	}
 	if d.dhcp != nil {
 		errs = append(errs, d.dhcp.Close())

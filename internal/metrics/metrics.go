@@ -3,6 +3,7 @@
 package metrics
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ type Metrics struct {
 	dhcpMessages *prometheus.CounterVec
 	dhcpLatency  *prometheus.HistogramVec
 	ltnpRequests *prometheus.CounterVec
+	sipRequests  *prometheus.CounterVec
 	ltnpLatency  *prometheus.HistogramVec
 	commitTime   prometheus.Histogram
 	commitGroup  prometheus.Histogram
@@ -75,6 +77,9 @@ func New(g Gauges) *Metrics {
 			Help: "DHCPv4 datagrams dropped unread because the serve queue was full (clients retransmit)."},
 			func() float64 { return float64(g.DHCPDropped()) }))
 	}
+	m.sipRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_sip_requests_total",
+		Help: "SIP requests answered, by method and response code."}, []string{"method", "code"})
+	m.Registry.MustRegister(m.sipRequests)
 	m.Registry.MustRegister(m.dhcpMessages, m.dhcpLatency, m.ltnpRequests, m.ltnpLatency, m.commitTime, m.commitGroup,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&gaugeCollector{g: g,
@@ -97,6 +102,11 @@ func (m *Metrics) DHCP(msgType, outcome string, d time.Duration) {
 func (m *Metrics) LTNP(reqType, result string, d time.Duration) {
 	m.ltnpRequests.WithLabelValues(reqType, result).Inc()
 	m.ltnpLatency.WithLabelValues(reqType).Observe(d.Seconds())
+}
+
+// SIP records one answered SIP request.
+func (m *Metrics) SIP(method string, code int, _ time.Duration) {
+	m.sipRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 }
 
 // Commit records one store commit of n changes.

@@ -1,0 +1,147 @@
+package sipserver
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"github.com/icholy/digest"
+	"github.com/lantel/lantel/domain"
+)
+
+// nonces issues digest nonces that need no state to check (a time and a
+// MAC over it with a key of this process) and remembers, for the nonces
+// still good, the highest nonce count used, so that a captured REGISTER
+// cannot be replayed: a nonce expires after ttl, and each (nonce, nc) is
+// taken once.
+type nonces struct {
+	key []byte
+	ttl time.Duration
+	now func() time.Time
+
+	mu   sync.Mutex
+	used map[string]int // nonce -> highest nc accepted
+	prev map[string]int
+	rot  time.Time
+}
+
+func newNonces(ttl time.Duration, now func() time.Time) *nonces {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return &nonces{key: key, ttl: ttl, now: now, used: map[string]int{}, prev: map[string]int{}, rot: now()}
+}
+
+func (n *nonces) mac(b []byte) []byte {
+	h := hmac.New(sha256.New, n.key)
+	h.Write(b)
+	return h.Sum(nil)[:16]
+}
+
+// issue returns a fresh nonce.
+func (n *nonces) issue() string {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 40), uint64(n.now().UnixNano()))
+	salt := make([]byte, 8)
+	_, _ = rand.Read(salt)
+	b = append(b, salt...)
+	return base64.RawURLEncoding.EncodeToString(append(b, n.mac(b)...))
+}
+
+// valid reports whether nonce was issued here and has not expired
+// (stale: it was ours but is too old).
+func (n *nonces) valid(nonce string) (ok, stale bool) {
+	b, err := base64.RawURLEncoding.DecodeString(nonce)
+	if err != nil || len(b) != 32 || !hmac.Equal(n.mac(b[:16]), b[16:]) {
+		return false, false
+	}
+	at := time.Unix(0, int64(binary.BigEndian.Uint64(b)))
+	if n.now().Sub(at) > n.ttl {
+		return false, true
+	}
+	return true, false
+}
+
+// take records (nonce, nc) and reports false when it was used before.
+func (n *nonces) take(nonce string, nc int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if now := n.now(); now.Sub(n.rot) > n.ttl {
+		n.prev, n.used, n.rot = n.used, map[string]int{}, now
+	}
+	last, ok := n.used[nonce]
+	if !ok {
+		last, ok = n.prev[nonce]
+	}
+	if ok && nc <= last {
+		return false
+	}
+	n.used[nonce] = nc
+	return true
+}
+
+// challenges returns the WWW-Authenticate values: SHA-256 first, then MD5
+// (RFC 8760: the client takes the first it supports).
+func (s *Server) challenges(stale bool) []string {
+	nonce := s.nonces.issue()
+	var out []string
+	for _, alg := range []string{"SHA-256", "MD5"} {
+		c := digest.Challenge{Realm: s.opts.Realm, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
+		out = append(out, c.String())
+	}
+	return out
+}
+
+// errChallenge: the request carries no usable credentials yet: answer 401
+// with a challenge (not a refusal of its own).
+var errChallenge = domain.Errorf(domain.Denied, "digest authentication required")
+
+// errStale: the nonce has expired: challenge again with stale=true.
+var errStale = domain.Errorf(domain.Denied, "the nonce has expired")
+
+// verify checks an Authorization value for method and the number's secret.
+func (s *Server) verify(authz, method, number string, numbers []string, secret []byte) error {
+	if authz == "" {
+		return errChallenge
+	}
+	cred, err := digest.ParseCredentials(authz)
+	if err != nil {
+		return errChallenge
+	}
+	ok, stale := s.nonces.valid(cred.Nonce)
+	if stale {
+		return errStale
+	}
+	if !ok || cred.Realm != s.opts.Realm {
+		return errChallenge
+	}
+	userOK := false
+	for _, u := range numbers {
+		userOK = userOK || cred.Username == u
+	}
+	if !userOK {
+		return domain.Errorf(domain.Denied, "digest user %q is not number %s", cred.Username, number)
+	}
+	alg := cred.Algorithm
+	if alg == "" {
+		alg = "MD5"
+	}
+	chal := digest.Challenge{Realm: s.opts.Realm, Nonce: cred.Nonce, Algorithm: alg, Opaque: cred.Opaque}
+	if cred.QOP != "" {
+		chal.QOP = []string{cred.QOP}
+	}
+	want, err := digest.Digest(&chal, digest.Options{Method: method, URI: cred.URI, Username: cred.Username,
+		Password: string(secret), Count: cred.Nc, Cnonce: cred.Cnonce})
+	if err != nil {
+		return domain.Errorf(domain.Denied, "digest: %v", err)
+	}
+	if !hmac.Equal([]byte(want.Response), []byte(cred.Response)) {
+		return domain.Errorf(domain.Denied, "wrong digest response for %s", number)
+	}
+	if !s.nonces.take(cred.Nonce, cred.Nc) {
+		return domain.Errorf(domain.Denied, "replayed digest (nonce count %d used before)", cred.Nc)
+	}
+	return nil
+}

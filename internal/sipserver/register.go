@@ -1,0 +1,148 @@
+package sipserver
+
+import (
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/numbering"
+)
+
+// source is the request's IPv4 source address (what the number is bound
+// to; the Contact may name another address behind NAT).
+func source(req *sip.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// expires is what the REGISTER asks: the Contact's expires parameter, else
+// the Expires header, else -1 (the server's default).
+func expires(req *sip.Request, c *sip.ContactHeader) int {
+	if c != nil && c.Params != nil {
+		if v, ok := c.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
+	}
+	if h := req.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil {
+			return n
+		}
+	}
+	return -1
+}
+
+// register binds (or, with Expires: 0 or Contact: *, unbinds) the number of
+// the To URI.
+func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
+	start := time.Now()
+	to := req.To()
+	if to == nil || to.Address.User == "" {
+		s.respond(req, tx, start, 400, "Bad Request: To has no user part")
+		return
+	}
+	number := to.Address.User
+	src := source(req)
+	if !src.Is4() {
+		s.respond(req, tx, start, 400, "Bad Request: IPv4 only")
+		return
+	}
+	contact := req.Contact()
+	exp := expires(req, contact)
+	if contact == nil && exp != 0 {
+		// A fetch of the current bindings: answer with none (the number's
+		// binding is shown in the directory).
+		s.respond(req, tx, start, 200, "OK")
+		return
+	}
+	plan := s.svc.Config().Plan
+	names := []string{number}
+	if t, err := plan.Own(number); err == nil {
+		names = []string{t, plan.Full(t)}
+	}
+	var authErr error
+	auth := func(full string, secret []byte) error {
+		h := req.GetHeader("Authorization")
+		v := ""
+		if h != nil {
+			v = h.Value()
+		}
+		authErr = s.verify(v, "REGISTER", full, names, secret)
+		return authErr
+	}
+	if exp == 0 || (contact != nil && contact.Address.Wildcard) {
+		full, err := s.svc.Deregister(numbering.DeregisterRequest{Number: number, Addr: src, Auth: auth})
+		if err != nil && !errors.Is(err, domain.Offline) {
+			s.refuse(req, tx, start, err, authErr)
+			return
+		}
+		s.log.Info("sip: unregistered", "number", full, "from", src)
+		s.respond(req, tx, start, 200, "OK")
+		return
+	}
+	if exp > 0 && time.Duration(exp)*time.Second < s.opts.MinExpires {
+		s.respond(req, tx, start, 423, "Interval Too Brief",
+			sip.NewHeader("Min-Expires", strconv.Itoa(int(s.opts.MinExpires/time.Second))))
+		return
+	}
+	r := numbering.RegisterRequest{Fixed: true, Number: number, Addr: src, Auth: auth,
+		LeaseProves: s.opts.LeaseProves, Source: numbering.SourceSIP, Contact: contact.Address.String()}
+	if exp > 0 {
+		r.Lifetime = time.Duration(exp) * time.Second
+	}
+	reg, err := s.svc.Register(r)
+	if err != nil {
+		s.refuse(req, tx, start, err, authErr)
+		return
+	}
+	granted := int(reg.Lifetime / time.Second)
+	c := contact.Clone()
+	c.Params = sip.NewParams()
+	c.Params.Add("expires", strconv.Itoa(granted))
+	s.respond(req, tx, start, 200, "OK", c, sip.NewHeader("Expires", strconv.Itoa(granted)))
+}
+
+// refuse answers a REGISTER the service did not carry out: a challenge
+// when credentials are missing or stale, else the kind's code.
+func (s *Server) refuse(req *sip.Request, tx sip.ServerTransaction, start time.Time, err, authErr error) {
+	if authErr == errChallenge || authErr == errStale {
+		var hdrs []sip.Header
+		for _, c := range s.challenges(authErr == errStale) {
+			hdrs = append(hdrs, sip.NewHeader("WWW-Authenticate", c))
+		}
+		s.respond(req, tx, start, 401, "Unauthorized", hdrs...)
+		return
+	}
+	s.fail(req, tx, start, err)
+}
+
+// fail answers with the status of a refusal, or 503 for a failure.
+func (s *Server) fail(req *sip.Request, tx sip.ServerTransaction, start time.Time, err error) {
+	if e := domain.As(err); e != nil {
+		if st, ok := statusOf[e.Kind]; ok {
+			s.log.Info(logRefused, "method", req.Method.String(), "code", st.code, "reason", e.Reason)
+			s.respond(req, tx, start, st.code, st.reason+": "+sanitize(e.Reason))
+			return
+		}
+	}
+	s.log.Error("sip: storage failure", "err", err)
+	s.respond(req, tx, start, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+}
+
+// sanitize keeps a reason phrase on one line.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,179 @@
+// Package sipserver is lanteld's SIP front: a registrar and a redirect
+// server over lantel's service, built on sipgo (no SIP parser of its own).
+//
+//   - REGISTER binds the number of the To URI (short or full) with the same
+//     rules as an LTNP/1 registration, storing the Contact exactly as the
+//     phone sent it; Expires: 0 or Contact: * unbinds. A number with a
+//     secret needs digest authentication (RFC 3261, MD5, and SHA-256 per
+//     RFC 8760) against that secret (register.go, digest.go).
+//   - INVITE, MESSAGE, SUBSCRIBE and any other out-of-dialog request to a
+//     number: 302 to where it is, 480 when offline, 404 when unknown
+//     (redirect.go). No media, no proxying, no dialog state.
+//   - OPTIONS: 200 with Allow.
+//
+// Refusals map to SIP status codes through one table (codes.go).
+package sipserver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/lantel/lantel/numbering"
+)
+
+// Numbers is what the front asks of lantel's service.
+type Numbers interface {
+	Register(numbering.RegisterRequest) (numbering.Registration, error)
+	Deregister(numbering.DeregisterRequest) (string, error)
+	Query(number string) (numbering.Answer, error)
+	Config() numbering.Config
+}
+
+// Options configure the front.
+type Options struct {
+	// Realm of the digest challenges (default "lantel").
+	Realm string
+	// LeaseProves: a phone registering from the address of its number's
+	// current DHCP lease needs no digest (see the README for the threat).
+	LeaseProves bool
+	// MinExpires: a REGISTER asking less gets 423 (default 60 s).
+	MinExpires time.Duration
+	// NonceTTL: how long a challenge's nonce is good (default 5 min).
+	NonceTTL time.Duration
+	Clock    func() time.Time
+	Logger   *slog.Logger
+	// Observe, when set, is called after each answered request.
+	Observe func(method string, code int, d time.Duration)
+}
+
+// Server is the running SIP front.
+type Server struct {
+	svc    Numbers
+	opts   Options
+	log    *slog.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	nonces *nonces
+
+	mu     sync.Mutex
+	closed bool
+	udp    net.PacketConn
+	tcp    net.Listener
+	wg     sync.WaitGroup
+}
+
+// New returns the front for svc.
+func New(svc Numbers, opts Options) (*Server, error) {
+	if opts.Realm == "" {
+		opts.Realm = "lantel"
+	}
+	if opts.MinExpires <= 0 {
+		opts.MinExpires = 60 * time.Second
+	}
+	if opts.NonceTTL <= 0 {
+		opts.NonceTTL = 5 * time.Minute
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	s := &Server{svc: svc, opts: opts, log: opts.Logger, nonces: newNonces(opts.NonceTTL, opts.Clock)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("lanteld"))
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		_ = ua.Close()
+		return nil, err
+	}
+	s.ua, s.srv = ua, srv
+	srv.OnRegister(s.register)
+	srv.OnOptions(s.options)
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {}) // absorbed
+	srv.OnNoRoute(s.redirect)                               // INVITE, MESSAGE, SUBSCRIBE, ...
+	srv.OnInvite(s.redirect)
+	return s, nil
+}
+
+// Listen opens UDP and TCP on addr (host:port) and serves them until
+// Close.
+func (s *Server) Listen(addr string) error {
+	udp, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
+	if err != nil {
+		_ = udp.Close()
+		return fmt.Errorf("sip: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		_ = udp.Close()
+		_ = tcp.Close()
+		return net.ErrClosed
+	}
+	s.udp, s.tcp = udp, tcp
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); _ = s.srv.ServeUDP(udp) }()
+	go func() { defer s.wg.Done(); _ = s.srv.ServeTCP(tcp) }()
+	return nil
+}
+
+// Addr is the UDP (and TCP) address the front listens on.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.udp == nil {
+		return nil
+	}
+	return s.udp.LocalAddr()
+}
+
+// Close stops the listeners and the user agent and waits for them.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	var errs []error
+	if s.udp != nil {
+		errs = append(errs, s.udp.Close(), s.tcp.Close())
+	}
+	s.mu.Unlock()
+	errs = append(errs, s.srv.Close(), s.ua.Close())
+	s.wg.Wait()
+	for i, e := range errs {
+		if errors.Is(e, net.ErrClosed) {
+			errs[i] = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+
+// respond sends a response built from req and reports it.
+func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, start time.Time, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip: respond", "err", err)
+	}
+	if s.opts.Observe != nil {
+		s.opts.Observe(req.Method.String(), code, time.Since(start))
+	}
+}
+
+func (s *Server) options(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(req, tx, time.Now(), 200, "OK", sip.NewHeader("Allow", "REGISTER, INVITE, ACK, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY"))
+}

@@ -1,0 +1,167 @@
+package sipserver_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/lantel/lantel/internal/sipserver"
+	"github.com/lantel/lantel/internal/testutil"
+	"github.com/lantel/lantel/numbering"
+)
+
+type rig struct {
+	addr netip.AddrPort
+	st   *testutil.Store
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	st := testutil.Directory(t, "", testutil.Config(t, "1000", "2100-2101"), numbering.Static{
+		Reservations: []numbering.Reservation{{Number: "2001"}, {Number: "2002", Secret: "correct horse"}, {Number: "2003"}},
+		Servers:      []numbering.Server{{Number: "1001", Addr: netip.MustParseAddrPort("192.0.2.2:5757"), SIP: "192.0.2.2:5060"}},
+	})
+	s, err := sipserver.New(st.Svc, sipserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &rig{addr: s.Addr().(*net.UDPAddr).AddrPort(), st: st}
+}
+
+// client is a SIP user agent on a loopback address of its own.
+func client(t *testing.T, ip string) *sipgo.Client {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sipgo.NewClient(ua, sipgo.WithClientHostname(ip), sipgo.WithClientAddr(ip+":0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); ua.Close() })
+	return c
+}
+
+func (r *rig) request(t *testing.T, method sip.RequestMethod, user string) *sip.Request {
+	t.Helper()
+	var to sip.Uri
+	if err := sip.ParseUri("sip:"+user+"@"+r.addr.String(), &to); err != nil {
+		t.Fatal(err)
+	}
+	req := sip.NewRequest(method, to)
+	req.SetTransport("UDP")
+	return req
+}
+
+func (r *rig) register(t *testing.T, c *sipgo.Client, user, contact string, expires string) *sip.Request {
+	req := r.request(t, sip.REGISTER, user)
+	req.AppendHeader(sip.NewHeader("To", "<sip:"+user+"@lantel>"))
+	if contact != "" {
+		req.AppendHeader(sip.NewHeader("Contact", contact))
+	}
+	if expires != "" {
+		req.AppendHeader(sip.NewHeader("Expires", expires))
+	}
+	return req
+}
+
+func do(t *testing.T, c *sipgo.Client, req *sip.Request) *sip.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	res, err := c.Do(ctx, req, sipgo.ClientRequestBuild)
+	if err != nil {
+		t.Fatalf("%s: %v", req.Method, err)
+	}
+	return res
+}
+
+func TestRegisterAndRedirect(t *testing.T) {
+	r := newRig(t)
+	a := client(t, "127.0.0.21")
+	res := do(t, a, r.register(t, a, "2001", "<sip:2001-0x55aa@127.0.0.21:5062;transport=udp>", "600"))
+	if res.StatusCode != 200 || res.GetHeader("Expires") == nil || res.GetHeader("Expires").Value() != "600" {
+		t.Fatalf("REGISTER: %v", res)
+	}
+	b := client(t, "127.0.0.22")
+	inv := do(t, b, r.request(t, sip.INVITE, "2001"))
+	if inv.StatusCode != 302 || inv.Contact() == nil || inv.Contact().Address.String() != "sip:2001-0x55aa@127.0.0.21:5062;transport=udp" {
+		t.Fatalf("INVITE to an online number: %v", inv)
+	}
+	if e, _ := r.st.Svc.Entry("2001"); e.Source != "sip" || e.Contact != "sip:2001-0x55aa@127.0.0.21:5062;transport=udp" || e.IPv4 == "" {
+		t.Fatalf("directory entry: %+v", e)
+	}
+	for _, tc := range []struct {
+		method sip.RequestMethod
+		user   string
+		code   int
+		where  string
+	}{
+		{sip.MESSAGE, "10002001", 302, "127.0.0.21"},
+		{sip.INVITE, "2003", 480, ""},
+		{sip.INVITE, "2999", 404, ""},
+		{sip.INVITE, "10012001", 302, "sip:10012001@192.0.2.2:5060"},
+		{sip.INVITE, "10092001", 404, ""},
+		{sip.OPTIONS, "2001", 200, ""},
+	} {
+		res := do(t, b, r.request(t, tc.method, tc.user))
+		if int(res.StatusCode) != tc.code || (tc.where != "" && (res.Contact() == nil || !strings.Contains(res.Contact().Address.String(), tc.where))) {
+			t.Errorf("%s %s: %v", tc.method, tc.user, res)
+		}
+	}
+	// Expires: 0 unbinds; the number is offline again.
+	if res := do(t, a, r.register(t, a, "2001", "<sip:2001-0x55aa@127.0.0.21:5062>", "0")); res.StatusCode != 200 {
+		t.Fatalf("unregister: %v", res)
+	}
+	if res := do(t, b, r.request(t, sip.INVITE, "2001")); res.StatusCode != 480 {
+		t.Fatalf("INVITE after unregister: %v", res)
+	}
+	// Too brief.
+	if res := do(t, a, r.register(t, a, "2001", "<sip:2001@127.0.0.21>", "5")); res.StatusCode != 423 || res.GetHeader("Min-Expires") == nil {
+		t.Fatalf("Expires 5: %v", res)
+	}
+}
+
+func TestDigest(t *testing.T) {
+	r := newRig(t)
+	a := client(t, "127.0.0.31")
+	req := r.register(t, a, "2002", "<sip:2002@127.0.0.31:5060>", "600")
+	res := do(t, a, req)
+	if res.StatusCode != 401 || len(res.GetHeaders("WWW-Authenticate")) != 2 {
+		t.Fatalf("REGISTER without credentials: %v", res)
+	}
+	if !strings.Contains(res.GetHeaders("WWW-Authenticate")[0].Value(), "SHA-256") {
+		t.Fatalf("the first challenge is not SHA-256: %v", res)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	bad, err := a.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: "2002", Password: "wrong horse"})
+	if err != nil || bad.StatusCode != 403 {
+		t.Fatalf("a wrong password: %v %v", bad, err)
+	}
+	req2 := r.register(t, a, "2002", "<sip:2002@127.0.0.31:5060>", "600")
+	res = do(t, a, req2)
+	ok, err := a.DoDigestAuth(ctx, req2, res, sipgo.DigestAuth{Username: "2002", Password: "correct horse"})
+	if err != nil || ok.StatusCode != 200 {
+		t.Fatalf("the right password: %v %v", ok, err)
+	}
+	if an, err := r.st.Svc.Query("2002"); err != nil || an.Contact != "sip:2002@127.0.0.31:5060" {
+		t.Fatalf("after the digest: %+v %v", an, err)
+	}
+	// The same authorised request sent again (a replay of its nonce and
+	// count) is refused.
+	again, err := a.Do(ctx, req2, sipgo.ClientRequestIncreaseCSEQ, sipgo.ClientRequestAddVia)
+	if err != nil || again.StatusCode == 200 {
+		t.Fatalf("a replayed authorisation: %v %v", again, err)
+	}
+}
