@@ -159,7 +159,6 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-
 // respond sends a response built from req and reports it.
 func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, start time.Time, code int, reason string, hdrs ...sip.Header) {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
