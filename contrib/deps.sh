@@ -7,10 +7,10 @@ set -euo pipefail
 what=${1:-test}
 declare -A pkg=(
   [ip]=iproute2 [dhclient]=isc-dhcp-client [busybox]=busybox
-  [chromium]=chromium [chromedriver]=chromium-driver
+  [chromium]=chromium [chromedriver]=chromium-driver [sipp]=sip-tester
 )
 cmds=(ip dhclient busybox)
-[ "$what" = test ] && cmds+=(chromium chromedriver)
+[ "$what" = test ] && cmds+=(chromium chromedriver sipp)
 need=()
 for c in "${cmds[@]}"; do command -v "$c" >/dev/null || need+=("${pkg[$c]}"); done
 ((${#need[@]})) || exit 0

@@ -89,9 +89,10 @@ type Numbering struct {
 		SIP     string `yaml:"sip"`
 	} `yaml:"servers"`
 	SIP struct {
-		Listen      string `yaml:"listen"`
-		Realm       string `yaml:"realm"`
-		LeaseProves bool   `yaml:"lease_proves"`
+		Listen      string   `yaml:"listen"`
+		Realm       string   `yaml:"realm"`
+		LeaseProves bool     `yaml:"lease_proves"`
+		Algorithms  []string `yaml:"algorithms"`
 	} `yaml:"sip"`
 	DHCP struct {
 		AutoAssign struct {
@@ -136,6 +137,7 @@ type Config struct {
 	SIPListen      string
 	SIPRealm       string
 	SIPLeaseProves bool
+	SIPAlgorithms  []string
 	AdminHosts     []string // names the admin listener answers to, besides IP literals and localhost
 }
 
@@ -298,7 +300,12 @@ func Parse(name string, data []byte) (*Config, error) {
 			c.Admin = ""
 		}
 	}
-	c.SIPListen, c.SIPRealm, c.SIPLeaseProves = n.SIP.Listen, n.SIP.Realm, n.SIP.LeaseProves
+	c.SIPListen, c.SIPRealm, c.SIPLeaseProves, c.SIPAlgorithms = n.SIP.Listen, n.SIP.Realm, n.SIP.LeaseProves, n.SIP.Algorithms
+	for i, a := range c.SIPAlgorithms {
+		if a != "SHA-256" && a != "MD5" {
+			return nil, fail(fmt.Sprintf("numbering.sip.algorithms[%d]", i), "%q: want SHA-256 or MD5", a)
+		}
+	}
 	if c.SIPListen != "" {
 		if _, err := netip.ParseAddrPort(c.SIPListen); err != nil {
 			return nil, fail("numbering.sip.listen", "%q is not IPv4:port", c.SIPListen)

@@ -35,7 +35,7 @@ func (s *Service) Register(req numbering.RegisterRequest) (numbering.Registratio
 	})
 	s.refusals.note(domain.As(err) != nil)
 	if err == nil {
-		s.log.Info("number online", "number", reg.Number, "ipv4", reg.Addr, "mac", req.MAC, "source", "ltnp", "lifetime", reg.Lifetime)
+		s.log.Info("number online", "number", reg.Number, "ipv4", reg.Addr, "mac", req.MAC, "source", sourceName(req.Source), "lifetime", reg.Lifetime)
 	}
 	return reg, err
 }
@@ -119,4 +119,11 @@ func (s *Service) Query(number string) (numbering.Answer, error) {
 		return err
 	})
 	return a, err
+}
+
+func sourceName(s numbering.Source) string {
+	if s == 0 {
+		return numbering.SourceLTNP.String()
+	}
+	return s.String()
 }

@@ -87,7 +87,7 @@ func (n *nonces) take(nonce string, nc int) bool {
 func (s *Server) challenges(stale bool) []string {
 	nonce := s.nonces.issue()
 	var out []string
-	for _, alg := range []string{"SHA-256", "MD5"} {
+	for _, alg := range s.opts.Algorithms {
 		c := digest.Challenge{Realm: s.opts.Realm, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		out = append(out, c.String())
 	}

@@ -39,6 +39,10 @@ type Numbers interface {
 type Options struct {
 	// Realm of the digest challenges (default "lantel").
 	Realm string
+	// Algorithms are the digest algorithms challenged with, most preferred
+	// first (default SHA-256 then MD5, RFC 8760). Some user agents take
+	// the first challenge whatever it is: put MD5 first for them.
+	Algorithms []string
 	// LeaseProves: a phone registering from the address of its number's
 	// current DHCP lease needs no digest (see the README for the threat).
 	LeaseProves bool
@@ -72,6 +76,14 @@ type Server struct {
 func New(svc Numbers, opts Options) (*Server, error) {
 	if opts.Realm == "" {
 		opts.Realm = "lantel"
+	}
+	if len(opts.Algorithms) == 0 {
+		opts.Algorithms = []string{"SHA-256", "MD5"}
+	}
+	for _, a := range opts.Algorithms {
+		if a != "SHA-256" && a != "MD5" {
+			return nil, fmt.Errorf("sip: digest algorithm %q: want SHA-256 or MD5", a)
+		}
 	}
 	if opts.MinExpires <= 0 {
 		opts.MinExpires = 60 * time.Second
