@@ -50,7 +50,7 @@ func (d *Directory) RegisterTx(tx *bolt.Tx, req RegisterRequest, now time.Time) 
 		return Registration{}, err
 	}
 	leaseHeld := old.Online(now) && old.Source == SourceDHCP
-	if !(req.LeaseProves && leaseHeld && old.Addr == req.Addr) {
+	if !req.LeaseProves || !leaseHeld || old.Addr != req.Addr {
 		if err := d.authenticate(tx, cfg, num, req.Auth); err != nil {
 			return Registration{}, err
 		}

@@ -113,9 +113,9 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 // refuse answers a REGISTER the service did not carry out: a challenge
 // when credentials are missing or stale, else the kind's code.
 func (s *Server) refuse(req *sip.Request, tx sip.ServerTransaction, start time.Time, err, authErr error) {
-	if authErr == errChallenge || authErr == errStale {
+	if stale := errors.Is(authErr, errStale); stale || errors.Is(authErr, errChallenge) {
 		var hdrs []sip.Header
-		for _, c := range s.challenges(authErr == errStale) {
+		for _, c := range s.challenges(stale) {
 			hdrs = append(hdrs, sip.NewHeader("WWW-Authenticate", c))
 		}
 		s.respond(req, tx, start, 401, "Unauthorized", hdrs...)

@@ -115,7 +115,7 @@ func TestRegisterAndRedirect(t *testing.T) {
 		{sip.OPTIONS, "2001", 200, ""},
 	} {
 		res := do(t, b, r.request(t, tc.method, tc.user))
-		if int(res.StatusCode) != tc.code || (tc.where != "" && (res.Contact() == nil || !strings.Contains(res.Contact().Address.String(), tc.where))) {
+		if res.StatusCode != tc.code || (tc.where != "" && (res.Contact() == nil || !strings.Contains(res.Contact().Address.String(), tc.where))) {
 			t.Errorf("%s %s: %v", tc.method, tc.user, res)
 		}
 	}
