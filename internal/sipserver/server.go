@@ -171,8 +171,20 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
+// answerable reports whether req has what a response is built from (RFC
+// 3261 8.1.1: Via with a host, From, To, Call-ID, CSeq); a request without
+// them cannot be answered and is dropped.
+func answerable(req *sip.Request) bool {
+	v := req.Via()
+	return v != nil && v.Host != "" && v.Transport != "" && req.From() != nil && req.To() != nil &&
+		req.CallID() != nil && req.CSeq() != nil
+}
+
 // respond sends a response built from req and reports it.
 func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, start time.Time, code int, reason string, hdrs ...sip.Header) {
+	if !answerable(req) {
+		return
+	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
