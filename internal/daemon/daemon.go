@@ -141,6 +141,14 @@ func (d *Daemon) gauges() metrics.Gauges {
 		c := d.svc.Counts()
 		return map[string]int{"online": c.Online, "offline": c.Offline, "reserved": c.Reserved, "free": c.FreePool}, nil
 	}}
+	if d.Config().SIPListen != "" {
+		g.SIPDropped = func() uint64 {
+			if d.sip == nil {
+				return 0
+			}
+			return d.sip.Dropped.Load()
+		}
+	}
 	if d.svc.HasDHCP() {
 		g.Addresses = func() (map[string]int, error) {
 			st, _, err := d.svc.AddressCounts()

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/ltnp"
 	"github.com/lantel/lantel/numbering"
 	"golang.org/x/net/ipv4"
@@ -68,7 +69,7 @@ type Server struct {
 	trusted  atomic.Pointer[map[netip.Addr]bool]
 	replay   *replayCache
 	authSeen authSeen
-	limit    *sourceLimiter
+	limit    *ratelimit.PerSource
 	now      func() time.Time
 	writes   chan struct{}
 	fwdSem   chan struct{}
@@ -108,7 +109,7 @@ func New(svc Numbers, opts Options) *Server {
 		opts.Clock = time.Now
 	}
 	s := &Server{svc: svc, opts: opts, replay: newReplayCache(opts.ReplayTTL, opts.ReplayBytes),
-		limit: newSourceLimiter(opts.RatePerSource), now: opts.Clock,
+		limit: ratelimit.New(opts.RatePerSource), now: opts.Clock,
 		writes: make(chan struct{}, opts.MaxWrites), fwdSem: make(chan struct{}, opts.MaxForwards)}
 	s.log = opts.Logger
 	if s.log == nil {
@@ -278,7 +279,7 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []b
 		case replayPending:
 			return nil // the first copy's reply is on its way
 		}
-		if !(*s.trusted.Load())[src.Addr()] && !s.limit.allow(src.Addr(), start) {
+		if !(*s.trusted.Load())[src.Addr()] && !s.limit.Allow(src.Addr(), start) {
 			reply := errorReply(&m, ltnp.ResultTryLater, "too many requests from this address")
 			s.replay.forget(key)
 			return s.encode(&reply, out, start, m.Type)

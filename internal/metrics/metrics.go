@@ -42,6 +42,9 @@ type Gauges struct {
 	// NumbersExhausted returns the ACKs of auto-numbered clients that found
 	// no free number; nil when DHCP is off.
 	NumbersExhausted func() uint64
+	// SIPDropped returns the SIP datagrams dropped by the front's rate
+	// limits; nil when the SIP front is off.
+	SIPDropped func() uint64
 }
 
 // New creates the metrics and registers them, with Go and process metrics.
@@ -62,6 +65,11 @@ func New(g Gauges) *Metrics {
 		Help: "Duration of a store transaction commit including fsync.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})
 	m.commitGroup = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lantel_store_commit_group_size",
 		Help: "Changes sharing one commit (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
+	if g.SIPDropped != nil {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_sip_dropped_total",
+			Help: "SIP datagrams dropped unparsed: their source, or all sources together, sent faster than the front's rate limits."},
+			func() float64 { return float64(g.SIPDropped()) }))
+	}
 	if g.NumbersExhausted != nil {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dhcp_numbers_exhausted_total",
 			Help: "Auto-numbered DHCP clients that got a lease but no number: the dynamic pool was full."},

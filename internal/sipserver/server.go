@@ -20,10 +20,12 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/numbering"
 )
 
@@ -50,8 +52,13 @@ type Options struct {
 	MinExpires time.Duration
 	// NonceTTL: how long a challenge's nonce is good (default 5 min).
 	NonceTTL time.Duration
-	Clock    func() time.Time
-	Logger   *slog.Logger
+	// RatePerSource bounds the UDP requests per second from one source
+	// address (default 20), RateTotal all of them (default 2000; bursts of
+	// twice each). Datagrams beyond are dropped before they are parsed: an
+	// office's phones register about once an hour each.
+	RatePerSource, RateTotal float64
+	Clock                    func() time.Time
+	Logger                   *slog.Logger
 	// Observe, when set, is called after each answered request.
 	Observe func(method string, code int, d time.Duration)
 }
@@ -70,6 +77,9 @@ type Server struct {
 	udp    net.PacketConn
 	tcp    net.Listener
 	wg     sync.WaitGroup
+
+	// Dropped counts UDP datagrams dropped by the rate limits.
+	Dropped atomic.Uint64
 }
 
 // New returns the front for svc.
@@ -93,6 +103,12 @@ func New(svc Numbers, opts Options) (*Server, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
+	}
+	if opts.RatePerSource == 0 {
+		opts.RatePerSource = 20
+	}
+	if opts.RateTotal == 0 {
+		opts.RateTotal = 2000
 	}
 	s := &Server{svc: svc, opts: opts, log: opts.Logger, nonces: newNonces(opts.NonceTTL, opts.Clock)}
 	if s.log == nil {
@@ -136,8 +152,10 @@ func (s *Server) Listen(addr string) error {
 		return net.ErrClosed
 	}
 	s.udp, s.tcp = udp, tcp
+	admitted := &admitConn{PacketConn: udp, perSource: ratelimit.New(s.opts.RatePerSource),
+		total: ratelimit.New(s.opts.RateTotal), now: s.opts.Clock, dropped: &s.Dropped}
 	s.wg.Add(2)
-	go func() { defer s.wg.Done(); _ = s.srv.ServeUDP(udp) }()
+	go func() { defer s.wg.Done(); _ = s.srv.ServeUDP(admitted) }()
 	go func() { defer s.wg.Done(); _ = s.srv.ServeTCP(tcp) }()
 	return nil
 }

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A REGISTER flood (all challenged) from 50 source addresses keeps
+// lanteld's memory bounded (per-source and total rates, checked before
+// sipgo parses), and a phone of its own address still registers.
+func TestSIPFloodStaysBounded(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	sipPort := freePort(t)
+	cfg := writeConfig(t, dir, addr, "    - {number: \"2002\", secret: \"correct horse\"}\n"+
+		"  sip: {listen: \""+sipPort.String()+"\"}\n")
+	p := start(t, cfg, addr)
+	before := rssKB(t, p.cmd.Process.Pid)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sent := 0
+	for w := 0; w < 50; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			src := netip.AddrFrom4([4]byte{127, 0, 2, byte(w + 1)})
+			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			go func() {
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+			n := 0
+			deadline := time.Now().Add(5 * time.Second)
+			for i := 0; i < 100_000 && time.Now().Before(deadline); i++ {
+				msg := fmt.Sprintf("REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK-%d-%d\r\nFrom: <sip:2002@lantel>;tag=%d\r\nTo: <sip:2002@lantel>\r\nCall-ID: %d-%d@flood\r\nCSeq: 1 REGISTER\r\nContact: <sip:2002@%s:5060>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
+					sipPort, src, w, i, i, w, i, src)
+				c.WriteToUDPAddrPort([]byte(msg), sipPort)
+				n++
+				if n%32 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			mu.Lock()
+			sent += n
+			mu.Unlock()
+		}(w)
+	}
+	// Meanwhile a phone of its own address registers 2001 (no secret).
+	time.Sleep(time.Second)
+	phone, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 3, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	reg := fmt.Sprintf("REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-phone\r\nFrom: <sip:2001@lantel>;tag=p\r\nTo: <sip:2001@lantel>\r\nCall-ID: phone@x\r\nCSeq: 1 REGISTER\r\nContact: <sip:2001@127.0.0.3:5060>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
+		sipPort, phone.LocalAddr())
+	ok := false
+	buf := make([]byte, 4096)
+	for try := 0; try < 5 && !ok; try++ { // UDP: the phone retransmits
+		phone.WriteToUDPAddrPort([]byte(reg), sipPort)
+		phone.SetReadDeadline(time.Now().Add(time.Second))
+		if n, err := phone.Read(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+			ok = true
+		}
+	}
+	wg.Wait()
+	during := rssKB(t, p.cmd.Process.Pid)
+	t.Logf("%d REGISTERs sent; RSS %d kB before, %d after; the phone registered: %v", sent, before, during, ok)
+	if !ok {
+		t.Error("a phone could not register during the flood")
+	}
+	if during > before+64*1024 {
+		t.Errorf("RSS grew from %d kB to %d kB under a REGISTER flood", before, during)
+	}
+}
