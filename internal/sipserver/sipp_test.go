@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func sipp(t *testing.T, addr, scenario, from string, vars map[string]string, fie
 		t.Fatal(err)
 	}
 	cmd := exec.Command("sipp", "-sf", scenario, "-inf", csv, "-m", "1",
-		"-i", from, "-p", "0", "-nostdin", "-timeout", "10s", "-timeout_error", addr)
+		"-i", from, "-p", "0", "-nostdin", "-timeout", "10s", "-timeout_error", "-trace_err", addr)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "HOME="+dir)
 	done := make(chan error, 1)
@@ -53,6 +54,13 @@ func sipp(t *testing.T, addr, scenario, from string, vars map[string]string, fie
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
+		if err != nil { // say why, from sipp's own error log
+			logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				t.Logf("sipp %s: %s", filepath.Base(scenario), b)
+			}
+		}
 		return err == nil
 	case <-time.After(20 * time.Second):
 		_ = cmd.Process.Kill()
@@ -105,5 +113,60 @@ func TestWithSipp(t *testing.T) {
 		if !sipp(t, addr, tc.scenario, "127.0.0.42", map[string]string{"CODE": tc.fields[1]}, tc.fields...) {
 			t.Errorf("%s %v failed", tc.scenario, tc.fields)
 		}
+	}
+}
+
+// A call by number with real SIP user agents: B (a sipp UAS that answers)
+// is registered with its contact; A (sipp) INVITEs the number at lanteld,
+// gets 302 with B's contact, and calls B directly: 200, ACK, BYE. lanteld
+// sees one INVITE. (Debian's baresip 1.0 does not follow a 3xx, so sipp
+// plays both user agents.)
+func TestCallByNumberWithSipp(t *testing.T) {
+	if _, err := exec.LookPath("sipp"); err != nil {
+		t.Skip("sipp is not installed (make test installs sip-tester as root)")
+	}
+	st := testutil.Directory(t, "", testutil.Config(t, "1000", "2100-2101"), numbering.Static{
+		Reservations: []numbering.Reservation{{Number: "2002"}}})
+	var invites atomic.Int32
+	s, err := sipserver.New(st.Svc, sipserver.Options{Observe: func(m string, code int, _ time.Duration) {
+		if m == "INVITE" {
+			invites.Add(1)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	// B answers on 127.0.0.52:5072 and is registered there (its REGISTER
+	// path is TestWithSipp's).
+	b := exec.Command("sipp", "-sn", "uas", "-i", "127.0.0.52", "-p", "5072", "-m", "1", "-nostdin", "-timeout", "15s", "-timeout_error")
+	b.Dir = t.TempDir()
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	bDone := make(chan error, 1)
+	go func() { bDone <- b.Wait() }()
+	t.Cleanup(func() { _ = b.Process.Kill() })
+	if _, err := st.Svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: netip.MustParseAddr("127.0.0.52"),
+		Source: numbering.SourceSIP, Contact: "sip:2002@127.0.0.52:5072"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // B's socket
+	if !sipp(t, s.Addr().(*net.UDPAddr).String(), "call-via-redirect.xml", "127.0.0.51", nil, "2002") {
+		t.Fatal("A's call through the redirect failed")
+	}
+	select {
+	case err := <-bDone:
+		if err != nil {
+			t.Fatalf("B (sipp uas): %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("B did not see the call")
+	}
+	if n := invites.Load(); n != 1 {
+		t.Fatalf("lanteld saw %d INVITEs, want 1", n)
 	}
 }
