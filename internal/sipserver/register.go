@@ -88,6 +88,10 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, start, 200, "OK")
 		return
 	}
+	if !usableContact(contact) {
+		s.respond(req, tx, start, 400, "Bad Request: Contact must be a sip: or sips: URI with a host")
+		return
+	}
 	if exp > 0 && time.Duration(exp)*time.Second < s.opts.MinExpires {
 		s.respond(req, tx, start, 423, "Interval Too Brief",
 			sip.NewHeader("Min-Expires", strconv.Itoa(int(s.opts.MinExpires/time.Second))))
@@ -108,6 +112,21 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 	c.Params = sip.NewParams()
 	c.Params.Add("expires", strconv.Itoa(granted))
 	s.respond(req, tx, start, 200, "OK", c, sip.NewHeader("Expires", strconv.Itoa(granted)))
+}
+
+// usableContact reports whether a Contact can be stored and given back in
+// a 302: a sip: or sips: URI with a host that reads back as it is written
+// (sipgo's parser is lenient; a callee's contact must not be).
+func usableContact(c *sip.ContactHeader) bool {
+	a := c.Address
+	if (a.Scheme != "sip" && a.Scheme != "sips") || a.Host == "" {
+		return false
+	}
+	var back sip.Uri
+	if err := sip.ParseUri(a.String(), &back); err != nil || back.Host != a.Host || back.String() != a.String() {
+		return false
+	}
+	return true
 }
 
 // refuse answers a REGISTER the service did not carry out: a challenge
