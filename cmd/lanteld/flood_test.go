@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,51 +44,12 @@ func TestRefusedFloodStaysBounded(t *testing.T) {
 	p := start(t, cfg, addr)
 	before := rssKB(t, p.cmd.Process.Pid)
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var sent int64
-	var mu sync.Mutex
-	for w := 0; w < 200; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			src := netip.AddrFrom4([4]byte{127, 0, 1, byte(w + 1)})
-			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			go func() { // drain the replies
-				buf := make([]byte, 2048)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-				}
-			}()
-			n := int64(0)
-			deadline := time.Now().Add(5 * time.Second)
-			for i := uint32(0); i < 200_000 && time.Now().Before(deadline); i++ {
-				select {
-				case <-stop:
-					i = 1 << 31
-					continue
-				default:
-				}
-				m := reg("2002", src.String()) // reserved for a MAC it does not carry: RESERVED
-				m.TxID = i
-				b, _ := m.Append(nil)
-				c.WriteToUDPAddrPort(b, addr)
-				n++
-				if n%64 == 0 {
-					time.Sleep(time.Millisecond)
-				}
-			}
-			mu.Lock()
-			sent += n
-			mu.Unlock()
-		}(w)
-	}
+	wait := flood(200, 1, 200_000, 64, func(w int, i uint32, src netip.Addr) ([]byte, netip.AddrPort) {
+		m := reg("2002", src.String()) // reserved for a MAC it does not carry: RESERVED
+		m.TxID = i
+		b, _ := m.Append(nil)
+		return b, addr
+	})
 	time.Sleep(time.Second)
 	legit := client(t)
 	good := 0
@@ -101,8 +63,7 @@ func TestRefusedFloodStaysBounded(t *testing.T) {
 		}
 	}
 	during := rssKB(t, p.cmd.Process.Pid)
-	wg.Wait()
-	close(stop)
+	sent := wait()
 	after := rssKB(t, p.cmd.Process.Pid)
 	t.Logf("%d refused REGISTERs sent; RSS %d kB before, %d during, %d after; %d of 20 legitimate registrations OK", sent, before, during, after, good)
 	if good < 18 {
@@ -111,4 +72,44 @@ func TestRefusedFloodStaysBounded(t *testing.T) {
 	if max(during, after) > before+64*1024 {
 		t.Errorf("RSS grew from %d kB to %d kB under a refused flood", before, max(during, after))
 	}
+}
+
+// flood sends, from each of n loopback addresses 127.0.NET.1..n (each its
+// own socket, replies drained), the datagrams msg makes, at most count per
+// address and for at most 5 s, pausing a millisecond every pace datagrams.
+// The returned wait blocks until every sender stopped and returns how many
+// datagrams were sent.
+func flood(n int, network byte, count uint32, pace int, msg func(w int, i uint32, src netip.Addr) ([]byte, netip.AddrPort)) (wait func() int64) {
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			src := netip.AddrFrom4([4]byte{127, 0, network, byte(w + 1)})
+			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			go func() { // drain the replies
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+			deadline := time.Now().Add(5 * time.Second)
+			for i := uint32(0); i < count && time.Now().Before(deadline); i++ {
+				b, to := msg(w, i, src)
+				c.WriteToUDPAddrPort(b, to)
+				sent.Add(1)
+				if (i+1)%uint32(pace) == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}(w)
+	}
+	return func() int64 { wg.Wait(); return sent.Load() }
 }

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -21,43 +20,10 @@ func TestSIPFloodStaysBounded(t *testing.T) {
 		"  sip: {listen: \""+sipPort.String()+"\"}\n")
 	p := start(t, cfg, addr)
 	before := rssKB(t, p.cmd.Process.Pid)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	sent := 0
-	for w := 0; w < 50; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			src := netip.AddrFrom4([4]byte{127, 0, 2, byte(w + 1)})
-			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			go func() {
-				buf := make([]byte, 4096)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-				}
-			}()
-			n := 0
-			deadline := time.Now().Add(5 * time.Second)
-			for i := 0; i < 100_000 && time.Now().Before(deadline); i++ {
-				msg := fmt.Sprintf("REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK-%d-%d\r\nFrom: <sip:2002@lantel>;tag=%d\r\nTo: <sip:2002@lantel>\r\nCall-ID: %d-%d@flood\r\nCSeq: 1 REGISTER\r\nContact: <sip:2002@%s:5060>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
-					sipPort, src, w, i, i, w, i, src)
-				c.WriteToUDPAddrPort([]byte(msg), sipPort)
-				n++
-				if n%32 == 0 {
-					time.Sleep(time.Millisecond)
-				}
-			}
-			mu.Lock()
-			sent += n
-			mu.Unlock()
-		}(w)
-	}
+	wait := flood(50, 2, 100_000, 32, func(w int, i uint32, src netip.Addr) ([]byte, netip.AddrPort) {
+		return []byte(fmt.Sprintf("REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK-%d-%d\r\nFrom: <sip:2002@lantel>;tag=%d\r\nTo: <sip:2002@lantel>\r\nCall-ID: %d-%d@flood\r\nCSeq: 1 REGISTER\r\nContact: <sip:2002@%s:5060>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
+			sipPort, src, w, i, i, w, i, src)), sipPort
+	})
 	// Meanwhile a phone of its own address registers 2001 (no secret).
 	time.Sleep(time.Second)
 	phone, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 3, 1)})
@@ -76,7 +42,7 @@ func TestSIPFloodStaysBounded(t *testing.T) {
 			ok = true
 		}
 	}
-	wg.Wait()
+	sent := wait()
 	during := rssKB(t, p.cmd.Process.Pid)
 	t.Logf("%d REGISTERs sent; RSS %d kB before, %d after; the phone registered: %v", sent, before, during, ok)
 	if !ok {
