@@ -44,6 +44,25 @@ type Config struct {
 	// address (default: 5 % of the pool, at least 1 from 4 addresses on;
 	// negative: none).
 	HeldBack int
+	// Fixed are host reservations: an address kept for one client (by its
+	// ClientKey), inside a range or not. No other client is offered or
+	// acknowledged it, and its client gets it even when the pool is full.
+	Fixed []Fixed
+}
+
+// Fixed is one host reservation, for a MAC (whatever client identifier
+// the client sends) or for a client identifier (Key = ClientKey(id, ...)).
+type Fixed struct {
+	MAC  domain.MAC
+	Key  string
+	Addr netip.Addr
+}
+
+func (f Fixed) owns(c Client) bool {
+	if f.Key != "" {
+		return f.Key == c.Key
+	}
+	return f.MAC == c.MAC
 }
 
 type offer struct {
@@ -68,6 +87,10 @@ type Store struct {
 	offeredTo   map[netip.Addr]string
 	declined    map[string]declines
 	quarantined int
+
+	fixedAt  map[netip.Addr]Fixed      // reserved address -> its reservation
+	fixedKey map[string]netip.Addr     // by client identifier
+	fixedMAC map[domain.MAC]netip.Addr // by MAC
 }
 
 // Open creates the buckets and loads the allocation state from db.
@@ -106,10 +129,33 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 		cfg.MaxQuarantined = max(1, int(total/10))
 	}
 	s := &Store{db: db, cfg: cfg, offers: map[string]offer{},
-		offeredTo: map[netip.Addr]string{}, declined: map[string]declines{}}
+		offeredTo: map[netip.Addr]string{}, declined: map[string]declines{},
+		fixedAt: map[netip.Addr]Fixed{}, fixedKey: map[string]netip.Addr{}, fixedMAC: map[domain.MAC]netip.Addr{}}
 	for _, r := range cfg.Ranges {
 		s.busy = append(s.busy, bitset.New(r.Size()))
 		s.cursor = append(s.cursor, 0)
+	}
+	for _, f := range cfg.Fixed {
+		if !f.Addr.Is4() || (f.Key == "" && f.MAC == domain.MAC{}) {
+			return nil, domain.Errorf(domain.Invalid, "host reservation %v: want an IPv4 address and a client", f.Addr)
+		}
+		if _, dup := s.fixedAt[f.Addr]; dup {
+			return nil, domain.Errorf(domain.Invalid, "%v is reserved twice", f.Addr)
+		}
+		_, dupKey := s.fixedKey[f.Key]
+		_, dupMAC := s.fixedMAC[f.MAC]
+		if f.Key != "" && dupKey || f.Key == "" && dupMAC {
+			return nil, domain.Errorf(domain.Invalid, "a client has two reserved addresses (%v)", f.Addr)
+		}
+		s.fixedAt[f.Addr] = f
+		if f.Key != "" {
+			s.fixedKey[f.Key] = f.Addr
+		} else {
+			s.fixedMAC[f.MAC] = f.Addr
+		}
+		if i, j, ok := s.locate(f.Addr); ok {
+			s.busy[i].Set(j) // never free for others
+		}
 	}
 	err := db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bktLeases, bktByClient, bktExpiry, bktQuarantine, bktQuarExpiry} {
@@ -138,10 +184,27 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 // Config returns the configuration.
 func (s *Store) Config() Config { return s.cfg }
 
-// InRange reports whether a is in one of the pools.
+// InRange reports whether a is in one of the pools or reserved for a host.
 func (s *Store) InRange(a netip.Addr) bool {
 	_, _, ok := s.locate(a)
-	return ok
+	_, fixed := s.fixedAt[a]
+	return ok || fixed
+}
+
+// ReservedFor returns the address reserved for the client, if any: by its
+// client identifier, else by its MAC.
+func (s *Store) ReservedFor(c Client) (netip.Addr, bool) {
+	if a, ok := s.fixedKey[c.Key]; ok {
+		return a, true
+	}
+	a, ok := s.fixedMAC[c.MAC]
+	return a, ok && s.fixedAt[a].owns(c)
+}
+
+// othersFixed reports whether a is reserved for a client other than c.
+func (s *Store) othersFixed(a netip.Addr, c Client) bool {
+	f, ok := s.fixedAt[a]
+	return ok && !f.owns(c)
 }
 
 func (s *Store) locate(a netip.Addr) (int, uint, bool) {
@@ -156,6 +219,9 @@ func (s *Store) locate(a netip.Addr) (int, uint, bool) {
 // mark sets or clears the busy hint of a; the caller holds mu (or is
 // single-threaded).
 func (s *Store) mark(a netip.Addr, busy bool) {
+	if _, fixed := s.fixedAt[a]; fixed {
+		return // always busy
+	}
 	if i, j, ok := s.locate(a); ok {
 		s.busy[i].SetTo(j, busy)
 	}
@@ -167,32 +233,48 @@ func (s *Store) isBusy(a netip.Addr) bool {
 }
 
 // Offer chooses an address for a DISCOVER and holds it for the client for
-// OfferHold, without writing anything. In order: the address already
-// offered to the client; the client's lease (current or expired, while it
-// is not reused); the requested address when free; any free address.
+// OfferHold, without writing anything. In order: the address reserved for
+// the client (unless another client still holds its lease); the address
+// already offered to the client; the client's lease (current or expired,
+// while it is not reused); the requested address when free; any free
+// address. An address reserved for another client is never chosen.
 // within limits the choice (the client's subnet); nil allows every range.
 func (s *Store) Offer(c Client, requested netip.Addr, within func(netip.Addr) bool, now time.Time) (netip.Addr, error) {
 	if within == nil {
 		within = func(netip.Addr) bool { return true }
 	}
-	var own *Lease
+	var own, onFixed *Lease
 	var remembered netip.Addr
+	fixed, hasFixed := s.ReservedFor(c)
+	hasFixed = hasFixed && within(fixed)
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		if v := tx.Bucket(bktByClient).Get([]byte(c.Key)); len(v) == 4 {
 			remembered = netip.AddrFrom4([4]byte(v))
+		}
+		if hasFixed {
+			if onFixed, err = leaseAt(tx, fixed); err != nil {
+				return err
+			}
 		}
 		own, err = leaseOf(tx, c.Key)
 		return err
 	}); err != nil {
 		return netip.Addr{}, err
 	}
+	if hasFixed && (onFixed == nil || onFixed.Key == c.Key || !onFixed.Active(now)) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.dropOffer(c.Key)
+		s.hold(c.Key, fixed, now)
+		return fixed, nil
+	}
 	s.mu.Lock()
 	if d, ok := s.declined[c.Key]; ok && d.count >= s.cfg.MaxDeclines && now.Before(d.until) {
 		s.mu.Unlock()
 		return netip.Addr{}, domain.Errorf(domain.Denied, "ignored until %v", d.until.Format(time.RFC3339))
 	}
-	if o, ok := s.offers[c.Key]; ok && within(o.addr) {
+	if o, ok := s.offers[c.Key]; ok && within(o.addr) && !s.othersFixed(o.addr, c) {
 		o.expires = now.Add(s.cfg.OfferHold)
 		s.offers[c.Key] = o
 		s.mu.Unlock()
@@ -200,15 +282,15 @@ func (s *Store) Offer(c Client, requested netip.Addr, within func(netip.Addr) bo
 	}
 	s.dropOffer(c.Key)
 	var cands []netip.Addr
-	if own != nil && within(own.Addr) && s.InRange(own.Addr) {
+	if own != nil && within(own.Addr) && s.InRange(own.Addr) && !s.othersFixed(own.Addr, c) {
 		cands = append(cands, own.Addr)
 	}
 	// The address the client had last, after its lease ended, while nobody
 	// else has taken it.
-	if own == nil && remembered.IsValid() && within(remembered) && s.InRange(remembered) && !s.isBusy(remembered) {
+	if own == nil && remembered.IsValid() && within(remembered) && s.InRange(remembered) && !s.isBusy(remembered) && !s.othersFixed(remembered, c) {
 		cands = append(cands, remembered)
 	}
-	if requested.Is4() && within(requested) && s.InRange(requested) && !s.isBusy(requested) {
+	if requested.Is4() && within(requested) && s.InRange(requested) && !s.isBusy(requested) && !s.othersFixed(requested, c) {
 		cands = append(cands, requested)
 	}
 	for _, a := range cands {
@@ -403,6 +485,9 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 	if !s.InRange(a) {
 		return nil, nil, e, domain.Errorf(domain.NotFound, "%v is in no pool", a)
 	}
+	if s.othersFixed(a, c) {
+		return nil, nil, e, domain.Errorf(domain.InUse, "%v is reserved for another client", a)
+	}
 	if s.Quarantined(tx, a, now) {
 		return nil, nil, e, domain.Errorf(domain.InUse, "%v is quarantined", a)
 	}
@@ -427,7 +512,7 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 	if err != nil {
 		return nil, nil, e, err
 	}
-	if cur == nil && !c.Reserved && (old == nil || old.Addr != a) {
+	if _, mine := s.fixedAt[a]; cur == nil && !c.Reserved && !mine && (old == nil || old.Addr != a) {
 		// A client without a reservation takes a new address only while
 		// more than the held-back ones are free, unless it was offered.
 		// (Checked before anything is written: a refusal writes nothing.)

@@ -274,3 +274,69 @@ func TestParseRange(t *testing.T) {
 		}
 	}
 }
+
+func TestHostReservations(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	pc, printer := client(1), client(2)                          // fixed: .101 (in the range) and .50 (outside)
+	printer.Key = leases.ClientKey([]byte{1, 2, 3}, printer.MAC) // it sends option 61: reserved by MAC all the same
+	r, _ := leases.ParseRange("192.0.2.100-192.0.2.102")
+	in, out := netip.MustParseAddr("192.0.2.101"), netip.MustParseAddr("192.0.2.50")
+	s, err := leases.Open(db, leases.Config{Ranges: []leases.Range{r}, HeldBack: -1,
+		Fixed: []leases.Fixed{{MAC: pc.MAC, Addr: in}, {MAC: printer.MAC, Addr: out}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fx{db: db, s: s, clk: testutil.NewClock()}
+	if !s.InRange(out) {
+		t.Error("a reserved address outside the ranges is ours")
+	}
+	// Dynamic clients fill the pool: they never get .101, not even by asking.
+	got := map[netip.Addr]bool{}
+	for i := byte(10); i < 14; i++ {
+		a, err := s.Offer(client(i), in, nil, f.clock())
+		if err != nil {
+			if !errors.Is(err, domain.Exhausted) || i < 12 {
+				t.Fatalf("client %d: %v", i, err)
+			}
+			continue
+		}
+		if a == in || a == out {
+			t.Fatalf("client %d was offered the reserved %v", i, a)
+		}
+		if _, _, err := f.ack(t, client(i), a); err != nil {
+			t.Fatal(err)
+		}
+		got[a] = true
+	}
+	if len(got) != 2 {
+		t.Fatalf("dynamic leases %v: want the two unreserved addresses", got)
+	}
+	// A REQUEST (or INIT-REBOOT) for a reserved address is refused.
+	for _, a := range []netip.Addr{in, out} {
+		if _, _, err := f.ack(t, client(20), a); !errors.Is(err, domain.InUse) {
+			t.Errorf("another client's REQUEST for %v: %v, want InUse", a, err)
+		}
+	}
+	// Its owners get them with the pool full.
+	for _, tc := range []struct {
+		c    leases.Client
+		want netip.Addr
+	}{{pc, in}, {printer, out}} {
+		if a := f.dora(t, tc.c, netip.Addr{}); a != tc.want {
+			t.Errorf("%v got %v, want %v", tc.c.MAC, a, tc.want)
+		}
+	}
+	// Released, it is still nobody else's.
+	var e leases.Effects
+	if err := db.Update(func(tx *bolt.Tx) error { _, e, err = s.ReleaseTx(tx, pc, in); return err }); err != nil {
+		t.Fatal(err)
+	}
+	s.Apply(e, f.clock())
+	if a, err := s.Offer(client(30), netip.Addr{}, nil, f.clock()); err == nil {
+		t.Errorf("after the release, a dynamic client was offered %v", a)
+	}
+}
