@@ -119,11 +119,35 @@ func (l *Lab) Host(name, mac, cidr string) string {
 
 // HostIf is Host with another interface name.
 func (l *Lab) HostIf(name, ifname, mac, cidr string) string {
+	l.t.Helper()
+	ns := l.Node(name)
+	l.Link(ns, ifname, "br0", mac, cidr)
+	return ns
+}
+
+// Node adds a namespace with only its loopback up.
+func (l *Lab) Node(name string) string {
 	t := l.t
 	t.Helper()
 	ns := l.id + "-" + name
 	l.hosts = append(l.hosts, ns)
 	run(t, "ip", "netns", "add", ns)
+	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	return ns
+}
+
+// Bridge adds another LAN segment (a bridge in the lan namespace).
+func (l *Lab) Bridge(name string) {
+	l.t.Helper()
+	run(l.t, "ip", "-n", l.lan, "link", "add", name, "type", "bridge")
+	run(l.t, "ip", "-n", l.lan, "link", "set", name, "up")
+}
+
+// Link joins namespace ns to a bridge by interface ifname, with the given
+// MAC (empty: random) and address (empty: none).
+func (l *Lab) Link(ns, ifname, bridge, mac, cidr string) {
+	t := l.t
+	t.Helper()
 	l.nextIf++
 	peer := fmt.Sprintf("%sp%d", l.id, l.nextIf)
 	run(t, "ip", "link", "add", ifname, "netns", ns, "type", "veth", "peer", "name", peer, "netns", l.lan)
@@ -131,13 +155,11 @@ func (l *Lab) HostIf(name, ifname, mac, cidr string) string {
 		run(t, "ip", "-n", ns, "link", "set", ifname, "address", mac)
 	}
 	run(t, "ip", "-n", ns, "link", "set", ifname, "up")
-	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	run(t, "ip", "-n", l.lan, "link", "set", peer, "master", "br0")
+	run(t, "ip", "-n", l.lan, "link", "set", peer, "master", bridge)
 	run(t, "ip", "-n", l.lan, "link", "set", peer, "up")
 	if cidr != "" {
 		run(t, "ip", "-n", ns, "addr", "add", cidr, "dev", ifname)
 	}
-	return ns
 }
 
 // Proc is a process started in a namespace.

@@ -488,6 +488,17 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 	if s.othersFixed(a, c) {
 		return nil, nil, e, domain.Errorf(domain.InUse, "%v is reserved for another client", a)
 	}
+	if f, ok := s.ReservedFor(c); ok && f != a {
+		// Its own address unless another client still holds that (then
+		// it takes a dynamic one meanwhile, as Offer gives).
+		held, err := leaseAt(tx, f)
+		if err != nil {
+			return nil, nil, e, err
+		}
+		if held == nil || held.Key == c.Key || !held.Active(now) {
+			return nil, nil, e, domain.Errorf(domain.InUse, "the client's address is %v (host reservation)", f)
+		}
+	}
 	if s.Quarantined(tx, a, now) {
 		return nil, nil, e, domain.Errorf(domain.InUse, "%v is quarantined", a)
 	}

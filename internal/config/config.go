@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/dhcpconf"
 	"github.com/lantel/lantel/numbering"
 	"go.yaml.in/yaml/v3"
 )
@@ -51,6 +52,7 @@ var Defaults []byte
 type File struct {
 	Server4   yaml.Node `yaml:"server4"`
 	Server6   yaml.Node `yaml:"server6"`
+	DHCP4     yaml.Node `yaml:"dhcp4"`
 	Numbering Numbering `yaml:"numbering"`
 }
 
@@ -126,7 +128,10 @@ type Config struct {
 	HasDHCP      bool // a server4 section is present
 	// Server4 identifies the server4 section's content (a digest): a
 	// reload compares it, since that section is read at start only.
-	Server4    string
+	Server4 string
+	// DHCP4 is the dhcp4 section: subnets, classes, hosts, options (empty
+	// when absent).
+	DHCP4      *dhcpconf.Policy
 	VendorAuto []*regexp.Regexp
 	OptNumber  uint8
 	OptServer  uint8
@@ -168,7 +173,18 @@ func Parse(name string, data []byte) (*Config, error) {
 	c := &Config{File: name, Store: n.Store, Listen: n.Listen, HasDHCP: !f.Server4.IsZero(), LogLevel: n.Log.Level}
 	if c.HasDHCP {
 		b, _ := yaml.Marshal(&f.Server4)
-		c.Server4 = fmt.Sprintf("%x", sha256.Sum256(b))
+		d, _ := yaml.Marshal(&f.DHCP4)
+		c.Server4 = fmt.Sprintf("%x", sha256.Sum256(append(b, d...)))
+	} else if !f.DHCP4.IsZero() {
+		return nil, fail("dhcp4", "needs a server4 section (the DHCP server's listen addresses and plugins)")
+	}
+	var err error
+	if c.DHCP4, err = dhcpconf.Parse(&f.DHCP4); err != nil {
+		var ke *dhcpconf.KeyError
+		if errors.As(err, &ke) {
+			return nil, fail(ke.Key, "%v", ke.Err)
+		}
+		return nil, fail("dhcp4", "%v", err)
 	}
 	if c.Store == "" {
 		return nil, fail("numbering.store", "is required (path of the bbolt database)")

@@ -84,7 +84,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	}
 	scfg := service.Config{Numbering: cfg.Directory, Static: cfg.Static, Log: log}
 	if dhcp != nil {
-		lc := dhcp.args.Leases()
+		lc := dhcp.leases()
 		scfg.Leases = &lc
 	}
 	if err = guardStore(cfg.Store, func() error { // opening reads every table

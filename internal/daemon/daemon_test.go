@@ -205,7 +205,12 @@ func TestCheckServer4(t *testing.T) {
 	chain := func(plugins string) string {
 		return "server4:\n  listen: [\"%lo\"]\n  plugins:\n" + plugins + numbering
 	}
-	good := "    - server_id: 192.0.2.1\n    - netmask: 255.255.255.0\n    - lease_time: 1h\n    - lantel: 192.0.2.20-192.0.2.29\n"
+	good := "    - server_id: 127.0.0.1\n    - netmask: 255.0.0.0\n    - lease_time: 1h\n    - lantel: 127.0.0.20-127.0.0.29\n"
+	offLo := "    - server_id: 192.0.2.1\n    - netmask: 255.255.255.0\n    - lantel: 192.0.2.20-192.0.2.29\n"
+	sub := "    - server_id: 192.0.2.1\n    - lantel: lease=1h\n"
+	dhcp4 := func(subnets string) string {
+		return "dhcp4:\n  subnets:\n" + strings.ReplaceAll(subnets, "\nhosts:", "\n  hosts:")
+	}
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{
@@ -220,6 +225,15 @@ func TestCheckServer4(t *testing.T) {
 		{"range holds the server", chain("    - server_id: 192.0.2.1\n    - netmask: 255.255.255.0\n    - lantel: 192.0.2.1-192.0.2.29\n"), "contains the server's own address"},
 		{"standard option code", chain(good) + "  dhcp: {options: {number: 6}}\n", "option 6 is a standard DHCP option"},
 		{"listen without %", "server4:\n  listen: [\"eth0\"]\n  plugins:\n" + good + numbering, "server4"},
+		{"range off the interface's subnet", chain(offLo), "no range is on the subnet of a listened interface"},
+		{"subnets", chain(sub) + dhcp4("  - {prefix: 192.0.2.0/24, ranges: [192.0.2.100-192.0.2.199], router: 192.0.2.1}\n"), ""},
+		{"subnets and ranges in lantel", chain(good) + dhcp4("  - {prefix: 192.0.2.0/24, ranges: [192.0.2.100-192.0.2.199]}\n"), "give the address ranges there"},
+		{"no ranges anywhere", chain(sub), "at least one address range is required"},
+		{"subnet range holds the server", chain(sub) + dhcp4("  - {prefix: 192.0.2.0/24, ranges: [192.0.2.1-192.0.2.9]}\n"), "contains the server's own address"},
+		{"host is the server", chain(sub) + dhcp4("  - {prefix: 192.0.2.0/24, ranges: [192.0.2.100]}\nhosts: [{mac: \"02:00:00:00:00:01\", address: 192.0.2.1}]\n"), "dhcp4.hosts[0].address"},
+		{"subnet on an interface not listened", chain(sub) + dhcp4("  - {prefix: 192.0.2.0/24, interface: eth9, ranges: [192.0.2.100]}\n"), "not in server4.listen"},
+		{"subnet not on its interface", chain(sub) + dhcp4("  - {prefix: 192.0.2.0/24, interface: lo, ranges: [192.0.2.100]}\n"), "whose addresses"},
+		{"dhcp4 option error", chain(sub) + dhcp4("  - {prefix: 192.0.2.0/24, ranges: [192.0.2.100], options: {ntp: bogus}}\n"), "dhcp4.subnets[0].options.ntp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "lantel.yaml")

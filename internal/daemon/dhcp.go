@@ -24,7 +24,9 @@ import (
 	pl_sleep "github.com/coredhcp/coredhcp/plugins/sleep"
 	pl_staticroute "github.com/coredhcp/coredhcp/plugins/staticroute"
 	"github.com/lantel/lantel/internal/config"
+	"github.com/lantel/lantel/internal/dhcpconf"
 	"github.com/lantel/lantel/internal/dhcpserve"
+	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/plugins/lantel"
 	"github.com/sirupsen/logrus"
 )
@@ -39,9 +41,25 @@ var upstream = []*plugins.Plugin{
 // dhcpSetup is the server4 section as CoreDHCP parsed it, with the lantel
 // plugin's arguments.
 type dhcpSetup struct {
-	cfg  *config.Config
-	conf *coreconfig.Config
-	args lantel.Args
+	cfg    *config.Config
+	conf   *coreconfig.Config
+	args   lantel.Args
+	policy *dhcpconf.Policy // the dhcp4 section
+}
+
+// leases is the allocator's configuration: the ranges of the lantel
+// plugin's arguments or of the dhcp4 subnets, and the host reservations.
+func (s *dhcpSetup) leases() leases.Config {
+	lc := s.args.Leases()
+	lc.Ranges = append(lc.Ranges, s.policy.Ranges()...)
+	for _, h := range s.policy.Hosts {
+		f := leases.Fixed{MAC: h.MAC, Addr: h.Addr}
+		if len(h.ClientID) > 0 {
+			f = leases.Fixed{Key: h.Key(), Addr: h.Addr}
+		}
+		lc.Fixed = append(lc.Fixed, f)
+	}
+	return lc
 }
 
 // loadDHCP reads the server4 section with CoreDHCP's config package and
@@ -55,7 +73,10 @@ func loadDHCP(cfg *config.Config) (*dhcpSetup, error) {
 	if conf.Server4 == nil {
 		return nil, fmt.Errorf("%s: server4: section is empty", cfg.File)
 	}
-	s := &dhcpSetup{cfg: cfg, conf: conf}
+	s := &dhcpSetup{cfg: cfg, conf: conf, policy: cfg.DHCP4}
+	if s.policy == nil {
+		s.policy = &dhcpconf.Policy{}
+	}
 	found := false
 	for i, pc := range conf.Server4.Plugins {
 		if pc.Name != lantel.Name {
@@ -100,6 +121,13 @@ func (s *dhcpSetup) checkChain() error {
 		}
 	}
 	lt := pos[lantel.Name]
+	subnets := len(s.policy.Subnets) > 0
+	switch {
+	case subnets && len(s.args.Ranges) > 0:
+		return fmt.Errorf("%s: server4.plugins[%d] (lantel): with dhcp4.subnets, give the address ranges there (each in its subnet), not in lantel's arguments", file, lt)
+	case !subnets && len(s.args.Ranges) == 0:
+		return fmt.Errorf("%s: server4.plugins[%d] (lantel): at least one address range is required, e.g. `lantel: 192.0.2.100-192.0.2.199`, or dhcp4.subnets", file, lt)
+	}
 	for _, name := range []string{"file", "nbp", "range"} {
 		if i, ok := pos[name]; ok && i < lt {
 			return fmt.Errorf("%s: server4.plugins[%d] (%s) comes before lantel: it ends the chain or assigns addresses itself, so lantel never records the lease (no number, duplicate addresses); put it after lantel or leave it out", file, i, name)
@@ -112,13 +140,18 @@ func (s *dhcpSetup) checkChain() error {
 	if sid > lt {
 		return fmt.Errorf("%s: server4.plugins[%d] (server_id) must come before lantel (lantel checks REQUESTs against it)", file, sid)
 	}
-	if i, ok := pos["netmask"]; !ok || i > lt {
-		return fmt.Errorf("%s: server4.plugins: a netmask plugin before lantel is required (lantel picks the client's subnet with it, and clients need option 1)", file)
+	if i, ok := pos["netmask"]; !subnets && (!ok || i > lt) {
+		return fmt.Errorf("%s: server4.plugins: a netmask plugin before lantel is required (lantel picks the client's subnet with it, and clients need option 1), or dhcp4.subnets", file)
 	}
 	sa, _ := netip.AddrFromSlice(serverID)
-	for _, r := range s.args.Ranges {
+	for _, r := range s.leases().Ranges {
 		if r.Contains(sa) {
 			return fmt.Errorf("%s: server4.plugins[%d] (lantel): range %v contains the server's own address %v", file, lt, r, sa)
+		}
+	}
+	for i, h := range s.policy.Hosts {
+		if h.Addr == sa {
+			return fmt.Errorf("%s: dhcp4.hosts[%d].address: %v is the server's own address", file, i, h.Addr)
 		}
 	}
 	for _, code := range []uint8{s.cfg.OptNumber, s.cfg.OptServer} {
@@ -127,6 +160,97 @@ func (s *dhcpSetup) checkChain() error {
 		}
 	}
 	return nil
+}
+
+// ifaceAddrs returns an interface's IPv4 prefixes; ok is false when the
+// machine has no such interface. Neither that nor an interface without
+// addresses is an error: it may be configured later.
+type ifaceAddrs func(name string) (addrs []netip.Prefix, ok bool)
+
+func liveAddrs(name string) ([]netip.Prefix, bool) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, false
+	}
+	as, err := ifi.Addrs()
+	if err != nil {
+		return nil, false
+	}
+	var out []netip.Prefix
+	for _, a := range as {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+			ones, _ := n.Mask.Size()
+			out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte(n.IP.To4())), ones))
+		}
+	}
+	return out, true
+}
+
+// checkInterfaces checks the addresses against the interfaces that exist
+// now: a subnet served on an interface must be one of its subnets, and
+// without dhcp4 subnets some range must be on a listened interface's
+// subnet (else every DISCOVER finds "no free address").
+func (s *dhcpSetup) checkInterfaces(lookup ifaceAddrs) error {
+	file := s.cfg.File
+	zones := map[string]bool{}
+	anyIface := false
+	for _, a := range s.conf.Server4.Addresses {
+		zones[a.Zone] = true
+		anyIface = anyIface || a.Zone == ""
+	}
+	for i, sn := range s.policy.Subnets {
+		if sn.Interface == "" {
+			continue
+		}
+		if !zones[sn.Interface] && !anyIface {
+			return fmt.Errorf("%s: dhcp4.subnets[%d].interface: %s is not in server4.listen, so this subnet never gets a request (add \"%%%s\")", file, i, sn.Interface, sn.Interface)
+		}
+		addrs, ok := lookup(sn.Interface)
+		if !ok || len(addrs) == 0 {
+			continue // not there (or not configured) yet
+		}
+		if !anyIn(addrs, sn.Prefix.Contains) {
+			return fmt.Errorf("%s: dhcp4.subnets[%d].prefix: %v is served on %s, whose addresses %v are not in it", file, i, sn.Prefix, sn.Interface, addrs)
+		}
+	}
+	if len(s.policy.Subnets) > 0 || len(s.args.Ranges) == 0 {
+		return nil
+	}
+	var nets []netip.Prefix
+	for z := range zones {
+		if z == "" {
+			return nil // every interface: nothing to compare with
+		}
+		addrs, ok := lookup(z)
+		if !ok || len(addrs) == 0 {
+			return nil
+		}
+		nets = append(nets, addrs...)
+	}
+	for _, r := range s.args.Ranges {
+		if prefixesContain(nets, r.Start) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: server4.plugins (lantel): no range is on the subnet of a listened interface (%v): direct clients would never get an address; relayed subnets belong in dhcp4.subnets", file, nets)
+}
+
+func anyIn(ps []netip.Prefix, in func(netip.Addr) bool) bool {
+	for _, p := range ps {
+		if in(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+func prefixesContain(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Masked().Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func pluginNames() string {
@@ -162,7 +286,7 @@ func Check(cfg *config.Config) error {
 			}
 		}
 	}
-	return nil
+	return s.checkInterfaces(liveAddrs)
 }
 
 // start sets the chain up in the order written (upstream plugins under
@@ -179,9 +303,20 @@ func (s *dhcpSetup) start(d *Daemon) (*dhcpserve.Server, error) {
 		ltnpAddr, _ := netip.ParseAddrPort(c.Listen)
 		return lantel.Policy{AutoAssign: c.VendorAuto, OptNumber: c.OptNumber, OptServer: c.OptServer, LTNP: ltnpAddr}
 	}
-	registry[lantel.Name] = lantel.New(lantel.Env{Svc: d.svc, Policy: policy, Log: d.log, Observe: d.metrics.DHCP})
+	var lh *lantel.Handler
+	lt := 0
 	var chain []handler.Handler4
 	for i, pc := range s.conf.Server4.Plugins {
+		if pc.Name == lantel.Name {
+			var err error
+			lh, err = lantel.NewHandler(lantel.Env{Svc: d.svc, Policy: policy, Log: d.log, Observe: d.metrics.DHCP, DHCP: s.policy}, pc.Args)
+			if err != nil {
+				return nil, fmt.Errorf("%s: server4.plugins[%d] (%s): %w", file, i, pc.Name, err)
+			}
+			lt = len(chain)
+			chain = append(chain, lh.Handle)
+			continue
+		}
 		p, ok := registry[pc.Name]
 		if !ok || p.Setup4 == nil {
 			return nil, fmt.Errorf("%s: server4.plugins[%d]: unknown DHCPv4 plugin %q", file, i, pc.Name)
@@ -192,7 +327,14 @@ func (s *dhcpSetup) start(d *Daemon) (*dhcpserve.Server, error) {
 		}
 		chain = append(chain, h)
 	}
-	srv, err := dhcpserve.Start(s.conf.Server4.Addresses, chain, dhcpserve.Options{Log: d.log})
+	// Each interface gets the chain with lantel bound to it (a direct
+	// client's subnet is the interface's).
+	bind := func(ifi net.Interface) []handler.Handler4 {
+		c := append([]handler.Handler4(nil), chain...)
+		c[lt] = lh.On(ifi)
+		return c
+	}
+	srv, err := dhcpserve.Start(s.conf.Server4.Addresses, chain, dhcpserve.Options{Log: d.log, Bind: bind})
 	if err != nil {
 		return nil, fmt.Errorf("%s: server4.listen: %w", file, err)
 	}

@@ -34,6 +34,11 @@ type Options struct {
 	Workers int // default 64 per CPU: ACKs wait for a shared fsync
 	Queue   int // datagrams waiting for a worker; default 8192
 	Log     *slog.Logger
+	// Bind, when set, gives the chain for requests that arrive on an
+	// interface (lantel picks a direct client's subnet by it). It is
+	// called once per interface; without it every request gets the chain
+	// Start was given.
+	Bind func(ifi net.Interface) []handler.Handler4
 }
 
 type packet struct {
@@ -61,6 +66,7 @@ type Server struct {
 	wg        sync.WaitGroup
 	readers   sync.WaitGroup
 	closeOnce sync.Once
+	bound     sync.Map // ifindex -> []handler.Handler4
 
 	Dropped        atomic.Uint64 // datagrams dropped because the queue was full
 	ForgedReleases atomic.Uint64 // RELEASEs ignored: not from the released address
@@ -208,7 +214,7 @@ func (s *Server) serve(p packet) {
 		s.log.Debug("dhcp: unhandled message type", "type", mt.String())
 		return
 	}
-	for _, h := range s.handlers {
+	for _, h := range s.chain(p) {
 		var stop bool
 		if resp, stop = h(req, resp); stop {
 			break
@@ -222,6 +228,27 @@ func (s *Server) serve(p packet) {
 		return
 	}
 	s.send(p, req, resp)
+}
+
+// chain is the chain for the interface p came in on.
+func (s *Server) chain(p packet) []handler.Handler4 {
+	if s.opts.Bind == nil {
+		return s.handlers
+	}
+	ifi := p.l.iface
+	if ifi.Index == 0 {
+		ifi.Index = p.ifIndex
+	}
+	if c, ok := s.bound.Load(ifi.Index); ok {
+		return c.([]handler.Handler4)
+	}
+	if ifi.Name == "" && ifi.Index != 0 {
+		if i, err := net.InterfaceByIndex(ifi.Index); err == nil {
+			ifi = *i
+		}
+	}
+	c, _ := s.bound.LoadOrStore(ifi.Index, s.opts.Bind(ifi))
+	return c.([]handler.Handler4)
 }
 
 // forgedRelease reports whether a RELEASE comes from elsewhere than the

@@ -29,6 +29,7 @@ import (
 	"github.com/coredhcp/coredhcp/plugins"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/dhcpconf"
 	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/leases"
@@ -46,6 +47,9 @@ type Env struct {
 	Log    *slog.Logger
 	// Observe, when set, is called once per handled message.
 	Observe func(msg string, outcome string, d time.Duration)
+	// DHCP is the dhcp4 section (subnets, classes, hosts, options); nil
+	// or empty: the subnet comes from the netmask plugin, as before.
+	DHCP *dhcpconf.Policy
 }
 
 // Policy is the part of the numbering section the plugin follows.
@@ -86,7 +90,9 @@ type Args struct {
 var ErrArgs = errors.New("lantel plugin arguments")
 
 // ParseArgs parses `RANGE... [lease=DUR] [offer_hold=DUR] [quarantine=DUR]
-// [max_declines=N]`, RANGE being FIRST-LAST or a single IPv4 address.
+// [max_declines=N] [held_back=N]`, RANGE being FIRST-LAST or a single IPv4
+// address. Ranges are given here or in the dhcp4 section's subnets (lanteld
+// checks that there are some, in one place).
 func ParseArgs(args []string) (Args, error) {
 	a := Args{LeaseTime: time.Hour, OfferHold: 30 * time.Second, Quarantine: 10 * time.Minute, MaxDeclines: 3}
 	for _, arg := range args {
@@ -133,9 +139,6 @@ func ParseArgs(args []string) (Args, error) {
 		}
 		*dst = d
 	}
-	if len(a.Ranges) == 0 {
-		return Args{}, fmt.Errorf("%w: at least one address range is required, e.g. 192.0.2.100-192.0.2.199", ErrArgs)
-	}
 	return a, nil
 }
 
@@ -150,6 +153,9 @@ func (a Args) Leases() leases.Config {
 type Handler struct {
 	env Env
 	log *slog.Logger
+	// subnets: the dhcp4 section has subnets, so a request that is in
+	// none is not served.
+	subnets bool
 }
 
 // NewHandler checks the arguments and returns the handler.
@@ -160,11 +166,39 @@ func NewHandler(env Env, args []string) (*Handler, error) {
 	if env.Svc == nil || !env.Svc.HasDHCP() {
 		return nil, fmt.Errorf("%w: the service has no lease allocator", ErrArgs)
 	}
-	h := &Handler{env: env, log: env.Log}
+	if env.DHCP == nil {
+		env.DHCP = &dhcpconf.Policy{}
+	}
+	h := &Handler{env: env, log: env.Log, subnets: len(env.DHCP.Subnets) > 0}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	return h, nil
+}
+
+// On returns the handler for requests that arrive on ifi: a direct
+// client's subnet is the one on that interface.
+func (h *Handler) On(ifi net.Interface) handler.Handler4 {
+	in := dhcpconf.Interface{Name: ifi.Name}
+	if addrs, err := ifi.Addrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if p, ok := netipx(n); ok {
+					in.Addrs = append(in.Addrs, p)
+				}
+			}
+		}
+	}
+	return func(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) { return h.serve(req, resp, in) }
+}
+
+func netipx(n *net.IPNet) (netip.Prefix, bool) {
+	a := toAddr(n.IP)
+	ones, bits := n.Mask.Size()
+	if !a.IsValid() || bits != 32 {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(a, ones), true
 }
 
 func clientOf(req *dhcpv4.DHCPv4) (leases.Client, bool) {
@@ -204,18 +238,26 @@ func subnet(req, resp *dhcpv4.DHCPv4) func(netip.Addr) bool {
 	return p.Contains
 }
 
-func (h *Handler) leaseTime(resp *dhcpv4.DHCPv4) time.Duration {
-	if d := resp.IPAddressLeaseTime(0); d > 0 {
+func (h *Handler) leaseTime(k *call) time.Duration {
+	if s := k.m.Subnet; s != nil && s.LeaseTime > 0 {
+		return s.LeaseTime
+	}
+	if d := k.resp.IPAddressLeaseTime(0); d > 0 {
 		return d
 	}
 	return h.env.Svc.LeaseTime()
 }
 
-// Handle is the plugin's Handler4.
+// Handle is the plugin's Handler4, for a request whose interface is not
+// known (see On).
 func (h *Handler) Handle(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
+	return h.serve(req, resp, dhcpconf.Interface{})
+}
+
+func (h *Handler) serve(req, resp *dhcpv4.DHCPv4, in dhcpconf.Interface) (*dhcpv4.DHCPv4, bool) {
 	start := time.Now()
 	mt := req.MessageType()
-	out, outcome := h.handle(req, resp, mt)
+	out, outcome := h.handle(req, resp, mt, in)
 	if h.env.Observe != nil {
 		h.env.Observe(mt.String(), outcome, time.Since(start))
 	}
@@ -225,16 +267,35 @@ func (h *Handler) Handle(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 	return out, false
 }
 
-func (h *Handler) handle(req, resp *dhcpv4.DHCPv4, mt dhcpv4.MessageType) (*dhcpv4.DHCPv4, string) {
+// logNoSubnet is the line of a request in no subnet (rate-limited).
+var logNoSubnet = logx.Cause("request in no subnet of dhcp4.subnets: not served")
+
+// call is one request being handled.
+type call struct {
+	req, resp *dhcpv4.DHCPv4
+	c         leases.Client
+	m         dhcpconf.Match
+}
+
+func (h *Handler) handle(req, resp *dhcpv4.DHCPv4, mt dhcpv4.MessageType, in dhcpconf.Interface) (*dhcpv4.DHCPv4, string) {
 	c, ok := clientOf(req)
 	if !ok {
 		return nil, "dropped"
 	}
+	k := &call{req: req, resp: resp, c: c}
+	switch mt {
+	case dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeInform:
+		k.m = h.env.DHCP.Match(dhcpconf.RequestOf(req, in))
+		if h.subnets && k.m.Subnet == nil {
+			h.log.Warn(logNoSubnet, "mac", c.MAC, "giaddr", req.GatewayIPAddr.String(), "ciaddr", req.ClientIPAddr.String(), "interface", in.Name)
+			return nil, "no-subnet"
+		}
+	}
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
-		return h.discover(c, req, resp)
+		return h.discover(k)
 	case dhcpv4.MessageTypeRequest:
-		return h.request(c, req, resp)
+		return h.request(k)
 	case dhcpv4.MessageTypeRelease:
 		if a := toAddr(req.ClientIPAddr); a.IsValid() {
 			_, _ = h.env.Svc.Release(c, a)
@@ -250,22 +311,75 @@ func (h *Handler) handle(req, resp *dhcpv4.DHCPv4, mt dhcpv4.MessageType) (*dhcp
 		// its MAC holds one) here.
 		resp.YourIPAddr = net.IPv4zero
 		resp.Options.Del(dhcpv4.OptionIPAddressLeaseTime)
-		h.numberOptions(resp, h.env.Policy(), h.env.Svc.NumberFor(c.MAC), true)
+		number := h.env.Svc.NumberFor(c.MAC)
+		h.numberOptions(resp, h.env.Policy(), number, true)
+		h.decorate(k, number)
 		return resp, "ack"
 	}
 	return nil, "dropped"
 }
 
-func (h *Handler) discover(c leases.Client, req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, string) {
-	a, err := h.env.Svc.Offer(c, toAddr(req.RequestedIPAddress()), subnet(req, resp))
+// within is the client's subnet: the dhcp4 subnet matched, or else the
+// one the netmask plugin's option and giaddr or the server id give.
+func within(k *call) func(netip.Addr) bool {
+	if k.m.Subnet != nil {
+		return k.m.Subnet.Prefix.Contains
+	}
+	return subnet(k.req, k.resp)
+}
+
+func (h *Handler) discover(k *call) (*dhcpv4.DHCPv4, string) {
+	c, req, resp := k.c, k.req, k.resp
+	a, err := h.env.Svc.Offer(c, toAddr(req.RequestedIPAddress()), within(k))
 	if err != nil {
 		h.log.Warn("no offer", "mac", c.MAC, "err", err)
 		return nil, "no-address"
 	}
 	resp.YourIPAddr = a.AsSlice()
-	resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(h.leaseTime(resp)))
-	h.numberOptions(resp, h.env.Policy(), h.env.Svc.NumberFor(c.MAC), false)
+	resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(h.leaseTime(k)))
+	number := h.env.Svc.NumberFor(c.MAC)
+	h.numberOptions(resp, h.env.Policy(), number, false)
+	h.decorate(k, number)
 	return resp, "offer"
+}
+
+// decorate puts the dhcp4 section's part into a reply: the subnet's mask
+// and next server, and the options of the subnet, classes and host.
+func (h *Handler) decorate(k *call, number string) {
+	resp := k.resp
+	if s := k.m.Subnet; s != nil {
+		resp.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(s.Prefix.Bits(), 32)))
+		resp.ServerIPAddr = net.IPv4zero
+		if s.NextServer.IsValid() {
+			resp.ServerIPAddr = s.NextServer.AsSlice()
+		}
+	}
+	opts := h.env.DHCP.OptionsFor(k.m)
+	if len(opts) == 0 {
+		return
+	}
+	vars := dhcpconf.Vars{Number: number, MAC: k.c.MAC, Server: toAddr(resp.ServerIdentifier()), Hostname: k.c.Hostname}
+	for _, o := range opts {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(o.Code), o.Value(vars)))
+	}
+	fit(k.req, resp, opts)
+}
+
+// fit drops configured options the client did not ask for (option 55),
+// last first, while the reply is larger than the client takes (option 57,
+// else RFC 2131's 576 bytes).
+func fit(req, resp *dhcpv4.DHCPv4, opts dhcpconf.Options) {
+	limit := 576
+	if n, err := req.MaxMessageSize(); err == nil && int(n) > limit {
+		limit = int(n)
+	}
+	asked := req.ParameterRequestList()
+	for i := len(opts) - 1; i >= 0 && len(resp.ToBytes())+28 > limit; i-- {
+		code := dhcpv4.GenericOptionCode(opts[i].Code)
+		if !asked.Has(code) {
+			resp.Options.Del(code)
+		}
+	}
 }
 
 // numberOptions puts the full number (when there is one) and, when there
@@ -303,7 +417,8 @@ func (h *Handler) nak(req, resp *dhcpv4.DHCPv4, reason string) (*dhcpv4.DHCPv4, 
 	return nak, "nak"
 }
 
-func (h *Handler) request(c leases.Client, req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, string) {
+func (h *Handler) request(k *call) (*dhcpv4.DHCPv4, string) {
+	c, req, resp := k.c, k.req, k.resp
 	ours := resp.ServerIdentifier()
 	sid := req.ServerIdentifier()
 	if sid != nil && ours != nil && !sid.Equal(ours) {
@@ -318,16 +433,16 @@ func (h *Handler) request(c leases.Client, req, resp *dhcpv4.DHCPv4) (*dhcpv4.DH
 	if !a.IsValid() {
 		return h.nak(req, resp, "no requested address")
 	}
-	if within := subnet(req, resp); within != nil && !within(a) {
+	if within := within(k); within != nil && !within(a) {
 		return h.nak(req, resp, "address "+a.String()+" is not on the client's subnet")
 	}
 	if !h.env.Svc.InRange(a) {
 		return h.nak(req, resp, "address "+a.String()+" is not ours")
 	}
 	pol := h.env.Policy()
-	d := h.leaseTime(resp)
+	d := h.leaseTime(k)
 	ack, err := h.env.Svc.Ack(service.AckRequest{Client: c, Addr: a, Selecting: sid != nil,
-		LeaseTime: d, AutoNumber: autoNumber(pol, req.ClassIdentifier())})
+		LeaseTime: d, AutoNumber: k.m.AutoNumber() || autoNumber(pol, req.ClassIdentifier())})
 	if e := domain.As(err); e != nil {
 		return h.nak(req, resp, e.Reason)
 	}
@@ -337,6 +452,7 @@ func (h *Handler) request(c leases.Client, req, resp *dhcpv4.DHCPv4) (*dhcpv4.DH
 	resp.YourIPAddr = a.AsSlice()
 	resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(d))
 	h.numberOptions(resp, pol, ack.Number, false)
+	h.decorate(k, ack.Number)
 	return resp, "ack"
 }
 

@@ -27,8 +27,7 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"192.0.2.20-192.0.2.29", "192.0.2.100-192.0.2.199"}, true, 2, Args{LeaseTime: time.Hour}},
 		{[]string{"192.0.2.20-192.0.2.29", "lease=10m", "quarantine=1m", "offer_hold=5s", "max_declines=5"}, true, 1,
 			Args{LeaseTime: 10 * time.Minute, Quarantine: time.Minute, OfferHold: 5 * time.Second, MaxDeclines: 5}},
-		{nil, false, 0, Args{}},
-		{[]string{"lease=1h"}, false, 0, Args{}},
+		{[]string{"lease=10m"}, true, 0, Args{LeaseTime: 10 * time.Minute}}, // ranges in dhcp4.subnets
 		{[]string{"192.0.2.29-192.0.2.20"}, false, 0, Args{}},
 		{[]string{"192.0.2.20-192.0.2.29", "lease=forever"}, false, 0, Args{}},
 		{[]string{"192.0.2.20-192.0.2.29", "colour=red"}, false, 0, Args{}},
