@@ -8,9 +8,10 @@ what=${1:-test}
 declare -A pkg=(
   [ip]=iproute2 [dhclient]=isc-dhcp-client [busybox]=busybox
   [chromium]=chromium [chromedriver]=chromium-driver [sipp]=sip-tester
+  [dhcrelay]=isc-dhcp-relay [dhcpcd]=dhcpcd-base
 )
 cmds=(ip dhclient busybox)
-[ "$what" = test ] && cmds+=(chromium chromedriver sipp)
+[ "$what" = test ] && cmds+=(chromium chromedriver sipp dhcrelay dhcpcd)
 need=()
 for c in "${cmds[@]}"; do command -v "$c" >/dev/null || need+=("${pkg[$c]}"); done
 ((${#need[@]})) || exit 0
@@ -21,4 +22,11 @@ fi
 echo "deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Packages that ship a service (isc-dhcp-relay) must not start it on the
+# machine's real interfaces: policy-rc.d forbids starting any during the install.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -40,12 +40,14 @@ dhcp4:
       auto_number: true
       options: {tftp-server-name: "http://{server}/prov/{mac}.cfg", sip-server: 192.0.2.1, ntp-servers: 192.0.2.1, time-offset: 3600}
   hosts:
-    - {mac: "%s", address: 192.0.2.150, hostname: accounts-pc}
+    - {mac: "%[1]s", address: 192.0.2.150, hostname: accounts-pc}
 numbering:
-  store: %s
+  store: %[2]s
   server_number: "1000"
   listen: 192.0.2.1:5757
   pool: ["2100-2199"]
+  reservations:
+    - {number: "2001", mac: "%[1]s"}   # the reserved host holds a number too
 `
 
 const (
@@ -197,14 +199,29 @@ func TestSubnetsClassesHosts(t *testing.T) {
 	}
 
 	t.Run("host reservation: the printer's address is nobody else's", func(t *testing.T) {
+		// A PC that had .150 before it was reserved reboots asking for it
+		// (INIT-REBOOT): NAK, then a dynamic address.
 		ns := l.Host("grabber", "", "")
-		env := lease(t, l, ns, "grabber", "-cf", dhclientConf(l, "grabber", "send dhcp-requested-address 192.0.2.150;"), "eth0")
+		l.File("grabber.leases", `lease {
+  interface "eth0";
+  fixed-address 192.0.2.150;
+  option subnet-mask 255.255.255.0;
+  option dhcp-server-identifier 192.0.2.1;
+  renew 4 2037/12/31 00:00:00;
+  rebind 4 2037/12/31 00:00:00;
+  expire 4 2037/12/31 00:00:00;
+}
+`, 0o644)
+		env := lease(t, l, ns, "grabber", "-cf", dhclientConf(l, "grabber", ""), "eth0")
 		if env["ip_address"] == "192.0.2.150" {
 			t.Fatalf("a dynamic client got the printer's reserved address")
 		}
+		if !strings.Contains(lanteld.Output(), "192.0.2.150 is reserved for another client") {
+			t.Errorf("the INIT-REBOOT for the reserved address was not refused")
+		}
 		ns = l.Host("printer", printerMAC, "")
 		env = lease(t, l, ns, "printer", "-cf", dhclientConf(l, "printer", ""), "eth0")
-		if env["ip_address"] != "192.0.2.150" || env["host_name"] != "accounts-pc" || env["routers"] != "192.0.2.1" {
+		if env["ip_address"] != "192.0.2.150" || env["host_name"] != "accounts-pc" || env["routers"] != "192.0.2.1" || env["lantel_number"] != "10002001" {
 			t.Errorf("printer: %v", env)
 		}
 	})
