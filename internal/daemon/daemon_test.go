@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/internal/config"
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/internal/daemon"
 	"github.com/lantel/lantel/ltnp"
 )
@@ -251,5 +252,30 @@ func TestCheckServer4(t *testing.T) {
 				t.Fatalf("want an error naming the file and %q, got %v", tc.want, err)
 			}
 		})
+	}
+}
+
+// Every lanteld configuration in the top README passes -check.
+func TestREADMEConfigurations(t *testing.T) {
+	n := 0
+	for i, b := range testutil.READMEBlocks(t, "../../README.md", "yaml") {
+		if !strings.Contains(string(b), "numbering:") {
+			continue
+		}
+		n++
+		path := filepath.Join(t.TempDir(), "lantel.yaml")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err == nil {
+			err = daemon.Check(cfg)
+		}
+		if err != nil {
+			t.Errorf("README yaml block %d: %v", i, err)
+		}
+	}
+	if n < 3 {
+		t.Errorf("only %d configurations found in the README", n)
 	}
 }

@@ -95,6 +95,20 @@ func READMEBlock(t testing.TB, path, lang string) []byte {
 	return m[1]
 }
 
+// READMEBlocks returns every lang block of a README.
+func READMEBlocks(t testing.TB, path, lang string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, m := range regexp.MustCompile("(?s)```"+regexp.QuoteMeta(lang)+"\n(.*?)```").FindAllSubmatch(b, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
 // Clock is a settable clock for service.Config.Clock.
 type Clock struct {
 	mu  sync.Mutex
