@@ -46,6 +46,7 @@ func RequestOf(m *dhcpv4.DHCPv4, iface Interface) Request {
 
 func addrOf(b []byte) netip.Addr {
 	a, ok := netip.AddrFromSlice(b)
+	a = a.Unmap() // net.IP's 16-byte form
 	if !ok || !a.Is4() || a.IsUnspecified() {
 		return netip.Addr{}
 	}

@@ -10,11 +10,13 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/dhcpconf"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
 	bolt "go.etcd.io/bbolt"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -306,4 +308,63 @@ func TestPolicyFollowsReload(t *testing.T) {
 func (r *rig) stats() (leases.Stats, error) {
 	st, _, err := r.svc.AddressCounts()
 	return st, err
+}
+
+func TestDHCP4Section(t *testing.T) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(`
+subnets:
+  - {prefix: 192.0.2.0/25, interface: eth0, ranges: [192.0.2.20-192.0.2.29], router: 192.0.2.1}
+  - {prefix: 198.51.100.0/24, ranges: [198.51.100.20-198.51.100.29], router: 198.51.100.1, next_server: 198.51.100.5, lease_time: 2h}
+classes:
+  - {name: phones, vendor_class: ^Yealink, auto_number: true, options: {tftp-server-name: "http://{server}/{mac}.cfg"}}
+`), &doc); err != nil {
+		t.Fatal(err)
+	}
+	p, err := dhcpconf.Parse(doc.Content[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := leases.Config{Ranges: p.Ranges()}
+	st := testutil.Service(t, "", service.Config{Numbering: testutil.Config(t, "1000", "2100-2199"), Leases: &lc, JobInterval: -1})
+	h, err := NewHandler(Env{Svc: st.Svc, DHCP: p, Policy: func() Policy {
+		return Policy{OptNumber: 224, OptServer: 225, LTNP: netip.MustParseAddrPort("0.0.0.0:5757")}
+	}}, []string{"lease=1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth0, uplink := h.On(net.Interface{Name: "eth0"}), h.On(net.Interface{Name: "uplink0"})
+	run := func(hf func(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool), req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+		resp, _ := dhcpv4.NewReplyFromRequest(req)
+		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeOffer))
+		resp.UpdateOption(dhcpv4.OptServerIdentifier(serverID))
+		resp.ServerIPAddr = serverID // as the server_id plugin does
+		out, _ := hf(req, resp)
+		return out
+	}
+	offer := run(eth0, discover(t, "80:5e:c0:00:00:01", dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Yealink SIP-T54W"))))
+	if offer == nil || !offer.YourIPAddr.Equal(net.IPv4(192, 0, 2, 20)) {
+		t.Fatalf("direct offer %v", offer)
+	}
+	if m := offer.SubnetMask(); m.String() != "ffffff80" || !offer.Router()[0].Equal(net.IPv4(192, 0, 2, 1)) || !offer.ServerIPAddr.Equal(net.IPv4zero) {
+		t.Errorf("direct offer: mask %v routers %v siaddr %v", m, offer.Router(), offer.ServerIPAddr)
+	}
+	if got := offer.TFTPServerName(); got != "http://192.0.2.1/805ec0000001.cfg" {
+		t.Errorf("option 66 %q", got)
+	}
+	relayed := discover(t, "02:00:00:00:00:02")
+	relayed.GatewayIPAddr = net.IPv4(198, 51, 100, 1)
+	offer = run(uplink, relayed)
+	if offer == nil || !offer.YourIPAddr.Equal(net.IPv4(198, 51, 100, 20)) || !offer.ServerIPAddr.Equal(net.IPv4(198, 51, 100, 5)) ||
+		offer.IPAddressLeaseTime(0) != 2*time.Hour || offer.TFTPServerName() != "" {
+		t.Fatalf("relayed offer %v", offer)
+	}
+	stray := discover(t, "02:00:00:00:00:03")
+	stray.GatewayIPAddr = net.IPv4(203, 0, 113, 9)
+	if out := run(uplink, stray); out != nil {
+		t.Errorf("a request in no subnet was answered: %v", out)
+	}
+	if out := run(uplink, discover(t, "02:00:00:00:00:04")); out != nil {
+		t.Errorf("a direct request on an interface with no subnet was answered: %v", out)
+	}
 }
