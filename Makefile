@@ -5,7 +5,7 @@ BIN     ?= bin
 PKGS    := ./...
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-short lint fuzz soak bench bench-go bench-ltnp bench-dhcp demo clean deps
+.PHONY: all build test test-short lint fuzz soak bench bench-go bench-ltnp bench-dhcp bench-sip demo clean deps
 
 all: build
 
@@ -47,7 +47,7 @@ soak:
 
 # Benchmarks: Go micro-benchmarks, then the load generators against real
 # servers (see README "Performance").
-bench: bench-go bench-ltnp bench-dhcp
+bench: bench-go bench-ltnp bench-dhcp bench-sip
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./numbering/... ./ltnp/... ./internal/...
@@ -65,3 +65,6 @@ clean:
 # DHCP: lanteld against Kea 2.2 with perfdhcp in namespaces (root).
 bench-dhcp: build
 	./contrib/bench/dhcp.sh
+
+bench-sip: build
+	./contrib/bench/sip.sh

@@ -80,6 +80,7 @@ start() {
   rm -f "$work"/lantel.db "$work"/kea-leases4.csv*
   case $1 in
     lanteld) ip netns exec "$srv" "$BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
+    old)     ip netns exec "$srv" "$OLD_BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
     kea)     ip netns exec "$srv" kea-dhcp4 -c "$work/kea.json" >"$work/server.log" 2>&1 & ;;
   esac
   spid=$!
@@ -109,11 +110,14 @@ run() {
 }
 
 # COST=RATE: only the cost per DORA of each server at that offered rate
-# (below saturation), median of 3 runs.
+# (below saturation), median of 3 runs. COST_SERVERS may name "old": the
+# lanteld in OLD_BIN (an earlier build), to compare two versions in one run.
 if [ -n "${COST:-}" ]; then
   for server in ${COST_SERVERS:-kea lanteld}; do
-    costs=$(for _ in 1 2 3; do run "$server" "$COST" | awk '{print $3}'; done | sort -n | sed -n 2p)
-    printf '%-8s at %d DORA/s: %s µs of CPU per DORA (median of 3)\n' "$server" "$COST" "$costs"
+    runs=$(for _ in 1 2 3; do run "$server" "$COST"; done)
+    costs=$(awk '{print $3}' <<<"$runs" | sort -n | sed -n 2p)
+    drops=$(awk '{print $2}' <<<"$runs" | sort -n | sed -n 2p)
+    printf '%-8s at %d DORA/s: %s µs of CPU per DORA, %s %% drops (medians of 3)\n' "$server" "$COST" "$costs" "$drops"
   done
   exit 0
 fi
@@ -140,8 +144,10 @@ echo "DHCPv4 full DORA, perfdhcp -R $CLIENTS, ${PERIOD}s per step, < 1 % drops (
 if [ -z "${ONLY_LANTELD:-}" ]; then read -r kea_best kea_rate < <(search kea); else kea_best=0 kea_rate=0; fi
 [ -n "${ONLY_KEA:-}" ] && exit 0
 read -r lt_best lt_rate < <(search lanteld)
+[ -n "${OLD_BIN:-}" ] && read -r old_best old_rate < <(search old)
 echo
 printf '%-44s %10s %12s\n' "server" "max rate" "ACKs/s"
 printf '%-44s %8d/s %10.0f/s\n' "Kea 2.2 (memfile, multi-threaded, no fsync)" "$kea_best" "$kea_rate"
 printf '%-44s %8d/s %10.0f/s\n' "lanteld (numbering on, ACKs fsync'd)" "$lt_best" "$lt_rate"
+[ -n "${OLD_BIN:-}" ] && printf '%-44s %8d/s %10.0f/s\n' "lanteld (OLD_BIN=$OLD_BIN)" "$old_best" "$old_rate"
 awk -v a="$lt_best" -v b="$kea_best" 'BEGIN { if (b > 0) printf "ratio lanteld / Kea: %.2f\n", a/b }'

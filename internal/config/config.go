@@ -95,6 +95,10 @@ type Numbering struct {
 		Realm       string   `yaml:"realm"`
 		LeaseProves bool     `yaml:"lease_proves"`
 		Algorithms  []string `yaml:"algorithms"`
+		Limits      struct {
+			PerSource *float64 `yaml:"per_source"`
+			Total     *float64 `yaml:"total"`
+		} `yaml:"limits"`
 	} `yaml:"sip"`
 	DHCP struct {
 		AutoAssign struct {
@@ -143,7 +147,10 @@ type Config struct {
 	SIPRealm       string
 	SIPLeaseProves bool
 	SIPAlgorithms  []string
-	AdminHosts     []string // names the admin listener answers to, besides IP literals and localhost
+	// SIPRatePerSource, SIPRateTotal: UDP requests per second admitted
+	// (0: the SIP front's defaults; negative: no bound).
+	SIPRatePerSource, SIPRateTotal float64
+	AdminHosts                     []string // names the admin listener answers to, besides IP literals and localhost
 }
 
 // Load reads and checks a file.
@@ -317,6 +324,20 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 	}
 	c.SIPListen, c.SIPRealm, c.SIPLeaseProves, c.SIPAlgorithms = n.SIP.Listen, n.SIP.Realm, n.SIP.LeaseProves, n.SIP.Algorithms
+	for key, p := range map[string]struct {
+		v   *float64
+		dst *float64
+	}{"per_source": {n.SIP.Limits.PerSource, &c.SIPRatePerSource}, "total": {n.SIP.Limits.Total, &c.SIPRateTotal}} {
+		switch {
+		case p.v == nil:
+		case *p.v < 0:
+			return nil, fail("numbering.sip.limits."+key, "%v: want 0 (no bound) or a rate per second", *p.v)
+		case *p.v == 0:
+			*p.dst = -1
+		default:
+			*p.dst = *p.v
+		}
+	}
 	for i, a := range c.SIPAlgorithms {
 		if a != "SHA-256" && a != "MD5" {
 			return nil, fail(fmt.Sprintf("numbering.sip.algorithms[%d]", i), "%q: want SHA-256 or MD5", a)

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/internal/config"
-	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/internal/daemon"
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/ltnp"
 )
 

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# make bench-sip: sipp against lanteld's SIP front and against Kamailio 5.6
+# (registrar with in-memory usrloc + location-based 302 redirect, stateless;
+# contrib/bench/sip/kamailio.cfg) in the same run, on loopback, with the same
+# sipp settings. Two loads: REGISTER of NUMBERS distinct numbers (lanteld's
+# are durable: fsync'd before the 200) and INVITE -> 302 -> ACK to them. For
+# each, the highest rate with < 1 % failed calls (ascending steps, then a
+# bisection), and the ratio. Needs sipp (sip-tester) and kamailio.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-bin}
+PERIOD=${PERIOD:-5}    # seconds per step
+RATES=${RATES:-"1000 2000 4000 6000 8000 10000 13000 16000 20000"}
+NUMBERS=${NUMBERS:-10000}
+LT=127.0.0.10 KAM=127.0.0.11 CLI=127.0.0.12
+
+for t in sipp kamailio; do
+  command -v $t >/dev/null || { echo "sip bench: $t missing (apt-get install sip-tester kamailio)"; exit 1; }
+done
+work=$(mktemp -d)
+spid=
+cleanup() {
+  [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+{ echo SEQUENTIAL; for ((i = 0; i < NUMBERS; i++)); do echo "$((20000 + i));"; done; } >"$work/numbers.csv"
+cat >"$work/lantel.yaml" <<YAML
+numbering:
+  store: $work/lantel.db
+  server_number: "1000"
+  terminal_digits: 5
+  listen: $LT:5757
+  admin: "off"
+  log: {level: error}
+  sip:
+    listen: $LT:5060
+    limits: {per_source: 0, total: 0}   # the load comes from one address
+YAML
+sed "s/KAM_ADDR/$KAM:5060/" contrib/bench/sip/kamailio.cfg >"$work/kamailio.cfg"
+
+start() {
+  rm -f "$work/lantel.db"
+  case $1 in
+    lanteld)  "$BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
+    kamailio) kamailio -f "$work/kamailio.cfg" -DD -E -m 256 -M 16 -P "$work/kam.pid" -Y "$work" >"$work/server.log" 2>&1 & ;;
+  esac
+  spid=$!
+  sleep 1.5
+  kill -0 "$spid" 2>/dev/null || { echo "$1 did not start:"; cat "$work/server.log"; exit 1; }
+}
+stop() { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true; spid=; }
+addr() { [ "$1" = lanteld ] && echo $LT:5060 || echo $KAM:5060; }
+
+# sippload SERVER SCENARIO RATE CALLS -> "successful failed"
+sippload() {
+  local out
+  out=$(cd "$work" && timeout $((PERIOD + 60)) sipp -sf "$OLDPWD/contrib/bench/sip/$2" -inf "$work/numbers.csv" \
+        -r "$3" -m "$4" -l 20000 -i $CLI -p 0 -nostdin -recv_timeout 2000 -timeout $((PERIOD + 30))s \
+        -max_socket 4096 -buff_size 4194304 "$(addr "$1")" 2>&1 || true)
+  awk '/Successful call/ { s = $NF } /Failed call/ { f = $NF } END { printf "%d %d\n", s, f }' <<<"$out"
+}
+
+# run SERVER LOAD RATE -> "rate failed%": a fresh server; for INVITEs the
+# numbers are registered first, at a rate both servers sustain.
+run() {
+  start "$1"
+  if [ "$2" = invite ]; then
+    read -r ok _ < <(sippload "$1" register.xml 2000 "$NUMBERS")
+    [ "$ok" -ge "$NUMBERS" ] || { echo "0 100"; stop; return; }
+  fi
+  local calls=$(( $3 * PERIOD ))
+  read -r ok failed < <(sippload "$1" "$2.xml" "$3" "$calls")
+  stop
+  awk -v s="$ok" -v f="$failed" -v n="$calls" -v p="$PERIOD" \
+    'BEGIN { lost = n - s; printf "%.0f %.2f\n", s / p, (n > 0 ? 100 * lost / n : 100) }'
+}
+
+search() {
+  local server=$1 load=$2 best=0 fail=0
+  for r in $RATES; do
+    read -r got failed < <(run "$server" "$load" "$r")
+    printf '  %-8s %-8s offered %6d/s: %6.0f/s, failed %6.2f%%\n' "$server" "$load" "$r" "$got" "$failed" >&2
+    if awk -v f="$failed" 'BEGIN{exit !(f < 1)}'; then best=$r; else fail=$r; break; fi
+  done
+  if [ "$fail" -gt 0 ] && [ "$best" -gt 0 ]; then
+    for _ in 1 2; do
+      local mid=$(( (best + fail) / 2 ))
+      read -r got failed < <(run "$server" "$load" "$mid")
+      printf '  %-8s %-8s offered %6d/s: %6.0f/s, failed %6.2f%%\n' "$server" "$load" "$mid" "$got" "$failed" >&2
+      if awk -v f="$failed" 'BEGIN{exit !(f < 1)}'; then best=$mid; else fail=$mid; fi
+    done
+  fi
+  echo "$best"
+}
+
+echo "SIP over UDP on loopback, sipp, $NUMBERS numbers, ${PERIOD}s per step, < 1 % failed calls"
+declare -A best
+for load in ${LOADS:-register invite}; do
+  for server in kamailio lanteld; do
+    best[$server.$load]=$(search "$server" "$load")
+  done
+done
+echo
+printf '%-10s %22s %22s %8s\n' load "Kamailio 5.6 (memory)" "lanteld (durable)" ratio
+for load in ${LOADS:-register invite}; do
+  k=${best[kamailio.$load]} l=${best[lanteld.$load]}
+  printf '%-10s %20d/s %20d/s %8s\n' "$load" "$k" "$l" "$(awk -v a="$l" -v b="$k" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }')"
+done
