@@ -18,7 +18,9 @@ var logRefused = logx.Cause("sip: request refused")
 // sip:NUMBER@IPV4 for a number bound by a DHCP lease or LTNP/1, or to the
 // SIP front of the server the number belongs to; 480 when the number is
 // offline; 404 when it is unknown.
-func (s *Server) redirect(req *sip.Request, tx sip.ServerTransaction) {
+func (s *Server) redirect(req *sip.Request, tx sip.ServerTransaction) { s.redirectTo(req, tx) }
+
+func (s *Server) redirectTo(req *sip.Request, tx responder) {
 	start := time.Now()
 	switch req.Method {
 	case sip.BYE, sip.CANCEL, sip.NOTIFY, sip.PRACK, sip.UPDATE, sip.INFO:

@@ -42,7 +42,9 @@ func expires(req *sip.Request, c *sip.ContactHeader) int {
 
 // register binds (or, with Expires: 0 or Contact: *, unbinds) the number of
 // the To URI.
-func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
+func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) { s.registerTo(req, tx) }
+
+func (s *Server) registerTo(req *sip.Request, tx responder) {
 	start := time.Now()
 	to := req.To()
 	if to == nil || to.Address.User == "" {
@@ -131,7 +133,7 @@ func usableContact(c *sip.ContactHeader) bool {
 
 // refuse answers a REGISTER the service did not carry out: a challenge
 // when credentials are missing or stale, else the kind's code.
-func (s *Server) refuse(req *sip.Request, tx sip.ServerTransaction, start time.Time, err, authErr error) {
+func (s *Server) refuse(req *sip.Request, tx responder, start time.Time, err, authErr error) {
 	if stale := errors.Is(authErr, errStale); stale || errors.Is(authErr, errChallenge) {
 		var hdrs []sip.Header
 		for _, c := range s.challenges(stale) {
@@ -144,7 +146,7 @@ func (s *Server) refuse(req *sip.Request, tx sip.ServerTransaction, start time.T
 }
 
 // fail answers with the status of a refusal, or 503 for a failure.
-func (s *Server) fail(req *sip.Request, tx sip.ServerTransaction, start time.Time, err error) {
+func (s *Server) fail(req *sip.Request, tx responder, start time.Time, err error) {
 	if e := domain.As(err); e != nil {
 		if st, ok := statusOf[e.Kind]; ok {
 			s.log.Info(logRefused, "method", req.Method.String(), "code", st.code, "reason", e.Reason)

@@ -19,13 +19,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/numbering"
 )
 
@@ -78,7 +78,8 @@ type Server struct {
 	tcp    net.Listener
 	wg     sync.WaitGroup
 
-	// Dropped counts UDP datagrams dropped by the rate limits.
+	// Dropped counts UDP datagrams dropped by the rate limits (or because
+	// the queue to the transaction layer was full).
 	Dropped atomic.Uint64
 }
 
@@ -152,10 +153,9 @@ func (s *Server) Listen(addr string) error {
 		return net.ErrClosed
 	}
 	s.udp, s.tcp = udp, tcp
-	admitted := &admitConn{PacketConn: udp, perSource: ratelimit.New(s.opts.RatePerSource),
-		total: ratelimit.New(s.opts.RateTotal), now: s.opts.Clock, dropped: &s.Dropped}
+	front := newUDPFront(s, udp, runtime.GOMAXPROCS(0))
 	s.wg.Add(2)
-	go func() { defer s.wg.Done(); _ = s.srv.ServeUDP(admitted) }()
+	go func() { defer s.wg.Done(); _ = s.srv.ServeUDP(sipgoConn{PacketConn: udp, f: front}) }()
 	go func() { defer s.wg.Done(); _ = s.srv.ServeTCP(tcp) }()
 	return nil
 }
@@ -199,7 +199,7 @@ func answerable(req *sip.Request) bool {
 }
 
 // respond sends a response built from req and reports it.
-func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, start time.Time, code int, reason string, hdrs ...sip.Header) {
+func (s *Server) respond(req *sip.Request, tx responder, start time.Time, code int, reason string, hdrs ...sip.Header) {
 	if !answerable(req) {
 		return
 	}
@@ -215,6 +215,14 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, start time.
 	}
 }
 
-func (s *Server) options(req *sip.Request, tx sip.ServerTransaction) {
+func (s *Server) options(req *sip.Request, tx sip.ServerTransaction) { s.optionsTo(req, tx) }
+
+func (s *Server) optionsTo(req *sip.Request, tx responder) {
 	s.respond(req, tx, time.Now(), 200, "OK", sip.NewHeader("Allow", "REGISTER, INVITE, ACK, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY"))
+}
+
+// responder sends the response to a request: its server transaction
+// (sipgo), or straight back to its source (the stateless UDP path).
+type responder interface {
+	Respond(*sip.Response) error
 }
