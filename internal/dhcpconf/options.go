@@ -367,7 +367,8 @@ func validDomain(s string) bool {
 			return false
 		}
 		for _, c := range l {
-			if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			ok := c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+			if !ok {
 				return false
 			}
 		}
