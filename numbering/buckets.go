@@ -21,10 +21,12 @@ var (
 	bktServers      = []byte("num.srv")      // server number -> JSON Server
 	bktSeen         = []byte("num.seen")     // reserved terminal number -> last online: seen(8) + IPv4(4)
 	bktSecrets      = []byte("num.secret")   // reserved terminal number -> sealed secret (see Sealer)
+	bktHistory      = []byte("num.hist")     // terminal number + 0 + time(8) + seq(2) -> JSON Event
+	bktInbox        = []byte("num.inbox")    // MAC -> JSON InboxEntry (phones without a number)
 )
 
 var allBuckets = [][]byte{bktReservations, bktResByMAC, bktUsers, bktTerminals,
-	bktTermByMAC, bktTermExpiry, bktMemory, bktServers, bktSeen, bktSecrets}
+	bktTermByMAC, bktTermExpiry, bktMemory, bktServers, bktSeen, bktSecrets, bktHistory, bktInbox}
 
 func getBinding(tx *bolt.Tx, t string) (*Binding, error) {
 	v := tx.Bucket(bktTerminals).Get([]byte(t))

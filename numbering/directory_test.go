@@ -511,3 +511,52 @@ func TestQueryNeverSeesRolledBackBinding(t *testing.T) {
 		t.Fatalf("committed binding: %+v %v", a, err)
 	}
 }
+
+func TestInboxClaimHistory(t *testing.T) {
+	f := newFixture(t, "")
+	now := time.Unix(1_800_000_000, 0)
+	mac := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 1}
+	upd := func(fn func(tx *bolt.Tx) error) error { return f.db.Update(fn) }
+	if err := upd(func(tx *bolt.Tx) error {
+		return f.d.NoteUnassignedTx(tx, numbering.InboxEntry{MAC: mac, Vendor: "Yealink", Model: "Yealink SIP-T54W", Addr: netip.MustParseAddr("192.0.2.101"), First: now, Last: now})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var inbox []numbering.InboxEntry
+	_ = f.db.View(func(tx *bolt.Tx) (err error) { inbox, err = f.d.InboxTx(tx); return })
+	if len(inbox) != 1 || inbox[0].Model != "Yealink SIP-T54W" {
+		t.Fatalf("inbox %+v", inbox)
+	}
+	var full string
+	if err := upd(func(tx *bolt.Tx) (err error) { full, err = f.d.ClaimTx(tx, mac, "", now); return }); err != nil {
+		t.Fatal(err)
+	}
+	if full == "" {
+		t.Fatal("no number claimed")
+	}
+	_ = f.db.View(func(tx *bolt.Tx) (err error) { inbox, err = f.d.InboxTx(tx); return })
+	if len(inbox) != 0 {
+		t.Errorf("inbox after the claim: %+v", inbox)
+	}
+	if err := upd(func(tx *bolt.Tx) (err error) { _, err = f.d.ClaimTx(tx, mac, "", now); return }); !errors.Is(err, domain.NotFound) {
+		t.Errorf("a second claim: %v", err)
+	}
+	var r *numbering.Reservation
+	_ = f.db.View(func(tx *bolt.Tx) (err error) { r, err = f.d.ReservationOfMACTx(tx, mac); return })
+	if r == nil || f.d.Config().Plan.Full(r.Number) != full {
+		t.Fatalf("reservation %+v for %s", r, full)
+	}
+	// History: bounded, oldest first.
+	for i := 0; i < numbering.HistoryLen+5; i++ {
+		if err := upd(func(tx *bolt.Tx) error {
+			return f.d.AppendEventTx(tx, full, numbering.Event{Time: now.Add(time.Duration(i) * time.Second), Kind: numbering.EventProvisioned})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var h []numbering.Event
+	_ = f.db.View(func(tx *bolt.Tx) (err error) { h, err = f.d.HistoryTx(tx, full); return })
+	if len(h) != numbering.HistoryLen || !h[0].Time.Equal(now.Add(5*time.Second)) || h[len(h)-1].Kind != numbering.EventProvisioned {
+		t.Fatalf("history: %d events, first %v", len(h), h[0])
+	}
+}

@@ -85,6 +85,9 @@ func (d *Directory) PutReservationTx(tx *bolt.Tx, r Reservation) error {
 		if err := byMAC.Put(r.MAC[:], []byte(r.Number)); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bktInbox).Delete(r.MAC[:]); err != nil { // it has a number now
+			return err
+		}
 	}
 	return d.live.note(tx, r.Number)
 }

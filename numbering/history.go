@@ -1,0 +1,91 @@
+package numbering
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// EventKind is what happened to a number.
+type EventKind string
+
+// The kinds of events in a number's history.
+const (
+	EventOnline      EventKind = "online"
+	EventOffline     EventKind = "offline"
+	EventProvisioned EventKind = "provisioned"
+	EventClaimed     EventKind = "claimed"
+	EventRefused     EventKind = "refused"
+)
+
+// Event is one entry of a number's history.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Kind   EventKind `json:"kind"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// HistoryLen bounds the events kept per number: the oldest go first.
+const HistoryLen = 32
+
+func historyPrefix(t string) []byte { return append([]byte(t), 0) }
+
+// AppendEventTx records an event of number (short or full), keeping the
+// latest HistoryLen.
+func (d *Directory) AppendEventTx(tx *bolt.Tx, number string, e Event) error {
+	t, err := d.own(number)
+	if err != nil {
+		return err
+	}
+	b := tx.Bucket(bktHistory)
+	prefix := historyPrefix(t)
+	key := binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(e.Time.UnixNano()))
+	// Events in the same nanosecond (a clock that stands still) keep their order.
+	for seq := uint16(0); ; seq++ {
+		k := binary.BigEndian.AppendUint16(bytes.Clone(key), seq)
+		if b.Get(k) == nil {
+			key = k
+			break
+		}
+	}
+	v, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(key, v); err != nil {
+		return err
+	}
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys[:max(0, len(keys)-HistoryLen)] {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HistoryTx returns a number's events, oldest first.
+func (d *Directory) HistoryTx(tx *bolt.Tx, number string) ([]Event, error) {
+	t, err := d.own(number)
+	if err != nil {
+		return nil, err
+	}
+	out := []Event{}
+	prefix := historyPrefix(t)
+	c := tx.Bucket(bktHistory).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var e Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

@@ -1,0 +1,129 @@
+package numbering
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	bolt "go.etcd.io/bbolt"
+)
+
+// InboxEntry is a phone seen on the network without a number: a DHCP
+// client of a phone class or a phone vendor's OUI that holds none. Claim
+// gives it one.
+type InboxEntry struct {
+	MAC    domain.MAC `json:"mac"`
+	Vendor string     `json:"vendor,omitempty"`
+	Model  string     `json:"model,omitempty"` // its vendor class (option 60)
+	Addr   netip.Addr `json:"ipv4"`
+	First  time.Time  `json:"first_seen"`
+	Last   time.Time  `json:"last_seen"`
+}
+
+// NoteUnassignedTx records (or refreshes) a phone without a number. A MAC
+// that holds a reservation is not recorded.
+func (d *Directory) NoteUnassignedTx(tx *bolt.Tx, e InboxEntry) error {
+	if !e.MAC.IsValid() || tx.Bucket(bktResByMAC).Get(e.MAC[:]) != nil {
+		return nil
+	}
+	b := tx.Bucket(bktInbox)
+	old, err := getJSON[InboxEntry](b.Get(e.MAC[:]))
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		e.First = old.First
+		if old.Addr == e.Addr && old.Model == e.Model && e.Last.Sub(old.Last) < time.Minute {
+			return nil // a renewal: no write per DHCP message
+		}
+	}
+	return putJSON(b, string(e.MAC[:]), e)
+}
+
+// InboxTx lists the phones without a number, the most recently seen first.
+func (d *Directory) InboxTx(tx *bolt.Tx) ([]InboxEntry, error) {
+	var all []InboxEntry
+	if err := forEachJSON(tx.Bucket(bktInbox), &all); err != nil {
+		return nil, err
+	}
+	out := []InboxEntry{}
+	for _, e := range all {
+		if tx.Bucket(bktResByMAC).Get(e.MAC[:]) == nil { // reserved since (in the file)
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Last.After(out[j].Last) })
+	return out, nil
+}
+
+// ClaimTx gives the inbox's phone mac a number: number (short or full), or
+// with "" the first number of the pool that is neither reserved nor bound.
+// It creates the MAC reservation (named after the phone's model), removes
+// the phone from the inbox and records the claim in the number's history.
+// It returns the full number.
+func (d *Directory) ClaimTx(tx *bolt.Tx, mac domain.MAC, number string, now time.Time) (string, error) {
+	cfg := d.cfg.Load()
+	e, err := getJSON[InboxEntry](tx.Bucket(bktInbox).Get(mac[:]))
+	if err != nil {
+		return "", err
+	}
+	if e == nil {
+		return "", domain.Errorf(domain.NotFound, "%s is not in the inbox", mac)
+	}
+	t := ""
+	if number != "" {
+		if t, err = d.own(number); err != nil {
+			return "", err
+		}
+		if r, err := getReservation(tx, t); err != nil {
+			return "", err
+		} else if r != nil {
+			return "", domain.Errorf(domain.Conflict, "%s is already reserved", cfg.Plan.Full(t))
+		}
+		if b, err := getBinding(tx, t); err != nil {
+			return "", err
+		} else if b.Online(now) {
+			return "", domain.Errorf(domain.InUse, "%s is online at %s", cfg.Plan.Full(t), b.Addr)
+		}
+	} else {
+		for i := uint32(0); i < cfg.Pool.Size() && t == ""; i++ {
+			c := fmt.Sprintf("%0*d", cfg.Plan.TerminalDigits, cfg.Pool.At(i))
+			r, err := getReservation(tx, c)
+			if err != nil {
+				return "", err
+			}
+			b, err := getBinding(tx, c)
+			if err != nil {
+				return "", err
+			}
+			if r == nil && !b.Online(now) {
+				t = c
+			}
+		}
+		if t == "" {
+			return "", domain.Errorf(domain.Exhausted, "no free number in the pool")
+		}
+	}
+	if err := d.PutReservationTx(tx, Reservation{Number: t, MAC: mac, Name: e.Model}); err != nil {
+		return "", err
+	}
+	if err := tx.Bucket(bktInbox).Delete(mac[:]); err != nil {
+		return "", err
+	}
+	full := cfg.Plan.Full(t)
+	return full, d.AppendEventTx(tx, t, Event{Time: now, Kind: EventClaimed, Detail: "for " + mac.String()})
+}
+
+// ReservationOfMACTx returns the reservation that holds mac, or nil.
+func (d *Directory) ReservationOfMACTx(tx *bolt.Tx, mac domain.MAC) (*Reservation, error) {
+	t := tx.Bucket(bktResByMAC).Get(mac[:])
+	if t == nil {
+		return nil, nil
+	}
+	return getReservation(tx, string(t))
+}
+
+// BindingTx returns the binding of a terminal number, or nil.
+func (d *Directory) BindingTx(tx *bolt.Tx, t string) (*Binding, error) { return getBinding(tx, t) }
