@@ -8,6 +8,7 @@ import (
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/leases"
+	"github.com/lantel/lantel/numbering"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -69,6 +70,10 @@ type AckRequest struct {
 	// AutoNumber: a client without a reserved number gets one of the
 	// dynamic pool.
 	AutoNumber bool
+	// Phone, when set, describes a client that looks like a phone (a phone
+	// class or a phone vendor's MAC): left without a number, it goes to the
+	// inbox (see Claim).
+	Phone *numbering.InboxEntry
 }
 
 // Ack is an acknowledged lease and the number it put online ("" for none).
@@ -116,8 +121,19 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 			return err
 		}
 		out.Lease = *l
-		out.Number, err = s.dir.BindLeaseTx(tx, r.Client.MAC, r.Addr, l.Expiry, r.AutoNumber, now)
-		return err
+		if out.Number, err = s.dir.BindLeaseTx(tx, r.Client.MAC, r.Addr, l.Expiry, r.AutoNumber, now); err != nil {
+			return err
+		}
+		switch {
+		case out.Number != "" && l.Start.Equal(now): // a new lease, not a renewal
+			return s.dir.AppendEventTx(tx, out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
+				Detail: "DHCP lease of " + r.Addr.String() + " for " + r.Client.MAC.String()})
+		case out.Number == "" && r.Phone != nil:
+			p := *r.Phone
+			p.MAC, p.Addr, p.First, p.Last = r.Client.MAC, r.Addr, now, now
+			return s.dir.NoteUnassignedTx(tx, p)
+		}
+		return nil
 	})
 	if err != nil {
 		if domain.As(err) == nil {
@@ -174,8 +190,10 @@ func (s *Service) end(c leases.Client, a netip.Addr, why string, f func(*bolt.Tx
 		if l, eff, err = f(tx, now); err != nil || l == nil {
 			return err
 		}
-		number, err = s.dir.UnbindLeaseTx(tx, l.MAC, l.Addr, now)
-		return err
+		if number, err = s.dir.UnbindLeaseTx(tx, l.MAC, l.Addr, now); err != nil || number == "" {
+			return err
+		}
+		return s.dir.AppendEventTx(tx, number, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: "lease " + why})
 	})
 	if err != nil {
 		s.log.Error("lease "+why+": commit failed", "ipv4", a, "err", err)
@@ -204,6 +222,11 @@ func (s *Service) unbindEnded(tx *bolt.Tx, ended []leases.Lease, offline []strin
 		n, err := s.dir.UnbindLeaseTx(tx, l.MAC, l.Addr, now)
 		if err != nil {
 			return offline, err
+		}
+		if n != "" {
+			if err := s.dir.AppendEventTx(tx, n, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: "lease of " + l.Addr.String() + " ended"}); err != nil {
+				return offline, err
+			}
 		}
 		offline = append(offline, n)
 	}

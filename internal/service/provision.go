@@ -1,0 +1,96 @@
+package service
+
+import (
+	"net/netip"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/leases"
+	"github.com/lantel/lantel/numbering"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Phone is what a provisioning file is made from.
+type Phone struct {
+	MAC    domain.MAC
+	Number string // full
+	Short  string // terminal number
+	Name   string
+	Secret string // "" when the number has none
+}
+
+// Provision returns the phone of mac for a provisioning file fetched from
+// the address from, and records the fetch in the number's history. The
+// file goes only to the address that holds the MAC's DHCP lease now, or
+// the binding of its number (LTNP/1, SIP): anything else is Denied (and
+// recorded as refused). A MAC without a number is NotFound.
+func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
+	var p Phone
+	now := s.now()
+	err := s.write(func(tx *bolt.Tx) error {
+		p = Phone{MAC: mac}
+		r, err := s.dir.ReservationOfMACTx(tx, mac)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return domain.Errorf(domain.NotFound, "%s has no number (claim it from the inbox)", mac)
+		}
+		plan := s.dir.Config().Plan
+		p.Short, p.Number, p.Name = r.Number, plan.Full(r.Number), r.Name
+		holder := netip.Addr{}
+		if s.leases != nil {
+			holder, _ = leases.AddrOfMAC(tx, mac, now)
+		}
+		if b, err := s.dir.BindingTx(tx, r.Number); err != nil {
+			return err
+		} else if from != holder && b.Online(now) && b.Addr == from {
+			holder = from
+		}
+		if !holder.IsValid() || from != holder {
+			return domain.Errorf(domain.Denied, "the file of %s goes only to the address that holds its lease or number (%v), not %v", mac, holder, from)
+		}
+		secret, err := s.dir.SecretTx(tx, r.Number)
+		if err != nil {
+			return err
+		}
+		p.Secret = string(secret)
+		return s.dir.AppendEventTx(tx, r.Number, numbering.Event{Time: now, Kind: numbering.EventProvisioned, Detail: "from " + from.String()})
+	})
+	if e := domain.As(err); e != nil && e.Kind == domain.Denied && p.Short != "" {
+		// The refusal wrote nothing; its record is a transaction of its own.
+		_ = s.write(func(tx *bolt.Tx) error {
+			return s.dir.AppendEventTx(tx, p.Short, numbering.Event{Time: now, Kind: numbering.EventRefused, Detail: "provisioning file asked from " + from.String()})
+		})
+	}
+	if err != nil {
+		return Phone{}, err
+	}
+	s.log.Info("phone provisioned", "number", p.Number, "mac", mac, "from", from)
+	return p, nil
+}
+
+// Inbox lists the phones seen without a number.
+func (s *Service) Inbox() ([]numbering.InboxEntry, error) {
+	var out []numbering.InboxEntry
+	err := s.view(func(tx *bolt.Tx) (err error) { out, err = s.dir.InboxTx(tx); return })
+	return out, err
+}
+
+// Claim gives an inbox phone a number (number "" : the next free one of the
+// pool) and returns it; the phone gets it at its next DHCP renewal.
+func (s *Service) Claim(mac domain.MAC, number string) (string, error) {
+	var full string
+	now := s.now()
+	err := s.edit("phone claimed", mac.String(), func(tx *bolt.Tx) (err error) {
+		full, err = s.dir.ClaimTx(tx, mac, number, now)
+		return err
+	})
+	return full, err
+}
+
+// History returns a number's events, oldest first.
+func (s *Service) History(number string) ([]numbering.Event, error) {
+	var out []numbering.Event
+	err := s.view(func(tx *bolt.Tx) (err error) { out, err = s.dir.HistoryTx(tx, number); return })
+	return out, err
+}
