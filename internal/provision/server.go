@@ -1,0 +1,187 @@
+package provision
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/logx"
+	"github.com/lantel/lantel/internal/service"
+)
+
+// Phones is what the front needs of the service.
+type Phones interface {
+	Provision(mac domain.MAC, from netip.Addr) (service.Phone, error)
+}
+
+// Options configure the front.
+type Options struct {
+	Files    *Set
+	SIPHost  string // the SIP front phones register with
+	SIPPort  int
+	NTP      string
+	TimeZone string
+	Vars     map[string]string
+	// Allow, when set, is the only source prefixes served (403 else).
+	Allow []netip.Prefix
+	// User and Password, when set, are required as HTTP basic auth.
+	User, Password string
+	Log            *slog.Logger
+	// Observe, when set, counts each request by outcome: served, refused
+	// (403), unauthorized (401), not-found, error.
+	Observe func(outcome string)
+}
+
+// Server is the provisioning front.
+type Server struct {
+	svc  Phones
+	opts Options
+	log  *slog.Logger
+	http *http.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+var logRefused = logx.Cause("provisioning: file refused")
+
+// New returns the front over svc.
+func New(svc Phones, opts Options) *Server {
+	s := &Server{svc: svc, opts: opts, log: opts.Log, done: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.opts.SIPPort == 0 {
+		s.opts.SIPPort = 5060
+	}
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10}
+	return s
+}
+
+// Listen starts serving on addr.
+func (s *Server) Listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	go func() { defer close(s.done); _ = s.http.Serve(ln) }()
+	return nil
+}
+
+// Addr is the listener's address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops the front and waits for it.
+func (s *Server) Close() error {
+	if s.ln == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	<-s.done
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = s.http.Close()
+	}
+	return err
+}
+
+func (s *Server) observe(outcome string) {
+	if s.opts.Observe != nil {
+		s.opts.Observe(outcome)
+	}
+}
+
+// ServeHTTP serves GET (and HEAD) of a phone's file.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		http.Error(w, "bad peer", http.StatusBadRequest)
+		return
+	}
+	from := ap.Addr().Unmap()
+	if len(s.opts.Allow) > 0 && !allowed(s.opts.Allow, from) {
+		s.refuse(w, from, r.URL.Path, "source not in provisioning.allow")
+		return
+	}
+	if s.opts.User != "" {
+		u, p, ok := r.BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(s.opts.User)) != 1 ||
+			subtle.ConstantTimeCompare([]byte(p), []byte(s.opts.Password)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="lantel provisioning"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			s.observe("unauthorized")
+			return
+		}
+	}
+	f, mac, ok := s.opts.Files.Match(path.Base(r.URL.Path))
+	if !ok {
+		http.NotFound(w, r)
+		s.observe("not-found")
+		return
+	}
+	p, err := s.svc.Provision(mac, from)
+	if e := domain.As(err); e != nil {
+		if e.Kind == domain.Denied {
+			s.refuse(w, from, r.URL.Path, e.Reason)
+			return
+		}
+		http.Error(w, e.Reason, http.StatusNotFound)
+		s.observe("not-found")
+		return
+	}
+	if err != nil {
+		s.log.Error("provisioning: storage failure", "err", err)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "try again later", http.StatusServiceUnavailable)
+		s.observe("error")
+		return
+	}
+	hexMAC := strings.ReplaceAll(mac.String(), ":", "")
+	body, err := s.opts.Files.Render(f, Data{MAC: hexMAC, MACUpper: strings.ToUpper(hexMAC), Number: p.Number, Short: p.Short,
+		Name: p.Name, Secret: p.Secret, SIPHost: s.opts.SIPHost, SIPPort: s.opts.SIPPort, NTP: s.opts.NTP,
+		TimeZone: s.opts.TimeZone, Vars: s.opts.Vars})
+	if err != nil {
+		s.log.Error("provisioning: template", "template", f.Template, "err", err)
+		http.Error(w, "template error", http.StatusInternalServerError)
+		s.observe("error")
+		return
+	}
+	ct := "text/plain; charset=utf-8"
+	if strings.HasPrefix(strings.TrimSpace(string(body)), "<") {
+		ct = "application/xml; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "no-store") // it holds a password
+	_, _ = w.Write(body)
+	s.observe("served")
+}
+
+func (s *Server) refuse(w http.ResponseWriter, from netip.Addr, file, why string) {
+	s.log.Warn(logRefused, "from", from, "file", file, "reason", why)
+	http.Error(w, "forbidden", http.StatusForbidden)
+	s.observe("refused")
+}
+
+func allowed(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
