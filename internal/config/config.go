@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,6 +113,20 @@ type Numbering struct {
 	Log struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
+	Provisioning struct {
+		Listen    string            `yaml:"listen"`
+		Templates string            `yaml:"templates"`
+		SIPServer string            `yaml:"sip_server"`
+		NTP       string            `yaml:"ntp"`
+		TimeZone  string            `yaml:"time_zone"`
+		Allow     []string          `yaml:"allow"`
+		Vars      map[string]string `yaml:"vars"`
+		BasicAuth struct {
+			User         string `yaml:"user"`
+			Password     string `yaml:"password"`
+			PasswordFile string `yaml:"password_file"`
+		} `yaml:"basic_auth"`
+	} `yaml:"provisioning"`
 	Admin          *string  `yaml:"admin"`
 	AdminHosts     []string `yaml:"admin_hosts"`
 	AdminToken     string   `yaml:"admin_token"`
@@ -151,6 +166,19 @@ type Config struct {
 	// (0: the SIP front's defaults; negative: no bound).
 	SIPRatePerSource, SIPRateTotal float64
 	AdminHosts                     []string // names the admin listener answers to, besides IP literals and localhost
+	// Provisioning: the HTTP front of phone files, off when Listen is "".
+	Provisioning Provisioning
+}
+
+// Provisioning is the checked numbering.provisioning section.
+type Provisioning struct {
+	Listen, Templates string
+	SIPHost           string // phones register here: sip_server, else sip.listen's host
+	SIPPort           int
+	NTP, TimeZone     string
+	Allow             []netip.Prefix
+	Vars              map[string]string
+	User, Password    string
 }
 
 // Load reads and checks a file.
@@ -348,6 +376,9 @@ func Parse(name string, data []byte) (*Config, error) {
 			return nil, fail("numbering.sip.listen", "%q is not IPv4:port", c.SIPListen)
 		}
 	}
+	if err := parseProvisioning(n, c, fail); err != nil {
+		return nil, err
+	}
 	c.AdminToken = n.AdminToken
 	c.AdminHosts = n.AdminHosts
 	if n.AdminTokenFile != "" {
@@ -386,5 +417,58 @@ func CheckAdminAddr(addr, token string) error {
 	if err != nil || !a.IsLoopback() {
 		return fmt.Errorf("%w (%s)", ErrInsecure, addr)
 	}
+	return nil
+}
+
+func parseProvisioning(n *Numbering, c *Config, fail func(key, format string, args ...any) error) error {
+	p := &n.Provisioning
+	if p.Listen == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddrPort(p.Listen); err != nil {
+		return fail("numbering.provisioning.listen", "%q is not IPv4:port", p.Listen)
+	}
+	out := Provisioning{Listen: p.Listen, Templates: p.Templates, NTP: p.NTP, TimeZone: p.TimeZone, Vars: p.Vars,
+		User: p.BasicAuth.User, Password: p.BasicAuth.Password}
+	sip := p.SIPServer
+	if sip == "" {
+		sip = c.SIPListen
+	}
+	if sip == "" {
+		return fail("numbering.provisioning.sip_server", "is required when numbering.sip is off (the SIP server phones register with, host:port)")
+	}
+	host, port, err := net.SplitHostPort(sip)
+	if err != nil {
+		return fail("numbering.provisioning.sip_server", "%q is not host:port", sip)
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
+		return fail("numbering.provisioning.sip_server", "%q: phones need an address they can reach, not %s", sip, host)
+	}
+	out.SIPHost = host
+	if out.SIPPort, err = strconv.Atoi(port); err != nil || out.SIPPort < 1 || out.SIPPort > 65535 {
+		return fail("numbering.provisioning.sip_server", "%q: bad port", sip)
+	}
+	for i, a := range p.Allow {
+		pr, err := netip.ParsePrefix(a)
+		if err != nil {
+			ad, err2 := netip.ParseAddr(a)
+			if err2 != nil {
+				return fail(fmt.Sprintf("numbering.provisioning.allow[%d]", i), "%q is not a prefix or an address", a)
+			}
+			pr = netip.PrefixFrom(ad, ad.BitLen())
+		}
+		out.Allow = append(out.Allow, pr)
+	}
+	if p.BasicAuth.PasswordFile != "" {
+		b, err := os.ReadFile(p.BasicAuth.PasswordFile)
+		if err != nil {
+			return fail("numbering.provisioning.basic_auth.password_file", "%v", err)
+		}
+		out.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if (out.User == "") != (out.Password == "") {
+		return fail("numbering.provisioning.basic_auth", "give both user and password")
+	}
+	c.Provisioning = out
 	return nil
 }

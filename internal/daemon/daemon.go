@@ -26,6 +26,7 @@ import (
 	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/metrics"
+	"github.com/lantel/lantel/internal/provision"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/internal/sipserver"
 	"github.com/lantel/lantel/ltnp"
@@ -43,6 +44,7 @@ type Daemon struct {
 	ltnpErr  chan error
 	dhcp     *dhcpserve.Server
 	sip      *sipserver.Server
+	prov     *provision.Server
 	admin    *admin.Server
 
 	logLimit *logx.Limiter
@@ -125,6 +127,19 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			return nil, &config.Error{File: cfg.File, Key: "numbering.sip.listen", Err: err}
 		}
 		log.Info("SIP front listening", "addr", d.sip.Addr().String())
+	}
+	if p := cfg.Provisioning; p.Listen != "" {
+		files, err := provision.Load(p.Templates)
+		if err != nil {
+			return nil, &config.Error{File: cfg.File, Key: "numbering.provisioning.templates", Err: err}
+		}
+		d.prov = provision.New(d.svc, provision.Options{Files: files, SIPHost: p.SIPHost, SIPPort: p.SIPPort, NTP: p.NTP,
+			TimeZone: p.TimeZone, Vars: p.Vars, Allow: p.Allow, User: p.User, Password: p.Password, Log: log,
+			Observe: d.metrics.Provisioning})
+		if err = d.prov.Listen(p.Listen); err != nil {
+			return nil, &config.Error{File: cfg.File, Key: "numbering.provisioning.listen", Err: err}
+		}
+		log.Info("provisioning listening", "addr", d.prov.Addr().String())
 	}
 	if cfg.Admin != "" {
 		d.admin, err = admin.Listen(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Hosts: cfg.AdminHosts, Svc: d.svc,
@@ -242,6 +257,10 @@ func (d *Daemon) Close() error {
 	if d.admin != nil {
 		errs = append(errs, d.admin.Close())
 		d.admin = nil
+	}
+	if d.prov != nil {
+		errs = append(errs, d.prov.Close())
+		d.prov = nil
 	}
 	if d.sip != nil {
 		errs = append(errs, d.sip.Close())

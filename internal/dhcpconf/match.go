@@ -70,6 +70,16 @@ func (m Match) AutoNumber() bool {
 	return false
 }
 
+// PhoneClass is the first of the classes whose members are phones, or nil.
+func (m Match) PhoneClass() *Class {
+	for _, c := range m.Classes {
+		if c.Phone {
+			return c
+		}
+	}
+	return nil
+}
+
 // Options are the reply's options, global < subnet < classes < host.
 func (p *Policy) OptionsFor(m Match) Options {
 	o := p.Options

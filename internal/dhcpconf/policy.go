@@ -70,7 +70,10 @@ type Class struct {
 	UserClass   *regexp.Regexp // each RFC 3004 user class of option 77
 	OUI         [][]byte       // MAC prefixes (any)
 	AutoNumber  bool           // members get a number from the numbering pool
-	Options     Options
+	// Phone: members are phones; one without a number goes to the inbox
+	// (so are auto-numbered ones that found the pool full).
+	Phone   bool
+	Options Options
 }
 
 // Host is a host reservation: a fixed address (and options) for a MAC or
@@ -107,6 +110,7 @@ type fileSection struct {
 		UserClass   string    `yaml:"user_class"`
 		MAC         []string  `yaml:"mac"`
 		AutoNumber  bool      `yaml:"auto_number"`
+		Phone       bool      `yaml:"phone"`
 		Options     yaml.Node `yaml:"options"`
 	} `yaml:"classes"`
 	Hosts []struct {
@@ -217,7 +221,7 @@ func Parse(n *yaml.Node) (*Policy, error) {
 	}
 	for i, fc := range f.Classes {
 		key := fmt.Sprintf("dhcp4.classes[%d]", i)
-		c := &Class{Name: fc.Name, Enterprise: fc.Enterprise, AutoNumber: fc.AutoNumber}
+		c := &Class{Name: fc.Name, Enterprise: fc.Enterprise, AutoNumber: fc.AutoNumber, Phone: fc.Phone || fc.AutoNumber}
 		if c.Name == "" {
 			return nil, errorf(key+".name", "is required")
 		}

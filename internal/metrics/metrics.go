@@ -18,6 +18,7 @@ type Metrics struct {
 	dhcpLatency  *prometheus.HistogramVec
 	ltnpRequests *prometheus.CounterVec
 	sipRequests  *prometheus.CounterVec
+	provRequests *prometheus.CounterVec
 	ltnpLatency  *prometheus.HistogramVec
 	commitTime   prometheus.Histogram
 	commitGroup  prometheus.Histogram
@@ -88,6 +89,9 @@ func New(g Gauges) *Metrics {
 	m.sipRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_sip_requests_total",
 		Help: "SIP requests answered, by method and response code."}, []string{"method", "code"})
 	m.Registry.MustRegister(m.sipRequests)
+	m.provRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_provisioning_requests_total",
+		Help: "Provisioning file requests, by outcome (served, refused, unauthorized, not-found, error)."}, []string{"outcome"})
+	m.Registry.MustRegister(m.provRequests)
 	m.Registry.MustRegister(m.dhcpMessages, m.dhcpLatency, m.ltnpRequests, m.ltnpLatency, m.commitTime, m.commitGroup,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&gaugeCollector{g: g,
@@ -116,6 +120,9 @@ func (m *Metrics) LTNP(reqType, result string, d time.Duration) {
 func (m *Metrics) SIP(method string, code int, _ time.Duration) {
 	m.sipRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 }
+
+// Provisioning records one provisioning request.
+func (m *Metrics) Provisioning(outcome string) { m.provRequests.WithLabelValues(outcome).Inc() }
 
 // Commit records one store commit of n changes.
 func (m *Metrics) Commit(n int, d time.Duration) {

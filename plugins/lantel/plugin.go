@@ -31,8 +31,10 @@ import (
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/dhcpconf"
 	"github.com/lantel/lantel/internal/logx"
+	"github.com/lantel/lantel/internal/provision"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/leases"
+	"github.com/lantel/lantel/numbering"
 )
 
 // Name is the plugin's name in the server4 plugin list.
@@ -442,7 +444,7 @@ func (h *Handler) request(k *call) (*dhcpv4.DHCPv4, string) {
 	pol := h.env.Policy()
 	d := h.leaseTime(k)
 	ack, err := h.env.Svc.Ack(service.AckRequest{Client: c, Addr: a, Selecting: sid != nil,
-		LeaseTime: d, AutoNumber: k.m.AutoNumber() || autoNumber(pol, req.ClassIdentifier())})
+		LeaseTime: d, AutoNumber: k.m.AutoNumber() || autoNumber(pol, req.ClassIdentifier()), Phone: phoneOf(k)})
 	if e := domain.As(err); e != nil {
 		return h.nak(req, resp, e.Reason)
 	}
@@ -454,6 +456,23 @@ func (h *Handler) request(k *call) (*dhcpv4.DHCPv4, string) {
 	h.numberOptions(resp, pol, ack.Number, false)
 	h.decorate(k, ack.Number)
 	return resp, "ack"
+}
+
+// phoneOf describes the client for the inbox when it looks like a phone:
+// a member of a phone class, or a phone vendor's MAC.
+func phoneOf(k *call) *numbering.InboxEntry {
+	vendor := provision.VendorOf(k.c.MAC)
+	if pc := k.m.PhoneClass(); pc != nil && vendor == "" {
+		vendor = pc.Name
+	}
+	if vendor == "" {
+		return nil
+	}
+	model := k.req.ClassIdentifier()
+	if !domain.IsText(model) {
+		model = "" // the binary RFC 3925 form
+	}
+	return &numbering.InboxEntry{Vendor: vendor, Model: model}
 }
 
 // autoNumber reports whether a vendor class asks for a pool number.
