@@ -92,6 +92,62 @@ func (d *Directory) PutReservationTx(tx *bolt.Tx, r Reservation) error {
 	return d.live.note(tx, r.Number)
 }
 
+// CreateReservationTx adds a run-time reservation; an existing one is a
+// Conflict (change it with PatchReservationTx, or replace it with
+// PutReservationTx).
+func (d *Directory) CreateReservationTx(tx *bolt.Tx, r Reservation) error {
+	t, err := d.own(r.Number)
+	if err != nil {
+		return err
+	}
+	if old, err := getReservation(tx, t); err != nil {
+		return err
+	} else if old != nil {
+		return domain.Errorf(domain.Conflict, "%s is already reserved; edit it instead", d.cfg.Load().Plan.Full(t))
+	}
+	return d.PutReservationTx(tx, r)
+}
+
+// ReservationPatch changes the fields given (non-nil) of a reservation and
+// leaves the others as they are.
+type ReservationPatch struct {
+	MAC         *domain.MAC `json:"mac,omitempty"`
+	UserID      *string     `json:"user,omitempty"`
+	Name        *string     `json:"name,omitempty"`
+	Secret      *string     `json:"secret,omitempty"`
+	ClearSecret bool        `json:"clear_secret,omitempty"`
+}
+
+// PatchReservationTx changes an existing run-time reservation field by
+// field (NotFound when there is none).
+func (d *Directory) PatchReservationTx(tx *bolt.Tx, number string, p ReservationPatch) error {
+	t, err := d.own(number)
+	if err != nil {
+		return err
+	}
+	r, err := getReservation(tx, t)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return domain.Errorf(domain.NotFound, "%s is not reserved", d.cfg.Load().Plan.Full(t))
+	}
+	if p.MAC != nil {
+		r.MAC = *p.MAC
+	}
+	if p.UserID != nil {
+		r.UserID = *p.UserID
+	}
+	if p.Name != nil {
+		r.Name = *p.Name
+	}
+	if p.Secret != nil {
+		r.Secret = *p.Secret
+	}
+	r.ClearSecret = p.ClearSecret
+	return d.PutReservationTx(tx, *r)
+}
+
 // DeleteReservationTx removes a run-time reservation. A bound number stays
 // bound until its binding ends.
 func (d *Directory) DeleteReservationTx(tx *bolt.Tx, number string) error {
@@ -159,7 +215,30 @@ func (d *Directory) PutUserTx(tx *bolt.Tx, u User) error {
 		return domain.Errorf(domain.Conflict, "%s is reserved for user %q", u.Number, r.UserID)
 	}
 	u.Origin = OriginRuntime
-	return putJSON(tx.Bucket(bktUsers), u.ID, u)
+	// The user's number is reserved for the user: without that, anyone
+	// could take it in fixed mode while the directory shows the user's
+	// name on their terminal. (Checked before anything is written.)
+	r, err := getReservation(tx, u.Number)
+	if err != nil {
+		return err
+	}
+	if r != nil && r.UserID == "" && r.Origin == OriginConfig {
+		return domain.Errorf(domain.Conflict, "%s is reserved in the configuration file; give it user %q there", u.Number, u.ID)
+	}
+	if err := putJSON(tx.Bucket(bktUsers), u.ID, u); err != nil {
+		return err
+	}
+	switch {
+	case r == nil:
+		err = putJSON(tx.Bucket(bktReservations), u.Number, Reservation{Number: u.Number, UserID: u.ID, Name: u.Name, Origin: OriginRuntime})
+	case r.UserID == "":
+		r.UserID = u.ID
+		err = putJSON(tx.Bucket(bktReservations), u.Number, r)
+	}
+	if err != nil {
+		return err
+	}
+	return d.live.note(tx, u.Number)
 }
 
 // DeleteUserTx removes a run-time user.

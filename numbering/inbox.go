@@ -116,6 +116,11 @@ func (d *Directory) ClaimTx(tx *bolt.Tx, mac domain.MAC, number string, now time
 	return full, d.AppendEventTx(tx, t, Event{Time: now, Kind: EventClaimed, Detail: "for " + mac.String()})
 }
 
+// InboxEntryTx returns the inbox entry of mac, or nil.
+func (d *Directory) InboxEntryTx(tx *bolt.Tx, mac domain.MAC) (*InboxEntry, error) {
+	return getJSON[InboxEntry](tx.Bucket(bktInbox).Get(mac[:]))
+}
+
 // ReservationOfMACTx returns the reservation that holds mac, or nil.
 func (d *Directory) ReservationOfMACTx(tx *bolt.Tx, mac domain.MAC) (*Reservation, error) {
 	t := tx.Bucket(bktResByMAC).Get(mac[:])

@@ -20,6 +20,14 @@
 //
 // # Failures
 //
+// # Aborts
+//
+// A function that must write several things or nothing (an import of many
+// rows) returns Abort(err) when it refuses after it has written: its
+// transaction is rolled back like a failure's and the other functions run
+// again without it, but the store is not marked failing, and Do returns
+// err.
+//
 // Any other error is a failure. The whole transaction is rolled back and
 // every function of the group is run again in a transaction of its own, so
 // that one caller's failure is not another's. A function may therefore run
@@ -36,6 +44,30 @@ import (
 	"github.com/lantel/lantel/domain"
 	bolt "go.etcd.io/bbolt"
 )
+
+// Abort wraps a refusal that needs the function's writes rolled back (see
+// Aborts). err must not be a *domain.Error (that would be a refusal that
+// commits); wrap it in an error of the caller's own.
+func Abort(err error) error { return &aborted{err: err} }
+
+// aborted does not Unwrap: a domain error inside must not read as a
+// refusal of the kind that commits.
+type aborted struct{ err error }
+
+func (a *aborted) Error() string { return a.err.Error() }
+
+// caller is what Do returns for err: the error inside an Abort.
+func caller(err error) error {
+	if a, ok := err.(*aborted); ok {
+		return a.err
+	}
+	return err
+}
+
+func failing(err error) bool {
+	_, abort := err.(*aborted)
+	return err != nil && !abort && domain.As(err) == nil
+}
 
 // ErrClosed is returned by Do after Close.
 var ErrClosed = errors.New("groupcommit: closed")
@@ -189,19 +221,19 @@ func (c *Committer) run(group []call) {
 		return
 	}
 	if len(group) == 1 {
-		if domain.As(err) == nil {
+		if err == nil || failing(err) {
 			c.setErr(err)
 		}
-		group[0].done <- err
+		group[0].done <- caller(err)
 		return
 	}
 	// One function failed (or the commit did): run each alone so that one
 	// caller's failure is not everybody's.
 	for _, cl := range group {
 		err := c.db.Update(cl.fn)
-		if domain.As(err) == nil {
+		if err == nil || failing(err) {
 			c.setErr(err)
 		}
-		cl.done <- err
+		cl.done <- caller(err)
 	}
 }

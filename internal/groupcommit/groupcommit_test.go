@@ -164,3 +164,40 @@ func TestErrFollowsTheLatestCommit(t *testing.T) {
 		t.Fatalf("Err after a good commit = %v", c.Err())
 	}
 }
+
+// An Abort rolls back the function's writes, leaves the others of its
+// group committed, and does not mark the store failing.
+func TestAbortRollsBackWithoutFailing(t *testing.T) {
+	db, c := open(t)
+	errNo := errors.New("row 3 refused")
+	var wg sync.WaitGroup
+	results := make([]error, 20)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = c.Do(func(tx *bolt.Tx) error {
+				if err := tx.Bucket([]byte("b")).Put([]byte{byte(i)}, []byte("x")); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return Abort(errNo)
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	_ = db.View(func(tx *bolt.Tx) error {
+		for i, err := range results {
+			stored := tx.Bucket([]byte("b")).Get([]byte{byte(i)}) != nil
+			if (i%2 == 1) != (err == errNo) || stored == (i%2 == 1) {
+				t.Errorf("function %d: err %v, stored %v", i, err, stored)
+			}
+		}
+		return nil
+	})
+	if err := c.Err(); err != nil {
+		t.Errorf("the store reads as failing after aborts: %v", err)
+	}
+}

@@ -77,15 +77,26 @@ func (s *Service) Inbox() ([]numbering.InboxEntry, error) {
 }
 
 // Claim gives an inbox phone a number (number "" : the next free one of the
-// pool) and returns it; the phone gets it at its next DHCP renewal.
-func (s *Service) Claim(mac domain.MAC, number string) (string, error) {
-	var full string
+// pool) and returns it with the address the phone was last seen at; the
+// phone gets the number at its next DHCP renewal.
+func (s *Service) Claim(mac domain.MAC, number string) (string, netip.Addr, error) {
+	var (
+		full string
+		at   netip.Addr
+	)
 	now := s.now()
-	err := s.edit("phone claimed", mac.String(), func(tx *bolt.Tx) (err error) {
+	err := s.edit("phone claimed", mac.String(), func(tx *bolt.Tx) error {
+		e, err := s.dir.InboxEntryTx(tx, mac)
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			at = e.Addr
+		}
 		full, err = s.dir.ClaimTx(tx, mac, number, now)
 		return err
 	})
-	return full, err
+	return full, at, err
 }
 
 // History returns a number's events, oldest first.

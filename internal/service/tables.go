@@ -1,7 +1,11 @@
 package service
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/groupcommit"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
 	bolt "go.etcd.io/bbolt"
@@ -136,4 +140,49 @@ func (s *Service) AddressCounts() (st leases.Stats, ok bool, err error) {
 	}
 	st, err = s.leases.Stats()
 	return st, true, err
+}
+
+// CreateReservation adds a run-time reservation (Conflict if the number
+// is reserved already).
+func (s *Service) CreateReservation(r numbering.Reservation) error {
+	return s.edit("reservation created", r.Number, func(tx *bolt.Tx) error { return s.dir.CreateReservationTx(tx, r) })
+}
+
+// PatchReservation changes the given fields of a run-time reservation.
+func (s *Service) PatchReservation(number string, p numbering.ReservationPatch) error {
+	return s.edit("reservation changed", number, func(tx *bolt.Tx) error { return s.dir.PatchReservationTx(tx, number, p) })
+}
+
+// ImportError is the refusal of an import: the row (0-based, of the list
+// given) that was refused, and why. Nothing was imported. (It does not
+// wrap the domain error: see groupcommit.Abort.)
+type ImportError struct {
+	Row    int
+	Reason string
+}
+
+func (e *ImportError) Error() string { return fmt.Sprintf("row %d: %s", e.Row, e.Reason) }
+
+// ImportReservations adds or replaces run-time reservations, all in one
+// transaction: all of them, or (an *ImportError) none.
+func (s *Service) ImportReservations(rs []numbering.Reservation) error {
+	err := s.write(func(tx *bolt.Tx) error {
+		for i, r := range rs {
+			if err := s.dir.PutReservationTx(tx, r); err != nil {
+				if e := domain.As(err); e != nil { // the rows before it are rolled back
+					return groupcommit.Abort(&ImportError{Row: i, Reason: e.Reason})
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	var ie *ImportError
+	switch {
+	case err == nil:
+		s.log.Info("reservations imported", "count", len(rs), "by", "admin")
+	case !errors.As(err, &ie):
+		s.log.Error("reservations import: storage failure", "err", err)
+	}
+	return err
 }
