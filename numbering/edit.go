@@ -253,7 +253,26 @@ func (d *Directory) DeleteUserTx(tx *bolt.Tx, id string) error {
 	if u.Origin == OriginConfig {
 		return domain.Errorf(domain.Conflict, "user %q is defined in the configuration file", id)
 	}
-	return tx.Bucket(bktUsers).Delete([]byte(id))
+	if err := tx.Bucket(bktUsers).Delete([]byte(id)); err != nil {
+		return err
+	}
+	// The reservation that adding the user made goes with it; one that
+	// holds more (a MAC, a secret, another name) only loses the user.
+	r, err := getReservation(tx, u.Number)
+	if err != nil || r == nil || r.UserID != id || r.Origin == OriginConfig {
+		return err
+	}
+	if !r.MAC.IsValid() && tx.Bucket(bktSecrets).Get([]byte(u.Number)) == nil && (r.Name == "" || r.Name == u.Name) {
+		if err := tx.Bucket(bktReservations).Delete([]byte(u.Number)); err != nil {
+			return err
+		}
+	} else {
+		r.UserID = ""
+		if err := putJSON(tx.Bucket(bktReservations), u.Number, r); err != nil {
+			return err
+		}
+	}
+	return d.live.note(tx, u.Number)
 }
 
 // PutServerTx adds or changes a run-time server table entry.

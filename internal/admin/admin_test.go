@@ -178,3 +178,52 @@ func TestEveryKindHasAStatus(t *testing.T) {
 		t.Errorf("failure: %d %s", w.Code, w.Body)
 	}
 }
+
+// Edits that cannot destroy, the inbox and the CSV import/export.
+func TestSafeEditsInboxCSV(t *testing.T) {
+	h, svc := newHandler(t, "")
+	for _, c := range []req{
+		{"POST", "/api/v1/reservations", `{"number":"2010","mac":"02:00:00:00:00:10","name":"lobby"}`, nil, 201, `"name": "lobby"`},
+		{"POST", "/api/v1/reservations", `{"number":"2010","name":"x"}`, nil, 409, `already reserved; edit it`},
+		{"PATCH", "/api/v1/reservations/2010", `{"name":"front desk"}`, nil, 200, `"mac": "02:00:00:00:00:10"`},
+		{"GET", "/api/v1/directory/2010", "", nil, 200, `"name": "front desk"`},
+		{"PATCH", "/api/v1/reservations/2011", `{"name":"x"}`, nil, 404, `not reserved`},
+		{"PATCH", "/api/v1/reservations/2010", `{"mac":""}`, nil, 200, `"number": "10002010"`},
+		{"POST", "/api/v1/users", `{"id":"U7","number":"2020","name":"Eve"}`, nil, 201, `"U7"`},
+		{"GET", "/api/v1/directory/2020", "", nil, 200, `"user": "U7"`}, // the number is now reserved for the user
+		{"GET", "/api/v1/inbox", "", nil, 200, `[]`},
+		{"POST", "/api/v1/inbox/80:5e:c0:00:00:01/claim", `{}`, nil, 404, `not in the inbox`},
+		{"GET", "/api/v1/directory/2010/history", "", nil, 200, `[]`},
+	} {
+		run(t, h, c)
+	}
+	// Fixed mode cannot take the user's number from another terminal.
+	if _, err := svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2020", Addr: netip.MustParseAddr("192.0.2.66")}); !errors.Is(err, domain.Reserved) {
+		t.Errorf("fixed mode took a user's number: %v", err)
+	}
+	export := run(t, h, req{"GET", "/api/v1/reservations/export", "", nil, 200, "number,mac,user,name,secret,origin\n"})
+	if !strings.Contains(export, "2001,,,reception,,config") || !strings.Contains(export, "2010,,,front desk,,runtime") {
+		t.Errorf("export:\n%s", export)
+	}
+	// The export imports into a fresh store as the same reservations.
+	h2, svc2 := newHandler(t, "")
+	body, _ := json.Marshal(ImportBody{CSV: export})
+	run(t, h2, req{"POST", "/api/v1/reservations/import", string(body), nil, 200, `"imported": 2`})
+	export2 := run(t, h2, req{"GET", "/api/v1/reservations/export", "", nil, 200, ""})
+	if export2 != export {
+		t.Errorf("round trip:\n%s\nvs\n%s", export, export2)
+	}
+	// A bad CSV changes nothing and names its lines.
+	before, _ := svc2.Snapshot()
+	bad, _ := json.Marshal(ImportBody{CSV: "number,mac,name\n2030,02:00:00:00:00:30,a\n2031,zz,b\n2032,,c\n"})
+	run(t, h2, req{"POST", "/api/v1/reservations/import", string(bad), nil, 400, `"line": 3`})
+	conflict, _ := json.Marshal(ImportBody{CSV: "number,mac,name\n2030,02:00:00:00:00:30,a\n2031,02:00:00:00:00:30,b\n"})
+	run(t, h2, req{"POST", "/api/v1/reservations/import", string(conflict), nil, 400, `"line": 3`})
+	after, _ := svc2.Snapshot()
+	if len(after.Reservations) != len(before.Reservations) {
+		t.Errorf("a refused import changed the reservations: %d -> %d", len(before.Reservations), len(after.Reservations))
+	}
+	if err := svc2.Health()["store_writable"]; err != nil {
+		t.Errorf("a refused import marked the store failing: %v", err)
+	}
+}

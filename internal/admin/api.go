@@ -157,8 +157,10 @@ func orEmpty[T any](v []T) []T {
 
 // decode reads a JSON body; a body that does not decode is an Invalid
 // request (400).
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+func decode(r *http.Request, v any) error { return decodeLimit(r, v, 1<<16) }
+
+func decodeLimit(r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return domain.Errorf(domain.Invalid, "bad request body: %v", err)
@@ -200,13 +202,13 @@ func (s *Server) putReservation(w http.ResponseWriter, r *http.Request) {
 		}
 		res.MAC = m
 	}
-	if err := s.cfg.Svc.PutReservation(res); err != nil {
+	put, code := s.cfg.Svc.PutReservation, http.StatusOK // PUT: replace, explicitly
+	if r.Method == http.MethodPost {
+		put, code = s.cfg.Svc.CreateReservation, http.StatusCreated // POST: create; an existing one is 409
+	}
+	if err := put(res); err != nil {
 		s.fail(w, err)
 		return
-	}
-	code := http.StatusOK
-	if r.Method == http.MethodPost {
-		code = http.StatusCreated
 	}
 	s.reply(w, code, res.Number)
 }

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -39,6 +40,9 @@ type Config struct {
 	Health  func() map[string]error
 	Metrics *prometheus.Registry
 	Log     *slog.Logger
+	// CheckSync, when set (the SIP front is on), sends a claimed phone a
+	// NOTIFY check-sync and returns its answer's code.
+	CheckSync func(addr netip.Addr, number string, timeout time.Duration) (int, error)
 }
 
 // Server is the running admin listener.
@@ -90,7 +94,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/reservations", s.listReservations)
 	mux.HandleFunc("POST /api/v1/reservations", s.putReservation)
 	mux.HandleFunc("PUT /api/v1/reservations/{number}", s.putReservation)
+	mux.HandleFunc("PATCH /api/v1/reservations/{number}", s.patchReservation)
 	mux.HandleFunc("DELETE /api/v1/reservations/{number}", s.deleteReservation)
+	mux.HandleFunc("GET /api/v1/reservations/export", s.exportReservations)
+	mux.HandleFunc("POST /api/v1/reservations/import", s.importReservations)
+	mux.HandleFunc("GET /api/v1/inbox", s.inbox)
+	mux.HandleFunc("POST /api/v1/inbox/{mac}/claim", s.claim)
+	mux.HandleFunc("GET /api/v1/directory/{number}/history", s.history)
 	mux.HandleFunc("GET /api/v1/users", s.listUsers)
 	mux.HandleFunc("POST /api/v1/users", s.putUser)
 	mux.HandleFunc("PUT /api/v1/users/{id}", s.putUser)

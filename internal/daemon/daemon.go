@@ -143,13 +143,22 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	}
 	if cfg.Admin != "" {
 		d.admin, err = admin.Listen(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Hosts: cfg.AdminHosts, Svc: d.svc,
-			Health: d.health, Metrics: d.metrics.Registry, Log: log})
+			Health: d.health, Metrics: d.metrics.Registry, Log: log, CheckSync: d.checkSync()})
 		if err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "numbering.admin", Err: err}
 		}
 		log.Info("admin listening", "addr", d.admin.Addr().String(), "token", cfg.AdminToken != "")
 	}
 	return d, nil
+}
+
+// checkSync is the admin's way to the SIP front's NOTIFY check-sync (nil
+// when the front is off).
+func (d *Daemon) checkSync() func(netip.Addr, string, time.Duration) (int, error) {
+	if d.sip == nil {
+		return nil
+	}
+	return d.sip.CheckSync
 }
 
 func (d *Daemon) gauges() metrics.Gauges {

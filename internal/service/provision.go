@@ -105,3 +105,11 @@ func (s *Service) History(number string) ([]numbering.Event, error) {
 	err := s.view(func(tx *bolt.Tx) (err error) { out, err = s.dir.HistoryTx(tx, number); return })
 	return out, err
 }
+
+// Secret returns the secret of a number ("" for none): for an export the
+// administrator asked to include secrets in.
+func (s *Service) Secret(number string) (string, error) {
+	var sec []byte
+	err := s.view(func(tx *bolt.Tx) (err error) { sec, err = s.dir.SecretTx(tx, number); return })
+	return string(sec), err
+}

@@ -1,0 +1,251 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/numbering"
+)
+
+// The inbox of phones without a number, claims, histories, field-by-field
+// edits and the CSV import and export of reservations.
+
+func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Svc.Inbox()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ClaimBody is the body of POST /api/v1/inbox/{mac}/claim.
+type ClaimBody struct {
+	Number string `json:"number,omitempty"` // "": the next free number of the pool
+}
+
+// ClaimReply answers a claim.
+type ClaimReply struct {
+	MAC    string `json:"mac"`
+	Number string `json:"number"`
+	// CheckSync: what became of the NOTIFY check-sync that asks the phone
+	// to fetch its file again ("" when the SIP front is off).
+	CheckSync string `json:"check_sync,omitempty"`
+}
+
+func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
+	mac, err := domain.ParseMAC(r.PathValue("mac"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	var b ClaimBody
+	if r.ContentLength != 0 {
+		if err := decode(r, &b); err != nil {
+			s.fail(w, err)
+			return
+		}
+	}
+	number, at, err := s.cfg.Svc.Claim(mac, b.Number)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := ClaimReply{MAC: mac.String(), Number: number}
+	if s.cfg.CheckSync != nil && at.IsValid() {
+		code, err := s.cfg.CheckSync(at, number, 2*time.Second)
+		switch {
+		case err != nil:
+			out.CheckSync = "no answer from " + at.String() + ": " + err.Error()
+		default:
+			out.CheckSync = fmt.Sprintf("%s answered %d", at, code)
+		}
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Svc.History(r.PathValue("number"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// PatchBody is the body of PATCH /api/v1/reservations/{number}: the
+// fields given change, the others stay.
+type PatchBody struct {
+	MAC         *string `json:"mac,omitempty"`
+	User        *string `json:"user,omitempty"`
+	Name        *string `json:"name,omitempty"`
+	Secret      *string `json:"secret,omitempty"`
+	ClearSecret bool    `json:"clear_secret,omitempty"`
+}
+
+func (s *Server) patchReservation(w http.ResponseWriter, r *http.Request) {
+	var b PatchBody
+	if err := decode(r, &b); err != nil {
+		s.fail(w, err)
+		return
+	}
+	p := numbering.ReservationPatch{UserID: b.User, Name: b.Name, Secret: b.Secret, ClearSecret: b.ClearSecret}
+	if b.MAC != nil {
+		var m domain.MAC
+		if *b.MAC != "" {
+			var err error
+			if m, err = domain.ParseMAC(*b.MAC); err != nil {
+				s.fail(w, err)
+				return
+			}
+		}
+		p.MAC = &m
+	}
+	n := r.PathValue("number")
+	if err := s.cfg.Svc.PatchReservation(n, p); err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.reply(w, http.StatusOK, n)
+}
+
+// csvHeader is the reservations CSV's first line.
+var csvHeader = []string{"number", "mac", "user", "name", "secret", "origin"}
+
+// exportReservations writes the reservations as CSV. Secrets are written
+// only with ?secrets=1 (the file then holds passwords).
+func (s *Server) exportReservations(w http.ResponseWriter, r *http.Request) {
+	snap := s.snapshot(w)
+	if snap == nil {
+		return
+	}
+	withSecrets := r.URL.Query().Get("secrets") == "1"
+	var buf bytes.Buffer
+	cw := csv.NewWriter(&buf)
+	_ = cw.Write(csvHeader)
+	for _, res := range snap.Reservations {
+		mac := ""
+		if res.MAC.IsValid() {
+			mac = res.MAC.String()
+		}
+		secret := ""
+		if withSecrets && res.HasSecret {
+			sec, err := s.cfg.Svc.Secret(res.Number)
+			if err != nil {
+				s.fail(w, err)
+				return
+			}
+			secret = sec
+		}
+		_ = cw.Write([]string{res.Number, mac, res.UserID, res.Name, secret, string(res.Origin)})
+	}
+	cw.Flush()
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="reservations.csv"`)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// ImportBody is the body of POST /api/v1/reservations/import: the CSV
+// text (JSON, like every write: see guard.go).
+type ImportBody struct {
+	CSV string `json:"csv"`
+}
+
+// LineError is one refused line of an import.
+type LineError struct {
+	Line  int    `json:"line"`
+	Error string `json:"error"`
+}
+
+// ParseReservationsCSV reads reservations CSV (a header line naming at
+// least number; mac, user, name, secret, origin optional; rows of origin
+// "config" are skipped: they belong to the configuration file). It
+// returns the reservations and, for each bad line, its number and why.
+func ParseReservationsCSV(text string) ([]numbering.Reservation, []int, []LineError) {
+	cr := csv.NewReader(strings.NewReader(text))
+	cr.FieldsPerRecord = -1
+	var (
+		out   []numbering.Reservation
+		lines []int
+		errs  []LineError
+		col   = map[string]int{}
+	)
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			errs = append(errs, LineError{Line: line, Error: err.Error()})
+			break
+		}
+		if len(col) == 0 {
+			for i, h := range rec {
+				col[strings.ToLower(strings.TrimSpace(h))] = i
+			}
+			if _, ok := col["number"]; !ok {
+				return nil, nil, []LineError{{Line: line, Error: "the first line must name the columns: number,mac,user,name,secret"}}
+			}
+			continue
+		}
+		get := func(name string) string {
+			if i, ok := col[name]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		if get("origin") == string(numbering.OriginConfig) {
+			continue
+		}
+		res := numbering.Reservation{Number: get("number"), UserID: get("user"), Name: get("name"), Secret: get("secret")}
+		if m := get("mac"); m != "" {
+			mac, err := domain.ParseMAC(m)
+			if err != nil {
+				errs = append(errs, LineError{Line: line, Error: err.Error()})
+				continue
+			}
+			res.MAC = mac
+		}
+		if res.Number == "" {
+			errs = append(errs, LineError{Line: line, Error: "no number"})
+			continue
+		}
+		out = append(out, res)
+		lines = append(lines, line)
+	}
+	return out, lines, errs
+}
+
+func (s *Server) importReservations(w http.ResponseWriter, r *http.Request) {
+	var b ImportBody
+	if err := decodeLimit(r, &b, 8<<20); err != nil {
+		s.fail(w, err)
+		return
+	}
+	rs, lines, errs := ParseReservationsCSV(b.CSV)
+	if len(errs) == 0 {
+		err := s.cfg.Svc.ImportReservations(rs)
+		var ie *service.ImportError
+		switch {
+		case errors.As(err, &ie):
+			errs = append(errs, LineError{Line: lines[ie.Row], Error: ie.Reason})
+		case err != nil:
+			s.fail(w, err)
+			return
+		}
+	}
+	if len(errs) > 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "nothing imported", "code": "bad-request", "lines": errs})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"imported": len(rs)})
+}
