@@ -18,8 +18,14 @@ import (
 const adminUsage = `Admin commands (over the admin API):
   directory  [NUMBER] [--state free|reserved|online|offline] [-q TEXT]
   leases     [--quarantine]
-  reserve    NUMBER [--mac M] [--user U] [--name N] [--secret-file F | --clear-secret]
+  reserve    NUMBER [--mac M] [--user U] [--name N] [--secret-file F]   a new reservation (an existing one: edit)
+  edit       NUMBER [--mac M] [--user U] [--name N] [--secret-file F | --clear-secret]   only the fields given change
   unreserve  NUMBER
+  inbox                        phones seen without a number
+  claim      MAC [NUMBER]      give an inbox phone a number (default: the next free one of the pool)
+  history    NUMBER            what happened to a number
+  export     FILE [--secrets]  the reservations as CSV (secrets only with --secrets)
+  import     FILE              reservations from CSV: all of them, or none
   users      [list] | add ID NUMBER [--name N] | del ID
   servers    [list] | set NUMBER IPv4:PORT | del NUMBER
   backup     FILE              consistent online copy of the store
@@ -28,7 +34,8 @@ const adminUsage = `Admin commands (over the admin API):
 `
 
 var adminCommands = map[string]bool{"directory": true, "leases": true, "reserve": true, "unreserve": true,
-	"users": true, "servers": true, "backup": true, "health": true}
+	"users": true, "servers": true, "backup": true, "health": true, "edit": true, "inbox": true, "claim": true,
+	"history": true, "export": true, "import": true}
 
 type adminClient struct {
 	base, token string
@@ -67,10 +74,17 @@ func (c *adminClient) do(method, path string, body any, out any) error {
 	if resp.StatusCode >= 300 {
 		var e struct {
 			Error string `json:"error"`
+			Lines []struct {
+				Line  int    `json:"line"`
+				Error string `json:"error"`
+			} `json:"lines"`
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&e)
 		if e.Error == "" {
 			e.Error = resp.Status
+		}
+		for _, l := range e.Lines { // an import's refused lines
+			e.Error += fmt.Sprintf("\n  line %d: %s", l.Line, l.Error)
 		}
 		return &errAPI{status: resp.StatusCode, msg: e.Error}
 	}
@@ -102,7 +116,8 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 	user := fs.String("user", "", "reserve: user ID")
 	name := fs.String("name", "", "reserve, users add: display name")
 	secretFile := fs.String("secret-file", "", "reserve: set the number's secret from `file` (never shown back)")
-	clearSecret := fs.Bool("clear-secret", false, "reserve: remove the number's secret")
+	clearSecret := fs.Bool("clear-secret", false, "edit: remove the number's secret")
+	withSecrets := fs.Bool("secrets", false, "export: include the secrets (the file then holds passwords)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return 2
@@ -155,12 +170,26 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		out = list
-	case "reserve":
+	case "reserve", "edit":
 		if len(pos) != 1 {
 			return usage("needs exactly one NUMBER")
 		}
-		var e map[string]any
-		body := map[string]any{"mac": *mac, "user": *user, "name": *name, "clear_secret": *clearSecret}
+		// reserve creates (409 when it exists); edit sends only the flags
+		// given, so that the others stay as they are.
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		body := map[string]any{}
+		for flagName, field := range map[string]string{"mac": "mac", "user": "user", "name": "name"} {
+			if given[flagName] || cmd == "reserve" {
+				body[field] = map[string]*string{"mac": mac, "user": user, "name": name}[flagName]
+			}
+		}
+		if *clearSecret {
+			if cmd == "reserve" {
+				return usage("--clear-secret is for edit")
+			}
+			body["clear_secret"] = true
+		}
 		if *secretFile != "" {
 			b, rerr := os.ReadFile(*secretFile)
 			if rerr != nil {
@@ -169,9 +198,84 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 			}
 			body["secret"] = strings.TrimRight(string(b), "\r\n")
 		}
-		err = c.do("PUT", "/api/v1/reservations/"+url.PathEscape(pos[0]), body, &e)
+		var e map[string]any
+		if cmd == "reserve" {
+			body["number"] = pos[0]
+			err = c.do("POST", "/api/v1/reservations", body, &e)
+		} else {
+			err = c.do("PATCH", "/api/v1/reservations/"+url.PathEscape(pos[0]), body, &e)
+		}
 		out = e
-		table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "reserved %s\n", s(e["number"])) }
+		table = func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "%s %s\n", map[string]string{"reserve": "reserved", "edit": "changed"}[cmd], s(e["number"]))
+		}
+	case "inbox":
+		var list []map[string]any
+		err = c.do("GET", "/api/v1/inbox", nil, &list)
+		out = list
+		table = func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "MAC\tVENDOR\tMODEL\tIPV4\tFIRST SEEN\tLAST SEEN")
+			for _, e := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s(e["mac"]), s(e["vendor"]), s(e["model"]), s(e["ipv4"]), ts(e["first_seen"]), ts(e["last_seen"]))
+			}
+		}
+	case "claim":
+		if len(pos) < 1 || len(pos) > 2 {
+			return usage("needs a MAC and at most one NUMBER")
+		}
+		body := map[string]string{}
+		if len(pos) == 2 {
+			body["number"] = pos[1]
+		}
+		var e map[string]any
+		err = c.do("POST", "/api/v1/inbox/"+url.PathEscape(pos[0])+"/claim", body, &e)
+		out = e
+		table = func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "%s has number %s\n", s(e["mac"]), s(e["number"]))
+			if cs := s(e["check_sync"]); cs != "" {
+				fmt.Fprintf(w, "check-sync: %s\n", cs)
+			}
+		}
+	case "history":
+		if len(pos) != 1 {
+			return usage("needs exactly one NUMBER")
+		}
+		var list []map[string]any
+		err = c.do("GET", "/api/v1/directory/"+url.PathEscape(pos[0])+"/history", nil, &list)
+		out = list
+		table = func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "TIME\tEVENT\tDETAIL")
+			for _, e := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", ts(e["time"]), s(e["kind"]), s(e["detail"]))
+			}
+		}
+	case "export":
+		if len(pos) != 1 {
+			return usage("needs the FILE to write")
+		}
+		var buf bytes.Buffer
+		q := ""
+		if *withSecrets {
+			q = "?secrets=1"
+		}
+		if err = c.do("GET", "/api/v1/reservations/export"+q, nil, &buf); err == nil {
+			err = os.WriteFile(pos[0], buf.Bytes(), 0o600)
+		}
+		out = map[string]string{"export": pos[0]}
+		table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "reservations written to %s\n", pos[0]) }
+	case "import":
+		if len(pos) != 1 {
+			return usage("needs the CSV FILE")
+		}
+		b, rerr := os.ReadFile(pos[0])
+		if rerr != nil {
+			fmt.Fprintln(stderr, "lantelctl:", rerr)
+			return 2
+		}
+		var e map[string]any
+		err = c.do("POST", "/api/v1/reservations/import", map[string]string{"csv": string(b)}, &e)
+		out = e
+		table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "imported %v reservations\n", e["imported"]) }
 	case "unreserve":
 		if len(pos) != 1 {
 			return usage("needs exactly one NUMBER")
