@@ -77,6 +77,7 @@ exit 0
 func lease(t *testing.T, l *Lab, ns, name string, args ...string) map[string]string {
 	t.Helper()
 	out := l.Path(name + ".env")
+	_ = os.Remove(out) // from an earlier lease of the same client
 	script := l.File(name+".sh", fmt.Sprintf(envScript, out), 0o755)
 	args = append(args, "")
 	copy(args[1:], args)

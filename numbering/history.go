@@ -71,6 +71,31 @@ func (d *Directory) AppendEventTx(tx *bolt.Tx, number string, e Event) error {
 	return nil
 }
 
+// NoteEventTx is AppendEventTx, except that an event of the same kind and
+// detail as the number's last one is not recorded again (a DHCP renewal is
+// not a new "online").
+func (d *Directory) NoteEventTx(tx *bolt.Tx, number string, e Event) error {
+	t, err := d.own(number)
+	if err != nil {
+		return err
+	}
+	prefix := historyPrefix(t)
+	c := tx.Bucket(bktHistory).Cursor()
+	k, v := c.Seek(append(bytes.Clone(prefix), 0xff))
+	if k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	if k != nil && bytes.HasPrefix(k, prefix) {
+		var last Event
+		if json.Unmarshal(v, &last) == nil && last.Kind == e.Kind && last.Detail == e.Detail {
+			return nil
+		}
+	}
+	return d.AppendEventTx(tx, t, e)
+}
+
 // HistoryTx returns a number's events, oldest first.
 func (d *Directory) HistoryTx(tx *bolt.Tx, number string) ([]Event, error) {
 	t, err := d.own(number)

@@ -125,8 +125,8 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 			return err
 		}
 		switch {
-		case out.Number != "" && l.Start.Equal(now): // a new lease, not a renewal
-			return s.dir.AppendEventTx(tx, out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
+		case out.Number != "": // once per lease, not per renewal
+			return s.dir.NoteEventTx(tx, out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 				Detail: "DHCP lease of " + r.Addr.String() + " for " + r.Client.MAC.String()})
 		case out.Number == "" && r.Phone != nil:
 			p := *r.Phone
