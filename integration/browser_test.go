@@ -73,11 +73,19 @@ func (w *webdriver) find(css string) (string, error) {
 // The directory page in a real browser: load it, add a reservation through
 // the form, see it listed (and in the API).
 func TestDirectoryPageInChromium(t *testing.T) {
-	needLab(t, "chromium", "chromedriver")
+	needLab(t, "chromium", "chromedriver", "dhclient")
 	l := NewLab(t)
 	ns := l.Host("admin", "", "192.0.2.1/24")
 	adminAddr := "127.0.0.1:5758" // inside the namespace: its own loopback
-	cfg := l.File("lantel.yaml", fmt.Sprintf(`numbering:
+	cfg := l.File("lantel.yaml", fmt.Sprintf(`server4:
+  listen: ["%%eth0"]
+  plugins:
+    - server_id: 192.0.2.1
+    - lantel: lease=1h
+dhcp4:
+  subnets:
+    - {prefix: 192.0.2.0/24, interface: eth0, ranges: [192.0.2.100-192.0.2.199]}
+numbering:
   store: %s
   server_number: "1000"
   listen: 127.0.0.1:5757
@@ -92,6 +100,11 @@ func TestDirectoryPageInChromium(t *testing.T) {
 	if out, code := l.Exec(ns, binDir+"/lantelctl", "register", "--number", "2001", "--bind", "127.0.0.20", "-s", "127.0.0.1:5757"); code != 0 {
 		t.Fatalf("register: %s", out)
 	}
+
+	// A Yealink phone (by its MAC) without a number waits in the inbox.
+	const phoneMAC = "80:5e:c0:00:00:07"
+	phone := l.Host("phone", phoneMAC, "")
+	lease(t, l, phone, "phone", "-cf", dhclientConf(l, "phone", ""), "eth0")
 
 	wdPort := "9515"
 	drv := l.Start(ns, "chromedriver", "--port="+wdPort, "--allowed-ips=127.0.0.1")
@@ -152,6 +165,41 @@ func TestDirectoryPageInChromium(t *testing.T) {
 	out, _ := l.Exec(ns, binDir+"/lantelctl", "directory", "2042", "--json", "--admin", "http://"+adminAddr)
 	if !strings.Contains(out, `"name": "Fax room"`) || !strings.Contains(out, `"origin": "runtime"`) {
 		t.Fatalf("API after the form: %s", out)
+	}
+	// Rename it in place.
+	edit, err := w.find(`tr[data-number="10002042"] button.edit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.must("POST", "/session/"+w.session+"/element/"+edit+"/click", map[string]any{})
+	in, err := w.find(`tr[data-number="10002042"] input.name-input`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.must("POST", "/session/"+w.session+"/element/"+in+"/clear", map[string]any{})
+	w.must("POST", "/session/"+w.session+"/element/"+in+"/value", map[string]string{"text": "Fax room 2"})
+	save, err := w.find(`tr[data-number="10002042"] button.save`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.must("POST", "/session/"+w.session+"/element/"+save+"/click", map[string]any{})
+	Eventually(t, 10*time.Second, "the API to show the new name, the MAC kept", func() bool {
+		out, _ := l.Exec(ns, binDir+"/lantelctl", "directory", "2042", "--json", "--admin", "http://"+adminAddr)
+		return strings.Contains(out, `"name": "Fax room 2"`) && strings.Contains(out, `"mac": "00:a0:24:00:00:42"`)
+	})
+	// Claim the phone of the inbox.
+	var claim string
+	Eventually(t, 10*time.Second, "the phone in the page's inbox", func() bool {
+		claim, err = w.find(`tr[data-mac="` + phoneMAC + `"] button.claim`)
+		return err == nil
+	})
+	w.must("POST", "/session/"+w.session+"/element/"+claim+"/click", map[string]any{})
+	Eventually(t, 10*time.Second, "the API to show the claimed phone's reservation", func() bool {
+		out, _ := l.Exec(ns, binDir+"/lantelctl", "directory", "2100", "--json", "--admin", "http://"+adminAddr)
+		return strings.Contains(out, `"mac": "`+phoneMAC+`"`)
+	})
+	if out, _ := l.Exec(ns, binDir+"/lantelctl", "inbox", "--json", "--admin", "http://"+adminAddr); strings.TrimSpace(out) != "[]" {
+		t.Errorf("inbox after the claim: %s", out)
 	}
 	// Remove it through the page.
 	rm, err := w.find(`tr[data-number="10002042"] button.unreserve`)

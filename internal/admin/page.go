@@ -15,7 +15,10 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"when": func(t any) string {
 		switch v := t.(type) {
 		case interface{ Format(string) string }:
-			return v.Format("2006-01-02 15:04:05")
+			if z, ok := t.(interface{ IsZero() bool }); ok && z.IsZero() {
+				return ""
+			}
+			return v.Format("2006-01-02 15:04:05") + " UTC"
 		}
 		return ""
 	},
@@ -27,6 +30,9 @@ type pageData struct {
 	Leases    []LeaseJSON
 	HasLeases bool
 	Query     string
+	Counts    numbering.Counts
+	PoolSize  uint32
+	Inbox     []numbering.InboxEntry
 }
 
 // page is the directory web page: rendered on the server, refreshed by a
@@ -39,6 +45,11 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.HasLeases = s.cfg.Svc.HasDHCP()
+	d.Counts, d.PoolSize = s.cfg.Svc.Counts(), s.cfg.Svc.Config().Pool.Size()
+	if d.Inbox, err = s.cfg.Svc.Inbox(); err != nil {
+		s.fail(w, err)
+		return
+	}
 	if d.Leases, err = s.leaseList(); err != nil {
 		s.fail(w, err)
 		return

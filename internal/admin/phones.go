@@ -27,6 +27,21 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// CountsJSON is GET /api/v1/counts: numbers by state, without a scan.
+type CountsJSON struct {
+	Online   int    `json:"online"`
+	Offline  int    `json:"offline"`
+	Reserved int    `json:"reserved"`
+	FreePool int    `json:"free_pool"`
+	PoolSize uint32 `json:"pool_size"`
+}
+
+func (s *Server) counts(w http.ResponseWriter, r *http.Request) {
+	c := s.cfg.Svc.Counts()
+	writeJSON(w, http.StatusOK, CountsJSON{Online: c.Online, Offline: c.Offline, Reserved: c.Reserved, FreePool: c.FreePool,
+		PoolSize: s.cfg.Svc.Config().Pool.Size()})
+}
+
 // ClaimBody is the body of POST /api/v1/inbox/{mac}/claim.
 type ClaimBody struct {
 	Number string `json:"number,omitempty"` // "": the next free number of the pool

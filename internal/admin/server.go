@@ -99,6 +99,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/reservations/export", s.exportReservations)
 	mux.HandleFunc("POST /api/v1/reservations/import", s.importReservations)
 	mux.HandleFunc("GET /api/v1/inbox", s.inbox)
+	mux.HandleFunc("GET /api/v1/counts", s.counts)
 	mux.HandleFunc("POST /api/v1/inbox/{mac}/claim", s.claim)
 	mux.HandleFunc("GET /api/v1/directory/{number}/history", s.history)
 	mux.HandleFunc("GET /api/v1/users", s.listUsers)
