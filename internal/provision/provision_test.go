@@ -29,7 +29,8 @@ func TestMatch(t *testing.T) {
 		{"cfg000b82000001.xml", "grandstream.xml", "00:0b:82:00:00:01"},
 		{"SEP001B54000001.cnf.xml", "cisco.xml", "00:1b:54:00:00:01"},
 		{"sep001b54000001.cnf.xml", "", ""}, // Cisco's name is uppercase
-		{"000000000000.cfg", "", ""},        // no MAC
+		{"000000000000.cfg", "polycom-common.xml", ""}, // common files: no MAC
+		{"y000000000028.cfg", "yealink-common.cfg", ""},
 		{"../805ec0000001.cfg.bak", "", ""},
 	} {
 		f, mac, ok := s.Match(tc.name)
@@ -188,7 +189,7 @@ func (phones) Provision(mac domain.MAC, from netip.Addr) (service.Phone, error) 
 func TestServer(t *testing.T) {
 	files, _ := Load("")
 	get := func(opts Options, path, user string) (int, string) {
-		opts.Files, opts.SIPHost = files, "192.0.2.1"
+		opts.Files, opts.SIPHost, opts.NTP = files, "192.0.2.1", "192.0.2.1"
 		s := New(phones{}, opts)
 		if err := s.Listen("127.0.0.1:0"); err != nil {
 			t.Fatal(err)
@@ -218,6 +219,7 @@ func TestServer(t *testing.T) {
 		{Options{Observe: obs}, "/prov/805ec0000001.cfg", "", 200, "account.1.password = pw"},
 		{Options{Observe: obs}, "/805ec0000002.cfg", "", 404, "no number"},
 		{Options{Observe: obs}, "/nothing.txt", "", 404, ""},
+		{Options{Observe: obs}, "/y000000000028.cfg", "", 200, "local_time.ntp_server1"},
 		{Options{Observe: obs, Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}, "/805ec0000001.cfg", "", 403, "forbidden"},
 		{Options{Observe: obs, User: "phones", Password: "pw"}, "/805ec0000001.cfg", "", 401, ""},
 		{Options{Observe: obs, User: "phones", Password: "pw"}, "/805ec0000001.cfg", "phones", 200, "10002001"},
@@ -227,7 +229,7 @@ func TestServer(t *testing.T) {
 			t.Errorf("GET %s: %d %q, want %d %q", tc.path, code, body, tc.code, tc.body)
 		}
 	}
-	if got := strings.Join(outcomes, ","); got != "served,served,not-found,not-found,refused,unauthorized,served" {
+	if got := strings.Join(outcomes, ","); got != "served,served,not-found,not-found,served,refused,unauthorized,served" {
 		t.Errorf("outcomes %s", got)
 	}
 }

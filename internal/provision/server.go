@@ -134,7 +134,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.observe("not-found")
 		return
 	}
-	p, err := s.svc.Provision(mac, from)
+	var p service.Phone
+	if mac.IsValid() {
+		p, err = s.svc.Provision(mac, from)
+	}
 	if e := domain.As(err); e != nil {
 		if e.Kind == domain.Denied {
 			s.refuse(w, from, r.URL.Path, e.Reason)
@@ -151,7 +154,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.observe("error")
 		return
 	}
-	hexMAC := strings.ReplaceAll(mac.String(), ":", "")
+	hexMAC := ""
+	if mac.IsValid() {
+		hexMAC = strings.ReplaceAll(mac.String(), ":", "")
+	}
 	body, err := s.opts.Files.Render(f, Data{MAC: hexMAC, MACUpper: strings.ToUpper(hexMAC), Number: p.Number, Short: p.Short,
 		Name: p.Name, Secret: p.Secret, SIPHost: s.opts.SIPHost, SIPPort: s.opts.SIPPort, NTP: s.opts.NTP,
 		TimeZone: s.opts.TimeZone, Vars: s.opts.Vars})

@@ -46,7 +46,10 @@ type Data struct {
 
 // File is one kind of file phones ask for.
 type File struct {
-	Pattern  string // request name, {mac} or {MAC} for the MAC
+	// Pattern is the request name: {mac} or {MAC} for the phone's MAC (a
+	// file without one holds no account and goes to every phone), {nn} for
+	// two hex digits (a model code).
+	Pattern  string
 	Template string // template name
 	// OUIs, when set, limit the file to these vendors (the same name is
 	// another vendor's file otherwise: Yealink and Polycom both ask for
@@ -83,6 +86,8 @@ func VendorOf(mac domain.MAC) string {
 // Builtin are the files lanteld serves without configuration, first match
 // first.
 var Builtin = []File{
+	{Pattern: "000000000000.cfg", Template: "polycom-common.xml"},            // Polycom's common master file
+	{Pattern: "y0000000000{nn}.cfg", Template: "yealink-common.cfg"},         // Yealink's per-model common file
 	{Pattern: "{mac}.cfg", Template: "polycom-master.xml", OUIs: ouiPolycom}, // Polycom's master file
 	{Pattern: "{mac}.cfg", Template: "yealink.cfg"},                          // Yealink SIP-T
 	{Pattern: "{mac}-lantel.cfg", Template: "polycom-phone.xml"},             // named by the master file
@@ -136,7 +141,8 @@ func Load(dir string) (*Set, error) {
 		}
 	}
 	for _, f := range append(custom, Builtin...) {
-		f.re = regexp.MustCompile("^" + strings.NewReplacer(`\{mac\}`, "([0-9a-f]{12})", `\{MAC\}`, "([0-9A-F]{12})").Replace(regexp.QuoteMeta(f.Pattern)) + "$")
+		f.re = regexp.MustCompile("^" + strings.NewReplacer(`\{mac\}`, "([0-9a-f]{12})", `\{MAC\}`, "([0-9A-F]{12})",
+			`\{nn\}`, "[0-9a-f]{2}").Replace(regexp.QuoteMeta(f.Pattern)) + "$")
 		s.files = append(s.files, f)
 	}
 	return s, nil
@@ -162,12 +168,16 @@ func (s *Set) add(name string, b []byte) error {
 	return nil
 }
 
-// Match finds the file a request name asks for and the MAC in it.
+// Match finds the file a request name asks for and the MAC in it (zero
+// for a common file).
 func (s *Set) Match(name string) (File, domain.MAC, bool) {
 	for _, f := range s.files {
 		m := f.re.FindStringSubmatch(name)
 		if m == nil {
 			continue
+		}
+		if len(m) == 1 {
+			return f, domain.MAC{}, true // a common file
 		}
 		var mac domain.MAC
 		if _, err := hex.Decode(mac[:], []byte(strings.ToLower(m[1]))); err != nil || !mac.IsValid() {

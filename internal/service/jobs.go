@@ -86,9 +86,17 @@ func (s *Service) expireRegistrations() {
 	for s.due(numbering.NextExpiry) {
 		var ended []string
 		err := s.write(func(tx *bolt.Tx) error {
+			now := s.now()
 			var err error
-			ended, err = s.dir.ExpireTx(tx, s.now(), jobBatch)
-			return err
+			if ended, err = s.dir.ExpireTx(tx, now, jobBatch); err != nil {
+				return err
+			}
+			for _, t := range ended {
+				if err := s.dir.AppendEventTx(tx, t, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: "registration expired"}); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			s.log.Error("registration expiry failed", "err", err)

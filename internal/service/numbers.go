@@ -29,9 +29,14 @@ func (s *Service) Register(req numbering.RegisterRequest) (numbering.Registratio
 		}
 	}
 	err := s.write(func(tx *bolt.Tx) error {
+		now := s.now()
 		var err error
-		reg, err = s.registerTx(tx, req, s.now())
-		return err
+		if reg, err = s.registerTx(tx, req, now); err != nil {
+			return err
+		}
+		// Once per binding, not per refresh.
+		return s.dir.NoteEventTx(tx, reg.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
+			Detail: sourceName(req.Source) + " registration from " + reg.Addr.String()})
 	})
 	s.refusals.note(domain.As(err) != nil)
 	if err == nil {
@@ -94,9 +99,12 @@ func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
 		}
 	}
 	err := s.write(func(tx *bolt.Tx) error {
+		now := s.now()
 		var err error
-		full, err = s.dir.DeregisterTx(tx, req, s.now())
-		return err
+		if full, err = s.dir.DeregisterTx(tx, req, now); err != nil {
+			return err
+		}
+		return s.dir.AppendEventTx(tx, full, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: "deregistered from " + req.Addr.String()})
 	})
 	s.refusals.note(domain.As(err) != nil)
 	if err == nil {
