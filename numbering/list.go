@@ -205,13 +205,12 @@ func fillBinding(e *Entry, b *Binding, now time.Time) {
 		e.UserID = b.UserID
 	}
 	upd, exp := b.Updated, b.Expiry
-	e.LastSeen = &upd
+	e.LastSeen = &upd // the last registration, refresh or lease renewal: not the time of the listing
 	if !exp.IsZero() {
 		e.Expiry = &exp
 	}
 	e.State = StateOffline
 	if b.Online(now) {
 		e.State = StateOnline
-		e.LastSeen = &now
 	}
 }

@@ -28,7 +28,7 @@ func TestMatch(t *testing.T) {
 		{"0004f2000001-lantel.cfg", "polycom-phone.xml", "00:04:f2:00:00:01"},
 		{"cfg000b82000001.xml", "grandstream.xml", "00:0b:82:00:00:01"},
 		{"SEP001B54000001.cnf.xml", "cisco.xml", "00:1b:54:00:00:01"},
-		{"sep001b54000001.cnf.xml", "", ""}, // Cisco's name is uppercase
+		{"sep001b54000001.cnf.xml", "", ""},            // Cisco's name is uppercase
 		{"000000000000.cfg", "polycom-common.xml", ""}, // common files: no MAC
 		{"y000000000028.cfg", "yealink-common.cfg", ""},
 		{"../805ec0000001.cfg.bak", "", ""},
