@@ -70,6 +70,23 @@ func (w *webdriver) find(css string) (string, error) {
 	return el[elementKey], nil
 }
 
+// click finds css and clicks it, again while the page's refresh replaces
+// the element in between (a stale element reference).
+func (w *webdriver) click(css string) {
+	w.t.Helper()
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var el string
+		if el, err = w.find(css); err != nil {
+			continue
+		}
+		if _, err = w.call("POST", "/session/"+w.session+"/element/"+el+"/click", map[string]any{}); err == nil {
+			return
+		}
+	}
+	w.t.Fatalf("click %s: %v", css, err)
+}
+
 // The directory page in a real browser: load it, add a reservation through
 // the form, see it listed (and in the API).
 func TestDirectoryPageInChromium(t *testing.T) {
@@ -140,11 +157,7 @@ numbering:
 		}
 		w.must("POST", "/session/"+w.session+"/element/"+el+"/value", map[string]string{"text": text})
 	}
-	btn, err := w.find(`#reserve button[type="submit"]`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.must("POST", "/session/"+w.session+"/element/"+btn+"/click", map[string]any{})
+	w.click(`#reserve button[type="submit"]`)
 	Eventually(t, 10*time.Second, "the new reservation to be listed", func() bool {
 		_, err := w.find(`tr[data-number="10002042"] .reserved`)
 		return err == nil
@@ -167,33 +180,20 @@ numbering:
 		t.Fatalf("API after the form: %s", out)
 	}
 	// Rename it in place.
-	edit, err := w.find(`tr[data-number="10002042"] button.edit`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.must("POST", "/session/"+w.session+"/element/"+edit+"/click", map[string]any{})
+	w.click(`tr[data-number="10002042"] button.edit`)
 	in, err := w.find(`tr[data-number="10002042"] input.name-input`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.must("POST", "/session/"+w.session+"/element/"+in+"/clear", map[string]any{})
 	w.must("POST", "/session/"+w.session+"/element/"+in+"/value", map[string]string{"text": "Fax room 2"})
-	save, err := w.find(`tr[data-number="10002042"] button.save`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.must("POST", "/session/"+w.session+"/element/"+save+"/click", map[string]any{})
+	w.click(`tr[data-number="10002042"] button.save`)
 	Eventually(t, 10*time.Second, "the API to show the new name, the MAC kept", func() bool {
 		out, _ := l.Exec(ns, binDir+"/lantelctl", "directory", "2042", "--json", "--admin", "http://"+adminAddr)
 		return strings.Contains(out, `"name": "Fax room 2"`) && strings.Contains(out, `"mac": "00:a0:24:00:00:42"`)
 	})
 	// Claim the phone of the inbox.
-	var claim string
-	Eventually(t, 10*time.Second, "the phone in the page's inbox", func() bool {
-		claim, err = w.find(`tr[data-mac="` + phoneMAC + `"] button.claim`)
-		return err == nil
-	})
-	w.must("POST", "/session/"+w.session+"/element/"+claim+"/click", map[string]any{})
+	w.click(`tr[data-mac="` + phoneMAC + `"] button.claim`)
 	Eventually(t, 10*time.Second, "the API to show the claimed phone's reservation", func() bool {
 		out, _ := l.Exec(ns, binDir+"/lantelctl", "directory", "2100", "--json", "--admin", "http://"+adminAddr)
 		return strings.Contains(out, `"mac": "`+phoneMAC+`"`)
@@ -202,11 +202,7 @@ numbering:
 		t.Errorf("inbox after the claim: %s", out)
 	}
 	// Remove it through the page.
-	rm, err := w.find(`tr[data-number="10002042"] button.unreserve`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.must("POST", "/session/"+w.session+"/element/"+rm+"/click", map[string]any{})
+	w.click(`tr[data-number="10002042"] button.unreserve`)
 	Eventually(t, 10*time.Second, "the reservation to disappear", func() bool {
 		_, err := w.find(`tr[data-number="10002042"]`)
 		return err != nil
