@@ -194,6 +194,8 @@ func TestSafeEditsInboxCSV(t *testing.T) {
 		{"GET", "/api/v1/inbox", "", nil, 200, `[]`},
 		{"POST", "/api/v1/inbox/80:5e:c0:00:00:01/claim", `{}`, nil, 404, `not in the inbox`},
 		{"GET", "/api/v1/directory/2010/history", "", nil, 200, `[]`},
+		{"GET", "/", "", nil, 200, `<td>192.0.2.2:5757</td>`}, // the server table on the page
+		{"GET", "/api/v1/counts", "", nil, 200, `"pool_size": 2`},
 	} {
 		run(t, h, c)
 	}

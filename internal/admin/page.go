@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 
+	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
 )
 
@@ -25,14 +26,17 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 }).Parse(pageHTML))
 
 type pageData struct {
-	Server    string
-	Entries   []numbering.Entry
-	Leases    []LeaseJSON
-	HasLeases bool
-	Query     string
-	Counts    numbering.Counts
-	PoolSize  uint32
-	Inbox     []numbering.InboxEntry
+	Server     string
+	Entries    []numbering.Entry
+	Leases     []LeaseJSON
+	HasLeases  bool
+	Query      string
+	Counts     numbering.Counts
+	PoolSize   uint32
+	Inbox      []numbering.InboxEntry
+	Users      []numbering.User
+	Servers    []numbering.Server
+	Quarantine []leases.Quarantine
 }
 
 // page is the directory web page: rendered on the server, refreshed by a
@@ -49,6 +53,18 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	if d.Inbox, err = s.cfg.Svc.Inbox(); err != nil {
 		s.fail(w, err)
 		return
+	}
+	snap, err := s.cfg.Svc.Snapshot()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	d.Users, d.Servers = snap.Users, snap.Servers
+	if d.HasLeases {
+		if d.Quarantine, err = s.cfg.Svc.Quarantine(); err != nil {
+			s.fail(w, err)
+			return
+		}
 	}
 	if d.Leases, err = s.leaseList(); err != nil {
 		s.fail(w, err)
