@@ -81,8 +81,8 @@ func (d *Directory) NoteEventTx(tx *bolt.Tx, number string, e Event) error {
 	}
 	prefix := historyPrefix(t)
 	c := tx.Bucket(bktHistory).Cursor()
-	k, v := c.Seek(append(bytes.Clone(prefix), 0xff))
-	if k == nil {
+	var k, v []byte
+	if k, _ = c.Seek(append(bytes.Clone(prefix), 0xff)); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()

@@ -58,15 +58,16 @@ func (a *aborted) Error() string { return a.err.Error() }
 
 // caller is what Do returns for err: the error inside an Abort.
 func caller(err error) error {
-	if a, ok := err.(*aborted); ok {
+	var a *aborted
+	if errors.As(err, &a) {
 		return a.err
 	}
 	return err
 }
 
 func failing(err error) bool {
-	_, abort := err.(*aborted)
-	return err != nil && !abort && domain.As(err) == nil
+	var a *aborted
+	return err != nil && !errors.As(err, &a) && domain.As(err) == nil
 }
 
 // ErrClosed is returned by Do after Close.

@@ -191,7 +191,7 @@ func TestAbortRollsBackWithoutFailing(t *testing.T) {
 	_ = db.View(func(tx *bolt.Tx) error {
 		for i, err := range results {
 			stored := tx.Bucket([]byte("b")).Get([]byte{byte(i)}) != nil
-			if (i%2 == 1) != (err == errNo) || stored == (i%2 == 1) {
+			if (i%2 == 1) != errors.Is(err, errNo) || stored == (i%2 == 1) {
 				t.Errorf("function %d: err %v, stored %v", i, err, stored)
 			}
 		}
