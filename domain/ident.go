@@ -95,3 +95,17 @@ func (m *MAC) UnmarshalText(b []byte) error {
 	*m = v
 	return nil
 }
+
+// IsLabel reports whether s is a DNS label of letters, digits and inner
+// hyphens (RFC 1123), at most 63 characters.
+func IsLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'; !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -88,6 +88,9 @@ type Store struct {
 	declined    map[string]declines
 	quarantined int
 
+	byName map[string]netip.Addr // see names.go
+	nameAt map[netip.Addr]named
+
 	fixedAt  map[netip.Addr]Fixed      // reserved address -> its reservation
 	fixedKey map[string]netip.Addr     // by client identifier
 	fixedMAC map[domain.MAC]netip.Addr // by MAC
@@ -130,7 +133,8 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 	}
 	s := &Store{db: db, cfg: cfg, offers: map[string]offer{},
 		offeredTo: map[netip.Addr]string{}, declined: map[string]declines{},
-		fixedAt: map[netip.Addr]Fixed{}, fixedKey: map[string]netip.Addr{}, fixedMAC: map[domain.MAC]netip.Addr{}}
+		fixedAt: map[netip.Addr]Fixed{}, fixedKey: map[string]netip.Addr{}, fixedMAC: map[domain.MAC]netip.Addr{},
+		byName: map[string]netip.Addr{}, nameAt: map[netip.Addr]named{}}
 	for _, r := range cfg.Ranges {
 		s.busy = append(s.busy, bitset.New(r.Size()))
 		s.cursor = append(s.cursor, 0)
@@ -163,8 +167,14 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 				return err
 			}
 		}
-		if err := tx.Bucket(bktLeases).ForEach(func(k, _ []byte) error {
-			s.mark(netip.AddrFrom4([4]byte(k)), true)
+		if err := tx.Bucket(bktLeases).ForEach(func(k, v []byte) error {
+			a := netip.AddrFrom4([4]byte(k))
+			s.mark(a, true)
+			l, err := decodeLease(a, v)
+			if err != nil {
+				return err
+			}
+			s.indexName(*l)
 			return nil
 		}); err != nil {
 			return err
@@ -405,7 +415,9 @@ func (s *Store) Forget(key string) {
 // Effects is what the in-memory state learns after a commit.
 type Effects struct {
 	busy, free []netip.Addr
-	acked      []string // client keys whose offer became a lease
+	leased     []Lease      // granted or renewed: their names
+	ended      []netip.Addr // leases that ended: their names go
+	acked      []string     // client keys whose offer became a lease
 	declinedBy string
 	quarDelta  int
 }
@@ -442,6 +454,12 @@ func (s *Store) Apply(e Effects, now time.Time) {
 		s.declined[e.declinedBy] = d
 	}
 	s.quarantined += e.quarDelta
+	for _, a := range e.ended {
+		s.unindexName(a)
+	}
+	for _, l := range e.leased {
+		s.indexName(l)
+	}
 }
 
 // LeaseOf returns the client's lease record (current or expired), or nil.
@@ -518,6 +536,7 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 			return nil, nil, e, err
 		}
 		ended = append(ended, *cur)
+		e.ended = append(e.ended, cur.Addr)
 	}
 	old, err := leaseOf(tx, c.Key)
 	if err != nil {
@@ -540,6 +559,7 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 		}
 		ended = append(ended, *old)
 		e.free = append(e.free, old.Addr)
+		e.ended = append(e.ended, old.Addr)
 	}
 	l := &Lease{Addr: a, Key: c.Key, MAC: c.MAC, Hostname: c.Hostname, Start: now, Expiry: now.Add(d).Truncate(time.Second)}
 	if cur != nil && cur.Key == c.Key {
@@ -553,6 +573,7 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 	}
 	e.acked = append(e.acked, c.Key)
 	e.busy = append(e.busy, a)
+	e.leased = append(e.leased, *l)
 	return l, ended, e, nil
 }
 
@@ -568,6 +589,7 @@ func (s *Store) ReleaseTx(tx *bolt.Tx, c Client, a netip.Addr) (*Lease, Effects,
 		return nil, e, err
 	}
 	e.free = append(e.free, a)
+	e.ended = append(e.ended, a)
 	return cur, e, nil
 }
 
@@ -589,6 +611,7 @@ func (s *Store) DeclineTx(tx *bolt.Tx, c Client, a netip.Addr, now time.Time) (*
 	if err := deleteLease(tx, cur); err != nil {
 		return nil, e, err
 	}
+	e.ended = append(e.ended, a)
 	e.declinedBy = c.Key
 	s.mu.Lock()
 	full := s.quarantined >= s.cfg.MaxQuarantined
@@ -629,6 +652,7 @@ func (s *Store) ReclaimTx(tx *bolt.Tx, now time.Time, limit int) ([]Lease, Effec
 			}
 			ended = append(ended, *l)
 			e.free = append(e.free, a)
+			e.ended = append(e.ended, a)
 			continue
 		}
 		if err := tx.Bucket(bktExpiry).Delete(k); err != nil {

@@ -340,3 +340,37 @@ func TestHostReservations(t *testing.T) {
 		t.Errorf("after the release, a dynamic client was offered %v", a)
 	}
 }
+
+func TestNameIndex(t *testing.T) {
+	f := open(t, "", "192.0.2.100-192.0.2.109")
+	for in, want := range map[string]string{"Desk-1.office.lan": "desk-1", "desk_1": "", "-x": "", "": "", "PC42": "pc42"} {
+		if got := leases.HostName(in); got != want {
+			t.Errorf("HostName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	a, b := client(1), client(2)
+	a.Hostname, b.Hostname = "Desk-1", "desk-1.office.lan"
+	aa := f.dora(t, a, netip.Addr{})
+	if got, _, ok := f.s.Resolve("desk-1"); !ok || got != aa {
+		t.Fatalf("desk-1 -> %v %v, want %v", got, ok, aa)
+	}
+	if n, _, ok := f.s.NameAt(aa); !ok || n != "desk-1" {
+		t.Errorf("NameAt(%v) = %q %v", aa, n, ok)
+	}
+	f.advance(time.Second)
+	ba := f.dora(t, b, netip.Addr{}) // the same name, newer: it takes the name
+	if got, _, _ := f.s.Resolve("desk-1"); got != ba {
+		t.Errorf("desk-1 -> %v, want the newer %v", got, ba)
+	}
+	if _, _, ok := f.s.NameAt(aa); ok {
+		t.Errorf("the displaced address keeps its name")
+	}
+	var e leases.Effects
+	if err := f.db.Update(func(tx *bolt.Tx) (err error) { _, e, err = f.s.ReleaseTx(tx, b, ba); return }); err != nil {
+		t.Fatal(err)
+	}
+	f.s.Apply(e, f.clock())
+	if _, _, ok := f.s.Resolve("desk-1"); ok {
+		t.Errorf("the name outlived its lease")
+	}
+}

@@ -25,6 +25,9 @@ type mirror struct {
 	// poolByAddr counts the pool numbers bound at each address (the
 	// per-source limit).
 	poolByAddr map[netip.Addr]int
+	// byAddr is the number bound at each address (one of them, when
+	// several are): reverse DNS.
+	byAddr map[netip.Addr]string
 }
 
 type liveEntry struct {
@@ -102,6 +105,7 @@ func (v *mirror) recount(pool Pool) {
 	v.pool = pool
 	v.counts = Counts{FreePool: int(pool.Size())}
 	v.poolByAddr = map[netip.Addr]int{}
+	v.byAddr = map[netip.Addr]string{}
 	for t, e := range v.m {
 		v.add(t, e, pool.Contains(t), 1)
 	}
@@ -111,6 +115,14 @@ func (v *mirror) recount(pool Pool) {
 // holds mu.
 func (v *mirror) add(t string, e liveEntry, inPool bool, delta int) {
 	v.counts.add(e, inPool, delta)
+	if e.addr.IsValid() {
+		switch {
+		case delta > 0:
+			v.byAddr[e.addr] = t
+		case v.byAddr[e.addr] == t:
+			delete(v.byAddr, e.addr)
+		}
+	}
 	if inPool && e.addr.IsValid() {
 		if n := v.poolByAddr[e.addr] + delta; n > 0 {
 			v.poolByAddr[e.addr] = n
@@ -118,6 +130,17 @@ func (v *mirror) add(t string, e liveEntry, inPool bool, delta int) {
 			delete(v.poolByAddr, e.addr)
 		}
 	}
+}
+
+// at returns the number bound at addr and its entry.
+func (v *mirror) at(addr netip.Addr) (string, liveEntry, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	t, ok := v.byAddr[addr]
+	if !ok {
+		return "", liveEntry{}, false
+	}
+	return t, v.m[t], true
 }
 
 // poolHeld returns how many pool numbers are bound at addr.

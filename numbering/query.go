@@ -73,6 +73,20 @@ func (d *Directory) Lookup(number string, now time.Time) (a Answer, ok bool) {
 	return a, true
 }
 
+// NumberAt returns the online number bound at addr (the answer of a
+// reverse lookup), from the live view.
+func (d *Directory) NumberAt(addr netip.Addr, now time.Time) (Answer, bool) {
+	t, e, ok := d.live.at(addr)
+	if !ok || (!e.expiry.IsZero() && !now.Before(e.expiry)) {
+		return Answer{}, false
+	}
+	a := Answer{Number: d.cfg.Load().Plan.Full(t), Addr: e.addr, Contact: e.contact}
+	if !e.expiry.IsZero() {
+		a.Lifetime = e.expiry.Sub(now).Truncate(time.Second)
+	}
+	return a, true
+}
+
 // QueryTx implements QUERY for this server's numbers and referrals. A
 // number of another server in the server table gives an Answer with
 // Referral set and a nil error.

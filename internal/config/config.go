@@ -113,6 +113,13 @@ type Numbering struct {
 	Log struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
+	DNS struct {
+		Listen  string        `yaml:"listen"`
+		Zone    string        `yaml:"zone"`
+		ENUM    string        `yaml:"enum"`
+		TTL     time.Duration `yaml:"ttl"`
+		Reverse []string      `yaml:"reverse"`
+	} `yaml:"dns"`
 	Provisioning struct {
 		Listen    string            `yaml:"listen"`
 		Templates string            `yaml:"templates"`
@@ -168,6 +175,15 @@ type Config struct {
 	AdminHosts                     []string // names the admin listener answers to, besides IP literals and localhost
 	// Provisioning: the HTTP front of phone files, off when Listen is "".
 	Provisioning Provisioning
+	// DNS: the DNS front, off when Listen is "".
+	DNS DNS
+}
+
+// DNS is the checked numbering.dns section.
+type DNS struct {
+	Listen, Zone, ENUM string
+	TTL                time.Duration
+	Reverse            []netip.Prefix
 }
 
 // Provisioning is the checked numbering.provisioning section.
@@ -379,6 +395,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := parseProvisioning(n, c, fail); err != nil {
 		return nil, err
 	}
+	if err := parseDNS(n, c, fail); err != nil {
+		return nil, err
+	}
 	c.AdminToken = n.AdminToken
 	c.AdminHosts = n.AdminHosts
 	if n.AdminTokenFile != "" {
@@ -471,4 +490,54 @@ func parseProvisioning(n *Numbering, c *Config, fail func(key, format string, ar
 	}
 	c.Provisioning = out
 	return nil
+}
+
+func parseDNS(n *Numbering, c *Config, fail func(key, format string, args ...any) error) error {
+	d := &n.DNS
+	if d.Listen == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddrPort(d.Listen); err != nil {
+		return fail("numbering.dns.listen", "%q is not IPv4:port", d.Listen)
+	}
+	if !validZone(d.Zone) {
+		return fail("numbering.dns.zone", "%q: want the site's local zone, such as office.lan", d.Zone)
+	}
+	if d.ENUM != "" && !validZone(d.ENUM) {
+		return fail("numbering.dns.enum", "%q: want an ENUM suffix, such as e164.office.lan", d.ENUM)
+	}
+	out := DNS{Listen: d.Listen, Zone: strings.ToLower(strings.TrimSuffix(d.Zone, ".")), ENUM: strings.ToLower(strings.TrimSuffix(d.ENUM, ".")), TTL: d.TTL}
+	if out.TTL == 0 {
+		out.TTL = time.Minute
+	}
+	if out.TTL < time.Second || out.TTL > 24*time.Hour {
+		return fail("numbering.dns.ttl", "%v: want 1s to 24h", out.TTL)
+	}
+	for i, r := range d.Reverse {
+		p, err := netip.ParsePrefix(r)
+		if err != nil || !p.Addr().Is4() {
+			return fail(fmt.Sprintf("numbering.dns.reverse[%d]", i), "%q is not an IPv4 prefix", r)
+		}
+		out.Reverse = append(out.Reverse, p.Masked())
+	}
+	if c.DHCP4 != nil {
+		for _, s := range c.DHCP4.Subnets {
+			out.Reverse = append(out.Reverse, s.Prefix)
+		}
+	}
+	c.DNS = out
+	return nil
+}
+
+func validZone(z string) bool {
+	z = strings.TrimSuffix(z, ".")
+	if z == "" || len(z) > 200 {
+		return false
+	}
+	for _, l := range strings.Split(z, ".") {
+		if !domain.IsLabel(l) {
+			return false
+		}
+	}
+	return true
 }

@@ -23,12 +23,14 @@ import (
 	"github.com/lantel/lantel/internal/admin"
 	"github.com/lantel/lantel/internal/config"
 	"github.com/lantel/lantel/internal/dhcpserve"
+	"github.com/lantel/lantel/internal/dnsserver"
 	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/metrics"
 	"github.com/lantel/lantel/internal/provision"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/internal/sipserver"
+	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/ltnp"
 	bolt "go.etcd.io/bbolt"
 )
@@ -45,6 +47,7 @@ type Daemon struct {
 	dhcp     *dhcpserve.Server
 	sip      *sipserver.Server
 	prov     *provision.Server
+	dns      *dnsserver.Server
 	admin    *admin.Server
 
 	logLimit *logx.Limiter
@@ -141,6 +144,15 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		}
 		log.Info("provisioning listening", "addr", d.prov.Addr().String())
 	}
+	if c := cfg.DNS; c.Listen != "" {
+		if d.dns, err = dnsserver.New(d.svc, dnsOptions(cfg), log, d.metrics.DNS); err != nil {
+			return nil, &config.Error{File: cfg.File, Key: "numbering.dns", Err: err}
+		}
+		if err = d.dns.Listen(c.Listen); err != nil {
+			return nil, &config.Error{File: cfg.File, Key: "numbering.dns.listen", Err: err}
+		}
+		log.Info("DNS front listening", "addr", d.dns.Addr().String(), "zone", c.Zone, "enum", c.ENUM)
+	}
 	if cfg.Admin != "" {
 		d.admin, err = admin.Listen(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Hosts: cfg.AdminHosts, Svc: d.svc,
 			Health: d.health, Metrics: d.metrics.Registry, Log: log, CheckSync: d.checkSync()})
@@ -150,6 +162,24 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		log.Info("admin listening", "addr", d.admin.Addr().String(), "token", cfg.AdminToken != "")
 	}
 	return d, nil
+}
+
+// dnsOptions are the DNS front's options: the numbering.dns section, and
+// the names of the host reservations.
+func dnsOptions(cfg *config.Config) dnsserver.Options {
+	c := cfg.DNS
+	o := dnsserver.Options{Zone: c.Zone, ENUM: c.ENUM, TTL: c.TTL, Reverse: c.Reverse, Hosts: map[string]netip.Addr{}}
+	if ap, err := netip.ParseAddrPort(c.Listen); err == nil && !ap.Addr().IsUnspecified() {
+		o.NS = ap.Addr()
+	}
+	if cfg.DHCP4 != nil {
+		for _, h := range cfg.DHCP4.Hosts {
+			if n := leases.HostName(h.Hostname); n != "" {
+				o.Hosts[n] = h.Addr
+			}
+		}
+	}
+	return o
 }
 
 // checkSync is the admin's way to the SIP front's NOTIFY check-sync (nil
@@ -270,6 +300,10 @@ func (d *Daemon) Close() error {
 	if d.prov != nil {
 		errs = append(errs, d.prov.Close())
 		d.prov = nil
+	}
+	if d.dns != nil {
+		errs = append(errs, d.dns.Close())
+		d.dns = nil
 	}
 	if d.sip != nil {
 		errs = append(errs, d.sip.Close())

@@ -19,6 +19,7 @@ type Metrics struct {
 	ltnpRequests *prometheus.CounterVec
 	sipRequests  *prometheus.CounterVec
 	provRequests *prometheus.CounterVec
+	dnsQueries   *prometheus.CounterVec
 	ltnpLatency  *prometheus.HistogramVec
 	commitTime   prometheus.Histogram
 	commitGroup  prometheus.Histogram
@@ -92,6 +93,9 @@ func New(g Gauges) *Metrics {
 	m.provRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_provisioning_requests_total",
 		Help: "Provisioning file requests, by outcome (served, refused, unauthorized, not-found, error)."}, []string{"outcome"})
 	m.Registry.MustRegister(m.provRequests)
+	m.dnsQueries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_dns_queries_total",
+		Help: "DNS queries answered, by query type and response code."}, []string{"qtype", "rcode"})
+	m.Registry.MustRegister(m.dnsQueries)
 	m.Registry.MustRegister(m.dhcpMessages, m.dhcpLatency, m.ltnpRequests, m.ltnpLatency, m.commitTime, m.commitGroup,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&gaugeCollector{g: g,
@@ -120,6 +124,9 @@ func (m *Metrics) LTNP(reqType, result string, d time.Duration) {
 func (m *Metrics) SIP(method string, code int, _ time.Duration) {
 	m.sipRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 }
+
+// DNS records one DNS answer.
+func (m *Metrics) DNS(qtype, rcode string) { m.dnsQueries.WithLabelValues(qtype, rcode).Inc() }
 
 // Provisioning records one provisioning request.
 func (m *Metrics) Provisioning(outcome string) { m.provRequests.WithLabelValues(outcome).Inc() }

@@ -141,7 +141,12 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		}
 		return Ack{}, err
 	}
+	name := leases.HostName(r.Client.Hostname)
+	prev, _, held := s.ResolveHost(name)
 	s.leases.Apply(eff, now)
+	if now2, _, _ := s.ResolveHost(name); name != "" && held && prev != r.Addr && now2 == r.Addr {
+		s.log.Info("DNS name moved to a newer lease", "name", name, "from", prev, "to", r.Addr)
+	}
 	for i, l := range ended {
 		if offline[i] != "" {
 			s.log.Info("number offline", "number", offline[i], "ipv4", l.Addr, "reason", "lease ended")

@@ -1,0 +1,105 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The DNS front with real clients: udhcpc leases an address sending host
+// name desk-1 for the MAC that holds 2001; dig finds desk-1 by A, the
+// address by PTR, 2001 by A and by ENUM NAPTR; after the release all are
+// NXDOMAIN at once.
+func TestDNSFront(t *testing.T) {
+	needLab(t, "busybox", "dig")
+	l := NewLab(t)
+	srv := l.Host("srv", "", "192.0.2.1/24")
+	client := l.Host("desk", phoneMAC, "")
+	pc := l.Host("pc", "", "192.0.2.50/24")
+	cfg := l.File("lantel.yaml", fmt.Sprintf(`server4:
+  listen: ["%%eth0"]
+  plugins:
+    - server_id: 192.0.2.1
+    - lantel: lease=1h
+dhcp4:
+  subnets:
+    - {prefix: 192.0.2.0/24, interface: eth0, ranges: [192.0.2.100-192.0.2.199], router: 192.0.2.1, dns: [192.0.2.1], domain: office.lan}
+  hosts:
+    - {mac: "02:00:00:00:00:10", address: 192.0.2.10, hostname: printer}
+numbering:
+  store: %s
+  server_number: "1000"
+  listen: 192.0.2.1:5757
+  dns: {listen: "192.0.2.1:53", zone: office.lan, enum: e164.office.lan, ttl: 30s}
+  reservations:
+    - {number: "2001", mac: "%s"}
+`, l.Path("lantel.db"), phoneMAC), 0o644)
+	lanteld := l.Start(srv, binDir+"/lanteld", "-c", cfg)
+	Eventually(t, 10*time.Second, "lanteld to listen", func() bool { return strings.Contains(lanteld.Output(), "DNS front listening") })
+	defer func() {
+		if t.Failed() {
+			t.Logf("lanteld:\n%s", lanteld.Output())
+		}
+	}()
+	dig := func(args ...string) (status, answer string) {
+		t.Helper()
+		out, code := l.Exec(pc, append([]string{"dig", "@192.0.2.1", "+time=2", "+tries=2", "+norecurse"}, args...)...)
+		if code != 0 {
+			t.Fatalf("dig %v: exit %d: %s", args, code, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if i := strings.Index(line, "status: "); i >= 0 {
+				status = strings.TrimSuffix(strings.Fields(line[i+8:])[0], ",")
+			}
+		}
+		short, _ := l.Exec(pc, append([]string{"dig", "@192.0.2.1", "+time=2", "+tries=2", "+short"}, args...)...)
+		return status, strings.TrimSpace(short)
+	}
+
+	events := l.Path("udhcpc.events")
+	script := l.File("udhcpc.sh", fmt.Sprintf(udhcpcScript, events), 0o755)
+	udhcpc := l.Start(client, "busybox", "udhcpc", "-f", "-R", "-i", "eth0", "-s", script, "-x", "hostname:desk-1", "-t", "5", "-T", "2")
+	var ip string
+	Eventually(t, 20*time.Second, "the lease", func() bool {
+		b, _ := os.ReadFile(events)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "bound ") {
+				ip = strings.TrimPrefix(strings.Fields(line)[1], "ip=")
+			}
+		}
+		return ip != ""
+	})
+	for _, c := range []struct {
+		args         []string
+		status, want string
+	}{
+		{[]string{"desk-1.office.lan", "A"}, "NOERROR", ip},
+		{[]string{"-x", ip}, "NOERROR", "desk-1.office.lan."},
+		{[]string{"2001.office.lan", "A"}, "NOERROR", ip},
+		{[]string{"10002001.office.lan", "A"}, "NOERROR", ip},
+		{[]string{"1.0.0.2.0.0.0.1.e164.office.lan", "NAPTR"}, "NOERROR", `100 10 "u" "E2U+sip" "!^.*$!sip:10002001@` + ip + `!" .`},
+		{[]string{"printer.office.lan", "A"}, "NOERROR", "192.0.2.10"},
+		{[]string{"nobody.office.lan", "A"}, "NXDOMAIN", ""},
+		{[]string{"example.com", "A"}, "REFUSED", ""},
+		{[]string{"office.lan", "AXFR"}, "", ""}, // refused: dig reports a failed transfer
+	} {
+		status, answer := dig(c.args...)
+		if status != c.status || answer != c.want && !(c.args[1] == "AXFR" && strings.Contains(answer, "Transfer failed")) {
+			t.Errorf("dig %v: %s %q, want %s %q", c.args, status, answer, c.status, c.want)
+		}
+	}
+
+	// Release (udhcpc -R releases on exit): all gone at once.
+	udhcpc.Signal(15)
+	if err := udhcpc.Wait(5 * time.Second); err != nil {
+		t.Logf("udhcpc: %v", err)
+	}
+	Eventually(t, 5*time.Second, "the lease's release", func() bool { return strings.Contains(lanteld.Output(), "lease released") })
+	for _, args := range [][]string{{"desk-1.office.lan", "A"}, {"-x", ip}, {"2001.office.lan", "A"}, {"1.0.0.2.0.0.0.1.e164.office.lan", "NAPTR"}} {
+		if status, answer := dig(args...); status != "NXDOMAIN" {
+			t.Errorf("after the release, dig %v: %s %q, want NXDOMAIN", args, status, answer)
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package dnsserver
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/numbering"
+	"github.com/miekg/dns"
+)
+
+type names struct{ now time.Time }
+
+var phone = netip.MustParseAddr("192.0.2.101")
+
+func (n names) Now() time.Time { return n.now }
+
+func (n names) Query(number string) (numbering.Answer, error) {
+	switch number {
+	case "2001", "10002001":
+		return numbering.Answer{Number: "10002001", Addr: phone, Lifetime: 30 * time.Second}, nil
+	case "2002", "10002002":
+		return numbering.Answer{Number: "10002002", Addr: netip.MustParseAddr("192.0.2.102"), Contact: "sip:2002@192.0.2.102:5062"}, nil
+	case "2003":
+		return numbering.Answer{Number: "10002003"}, domain.Errorf(domain.Offline, "offline")
+	case "10012001":
+		return numbering.Answer{Number: number, Referral: &numbering.Server{Number: "1001"}}, nil
+	}
+	return numbering.Answer{}, domain.Errorf(domain.NotFound, "unknown")
+}
+
+func (n names) NumberAt(a netip.Addr) (numbering.Answer, bool) {
+	if a == phone {
+		return numbering.Answer{Number: "10002001", Addr: phone, Lifetime: 30 * time.Second}, true
+	}
+	return numbering.Answer{}, false
+}
+
+func (n names) ResolveHost(name string) (netip.Addr, time.Time, bool) {
+	if name == "desk-1" {
+		return netip.MustParseAddr("192.0.2.150"), n.now.Add(10 * time.Minute), true
+	}
+	return netip.Addr{}, time.Time{}, false
+}
+
+func (n names) HostAt(a netip.Addr) (string, time.Time, bool) {
+	if a == netip.MustParseAddr("192.0.2.150") {
+		return "desk-1", n.now.Add(10 * time.Minute), true
+	}
+	return "", time.Time{}, false
+}
+
+func opts() Options {
+	return Options{Zone: "office.lan", ENUM: "e164.office.lan", TTL: time.Minute, NS: netip.MustParseAddr("192.0.2.1"),
+		Hosts:   map[string]netip.Addr{"printer": netip.MustParseAddr("192.0.2.10")},
+		Reverse: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+}
+
+func TestAnswers(t *testing.T) {
+	a := newAnswerer(names{now: time.Unix(1_800_000_000, 0)}, opts())
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+		want  string // in the answer section; "" for none
+		ttl   uint32
+	}{
+		{"desk-1.office.lan.", dns.TypeA, dns.RcodeSuccess, "192.0.2.150", 60},
+		{"DESK-1.Office.Lan.", dns.TypeA, dns.RcodeSuccess, "192.0.2.150", 60},
+		{"desk-1.office.lan.", dns.TypeAAAA, dns.RcodeSuccess, "", 0}, // NODATA
+		{"printer.office.lan.", dns.TypeA, dns.RcodeSuccess, "192.0.2.10", 60},
+		{"2001.office.lan.", dns.TypeA, dns.RcodeSuccess, "192.0.2.101", 30}, // TTL: the binding's life left
+		{"10002001.office.lan.", dns.TypeA, dns.RcodeSuccess, "192.0.2.101", 30},
+		{"2003.office.lan.", dns.TypeA, dns.RcodeNameError, "", 0},     // offline
+		{"10012001.office.lan.", dns.TypeA, dns.RcodeNameError, "", 0}, // another server's
+		{"nobody.office.lan.", dns.TypeA, dns.RcodeNameError, "", 0},
+		{"a.desk-1.office.lan.", dns.TypeA, dns.RcodeNameError, "", 0},
+		{"ns.office.lan.", dns.TypeA, dns.RcodeSuccess, "192.0.2.1", 60},
+		{"office.lan.", dns.TypeSOA, dns.RcodeSuccess, "hostmaster.office.lan.", 60},
+		{"office.lan.", dns.TypeNS, dns.RcodeSuccess, "ns.office.lan.", 60},
+		{"office.lan.", dns.TypeAXFR, dns.RcodeRefused, "", 0},
+		{"office.lan.", dns.TypeANY, dns.RcodeSuccess, "RFC8482", 60},
+		{"example.com.", dns.TypeA, dns.RcodeRefused, "", 0}, // never an open resolver
+		{"1.0.0.2.0.0.0.1.e164.office.lan.", dns.TypeNAPTR, dns.RcodeSuccess, `"E2U+sip" "!^.*$!sip:10002001@192.0.2.101!"`, 30},
+		{"2.0.0.2.0.0.0.1.e164.office.lan.", dns.TypeNAPTR, dns.RcodeSuccess, "!^.*$!sip:2002@192.0.2.102:5062!", 60},
+		{"3.0.0.2.0.0.0.1.e164.office.lan.", dns.TypeNAPTR, dns.RcodeNameError, "", 0},
+		{"x.0.0.2.e164.office.lan.", dns.TypeNAPTR, dns.RcodeNameError, "", 0},
+		{"150.2.0.192.in-addr.arpa.", dns.TypePTR, dns.RcodeSuccess, "desk-1.office.lan.", 60},
+		{"101.2.0.192.in-addr.arpa.", dns.TypePTR, dns.RcodeSuccess, "10002001.office.lan.", 30},
+		{"10.2.0.192.in-addr.arpa.", dns.TypePTR, dns.RcodeSuccess, "printer.office.lan.", 60},
+		{"99.2.0.192.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, "", 0},
+		{"1.1.168.192.in-addr.arpa.", dns.TypePTR, dns.RcodeRefused, "", 0},
+		{"2.0.192.in-addr.arpa.", dns.TypePTR, dns.RcodeRefused, "", 0},
+	} {
+		r := a.answer(dns.Question{Name: tc.name, Qtype: tc.qtype, Qclass: dns.ClassINET})
+		got := ""
+		for _, rr := range r.answer {
+			got += rr.String()
+		}
+		if r.rcode != tc.rcode || (tc.want == "") != (len(r.answer) == 0) || !strings.Contains(got, tc.want) {
+			t.Errorf("%s %s: rcode %s, answer %q; want %s %q", tc.name, dns.TypeToString[tc.qtype], dns.RcodeToString[r.rcode], got, dns.RcodeToString[tc.rcode], tc.want)
+			continue
+		}
+		if len(r.answer) > 0 && r.answer[0].Header().Ttl != tc.ttl {
+			t.Errorf("%s: TTL %d, want %d", tc.name, r.answer[0].Header().Ttl, tc.ttl)
+		}
+		if r.rcode == dns.RcodeNameError && len(r.ns) != 1 {
+			t.Errorf("%s: NXDOMAIN without the zone's SOA", tc.name)
+		}
+	}
+}
+
+// Over the wire with miekg/dns's client: UDP, TCP, EDNS, and a question
+// section that is not one question.
+func TestServer(t *testing.T) {
+	s, err := New(names{now: time.Now()}, opts(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := s.Addr().String()
+	for _, network := range []string{"udp", "tcp"} {
+		c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+		m := new(dns.Msg).SetQuestion("2001.office.lan.", dns.TypeA)
+		m.SetEdns0(1232, false)
+		r, _, err := c.Exchange(m, addr)
+		if err != nil {
+			t.Fatalf("%s: %v", network, err)
+		}
+		if !r.Authoritative || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.101" {
+			t.Errorf("%s: %v", network, r)
+		}
+	}
+	m := new(dns.Msg)
+	m.Id = dns.Id()
+	m.Question = []dns.Question{{Name: "a.office.lan.", Qtype: dns.TypeA, Qclass: dns.ClassINET}, {Name: "b.office.lan.", Qtype: dns.TypeA, Qclass: dns.ClassINET}}
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, addr)
+	if err != nil || r.Rcode != dns.RcodeFormatError {
+		t.Errorf("two questions: %v %v", r, err)
+	}
+}
+
+// FuzzAnswer: any message that unpacks gets an answer without panicking,
+// and the answer packs.
+func FuzzAnswer(f *testing.F) {
+	for _, q := range []*dns.Msg{
+		new(dns.Msg).SetQuestion("2001.office.lan.", dns.TypeA),
+		new(dns.Msg).SetQuestion("1.0.0.2.0.0.0.1.e164.office.lan.", dns.TypeNAPTR),
+		new(dns.Msg).SetQuestion("150.2.0.192.in-addr.arpa.", dns.TypePTR),
+		new(dns.Msg).SetQuestion("office.lan.", dns.TypeAXFR),
+	} {
+		b, _ := q.Pack()
+		f.Add(b)
+	}
+	a := newAnswerer(names{now: time.Unix(1_800_000_000, 0)}, opts())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m dns.Msg
+		if m.Unpack(b) != nil || len(m.Question) != 1 {
+			return
+		}
+		r := a.answer(m.Question[0])
+		out := new(dns.Msg).SetReply(&m)
+		out.Rcode, out.Answer, out.Ns = r.rcode, r.answer, r.ns
+		if _, err := out.Pack(); err != nil {
+			t.Fatalf("answer to %v does not pack: %v", m.Question[0], err)
+		}
+	})
+}

@@ -1,0 +1,32 @@
+package service
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/lantel/lantel/numbering"
+)
+
+// The DNS front's views: the leases' host names and the numbers' live
+// view, in memory, changed only by commits.
+
+// ResolveHost returns the address of the current lease named name.
+func (s *Service) ResolveHost(name string) (netip.Addr, time.Time, bool) {
+	if s.leases == nil {
+		return netip.Addr{}, time.Time{}, false
+	}
+	return s.leases.Resolve(name)
+}
+
+// HostAt returns the host name of the current lease of addr.
+func (s *Service) HostAt(addr netip.Addr) (string, time.Time, bool) {
+	if s.leases == nil {
+		return "", time.Time{}, false
+	}
+	return s.leases.NameAt(addr)
+}
+
+// NumberAt returns the online number bound at addr.
+func (s *Service) NumberAt(addr netip.Addr) (numbering.Answer, bool) {
+	return s.dir.NumberAt(addr, s.now())
+}
