@@ -119,6 +119,10 @@ type Numbering struct {
 		ENUM    string        `yaml:"enum"`
 		TTL     time.Duration `yaml:"ttl"`
 		Reverse []string      `yaml:"reverse"`
+		Limits  struct {
+			PerSource *float64 `yaml:"per_source"`
+			Total     *float64 `yaml:"total"`
+		} `yaml:"limits"`
 	} `yaml:"dns"`
 	Provisioning struct {
 		Listen    string            `yaml:"listen"`
@@ -184,6 +188,9 @@ type DNS struct {
 	Listen, Zone, ENUM string
 	TTL                time.Duration
 	Reverse            []netip.Prefix
+	// RatePerSource, RateTotal: UDP queries per second admitted (0: the
+	// front's defaults; negative: no bound).
+	RatePerSource, RateTotal float64
 }
 
 // Provisioning is the checked numbering.provisioning section.
@@ -368,19 +375,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 	}
 	c.SIPListen, c.SIPRealm, c.SIPLeaseProves, c.SIPAlgorithms = n.SIP.Listen, n.SIP.Realm, n.SIP.LeaseProves, n.SIP.Algorithms
-	for key, p := range map[string]struct {
-		v   *float64
-		dst *float64
-	}{"per_source": {n.SIP.Limits.PerSource, &c.SIPRatePerSource}, "total": {n.SIP.Limits.Total, &c.SIPRateTotal}} {
-		switch {
-		case p.v == nil:
-		case *p.v < 0:
-			return nil, fail("numbering.sip.limits."+key, "%v: want 0 (no bound) or a rate per second", *p.v)
-		case *p.v == 0:
-			*p.dst = -1
-		default:
-			*p.dst = *p.v
-		}
+	if err := rates("numbering.sip.limits", n.SIP.Limits.PerSource, n.SIP.Limits.Total, &c.SIPRatePerSource, &c.SIPRateTotal, fail); err != nil {
+		return nil, err
 	}
 	for i, a := range c.SIPAlgorithms {
 		if a != "SHA-256" && a != "MD5" {
@@ -525,6 +521,9 @@ func parseDNS(n *Numbering, c *Config, fail func(key, format string, args ...any
 			out.Reverse = append(out.Reverse, s.Prefix)
 		}
 	}
+	if err := rates("numbering.dns.limits", d.Limits.PerSource, d.Limits.Total, &out.RatePerSource, &out.RateTotal, fail); err != nil {
+		return err
+	}
 	c.DNS = out
 	return nil
 }
@@ -540,4 +539,21 @@ func validZone(z string) bool {
 		}
 	}
 	return true
+}
+
+// rates reads a limits section: per_source and total requests per second,
+// 0 in the file for no bound (stored as -1), absent for the default (0).
+func rates(key string, perSource, total *float64, dstPer, dstTotal *float64, fail func(key, format string, args ...any) error) error {
+	for name, p := range map[string]struct{ v, dst *float64 }{"per_source": {perSource, dstPer}, "total": {total, dstTotal}} {
+		switch {
+		case p.v == nil:
+		case *p.v < 0:
+			return fail(key+"."+name, "%v: want 0 (no bound) or a rate per second", *p.v)
+		case *p.v == 0:
+			*p.dst = -1
+		default:
+			*p.dst = *p.v
+		}
+	}
+	return nil
 }

@@ -145,7 +145,8 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		log.Info("provisioning listening", "addr", d.prov.Addr().String())
 	}
 	if c := cfg.DNS; c.Listen != "" {
-		if d.dns, err = dnsserver.New(d.svc, dnsOptions(cfg), log, d.metrics.DNS); err != nil {
+		if d.dns, err = dnsserver.New(d.svc, dnsOptions(cfg), dnsserver.Limits{PerSource: c.RatePerSource, Total: c.RateTotal},
+			log, d.metrics.DNS); err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "numbering.dns", Err: err}
 		}
 		if err = d.dns.Listen(c.Listen); err != nil {
@@ -202,6 +203,14 @@ func (d *Daemon) gauges() metrics.Gauges {
 				return 0
 			}
 			return d.sip.Dropped.Load()
+		}
+	}
+	if d.Config().DNS.Listen != "" {
+		g.DNSDropped = func() uint64 {
+			if d.dns == nil {
+				return 0
+			}
+			return d.dns.Dropped.Load()
 		}
 	}
 	if d.svc.HasDHCP() {

@@ -8,10 +8,17 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/miekg/dns"
 )
+
+// Limits bound the UDP queries answered per second (beyond them datagrams
+// are dropped before they are parsed: each costs a goroutine): 0 means the
+// default, negative no bound.
+type Limits struct{ PerSource, Total float64 }
 
 // Server is the running DNS front: UDP (several readers on one socket) and
 // TCP on one address.
@@ -21,20 +28,29 @@ type Server struct {
 	observe func(qtype, rcode string)
 	udp     net.PacketConn
 	tcp     net.Listener
+	limits  Limits
+	// Dropped counts the datagrams dropped by the limits.
+	Dropped atomic.Uint64
 	servers []*dns.Server
 	wg      sync.WaitGroup
 }
 
 // New returns the front over names. observe, when set, counts each answer
 // by query type and response code.
-func New(names Names, opts Options, log *slog.Logger, observe func(qtype, rcode string)) (*Server, error) {
+func New(names Names, opts Options, limits Limits, log *slog.Logger, observe func(qtype, rcode string)) (*Server, error) {
 	if _, ok := dns.IsDomainName(opts.Zone); !ok || opts.Zone == "" {
 		return nil, fmt.Errorf("dns: zone %q is not a domain name", opts.Zone)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{a: newAnswerer(names, opts), log: log, observe: observe}, nil
+	if limits.PerSource == 0 {
+		limits.PerSource = 500
+	}
+	if limits.Total == 0 {
+		limits.Total = 50_000
+	}
+	return &Server{a: newAnswerer(names, opts), log: log, observe: observe, limits: limits}, nil
 }
 
 // Listen opens UDP and TCP on addr (host:port) and serves them until
@@ -51,10 +67,12 @@ func (s *Server) Listen(addr string) error {
 		return fmt.Errorf("dns: %w", err)
 	}
 	s.udp, s.tcp = udp, tcp
+	admitted := &ratelimit.Conn{PacketConn: udp, PerSource: ratelimit.New(s.limits.PerSource),
+		Total: ratelimit.New(s.limits.Total), Now: time.Now, Dropped: &s.Dropped}
 	// Several readers on the one UDP socket: each miekg/dns server reads it
 	// in its own loop.
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
-		s.servers = append(s.servers, &dns.Server{PacketConn: udp, Handler: s, UDPSize: dns.DefaultMsgSize})
+		s.servers = append(s.servers, &dns.Server{PacketConn: admitted, Handler: s, UDPSize: dns.DefaultMsgSize})
 	}
 	s.servers = append(s.servers, &dns.Server{Listener: tcp, Handler: s, ReadTimeout: 5 * time.Second,
 		WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128})

@@ -47,6 +47,8 @@ type Gauges struct {
 	// SIPDropped returns the SIP datagrams dropped by the front's rate
 	// limits; nil when the SIP front is off.
 	SIPDropped func() uint64
+	// DNSDropped: the same for the DNS front.
+	DNSDropped func() uint64
 }
 
 // New creates the metrics and registers them, with Go and process metrics.
@@ -71,6 +73,11 @@ func New(g Gauges) *Metrics {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_sip_dropped_total",
 			Help: "SIP datagrams dropped unparsed: their source, or all sources together, sent faster than the front's rate limits."},
 			func() float64 { return float64(g.SIPDropped()) }))
+	}
+	if g.DNSDropped != nil {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dns_dropped_total",
+			Help: "DNS datagrams dropped unparsed: their source, or all sources together, sent faster than the front's rate limits."},
+			func() float64 { return float64(g.DNSDropped()) }))
 	}
 	if g.NumbersExhausted != nil {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dhcp_numbers_exhausted_total",

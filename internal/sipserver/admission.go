@@ -51,7 +51,7 @@ type datagram struct {
 	from net.Addr
 }
 
-var everybody = netip.IPv4Unspecified()
+var everybody = netip.IPv4Unspecified() // the one key of the total rate
 
 // queueLen bounds the datagrams waiting for sipgo's reader; maxInFlight
 // the stateless REGISTERs being carried out.
