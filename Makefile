@@ -5,7 +5,7 @@ BIN     ?= bin
 PKGS    := ./...
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-short lint fuzz soak bench bench-go bench-ltnp bench-dhcp bench-sip demo clean deps
+.PHONY: all build test test-short lint fuzz soak bench bench-go bench-ltnp bench-dhcp bench-sip bench-dns demo clean deps
 
 all: build
 
@@ -47,7 +47,7 @@ soak:
 
 # Benchmarks: Go micro-benchmarks, then the load generators against real
 # servers (see README "Performance").
-bench: bench-go bench-ltnp bench-dhcp bench-sip
+bench: bench-go bench-ltnp bench-dhcp bench-sip bench-dns
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./numbering/... ./ltnp/... ./internal/...
@@ -68,3 +68,6 @@ bench-dhcp: build
 
 bench-sip: build
 	./contrib/bench/sip.sh
+
+bench-dns: build
+	./contrib/bench/dns.sh

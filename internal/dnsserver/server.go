@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
 )
 
 // Limits bound the UDP queries answered per second (beyond them datagrams
@@ -20,8 +22,8 @@ import (
 // default, negative no bound.
 type Limits struct{ PerSource, Total float64 }
 
-// Server is the running DNS front: UDP (several readers on one socket) and
-// TCP on one address.
+// Server is the running DNS front: UDP (several batched readers on one
+// socket) and TCP on one address.
 type Server struct {
 	a       *answerer
 	log     *slog.Logger
@@ -29,6 +31,8 @@ type Server struct {
 	udp     net.PacketConn
 	tcp     net.Listener
 	limits  Limits
+	// perSource and total admit UDP queries.
+	perSource, total *ratelimit.PerSource
 	// Dropped counts the datagrams dropped by the limits.
 	Dropped atomic.Uint64
 	servers []*dns.Server
@@ -67,12 +71,13 @@ func (s *Server) Listen(addr string) error {
 		return fmt.Errorf("dns: %w", err)
 	}
 	s.udp, s.tcp = udp, tcp
-	admitted := &ratelimit.Conn{PacketConn: udp, PerSource: ratelimit.New(s.limits.PerSource),
-		Total: ratelimit.New(s.limits.Total), Now: time.Now, Dropped: &s.Dropped}
-	// Several readers on the one UDP socket: each miekg/dns server reads it
-	// in its own loop.
+	s.perSource, s.total = ratelimit.New(s.limits.PerSource), ratelimit.New(s.limits.Total)
+	// UDP: several readers on the one socket, each taking and answering
+	// datagrams in batches (recvmmsg/sendmmsg), with no goroutine per
+	// query; miekg/dns is the codec. TCP: miekg/dns's server.
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
-		s.servers = append(s.servers, &dns.Server{PacketConn: admitted, Handler: s, UDPSize: dns.DefaultMsgSize})
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.readLoop(udp.(*net.UDPConn)) }()
 	}
 	s.servers = append(s.servers, &dns.Server{Listener: tcp, Handler: s, ReadTimeout: 5 * time.Second,
 		WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128})
@@ -101,19 +106,88 @@ func (s *Server) Close() error {
 	for _, srv := range s.servers {
 		_ = srv.ShutdownContext(ctx)
 	}
-	_ = s.udp.Close()
+	_ = s.udp.Close() // ends the UDP readers
 	_ = s.tcp.Close()
 	s.wg.Wait()
 	return nil
 }
 
-// ServeDNS answers one query.
+// ServeDNS answers one query over TCP.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if err := w.WriteMsg(s.reply(r, false)); err != nil {
+		s.log.Debug("dns: write", "err", err)
+	}
+}
+
+// batch is how many datagrams a reader takes per system call.
+const batch = 32
+
+var everybody = netip.IPv4Unspecified() // the key of the total rate
+
+// readLoop answers UDP queries until the socket is closed.
+func (s *Server) readLoop(conn *net.UDPConn) {
+	pc := ipv4.NewPacketConn(conn)
+	in := make([]ipv4.Message, batch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 4096)}
+	}
+	out := make([]ipv4.Message, 0, batch)
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, dns.DefaultMsgSize)
+	}
+	var q dns.Msg
+	for {
+		n, err := pc.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		out = out[:0]
+		now := time.Now()
+		for i := 0; i < n; i++ {
+			m := &in[i]
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok || m.N >= len(m.Buffers[0]) {
+				continue // 4096 bytes or more: not a query
+			}
+			if src := ua.AddrPort().Addr().Unmap(); !s.perSource.Allow(src, now) || !s.total.Allow(everybody, now) {
+				s.Dropped.Add(1)
+				continue
+			}
+			q = dns.Msg{}
+			if q.Unpack(m.Buffers[0][:m.N]) != nil || q.Response {
+				continue // malformed, or not a query: no answer (no reflection)
+			}
+			b, err := s.reply(&q, true).PackBuffer(bufs[len(out)][:0])
+			if err != nil {
+				continue
+			}
+			bufs[len(out)] = b
+			out = append(out, ipv4.Message{Buffers: [][]byte{b}, Addr: ua})
+		}
+		for sent := 0; sent < len(out); {
+			k, err := pc.WriteBatch(out[sent:], 0)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				break
+			}
+			sent += k
+		}
+	}
+}
+
+// reply answers query r; over UDP it is truncated to what the client takes.
+func (s *Server) reply(r *dns.Msg, udp bool) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
 	m.RecursionAvailable = false
-	qtype := "?"
+	qtype := "other"
 	switch {
 	case r.Opcode != dns.OpcodeQuery:
 		m.SetRcode(r, dns.RcodeNotImplemented)
@@ -121,7 +195,9 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.SetRcode(r, dns.RcodeFormatError)
 	default:
 		q := r.Question[0]
-		qtype = dns.TypeToString[q.Qtype]
+		if t, ok := dns.TypeToString[q.Qtype]; ok {
+			qtype = t
+		}
 		rep := s.a.answer(q)
 		m.Rcode, m.Answer, m.Ns = rep.rcode, rep.answer, rep.ns
 		if m.Rcode == dns.RcodeRefused {
@@ -133,17 +209,12 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		size = int(o.UDPSize())
 		m.SetEdns0(o.UDPSize(), false)
 	}
-	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+	if udp {
 		m.Truncate(size)
 	}
 	m.Compress = true
-	if err := w.WriteMsg(m); err != nil {
-		s.log.Debug("dns: write", "err", err)
-	}
 	if s.observe != nil {
-		if qtype == "" {
-			qtype = "other"
-		}
 		s.observe(qtype, dns.RcodeToString[m.Rcode])
 	}
+	return m
 }
