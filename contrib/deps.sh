@@ -8,10 +8,10 @@ what=${1:-test}
 declare -A pkg=(
   [ip]=iproute2 [dhclient]=isc-dhcp-client [busybox]=busybox
   [chromium]=chromium [chromedriver]=chromium-driver [sipp]=sip-tester
-  [dhcrelay]=isc-dhcp-relay [dhcpcd]=dhcpcd-base [baresip]=baresip-core
+  [dhcrelay]=isc-dhcp-relay [dhcpcd]=dhcpcd-base [baresip]=baresip-core [dig]=dnsutils
 )
 cmds=(ip dhclient busybox)
-[ "$what" = test ] && cmds+=(chromium chromedriver sipp dhcrelay dhcpcd baresip)
+[ "$what" = test ] && cmds+=(chromium chromedriver sipp dhcrelay dhcpcd baresip dig)
 need=()
 for c in "${cmds[@]}"; do command -v "$c" >/dev/null || need+=("${pkg[$c]}"); done
 ((${#need[@]})) || exit 0
