@@ -8,10 +8,10 @@ what=${1:-test}
 declare -A pkg=(
   [ip]=iproute2 [dhclient]=isc-dhcp-client [busybox]=busybox
   [chromium]=chromium [chromedriver]=chromium-driver [sipp]=sip-tester
-  [dhcrelay]=isc-dhcp-relay [dhcpcd]=dhcpcd-base [baresip]=baresip-core [dig]=dnsutils
+  [dhcrelay]=isc-dhcp-relay [dhcpcd]=dhcpcd-base [baresip]=baresip-core [dig]=dnsutils [kamailio]=kamailio
 )
 cmds=(ip dhclient busybox)
-[ "$what" = test ] && cmds+=(chromium chromedriver sipp dhcrelay dhcpcd baresip dig)
+[ "$what" = test ] && cmds+=(chromium chromedriver sipp dhcrelay dhcpcd baresip dig kamailio)
 need=()
 for c in "${cmds[@]}"; do command -v "$c" >/dev/null || need+=("${pkg[$c]}"); done
 ((${#need[@]})) || exit 0
@@ -22,7 +22,7 @@ fi
 echo "deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Packages that ship a service (isc-dhcp-relay) must not start it on the
+# Packages that ship a service (isc-dhcp-relay, kamailio) must not start it on the
 # machine's real interfaces: policy-rc.d forbids starting any during the install.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d

@@ -13,7 +13,7 @@ import (
 // address by PTR, 2001 by A and by ENUM NAPTR; after the release all are
 // NXDOMAIN at once.
 func TestDNSFront(t *testing.T) {
-	needLab(t, "busybox", "dig")
+	needLab(t, "busybox", "dig", "kamailio", "sipp")
 	l := NewLab(t)
 	srv := l.Host("srv", "", "192.0.2.1/24")
 	client := l.Host("desk", phoneMAC, "")
@@ -91,6 +91,10 @@ numbering:
 		}
 	}
 
+	// A PBX routes the number by ENUM: Kamailio's enum module, resolving
+	// through lanteld (the namespace's resolv.conf names it).
+	kamailioENUM(t, l, pc, ip)
+
 	// Release (udhcpc -R releases on exit): all gone at once.
 	udhcpc.Signal(15)
 	if err := udhcpc.Wait(5 * time.Second); err != nil {
@@ -102,4 +106,52 @@ numbering:
 			t.Errorf("after the release, dig %v: %s %q, want NXDOMAIN", args, status, answer)
 		}
 	}
+}
+
+const kamailioENUMConfig = `#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+dns_try_ipv6=no
+use_dns_cache=off
+listen=udp:192.0.2.50:5070
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "enum.so"
+modparam("enum", "domain_suffix", "e164.office.lan.")
+request_route {
+  if (is_method("ACK")) exit;
+  if (enum_query()) { sl_send_reply("302", "Moved Temporarily"); exit; }
+  sl_send_reply("404", "Not Found");
+  exit;
+}
+`
+
+// kamailioENUM runs Kamailio in ns with lanteld as its resolver and has
+// sipp INVITE +10002001: the 302 must carry the NAPTR's URI.
+func kamailioENUM(t *testing.T, l *Lab, ns, ip string) {
+	t.Helper()
+	// ip netns exec mounts /etc/netns/NS/resolv.conf as /etc/resolv.conf.
+	dir := "/etc/netns/" + ns
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(dir+"/resolv.conf", []byte("nameserver 192.0.2.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := l.File("kamailio.cfg", kamailioENUMConfig, 0o644)
+	kam := l.Start(ns, "kamailio", "-f", cfg, "-DD", "-E", "-m", "32", "-M", "4", "-P", l.Path("kamailio.pid"), "-Y", l.Dir())
+	Eventually(t, 10*time.Second, "kamailio to listen", func() bool { return strings.Contains(kam.Output(), "INFO: <core>") })
+	time.Sleep(500 * time.Millisecond)
+	csv := l.File("enum.csv", "SEQUENTIAL\n10002001;\n", 0o644)
+	out, code := l.Exec(ns, "sipp", "-sf", "testdata/enum-invite.xml", "-inf", csv, "-m", "1", "-i", "192.0.2.50", "-p", "5071",
+		"-nostdin", "-timeout", "10s", "-timeout_error", "-trace_msg", "-message_file", l.Path("enum.msg"), "192.0.2.50:5070")
+	msgs, _ := os.ReadFile(l.Path("enum.msg"))
+	if code != 0 || !strings.Contains(string(msgs), "Contact: <sip:10002001@"+ip+">") {
+		t.Errorf("Kamailio's ENUM redirect of +10002001 (exit %d): %s\nmessages:\n%s\nkamailio:\n%s", code, out, msgs, kam.Output())
+	}
+	kam.Kill()
 }

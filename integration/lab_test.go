@@ -249,6 +249,9 @@ func (l *Lab) File(name, content string, mode os.FileMode) string {
 	return p
 }
 
+// Dir is the lab's directory.
+func (l *Lab) Dir() string { return l.dir }
+
 // Path is a path in the lab's directory.
 func (l *Lab) Path(name string) string { return filepath.Join(l.dir, name) }
 
