@@ -229,3 +229,10 @@ func TestSafeEditsInboxCSV(t *testing.T) {
 		t.Errorf("a refused import marked the store failing: %v", err)
 	}
 }
+
+// With the DNS front on, the page shows an online number's name.
+func TestPageShowsDNSNames(t *testing.T) {
+	_, svc := newHandler(t, "")
+	s := &Server{cfg: Config{Svc: svc, Zone: "office.lan", Log: slog.New(slog.DiscardHandler)}}
+	run(t, s.Handler(), req{"GET", "/", "", nil, 200, `2001.office.lan`})
+}

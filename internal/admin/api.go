@@ -91,14 +91,18 @@ type LeaseJSON struct {
 	Start    time.Time `json:"start"`
 	Expiry   time.Time `json:"expiry"`
 	Number   string    `json:"number,omitempty"`
+	// DNSName is the name the DNS front answers for the lease (the host
+	// name as sanitised; "" when none, or when a newer lease holds it).
+	DNSName string `json:"dns_name,omitempty"`
 }
 
 func (s *Server) leaseList() ([]LeaseJSON, error) {
 	ls, err := s.cfg.Svc.Leases()
 	out := make([]LeaseJSON, 0, len(ls))
 	for _, l := range ls {
+		name, _, _ := s.cfg.Svc.HostAt(l.Addr)
 		out = append(out, LeaseJSON{Address: l.Addr.String(), MAC: l.MAC.String(), Hostname: l.Hostname,
-			Start: l.Start, Expiry: l.Expiry, Number: l.Number})
+			Start: l.Start, Expiry: l.Expiry, Number: l.Number, DNSName: name})
 	}
 	return out, err
 }

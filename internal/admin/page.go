@@ -33,6 +33,7 @@ type pageData struct {
 	Query      string
 	Counts     numbering.Counts
 	PoolSize   uint32
+	Zone       string
 	Inbox      []numbering.InboxEntry
 	Users      []numbering.User
 	Servers    []numbering.Server
@@ -42,7 +43,7 @@ type pageData struct {
 // page is the directory web page: rendered on the server, refreshed by a
 // little JavaScript from the JSON API; no external assets.
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
-	d := pageData{Server: s.cfg.Svc.ServerNumber(), Query: r.URL.Query().Get("q")}
+	d := pageData{Server: s.cfg.Svc.ServerNumber(), Query: r.URL.Query().Get("q"), Zone: s.cfg.Zone}
 	var err error
 	if d.Entries, err = s.cfg.Svc.Directory(numbering.ListFilter{Query: d.Query}); err != nil {
 		s.fail(w, err)

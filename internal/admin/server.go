@@ -43,6 +43,8 @@ type Config struct {
 	// CheckSync, when set (the SIP front is on), sends a claimed phone a
 	// NOTIFY check-sync and returns its answer's code.
 	CheckSync func(addr netip.Addr, number string, timeout time.Duration) (int, error)
+	// Zone is the DNS front's zone ("" when off): the page shows names.
+	Zone string
 }
 
 // Server is the running admin listener.

@@ -156,7 +156,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	}
 	if cfg.Admin != "" {
 		d.admin, err = admin.Listen(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Hosts: cfg.AdminHosts, Svc: d.svc,
-			Health: d.health, Metrics: d.metrics.Registry, Log: log, CheckSync: d.checkSync()})
+			Health: d.health, Metrics: d.metrics.Registry, Log: log, CheckSync: d.checkSync(), Zone: cfg.DNS.Zone})
 		if err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "numbering.admin", Err: err}
 		}
