@@ -6,8 +6,10 @@
 //     needs the server to act on it (quarantine the address).
 //   - CoreDHCP starts one goroutine per datagram without bound; under load
 //     that is unbounded memory and latency. Here a fixed pool of workers
-//     takes datagrams from a bounded queue, and datagrams that find the
-//     queue full are dropped and counted (the client retransmits).
+//     takes datagrams from a queue bounded in count and in bytes (each kept
+//     at its own size); datagrams that find it full, or that waited past
+//     MaxDelay, are dropped and counted (the client retransmits), so past
+//     saturation the server sheds load rather than answering all of it late.
 //
 // Replies are sent as RFC 2131 section 4.1 says: to the relay (giaddr) on
 // port 67; a NAK broadcast; to ciaddr when the client has an address;
@@ -15,6 +17,7 @@
 package dhcpserve
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,7 +35,16 @@ import (
 // Options configure a Server.
 type Options struct {
 	Workers int // default 64 per CPU: ACKs wait for a shared fsync
-	Queue   int // datagrams waiting for a worker; default 8192
+	Queue   int // datagrams waiting for a worker; default 4096
+	// QueueBytes bounds the bytes of the datagrams waiting (default 2 MiB):
+	// each is kept at its own size, not in a 64 KiB read buffer.
+	QueueBytes int64
+	// MaxDelay: a datagram that waited longer than this for a worker is
+	// dropped unanswered (default 500 ms). Past saturation the server sheds
+	// what it cannot answer in time instead of answering everything late:
+	// a client retransmits after 4 s, and an OFFER for a DISCOVER it has
+	// given up on only costs work.
+	MaxDelay time.Duration
 	Log     *slog.Logger
 	// Bind, when set, gives the chain for requests that arrive on an
 	// interface (lantel picks a direct client's subnet by it). It is
@@ -42,8 +54,7 @@ type Options struct {
 }
 
 type packet struct {
-	buf     []byte
-	n       int
+	buf     []byte // the datagram, at its own size
 	ifIndex int
 	peer    *net.UDPAddr
 	l       *listener
@@ -62,13 +73,14 @@ type Server struct {
 	log       *slog.Logger
 	listeners []*listener
 	queue     chan packet
-	bufs      sync.Pool
+	queued    atomic.Int64 // bytes in the queue
+	closing   atomic.Bool  // Close was called: queued work is dropped
 	wg        sync.WaitGroup
 	readers   sync.WaitGroup
 	closeOnce sync.Once
 	bound     sync.Map // ifindex -> []handler.Handler4
 
-	Dropped        atomic.Uint64 // datagrams dropped because the queue was full
+	Dropped        atomic.Uint64 // datagrams dropped: the queue was full, or they waited past MaxDelay
 	ForgedReleases atomic.Uint64 // RELEASEs ignored: not from the released address
 }
 
@@ -79,13 +91,18 @@ func Start(addrs []net.UDPAddr, chain []handler.Handler4, opts Options) (*Server
 		opts.Workers = 64 * runtime.GOMAXPROCS(0)
 	}
 	if opts.Queue <= 0 {
-		opts.Queue = 8192
+		opts.Queue = 4096
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = 2 << 20
+	}
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = 500 * time.Millisecond
 	}
 	s := &Server{handlers: chain, opts: opts, log: opts.Log, queue: make(chan packet, opts.Queue)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.bufs.New = func() any { b := make([]byte, 1<<16); return &b }
 	for _, a := range addrs {
 		l, err := listen(a)
 		if err != nil {
@@ -133,16 +150,19 @@ func (s *Server) closeListeners() {
 	}
 }
 
-// Close stops reading, lets the workers finish what is queued, and returns
-// when every goroutine has stopped.
+// Close stops reading, drops what is queued (unanswered: the clients
+// retransmit to whoever serves next; what was acknowledged is durable
+// already), lets the requests being handled finish, and returns when every
+// goroutine has stopped: quickly, whatever the queue held.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.closing.Store(true)
 		s.closeListeners()
 		s.readers.Wait()
 		close(s.queue)
 		s.wg.Wait()
 		if n := s.Dropped.Load(); n > 0 {
-			s.log.Warn("DHCPv4 datagrams dropped because every worker was busy", "count", n)
+			s.log.Warn("DHCPv4 datagrams dropped: the queue was full, they waited too long, or lanteld was stopping", "count", n)
 		}
 	})
 	return nil
@@ -150,27 +170,31 @@ func (s *Server) Close() error {
 
 func (s *Server) read(l *listener) {
 	defer s.readers.Done()
+	buf := make([]byte, 1<<16)
 	for {
-		bp := s.bufs.Get().(*[]byte)
-		n, cm, peer, err := l.pc.ReadFrom(*bp)
+		n, cm, peer, err := l.pc.ReadFrom(buf)
 		if err != nil {
-			s.bufs.Put(bp)
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			s.log.Warn("dhcp read", "err", err)
 			continue
 		}
-		p := packet{buf: *bp, n: n, l: l, at: time.Now()}
+		if s.queued.Load()+int64(n) > s.opts.QueueBytes {
+			s.Dropped.Add(1)
+			continue
+		}
+		p := packet{buf: bytes.Clone(buf[:n]), l: l, at: time.Now()}
 		p.peer, _ = peer.(*net.UDPAddr)
 		if cm != nil {
 			p.ifIndex = cm.IfIndex
 		}
+		s.queued.Add(int64(n))
 		select {
 		case s.queue <- p:
 		default:
+			s.queued.Add(-int64(n))
 			s.Dropped.Add(1)
-			s.bufs.Put(bp)
 		}
 	}
 }
@@ -178,14 +202,17 @@ func (s *Server) read(l *listener) {
 func (s *Server) worker() {
 	defer s.wg.Done()
 	for p := range s.queue {
+		s.queued.Add(-int64(len(p.buf)))
+		if s.closing.Load() || time.Since(p.at) > s.opts.MaxDelay {
+			s.Dropped.Add(1) // too late to be useful, or shutting down
+			continue
+		}
 		s.serve(p)
-		b := p.buf
-		s.bufs.Put(&b)
 	}
 }
 
 func (s *Server) serve(p packet) {
-	req, err := dhcpv4.FromBytes(p.buf[:p.n])
+	req, err := dhcpv4.FromBytes(p.buf)
 	if err != nil {
 		s.log.Debug("dhcp: unparsable datagram", "from", p.peer, "err", err)
 		return

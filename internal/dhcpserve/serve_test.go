@@ -3,8 +3,11 @@ package dhcpserve
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/coredhcp/coredhcp/handler"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -78,5 +81,53 @@ func TestSecondServerFails(t *testing.T) {
 	}
 	if !errors.Is(err, ErrPortInUse) {
 		t.Fatalf("second server: %v", err)
+	}
+}
+
+// Past saturation the server sheds late work instead of answering all of
+// it late, and Close drops what is queued: it returns at once, whatever the
+// queue holds.
+func TestShedAndFastClose(t *testing.T) {
+	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := *probe.LocalAddr().(*net.UDPAddr)
+	probe.Close()
+	var handled atomic.Int64
+	slow := func(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
+		handled.Add(1)
+		time.Sleep(20 * time.Millisecond) // a worker's commit
+		return nil, true
+	}
+	s, err := Start([]net.UDPAddr{addr}, []handler.Handler4{slow}, Options{Workers: 1, MaxDelay: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp4", nil, &addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	d, _ := dhcpv4.NewDiscovery(net.HardwareAddr{2, 0, 0, 0, 0, 1})
+	for i := 0; i < 400; i++ {
+		c.Write(d.ToBytes())
+	}
+	time.Sleep(500 * time.Millisecond)
+	// One worker at 20 ms each could serve ~25 in 500 ms; with a 100 ms
+	// delay bound it serves a handful and sheds the rest.
+	if n := handled.Load(); n > 30 {
+		t.Errorf("%d handled in 500 ms by one 20 ms worker", n)
+	}
+	for i := 0; i < 400; i++ {
+		c.Write(d.ToBytes())
+	}
+	start := time.Now()
+	s.Close()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v with work queued", d)
+	}
+	if s.Dropped.Load() < 300 {
+		t.Errorf("only %d dropped", s.Dropped.Load())
 	}
 }
