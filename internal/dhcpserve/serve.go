@@ -45,7 +45,7 @@ type Options struct {
 	// a client retransmits after 4 s, and an OFFER for a DISCOVER it has
 	// given up on only costs work.
 	MaxDelay time.Duration
-	Log     *slog.Logger
+	Log      *slog.Logger
 	// Bind, when set, gives the chain for requests that arrive on an
 	// interface (lantel picks a direct client's subnet by it). It is
 	// called once per interface; without it every request gets the chain
