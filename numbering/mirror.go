@@ -2,6 +2,9 @@ package numbering
 
 import (
 	"net/netip"
+	"slices"
+
+	"github.com/bits-and-blooms/bitset"
 	"sync"
 	"time"
 
@@ -28,6 +31,14 @@ type mirror struct {
 	// byAddr is the number bound at each address (one of them, when
 	// several are): reverse DNS.
 	byAddr map[netip.Addr]string
+	// The pool's availability, by pool index (Pool.At): taken (reserved or
+	// bound), remembered (some terminal held it once: see bktMemory), and
+	// used = taken or remembered. poolNumber looks for a clear bit instead
+	// of decoding the pool in its transaction; the bits are hints that it
+	// checks in the transaction (they follow commits, not the transaction
+	// in progress).
+	taken, remembered, used *bitset.BitSet
+	nTaken, nUsed           uint // their counts: a full pool is known in O(1)
 }
 
 type liveEntry struct {
@@ -69,7 +80,8 @@ func (c *Counts) add(e liveEntry, inPool bool, delta int) {
 	}
 }
 
-// load fills the view from the tables (at open).
+// load fills the view from the tables (at open, and when a reload changes
+// the pool).
 func (v *mirror) load(tx *bolt.Tx, pool Pool) error {
 	m := map[string]liveEntry{}
 	err := tx.Bucket(bktTerminals).ForEach(func(k, val []byte) error {
@@ -92,20 +104,34 @@ func (v *mirror) load(tx *bolt.Tx, pool Pool) error {
 	}); err != nil {
 		return err
 	}
+	remembered := bitset.New(uint(pool.Size()))
+	c := tx.Bucket(bktMemory).Cursor()
+	for k, _ := c.Seek([]byte{'n'}); len(k) > 0 && k[0] == 'n'; k, _ = c.Next() {
+		if i, ok := pool.Index(string(k[1:])); ok {
+			remembered.Set(uint(i))
+		}
+	}
 	v.mu.Lock()
 	v.m = m
+	v.remembered = remembered
 	v.recount(pool)
 	v.mu.Unlock()
 	return nil
 }
 
-// recount recomputes the counts for pool (at open, and when a reload
-// changes the pool); the caller holds mu.
+// recount recomputes the counts and the pool's bits for pool; the caller
+// holds mu.
 func (v *mirror) recount(pool Pool) {
 	v.pool = pool
 	v.counts = Counts{FreePool: int(pool.Size())}
 	v.poolByAddr = map[netip.Addr]int{}
 	v.byAddr = map[netip.Addr]string{}
+	v.taken, v.used = bitset.New(uint(pool.Size())), bitset.New(uint(pool.Size()))
+	if v.remembered == nil || v.remembered.Len() != uint(pool.Size()) {
+		v.remembered = bitset.New(uint(pool.Size()))
+	}
+	v.used.InPlaceUnion(v.remembered)
+	v.nTaken, v.nUsed = 0, v.used.Count()
 	for t, e := range v.m {
 		v.add(t, e, pool.Contains(t), 1)
 	}
@@ -115,6 +141,17 @@ func (v *mirror) recount(pool Pool) {
 // holds mu.
 func (v *mirror) add(t string, e liveEntry, inPool bool, delta int) {
 	v.counts.add(e, inPool, delta)
+	if i, ok := v.pool.Index(t); ok {
+		taken := delta > 0 && (e.reserved || e.addr.IsValid())
+		v.nTaken = v.nTaken - b2u(v.taken.Test(uint(i))) + b2u(taken)
+		v.taken.SetTo(uint(i), taken)
+		if taken && e.addr.IsValid() {
+			v.remembered.Set(uint(i)) // a binding is remembered (bktMemory)
+		}
+		used := taken || v.remembered.Test(uint(i))
+		v.nUsed = v.nUsed - b2u(v.used.Test(uint(i))) + b2u(used)
+		v.used.SetTo(uint(i), used)
+	}
 	if e.addr.IsValid() {
 		switch {
 		case delta > 0:
@@ -150,10 +187,36 @@ func (v *mirror) poolHeld(addr netip.Addr) int {
 	return v.poolByAddr[addr]
 }
 
+// setPool recomputes the counts and bits for a reloaded pool.
 func (v *mirror) setPool(pool Pool) {
 	v.mu.Lock()
+	if !slices.Equal(v.pool, pool) {
+		v.remembered = nil // not known for another pool: a preference only, rebuilt as numbers are bound
+	}
 	v.recount(pool)
 	v.mu.Unlock()
+}
+
+// nextPool returns the first pool index from `from` on (wrapping around)
+// that is not taken, nor, unless remembered is allowed, remembered.
+func (v *mirror) nextPool(from uint32, allowRemembered bool) (uint32, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	bs, full := v.used, v.nUsed
+	if allowRemembered {
+		bs, full = v.taken, v.nTaken
+	}
+	size := uint(v.pool.Size())
+	if full >= size {
+		return 0, false // without a scan
+	}
+	if i, ok := bs.NextClear(uint(from)); ok && i < size {
+		return uint32(i), true
+	}
+	if i, ok := bs.NextClear(0); ok && i < size {
+		return uint32(i), true
+	}
+	return 0, false
 }
 
 // get returns the entry of a bound number.
@@ -201,4 +264,11 @@ func (v *mirror) set(t string, e liveEntry) {
 	}
 	v.m[t] = e
 	v.add(t, e, inPool, 1)
+}
+
+func b2u(b bool) uint {
+	if b {
+		return 1
+	}
+	return 0
 }

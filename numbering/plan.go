@@ -118,6 +118,23 @@ func (p Pool) At(i uint32) uint32 {
 	panic("numbering: pool index out of range")
 }
 
+// Index is the position of terminal number t in the pool (the inverse of
+// At).
+func (p Pool) Index(t string) (uint32, bool) {
+	v, err := strconv.ParseUint(t, 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	var base uint32
+	for _, r := range p {
+		if uint32(v) >= r.Lo && uint32(v) <= r.Hi {
+			return base + uint32(v) - r.Lo, true
+		}
+		base += r.Hi - r.Lo + 1
+	}
+	return 0, false
+}
+
 // Contains reports whether terminal number t is in the pool.
 func (p Pool) Contains(t string) bool {
 	v, err := strconv.ParseUint(t, 10, 32)

@@ -188,41 +188,60 @@ func (d *Directory) poolNumber(tx *bolt.Tx, cfg *Config, mac domain.MAC, addr ne
 	}
 	holder := holderKey(mac, addr)
 	res, term := tx.Bucket(bktReservations), tx.Bucket(bktTerminals)
-	var fallback string
-	start := d.cursor % size
-	key := make([]byte, 0, 8)
-	for i := uint32(0); i < size; i++ {
-		idx := (start + i) % size
-		key = strconv.AppendUint(key[:0], uint64(cfg.Pool.At(idx)), 10)
-		key = padLeft(key, cfg.Plan.TerminalDigits)
-		if res.Get(key) != nil {
-			continue
+	// available checks a candidate in the transaction: the live view's bits
+	// are hints that follow commits, not this transaction.
+	available := func(t []byte, allowRemembered bool) (bool, error) {
+		if res.Get(t) != nil {
+			return false, nil
 		}
-		if v := term.Get(key); v != nil {
-			b, err := decodeBinding(string(key), v)
+		if v := term.Get(t); v != nil {
+			b, err := decodeBinding(string(t), v)
+			if err != nil {
+				return false, err
+			}
+			if b.Online(now) && !b.sameTerminal(mac, addr) {
+				return false, nil
+			}
+		}
+		if !allowRemembered {
+			if h := mem.Get(memKeyNumber(string(t))); h != nil && string(h) != string(holder) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	// First a number no other terminal remembers, then any free one: each
+	// found by the next clear bit from the rotating cursor (Kea's iterative
+	// allocator), not by decoding the pool.
+	key := make([]byte, 0, 8)
+	for _, allowRemembered := range []bool{false, true} {
+		from := d.cursor % size
+		for tries := 0; tries < maxPoolTries; tries++ {
+			idx, ok := d.live.nextPool(from, allowRemembered)
+			if !ok {
+				break
+			}
+			key = padLeft(strconv.AppendUint(key[:0], uint64(cfg.Pool.At(idx)), 10), cfg.Plan.TerminalDigits)
+			ok, err := available(key, allowRemembered)
 			if err != nil {
 				return "", err
 			}
-			if b.Online(now) && !b.sameTerminal(mac, addr) {
-				continue
+			if ok {
+				if tx.Writable() { // a read-only try (see service.Register) moves nothing
+					d.cursor = idx + 1
+				}
+				return string(key), nil
 			}
+			from = (idx + 1) % size
 		}
-		if h := mem.Get(memKeyNumber(string(key))); h != nil && string(h) != string(holder) {
-			if fallback == "" {
-				fallback = string(key)
-			}
-			continue
-		}
-		if tx.Writable() { // a read-only try (see service.Register) moves nothing
-			d.cursor = idx + 1
-		}
-		return string(key), nil
-	}
-	if fallback != "" {
-		return fallback, nil
 	}
 	return "", domain.Errorf(domain.Exhausted, "all %d numbers of the dynamic pool are taken", size)
 }
+
+// maxPoolTries bounds the candidates poolNumber checks in its transaction:
+// the live view lags only by the transaction in progress, whose other
+// writers move the cursor past what they took.
+const maxPoolTries = 64
 
 func padLeft(b []byte, width int) []byte {
 	if len(b) >= width {
