@@ -1,10 +1,10 @@
 package numbering
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"sort"
 	"strings"
 	"time"
 
@@ -49,95 +49,119 @@ type ListFilter struct {
 }
 
 // DirectoryTx lists the directory in number order: every reserved or bound
-// number, and, when the filter asks for state "free", the free numbers of
-// the pool (as many as Limit asks, from After on).
+// number, or, when the filter asks for state "free", the free numbers of
+// the pool. It walks the reservation and binding tables (both keyed by
+// terminal number) together from After on and stops when Limit entries
+// match: a page costs what it returns (plus what the filter skips), not the
+// whole directory. Free numbers come from the live view's pool bits.
 func (d *Directory) DirectoryTx(tx *bolt.Tx, f ListFilter, now time.Time) ([]Entry, error) {
 	cfg := d.cfg.Load()
-	entries := map[string]*Entry{}
-	get := func(t string) *Entry {
-		e, ok := entries[t]
-		if !ok {
-			e = &Entry{Number: cfg.Plan.Full(t), Terminal: t, Pool: cfg.Pool.Contains(t)}
-			entries[t] = e
-		}
-		return e
-	}
-	err := tx.Bucket(bktReservations).ForEach(func(k, v []byte) error {
-		r, err := getJSON[Reservation](v)
-		if err != nil {
-			return err
-		}
-		e := get(string(k))
-		e.Reserved, e.Origin, e.Name, e.UserID, e.MAC = true, r.Origin, r.Name, r.UserID, r.MAC.String()
-		e.HasSecret = hasSecret(tx, r.Number)
-		e.State, e.Source = StateReserved, "static"
-		if s := tx.Bucket(bktSeen).Get(k); len(s) == 12 {
-			t := time.Unix(int64(binary.BigEndian.Uint64(s)), 0)
-			e.LastSeen = &t
-			e.IPv4 = netip.AddrFrom4([4]byte(s[8:])).String()
-			e.State = StateOffline
-		}
-		return nil
-	})
+	names, err := userNames(tx)
 	if err != nil {
 		return nil, err
 	}
+	q := strings.ToLower(f.Query)
+	match := func(e *Entry) bool {
+		return (f.State == "" || e.State == f.State) &&
+			(q == "" || strings.Contains(strings.ToLower(strings.Join([]string{e.Number, e.Terminal, e.Name, e.UserID, e.MAC, e.IPv4}, "\x00")), q))
+	}
+	var after []byte // terminal number of the cursor (exclusive)
+	if f.After != "" {
+		if srv, t, err := cfg.Plan.Split(f.After); err == nil && srv == cfg.Plan.Server {
+			after = []byte(t)
+		}
+	}
+	out := []Entry{}
+	if f.State == StateFree {
+		from := uint32(0)
+		if after != nil {
+			if i, ok := cfg.Pool.Index(string(after)); ok {
+				from = i + 1
+			}
+		}
+		for i := from; f.Limit <= 0 || len(out) < f.Limit; i++ {
+			idx, ok := d.live.nextFree(i)
+			if !ok {
+				break
+			}
+			t := fmt.Sprintf("%0*d", cfg.Plan.TerminalDigits, cfg.Pool.At(idx))
+			if e := (&Entry{Number: cfg.Plan.Full(t), Terminal: t, State: StateFree, Pool: true}); match(e) {
+				out = append(out, *e)
+			}
+			i = idx
+		}
+		return out, nil
+	}
+	rc, tc := tx.Bucket(bktReservations).Cursor(), tx.Bucket(bktTerminals).Cursor()
+	seek := func(c *bolt.Cursor) ([]byte, []byte) {
+		if after == nil {
+			return c.First()
+		}
+		k, v := c.Seek(after)
+		if k != nil && bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+		return k, v
+	}
+	rk, rv := seek(rc)
+	tk, tv := seek(tc)
+	for (rk != nil || tk != nil) && (f.Limit <= 0 || len(out) < f.Limit) {
+		t := rk
+		if t == nil || (tk != nil && bytes.Compare(tk, t) < 0) {
+			t = tk
+		}
+		term := string(t)
+		e := Entry{Number: cfg.Plan.Full(term), Terminal: term, Pool: cfg.Pool.Contains(term)}
+		if rk != nil && bytes.Equal(rk, t) {
+			r, err := getJSON[Reservation](rv)
+			if err != nil {
+				return nil, err
+			}
+			fillReservation(tx, &e, r)
+			rk, rv = rc.Next()
+		}
+		if tk != nil && bytes.Equal(tk, t) {
+			b, err := decodeBinding(term, tv)
+			if err != nil {
+				return nil, err
+			}
+			fillBinding(&e, b, now)
+			tk, tv = tc.Next()
+		}
+		if e.Name == "" {
+			e.Name = names[term]
+		}
+		if match(&e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// userNames maps numbers to their users' names (users are few).
+func userNames(tx *bolt.Tx) (map[string]string, error) {
 	names := map[string]string{}
-	if err := tx.Bucket(bktUsers).ForEach(func(k, v []byte) error {
+	err := tx.Bucket(bktUsers).ForEach(func(k, v []byte) error {
 		u, err := getJSON[User](v)
 		if err == nil && u.Name != "" {
 			names[u.Number] = u.Name
 		}
 		return err
-	}); err != nil {
-		return nil, err
-	}
-	err = tx.Bucket(bktTerminals).ForEach(func(k, v []byte) error {
-		b, err := decodeBinding(string(k), v)
-		if err != nil {
-			return err
-		}
-		fillBinding(get(b.Number), b, now)
-		return nil
 	})
-	if err != nil {
-		return nil, err
+	return names, err
+}
+
+// fillReservation sets what a reservation (and its last-seen record) says.
+func fillReservation(tx *bolt.Tx, e *Entry, r *Reservation) {
+	e.Reserved, e.Origin, e.Name, e.UserID, e.MAC = true, r.Origin, r.Name, r.UserID, r.MAC.String()
+	e.HasSecret = hasSecret(tx, r.Number)
+	e.State, e.Source = StateReserved, "static"
+	if s := tx.Bucket(bktSeen).Get([]byte(e.Terminal)); len(s) == 12 {
+		t := time.Unix(int64(binary.BigEndian.Uint64(s)), 0)
+		e.LastSeen = &t
+		e.IPv4 = netip.AddrFrom4([4]byte(s[8:])).String()
+		e.State = StateOffline
 	}
-	for t, e := range entries {
-		if e.Name == "" {
-			e.Name = names[t]
-		}
-	}
-	q := strings.ToLower(f.Query)
-	match := func(e *Entry) bool {
-		return (f.State == "" || e.State == f.State) && (f.After == "" || e.Number > f.After) &&
-			(q == "" || strings.Contains(strings.ToLower(strings.Join([]string{e.Number, e.Terminal, e.Name, e.UserID, e.MAC, e.IPv4}, "\x00")), q))
-	}
-	out := make([]Entry, 0, len(entries))
-	for _, e := range entries {
-		if match(e) {
-			out = append(out, *e)
-		}
-	}
-	if f.State == StateFree {
-		// The pool in order, skipping what is reserved or bound, until the
-		// page is full: never more numbers than asked for.
-		size := cfg.Pool.Size()
-		for i := uint32(0); i < size && (f.Limit <= 0 || len(out) < f.Limit); i++ {
-			t := fmt.Sprintf("%0*d", cfg.Plan.TerminalDigits, cfg.Pool.At(i))
-			if _, ok := entries[t]; ok {
-				continue
-			}
-			if e := (&Entry{Number: cfg.Plan.Full(t), Terminal: t, State: StateFree, Pool: true}); match(e) {
-				out = append(out, *e)
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
-	}
-	return out, nil
 }
 
 // EntryTx returns one number's entry (short or full form) by point
@@ -154,15 +178,7 @@ func (d *Directory) EntryTx(tx *bolt.Tx, number string, now time.Time) (Entry, e
 		return e, err
 	}
 	if r != nil {
-		e.Reserved, e.Origin, e.Name, e.UserID, e.MAC = true, r.Origin, r.Name, r.UserID, r.MAC.String()
-		e.HasSecret = hasSecret(tx, r.Number)
-		e.State, e.Source = StateReserved, "static"
-		if s := tx.Bucket(bktSeen).Get([]byte(t)); len(s) == 12 {
-			at := time.Unix(int64(binary.BigEndian.Uint64(s)), 0)
-			e.LastSeen = &at
-			e.IPv4 = netip.AddrFrom4([4]byte(s[8:])).String()
-			e.State = StateOffline
-		}
+		fillReservation(tx, &e, r)
 	}
 	b, err := getBinding(tx, t)
 	if err != nil {

@@ -197,6 +197,17 @@ func (v *mirror) setPool(pool Pool) {
 	v.mu.Unlock()
 }
 
+// nextFree returns the first pool index from `from` on (no wrapping) that
+// is neither reserved nor bound.
+func (v *mirror) nextFree(from uint32) (uint32, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if i, ok := v.taken.NextClear(uint(from)); ok && i < uint(v.pool.Size()) {
+		return uint32(i), true
+	}
+	return 0, false
+}
+
 // nextPool returns the first pool index from `from` on (wrapping around)
 // that is not taken, nor, unless remembered is allowed, remembered.
 func (v *mirror) nextPool(from uint32, allowRemembered bool) (uint32, bool) {

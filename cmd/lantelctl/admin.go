@@ -139,8 +139,21 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 			err = c.do("GET", "/api/v1/directory/"+url.PathEscape(pos[0]), nil, &e)
 			list = []map[string]any{e}
 			out = e
-		} else {
-			err = c.do("GET", "/api/v1/directory?state="+url.QueryEscape(*state)+"&q="+url.QueryEscape(*query), nil, &list)
+		} else { // every page (the API answers 1000 entries at a time)
+			after := ""
+			for {
+				var page []map[string]any
+				path := "/api/v1/directory?state=" + url.QueryEscape(*state) + "&q=" + url.QueryEscape(*query) + "&limit=1000&after=" + url.QueryEscape(after)
+				if err = c.do("GET", path, nil, &page); err != nil || len(page) < 1000 {
+					list = append(list, page...)
+					break
+				}
+				list = append(list, page...)
+				after = s(page[len(page)-1]["number"])
+				if *state == "free" {
+					break // the free numbers: one page is plenty
+				}
+			}
 			out = list
 		}
 		table = func(w *tabwriter.Writer) {

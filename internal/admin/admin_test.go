@@ -236,3 +236,36 @@ func TestPageShowsDNSNames(t *testing.T) {
 	s := &Server{cfg: Config{Svc: svc, Zone: "office.lan", Log: slog.New(slog.DiscardHandler)}}
 	run(t, s.Handler(), req{"GET", "/", "", nil, 200, `2001.office.lan`})
 }
+
+// The directory comes in pages: a full page says where the next starts.
+func TestDirectoryPages(t *testing.T) {
+	h, svc := newHandler(t, "")
+	for _, n := range []string{"2010", "2011", "2012"} {
+		if err := svc.CreateReservation(numbering.Reservation{Number: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	next := "/api/v1/directory?state=reserved&limit=2"
+	for pages := 0; next != "" && pages < 5; pages++ {
+		r := httptest.NewRequest("GET", "http://127.0.0.1:5758"+next, nil)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var es []numbering.Entry
+		if err := json.Unmarshal(w.Body.Bytes(), &es); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			got = append(got, e.Terminal)
+		}
+		next = ""
+		if a := w.Header().Get("X-Next-After"); a != "" {
+			next = "/api/v1/directory?state=reserved&limit=2&after=" + a
+		}
+	}
+	if strings.Join(got, ",") != "2010,2011,2012" {
+		t.Errorf("pages gave %v", got)
+	}
+	run(t, h, req{"GET", "/api/v1/directory?state=free&after=10002100", "", nil, 200, `"10002101"`})
+	run(t, h, req{"GET", "/api/v1/directory?limit=0", "", nil, 400, `limit`})
+}

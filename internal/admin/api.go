@@ -55,21 +55,26 @@ func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("state %q: want free, reserved, online or offline", f.State))
 		return
 	}
+	f.Limit = defaultPageLimit
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeErr(w, http.StatusBadRequest, fmt.Errorf("limit %q: want a number", v))
+		if err != nil || n < 1 || n > maxPageLimit {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("limit %q: want 1 to %d", v, maxPageLimit))
 			return
 		}
 		f.Limit = n
-	} else if f.State == numbering.StateFree {
-		f.Limit = defaultFreeLimit
 	}
 	f.After = r.URL.Query().Get("after")
 	out, err := s.cfg.Svc.Directory(f)
 	if err != nil {
 		s.fail(w, err)
 		return
+	}
+	if len(out) == f.Limit { // there may be more: the next page starts after the last number
+		q := r.URL.Query()
+		q.Set("after", out[len(out)-1].Number)
+		w.Header().Set("X-Next-After", out[len(out)-1].Number)
+		w.Header().Set("Link", `</api/v1/directory?`+q.Encode()+`>; rel="next"`)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -317,6 +322,11 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 // backupDeadline bounds a backup download.
 const backupDeadline = 10 * time.Minute
 
-// defaultFreeLimit is how many free numbers state=free lists when no limit
-// is asked (a pool can hold millions).
-const defaultFreeLimit = 1000
+// defaultPageLimit is how many entries a directory page holds when no
+// limit is asked; maxPageLimit the most a page may hold.
+const (
+	defaultPageLimit = 1000
+	maxPageLimit     = 10000
+)
+
+
