@@ -37,6 +37,7 @@ func run() int {
 	printDefaults := fs.Bool("print-defaults", false, "print the embedded default configuration and exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until shutdown (for performance work)")
 	checkStore := fs.String("check-store", "", "check every page of the store `file` (lanteld stopped, or a backup copy) and exit")
+	compact := fs.String("compact", "", "rewrite the store `file` without its free pages (lanteld stopped) and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -49,6 +50,18 @@ func run() int {
 			return 1
 		}
 		fmt.Println("store ok:", *checkStore)
+		return 0
+	}
+	if *compact != "" {
+		before, after, err := daemon.CompactStore(*compact)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lanteld:", err)
+			if errors.Is(err, daemon.ErrDamaged) {
+				return daemon.ExitDamaged
+			}
+			return 1
+		}
+		fmt.Printf("store compacted: %s: %d -> %d bytes\n", *compact, before, after)
 		return 0
 	}
 	if *printDefaults {
