@@ -87,6 +87,7 @@ type Store struct {
 	offeredTo   map[netip.Addr]string
 	declined    map[string]declines
 	quarantined int
+	leasedN     int // lease records in the store (Stats without a scan)
 
 	byName map[string]netip.Addr // see names.go
 	nameAt map[netip.Addr]named
@@ -175,6 +176,7 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 				return err
 			}
 			s.indexName(*l)
+			s.leasedN++
 			return nil
 		}); err != nil {
 			return err
@@ -416,6 +418,7 @@ func (s *Store) Forget(key string) {
 type Effects struct {
 	busy, free []netip.Addr
 	leased     []Lease      // granted or renewed: their names
+	newRows    int          // leases that did not exist before (not renewals)
 	ended      []netip.Addr // leases that ended: their names go
 	acked      []string     // client keys whose offer became a lease
 	declinedBy string
@@ -454,6 +457,7 @@ func (s *Store) Apply(e Effects, now time.Time) {
 		s.declined[e.declinedBy] = d
 	}
 	s.quarantined += e.quarDelta
+	s.leasedN += e.newRows - len(e.ended)
 	for _, a := range e.ended {
 		s.unindexName(a)
 	}
@@ -574,6 +578,9 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 	e.acked = append(e.acked, c.Key)
 	e.busy = append(e.busy, a)
 	e.leased = append(e.leased, *l)
+	if cur == nil || cur.Key != c.Key {
+		e.newRows++
+	}
 	return l, ended, e, nil
 }
 
@@ -734,15 +741,11 @@ func (s *Store) Stats() (Stats, error) {
 	for _, r := range s.cfg.Ranges {
 		st.Size += int(r.Size())
 	}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		st.Leased = tx.Bucket(bktLeases).Stats().KeyN
-		st.Quarantined = tx.Bucket(bktQuarantine).Stats().KeyN
-		return nil
-	})
+	// From counts kept on commit: /metrics reads this at every scrape.
 	s.mu.Lock()
-	st.Offered = len(s.offers)
+	st.Leased, st.Quarantined, st.Offered = s.leasedN, s.quarantined, len(s.offers)
 	s.mu.Unlock()
-	return st, err
+	return st, nil
 }
 
 // ForEachTx calls f for every lease record.
