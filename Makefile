@@ -5,7 +5,7 @@ BIN     ?= bin
 PKGS    := ./...
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-short lint fuzz soak bench bench-go bench-ltnp bench-dhcp bench-sip bench-dns demo clean deps
+.PHONY: all build test test-short lint fuzz soak bench bench-go bench-ltnp bench-dhcp bench-sip bench-dns bench-scale demo clean deps
 
 all: build
 
@@ -72,3 +72,7 @@ bench-sip: build
 
 bench-dns: build
 	./contrib/bench/dns.sh
+
+# 1k and 100k numbers and leases: start-up, RSS, rates, SIGTERM (a table).
+bench-scale:
+	LANTEL_SCALE=1 $(GO) test -run '^TestScale$$' -v -timeout 30m ./cmd/lanteld/

@@ -759,6 +759,29 @@ func ForEachTx(tx *bolt.Tx, f func(*Lease) error) error {
 	})
 }
 
+// PageTx calls f for the lease records after address after (all when
+// invalid), in address order, until f returns false.
+func PageTx(tx *bolt.Tx, after netip.Addr, f func(*Lease) (bool, error)) error {
+	c := tx.Bucket(bktLeases).Cursor()
+	k, v := c.First()
+	if after.Is4() {
+		a := after.As4()
+		if k, v = c.Seek(a[:]); k != nil && string(k) == string(a[:]) {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		l, err := decodeLease(netip.AddrFrom4([4]byte(k)), v)
+		if err != nil {
+			return err
+		}
+		if more, err := f(l); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
 func expKey(t time.Time, a netip.Addr) []byte {
 	k := binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(t.Unix()))
 	a4 := a.As4()

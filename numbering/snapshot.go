@@ -35,3 +35,15 @@ func SnapshotTx(tx *bolt.Tx) (*Snapshot, error) {
 	})
 	return s, err
 }
+
+// UsersTx lists the user table.
+func UsersTx(tx *bolt.Tx) ([]User, error) {
+	out := []User{}
+	return out, forEachJSON(tx.Bucket(bktUsers), &out)
+}
+
+// ServersTx lists the server table.
+func ServersTx(tx *bolt.Tx) ([]Server, error) {
+	out := []Server{}
+	return out, forEachJSON(tx.Bucket(bktServers), &out)
+}

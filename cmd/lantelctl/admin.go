@@ -174,7 +174,16 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 				}
 			}
 		} else {
-			err = c.do("GET", "/api/v1/leases", nil, &list)
+			after := "" // every page
+			for {
+				var page []map[string]any
+				if err = c.do("GET", "/api/v1/leases?limit=1000&after="+url.QueryEscape(after), nil, &page); err != nil || len(page) < 1000 {
+					list = append(list, page...)
+					break
+				}
+				list = append(list, page...)
+				after = s(page[len(page)-1]["address"])
+			}
 			table = func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "ADDRESS\tMAC\tHOSTNAME\tNUMBER\tEXPIRY")
 				for _, l := range list {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -101,8 +102,8 @@ type LeaseJSON struct {
 	DNSName string `json:"dns_name,omitempty"`
 }
 
-func (s *Server) leaseList() ([]LeaseJSON, error) {
-	ls, err := s.cfg.Svc.Leases()
+func (s *Server) leaseList(after netip.Addr, limit int) ([]LeaseJSON, error) {
+	ls, err := s.cfg.Svc.LeasePage(after, limit)
 	out := make([]LeaseJSON, 0, len(ls))
 	for _, l := range ls {
 		name, _, _ := s.cfg.Svc.HostAt(l.Addr)
@@ -113,10 +114,31 @@ func (s *Server) leaseList() ([]LeaseJSON, error) {
 }
 
 func (s *Server) leases(w http.ResponseWriter, r *http.Request) {
-	out, err := s.leaseList()
+	limit := defaultPageLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageLimit {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("limit %q: want 1 to %d", v, maxPageLimit))
+			return
+		}
+		limit = n
+	}
+	var after netip.Addr
+	if v := r.URL.Query().Get("after"); v != "" {
+		a, err := netip.ParseAddr(v)
+		if err != nil || !a.Is4() {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("after %q: want an IPv4 address", v))
+			return
+		}
+		after = a
+	}
+	out, err := s.leaseList(after, limit)
 	if err != nil {
 		s.fail(w, err)
 		return
+	}
+	if len(out) == limit {
+		w.Header().Set("X-Next-After", out[len(out)-1].Address)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -328,5 +350,3 @@ const (
 	defaultPageLimit = 1000
 	maxPageLimit     = 10000
 )
-
-

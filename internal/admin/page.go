@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"html/template"
 	"net/http"
+	"net/netip"
 
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
@@ -45,7 +46,7 @@ type pageData struct {
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	d := pageData{Server: s.cfg.Svc.ServerNumber(), Query: r.URL.Query().Get("q"), Zone: s.cfg.Zone}
 	var err error
-	if d.Entries, err = s.cfg.Svc.Directory(numbering.ListFilter{Query: d.Query}); err != nil {
+	if d.Entries, err = s.cfg.Svc.Directory(numbering.ListFilter{Query: d.Query, Limit: defaultPageLimit}); err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -55,19 +56,21 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	snap, err := s.cfg.Svc.Snapshot()
-	if err != nil {
+	if d.Users, err = s.cfg.Svc.Users(); err != nil {
 		s.fail(w, err)
 		return
 	}
-	d.Users, d.Servers = snap.Users, snap.Servers
+	if d.Servers, err = s.cfg.Svc.Servers(); err != nil {
+		s.fail(w, err)
+		return
+	}
 	if d.HasLeases {
 		if d.Quarantine, err = s.cfg.Svc.Quarantine(); err != nil {
 			s.fail(w, err)
 			return
 		}
 	}
-	if d.Leases, err = s.leaseList(); err != nil {
+	if d.Leases, err = s.leaseList(netip.Addr{}, defaultPageLimit); err != nil {
 		s.fail(w, err)
 		return
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/groupcommit"
@@ -101,20 +102,38 @@ type LeaseInfo struct {
 }
 
 // Leases lists the active leases (none when DHCP is off).
-func (s *Service) Leases() ([]LeaseInfo, error) {
+func (s *Service) Leases() ([]LeaseInfo, error) { return s.LeasePage(netip.Addr{}, 0) }
+
+// LeasePage lists up to limit active leases (0: all) after address after,
+// in address order: a page costs what it returns.
+func (s *Service) LeasePage(after netip.Addr, limit int) ([]LeaseInfo, error) {
 	out := []LeaseInfo{}
 	if s.leases == nil {
 		return out, nil
 	}
 	now := s.now()
 	err := s.view(func(tx *bolt.Tx) error {
-		return leases.ForEachTx(tx, func(l *leases.Lease) error {
+		return leases.PageTx(tx, after, func(l *leases.Lease) (bool, error) {
 			if l.Active(now) {
 				out = append(out, LeaseInfo{Lease: *l, Number: s.dir.NumberOfMACTx(tx, l.MAC)})
 			}
-			return nil
+			return limit <= 0 || len(out) < limit, nil
 		})
 	})
+	return out, err
+}
+
+// Users lists the users (users are few: no page).
+func (s *Service) Users() ([]numbering.User, error) {
+	var out []numbering.User
+	err := s.view(func(tx *bolt.Tx) (err error) { out, err = numbering.UsersTx(tx); return })
+	return out, err
+}
+
+// Servers lists the server table.
+func (s *Service) Servers() ([]numbering.Server, error) {
+	var out []numbering.Server
+	err := s.view(func(tx *bolt.Tx) (err error) { out, err = numbering.ServersTx(tx); return })
 	return out, err
 }
 

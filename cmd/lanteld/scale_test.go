@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/daemon"
+	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/leases"
+	"github.com/lantel/lantel/ltnp"
+	"github.com/lantel/lantel/numbering"
+)
+
+// TestScale is make bench-scale (a benchmark, not a timed test: it reports
+// and asserts nothing about time). For N = 1,000 and 100,000 it fills a
+// store with N LTNP registrations and N DHCP leases, each auto-numbered
+// (2N numbers in all), starts the real lanteld on it and reports: start-up
+// time, RSS at rest, RSS after /metrics is scraped and the directory page
+// fetched repeatedly, QUERY/s and REGISTER refreshes/s (64 outstanding),
+// SIGTERM time and the peak RSS (VmHWM).
+func TestScale(t *testing.T) {
+	if os.Getenv("LANTEL_SCALE") == "" {
+		t.Skip("a benchmark: make bench-scale (LANTEL_SCALE=1)")
+	}
+	sizes := []int{1_000, 100_000}
+	if v := os.Getenv("LANTEL_SCALE_N"); v != "" {
+		n, _ := strconv.Atoi(v)
+		sizes = []int{1_000, n}
+	}
+	type row struct {
+		n                                int
+		fill, startup, stop              time.Duration
+		rssRest, rssScraped, hwm         int
+		queries, registers               float64
+	}
+	var rows []row
+	for _, n := range sizes {
+		dir := t.TempDir()
+		store := filepath.Join(dir, "lantel.db")
+		t0 := time.Now()
+		fillScale(t, store, n)
+		fill := time.Since(t0)
+		addr := freePort(t)
+		admin := freePort(t)
+		cfg := filepath.Join(dir, "lantel.yaml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`server4:
+  listen: ["127.0.0.1:%d"]
+  plugins:
+    - server_id: 198.18.0.1
+    - netmask: 255.254.0.0
+    - lantel: 198.18.1.0-198.19.255.254
+numbering:
+  store: %s
+  server_number: "10"
+  terminal_digits: 6
+  listen: %s
+  pool: ["100000-399999"]
+  trusted: [127.0.0.1]
+  limits: {register_rate: 0}
+  admin: "%s"
+  log: {level: warn}
+  dhcp: {auto_assign: {vendor_class: ["."]}}
+`, freePort(t).Port(), store, addr, admin)), 0o600)
+		t1 := time.Now()
+		p := start(t, cfg, addr)
+		startup := time.Since(t1)
+		pid := p.cmd.Process.Pid
+		time.Sleep(time.Second)
+		rest := rssKB(t, pid)
+		for i := 0; i < 20; i++ { // a Prometheus and an open page, 20 times over
+			for _, path := range []string{"/metrics", "/api/v1/directory", "/"} {
+				if r, err := http.Get("http://" + admin.String() + path); err == nil {
+					r.Body.Close()
+				}
+			}
+		}
+		scraped := rssKB(t, pid)
+		q := ltnpRate(t, addr, 3*time.Second, func(i int) ltnp.Message { return qry(fmt.Sprintf("%06d", 100000+i%n)) })
+		r := ltnpRate(t, addr, 3*time.Second, func(i int) ltnp.Message {
+			m := reg(fmt.Sprintf("%06d", 100000+i%n), "127.0.0.1") // refreshes of the trusted source's bindings
+			return m
+		})
+		hwm := statusKB(t, pid, "VmHWM:")
+		t2 := time.Now()
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.cmd.Wait()
+		rows = append(rows, row{n: n, fill: fill, startup: startup, stop: time.Since(t2), rssRest: rest, rssScraped: scraped, hwm: hwm, queries: q, registers: r})
+	}
+	t.Logf("\n| numbers + leases | start-up | RSS at rest | RSS after 20 × (/metrics, directory, page) | QUERY/s | REGISTER refresh/s | SIGTERM | peak RSS |\n|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		t.Logf("| %d + %d | %v | %d MB | %d MB | %.0f | %.0f | %v | %d MB |", 2*r.n, r.n, r.startup.Round(time.Millisecond),
+			r.rssRest/1024, r.rssScraped/1024, r.queries, r.registers, r.stop.Round(time.Millisecond), r.hwm/1024)
+	}
+}
+
+// fillScale writes n LTNP registrations (fixed numbers 100000+i, from
+// 127.0.0.1: trusted, refreshable by the benchmark) and n DHCP leases with
+// auto-numbers, through the service, many at a time.
+func fillScale(t *testing.T, store string, n int) {
+	t.Helper()
+	db, err := daemon.OpenStore(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, _ := numbering.ParsePool([]string{"100000-399999"}, 6)
+	r, _ := leases.ParseRange("198.18.1.0-198.19.255.254")
+	lc := leases.Config{Ranges: []leases.Range{r}, HeldBack: -1}
+	svc, err := service.Open(db, service.Config{Numbering: numbering.Config{Plan: numbering.Plan{Server: "10", TerminalDigits: 6},
+		Pool: pool, DefaultLifetime: 24 * time.Hour, MaxLifetime: 24 * time.Hour, PoolPerSource: 0}, Leases: &lc, JobInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 256; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < 2*n; i = int(next.Add(1)) - 1 {
+				if i < n {
+					if _, err := svc.Register(numbering.RegisterRequest{Fixed: true, Number: fmt.Sprintf("%06d", 100000+i),
+						Addr: netip.MustParseAddr("127.0.0.1"), Lifetime: 24 * time.Hour}); err != nil {
+						t.Error(err)
+						return
+					}
+					continue
+				}
+				mac := domain.MAC{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}
+				c := leases.Client{Key: leases.ClientKey(nil, mac), MAC: mac}
+				a, err := svc.Offer(c, netip.Addr{}, nil)
+				if err == nil {
+					_, err = svc.Ack(service.AckRequest{Client: c, Addr: a, Selecting: true, LeaseTime: 24 * time.Hour, AutoNumber: true})
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	svc.Close()
+	db.Close()
+}
+
+// ltnpRate sends requests with 64 outstanding for d and returns answers/s.
+func ltnpRate(t *testing.T, addr netip.AddrPort, d time.Duration, msg func(i int) ltnp.Message) float64 {
+	t.Helper()
+	var done atomic.Int64
+	var next atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl, err := ltnp.Dial()
+			if err != nil {
+				return
+			}
+			defer cl.Close()
+			for time.Now().Before(deadline) {
+				m := msg(int(next.Add(1)))
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				if _, err := cl.Do(ctx, addr, &m); err == nil {
+					done.Add(1)
+				}
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(done.Load()) / d.Seconds()
+}
+
+var statusLine = regexp.MustCompile(`\s+`)
+
+func statusKB(t *testing.T, pid int, field string) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := statusLine.Split(l, -1); len(f) >= 2 && f[0] == field {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
