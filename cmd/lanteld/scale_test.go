@@ -41,10 +41,10 @@ func TestScale(t *testing.T) {
 		sizes = []int{1_000, n}
 	}
 	type row struct {
-		n                                int
-		fill, startup, stop              time.Duration
-		rssRest, rssScraped, hwm         int
-		queries, registers               float64
+		n                        int
+		fill, startup, stop      time.Duration
+		rssRest, rssScraped, hwm int
+		queries, registers       float64
 	}
 	var rows []row
 	for _, n := range sizes {
