@@ -44,6 +44,7 @@ func TestScale(t *testing.T) {
 		n                        int
 		fill, startup, stop      time.Duration
 		rssRest, rssScraped, hwm int
+		anon, file               int
 		queries, registers       float64
 	}
 	var rows []row
@@ -88,6 +89,7 @@ numbering:
 			}
 		}
 		scraped := rssKB(t, pid)
+		anon, file := statusKB(t, pid, "RssAnon:"), statusKB(t, pid, "RssFile:")
 		q := ltnpRate(t, addr, 3*time.Second, func(i int) ltnp.Message { return qry(fmt.Sprintf("%06d", 100000+i%n)) })
 		r := ltnpRate(t, addr, 3*time.Second, func(i int) ltnp.Message {
 			m := reg(fmt.Sprintf("%06d", 100000+i%n), "127.0.0.1") // refreshes of the trusted source's bindings
@@ -97,12 +99,12 @@ numbering:
 		t2 := time.Now()
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		p.cmd.Wait()
-		rows = append(rows, row{n: n, fill: fill, startup: startup, stop: time.Since(t2), rssRest: rest, rssScraped: scraped, hwm: hwm, queries: q, registers: r})
+		rows = append(rows, row{n: n, fill: fill, startup: startup, stop: time.Since(t2), rssRest: rest, rssScraped: scraped, hwm: hwm, queries: q, registers: r, anon: anon, file: file})
 	}
-	t.Logf("\n| numbers + leases | start-up | RSS at rest | RSS after 20 × (/metrics, directory, page) | QUERY/s | REGISTER refresh/s | SIGTERM | peak RSS |\n|---|---|---|---|---|---|---|---|")
+	t.Logf("\n| numbers + leases | start-up | RSS at rest | RSS after 20 × (/metrics, directory, page): anonymous + store file mapped | QUERY/s | REGISTER refresh/s | SIGTERM | peak RSS |\n|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
-		t.Logf("| %d + %d | %v | %d MB | %d MB | %.0f | %.0f | %v | %d MB |", 2*r.n, r.n, r.startup.Round(time.Millisecond),
-			r.rssRest/1024, r.rssScraped/1024, r.queries, r.registers, r.stop.Round(time.Millisecond), r.hwm/1024)
+		t.Logf("| %d + %d | %v | %d MB | %d MB: %d + %d | %.0f | %.0f | %v | %d MB |", 2*r.n, r.n, r.startup.Round(time.Millisecond),
+			r.rssRest/1024, r.rssScraped/1024, r.anon/1024, r.file/1024, r.queries, r.registers, r.stop.Round(time.Millisecond), r.hwm/1024)
 	}
 }
 
