@@ -30,6 +30,9 @@ type Registration struct {
 	Number   string // full number
 	Addr     netip.Addr
 	Lifetime time.Duration
+	// Refresh: the number was online at the same address already (the
+	// terminal refreshed its registration).
+	Refresh bool
 }
 
 // RegisterTx implements REGISTER (PROTOCOL.md, steps 2-4) inside tx. It is
@@ -80,7 +83,8 @@ func (d *Directory) RegisterTx(tx *bolt.Tx, req RegisterRequest, now time.Time) 
 	if err := d.putBinding(tx, old, b); err != nil {
 		return Registration{}, err
 	}
-	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life}, nil
+	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life,
+		Refresh: old.Online(now) && old.Addr == req.Addr}, nil
 }
 
 func (d *Directory) chooseNumber(tx *bolt.Tx, cfg *Config, req *RegisterRequest, now time.Time) (string, error) {

@@ -31,10 +31,9 @@ func (s *Service) Register(req numbering.RegisterRequest) (numbering.Registratio
 	err := s.write(func(tx *bolt.Tx) error {
 		now := s.now()
 		var err error
-		if reg, err = s.registerTx(tx, req, now); err != nil {
-			return err
+		if reg, err = s.registerTx(tx, req, now); err != nil || reg.Refresh {
+			return err // a refresh is no event: once per binding
 		}
-		// Once per binding, not per refresh.
 		return s.dir.NoteEventTx(tx, reg.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 			Detail: sourceName(req.Source) + " registration from " + reg.Addr.String()})
 	})
