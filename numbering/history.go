@@ -3,7 +3,7 @@ package numbering
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,6 +31,28 @@ type Event struct {
 // HistoryLen bounds the events kept per number: the oldest go first.
 const HistoryLen = 32
 
+// An event's record: its kind as one byte, then its detail (the time is in
+// the key). Compact: every number has up to HistoryLen of them.
+var eventKinds = []EventKind{EventOnline, EventOffline, EventProvisioned, EventClaimed, EventRefused}
+
+func appendEvent(b []byte, e Event) []byte {
+	k := byte(0xff)
+	for i, kind := range eventKinds {
+		if kind == e.Kind {
+			k = byte(i)
+		}
+	}
+	return append(append(b, k), e.Detail...)
+}
+
+func decodeEvent(k, v []byte) (Event, error) {
+	if len(v) < 1 || int(v[0]) >= len(eventKinds) || len(k) < 10 {
+		return Event{}, fmt.Errorf("numbering: corrupt history record")
+	}
+	ns := binary.BigEndian.Uint64(k[len(k)-10 : len(k)-2])
+	return Event{Time: time.Unix(0, int64(ns)), Kind: eventKinds[v[0]], Detail: string(v[1:])}, nil
+}
+
 func historyPrefix(t string) []byte { return append([]byte(t), 0) }
 
 // AppendEventTx records an event of number (short or full), keeping the
@@ -51,11 +73,7 @@ func (d *Directory) AppendEventTx(tx *bolt.Tx, number string, e Event) error {
 			break
 		}
 	}
-	v, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	if err := b.Put(key, v); err != nil {
+	if err := b.Put(key, appendEvent(nil, e)); err != nil {
 		return err
 	}
 	var keys [][]byte
@@ -88,8 +106,7 @@ func (d *Directory) NoteEventTx(tx *bolt.Tx, number string, e Event) error {
 		k, v = c.Prev()
 	}
 	if k != nil && bytes.HasPrefix(k, prefix) {
-		var last Event
-		if json.Unmarshal(v, &last) == nil && last.Kind == e.Kind && last.Detail == e.Detail {
+		if last, err := decodeEvent(k, v); err == nil && last.Kind == e.Kind && last.Detail == e.Detail {
 			return nil
 		}
 	}
@@ -106,8 +123,8 @@ func (d *Directory) HistoryTx(tx *bolt.Tx, number string) ([]Event, error) {
 	prefix := historyPrefix(t)
 	c := tx.Bucket(bktHistory).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var e Event
-		if err := json.Unmarshal(v, &e); err != nil {
+		e, err := decodeEvent(k, v)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, e)

@@ -50,6 +50,11 @@ func TestScale(t *testing.T) {
 	var rows []row
 	for _, n := range sizes {
 		dir := t.TempDir()
+		if keep := os.Getenv("LANTEL_SCALE_KEEP"); keep != "" { // keep the stores, to look at them afterwards
+			dir = filepath.Join(keep, strconv.Itoa(n))
+			_ = os.RemoveAll(dir)
+			_ = os.MkdirAll(dir, 0o755)
+		}
 		store := filepath.Join(dir, "lantel.db")
 		t0 := time.Now()
 		fillScale(t, store, n)
