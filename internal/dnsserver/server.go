@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/internal/ratelimit"
+	"github.com/lantel/lantel/internal/udpbatch"
 	"github.com/miekg/dns"
-	"golang.org/x/net/ipv4"
 )
 
 // Limits bound the UDP queries answered per second (beyond them datagrams
@@ -119,65 +119,29 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 }
 
-// batch is how many datagrams a reader takes per system call.
-const batch = 32
-
 var everybody = netip.IPv4Unspecified() // the key of the total rate
 
-// readLoop answers UDP queries until the socket is closed.
+// readLoop answers UDP queries until the socket is closed: in batches, with
+// no goroutine per query (see udpbatch).
 func (s *Server) readLoop(conn *net.UDPConn) {
-	pc := ipv4.NewPacketConn(conn)
-	in := make([]ipv4.Message, batch)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, 4096)}
-	}
-	out := make([]ipv4.Message, 0, batch)
-	bufs := make([][]byte, batch)
-	for i := range bufs {
-		bufs[i] = make([]byte, 0, dns.DefaultMsgSize)
-	}
 	var q dns.Msg
-	for {
-		n, err := pc.ReadBatch(in, 0)
+	err := udpbatch.Serve(conn, 4095, func(b []byte, from *net.UDPAddr, out []byte) []byte {
+		if now := time.Now(); !s.perSource.Allow(from.AddrPort().Addr().Unmap(), now) || !s.total.Allow(everybody, now) {
+			s.Dropped.Add(1)
+			return nil
+		}
+		q = dns.Msg{}
+		if q.Unpack(b) != nil || q.Response {
+			return nil // malformed, or not a query: no answer (no reflection)
+		}
+		reply, err := s.reply(&q, true).PackBuffer(out)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
+			return nil
 		}
-		out = out[:0]
-		now := time.Now()
-		for i := 0; i < n; i++ {
-			m := &in[i]
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok || m.N >= len(m.Buffers[0]) {
-				continue // 4096 bytes or more: not a query
-			}
-			if src := ua.AddrPort().Addr().Unmap(); !s.perSource.Allow(src, now) || !s.total.Allow(everybody, now) {
-				s.Dropped.Add(1)
-				continue
-			}
-			q = dns.Msg{}
-			if q.Unpack(m.Buffers[0][:m.N]) != nil || q.Response {
-				continue // malformed, or not a query: no answer (no reflection)
-			}
-			b, err := s.reply(&q, true).PackBuffer(bufs[len(out)][:0])
-			if err != nil {
-				continue
-			}
-			bufs[len(out)] = b
-			out = append(out, ipv4.Message{Buffers: [][]byte{b}, Addr: ua})
-		}
-		for sent := 0; sent < len(out); {
-			k, err := pc.WriteBatch(out[sent:], 0)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				break
-			}
-			sent += k
-		}
+		return reply
+	}, func(err error) { s.log.Debug("dns: send", "err", err) })
+	if err != nil {
+		s.log.Error("dns: UDP reader stopped", "err", err)
 	}
 }
 

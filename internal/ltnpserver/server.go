@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/internal/ratelimit"
+	"github.com/lantel/lantel/internal/udpbatch"
 	"github.com/lantel/lantel/ltnp"
 	"github.com/lantel/lantel/numbering"
-	"golang.org/x/net/ipv4"
 )
 
 // Options configure a Server.
@@ -195,58 +195,11 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// batch is how many datagrams one reader takes per system call.
-const batch = 32
-
 func (s *Server) readLoop(conn *net.UDPConn) error {
-	pc := ipv4.NewPacketConn(conn)
-	in := make([]ipv4.Message, batch)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, ltnp.MaxDatagram+1)}
-	}
-	out := make([]ipv4.Message, 0, batch)
-	bufs := make([][]byte, batch)
-	for i := range bufs {
-		bufs[i] = make([]byte, 0, 512)
-	}
-	for {
-		n, err := pc.ReadBatch(in, 0)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		out = out[:0]
-		for i := 0; i < n; i++ {
-			m := &in[i]
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok || m.N > ltnp.MaxDatagram {
-				continue // over 1232 bytes: dropped
-			}
-			src := ua.AddrPort()
-			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-			if reply := s.handle(conn, m.Buffers[0][:m.N], src, bufs[len(out)][:0]); len(reply) > 0 {
-				bufs[len(out)] = reply
-				out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: ua})
-			}
-		}
-		for sent := 0; sent < len(out); {
-			k, err := pc.WriteBatch(out[sent:], 0)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return nil
-				}
-				s.log.Warn("ltnp: send replies", "err", err)
-				break
-			}
-			sent += k
-		}
-	}
+	return udpbatch.Serve(conn, ltnp.MaxDatagram, func(b []byte, from *net.UDPAddr, out []byte) []byte {
+		src := from.AddrPort()
+		return s.handle(conn, b, netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), out)
+	}, func(err error) { s.log.Warn("ltnp: send replies", "err", err) })
 }
 
 // handle answers one datagram. A reply it can give at once is encoded into

@@ -1,0 +1,73 @@
+// Package udpbatch is the serve loop of lanteld's UDP fronts that answer
+// at once (LTNP/1, DNS): datagrams are read and answered in batches
+// (recvmmsg/sendmmsg), with no goroutine per request. Several loops may
+// serve one socket.
+package udpbatch
+
+import (
+	"errors"
+	"net"
+
+	"golang.org/x/net/ipv4"
+)
+
+// Batch is how many datagrams one loop takes per system call.
+const Batch = 32
+
+// Handler answers one datagram b from from: it appends the reply to out
+// and returns it, or returns nil for no reply (now: a handler may answer
+// later, from a goroutine of its own, on the socket).
+type Handler func(b []byte, from *net.UDPAddr, out []byte) []byte
+
+// Serve reads conn until it is closed (then it returns nil) or fails.
+// Datagrams longer than max bytes are dropped unread. A failed send is
+// given to warn and the rest of that batch's replies are dropped (the
+// clients retransmit).
+func Serve(conn *net.UDPConn, max int, h Handler, warn func(error)) error {
+	pc := ipv4.NewPacketConn(conn)
+	in := make([]ipv4.Message, Batch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, max+1)}
+	}
+	out := make([]ipv4.Message, 0, Batch)
+	bufs := make([][]byte, Batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, 512)
+	}
+	for {
+		n, err := pc.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		out = out[:0]
+		for i := 0; i < n; i++ {
+			m := &in[i]
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok || m.N > max {
+				continue
+			}
+			if reply := h(m.Buffers[0][:m.N], ua, bufs[len(out)][:0]); len(reply) > 0 {
+				bufs[len(out)] = reply
+				out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: ua})
+			}
+		}
+		for sent := 0; sent < len(out); {
+			k, err := pc.WriteBatch(out[sent:], 0)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return nil
+				}
+				warn(err)
+				break
+			}
+			sent += k
+		}
+	}
+}
