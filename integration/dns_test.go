@@ -18,7 +18,7 @@ func TestDNSFront(t *testing.T) {
 	srv := l.Host("srv", "", "192.0.2.1/24")
 	client := l.Host("desk", phoneMAC, "")
 	pc := l.Host("pc", "", "192.0.2.50/24")
-	cfg := l.File("lantel.yaml", fmt.Sprintf(`server4:
+	lanteld := l.Lanteld(srv, fmt.Sprintf(`server4:
   listen: ["%%eth0"]
   plugins:
     - server_id: 192.0.2.1
@@ -35,14 +35,7 @@ numbering:
   dns: {listen: "192.0.2.1:53", zone: office.lan, enum: e164.office.lan, ttl: 30s}
   reservations:
     - {number: "2001", mac: "%s"}
-`, l.Path("lantel.db"), phoneMAC), 0o644)
-	lanteld := l.Start(srv, binDir+"/lanteld", "-c", cfg)
-	Eventually(t, 10*time.Second, "lanteld to listen", func() bool { return strings.Contains(lanteld.Output(), "DNS front listening") })
-	defer func() {
-		if t.Failed() {
-			t.Logf("lanteld:\n%s", lanteld.Output())
-		}
-	}()
+`, l.Path("lantel.db"), phoneMAC), "DNS front listening")
 	dig := func(args ...string) (status, answer string) {
 		t.Helper()
 		out, code := l.Exec(pc, append([]string{"dig", "@192.0.2.1", "+time=2", "+tries=2", "+norecurse"}, args...)...)

@@ -224,6 +224,30 @@ func (l *Lab) Start(ns string, args ...string) *Proc {
 	return p
 }
 
+// Lanteld starts lanteld in ns with the configuration text yaml (written
+// to the lab's lantel.yaml), waits until its log has every one of the
+// lines named in ready, and shows its log if the test fails.
+func (l *Lab) Lanteld(ns, yaml string, ready ...string) *Proc {
+	t := l.t
+	t.Helper()
+	cfg := l.File("lantel.yaml", yaml, 0o644)
+	p := l.Start(ns, binDir+"/lanteld", "-c", cfg)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("lanteld:\n%s", p.Output())
+		}
+	})
+	Eventually(t, 10*time.Second, "lanteld to be ready ("+strings.Join(ready, ", ")+")", func() bool {
+		for _, r := range ready {
+			if !strings.Contains(p.Output(), r) {
+				return false
+			}
+		}
+		return true
+	})
+	return p
+}
+
 // Exec runs a command in namespace ns and returns its output and exit code.
 func (l *Lab) Exec(ns string, args ...string) (string, int) {
 	l.t.Helper()

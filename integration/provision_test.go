@@ -20,7 +20,7 @@ func TestPlugInAPhone(t *testing.T) {
 	const mac = "80:5e:c0:00:00:42"
 	phone := l.Host("phone", mac, "")
 	other := l.Host("other", "", "192.0.2.50/24")
-	cfg := l.File("lantel.yaml", fmt.Sprintf(`server4:
+	l.Lanteld(srv, fmt.Sprintf(`server4:
   listen: ["%%eth0"]
   plugins:
     - server_id: 192.0.2.1
@@ -40,16 +40,7 @@ numbering:
   pool: ["2100-2199"]
   sip: {listen: "192.0.2.1:5060"}
   provisioning: {listen: "192.0.2.1:8080", ntp: 192.0.2.1}
-`, l.Path("lantel.db")), 0o644)
-	lanteld := l.Start(srv, binDir+"/lanteld", "-c", cfg)
-	Eventually(t, 10*time.Second, "lanteld to listen", func() bool {
-		return strings.Contains(lanteld.Output(), "provisioning listening") && strings.Contains(lanteld.Output(), "admin listening")
-	})
-	defer func() {
-		if t.Failed() {
-			t.Logf("lanteld:\n%s", lanteld.Output())
-		}
-	}()
+`, l.Path("lantel.db")), "provisioning listening", "admin listening")
 	ctl := func(out any, args ...string) {
 		t.Helper()
 		o, code := l.Exec(srv, append([]string{binDir + "/lantelctl"}, append(args, "--json")...)...)

@@ -19,7 +19,7 @@ func TestDHCPPhoneReachedBySIP(t *testing.T) {
 	srv := l.Host("srv", "", "192.0.2.1/24")
 	phone := l.Host("phone", phoneMAC, "")
 	caller := l.Host("caller", "", "192.0.2.60/24")
-	cfg := l.File("lantel.yaml", fmt.Sprintf(`server4:
+	l.Lanteld(srv, fmt.Sprintf(`server4:
   listen: ["%%eth0"]
   plugins:
     - server_id: 192.0.2.1
@@ -36,16 +36,7 @@ numbering:
   sip: {listen: "192.0.2.1:5060"}
   reservations:
     - {number: "2001", mac: "%s"}
-`, l.Path("lantel.db"), phoneMAC), 0o644)
-	lanteld := l.Start(srv, binDir+"/lanteld", "-c", cfg)
-	Eventually(t, 10*time.Second, "lanteld to listen", func() bool {
-		return strings.Contains(lanteld.Output(), "DHCPv4 server listening") && strings.Contains(lanteld.Output(), "SIP")
-	})
-	defer func() {
-		if t.Failed() {
-			t.Logf("lanteld:\n%s", lanteld.Output())
-		}
-	}()
+`, l.Path("lantel.db"), phoneMAC), "DHCPv4 server listening", "SIP front listening")
 
 	// The phone boots with udhcpc (option 120 asked for, as phones do).
 	events := l.Path("udhcpc.events")
