@@ -40,7 +40,7 @@ type Options struct {
 	// each is kept at its own size, not in a 64 KiB read buffer.
 	QueueBytes int64
 	// MaxDelay: a datagram that waited longer than this for a worker is
-	// dropped unanswered (default 500 ms). Past saturation the server sheds
+	// dropped unanswered (default 1 s). Past saturation the server sheds
 	// what it cannot answer in time instead of answering everything late:
 	// a client retransmits after 4 s, and an OFFER for a DISCOVER it has
 	// given up on only costs work.
@@ -97,7 +97,7 @@ func Start(addrs []net.UDPAddr, chain []handler.Handler4, opts Options) (*Server
 		opts.QueueBytes = 2 << 20
 	}
 	if opts.MaxDelay <= 0 {
-		opts.MaxDelay = 500 * time.Millisecond
+		opts.MaxDelay = time.Second
 	}
 	s := &Server{handlers: chain, opts: opts, log: opts.Log, queue: make(chan packet, opts.Queue)}
 	if s.log == nil {
