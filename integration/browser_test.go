@@ -201,6 +201,16 @@ numbering:
 	if out, _ := l.Exec(ns, binDir+"/lantelctl", "inbox", "--json", "--admin", "http://"+adminAddr); strings.TrimSpace(out) != "[]" {
 		t.Errorf("inbox after the claim: %s", out)
 	}
+	// The claimed number's history, on the page.
+	w.click(`a.history[data-number="2100"]`)
+	Eventually(t, 10*time.Second, "the history panel to show the claim", func() bool {
+		el, err := w.find(`#history tr.event`)
+		if err != nil {
+			return false
+		}
+		txt, _ := w.call("GET", "/session/"+w.session+"/element/"+el+"/text", nil)
+		return strings.Contains(string(txt), "claimed")
+	})
 	// Remove it through the page.
 	w.click(`tr[data-number="10002042"] button.unreserve`)
 	Eventually(t, 10*time.Second, "the reservation to disappear", func() bool {
