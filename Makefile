@@ -34,10 +34,7 @@ lint:
 
 # Every fuzz target, FUZZTIME each.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ltnp/
-	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./plugins/lantel/
-	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./internal/sipserver/
-	$(GO) test -run '^$$' -fuzz '^FuzzAnswer$$' -fuzztime $(FUZZTIME) ./internal/dnsserver/
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./contrib/fuzz.sh
 
 # Fault injection, the long version (root): SOAK_CYCLES SIGKILLs of lanteld
 # under LTNP and relayed DHCP load, every acknowledged binding checked after
