@@ -171,12 +171,10 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 		if err := tx.Bucket(bktLeases).ForEach(func(k, v []byte) error {
 			a := netip.AddrFrom4([4]byte(k))
 			s.mark(a, true)
-			l, err := decodeLease(a, v)
-			if err != nil {
-				return err
-			}
-			s.indexName(*l)
 			s.leasedN++
+			if l, err := decodeLease(a, v); err == nil { // a record it cannot read just has no name
+				s.indexName(*l)
+			}
 			return nil
 		}); err != nil {
 			return err
