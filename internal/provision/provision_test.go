@@ -87,6 +87,24 @@ func TestXMLTemplates(t *testing.T) {
 	if gs.MAC != data.MAC || gs.Config.P35 != "10002001" || gs.Config.P34 != data.Secret || gs.Config.P47 != "192.0.2.1:5060" || gs.Config.P3 != data.Name {
 		t.Errorf("grandstream: %+v", gs)
 	}
+	var snom struct {
+		Phone struct {
+			Settings []struct {
+				XMLName xml.Name
+				Value   string `xml:",chardata"`
+			} `xml:",any"`
+		} `xml:"phone-settings"`
+	}
+	if err := xml.Unmarshal(render("snom.xml"), &snom); err != nil {
+		t.Fatal(err)
+	}
+	sn := map[string]string{}
+	for _, e := range snom.Phone.Settings {
+		sn[e.XMLName.Local] = e.Value
+	}
+	if sn["user_name"] != "10002001" || sn["user_pass"] != data.Secret || sn["user_host"] != "192.0.2.1:5060" || sn["user_realname"] != data.Name || sn["user_active"] != "on" {
+		t.Errorf("snom: %v", sn)
+	}
 	var poly struct {
 		All struct {
 			Attrs []xml.Attr `xml:",any,attr"`

@@ -48,7 +48,7 @@ type Data struct {
 type File struct {
 	// Pattern is the request name: {mac} or {MAC} for the phone's MAC (a
 	// file without one holds no account and goes to every phone), {nn} for
-	// two hex digits (a model code).
+	// two hex digits and {model} for letters and digits (a model).
 	Pattern  string
 	Template string // template name
 	// OUIs, when set, limit the file to these vendors (the same name is
@@ -93,6 +93,7 @@ var Builtin = []File{
 	{Pattern: "{mac}-lantel.cfg", Template: "polycom-phone.xml"},             // named by the master file
 	{Pattern: "cfg{mac}.xml", Template: "grandstream.xml"},
 	{Pattern: "SEP{MAC}.cnf.xml", Template: "cisco.xml"},
+	{Pattern: "snom{model}-{MAC}.htm", Template: "snom.xml"}, // snom710-000413A1B2C3.htm
 }
 
 // Set is the files served and their templates.
@@ -142,7 +143,7 @@ func Load(dir string) (*Set, error) {
 	}
 	for _, f := range append(custom, Builtin...) {
 		f.re = regexp.MustCompile("^" + strings.NewReplacer(`\{mac\}`, "([0-9a-f]{12})", `\{MAC\}`, "([0-9A-F]{12})",
-			`\{nn\}`, "[0-9a-f]{2}").Replace(regexp.QuoteMeta(f.Pattern)) + "$")
+			`\{nn\}`, "[0-9a-f]{2}", `\{model\}`, "[A-Za-z0-9]{1,16}").Replace(regexp.QuoteMeta(f.Pattern)) + "$")
 		s.files = append(s.files, f)
 	}
 	return s, nil
