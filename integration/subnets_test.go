@@ -163,8 +163,15 @@ func TestSubnetsClassesHosts(t *testing.T) {
 	t.Run("client behind dhcrelay gets its own subnet's (dhcpcd)", func(t *testing.T) {
 		ns := l.Node("far")
 		l.Link(ns, "far0", "br1", "", "")
-		_ = os.Remove("/var/lib/dhcpcd/far0.lease")
-		t.Cleanup(func() { _ = os.Remove("/var/lib/dhcpcd/far0.lease") })
+		// dhcpcd keeps its lease and run files by interface name, outside
+		// the namespace: the test's own interface name, removed after.
+		clean := func() {
+			for _, f := range []string{"/var/lib/dhcpcd/far0.lease", "/run/dhcpcd/far0-4.pid", "/run/dhcpcd/far0-4.sock", "/run/dhcpcd/far0-4.unpriv.sock"} {
+				_ = os.Remove(f)
+			}
+		}
+		clean()
+		t.Cleanup(clean)
 		env := lease(t, l, ns, "dhcpcd-far", "far0")
 		in(t, "far", env["ip_address"], "198.51.100.20-198.51.100.29")
 		if env["routers"] != "198.51.100.1" || env["subnet_mask"] != "255.255.255.128" ||

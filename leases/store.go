@@ -746,17 +746,6 @@ func (s *Store) Stats() (Stats, error) {
 	return st, nil
 }
 
-// ForEachTx calls f for every lease record.
-func ForEachTx(tx *bolt.Tx, f func(*Lease) error) error {
-	return tx.Bucket(bktLeases).ForEach(func(k, v []byte) error {
-		l, err := decodeLease(netip.AddrFrom4([4]byte(k)), v)
-		if err != nil {
-			return err
-		}
-		return f(l)
-	})
-}
-
 // PageTx calls f for the lease records after address after (all when
 // invalid), in address order, until f returns false.
 func PageTx(tx *bolt.Tx, after netip.Addr, f func(*Lease) (bool, error)) error {

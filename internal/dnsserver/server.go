@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -31,11 +30,10 @@ type Server struct {
 	udp     net.PacketConn
 	tcp     net.Listener
 	limits  Limits
-	// perSource and total admit UDP queries.
-	perSource, total *ratelimit.PerSource
+	admit   ratelimit.Admission // of UDP queries
 	// Dropped counts the datagrams dropped by the limits.
 	Dropped atomic.Uint64
-	servers []*dns.Server
+	tcpSrv  *dns.Server
 	wg      sync.WaitGroup
 }
 
@@ -71,7 +69,7 @@ func (s *Server) Listen(addr string) error {
 		return fmt.Errorf("dns: %w", err)
 	}
 	s.udp, s.tcp = udp, tcp
-	s.perSource, s.total = ratelimit.New(s.limits.PerSource), ratelimit.New(s.limits.Total)
+	s.admit = ratelimit.NewAdmission(s.limits.PerSource, s.limits.Total)
 	// UDP: several readers on the one socket, each taking and answering
 	// datagrams in batches (recvmmsg/sendmmsg), with no goroutine per
 	// query; miekg/dns is the codec. TCP: miekg/dns's server.
@@ -79,17 +77,15 @@ func (s *Server) Listen(addr string) error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.readLoop(udp.(*net.UDPConn)) }()
 	}
-	s.servers = append(s.servers, &dns.Server{Listener: tcp, Handler: s, ReadTimeout: 5 * time.Second,
-		WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128})
-	for _, srv := range s.servers {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := srv.ActivateAndServe(); err != nil && !errors.Is(err, net.ErrClosed) {
-				s.log.Debug("dns: serve", "err", err)
-			}
-		}()
-	}
+	s.tcpSrv = &dns.Server{Listener: tcp, Handler: s, ReadTimeout: 5 * time.Second,
+		WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.tcpSrv.ActivateAndServe(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Debug("dns: serve TCP", "err", err)
+		}
+	}()
 	return nil
 }
 
@@ -103,9 +99,7 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, srv := range s.servers {
-		_ = srv.ShutdownContext(ctx)
-	}
+	_ = s.tcpSrv.ShutdownContext(ctx)
 	_ = s.udp.Close() // ends the UDP readers
 	_ = s.tcp.Close()
 	s.wg.Wait()
@@ -119,14 +113,12 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 }
 
-var everybody = netip.IPv4Unspecified() // the key of the total rate
-
 // readLoop answers UDP queries until the socket is closed: in batches, with
 // no goroutine per query (see udpbatch).
 func (s *Server) readLoop(conn *net.UDPConn) {
 	var q dns.Msg
 	err := udpbatch.Serve(conn, 4095, func(b []byte, from *net.UDPAddr, out []byte) []byte {
-		if now := time.Now(); !s.perSource.Allow(from.AddrPort().Addr().Unmap(), now) || !s.total.Allow(everybody, now) {
+		if now := time.Now(); !s.admit.Allow(from.AddrPort().Addr().Unmap(), now) {
 			s.Dropped.Add(1)
 			return nil
 		}

@@ -1,42 +1,28 @@
 package ratelimit
 
 import (
-	"net"
 	"net/netip"
-	"sync/atomic"
 	"time"
 )
 
 // everybody is the one key of a total rate.
 var everybody = netip.IPv4Unspecified()
 
-// Conn is a datagram socket whose ReadFrom drops, before anyone parses
-// them, the datagrams of a source beyond PerSource's rate and all beyond
-// Total's, counting them in Dropped: a front that answers each datagram
+// Admission is what a UDP front checks before it parses a datagram: the
+// source's rate and the total rate. A front that answers each datagram
 // with work of its own (a goroutine, a transaction) then takes memory at
-// most at those rates, whatever a flood sends.
-type Conn struct {
-	net.PacketConn
+// most at those rates, whatever a flood sends. Nil limiters allow all.
+type Admission struct {
 	PerSource, Total *PerSource
-	Now              func() time.Time
-	Dropped          *atomic.Uint64
 }
 
-// ReadFrom returns the next admitted datagram.
-func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
-		if err != nil {
-			return n, addr, err
-		}
-		ua, ok := addr.(*net.UDPAddr)
-		if !ok {
-			return n, addr, nil
-		}
-		now := c.Now()
-		if c.PerSource.Allow(ua.AddrPort().Addr().Unmap(), now) && c.Total.Allow(everybody, now) {
-			return n, addr, nil
-		}
-		c.Dropped.Add(1)
-	}
+// NewAdmission returns rates per second per source and in total (0 or
+// less: no bound).
+func NewAdmission(perSource, total float64) Admission {
+	return Admission{PerSource: New(perSource), Total: New(total)}
+}
+
+// Allow takes a token for src and one of the total at now.
+func (a Admission) Allow(src netip.Addr, now time.Time) bool {
+	return a.PerSource.Allow(src, now) && a.Total.Allow(everybody, now)
 }

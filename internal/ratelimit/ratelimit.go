@@ -1,6 +1,7 @@
 // Package ratelimit bounds how fast one source address may send: a token
-// bucket per address, in a table of bounded size. The LTNP/1 and SIP
-// fronts use it before a request costs anything.
+// bucket per address, in a table of bounded size, and Admission, a
+// source's rate with a total rate. The LTNP/1, SIP and DNS fronts use them
+// before a request costs anything.
 package ratelimit
 
 import (

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -34,24 +33,21 @@ import (
 //     answer rather than a second attempt) to sipgo's transaction layer
 //     through the PacketConn sipgoConn, by a bounded queue.
 type udpFront struct {
-	s         *Server
-	conn      net.PacketConn
-	perSource *ratelimit.PerSource
-	total     *ratelimit.PerSource // one bucket for everybody
-	parser    *sip.Parser          // read-only: shared by the readers
-	queue     chan datagram
-	inFlight  chan struct{} // stateless REGISTERs being carried out
-	readers   sync.WaitGroup
-	work      sync.WaitGroup // the REGISTER goroutines
-	bufs      sync.Pool
+	s        *Server
+	conn     net.PacketConn
+	admit    ratelimit.Admission
+	parser   *sip.Parser // read-only: shared by the readers
+	queue    chan datagram
+	inFlight chan struct{} // stateless REGISTERs being carried out
+	readers  sync.WaitGroup
+	work     sync.WaitGroup // the REGISTER goroutines
+	bufs     sync.Pool
 }
 
 type datagram struct {
 	b    []byte
 	from net.Addr
 }
-
-var everybody = netip.IPv4Unspecified() // the one key of the total rate
 
 // queueLen bounds the datagrams waiting for sipgo's reader; maxInFlight
 // the stateless REGISTERs being carried out.
@@ -61,8 +57,7 @@ const (
 )
 
 func newUDPFront(s *Server, conn net.PacketConn, readers int) *udpFront {
-	f := &udpFront{s: s, conn: conn, perSource: ratelimit.New(s.opts.RatePerSource),
-		total: ratelimit.New(s.opts.RateTotal), parser: sip.NewParser(), queue: make(chan datagram, queueLen),
+	f := &udpFront{s: s, conn: conn, admit: ratelimit.NewAdmission(s.opts.RatePerSource, s.opts.RateTotal), parser: sip.NewParser(), queue: make(chan datagram, queueLen),
 		inFlight: make(chan struct{}, maxInFlight)}
 	f.bufs.New = func() any { return new(bytes.Buffer) }
 	for i := 0; i < readers; i++ {
@@ -100,7 +95,7 @@ func (f *udpFront) serve(data []byte, from net.Addr) {
 	}
 	src := ua.AddrPort().Addr().Unmap()
 	now := f.s.opts.Clock()
-	if !f.perSource.Allow(src, now) || !f.total.Allow(everybody, now) {
+	if !f.admit.Allow(src, now) {
 		f.s.Dropped.Add(1)
 		return
 	}

@@ -7,9 +7,10 @@
 // options 224/225.
 //
 // Unlike upstream plugins it needs the service, which CoreDHCP's
-// Setup4(args...) cannot pass, so the package exports New, which lanteld
-// calls with it and whose result it registers as the plugin "lantel". The
-// plugin's arguments (address ranges, lease=, ...) configure the service's
+// Setup4(args...) cannot pass, so the package exports NewHandler, which
+// lanteld calls with it, binding the handler to each interface it serves
+// (Handler.On); New wraps the same as a CoreDHCP plugin. The plugin's
+// arguments (address ranges, lease=, ...) configure the service's
 // allocator: lanteld parses them with ParseArgs before it opens the
 // service. There are no package globals.
 package lantel
