@@ -9,7 +9,7 @@ import (
 
 	"github.com/bits-and-blooms/bitset"
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Buckets. Keys are fixed width: IPv4 4 bytes, times 8-byte big-endian
@@ -77,7 +77,7 @@ type declines struct {
 
 // Store allocates addresses and keeps leases.
 type Store struct {
-	db  *bolt.DB
+	db  store.DB
 	cfg Config
 
 	mu          sync.Mutex
@@ -98,7 +98,7 @@ type Store struct {
 }
 
 // Open creates the buckets and loads the allocation state from db.
-func Open(db *bolt.DB, cfg Config) (*Store, error) {
+func Open(db store.DB, cfg Config) (*Store, error) {
 	if cfg.LeaseTime <= 0 {
 		cfg.LeaseTime = time.Hour
 	}
@@ -162,7 +162,7 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 			s.busy[i].Set(j) // never free for others
 		}
 	}
-	err := db.Update(func(tx *bolt.Tx) error {
+	err := db.Update(func(tx store.Tx) error {
 		for _, b := range [][]byte{bktLeases, bktByClient, bktExpiry, bktQuarantine, bktQuarExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -179,11 +179,15 @@ func Open(db *bolt.DB, cfg Config) (*Store, error) {
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(bktQuarantine).ForEach(func(k, _ []byte) error {
+		if err := tx.Bucket(bktQuarantine).ForEach(func(k, _ []byte) error {
 			s.mark(netip.AddrFrom4([4]byte(k)), true)
 			s.quarantined++
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		db.OnRemote(s.remote) // in the same transaction: no change falls between
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("leases: open: %w", err)
@@ -257,7 +261,7 @@ func (s *Store) Offer(c Client, requested netip.Addr, within func(netip.Addr) bo
 	var remembered netip.Addr
 	fixed, hasFixed := s.ReservedFor(c)
 	hasFixed = hasFixed && within(fixed)
-	if err := s.db.View(func(tx *bolt.Tx) error {
+	if err := s.db.View(func(tx store.Tx) error {
 		var err error
 		if v := tx.Bucket(bktByClient).Get([]byte(c.Key)); len(v) == 4 {
 			remembered = netip.AddrFrom4([4]byte(v))
@@ -326,7 +330,7 @@ func (s *Store) Offer(c Client, requested netip.Addr, within func(netip.Addr) bo
 		s.mu.Unlock()
 		// The bitmap is a hint: check the store (outside the lock).
 		var taken bool
-		if err := s.db.View(func(tx *bolt.Tx) error {
+		if err := s.db.View(func(tx store.Tx) error {
 			k := a.As4()
 			taken = tx.Bucket(bktLeases).Get(k[:]) != nil || tx.Bucket(bktQuarantine).Get(k[:]) != nil
 			return nil
@@ -465,9 +469,9 @@ func (s *Store) Apply(e Effects, now time.Time) {
 }
 
 // LeaseOf returns the client's lease record (current or expired), or nil.
-func (s *Store) LeaseOf(tx *bolt.Tx, key string) (*Lease, error) { return leaseOf(tx, key) }
+func (s *Store) LeaseOf(tx store.Tx, key string) (*Lease, error) { return leaseOf(tx, key) }
 
-func leaseOf(tx *bolt.Tx, key string) (*Lease, error) {
+func leaseOf(tx store.Tx, key string) (*Lease, error) {
 	v := tx.Bucket(bktByClient).Get([]byte(key))
 	if len(v) != 4 {
 		return nil, nil
@@ -479,7 +483,7 @@ func leaseOf(tx *bolt.Tx, key string) (*Lease, error) {
 	return l, nil
 }
 
-func leaseAt(tx *bolt.Tx, a netip.Addr) (*Lease, error) {
+func leaseAt(tx store.Tx, a netip.Addr) (*Lease, error) {
 	k := a.As4()
 	v := tx.Bucket(bktLeases).Get(k[:])
 	if v == nil {
@@ -489,7 +493,7 @@ func leaseAt(tx *bolt.Tx, a netip.Addr) (*Lease, error) {
 }
 
 // Quarantined reports whether a is quarantined at now.
-func (s *Store) Quarantined(tx *bolt.Tx, a netip.Addr, now time.Time) bool {
+func (s *Store) Quarantined(tx store.Tx, a netip.Addr, now time.Time) bool {
 	k := a.As4()
 	v := tx.Bucket(bktQuarantine).Get(k[:])
 	return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now.Unix()
@@ -500,7 +504,7 @@ func (s *Store) Quarantined(tx *bolt.Tx, a netip.Addr, now time.Time) bool {
 // or quarantined (InUse). It returns the new lease and the leases it
 // ended: the client's previous lease of another address, and another
 // client's expired lease of a that was not reclaimed yet.
-func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now time.Time) (*Lease, []Lease, Effects, error) {
+func (s *Store) AckTx(tx store.Tx, c Client, a netip.Addr, d time.Duration, now time.Time) (*Lease, []Lease, Effects, error) {
 	var e Effects
 	if !s.InRange(a) {
 		return nil, nil, e, domain.Errorf(domain.NotFound, "%v is in no pool", a)
@@ -584,7 +588,7 @@ func (s *Store) AckTx(tx *bolt.Tx, c Client, a netip.Addr, d time.Duration, now 
 
 // ReleaseTx ends the client's lease of a (DHCPRELEASE). It returns the
 // lease it ended, or nil when a is not the client's.
-func (s *Store) ReleaseTx(tx *bolt.Tx, c Client, a netip.Addr) (*Lease, Effects, error) {
+func (s *Store) ReleaseTx(tx store.Tx, c Client, a netip.Addr) (*Lease, Effects, error) {
 	var e Effects
 	cur, err := leaseAt(tx, a)
 	if err != nil || cur == nil || cur.Key != c.Key {
@@ -601,7 +605,7 @@ func (s *Store) ReleaseTx(tx *bolt.Tx, c Client, a netip.Addr) (*Lease, Effects,
 // DeclineTx handles a DHCPDECLINE of a: the client's lease (if a is its
 // lease) ends and a is quarantined until now+Quarantine, unless the
 // quarantine is full. The client is counted towards MaxDeclines.
-func (s *Store) DeclineTx(tx *bolt.Tx, c Client, a netip.Addr, now time.Time) (*Lease, Effects, error) {
+func (s *Store) DeclineTx(tx store.Tx, c Client, a netip.Addr, now time.Time) (*Lease, Effects, error) {
 	var e Effects
 	cur, err := leaseAt(tx, a)
 	if err != nil {
@@ -641,7 +645,7 @@ func (s *Store) DeclineTx(tx *bolt.Tx, c Client, a netip.Addr, now time.Time) (*
 // ReclaimTx ends up to limit leases that expired by now (through the
 // expiry index, not a scan) and lifts ended quarantines. It returns the
 // leases it ended.
-func (s *Store) ReclaimTx(tx *bolt.Tx, now time.Time, limit int) ([]Lease, Effects, error) {
+func (s *Store) ReclaimTx(tx store.Tx, now time.Time, limit int) ([]Lease, Effects, error) {
 	var e Effects
 	var ended []Lease
 	keys := dueKeys(tx.Bucket(bktExpiry), now, limit)
@@ -680,7 +684,7 @@ func (s *Store) ReclaimTx(tx *bolt.Tx, now time.Time, limit int) ([]Lease, Effec
 	return ended, e, nil
 }
 
-func dueKeys(b *bolt.Bucket, now time.Time, limit int) [][]byte {
+func dueKeys(b store.Bucket, now time.Time, limit int) [][]byte {
 	var keys [][]byte
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
@@ -716,7 +720,7 @@ func (s *Store) PurgeOffers(now time.Time) {
 		return
 	}
 	var free []netip.Addr
-	_ = s.db.View(func(tx *bolt.Tx) error {
+	_ = s.db.View(func(tx store.Tx) error {
 		for _, a := range stale {
 			k := a.As4()
 			if tx.Bucket(bktLeases).Get(k[:]) == nil && tx.Bucket(bktQuarantine).Get(k[:]) == nil {
@@ -748,7 +752,7 @@ func (s *Store) Stats() (Stats, error) {
 
 // PageTx calls f for the lease records after address after (all when
 // invalid), in address order, until f returns false.
-func PageTx(tx *bolt.Tx, after netip.Addr, f func(*Lease) (bool, error)) error {
+func PageTx(tx store.Tx, after netip.Addr, f func(*Lease) (bool, error)) error {
 	c := tx.Bucket(bktLeases).Cursor()
 	k, v := c.First()
 	if after.Is4() {
@@ -775,7 +779,7 @@ func expKey(t time.Time, a netip.Addr) []byte {
 	return append(k, a4[:]...)
 }
 
-func putLease(tx *bolt.Tx, l *Lease) error {
+func putLease(tx store.Tx, l *Lease) error {
 	k := l.Addr.As4()
 	if err := tx.Bucket(bktLeases).Put(k[:], appendLease(nil, l)); err != nil {
 		return err
@@ -786,7 +790,7 @@ func putLease(tx *bolt.Tx, l *Lease) error {
 	return tx.Bucket(bktExpiry).Put(expKey(l.Expiry, l.Addr), nil)
 }
 
-func deleteLease(tx *bolt.Tx, l *Lease) error {
+func deleteLease(tx store.Tx, l *Lease) error {
 	k := l.Addr.As4()
 	if err := tx.Bucket(bktLeases).Delete(k[:]); err != nil {
 		return err
@@ -803,7 +807,7 @@ type Quarantine struct {
 }
 
 // QuarantineTx lists the quarantined addresses.
-func QuarantineTx(tx *bolt.Tx) ([]Quarantine, error) {
+func QuarantineTx(tx store.Tx) ([]Quarantine, error) {
 	var out []Quarantine
 	err := tx.Bucket(bktQuarantine).ForEach(func(k, v []byte) error {
 		if len(k) != 4 || len(v) != 8 {
@@ -817,7 +821,7 @@ func QuarantineTx(tx *bolt.Tx) ([]Quarantine, error) {
 
 // NextDue returns when the earliest lease or quarantine ends, or the zero
 // time when none does (the reclaimer commits only when one is due).
-func NextDue(tx *bolt.Tx) time.Time {
+func NextDue(tx store.Tx) time.Time {
 	var due time.Time
 	for _, b := range [][]byte{bktExpiry, bktQuarExpiry} {
 		if k, _ := tx.Bucket(b).Cursor().First(); len(k) == 12 {
@@ -834,7 +838,7 @@ func NextDue(tx *bolt.Tx) time.Time {
 // this hardware address, if any: under the client key of its chaddr, or of
 // the client identifier that most clients derive from it (type 1 + MAC,
 // RFC 2132 9.14).
-func AddrOfMAC(tx *bolt.Tx, mac domain.MAC, now time.Time) (netip.Addr, bool) {
+func AddrOfMAC(tx store.Tx, mac domain.MAC, now time.Time) (netip.Addr, bool) {
 	for _, key := range []string{ClientKey(nil, mac), ClientKey(append([]byte{1}, mac[:]...), mac)} {
 		l, err := leaseOf(tx, key)
 		if err == nil && l != nil && l.MAC == mac && l.Active(now) {

@@ -10,11 +10,12 @@ import (
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/leases"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/storetest"
 )
 
 type fx struct {
-	db  *bolt.DB
+	db  store.DB
 	s   *leases.Store
 	clk *testutil.Clock
 }
@@ -27,10 +28,7 @@ func open(t *testing.T, path string, ranges ...string) *fx {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "db")
 	}
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, path)
 	var rs []leases.Range
 	for _, r := range ranges {
 		rr, err := leases.ParseRange(r)
@@ -59,7 +57,7 @@ func (f *fx) ack(t *testing.T, c leases.Client, a netip.Addr) (*leases.Lease, []
 	var ended []leases.Lease
 	var e leases.Effects
 	var aerr error
-	err := f.db.Update(func(tx *bolt.Tx) error {
+	err := f.db.Update(func(tx store.Tx) error {
 		l, ended, e, aerr = f.s.AckTx(tx, c, a, time.Hour, f.clock())
 		return nil
 	})
@@ -132,7 +130,7 @@ func TestRequestedAddressAndPreviousAddress(t *testing.T) {
 	// the same address, even asking for another.
 	f.advance(2 * time.Hour)
 	var ended []leases.Lease
-	err := f.db.Update(func(tx *bolt.Tx) error {
+	err := f.db.Update(func(tx store.Tx) error {
 		var e leases.Effects
 		var err error
 		ended, e, err = f.s.ReclaimTx(tx, f.clock(), 100)
@@ -187,10 +185,10 @@ func TestReleaseAndDeclineLoop(t *testing.T) {
 	f := open(t, "", "192.0.2.20-192.0.2.39")
 	c := client(1)
 	a := f.dora(t, c, netip.Addr{})
-	update := func(fn func(tx *bolt.Tx) (*leases.Lease, leases.Effects, error)) *leases.Lease {
+	update := func(fn func(tx store.Tx) (*leases.Lease, leases.Effects, error)) *leases.Lease {
 		var l *leases.Lease
 		var e leases.Effects
-		if err := f.db.Update(func(tx *bolt.Tx) error {
+		if err := f.db.Update(func(tx store.Tx) error {
 			var err error
 			l, e, err = fn(tx)
 			return err
@@ -201,17 +199,17 @@ func TestReleaseAndDeclineLoop(t *testing.T) {
 		return l
 	}
 	// RELEASE from another client changes nothing.
-	if l := update(func(tx *bolt.Tx) (*leases.Lease, leases.Effects, error) { return f.s.ReleaseTx(tx, client(2), a) }); l != nil {
+	if l := update(func(tx store.Tx) (*leases.Lease, leases.Effects, error) { return f.s.ReleaseTx(tx, client(2), a) }); l != nil {
 		t.Fatal("foreign release ended a lease")
 	}
-	if l := update(func(tx *bolt.Tx) (*leases.Lease, leases.Effects, error) { return f.s.ReleaseTx(tx, c, a) }); l == nil {
+	if l := update(func(tx store.Tx) (*leases.Lease, leases.Effects, error) { return f.s.ReleaseTx(tx, c, a) }); l == nil {
 		t.Fatal("release ended nothing")
 	}
 	// A client that declines every address: 2 are quarantined, then it is
 	// ignored; the pool is not drained.
 	for i := 0; i < 2; i++ {
 		a := f.dora(t, c, netip.Addr{})
-		if l := update(func(tx *bolt.Tx) (*leases.Lease, leases.Effects, error) { return f.s.DeclineTx(tx, c, a, f.clock()) }); l == nil {
+		if l := update(func(tx store.Tx) (*leases.Lease, leases.Effects, error) { return f.s.DeclineTx(tx, c, a, f.clock()) }); l == nil {
 			t.Fatalf("decline %d ended nothing", i)
 		}
 		if b, _ := f.s.Offer(client(byte(10+i)), a, nil, f.clock()); b == a {
@@ -227,7 +225,7 @@ func TestReleaseAndDeclineLoop(t *testing.T) {
 	}
 	// After the quarantine period everything is back.
 	f.advance(2 * time.Minute)
-	update(func(tx *bolt.Tx) (*leases.Lease, leases.Effects, error) {
+	update(func(tx store.Tx) (*leases.Lease, leases.Effects, error) {
 		_, e, err := f.s.ReclaimTx(tx, f.clock(), 100)
 		return nil, e, err
 	})
@@ -276,11 +274,7 @@ func TestParseRange(t *testing.T) {
 }
 
 func TestHostReservations(t *testing.T) {
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, "")
 	pc, printer := client(1), client(2)                          // fixed: .101 (in the range) and .50 (outside)
 	printer.Key = leases.ClientKey([]byte{1, 2, 3}, printer.MAC) // it sends option 61: reserved by MAC all the same
 	r, _ := leases.ParseRange("192.0.2.100-192.0.2.102")
@@ -332,7 +326,7 @@ func TestHostReservations(t *testing.T) {
 	}
 	// Released, it is still nobody else's.
 	var e leases.Effects
-	if err := db.Update(func(tx *bolt.Tx) error { _, e, err = s.ReleaseTx(tx, pc, in); return err }); err != nil {
+	if err := db.Update(func(tx store.Tx) error { _, e, err = s.ReleaseTx(tx, pc, in); return err }); err != nil {
 		t.Fatal(err)
 	}
 	s.Apply(e, f.clock())
@@ -366,7 +360,7 @@ func TestNameIndex(t *testing.T) {
 		t.Errorf("the displaced address keeps its name")
 	}
 	var e leases.Effects
-	if err := f.db.Update(func(tx *bolt.Tx) (err error) { _, e, err = f.s.ReleaseTx(tx, b, ba); return }); err != nil {
+	if err := f.db.Update(func(tx store.Tx) (err error) { _, e, err = f.s.ReleaseTx(tx, b, ba); return }); err != nil {
 		t.Fatal(err)
 	}
 	f.s.Apply(e, f.clock())

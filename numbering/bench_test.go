@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/numbering"
+	"github.com/lantel/lantel/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -59,7 +60,7 @@ func BenchmarkRegisterDurable(b *testing.B) {
 // (every number was held once, then released) or exhausted (every number
 // is bound), filled once per size and state.
 type poolStore struct {
-	db *bolt.DB
+	db store.DB
 	d  *numbering.Directory
 }
 
@@ -72,10 +73,11 @@ func poolFixture(b *testing.B, size int, state string) *poolStore {
 	if v, ok := poolStores.Load(key); ok {
 		return v.(*poolStore)
 	}
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "db"), 0o600, &bolt.Options{NoSync: true})
+	bdb, err := bolt.Open(filepath.Join(b.TempDir(), "db"), 0o600, &bolt.Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
+	db := store.NewBolt(bdb)
 	pool, _ := numbering.ParsePool([]string{fmt.Sprintf("1000000-%d", 1000000+size-1)}, 7)
 	cfg := numbering.Config{Plan: numbering.Plan{Server: "10", TerminalDigits: 7}, Pool: pool,
 		DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour}
@@ -86,7 +88,7 @@ func poolFixture(b *testing.B, size int, state string) *poolStore {
 	now := time.Unix(1_800_000_000, 0)
 	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
 	for lo := 0; lo < size; lo += 10_000 {
-		if err := db.Update(func(tx *bolt.Tx) error {
+		if err := db.Update(func(tx store.Tx) error {
 			for i := lo; i < min(size, lo+10_000); i++ {
 				reg, err := d.RegisterTx(tx, numbering.RegisterRequest{Addr: addr(i), Lifetime: time.Hour}, now)
 				if err != nil {
@@ -125,7 +127,7 @@ func BenchmarkPoolNumber(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					err := ps.db.Update(func(tx *bolt.Tx) error {
+					err := ps.db.Update(func(tx store.Tx) error {
 						if _, err := ps.d.RegisterTx(tx, req, now); err != nil {
 							return err
 						}

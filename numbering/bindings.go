@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 func expiryKey(b *Binding) []byte {
@@ -13,7 +13,7 @@ func expiryKey(b *Binding) []byte {
 }
 
 // putBinding replaces old (may be nil) with b and keeps the indexes.
-func (d *Directory) putBinding(tx *bolt.Tx, old, b *Binding) error {
+func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 	term, byMAC, exp, mem := tx.Bucket(bktTerminals), tx.Bucket(bktTermByMAC), tx.Bucket(bktTermExpiry), tx.Bucket(bktMemory)
 	if old != nil {
 		if err := dropIndexes(tx, old); err != nil {
@@ -51,7 +51,7 @@ func (d *Directory) putBinding(tx *bolt.Tx, old, b *Binding) error {
 	return d.live.note(tx, b.Number)
 }
 
-func dropIndexes(tx *bolt.Tx, b *Binding) error {
+func dropIndexes(tx store.Tx, b *Binding) error {
 	if b.Source != SourceDHCP && !b.Expiry.IsZero() { // a registration (LTNP, SIP)
 		if err := tx.Bucket(bktTermExpiry).Delete(expiryKey(b)); err != nil {
 			return err
@@ -70,7 +70,7 @@ func dropIndexes(tx *bolt.Tx, b *Binding) error {
 
 // deleteBinding ends b at now: the number goes offline, and a reserved
 // number remembers when and where it was last online.
-func (d *Directory) deleteBinding(tx *bolt.Tx, b *Binding, now time.Time) error {
+func (d *Directory) deleteBinding(tx store.Tx, b *Binding, now time.Time) error {
 	if err := dropIndexes(tx, b); err != nil {
 		return err
 	}

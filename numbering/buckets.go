@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Bucket names. Keys are fixed width so that Seek scans work: terminal
@@ -28,7 +28,7 @@ var (
 var allBuckets = [][]byte{bktReservations, bktResByMAC, bktUsers, bktTerminals,
 	bktTermByMAC, bktTermExpiry, bktMemory, bktServers, bktSeen, bktSecrets, bktHistory, bktInbox}
 
-func getBinding(tx *bolt.Tx, t string) (*Binding, error) {
+func getBinding(tx store.Tx, t string) (*Binding, error) {
 	v := tx.Bucket(bktTerminals).Get([]byte(t))
 	if v == nil {
 		return nil, nil
@@ -36,19 +36,19 @@ func getBinding(tx *bolt.Tx, t string) (*Binding, error) {
 	return decodeBinding(t, v)
 }
 
-func getReservation(tx *bolt.Tx, t string) (*Reservation, error) {
+func getReservation(tx store.Tx, t string) (*Reservation, error) {
 	return getJSON[Reservation](tx.Bucket(bktReservations).Get([]byte(t)))
 }
 
-func getUser(tx *bolt.Tx, id string) (*User, error) {
+func getUser(tx store.Tx, id string) (*User, error) {
 	return getJSON[User](tx.Bucket(bktUsers).Get([]byte(id)))
 }
 
-func getServer(tx *bolt.Tx, number string) (*Server, error) {
+func getServer(tx store.Tx, number string) (*Server, error) {
 	return getJSON[Server](tx.Bucket(bktServers).Get([]byte(number)))
 }
 
-func putJSON(b *bolt.Bucket, key string, v any) error {
+func putJSON(b store.Bucket, key string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -67,7 +67,7 @@ func getJSON[T any](v []byte) (*T, error) {
 	return &t, nil
 }
 
-func forEachJSON[T any](b *bolt.Bucket, out *[]T) error {
+func forEachJSON[T any](b store.Bucket, out *[]T) error {
 	return b.ForEach(func(k, v []byte) error {
 		t, err := getJSON[T](v)
 		if err != nil {
@@ -76,4 +76,14 @@ func forEachJSON[T any](b *bolt.Bucket, out *[]T) error {
 		*out = append(*out, *t)
 		return nil
 	})
+}
+
+// Check reports whether tx holds the directory's tables (health checks).
+func (d *Directory) Check(tx store.Tx) error {
+	for _, b := range allBuckets {
+		if tx.Bucket(b) == nil {
+			return fmt.Errorf("numbering: table %s missing", b)
+		}
+	}
+	return nil
 }

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Config is the directory's run-time configuration.
@@ -61,27 +61,30 @@ type Directory struct {
 	cursor uint32
 }
 
-// Open prepares the directory's buckets in db and loads the live view.
-// The directory does not keep db: every later access goes through the
-// caller's transactions.
-func Open(db *bolt.DB, cfg Config) (*Directory, error) {
+// Open prepares the directory's buckets in db, loads the live view and
+// has db tell it of other nodes' changes (remote.go). The directory does
+// not keep db: every later access goes through the caller's transactions.
+func Open(db store.DB, cfg Config) (*Directory, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("numbering: create buckets: %w", err)
-	}
 	d := &Directory{}
 	d.cfg.Store(&cfg)
-	if err := db.View(func(tx *bolt.Tx) error { return d.live.load(tx, cfg.Pool) }); err != nil {
-		return nil, fmt.Errorf("numbering: load bindings: %w", err)
+	// One transaction creates the tables, loads the live view and
+	// subscribes to other nodes' changes: none falls between (etcd).
+	if err := db.Update(func(tx store.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("numbering: create buckets: %w", err)
+			}
+		}
+		if err := d.live.load(tx, cfg.Pool); err != nil {
+			return fmt.Errorf("numbering: load bindings: %w", err)
+		}
+		db.OnRemote(d.remote)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

@@ -12,14 +12,14 @@ import (
 	"github.com/lantel/lantel/internal/groupcommit"
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/numbering"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // fixture is the directory in a store of its own, with a group committer
 // and a settable clock: the numbering package tested at its own level
 // (lantel's service composes the same calls).
 type fixture struct {
-	db  *bolt.DB
+	db  store.DB
 	c   *groupcommit.Committer
 	d   *numbering.Directory
 	clk *testutil.Clock
@@ -60,7 +60,7 @@ func newFixture(t testing.TB, path string) *fixture {
 		},
 		Servers: []numbering.Server{{Number: "1001", Addr: netip.MustParseAddrPort("192.0.2.2:5757")}},
 	}
-	if err := f.c.Do(func(tx *bolt.Tx) error { return f.d.ApplyStaticTx(tx, st) }); err != nil {
+	if err := f.c.Do(func(tx store.Tx) error { return f.d.ApplyStaticTx(tx, st) }); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -69,7 +69,7 @@ func newFixture(t testing.TB, path string) *fixture {
 func (f *fixture) close() { f.c.Close(); _ = f.db.Close() }
 
 func (f *fixture) register(req numbering.RegisterRequest) (reg numbering.Registration, err error) {
-	err = f.c.Do(func(tx *bolt.Tx) error {
+	err = f.c.Do(func(tx store.Tx) error {
 		reg, err = f.d.RegisterTx(tx, req, f.clock())
 		return err
 	})
@@ -77,7 +77,7 @@ func (f *fixture) register(req numbering.RegisterRequest) (reg numbering.Registr
 }
 
 func (f *fixture) deregister(number string, addr netip.Addr) (full string, err error) {
-	err = f.c.Do(func(tx *bolt.Tx) error {
+	err = f.c.Do(func(tx store.Tx) error {
 		full, err = f.d.DeregisterTx(tx, numbering.DeregisterRequest{Number: number, Addr: addr}, f.clock())
 		return err
 	})
@@ -90,7 +90,7 @@ func (f *fixture) query(number string) (a numbering.Answer, err error) {
 	if a, ok := f.d.Lookup(number, f.clock()); ok {
 		return a, nil
 	}
-	err = f.db.View(func(tx *bolt.Tx) error {
+	err = f.db.View(func(tx store.Tx) error {
 		a, err = f.d.QueryTx(tx, number, f.clock())
 		return err
 	})
@@ -98,7 +98,7 @@ func (f *fixture) query(number string) (a numbering.Answer, err error) {
 }
 
 func (f *fixture) snapshot() (s *numbering.Snapshot, err error) {
-	err = f.db.View(func(tx *bolt.Tx) error {
+	err = f.db.View(func(tx store.Tx) error {
 		s, err = numbering.SnapshotTx(tx)
 		return err
 	})
@@ -106,7 +106,7 @@ func (f *fixture) snapshot() (s *numbering.Snapshot, err error) {
 }
 
 func (f *fixture) expire() (ended []string, err error) {
-	err = f.c.Do(func(tx *bolt.Tx) error {
+	err = f.c.Do(func(tx store.Tx) error {
 		ended, err = f.d.ExpireTx(tx, f.clock(), 1000)
 		return err
 	})
@@ -325,7 +325,7 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("expired: %v", err)
 	}
 	var next time.Time
-	_ = f.db.View(func(tx *bolt.Tx) error { next = numbering.NextExpiry(tx); return nil })
+	_ = f.db.View(func(tx store.Tx) error { next = numbering.NextExpiry(tx); return nil })
 	if next.After(f.clock()) || next.IsZero() {
 		t.Fatalf("NextExpiry = %v, want due by %v", next, f.clock())
 	}
@@ -347,7 +347,7 @@ func TestLeaseBindUnbind(t *testing.T) {
 	macP := mustMAC(t, "00:0b:82:00:00:01")
 	var num, auto string
 	end := f.clock().Add(time.Hour)
-	err := f.c.Do(func(tx *bolt.Tx) error {
+	err := f.c.Do(func(tx store.Tx) error {
 		var err error
 		if num, err = f.d.BindLeaseTx(tx, macA, ip20, end, false, f.clock()); err != nil {
 			return err
@@ -362,7 +362,7 @@ func TestLeaseBindUnbind(t *testing.T) {
 		t.Fatalf("query: %+v %v", a, err)
 	}
 	// No reservation, no auto: no number.
-	err = f.c.Do(func(tx *bolt.Tx) error {
+	err = f.c.Do(func(tx store.Tx) error {
 		n, err := f.d.BindLeaseTx(tx, mustMAC(t, "02:11:11:11:11:11"), ip22, end, false, f.clock())
 		if n != "" {
 			t.Errorf("unreserved client got %s", n)
@@ -374,7 +374,7 @@ func TestLeaseBindUnbind(t *testing.T) {
 	}
 	// Release: reserved goes OFFLINE; auto number goes back to the pool and
 	// comes back to the same MAC.
-	err = f.c.Do(func(tx *bolt.Tx) error {
+	err = f.c.Do(func(tx store.Tx) error {
 		if _, err := f.d.UnbindLeaseTx(tx, macA, ip20, f.clock()); err != nil {
 			return err
 		}
@@ -388,7 +388,7 @@ func TestLeaseBindUnbind(t *testing.T) {
 		t.Fatalf("after release: %v", err)
 	}
 	var again string
-	err = f.c.Do(func(tx *bolt.Tx) error {
+	err = f.c.Do(func(tx store.Tx) error {
 		var err error
 		again, err = f.d.BindLeaseTx(tx, macP, ip22, end, true, f.clock())
 		return err
@@ -414,7 +414,7 @@ func TestRestartKeepsState(t *testing.T) {
 func TestApplyStaticRemovesAndConflicts(t *testing.T) {
 	f := newFixture(t, "")
 	st := numbering.Static{Reservations: []numbering.Reservation{{Number: "2001"}}}
-	if err := f.c.Do(func(tx *bolt.Tx) error { return f.d.ApplyStaticTx(tx, st) }); err != nil {
+	if err := f.c.Do(func(tx store.Tx) error { return f.d.ApplyStaticTx(tx, st) }); err != nil {
 		t.Fatal(err)
 	}
 	// 2002 was MAC-reserved by the first config and is now gone.
@@ -429,7 +429,7 @@ func TestApplyStaticRemovesAndConflicts(t *testing.T) {
 		{Servers: []numbering.Server{{Number: "1000", Addr: netip.MustParseAddrPort("192.0.2.2:5757")}}},
 	}
 	for i, s := range bad {
-		err := f.c.Do(func(tx *bolt.Tx) error { return f.d.ApplyStaticTx(tx, s) })
+		err := f.c.Do(func(tx store.Tx) error { return f.d.ApplyStaticTx(tx, s) })
 		if !errors.Is(err, domain.Conflict) && !errors.Is(err, domain.Invalid) {
 			t.Errorf("bad static %d accepted: %v", i, err)
 		}
@@ -489,7 +489,7 @@ func itoa4(n int) string {
 func TestQueryNeverSeesRolledBackBinding(t *testing.T) {
 	f := newFixture(t, "")
 	boom := errors.New("boom")
-	err := f.c.Do(func(tx *bolt.Tx) error {
+	err := f.c.Do(func(tx store.Tx) error {
 		if _, err := f.d.RegisterTx(tx, numbering.RegisterRequest{Fixed: true, Number: "3100", Addr: ip20}, f.clock()); err != nil {
 			return err
 		}
@@ -516,46 +516,46 @@ func TestInboxClaimHistory(t *testing.T) {
 	f := newFixture(t, "")
 	now := time.Unix(1_800_000_000, 0)
 	mac := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 1}
-	upd := func(fn func(tx *bolt.Tx) error) error { return f.db.Update(fn) }
-	if err := upd(func(tx *bolt.Tx) error {
+	upd := func(fn func(tx store.Tx) error) error { return f.db.Update(fn) }
+	if err := upd(func(tx store.Tx) error {
 		return f.d.NoteUnassignedTx(tx, numbering.InboxEntry{MAC: mac, Vendor: "Yealink", Model: "Yealink SIP-T54W", Addr: netip.MustParseAddr("192.0.2.101"), First: now, Last: now})
 	}); err != nil {
 		t.Fatal(err)
 	}
 	var inbox []numbering.InboxEntry
-	_ = f.db.View(func(tx *bolt.Tx) (err error) { inbox, err = f.d.InboxTx(tx); return })
+	_ = f.db.View(func(tx store.Tx) (err error) { inbox, err = f.d.InboxTx(tx); return })
 	if len(inbox) != 1 || inbox[0].Model != "Yealink SIP-T54W" {
 		t.Fatalf("inbox %+v", inbox)
 	}
 	var full string
-	if err := upd(func(tx *bolt.Tx) (err error) { full, err = f.d.ClaimTx(tx, mac, "", now); return }); err != nil {
+	if err := upd(func(tx store.Tx) (err error) { full, err = f.d.ClaimTx(tx, mac, "", now); return }); err != nil {
 		t.Fatal(err)
 	}
 	if full == "" {
 		t.Fatal("no number claimed")
 	}
-	_ = f.db.View(func(tx *bolt.Tx) (err error) { inbox, err = f.d.InboxTx(tx); return })
+	_ = f.db.View(func(tx store.Tx) (err error) { inbox, err = f.d.InboxTx(tx); return })
 	if len(inbox) != 0 {
 		t.Errorf("inbox after the claim: %+v", inbox)
 	}
-	if err := upd(func(tx *bolt.Tx) (err error) { _, err = f.d.ClaimTx(tx, mac, "", now); return }); !errors.Is(err, domain.NotFound) {
+	if err := upd(func(tx store.Tx) (err error) { _, err = f.d.ClaimTx(tx, mac, "", now); return }); !errors.Is(err, domain.NotFound) {
 		t.Errorf("a second claim: %v", err)
 	}
 	var r *numbering.Reservation
-	_ = f.db.View(func(tx *bolt.Tx) (err error) { r, err = f.d.ReservationOfMACTx(tx, mac); return })
+	_ = f.db.View(func(tx store.Tx) (err error) { r, err = f.d.ReservationOfMACTx(tx, mac); return })
 	if r == nil || f.d.Config().Plan.Full(r.Number) != full {
 		t.Fatalf("reservation %+v for %s", r, full)
 	}
 	// History: bounded, oldest first.
 	for i := 0; i < numbering.HistoryLen+5; i++ {
-		if err := upd(func(tx *bolt.Tx) error {
+		if err := upd(func(tx store.Tx) error {
 			return f.d.AppendEventTx(tx, full, numbering.Event{Time: now.Add(time.Duration(i) * time.Second), Kind: numbering.EventProvisioned})
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var h []numbering.Event
-	_ = f.db.View(func(tx *bolt.Tx) (err error) { h, err = f.d.HistoryTx(tx, full); return })
+	_ = f.db.View(func(tx store.Tx) (err error) { h, err = f.d.HistoryTx(tx, full); return })
 	if len(h) != numbering.HistoryLen || !h[0].Time.Equal(now.Add(5*time.Second)) || h[len(h)-1].Kind != numbering.EventProvisioned {
 		t.Fatalf("history: %d events, first %v", len(h), h[0])
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Run-time edits of the reservation, user and server tables (the admin
@@ -24,7 +24,7 @@ func (d *Directory) own(number string) (string, error) {
 }
 
 // PutReservationTx adds or changes a run-time reservation.
-func (d *Directory) PutReservationTx(tx *bolt.Tx, r Reservation) error {
+func (d *Directory) PutReservationTx(tx store.Tx, r Reservation) error {
 	t, err := d.own(r.Number)
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func (d *Directory) PutReservationTx(tx *bolt.Tx, r Reservation) error {
 // CreateReservationTx adds a run-time reservation; an existing one is a
 // Conflict (change it with PatchReservationTx, or replace it with
 // PutReservationTx).
-func (d *Directory) CreateReservationTx(tx *bolt.Tx, r Reservation) error {
+func (d *Directory) CreateReservationTx(tx store.Tx, r Reservation) error {
 	t, err := d.own(r.Number)
 	if err != nil {
 		return err
@@ -120,7 +120,7 @@ type ReservationPatch struct {
 
 // PatchReservationTx changes an existing run-time reservation field by
 // field (NotFound when there is none).
-func (d *Directory) PatchReservationTx(tx *bolt.Tx, number string, p ReservationPatch) error {
+func (d *Directory) PatchReservationTx(tx store.Tx, number string, p ReservationPatch) error {
 	t, err := d.own(number)
 	if err != nil {
 		return err
@@ -150,7 +150,7 @@ func (d *Directory) PatchReservationTx(tx *bolt.Tx, number string, p Reservation
 
 // DeleteReservationTx removes a run-time reservation. A bound number stays
 // bound until its binding ends.
-func (d *Directory) DeleteReservationTx(tx *bolt.Tx, number string) error {
+func (d *Directory) DeleteReservationTx(tx store.Tx, number string) error {
 	p := d.cfg.Load().Plan
 	t, err := p.Own(number)
 	if err != nil {
@@ -193,7 +193,7 @@ func (d *Directory) DeleteReservationTx(tx *bolt.Tx, number string) error {
 }
 
 // PutUserTx adds or changes a run-time user.
-func (d *Directory) PutUserTx(tx *bolt.Tx, u User) error {
+func (d *Directory) PutUserTx(tx store.Tx, u User) error {
 	if err := domain.ValidUserID(u.ID); err != nil {
 		return err
 	}
@@ -242,7 +242,7 @@ func (d *Directory) PutUserTx(tx *bolt.Tx, u User) error {
 }
 
 // DeleteUserTx removes a run-time user.
-func (d *Directory) DeleteUserTx(tx *bolt.Tx, id string) error {
+func (d *Directory) DeleteUserTx(tx store.Tx, id string) error {
 	u, err := getUser(tx, id)
 	if err != nil {
 		return err
@@ -276,7 +276,7 @@ func (d *Directory) DeleteUserTx(tx *bolt.Tx, id string) error {
 }
 
 // PutServerTx adds or changes a run-time server table entry.
-func (d *Directory) PutServerTx(tx *bolt.Tx, s Server) error {
+func (d *Directory) PutServerTx(tx store.Tx, s Server) error {
 	p := d.cfg.Load().Plan
 	if err := (&Static{Servers: []Server{s}}).Validate(p); err != nil {
 		return err
@@ -293,7 +293,7 @@ func (d *Directory) PutServerTx(tx *bolt.Tx, s Server) error {
 }
 
 // DeleteServerTx removes a run-time server table entry.
-func (d *Directory) DeleteServerTx(tx *bolt.Tx, number string) error {
+func (d *Directory) DeleteServerTx(tx store.Tx, number string) error {
 	s, err := getServer(tx, number)
 	if err != nil {
 		return err
@@ -308,7 +308,7 @@ func (d *Directory) DeleteServerTx(tx *bolt.Tx, number string) error {
 }
 
 // seen records that reserved number t was last online at addr.
-func seen(tx *bolt.Tx, t string, addr netip.Addr, at time.Time) error {
+func seen(tx store.Tx, t string, addr netip.Addr, at time.Time) error {
 	if tx.Bucket(bktReservations).Get([]byte(t)) == nil {
 		return nil
 	}

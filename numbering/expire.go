@@ -4,12 +4,12 @@ import (
 	"encoding/binary"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // ExpireTx ends the LTNP registrations whose lifetime ran out by now, at
 // most limit of them, and returns the terminal numbers it took offline.
-func (d *Directory) ExpireTx(tx *bolt.Tx, now time.Time, limit int) ([]string, error) {
+func (d *Directory) ExpireTx(tx store.Tx, now time.Time, limit int) ([]string, error) {
 	c := tx.Bucket(bktTermExpiry).Cursor()
 	var ended []string
 	var keys [][]byte
@@ -41,7 +41,7 @@ func (d *Directory) ExpireTx(tx *bolt.Tx, now time.Time, limit int) ([]string, e
 
 // NextExpiry returns when the earliest LTNP registration ends, or the zero
 // time when there is none (the sweeper commits only when one is due).
-func NextExpiry(tx *bolt.Tx) time.Time {
+func NextExpiry(tx store.Tx) time.Time {
 	k, _ := tx.Bucket(bktTermExpiry).Cursor().First()
 	if len(k) < 8 {
 		return time.Time{}

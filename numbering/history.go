@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // EventKind is what happened to a number.
@@ -57,7 +57,7 @@ func historyPrefix(t string) []byte { return append([]byte(t), 0) }
 
 // AppendEventTx records an event of number (short or full), keeping the
 // latest HistoryLen.
-func (d *Directory) AppendEventTx(tx *bolt.Tx, number string, e Event) error {
+func (d *Directory) AppendEventTx(tx store.Tx, number string, e Event) error {
 	t, err := d.own(number)
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func (d *Directory) AppendEventTx(tx *bolt.Tx, number string, e Event) error {
 // NoteEventTx is AppendEventTx, except that an event of the same kind and
 // detail as the number's last one is not recorded again (a DHCP renewal is
 // not a new "online").
-func (d *Directory) NoteEventTx(tx *bolt.Tx, number string, e Event) error {
+func (d *Directory) NoteEventTx(tx store.Tx, number string, e Event) error {
 	t, err := d.own(number)
 	if err != nil {
 		return err
@@ -114,7 +114,7 @@ func (d *Directory) NoteEventTx(tx *bolt.Tx, number string, e Event) error {
 }
 
 // HistoryTx returns a number's events, oldest first.
-func (d *Directory) HistoryTx(tx *bolt.Tx, number string) ([]Event, error) {
+func (d *Directory) HistoryTx(tx store.Tx, number string) ([]Event, error) {
 	t, err := d.own(number)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // InboxEntry is a phone seen on the network without a number: a DHCP
@@ -24,7 +24,7 @@ type InboxEntry struct {
 
 // NoteUnassignedTx records (or refreshes) a phone without a number. A MAC
 // that holds a reservation is not recorded.
-func (d *Directory) NoteUnassignedTx(tx *bolt.Tx, e InboxEntry) error {
+func (d *Directory) NoteUnassignedTx(tx store.Tx, e InboxEntry) error {
 	if !e.MAC.IsValid() || tx.Bucket(bktResByMAC).Get(e.MAC[:]) != nil {
 		return nil
 	}
@@ -43,7 +43,7 @@ func (d *Directory) NoteUnassignedTx(tx *bolt.Tx, e InboxEntry) error {
 }
 
 // InboxTx lists the phones without a number, the most recently seen first.
-func (d *Directory) InboxTx(tx *bolt.Tx) ([]InboxEntry, error) {
+func (d *Directory) InboxTx(tx store.Tx) ([]InboxEntry, error) {
 	var all []InboxEntry
 	if err := forEachJSON(tx.Bucket(bktInbox), &all); err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func (d *Directory) InboxTx(tx *bolt.Tx) ([]InboxEntry, error) {
 // It creates the MAC reservation (named after the phone's model), removes
 // the phone from the inbox and records the claim in the number's history.
 // It returns the full number.
-func (d *Directory) ClaimTx(tx *bolt.Tx, mac domain.MAC, number string, now time.Time) (string, error) {
+func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number string, now time.Time) (string, error) {
 	cfg := d.cfg.Load()
 	e, err := getJSON[InboxEntry](tx.Bucket(bktInbox).Get(mac[:]))
 	if err != nil {
@@ -117,12 +117,12 @@ func (d *Directory) ClaimTx(tx *bolt.Tx, mac domain.MAC, number string, now time
 }
 
 // InboxEntryTx returns the inbox entry of mac, or nil.
-func (d *Directory) InboxEntryTx(tx *bolt.Tx, mac domain.MAC) (*InboxEntry, error) {
+func (d *Directory) InboxEntryTx(tx store.Tx, mac domain.MAC) (*InboxEntry, error) {
 	return getJSON[InboxEntry](tx.Bucket(bktInbox).Get(mac[:]))
 }
 
 // ReservationOfMACTx returns the reservation that holds mac, or nil.
-func (d *Directory) ReservationOfMACTx(tx *bolt.Tx, mac domain.MAC) (*Reservation, error) {
+func (d *Directory) ReservationOfMACTx(tx store.Tx, mac domain.MAC) (*Reservation, error) {
 	t := tx.Bucket(bktResByMAC).Get(mac[:])
 	if t == nil {
 		return nil, nil
@@ -131,4 +131,4 @@ func (d *Directory) ReservationOfMACTx(tx *bolt.Tx, mac domain.MAC) (*Reservatio
 }
 
 // BindingTx returns the binding of a terminal number, or nil.
-func (d *Directory) BindingTx(tx *bolt.Tx, t string) (*Binding, error) { return getBinding(tx, t) }
+func (d *Directory) BindingTx(tx store.Tx, t string) (*Binding, error) { return getBinding(tx, t) }

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // BindLeaseTx puts the number of a DHCP client online at its leased address
@@ -16,7 +16,7 @@ import (
 // (no valid MAC, no reservation and auto unset, or the pool exhausted). It
 // never refuses: it runs after the lease was written in the same
 // transaction.
-func (d *Directory) BindLeaseTx(tx *bolt.Tx, mac domain.MAC, addr netip.Addr, leaseEnd time.Time, auto bool, now time.Time) (string, error) {
+func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, leaseEnd time.Time, auto bool, now time.Time) (string, error) {
 	cfg := d.cfg.Load()
 	if !mac.IsValid() || !addr.Is4() {
 		return "", nil // no identity to bind a number to (a refusal here would follow the lease's writes)
@@ -53,7 +53,7 @@ func (d *Directory) BindLeaseTx(tx *bolt.Tx, mac domain.MAC, addr netip.Addr, le
 // UnbindLeaseTx takes offline the number that a DHCP lease of mac at addr
 // put online (on release, decline or expiry). It returns the full number
 // that went offline, or "" when there was none.
-func (d *Directory) UnbindLeaseTx(tx *bolt.Tx, mac domain.MAC, addr netip.Addr, now time.Time) (string, error) {
+func (d *Directory) UnbindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, now time.Time) (string, error) {
 	v := tx.Bucket(bktTermByMAC).Get(mac[:])
 	if v == nil {
 		return "", nil
@@ -69,7 +69,7 @@ func (d *Directory) UnbindLeaseTx(tx *bolt.Tx, mac domain.MAC, addr netip.Addr, 
 }
 
 // NumberOfMACTx returns the full number bound to mac, or "".
-func (d *Directory) NumberOfMACTx(tx *bolt.Tx, mac domain.MAC) string {
+func (d *Directory) NumberOfMACTx(tx store.Tx, mac domain.MAC) string {
 	if v := tx.Bucket(bktTermByMAC).Get(mac[:]); v != nil {
 		return d.cfg.Load().Plan.Full(string(v))
 	}
@@ -78,7 +78,7 @@ func (d *Directory) NumberOfMACTx(tx *bolt.Tx, mac domain.MAC) string {
 
 // ReservedMACTx reports whether mac holds a number reservation (such a
 // phone may take the DHCP addresses held back for reserved phones).
-func (d *Directory) ReservedMACTx(tx *bolt.Tx, mac domain.MAC) bool {
+func (d *Directory) ReservedMACTx(tx store.Tx, mac domain.MAC) bool {
 	return mac.IsValid() && tx.Bucket(bktResByMAC).Get(mac[:]) != nil
 }
 
@@ -86,7 +86,7 @@ func (d *Directory) ReservedMACTx(tx *bolt.Tx, mac domain.MAC) bool {
 // will get on its ACK, as far as it is known before: the number bound to
 // it, else the one reserved for it ("" when neither: an auto-numbered
 // client's pool number is chosen at the ACK).
-func (d *Directory) NumberForMACTx(tx *bolt.Tx, mac domain.MAC) string {
+func (d *Directory) NumberForMACTx(tx store.Tx, mac domain.MAC) string {
 	if !mac.IsValid() {
 		return ""
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // States of a number in the directory.
@@ -54,7 +54,7 @@ type ListFilter struct {
 // terminal number) together from After on and stops when Limit entries
 // match: a page costs what it returns (plus what the filter skips), not the
 // whole directory. Free numbers come from the live view's pool bits.
-func (d *Directory) DirectoryTx(tx *bolt.Tx, f ListFilter, now time.Time) ([]Entry, error) {
+func (d *Directory) DirectoryTx(tx store.Tx, f ListFilter, now time.Time) ([]Entry, error) {
 	cfg := d.cfg.Load()
 	names, err := userNames(tx)
 	if err != nil {
@@ -93,7 +93,7 @@ func (d *Directory) DirectoryTx(tx *bolt.Tx, f ListFilter, now time.Time) ([]Ent
 		return out, nil
 	}
 	rc, tc := tx.Bucket(bktReservations).Cursor(), tx.Bucket(bktTerminals).Cursor()
-	seek := func(c *bolt.Cursor) ([]byte, []byte) {
+	seek := func(c store.Cursor) ([]byte, []byte) {
 		if after == nil {
 			return c.First()
 		}
@@ -139,7 +139,7 @@ func (d *Directory) DirectoryTx(tx *bolt.Tx, f ListFilter, now time.Time) ([]Ent
 }
 
 // userNames maps numbers to their users' names (users are few).
-func userNames(tx *bolt.Tx) (map[string]string, error) {
+func userNames(tx store.Tx) (map[string]string, error) {
 	names := map[string]string{}
 	err := tx.Bucket(bktUsers).ForEach(func(k, v []byte) error {
 		u, err := getJSON[User](v)
@@ -152,7 +152,7 @@ func userNames(tx *bolt.Tx) (map[string]string, error) {
 }
 
 // fillReservation sets what a reservation (and its last-seen record) says.
-func fillReservation(tx *bolt.Tx, e *Entry, r *Reservation) {
+func fillReservation(tx store.Tx, e *Entry, r *Reservation) {
 	e.Reserved, e.Origin, e.Name, e.UserID, e.MAC = true, r.Origin, r.Name, r.UserID, r.MAC.String()
 	e.HasSecret = hasSecret(tx, r.Number)
 	e.State, e.Source = StateReserved, "static"
@@ -166,7 +166,7 @@ func fillReservation(tx *bolt.Tx, e *Entry, r *Reservation) {
 
 // EntryTx returns one number's entry (short or full form) by point
 // lookups: the number's reservation, last-seen record, binding and user.
-func (d *Directory) EntryTx(tx *bolt.Tx, number string, now time.Time) (Entry, error) {
+func (d *Directory) EntryTx(tx store.Tx, number string, now time.Time) (Entry, error) {
 	cfg := d.cfg.Load()
 	t, err := cfg.Plan.Own(number)
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // mirror is the live view: for every number that is bound or reserved, its
@@ -82,7 +82,7 @@ func (c *Counts) add(e liveEntry, inPool bool, delta int) {
 
 // load fills the view from the tables (at open, and when a reload changes
 // the pool).
-func (v *mirror) load(tx *bolt.Tx, pool Pool) error {
+func (v *mirror) load(tx store.Tx, pool Pool) error {
 	m := map[string]liveEntry{}
 	err := tx.Bucket(bktTerminals).ForEach(func(k, val []byte) error {
 		b, err := decodeBinding(string(k), val)
@@ -247,7 +247,7 @@ func (v *mirror) snapshotCounts() Counts {
 // note reads number t's state from tx as it is now and has the view take it
 // once tx commits. Every function that changes t's binding, reservation or
 // last-seen record calls it after the change.
-func (v *mirror) note(tx *bolt.Tx, t string) error {
+func (v *mirror) note(tx store.Tx, t string) error {
 	var e liveEntry
 	b, err := getBinding(tx, t)
 	if err != nil {
@@ -282,4 +282,17 @@ func b2u(b bool) uint {
 		return 1
 	}
 	return 0
+}
+
+// remember marks pool number t as held once (bktMemory), as load does.
+func (v *mirror) remember(t string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if i, ok := v.pool.Index(t); ok && !v.remembered.Test(uint(i)) {
+		v.remembered.Set(uint(i))
+		if !v.used.Test(uint(i)) {
+			v.used.Set(uint(i))
+			v.nUsed++
+		}
+	}
 }

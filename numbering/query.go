@@ -5,12 +5,12 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // DeregisterTx implements DEREGISTER (PROTOCOL.md, steps 2-3) and returns
 // the full number. On a refusal it has written nothing.
-func (d *Directory) DeregisterTx(tx *bolt.Tx, req DeregisterRequest, now time.Time) (string, error) {
+func (d *Directory) DeregisterTx(tx store.Tx, req DeregisterRequest, now time.Time) (string, error) {
 	cfg := d.cfg.Load()
 	addr := req.Addr
 	t, err := cfg.Plan.Own(req.Number)
@@ -90,7 +90,7 @@ func (d *Directory) NumberAt(addr netip.Addr, now time.Time) (Answer, bool) {
 // QueryTx implements QUERY for this server's numbers and referrals. A
 // number of another server in the server table gives an Answer with
 // Referral set and a nil error.
-func (d *Directory) QueryTx(tx *bolt.Tx, number string, now time.Time) (Answer, error) {
+func (d *Directory) QueryTx(tx store.Tx, number string, now time.Time) (Answer, error) {
 	cfg := d.cfg.Load()
 	srv, t, err := cfg.Plan.Split(number)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // RegisterRequest is a REGISTER in domain terms.
@@ -39,7 +39,7 @@ type Registration struct {
 // the one place where an LTNP registration is authorised: the user table,
 // reservations (MAC, user ID), the dynamic pool and IN-USE. On a refusal it
 // has written nothing.
-func (d *Directory) RegisterTx(tx *bolt.Tx, req RegisterRequest, now time.Time) (Registration, error) {
+func (d *Directory) RegisterTx(tx store.Tx, req RegisterRequest, now time.Time) (Registration, error) {
 	cfg := d.cfg.Load()
 	if !req.Addr.Is4() {
 		return Registration{}, domain.Errorf(domain.Invalid, "IPv4 address missing")
@@ -87,7 +87,7 @@ func (d *Directory) RegisterTx(tx *bolt.Tx, req RegisterRequest, now time.Time) 
 		Refresh: old.Online(now) && old.Addr == req.Addr}, nil
 }
 
-func (d *Directory) chooseNumber(tx *bolt.Tx, cfg *Config, req *RegisterRequest, now time.Time) (string, error) {
+func (d *Directory) chooseNumber(tx store.Tx, cfg *Config, req *RegisterRequest, now time.Time) (string, error) {
 	switch {
 	case req.UserID != "":
 		u, err := getUser(tx, req.UserID)
@@ -141,7 +141,7 @@ func (d *Directory) chooseNumber(tx *bolt.Tx, cfg *Config, req *RegisterRequest,
 	return t, nil
 }
 
-func checkReservation(tx *bolt.Tx, cfg *Config, t string, req *RegisterRequest) error {
+func checkReservation(tx store.Tx, cfg *Config, t string, req *RegisterRequest) error {
 	r, err := getReservation(tx, t)
 	if err != nil || r == nil {
 		return err
@@ -165,7 +165,7 @@ func holderKey(m domain.MAC, a netip.Addr) []byte {
 // poolNumber returns the number this terminal held most recently if it is
 // still free (or already its own), else a free number of the pool,
 // preferring numbers that no other terminal remembers.
-func (d *Directory) poolNumber(tx *bolt.Tx, cfg *Config, mac domain.MAC, addr netip.Addr, now time.Time) (string, error) {
+func (d *Directory) poolNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr netip.Addr, now time.Time) (string, error) {
 	mem := tx.Bucket(bktMemory)
 	var last []byte
 	if mac.IsValid() {

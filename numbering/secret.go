@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Sealer encrypts the per-number secrets kept in the store (see
@@ -24,7 +24,7 @@ type Authenticator func(number string, secret []byte) error
 
 // authenticate refuses a request for terminal number t when t has a secret
 // that auth does not prove.
-func (d *Directory) authenticate(tx *bolt.Tx, cfg *Config, t string, auth Authenticator) error {
+func (d *Directory) authenticate(tx store.Tx, cfg *Config, t string, auth Authenticator) error {
 	secret, err := d.secretOf(tx, cfg, t)
 	if err != nil || secret == nil {
 		return err
@@ -36,7 +36,7 @@ func (d *Directory) authenticate(tx *bolt.Tx, cfg *Config, t string, auth Authen
 }
 
 // secretOf returns the secret of terminal number t, or nil.
-func (d *Directory) secretOf(tx *bolt.Tx, cfg *Config, t string) ([]byte, error) {
+func (d *Directory) secretOf(tx store.Tx, cfg *Config, t string) ([]byte, error) {
 	sealed := tx.Bucket(bktSecrets).Get([]byte(t))
 	if sealed == nil {
 		return nil, nil
@@ -53,7 +53,7 @@ func (d *Directory) secretOf(tx *bolt.Tx, cfg *Config, t string) ([]byte, error)
 
 // Secret returns the secret of a number (short or full), or nil: for the
 // fronts that must compute with it (a SIP digest, a provisioning file).
-func (d *Directory) SecretTx(tx *bolt.Tx, number string) ([]byte, error) {
+func (d *Directory) SecretTx(tx store.Tx, number string) ([]byte, error) {
 	cfg := d.cfg.Load()
 	t, err := cfg.Plan.Own(number)
 	if err != nil {
@@ -63,7 +63,7 @@ func (d *Directory) SecretTx(tx *bolt.Tx, number string) ([]byte, error) {
 }
 
 // putSecret applies a reservation's secret change (see Reservation.Secret).
-func (d *Directory) putSecret(tx *bolt.Tx, cfg *Config, r *Reservation) error {
+func (d *Directory) putSecret(tx store.Tx, cfg *Config, r *Reservation) error {
 	b := tx.Bucket(bktSecrets)
 	switch {
 	case r.Secret != "":
@@ -90,4 +90,4 @@ func checkSecret(r *Reservation) error {
 	return nil
 }
 
-func hasSecret(tx *bolt.Tx, t string) bool { return tx.Bucket(bktSecrets).Get([]byte(t)) != nil }
+func hasSecret(tx store.Tx, t string) bool { return tx.Bucket(bktSecrets).Get([]byte(t)) != nil }

@@ -1,6 +1,6 @@
 package numbering
 
-import bolt "go.etcd.io/bbolt"
+import "github.com/lantel/lantel/store"
 
 // Snapshot is a consistent copy of the tables.
 type Snapshot struct {
@@ -11,7 +11,7 @@ type Snapshot struct {
 }
 
 // SnapshotTx reads every table.
-func SnapshotTx(tx *bolt.Tx) (*Snapshot, error) {
+func SnapshotTx(tx store.Tx) (*Snapshot, error) {
 	s := &Snapshot{}
 	if err := forEachJSON(tx.Bucket(bktReservations), &s.Reservations); err != nil {
 		return nil, err
@@ -37,13 +37,13 @@ func SnapshotTx(tx *bolt.Tx) (*Snapshot, error) {
 }
 
 // UsersTx lists the user table.
-func UsersTx(tx *bolt.Tx) ([]User, error) {
+func UsersTx(tx store.Tx) ([]User, error) {
 	out := []User{}
 	return out, forEachJSON(tx.Bucket(bktUsers), &out)
 }
 
 // ServersTx lists the server table.
-func ServersTx(tx *bolt.Tx) ([]Server, error) {
+func ServersTx(tx store.Tx) ([]Server, error) {
 	out := []Server{}
 	return out, forEachJSON(tx.Bucket(bktServers), &out)
 }

@@ -2,7 +2,7 @@ package numbering
 
 import (
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Static is the part of the tables that comes from the configuration file.
@@ -81,7 +81,7 @@ func (s *Static) Validate(p Plan) error {
 // user and server tables equal to s: it adds, changes and removes entries
 // of origin "config" and leaves run-time entries alone unless s claims the
 // same key (the file wins).
-func (d *Directory) ApplyStaticTx(tx *bolt.Tx, s Static) error {
+func (d *Directory) ApplyStaticTx(tx store.Tx, s Static) error {
 	if err := s.Validate(d.cfg.Load().Plan); err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func (d *Directory) ApplyStaticTx(tx *bolt.Tx, s Static) error {
 }
 
 // deleteOrigin deletes the entries of origin "config" and returns their keys.
-func deleteOrigin[T any](b *bolt.Bucket, origin func(*T) Origin) ([][]byte, error) {
+func deleteOrigin[T any](b store.Bucket, origin func(*T) Origin) ([][]byte, error) {
 	var del [][]byte
 	err := b.ForEach(func(k, v []byte) error {
 		t, err := getJSON[T](v)
@@ -176,11 +176,11 @@ func deleteOrigin[T any](b *bolt.Bucket, origin func(*T) Origin) ([][]byte, erro
 // configuration file's entries are applied; run-time edits keep it
 // incrementally). A MAC claimed by two reservations (a config entry and a
 // run-time one) goes to the config entry.
-func rebuildResByMAC(tx *bolt.Tx) error {
+func rebuildResByMAC(tx store.Tx) error {
 	if err := tx.DeleteBucket(bktResByMAC); err != nil {
 		return err
 	}
-	idx, err := tx.CreateBucket(bktResByMAC)
+	idx, err := tx.CreateBucketIfNotExists(bktResByMAC)
 	if err != nil {
 		return err
 	}

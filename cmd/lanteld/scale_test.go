@@ -22,6 +22,7 @@ import (
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/ltnp"
 	"github.com/lantel/lantel/numbering"
+	lstore "github.com/lantel/lantel/store"
 )
 
 // TestScale is make bench-scale (a benchmark, not a timed test: it reports
@@ -125,7 +126,7 @@ func fillScale(t *testing.T, store string, n int) {
 	pool, _ := numbering.ParsePool([]string{"100000-399999"}, 6)
 	r, _ := leases.ParseRange("198.18.1.0-198.19.255.254")
 	lc := leases.Config{Ranges: []leases.Range{r}, HeldBack: -1}
-	svc, err := service.Open(db, service.Config{Numbering: numbering.Config{Plan: numbering.Plan{Server: "10", TerminalDigits: 6},
+	svc, err := service.Open(lstore.NewBolt(db), service.Config{Numbering: numbering.Config{Plan: numbering.Plan{Server: "10", TerminalDigits: 6},
 		Pool: pool, DefaultLifetime: 24 * time.Hour, MaxLifetime: 24 * time.Hour, PoolPerSource: 0}, Leases: &lc, JobInterval: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -32,13 +32,13 @@ import (
 	"github.com/lantel/lantel/internal/sipserver"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/ltnp"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Daemon is a running lanteld.
 type Daemon struct {
 	log      *slog.Logger
-	db       *bolt.DB
+	db       store.DB
 	svc      *service.Service
 	metrics  *metrics.Metrics
 	ltnp     *ltnpserver.Server
@@ -84,7 +84,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			return nil, err
 		}
 	}
-	if d.db, err = OpenStore(cfg.Store); err != nil {
+	if d.db, err = openEngine(cfg, log); err != nil {
 		return nil, err
 	}
 	scfg := service.Config{Numbering: cfg.Directory, Static: cfg.Static, Log: log}

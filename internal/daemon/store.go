@@ -8,6 +8,10 @@ import (
 	"runtime/debug"
 	"time"
 
+	"log/slog"
+
+	"github.com/lantel/lantel/internal/config"
+	"github.com/lantel/lantel/store"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -39,6 +43,18 @@ func guardStore(path string, f func() error) (err error) {
 		}
 	}()
 	return f()
+}
+
+// openEngine opens the store the configuration names: the bbolt file
+// (default) or the etcd cluster.
+func openEngine(cfg *config.Config, log *slog.Logger) (store.DB, error) {
+	db, err := OpenStore(cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	b := store.NewBolt(db)
+	b.Owned = true
+	return b, nil
 }
 
 // OpenStore opens (creating it and its directory if missing) the bbolt

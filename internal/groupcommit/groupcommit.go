@@ -1,4 +1,4 @@
-// Package groupcommit runs write functions against a bbolt database so that
+// Package groupcommit runs write functions against a store (store.DB) so that
 // many concurrent callers share one transaction and one fsync.
 //
 // Unlike bbolt's own DB.Batch it adds no artificial delay: a single caller
@@ -42,7 +42,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Abort wraps a refusal that needs the function's writes rolled back (see
@@ -77,13 +77,13 @@ var ErrClosed = errors.New("groupcommit: closed")
 const MaxGroup = 4096
 
 type call struct {
-	fn   func(*bolt.Tx) error
+	fn   func(store.Tx) error
 	done chan error
 }
 
 // Committer gathers concurrent write functions into shared transactions.
 type Committer struct {
-	db *bolt.DB
+	db store.DB
 
 	mu       sync.Mutex
 	queue    []call
@@ -95,7 +95,7 @@ type Committer struct {
 }
 
 // New starts a committer for db. Close stops it.
-func New(db *bolt.DB) *Committer {
+func New(db store.DB) *Committer {
 	c := &Committer{db: db, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	go c.loop()
 	return c
@@ -110,7 +110,7 @@ var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
 // Do runs fn inside a write transaction shared with other concurrent callers
 // and returns once that transaction is durable. It returns fn's refusal (a
 // *domain.Error, after the group committed), fn's failure, or the commit's.
-func (c *Committer) Do(fn func(*bolt.Tx) error) error {
+func (c *Committer) Do(fn func(store.Tx) error) error {
 	done := donePool.Get().(chan error)
 	c.mu.Lock()
 	if c.closed {
@@ -201,7 +201,7 @@ func (c *Committer) setErr(err error) {
 func (c *Committer) run(group []call) {
 	errs := make([]error, len(group))
 	start := time.Now()
-	err := c.db.Update(func(tx *bolt.Tx) error {
+	err := c.db.Update(func(tx store.Tx) error {
 		for i, cl := range group {
 			if errs[i] = cl.fn(tx); errs[i] != nil && domain.As(errs[i]) == nil {
 				return errs[i]
@@ -221,7 +221,16 @@ func (c *Committer) run(group []call) {
 		}
 		return
 	}
-	if len(group) == 1 {
+	if len(group) == 1 || errors.Is(err, store.ErrUnavailable) {
+		// Alone, or the store cannot commit at all now (no quorum):
+		// running each function alone would only wait as long again.
+		if len(group) > 1 {
+			c.setErr(err)
+			for _, cl := range group {
+				cl.done <- err
+			}
+			return
+		}
 		if err == nil || failing(err) {
 			c.setErr(err)
 		}

@@ -3,25 +3,24 @@ package groupcommit
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lantel/lantel/domain"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/storetest"
 )
 
-func open(t *testing.T) (*bolt.DB, *Committer) {
+func open(t *testing.T) (store.DB, *Committer) {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
-	if err != nil {
+	db := storetest.Open(t, "")
+	if err := db.Update(func(tx store.Tx) error { _, err := tx.CreateBucketIfNotExists([]byte("b")); return err }); err != nil {
 		t.Fatal(err)
 	}
-	db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
 	c := New(db)
-	t.Cleanup(func() { c.Close(); db.Close() })
+	t.Cleanup(c.Close)
 	return db, c
 }
 
@@ -34,7 +33,7 @@ func TestConcurrentCallersShareCommits(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := c.Do(func(tx *bolt.Tx) error {
+			if err := c.Do(func(tx store.Tx) error {
 				return tx.Bucket([]byte("b")).Put([]byte(fmt.Sprint(i)), []byte("x"))
 			}); err != nil {
 				t.Error(err)
@@ -42,8 +41,10 @@ func TestConcurrentCallersShareCommits(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	db.View(func(tx *bolt.Tx) error {
-		if n := tx.Bucket([]byte("b")).Stats().KeyN; n != 500 {
+	db.View(func(tx store.Tx) error {
+		n := 0
+		_ = tx.Bucket([]byte("b")).ForEach(func(_, _ []byte) error { n++; return nil })
+		if n != 500 {
 			t.Errorf("%d keys, want 500", n)
 		}
 		return nil
@@ -64,7 +65,7 @@ func TestFailureIsIsolated(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			errs[i] = c.Do(func(tx *bolt.Tx) error {
+			errs[i] = c.Do(func(tx store.Tx) error {
 				if err := tx.Bucket([]byte("b")).Put([]byte(fmt.Sprint(i)), []byte("x")); err != nil {
 					return err
 				}
@@ -81,7 +82,7 @@ func TestFailureIsIsolated(t *testing.T) {
 			t.Errorf("call %d: %v", i, err)
 		}
 	}
-	db.View(func(tx *bolt.Tx) error {
+	db.View(func(tx store.Tx) error {
 		b := tx.Bucket([]byte("b"))
 		for i := range errs {
 			if got := b.Get([]byte(fmt.Sprint(i))) != nil; got != (i%10 != 0) {
@@ -94,11 +95,11 @@ func TestFailureIsIsolated(t *testing.T) {
 
 func TestCloseFinishesQueueThenRefuses(t *testing.T) {
 	_, c := open(t)
-	if err := c.Do(func(*bolt.Tx) error { return nil }); err != nil {
+	if err := c.Do(func(store.Tx) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
-	if err := c.Do(func(*bolt.Tx) error { return nil }); !errors.Is(err, ErrClosed) {
+	if err := c.Do(func(store.Tx) error { return nil }); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
 	c.Close() // idempotent
@@ -118,7 +119,7 @@ func TestRefusalCommitsTheGroup(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			errs[i] = c.Do(func(tx *bolt.Tx) error {
+			errs[i] = c.Do(func(tx store.Tx) error {
 				runs.Add(1)
 				if i%2 == 1 {
 					return domain.Errorf(domain.InUse, "odd %d", i)
@@ -136,8 +137,10 @@ func TestRefusalCommitsTheGroup(t *testing.T) {
 	if runs.Load() != 200 {
 		t.Errorf("%d runs for 200 callers: a refusal made the group run again", runs.Load())
 	}
-	db.View(func(tx *bolt.Tx) error {
-		if n := tx.Bucket([]byte("b")).Stats().KeyN; n != 100 {
+	db.View(func(tx store.Tx) error {
+		n := 0
+		_ = tx.Bucket([]byte("b")).ForEach(func(_, _ []byte) error { n++; return nil })
+		if n != 100 {
 			t.Errorf("%d keys, want 100", n)
 		}
 		return nil
@@ -151,13 +154,13 @@ func TestRefusalCommitsTheGroup(t *testing.T) {
 func TestErrFollowsTheLatestCommit(t *testing.T) {
 	_, c := open(t)
 	boom := errors.New("boom")
-	if err := c.Do(func(tx *bolt.Tx) error { return boom }); !errors.Is(err, boom) {
+	if err := c.Do(func(tx store.Tx) error { return boom }); !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
 	if !errors.Is(c.Err(), boom) {
 		t.Fatalf("Err = %v", c.Err())
 	}
-	if err := c.Do(func(tx *bolt.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("k"), nil) }); err != nil {
+	if err := c.Do(func(tx store.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("k"), nil) }); err != nil {
 		t.Fatal(err)
 	}
 	if c.Err() != nil {
@@ -176,7 +179,7 @@ func TestAbortRollsBackWithoutFailing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = c.Do(func(tx *bolt.Tx) error {
+			results[i] = c.Do(func(tx store.Tx) error {
 				if err := tx.Bucket([]byte("b")).Put([]byte{byte(i)}, []byte("x")); err != nil {
 					return err
 				}
@@ -188,7 +191,7 @@ func TestAbortRollsBackWithoutFailing(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	_ = db.View(func(tx *bolt.Tx) error {
+	_ = db.View(func(tx store.Tx) error {
 		for i, err := range results {
 			stored := tx.Bucket([]byte("b")).Get([]byte{byte(i)}) != nil
 			if (i%2 == 1) != errors.Is(err, errNo) || stored == (i%2 == 1) {

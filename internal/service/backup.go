@@ -5,8 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Backup writes a consistent copy of the whole store to w. The copy is
@@ -15,17 +13,13 @@ import (
 // a transaction open (a long one would stall every commit that needs the
 // file to grow). It returns the size of the copy.
 func (s *Service) Backup(w io.Writer, size func(int64)) error {
+	var n int64
 	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), ".lantel-backup-*")
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	defer func() { _ = os.Remove(f.Name()); _ = f.Close() }()
-	var n int64
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(f)
-		return err
-	}); err != nil {
+	if n, err = s.db.WriteTo(f); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {

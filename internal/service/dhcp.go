@@ -9,7 +9,7 @@ import (
 	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // ErrNoDHCP: a lease operation on a service without an allocator.
@@ -34,7 +34,7 @@ func (s *Service) Offer(c leases.Client, requested netip.Addr, within func(netip
 		return netip.Addr{}, ErrNoDHCP
 	}
 	if s.leases.Short() { // only then does a reservation make a difference
-		_ = s.db.View(func(tx *bolt.Tx) error { c.Reserved = s.dir.ReservedMACTx(tx, c.MAC); return nil })
+		_ = s.db.View(func(tx store.Tx) error { c.Reserved = s.dir.ReservedMACTx(tx, c.MAC); return nil })
 	}
 	return s.leases.Offer(c, requested, within, s.now())
 }
@@ -51,7 +51,7 @@ func (s *Service) Forget(key string) {
 // and the INFORM reply.
 func (s *Service) NumberFor(mac domain.MAC) string {
 	var n string
-	_ = s.db.View(func(tx *bolt.Tx) error { n = s.dir.NumberForMACTx(tx, mac); return nil })
+	_ = s.db.View(func(tx store.Tx) error { n = s.dir.NumberForMACTx(tx, mac); return nil })
 	return n
 }
 
@@ -97,7 +97,7 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		offline []string
 	)
 	now := s.now()
-	err := s.write(func(tx *bolt.Tx) error {
+	err := s.write(func(tx store.Tx) error {
 		out, ended, offline = Ack{}, nil, offline[:0]
 		if r.Selecting {
 			if off, ok := s.leases.Offered(r.Client.Key); !ok || off != r.Addr {
@@ -166,7 +166,7 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 // offline in the same transaction. ok is false when a was not the
 // client's lease (nothing changed).
 func (s *Service) Release(c leases.Client, a netip.Addr) (ok bool, err error) {
-	return s.end(c, a, "released", func(tx *bolt.Tx, now time.Time) (*leases.Lease, leases.Effects, error) {
+	return s.end(c, a, "released", func(tx store.Tx, now time.Time) (*leases.Lease, leases.Effects, error) {
 		return s.leases.ReleaseTx(tx, c, a)
 	})
 }
@@ -174,12 +174,12 @@ func (s *Service) Release(c leases.Client, a netip.Addr) (ok bool, err error) {
 // Decline quarantines a (DHCPDECLINE), ending the client's lease of it and
 // taking its number offline in the same transaction.
 func (s *Service) Decline(c leases.Client, a netip.Addr) (ok bool, err error) {
-	return s.end(c, a, "declined", func(tx *bolt.Tx, now time.Time) (*leases.Lease, leases.Effects, error) {
+	return s.end(c, a, "declined", func(tx store.Tx, now time.Time) (*leases.Lease, leases.Effects, error) {
 		return s.leases.DeclineTx(tx, c, a, now)
 	})
 }
 
-func (s *Service) end(c leases.Client, a netip.Addr, why string, f func(*bolt.Tx, time.Time) (*leases.Lease, leases.Effects, error)) (bool, error) {
+func (s *Service) end(c leases.Client, a netip.Addr, why string, f func(store.Tx, time.Time) (*leases.Lease, leases.Effects, error)) (bool, error) {
 	if s.leases == nil {
 		return false, ErrNoDHCP
 	}
@@ -189,7 +189,7 @@ func (s *Service) end(c leases.Client, a netip.Addr, why string, f func(*bolt.Tx
 		number string
 	)
 	now := s.now()
-	err := s.write(func(tx *bolt.Tx) error {
+	err := s.write(func(tx store.Tx) error {
 		var err error
 		number = ""
 		if l, eff, err = f(tx, now); err != nil || l == nil {
@@ -222,7 +222,7 @@ var logIgnored = logx.Cause("lease end ignored")
 
 // unbindEnded takes offline, in tx, the numbers of leases that ended; it
 // appends their full numbers ("" for none) to offline.
-func (s *Service) unbindEnded(tx *bolt.Tx, ended []leases.Lease, offline []string, now time.Time) ([]string, error) {
+func (s *Service) unbindEnded(tx store.Tx, ended []leases.Lease, offline []string, now time.Time) ([]string, error) {
 	for _, l := range ended {
 		n, err := s.dir.UnbindLeaseTx(tx, l.MAC, l.Addr, now)
 		if err != nil {

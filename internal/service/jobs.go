@@ -5,7 +5,7 @@ import (
 
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // jobBatch bounds the leases or registrations one transaction ends, so
@@ -42,9 +42,9 @@ func (s *Service) RunJobs() {
 }
 
 // due reports whether next (from a read transaction) has come.
-func (s *Service) due(next func(*bolt.Tx) time.Time) bool {
+func (s *Service) due(next func(store.Tx) time.Time) bool {
 	var t time.Time
-	_ = s.db.View(func(tx *bolt.Tx) error { t = next(tx); return nil })
+	_ = s.db.View(func(tx store.Tx) error { t = next(tx); return nil })
 	return !t.IsZero() && !t.After(s.now())
 }
 
@@ -56,7 +56,7 @@ func (s *Service) reclaimLeases() {
 			eff     leases.Effects
 			offline []string
 		)
-		err := s.write(func(tx *bolt.Tx) error {
+		err := s.write(func(tx store.Tx) error {
 			var err error
 			offline = offline[:0]
 			if ended, eff, err = s.leases.ReclaimTx(tx, now, jobBatch); err != nil {
@@ -85,7 +85,7 @@ func (s *Service) reclaimLeases() {
 func (s *Service) expireRegistrations() {
 	for s.due(numbering.NextExpiry) {
 		var ended []string
-		err := s.write(func(tx *bolt.Tx) error {
+		err := s.write(func(tx store.Tx) error {
 			now := s.now()
 			var err error
 			if ended, err = s.dir.ExpireTx(tx, now, jobBatch); err != nil {

@@ -7,7 +7,7 @@ import (
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Register binds a number to a terminal (LTNP/1 REGISTER), durably.
@@ -22,13 +22,13 @@ func (s *Service) Register(req numbering.RegisterRequest) (numbering.Registratio
 	var reg numbering.Registration
 	if s.refusals.high() {
 		now := s.now()
-		err := s.db.View(func(tx *bolt.Tx) error { _, err := s.registerTx(tx, req, now); return err })
+		err := s.db.View(func(tx store.Tx) error { _, err := s.registerTx(tx, req, now); return err })
 		if domain.As(err) != nil {
 			s.refusals.note(true)
 			return reg, err
 		}
 	}
-	err := s.write(func(tx *bolt.Tx) error {
+	err := s.write(func(tx store.Tx) error {
 		now := s.now()
 		var err error
 		if reg, err = s.registerTx(tx, req, now); err != nil || reg.Refresh {
@@ -72,7 +72,7 @@ func (r *refusalScore) note(refused bool) {
 // registerTx is REGISTER across both domains: a MAC that holds a current
 // DHCP lease registers only from that lease's address (PROTOCOL.md,
 // Security), then numbering's rules.
-func (s *Service) registerTx(tx *bolt.Tx, req numbering.RegisterRequest, now time.Time) (numbering.Registration, error) {
+func (s *Service) registerTx(tx store.Tx, req numbering.RegisterRequest, now time.Time) (numbering.Registration, error) {
 	if s.leases != nil && req.MAC.IsValid() {
 		if a, ok := leases.AddrOfMAC(tx, req.MAC, now); ok && a != req.Addr {
 			return numbering.Registration{}, domain.Errorf(domain.Denied, "MAC %s holds a DHCP lease at %s", req.MAC, a)
@@ -87,7 +87,7 @@ func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
 	var full string
 	now := s.now()
 	if s.refusals.high() { // see Register
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.db.View(func(tx store.Tx) error {
 			var err error
 			full, err = s.dir.DeregisterTx(tx, req, now)
 			return err
@@ -97,7 +97,7 @@ func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
 			return full, err
 		}
 	}
-	err := s.write(func(tx *bolt.Tx) error {
+	err := s.write(func(tx store.Tx) error {
 		now := s.now()
 		var err error
 		if full, err = s.dir.DeregisterTx(tx, req, now); err != nil {
@@ -120,7 +120,7 @@ func (s *Service) Query(number string) (numbering.Answer, error) {
 		return a, nil
 	}
 	var a numbering.Answer
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx store.Tx) error {
 		var err error
 		a, err = s.dir.QueryTx(tx, number, now)
 		return err

@@ -6,7 +6,7 @@ import (
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Phone is what a provisioning file is made from.
@@ -26,7 +26,7 @@ type Phone struct {
 func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 	var p Phone
 	now := s.now()
-	err := s.write(func(tx *bolt.Tx) error {
+	err := s.write(func(tx store.Tx) error {
 		p = Phone{MAC: mac}
 		r, err := s.dir.ReservationOfMACTx(tx, mac)
 		if err != nil {
@@ -58,7 +58,7 @@ func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 	})
 	if e := domain.As(err); e != nil && e.Kind == domain.Denied && p.Short != "" {
 		// The refusal wrote nothing; its record is a transaction of its own.
-		_ = s.write(func(tx *bolt.Tx) error {
+		_ = s.write(func(tx store.Tx) error {
 			return s.dir.AppendEventTx(tx, p.Short, numbering.Event{Time: now, Kind: numbering.EventRefused, Detail: "provisioning file asked from " + from.String()})
 		})
 	}
@@ -72,7 +72,7 @@ func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 // Inbox lists the phones seen without a number.
 func (s *Service) Inbox() ([]numbering.InboxEntry, error) {
 	var out []numbering.InboxEntry
-	err := s.view(func(tx *bolt.Tx) (err error) { out, err = s.dir.InboxTx(tx); return })
+	err := s.view(func(tx store.Tx) (err error) { out, err = s.dir.InboxTx(tx); return })
 	return out, err
 }
 
@@ -85,7 +85,7 @@ func (s *Service) Claim(mac domain.MAC, number string) (string, netip.Addr, erro
 		at   netip.Addr
 	)
 	now := s.now()
-	err := s.edit("phone claimed", mac.String(), func(tx *bolt.Tx) error {
+	err := s.edit("phone claimed", mac.String(), func(tx store.Tx) error {
 		e, err := s.dir.InboxEntryTx(tx, mac)
 		if err != nil {
 			return err
@@ -102,7 +102,7 @@ func (s *Service) Claim(mac domain.MAC, number string) (string, netip.Addr, erro
 // History returns a number's events, oldest first.
 func (s *Service) History(number string) ([]numbering.Event, error) {
 	var out []numbering.Event
-	err := s.view(func(tx *bolt.Tx) (err error) { out, err = s.dir.HistoryTx(tx, number); return })
+	err := s.view(func(tx store.Tx) (err error) { out, err = s.dir.HistoryTx(tx, number); return })
 	return out, err
 }
 
@@ -110,6 +110,6 @@ func (s *Service) History(number string) ([]numbering.Event, error) {
 // administrator asked to include secrets in.
 func (s *Service) Secret(number string) (string, error) {
 	var sec []byte
-	err := s.view(func(tx *bolt.Tx) (err error) { sec, err = s.dir.SecretTx(tx, number); return })
+	err := s.view(func(tx store.Tx) (err error) { sec, err = s.dir.SecretTx(tx, number); return })
 	return string(sec), err
 }

@@ -30,7 +30,7 @@ import (
 	"github.com/lantel/lantel/internal/secrets"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Config configures a Service.
@@ -50,7 +50,7 @@ type Config struct {
 
 // Service is lantel's service. Its methods are safe for concurrent use.
 type Service struct {
-	db     *bolt.DB
+	db     store.DB
 	c      *groupcommit.Committer
 	dir    *numbering.Directory
 	leases *leases.Store // nil: no DHCP
@@ -70,7 +70,7 @@ type Service struct {
 // Open builds the service on db (which the caller opened and closes after
 // Close), applies the configuration file's entries and starts the periodic
 // jobs. On error nothing is left running.
-func Open(db *bolt.DB, cfg Config) (*Service, error) {
+func Open(db store.DB, cfg Config) (*Service, error) {
 	s := &Service{db: db, now: cfg.Clock, log: cfg.Log, stop: make(chan struct{})}
 	if s.now == nil {
 		s.now = time.Now
@@ -95,7 +95,7 @@ func Open(db *bolt.DB, cfg Config) (*Service, error) {
 		}
 	}
 	s.c = groupcommit.New(db)
-	if err := s.c.Do(func(tx *bolt.Tx) error { return s.dir.ApplyStaticTx(tx, cfg.Static) }); err != nil {
+	if err := s.c.Do(func(tx store.Tx) error { return s.dir.ApplyStaticTx(tx, cfg.Static) }); err != nil {
 		s.c.Close()
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (s *Service) Reload(cfg numbering.Config, static numbering.Static) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := s.c.Do(func(tx *bolt.Tx) error { return s.dir.ApplyStaticTx(tx, static) }); err != nil {
+	if err := s.c.Do(func(tx store.Tx) error { return s.dir.ApplyStaticTx(tx, static) }); err != nil {
 		return err
 	}
 	return s.dir.SetConfig(cfg)
@@ -158,4 +158,4 @@ func (s *Service) Reload(cfg numbering.Config, static numbering.Static) error {
 
 // write runs f in the shared group commit (see groupcommit: a refusal
 // commits the group and comes back to this caller alone).
-func (s *Service) write(f func(tx *bolt.Tx) error) error { return s.c.Do(f) }
+func (s *Service) write(f func(tx store.Tx) error) error { return s.c.Do(f) }

@@ -16,7 +16,7 @@ import (
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 var (
@@ -28,7 +28,7 @@ var (
 
 type rig struct {
 	svc     *service.Service
-	db      *bolt.DB
+	db      store.DB
 	clk     *testutil.Clock
 	commits atomic.Int64
 }

@@ -9,18 +9,18 @@ import (
 	"github.com/lantel/lantel/internal/groupcommit"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 )
 
 // Listings and run-time edits of the tables (the admin API and page).
 // Edits are durable before they return; a refusal changes nothing.
 
-func (s *Service) view(f func(tx *bolt.Tx) error) error { return s.db.View(f) }
+func (s *Service) view(f func(tx store.Tx) error) error { return s.db.View(f) }
 
 // Directory lists the directory (see numbering.ListFilter).
 func (s *Service) Directory(f numbering.ListFilter) ([]numbering.Entry, error) {
 	var out []numbering.Entry
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx store.Tx) error {
 		var err error
 		out, err = s.dir.DirectoryTx(tx, f, s.now())
 		return err
@@ -31,7 +31,7 @@ func (s *Service) Directory(f numbering.ListFilter) ([]numbering.Entry, error) {
 // Entry returns one number's entry (short or full form).
 func (s *Service) Entry(number string) (numbering.Entry, error) {
 	var e numbering.Entry
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx store.Tx) error {
 		var err error
 		e, err = s.dir.EntryTx(tx, number, s.now())
 		return err
@@ -46,7 +46,7 @@ func (s *Service) Counts() numbering.Counts { return s.dir.Counts() }
 // read transaction.
 func (s *Service) Snapshot() (*numbering.Snapshot, error) {
 	var snap *numbering.Snapshot
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx store.Tx) error {
 		var err error
 		snap, err = numbering.SnapshotTx(tx)
 		return err
@@ -56,35 +56,35 @@ func (s *Service) Snapshot() (*numbering.Snapshot, error) {
 
 // PutReservation adds or changes a run-time reservation.
 func (s *Service) PutReservation(r numbering.Reservation) error {
-	return s.edit("reservation set", r.Number, func(tx *bolt.Tx) error { return s.dir.PutReservationTx(tx, r) })
+	return s.edit("reservation set", r.Number, func(tx store.Tx) error { return s.dir.PutReservationTx(tx, r) })
 }
 
 // DeleteReservation removes a run-time reservation.
 func (s *Service) DeleteReservation(number string) error {
-	return s.edit("reservation removed", number, func(tx *bolt.Tx) error { return s.dir.DeleteReservationTx(tx, number) })
+	return s.edit("reservation removed", number, func(tx store.Tx) error { return s.dir.DeleteReservationTx(tx, number) })
 }
 
 // PutUser adds or changes a run-time user.
 func (s *Service) PutUser(u numbering.User) error {
-	return s.edit("user set", u.ID, func(tx *bolt.Tx) error { return s.dir.PutUserTx(tx, u) })
+	return s.edit("user set", u.ID, func(tx store.Tx) error { return s.dir.PutUserTx(tx, u) })
 }
 
 // DeleteUser removes a run-time user.
 func (s *Service) DeleteUser(id string) error {
-	return s.edit("user removed", id, func(tx *bolt.Tx) error { return s.dir.DeleteUserTx(tx, id) })
+	return s.edit("user removed", id, func(tx store.Tx) error { return s.dir.DeleteUserTx(tx, id) })
 }
 
 // PutServer adds or changes a run-time server table entry.
 func (s *Service) PutServer(sv numbering.Server) error {
-	return s.edit("server set", sv.Number, func(tx *bolt.Tx) error { return s.dir.PutServerTx(tx, sv) })
+	return s.edit("server set", sv.Number, func(tx store.Tx) error { return s.dir.PutServerTx(tx, sv) })
 }
 
 // DeleteServer removes a run-time server table entry.
 func (s *Service) DeleteServer(number string) error {
-	return s.edit("server removed", number, func(tx *bolt.Tx) error { return s.dir.DeleteServerTx(tx, number) })
+	return s.edit("server removed", number, func(tx store.Tx) error { return s.dir.DeleteServerTx(tx, number) })
 }
 
-func (s *Service) edit(what, key string, f func(tx *bolt.Tx) error) error {
+func (s *Service) edit(what, key string, f func(tx store.Tx) error) error {
 	err := s.write(f)
 	switch {
 	case err == nil:
@@ -112,7 +112,7 @@ func (s *Service) LeasePage(after netip.Addr, limit int) ([]LeaseInfo, error) {
 		return out, nil
 	}
 	now := s.now()
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx store.Tx) error {
 		return leases.PageTx(tx, after, func(l *leases.Lease) (bool, error) {
 			if l.Active(now) {
 				out = append(out, LeaseInfo{Lease: *l, Number: s.dir.NumberOfMACTx(tx, l.MAC)})
@@ -126,14 +126,14 @@ func (s *Service) LeasePage(after netip.Addr, limit int) ([]LeaseInfo, error) {
 // Users lists the users (users are few: no page).
 func (s *Service) Users() ([]numbering.User, error) {
 	var out []numbering.User
-	err := s.view(func(tx *bolt.Tx) (err error) { out, err = numbering.UsersTx(tx); return })
+	err := s.view(func(tx store.Tx) (err error) { out, err = numbering.UsersTx(tx); return })
 	return out, err
 }
 
 // Servers lists the server table.
 func (s *Service) Servers() ([]numbering.Server, error) {
 	var out []numbering.Server
-	err := s.view(func(tx *bolt.Tx) (err error) { out, err = numbering.ServersTx(tx); return })
+	err := s.view(func(tx store.Tx) (err error) { out, err = numbering.ServersTx(tx); return })
 	return out, err
 }
 
@@ -143,7 +143,7 @@ func (s *Service) Quarantine() ([]leases.Quarantine, error) {
 	if s.leases == nil {
 		return out, nil
 	}
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx store.Tx) error {
 		q, err := leases.QuarantineTx(tx)
 		out = append(out, q...)
 		return err
@@ -164,12 +164,12 @@ func (s *Service) AddressCounts() (st leases.Stats, ok bool, err error) {
 // CreateReservation adds a run-time reservation (Conflict if the number
 // is reserved already).
 func (s *Service) CreateReservation(r numbering.Reservation) error {
-	return s.edit("reservation created", r.Number, func(tx *bolt.Tx) error { return s.dir.CreateReservationTx(tx, r) })
+	return s.edit("reservation created", r.Number, func(tx store.Tx) error { return s.dir.CreateReservationTx(tx, r) })
 }
 
 // PatchReservation changes the given fields of a run-time reservation.
 func (s *Service) PatchReservation(number string, p numbering.ReservationPatch) error {
-	return s.edit("reservation changed", number, func(tx *bolt.Tx) error { return s.dir.PatchReservationTx(tx, number, p) })
+	return s.edit("reservation changed", number, func(tx store.Tx) error { return s.dir.PatchReservationTx(tx, number, p) })
 }
 
 // ImportError is the refusal of an import: the row (0-based, of the list
@@ -185,7 +185,7 @@ func (e *ImportError) Error() string { return fmt.Sprintf("row %d: %s", e.Row, e
 // ImportReservations adds or replaces run-time reservations, all in one
 // transaction: all of them, or (an *ImportError) none.
 func (s *Service) ImportReservations(rs []numbering.Reservation) error {
-	err := s.write(func(tx *bolt.Tx) error {
+	err := s.write(func(tx store.Tx) error {
 		for i, r := range rs {
 			if err := s.dir.PutReservationTx(tx, r); err != nil {
 				if e := domain.As(err); e != nil { // the rows before it are rolled back

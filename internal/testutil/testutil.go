@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
@@ -14,7 +13,8 @@ import (
 	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/numbering"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/storetest"
 )
 
 // Config is a 4+4-digit plan for server with the given pool ranges and
@@ -31,7 +31,7 @@ func Config(t testing.TB, server string, pool ...string) numbering.Config {
 
 // Store is an open store with lantel's service on it.
 type Store struct {
-	DB  *bolt.DB
+	DB  store.DB
 	Svc *service.Service
 }
 
@@ -44,19 +44,11 @@ func (s *Store) Close() {
 	}
 }
 
-// OpenDB opens (or creates) a bbolt file at path ("" for a fresh one in
-// t.TempDir()) and closes it when the test ends.
-func OpenDB(t testing.TB, path string) *bolt.DB {
+// OpenDB opens a store for a test on the engine of the test run (see
+// store/storetest), closed when the test ends.
+func OpenDB(t testing.TB, path string) store.DB {
 	t.Helper()
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "lantel.db")
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return storetest.Open(t, path)
 }
 
 // Service opens the service on a store at path ("" for a fresh one) and

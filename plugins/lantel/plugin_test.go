@@ -15,7 +15,7 @@ import (
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
-	bolt "go.etcd.io/bbolt"
+	"github.com/lantel/lantel/store"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -59,7 +59,7 @@ type rig struct {
 	pol *Policy
 	h   *Handler
 	svc *service.Service
-	db  *bolt.DB
+	db  store.DB
 }
 
 func newRig(t testing.TB, args ...string) *rig {

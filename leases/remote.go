@@ -1,0 +1,66 @@
+package leases
+
+import (
+	"bytes"
+	"net/netip"
+
+	"github.com/lantel/lantel/store"
+)
+
+// remote takes a lease or quarantine record that another lanteld node
+// committed to the shared store (etcd) into the allocation state: the
+// address is busy while a record holds it, counted, and its lease's host
+// name resolves. An offer this node made for an address another node has
+// since leased stays until its client's REQUEST, which the store then
+// NAKs.
+func (s *Store) remote(tx store.Tx, bucket, key, old, val []byte) {
+	if len(key) != 4 {
+		return
+	}
+	a := netip.AddrFrom4([4]byte(key))
+	var l *Lease
+	if val != nil && bytes.Equal(bucket, bktLeases) {
+		l, _ = decodeLease(a, val) // a record it cannot read just has no name
+	}
+	quarantined := tx.Bucket(bktQuarantine).Get(key) != nil
+	var apply func()
+	switch {
+	case bytes.Equal(bucket, bktLeases):
+		apply = func() {
+			switch {
+			case old == nil && val != nil:
+				s.leasedN++
+				s.mark(a, true)
+			case old != nil && val == nil:
+				s.leasedN--
+				s.unindexName(a)
+				if _, offered := s.offeredTo[a]; !offered && !quarantined {
+					s.mark(a, false)
+				}
+			}
+			if l != nil {
+				s.indexName(*l)
+			}
+		}
+	case bytes.Equal(bucket, bktQuarantine):
+		apply = func() {
+			switch {
+			case old == nil && val != nil:
+				s.quarantined++
+				s.mark(a, true)
+			case old != nil && val == nil:
+				s.quarantined--
+				if _, offered := s.offeredTo[a]; !offered {
+					s.mark(a, false)
+				}
+			}
+		}
+	default:
+		return
+	}
+	tx.OnCommit(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		apply()
+	})
+}

@@ -1,0 +1,543 @@
+// Package etcdstore is lantel's etcd engine: several lanteld nodes share
+// one etcd cluster, each under the same key prefix (one per site).
+//
+// # How it works
+//
+// Each node keeps a copy of the prefix in a local bbolt file (the cache,
+// rebuilt at every start), kept current by an etcd watch. Reads, cursors
+// and the domain's whole transaction run on that copy, at the revision it
+// holds; the transaction's writes are recorded as they are made. Commit is
+// one etcd Txn:
+//
+//	If   mod_revision(<prefix>rev) < applied+1   (no other commit since the copy's revision)
+//	Then the recorded puts and deletes, and a put of <prefix>rev
+//
+// so a transaction commits only if nothing it could have read changed
+// since: every commit of every node writes <prefix>rev, so the compare is
+// on the whole of what was read (serializable, by the strictest compare).
+// The loser of a race (another node committed first) rolls its copy back,
+// waits until the watch has brought the winner's commit, and runs its
+// function again on the newer state; a lease or a number is therefore never
+// given to two clients, and a lease and its number still change in one
+// etcd transaction. Conflicts are counted (Stats).
+//
+// Without a quorum (a partition, two of three members down) the Txn fails
+// within CommitTimeout: Update returns store.ErrUnavailable and nothing is
+// written, so the node acknowledges no lease and no registration. Reads
+// keep answering from the copy; Health says how old it is (Stale) so that
+// the service stops answering from it after a bound.
+//
+// Changes of other nodes reach the domain's in-memory state through the
+// functions registered with OnRemote, called inside the cache transaction
+// that applies them.
+package etcdstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lantel/lantel/store"
+	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Config configures the engine.
+type Config struct {
+	Endpoints []string
+	// Prefix is the site's key prefix, e.g. "/lantel/hq/".
+	Prefix string
+	// Cache is the local copy's file (rebuilt at every start).
+	Cache              string
+	TLS                *tls.Config
+	Username, Password string
+	// DialTimeout bounds the first connection (default 5 s).
+	DialTimeout time.Duration
+	// CommitTimeout bounds one commit, conflicts and retries included
+	// (default 2 s): past it, ErrUnavailable.
+	CommitTimeout time.Duration
+	// StaleAfter is how long after the last contact with a quorum the copy
+	// counts as current (default 30 s): Health reports it, and the service
+	// stops answering from it.
+	StaleAfter time.Duration
+	Log        *slog.Logger
+}
+
+// Stats are the engine's counters.
+type Stats struct {
+	Commits, Conflicts, Unavailable, Remote uint64
+	// Revision is the etcd revision the copy holds.
+	Revision int64
+	// Contact is when a quorum last answered.
+	Contact time.Time
+}
+
+// Store is an open etcd engine. It implements store.DB.
+type Store struct {
+	cfg    Config
+	cli    *clientv3.Client
+	cache  *bolt.DB
+	data   string // cfg.Prefix + "b/": the tables
+	revKey string // cfg.Prefix + "rev": written by every commit
+
+	mu        sync.Mutex
+	observers []func(store.Tx, []byte, []byte, []byte, []byte)
+	// applied is the revision the copy holds; caught is signalled (closed
+	// and replaced) whenever it moves.
+	applied int64
+	caught  chan struct{}
+
+	contact                                       atomic.Int64 // unix nanos of the last quorum answer
+	commits, conflicts, unavailable, remoteEvents atomic.Uint64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open connects to the cluster, loads the prefix into a fresh copy and
+// starts the watch that keeps it current. Close stops it.
+func Open(cfg Config) (*Store, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("etcd: no endpoints")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/lantel/default/"
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = 2 * time.Second
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 30 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: cfg.DialTimeout,
+		TLS: cfg.TLS, Username: cfg.Username, Password: cfg.Password, Logger: zap.NewNop(),
+		DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	_ = os.Remove(cfg.Cache)
+	cache, err := bolt.Open(cfg.Cache, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: true,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		_ = cli.Close()
+		return nil, fmt.Errorf("etcd: local copy: %w", err)
+	}
+	s := &Store{cfg: cfg, cli: cli, cache: cache, data: cfg.Prefix + "b/", revKey: cfg.Prefix + "rev",
+		caught: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.resync(); err != nil {
+		s.cancel()
+		_ = cache.Close()
+		_ = cli.Close()
+		return nil, err
+	}
+	s.wg.Add(2)
+	go s.watch()
+	go s.probe()
+	return s, nil
+}
+
+// Close stops the watch and closes the client and the copy.
+func (s *Store) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	err := s.cli.Close()
+	return errors.Join(err, s.cache.Close(), os.Remove(s.cfg.Cache))
+}
+
+// Client returns the etcd client (snapshots, tests).
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Prefix returns the site's prefix.
+func (s *Store) Prefix() string { return s.cfg.Prefix }
+
+// Path is the local copy's file.
+func (s *Store) Path() string { return s.cfg.Cache }
+
+// Stats returns the counters.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	rev := s.applied
+	s.mu.Unlock()
+	return Stats{Commits: s.commits.Load(), Conflicts: s.conflicts.Load(), Unavailable: s.unavailable.Load(),
+		Remote: s.remoteEvents.Load(), Revision: rev, Contact: time.Unix(0, s.contact.Load())}
+}
+
+// Stale reports whether the cluster has not answered for longer than
+// StaleAfter: the copy may be behind what other nodes committed.
+func (s *Store) Stale() bool {
+	return time.Since(time.Unix(0, s.contact.Load())) > s.cfg.StaleAfter
+}
+
+// Health reports whether a quorum answered within the last few seconds
+// (etcd_quorum) and whether the copy is still current (etcd_copy_fresh).
+func (s *Store) Health() map[string]error {
+	h := map[string]error{"etcd_quorum": nil, "etcd_copy_fresh": nil}
+	since := time.Since(time.Unix(0, s.contact.Load())).Round(time.Second)
+	if since > 3*time.Second {
+		h["etcd_quorum"] = fmt.Errorf("no answer from a quorum for %v: leases and registrations are refused", since)
+	}
+	if s.Stale() {
+		h["etcd_copy_fresh"] = fmt.Errorf("local copy is %v old (stale_after %v): queries are refused", since, s.cfg.StaleAfter)
+	}
+	return h
+}
+
+// OnRemote registers f (see store.DB).
+func (s *Store) OnRemote(f func(tx store.Tx, bucket, key, old, new []byte)) {
+	s.mu.Lock()
+	s.observers = append(s.observers, f)
+	s.mu.Unlock()
+}
+
+// View runs f on the local copy.
+func (s *Store) View(f func(store.Tx) error) error {
+	return s.cache.View(func(tx *bolt.Tx) error { return f(store.BoltTx(tx)) })
+}
+
+// WriteTo writes the local copy as a bbolt file: a backup that the bbolt
+// engine opens as it is, and that `lanteld -etcd-load` puts into a prefix.
+func (s *Store) WriteTo(w io.Writer) (n int64, err error) {
+	err = s.cache.View(func(tx *bolt.Tx) error {
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// errConflict: another node committed first; the function runs again.
+type errConflict struct{ rev int64 }
+
+func (e *errConflict) Error() string { return fmt.Sprintf("etcd: conflict with revision %d", e.rev) }
+
+// Update runs f on the local copy and commits its writes in one etcd Txn
+// (see the package doc); f runs again after a conflict.
+func (s *Store) Update(f func(store.Tx) error) error {
+	deadline := time.Now().Add(s.cfg.CommitTimeout)
+	for {
+		err := s.cache.Update(func(btx *bolt.Tx) error {
+			tx := &recTx{Tx: store.BoltTx(btx), s: s, at: map[string]int{}}
+			if err := f(tx); err != nil {
+				return err
+			}
+			if len(tx.ops) == 0 {
+				return nil // nothing written: nothing to tell the cluster
+			}
+			return s.commit(tx, deadline)
+		})
+		var c *errConflict
+		if !errors.As(err, &c) {
+			return err
+		}
+		s.conflicts.Add(1)
+		if !s.waitApplied(c.rev, deadline) {
+			s.unavailable.Add(1)
+			return store.ErrUnavailable
+		}
+	}
+}
+
+// commit sends tx's writes; the caller holds the copy's write lock, so the
+// watch applies nothing meanwhile.
+func (s *Store) commit(tx *recTx, deadline time.Time) error {
+	s.mu.Lock()
+	applied := s.applied
+	s.mu.Unlock()
+	ops := make([]clientv3.Op, 0, len(tx.ops)+1)
+	for _, o := range tx.ops {
+		if o.del {
+			ops = append(ops, clientv3.OpDelete(o.key))
+		} else {
+			ops = append(ops, clientv3.OpPut(o.key, string(o.val)))
+		}
+	}
+	ops = append(ops, clientv3.OpPut(s.revKey, ""))
+	ctx, cancel := context.WithDeadline(clientv3.WithRequireLeader(s.ctx), deadline)
+	defer cancel()
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(s.revKey), "<", applied+1)).
+		Then(ops...).
+		Else(clientv3.OpGet(s.revKey)).
+		Commit()
+	switch {
+	case errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge):
+		return fmt.Errorf("%w (%d changes): %w", store.ErrTooLarge, len(ops), err)
+	case err != nil:
+		s.unavailable.Add(1)
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	s.contact.Store(time.Now().UnixNano())
+	if !resp.Succeeded {
+		rev := applied + 1
+		if r := resp.Responses; len(r) == 1 && len(r[0].GetResponseRange().Kvs) == 1 {
+			rev = r[0].GetResponseRange().Kvs[0].ModRevision
+		}
+		return &errConflict{rev: rev}
+	}
+	s.commits.Add(1)
+	s.setApplied(resp.Header.Revision)
+	return nil
+}
+
+func (s *Store) setApplied(rev int64) {
+	s.mu.Lock()
+	if rev > s.applied {
+		s.applied = rev
+		close(s.caught)
+		s.caught = make(chan struct{})
+	}
+	s.mu.Unlock()
+}
+
+// waitApplied waits until the copy holds revision rev.
+func (s *Store) waitApplied(rev int64, deadline time.Time) bool {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		ok, ch := s.applied >= rev, s.caught
+		s.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return false
+		case <-s.ctx.Done():
+			return false
+		}
+	}
+}
+
+// split turns an etcd key of the tables into bucket and key.
+func (s *Store) split(k []byte) (bucket, key []byte, ok bool) {
+	if !bytes.HasPrefix(k, []byte(s.data)) {
+		return nil, nil, false
+	}
+	rest := k[len(s.data):]
+	i := bytes.IndexByte(rest, '/')
+	if i <= 0 {
+		return nil, nil, false
+	}
+	return rest[:i], rest[i+1:], true
+}
+
+func (s *Store) etcdKey(bucket, key []byte) string {
+	return s.data + string(bucket) + "/" + string(key)
+}
+
+// change is one key's new state (val nil: deleted) at revision rev.
+type change struct {
+	bucket, key, val []byte
+	rev              int64
+}
+
+// apply writes changes made elsewhere into the copy and tells the
+// observers, in one cache transaction; the copy then holds rev.
+func (s *Store) apply(changes []change, rev int64) error {
+	s.mu.Lock()
+	obs := s.observers
+	s.mu.Unlock()
+	err := s.cache.Update(func(btx *bolt.Tx) error {
+		// Read under the copy's write lock: a commit of this node that
+		// got the lock first is in the copy already, with its revision.
+		s.mu.Lock()
+		applied := s.applied
+		s.mu.Unlock()
+		tx := store.BoltTx(btx)
+		for _, c := range changes {
+			if c.rev <= applied {
+				continue
+			}
+			b, err := tx.CreateBucketIfNotExists(c.bucket)
+			if err != nil {
+				return err
+			}
+			old := bytes.Clone(b.Get(c.key))
+			if c.val == nil {
+				if old == nil {
+					continue
+				}
+				err = b.Delete(c.key)
+			} else {
+				if bytes.Equal(old, c.val) {
+					continue
+				}
+				err = b.Put(c.key, c.val)
+			}
+			if err != nil {
+				return err
+			}
+			s.remoteEvents.Add(1)
+			for _, f := range obs {
+				f(tx, c.bucket, c.key, old, c.val)
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		s.setApplied(rev)
+	}
+	return err
+}
+
+// resync reads the whole prefix at one revision and applies the
+// difference to the copy (at start, and when the watch fell behind a
+// compaction).
+func (s *Store) resync() error {
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	seen := map[string]bool{}
+	var changes []change
+	var rev int64
+	from := s.data
+	end := clientv3.GetPrefixRangeEnd(s.data)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(2000)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := s.cli.Get(ctx, from, opts...)
+		if err != nil {
+			return fmt.Errorf("etcd: read %s: %w", s.cfg.Prefix, err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			if b, k, ok := s.split(kv.Key); ok {
+				seen[string(kv.Key)] = true
+				changes = append(changes, change{bucket: b, key: k, val: kv.Value, rev: rev})
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	for i := range changes {
+		changes[i].rev = rev
+	}
+	// Keys the copy has and the cluster no longer has.
+	if err := s.cache.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			return b.ForEach(func(k, _ []byte) error {
+				if !seen[s.etcdKey(name, k)] {
+					changes = append(changes, change{bucket: bytes.Clone(name), key: bytes.Clone(k), rev: rev})
+				}
+				return nil
+			})
+		})
+	}); err != nil {
+		return err
+	}
+	s.contact.Store(time.Now().UnixNano())
+	return s.apply(changes, rev)
+}
+
+// watch keeps the copy current until Close.
+func (s *Store) watch() {
+	defer s.wg.Done()
+	for s.ctx.Err() == nil {
+		s.mu.Lock()
+		from := s.applied + 1
+		s.mu.Unlock()
+		ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
+		wc := s.cli.Watch(ctx, s.data, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify())
+		for resp := range wc {
+			if resp.CompactRevision != 0 {
+				s.cfg.Log.Warn("etcd: the watch fell behind a compaction; reading the prefix again", "compact_revision", resp.CompactRevision)
+				if err := s.resync(); err != nil {
+					s.cfg.Log.Warn("etcd: resync", "err", err)
+				}
+				break
+			}
+			if err := resp.Err(); err != nil {
+				break
+			}
+			s.contact.Store(time.Now().UnixNano())
+			if err := s.applyEvents(resp); err != nil {
+				s.cfg.Log.Error("etcd: applying a change to the local copy", "err", err)
+				break
+			}
+		}
+		cancel()
+		select {
+		case <-s.ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Store) applyEvents(resp clientv3.WatchResponse) error {
+	s.mu.Lock()
+	applied := s.applied
+	s.mu.Unlock()
+	var changes []change
+	rev := applied
+	for _, ev := range resp.Events {
+		if ev.Kv.ModRevision <= applied {
+			continue // this node's own commit, already in the copy
+		}
+		rev = max(rev, ev.Kv.ModRevision)
+		b, k, ok := s.split(ev.Kv.Key)
+		if !ok {
+			continue
+		}
+		c := change{bucket: b, key: k, rev: ev.Kv.ModRevision}
+		if ev.Type == mvccpb.PUT {
+			c.val = ev.Kv.Value
+			if c.val == nil {
+				c.val = []byte{}
+			}
+		}
+		changes = append(changes, c)
+	}
+	if len(resp.Events) == 0 && resp.IsProgressNotify() {
+		rev = max(rev, resp.Header.Revision)
+	}
+	if len(changes) == 0 {
+		s.setApplied(rev)
+		return nil
+	}
+	return s.apply(changes, rev)
+}
+
+// probe asks the cluster for its revision every second (a linearizable
+// read needs a quorum): the contact time that Health and Stale read.
+func (s *Store) probe() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(s.ctx), time.Second)
+		if _, err := s.cli.Get(ctx, s.revKey); err == nil {
+			s.contact.Store(time.Now().UnixNano())
+		}
+		cancel()
+	}
+}

@@ -1,0 +1,109 @@
+// Package store is the seam between lantel's domain libraries (numbering,
+// leases) and the engine that keeps their tables: a narrow transactional
+// key-value interface with buckets, fixed-width keys and ordered cursors,
+// in the shape of bbolt's, so that the domain code reads like bbolt code
+// and runs unchanged on either engine:
+//
+//   - bbolt, one file (Bolt): the embedded default, nothing to set up;
+//   - etcd, a cluster shared by several lanteld nodes (package
+//     store/etcdstore), whose transactions are checked by etcd against every
+//     other node's (see there).
+//
+// # Contracts
+//
+// A transaction sees one consistent state and its own writes. Update runs
+// its function in a write transaction that commits all of its writes or
+// none; on the etcd engine a function may run more than once (when another
+// node committed first, it runs again on the newer state), so it must keep
+// no effects outside the transaction other than through OnCommit.
+//
+// OnCommit hooks run after the transaction is durable, in the order they
+// were registered, before Update returns; a rolled-back transaction runs
+// none.
+//
+// Values returned by Get and cursors are valid only during the transaction.
+//
+// Changes made by other nodes (etcd only) reach the in-memory state that a
+// library keeps beside its tables through the functions registered with
+// OnRemote: they run inside the transaction that applies the other node's
+// commit to this node's copy, once per changed key, and may register
+// OnCommit hooks there.
+package store
+
+import (
+	"errors"
+	"io"
+)
+
+// Tx is one transaction.
+type Tx interface {
+	// Bucket returns the named bucket, or nil when it does not exist.
+	Bucket(name []byte) Bucket
+	// CreateBucketIfNotExists returns the named bucket, created if needed
+	// (a write transaction only).
+	CreateBucketIfNotExists(name []byte) (Bucket, error)
+	// DeleteBucket deletes the named bucket and all its keys.
+	DeleteBucket(name []byte) error
+	// Writable reports whether this is a write transaction.
+	Writable() bool
+	// OnCommit registers f to run once the transaction is durable.
+	OnCommit(f func())
+}
+
+// Bucket is an ordered map of byte keys to byte values.
+type Bucket interface {
+	Get(key []byte) []byte
+	Put(key, value []byte) error
+	Delete(key []byte) error
+	Cursor() Cursor
+	// ForEach calls f for each key in order; f must not change the bucket.
+	ForEach(f func(k, v []byte) error) error
+}
+
+// Cursor walks a bucket in key order. The methods return a nil key past
+// either end.
+type Cursor interface {
+	First() (k, v []byte)
+	Last() (k, v []byte)
+	Next() (k, v []byte)
+	Prev() (k, v []byte)
+	// Seek moves to key, or to the next key after it.
+	Seek(key []byte) (k, v []byte)
+	// Delete deletes the key the cursor is on.
+	Delete() error
+}
+
+// DB is a store: one engine's handle.
+type DB interface {
+	// Update runs f in a write transaction and commits it when f returns
+	// nil (see Contracts).
+	Update(f func(Tx) error) error
+	// View runs f in a read-only transaction.
+	View(f func(Tx) error) error
+	// OnRemote registers f to learn of the keys another node changed (see
+	// Contracts); old or new is nil when the key did not or does no longer
+	// exist.
+	OnRemote(f func(tx Tx, bucket, key, old, new []byte))
+	// WriteTo writes a consistent copy of the whole store to w as a bbolt
+	// file (on etcd, of this node's copy of its prefix): a backup that
+	// either engine can be loaded from.
+	WriteTo(w io.Writer) (int64, error)
+	// Path is the local file: the store (bbolt) or this node's copy of
+	// the prefix (etcd). Temporary files and the secrets key go beside it.
+	Path() string
+	// Health reports the engine's checks by name (nil: passing).
+	Health() map[string]error
+	Close() error
+}
+
+// Sentinel errors of the engines, in one place.
+var (
+	// ErrUnavailable: the engine cannot commit now (etcd: no quorum
+	// reached within the deadline). Nothing was written.
+	ErrUnavailable = errors.New("store: unavailable (no quorum)")
+	// ErrTooLarge: one transaction holds more changes than the engine
+	// accepts in one commit (etcd's max-txn-ops).
+	ErrTooLarge = errors.New("store: transaction too large")
+	// ErrClosed: the store is closed.
+	ErrClosed = errors.New("store: closed")
+)
