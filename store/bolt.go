@@ -43,6 +43,9 @@ func (b *Bolt) WriteTo(w io.Writer) (n int64, err error) {
 	return n, err
 }
 
+// Stale: a file is never behind.
+func (b *Bolt) Stale() bool { return false }
+
 func (b *Bolt) Path() string { return b.db.Path() }
 
 // Health: a bbolt file is healthy when it answers a read; the service

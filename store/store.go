@@ -91,6 +91,10 @@ type DB interface {
 	// Path is the local file: the store (bbolt) or this node's copy of
 	// the prefix (etcd). Temporary files and the secrets key go beside it.
 	Path() string
+	// Stale reports that this node's copy may be behind what other nodes
+	// committed (etcd: cut off from the cluster for longer than its
+	// bound); reads from it are then refused with ErrStale.
+	Stale() bool
 	// Health reports the engine's checks by name (nil: passing).
 	Health() map[string]error
 	Close() error
@@ -104,6 +108,9 @@ var (
 	// ErrTooLarge: one transaction holds more changes than the engine
 	// accepts in one commit (etcd's max-txn-ops).
 	ErrTooLarge = errors.New("store: transaction too large")
+	// ErrStale: this node's copy is too old to answer from (see
+	// DB.Stale).
+	ErrStale = errors.New("store: this node is cut off from the cluster; its copy is stale")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("store: closed")
 )

@@ -38,6 +38,7 @@ func run() int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until shutdown (for performance work)")
 	checkStore := fs.String("check-store", "", "check every page of the store `file` (lanteld stopped, or a backup copy) and exit")
 	compact := fs.String("compact", "", "rewrite the store `file` without its free pages (lanteld stopped) and exit")
+	etcdLoad := fs.String("etcd-load", "", "copy the bbolt `file` (a store or a backup) into the empty prefix of numbering.etcd (every node stopped) and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -91,6 +92,15 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lanteld:", err)
 		return 1
+	}
+	if *etcdLoad != "" {
+		n, err := daemon.EtcdLoad(cfg, *etcdLoad)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lanteld:", err)
+			return 1
+		}
+		fmt.Printf("loaded %d keys from %s into %s\n", n, *etcdLoad, cfg.Engine.Prefix)
+		return 0
 	}
 	if *check {
 		if err := daemon.Check(cfg); err != nil {

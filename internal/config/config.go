@@ -60,6 +60,8 @@ type File struct {
 // Numbering is the numbering section as written.
 type Numbering struct {
 	Store          string   `yaml:"store"`
+	Engine         string   `yaml:"engine"`
+	Etcd           Etcd     `yaml:"etcd"`
 	ServerNumber   string   `yaml:"server_number"`
 	TerminalDigits int      `yaml:"terminal_digits"`
 	Listen         string   `yaml:"listen"`
@@ -146,8 +148,10 @@ type Numbering struct {
 
 // Config is the checked configuration.
 type Config struct {
-	File      string
-	Store     string
+	File  string
+	Store string
+	// Engine: bbolt (Store is the file) or etcd (Store is the local copy).
+	Engine    Engine
 	Listen    string
 	Directory numbering.Config
 	Static    numbering.Static
@@ -277,6 +281,9 @@ func Parse(name string, data []byte) (*Config, error) {
 			return nil, fail("numbering.limits.pool_per_source", "%d: want 0 (no bound) or more", *v)
 		}
 		c.Directory.PoolPerSource = *v
+	}
+	if err := parseEngine(n, c, func(key, format string, args ...any) error { return fail(key, format, args...) }); err != nil {
+		return nil, err
 	}
 	c.RegisterRate = 50
 	if v := n.Limits.RegisterRate; v != nil {

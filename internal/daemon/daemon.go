@@ -33,6 +33,7 @@ import (
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/ltnp"
 	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/etcdstore"
 )
 
 // Daemon is a running lanteld.
@@ -211,6 +212,13 @@ func (d *Daemon) gauges() metrics.Gauges {
 				return 0
 			}
 			return d.dns.Dropped.Load()
+		}
+	}
+	if e, ok := d.db.(*etcdstore.Store); ok {
+		g.Etcd = func() metrics.EtcdState {
+			st := e.Stats()
+			return metrics.EtcdState{Commits: st.Commits, Conflicts: st.Conflicts, Unavailable: st.Unavailable,
+				Remote: st.Remote, Revision: st.Revision, ContactAge: time.Since(st.Contact), Stale: e.Stale()}
 		}
 	}
 	if d.svc.HasDHCP() {

@@ -1,8 +1,11 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/lantel/lantel/internal/config"
 	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/etcdstore"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -48,6 +52,19 @@ func guardStore(path string, f func() error) (err error) {
 // openEngine opens the store the configuration names: the bbolt file
 // (default) or the etcd cluster.
 func openEngine(cfg *config.Config, log *slog.Logger) (store.DB, error) {
+	if e := cfg.Engine; e.Name == "etcd" {
+		if err := os.MkdirAll(filepath.Dir(cfg.Store), 0o750); err != nil {
+			return nil, fmt.Errorf("store directory: %w", err)
+		}
+		db, err := etcdstore.Open(etcdstore.Config{Endpoints: e.Endpoints, Prefix: e.Prefix, Cache: cfg.Store,
+			TLS: e.TLS, Username: e.Username, Password: e.Password, CommitTimeout: e.CommitTimeout,
+			StaleAfter: e.StaleAfter, Log: log})
+		if err != nil {
+			return nil, &config.Error{File: cfg.File, Key: "numbering.etcd", Err: err}
+		}
+		log.Info("store: etcd", "endpoints", e.Endpoints, "prefix", e.Prefix, "local_copy", cfg.Store)
+		return db, nil
+	}
 	db, err := OpenStore(cfg.Store)
 	if err != nil {
 		return nil, err
@@ -210,4 +227,26 @@ func CompactStore(path string) (before, after int64, err error) {
 		return 0, 0, err
 	}
 	return st.Size(), nst.Size(), nil
+}
+
+// EtcdLoad copies the bbolt file at path (a store, or a backup of either
+// engine) into the configured etcd prefix, which must be empty (see
+// etcdstore.Load): moving one box to a cluster, or restoring a backup.
+func EtcdLoad(cfg *config.Config, path string) (int, error) {
+	e := cfg.Engine
+	if e.Name != "etcd" {
+		return 0, &config.Error{File: cfg.File, Key: "numbering.engine", Err: errors.New("-etcd-load needs engine: etcd")}
+	}
+	if err := walkStore(path); err != nil {
+		return 0, err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, DialTimeout: 5 * time.Second, TLS: e.TLS,
+		Username: e.Username, Password: e.Password, Logger: zap.NewNop()})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = cli.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	return etcdstore.Load(ctx, cli, e.Prefix, path, 100)
 }

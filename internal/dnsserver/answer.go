@@ -25,6 +25,9 @@ type Names interface {
 	ResolveHost(name string) (netip.Addr, time.Time, bool)
 	HostAt(addr netip.Addr) (string, time.Time, bool)
 	Now() time.Time
+	// Stale: the answers may be out of date (a node cut off from its
+	// cluster); the front answers SERVFAIL so that resolvers ask another.
+	Stale() bool
 }
 
 // Options configure the front.
@@ -119,6 +122,9 @@ func (a *answerer) answer(q dns.Question) reply {
 	zone := a.zoneOf(name)
 	if zone == "" {
 		return reply{rcode: dns.RcodeRefused} // not ours: never an open resolver
+	}
+	if a.names.Stale() {
+		return reply{rcode: dns.RcodeServerFailure}
 	}
 	if q.Qtype == dns.TypeANY { // RFC 8482: one small answer
 		return reply{answer: []dns.RR{&dns.HINFO{Hdr: a.hdr(name, dns.TypeHINFO, a.ttl()), Cpu: "RFC8482"}}}

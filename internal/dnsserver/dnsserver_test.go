@@ -16,6 +16,7 @@ type names struct{ now time.Time }
 var phone = netip.MustParseAddr("192.0.2.101")
 
 func (n names) Now() time.Time { return n.now }
+func (n names) Stale() bool    { return false }
 
 func (n names) Query(number string) (numbering.Answer, error) {
 	switch number {

@@ -49,6 +49,16 @@ type Gauges struct {
 	SIPDropped func() uint64
 	// DNSDropped: the same for the DNS front.
 	DNSDropped func() uint64
+	// Etcd returns the etcd engine's state; nil on bbolt.
+	Etcd func() EtcdState
+}
+
+// EtcdState is the etcd engine's state, for /metrics.
+type EtcdState struct {
+	Commits, Conflicts, Unavailable, Remote uint64
+	Revision                                int64
+	ContactAge                              time.Duration // since a quorum last answered
+	Stale                                   bool
 }
 
 // New creates the metrics and registers them, with Go and process metrics.
@@ -73,6 +83,28 @@ func New(g Gauges) *Metrics {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_sip_dropped_total",
 			Help: "SIP datagrams dropped unparsed: their source, or all sources together, sent faster than the front's rate limits."},
 			func() float64 { return float64(g.SIPDropped()) }))
+	}
+	if g.Etcd != nil {
+		counter := func(name, help string, f func(EtcdState) uint64) {
+			m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+				func() float64 { return float64(f(g.Etcd())) }))
+		}
+		gauge := func(name, help string, f func(EtcdState) float64) {
+			m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+				func() float64 { return f(g.Etcd()) }))
+		}
+		counter("lantel_etcd_commits_total", "Transactions committed to etcd by this node.", func(s EtcdState) uint64 { return s.Commits })
+		counter("lantel_etcd_conflicts_total", "Transactions this node ran again because another node committed first.", func(s EtcdState) uint64 { return s.Conflicts })
+		counter("lantel_etcd_unavailable_total", "Commits refused for want of a quorum within commit_timeout (nothing written).", func(s EtcdState) uint64 { return s.Unavailable })
+		counter("lantel_etcd_remote_changes_total", "Keys changed by other nodes, applied to this node's copy.", func(s EtcdState) uint64 { return s.Remote })
+		gauge("lantel_etcd_revision", "The etcd revision this node's copy holds.", func(s EtcdState) float64 { return float64(s.Revision) })
+		gauge("lantel_etcd_contact_age_seconds", "Seconds since a quorum of the cluster last answered this node.", func(s EtcdState) float64 { return s.ContactAge.Seconds() })
+		gauge("lantel_etcd_stale", "1 when this node is cut off for longer than stale_after: it refuses queries as well as changes.", func(s EtcdState) float64 {
+			if s.Stale {
+				return 1
+			}
+			return 0
+		})
 	}
 	if g.DNSDropped != nil {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dns_dropped_total",

@@ -10,6 +10,10 @@ import (
 // The DNS front's views: the leases' host names and the numbers' live
 // view, in memory, changed only by commits.
 
+// Stale reports that this node's copy of a shared store is too old to
+// answer from (store.DB.Stale): queries are refused.
+func (s *Service) Stale() bool { return s.db.Stale() }
+
 // ResolveHost returns the address of the current lease named name.
 func (s *Service) ResolveHost(name string) (netip.Addr, time.Time, bool) {
 	if s.leases == nil {

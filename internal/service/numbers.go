@@ -115,6 +115,9 @@ func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
 // Query answers a QUERY: from the live view when the number is online,
 // else from a read transaction.
 func (s *Service) Query(number string) (numbering.Answer, error) {
+	if s.db.Stale() {
+		return numbering.Answer{}, store.ErrStale
+	}
 	now := s.now()
 	if a, ok := s.dir.Lookup(number, now); ok {
 		return a, nil

@@ -1,0 +1,115 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Etcd is numbering.etcd as written: the cluster that engine: etcd uses.
+type Etcd struct {
+	Endpoints     []string      `yaml:"endpoints"`
+	Prefix        string        `yaml:"prefix"`
+	CAFile        string        `yaml:"ca_file"`
+	CertFile      string        `yaml:"cert_file"`
+	KeyFile       string        `yaml:"key_file"`
+	Username      string        `yaml:"username"`
+	Password      string        `yaml:"password"`
+	PasswordFile  string        `yaml:"password_file"`
+	CommitTimeout time.Duration `yaml:"commit_timeout"`
+	StaleAfter    time.Duration `yaml:"stale_after"`
+}
+
+// Engine is the checked choice of storage engine.
+type Engine struct {
+	// Name is "bbolt" (the default: Store is the database file) or "etcd"
+	// (Store is this node's local copy of the prefix).
+	Name                      string
+	Endpoints                 []string
+	Prefix                    string
+	TLS                       *tls.Config
+	Username, Password        string
+	CommitTimeout, StaleAfter time.Duration
+}
+
+// parseEngine checks numbering.engine and numbering.etcd.
+func parseEngine(n *Numbering, c *Config, fail func(key, format string, args ...any) error) error {
+	e := Engine{Name: n.Engine}
+	switch e.Name {
+	case "", "bbolt":
+		e.Name = "bbolt"
+		if len(n.Etcd.Endpoints) != 0 {
+			return fail("numbering.etcd", "is set but numbering.engine is not etcd")
+		}
+		c.Engine = e
+		return nil
+	case "etcd":
+	default:
+		return fail("numbering.engine", "%q: want bbolt or etcd", n.Engine)
+	}
+	x := n.Etcd
+	if len(x.Endpoints) == 0 {
+		return fail("numbering.etcd.endpoints", "is required with engine etcd")
+	}
+	secure := false
+	for i, ep := range x.Endpoints {
+		u, err := url.Parse(ep)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fail(fmt.Sprintf("numbering.etcd.endpoints[%d]", i), "%q: want http(s)://host:port", ep)
+		}
+		secure = secure || u.Scheme == "https"
+	}
+	e.Endpoints = x.Endpoints
+	e.Prefix = x.Prefix
+	if e.Prefix == "" {
+		e.Prefix = "/lantel/" + c.Directory.Plan.Server + "/"
+	}
+	if !strings.HasPrefix(e.Prefix, "/") || !strings.HasSuffix(e.Prefix, "/") {
+		return fail("numbering.etcd.prefix", "%q: want /…/ (a leading and a trailing slash)", e.Prefix)
+	}
+	if x.CAFile != "" || x.CertFile != "" || secure {
+		t := &tls.Config{MinVersion: tls.VersionTLS12}
+		if x.CAFile != "" {
+			pem, err := os.ReadFile(x.CAFile)
+			if err != nil {
+				return fail("numbering.etcd.ca_file", "%v", err)
+			}
+			t.RootCAs = x509.NewCertPool()
+			if !t.RootCAs.AppendCertsFromPEM(pem) {
+				return fail("numbering.etcd.ca_file", "no PEM certificate in %s", x.CAFile)
+			}
+		}
+		if (x.CertFile == "") != (x.KeyFile == "") {
+			return fail("numbering.etcd", "give both cert_file and key_file")
+		}
+		if x.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(x.CertFile, x.KeyFile)
+			if err != nil {
+				return fail("numbering.etcd.cert_file", "%v", err)
+			}
+			t.Certificates = []tls.Certificate{cert}
+		}
+		e.TLS = t
+	}
+	e.Username, e.Password = x.Username, x.Password
+	if x.PasswordFile != "" {
+		b, err := os.ReadFile(x.PasswordFile)
+		if err != nil {
+			return fail("numbering.etcd.password_file", "%v", err)
+		}
+		e.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if (e.Username == "") != (e.Password == "") {
+		return fail("numbering.etcd", "give both username and password (or password_file)")
+	}
+	e.CommitTimeout, e.StaleAfter = x.CommitTimeout, x.StaleAfter
+	if e.CommitTimeout < 0 || e.StaleAfter < 0 {
+		return fail("numbering.etcd", "commit_timeout and stale_after must not be negative")
+	}
+	c.Engine = e
+	return nil
+}
