@@ -21,6 +21,7 @@ test: deps
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	GO=$(GO) ./contrib/test-etcd.sh
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

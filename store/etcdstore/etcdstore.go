@@ -191,12 +191,12 @@ func (s *Store) Stale() bool {
 // (etcd_quorum) and whether the copy is still current (etcd_copy_fresh).
 func (s *Store) Health() map[string]error {
 	h := map[string]error{"etcd_quorum": nil, "etcd_copy_fresh": nil}
-	since := time.Since(time.Unix(0, s.contact.Load())).Round(time.Second)
-	if since > 3*time.Second {
-		h["etcd_quorum"] = fmt.Errorf("no answer from a quorum for %v: leases and registrations are refused", since)
+	since := time.Since(time.Unix(0, s.contact.Load()))
+	if since > min(3*time.Second, s.cfg.StaleAfter) {
+		h["etcd_quorum"] = fmt.Errorf("no answer from a quorum for %v: leases and registrations are refused", since.Round(time.Second))
 	}
 	if s.Stale() {
-		h["etcd_copy_fresh"] = fmt.Errorf("local copy is %v old (stale_after %v): queries are refused", since, s.cfg.StaleAfter)
+		h["etcd_copy_fresh"] = fmt.Errorf("local copy is %v old (stale_after %v): queries are refused", since.Round(time.Second), s.cfg.StaleAfter)
 	}
 	return h
 }

@@ -155,7 +155,7 @@ func StartCluster(t testing.TB, dir string, addrs []string, netns string) []*Mem
 			"--listen-peer-urls", m.Peer, "--initial-advertise-peer-urls", m.Peer,
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", "lantel-test", "--max-txn-ops", "10000",
-			"--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "error"}
+			"--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap", "--log-level", "error"}
 		m.cmd = nil
 		if err := m.Start(bin); err != nil {
 			t.Fatal(err)

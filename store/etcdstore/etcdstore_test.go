@@ -1,0 +1,267 @@
+package etcdstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/etcdstore"
+	"github.com/lantel/lantel/store/storetest"
+	bolt "go.etcd.io/bbolt"
+)
+
+var bkt = []byte("slots")
+
+func node(t *testing.T, eps []string, prefix string, cfg etcdstore.Config) *etcdstore.Store {
+	t.Helper()
+	cfg.Endpoints, cfg.Prefix = eps, prefix
+	cfg.Cache = filepath.Join(t.TempDir(), "copy.db")
+	s, err := etcdstore.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Update(func(tx store.Tx) error { _, err := tx.CreateBucketIfNotExists(bkt); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// take gives the first free of n slots to who, in one transaction: the
+// allocator's shape (read a free thing, write it taken).
+func take(s *etcdstore.Store, who string, n int) (int, error) {
+	got := -1
+	err := s.Update(func(tx store.Tx) error {
+		b := tx.Bucket(bkt)
+		for i := range n {
+			k := fmt.Appendf(nil, "%03d", i)
+			if b.Get(k) == nil {
+				got = i
+				return b.Put(k, []byte(who))
+			}
+		}
+		got = -1
+		return nil
+	})
+	return got, err
+}
+
+// Two nodes racing for the same slots never give one slot twice: every
+// commit compares the revision its copy read, and the loser runs again.
+func TestTwoNodesNeverGiveOneSlotTwice(t *testing.T) {
+	ms := storetest.StartCluster(t, t.TempDir(), []string{"127.0.0.1"}, "")
+	eps := storetest.Endpoints(ms)
+	a := node(t, eps, "/t/race/", etcdstore.Config{CommitTimeout: 10 * time.Second})
+	b := node(t, eps, "/t/race/", etcdstore.Config{CommitTimeout: 10 * time.Second})
+	const slots = 60
+	var mu sync.Mutex
+	owner := map[int]string{}
+	var wg sync.WaitGroup
+	var dup atomic.Int32
+	for w := range 8 {
+		s, name := a, "a"
+		if w%2 == 1 {
+			s, name = b, "b"
+		}
+		who := fmt.Sprintf("%s%d", name, w)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range slots {
+				i, err := take(s, who, slots)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if i < 0 {
+					return
+				}
+				mu.Lock()
+				if prev, ok := owner[i]; ok {
+					t.Errorf("slot %d given to %s and to %s", i, prev, who)
+					dup.Add(1)
+				}
+				owner[i] = who
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(owner) != slots || dup.Load() != 0 {
+		t.Fatalf("%d slots given, %d twice; want %d, 0", len(owner), dup.Load(), slots)
+	}
+	// Both copies agree with the callers.
+	for _, s := range []*etcdstore.Store{a, b} {
+		waitRev(t, s, max(a.Stats().Revision, b.Stats().Revision))
+		if err := s.View(func(tx store.Tx) error {
+			for i, who := range owner {
+				if v := tx.Bucket(bkt).Get(fmt.Appendf(nil, "%03d", i)); string(v) != who {
+					return fmt.Errorf("slot %d holds %q, given to %s", i, v, who)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := a.Stats().Conflicts + b.Stats().Conflicts
+	t.Logf("%d commits, %d conflicts (runs again)", a.Stats().Commits+b.Stats().Commits, c)
+}
+
+func waitRev(t *testing.T, s *etcdstore.Store, rev int64) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().Revision < rev; {
+		if time.Now().After(deadline) {
+			t.Fatalf("copy at revision %d, want %d", s.Stats().Revision, rev)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Another node's commit reaches this node's copy and its observers, with
+// the value before and after, inside the transaction that applies it.
+func TestRemoteChangesReachObservers(t *testing.T) {
+	ms := storetest.StartCluster(t, t.TempDir(), []string{"127.0.0.1"}, "")
+	eps := storetest.Endpoints(ms)
+	a := node(t, eps, "/t/obs/", etcdstore.Config{})
+	b := node(t, eps, "/t/obs/", etcdstore.Config{})
+	type seen struct{ key, old, new string }
+	got := make(chan seen, 10)
+	b.OnRemote(func(tx store.Tx, bucket, key, old, new []byte) {
+		if v := tx.Bucket(bucket).Get(key); string(v) != string(new) {
+			t.Errorf("the observer's transaction reads %q, want %q", v, new)
+		}
+		s := seen{string(key), string(old), string(new)}
+		tx.OnCommit(func() { got <- s })
+	})
+	put := func(k, v string) {
+		t.Helper()
+		if err := a.Update(func(tx store.Tx) error {
+			if v == "" {
+				return tx.Bucket(bkt).Delete([]byte(k))
+			}
+			return tx.Bucket(bkt).Put([]byte(k), []byte(v))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(w seen) {
+		t.Helper()
+		select {
+		case s := <-got:
+			if s != w {
+				t.Fatalf("observer saw %+v, want %+v", s, w)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("observer did not see %+v", w)
+		}
+	}
+	put("k", "1")
+	want(seen{"k", "", "1"})
+	put("k", "2")
+	want(seen{"k", "1", "2"})
+	put("k", "")
+	want(seen{"k", "2", ""})
+	if n := a.Stats().Remote; n != 0 {
+		t.Errorf("the writer applied %d of its own changes as remote", n)
+	}
+}
+
+// Without a quorum a commit fails within its deadline and writes nothing;
+// reads go on from the copy until stale_after; with the quorum back, the
+// node commits again and catches up.
+func TestNoQuorum(t *testing.T) {
+	ms := storetest.StartCluster(t, t.TempDir(), []string{"127.0.0.1"}, "")
+	eps := storetest.Endpoints(ms)
+	a := node(t, eps, "/t/quorum/", etcdstore.Config{CommitTimeout: time.Second, StaleAfter: 2 * time.Second})
+	if _, err := take(a, "before", 10); err != nil {
+		t.Fatal(err)
+	}
+	ms[0].Kill()
+	start := time.Now()
+	_, err := take(a, "during", 10)
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("commit without quorum: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("refused after %v, want about commit_timeout (1 s)", d)
+	}
+	n := 0
+	if err := a.View(func(tx store.Tx) error {
+		return tx.Bucket(bkt).ForEach(func(_, _ []byte) error { n++; return nil })
+	}); err != nil || n != 1 {
+		t.Fatalf("copy during the outage: %d keys, %v; want the 1 committed", n, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !a.Stale(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not stale 10 s into the outage")
+		}
+	}
+	if h := a.Health(); h["etcd_quorum"] == nil || h["etcd_copy_fresh"] == nil {
+		t.Errorf("health during the outage: %v", h)
+	}
+	if err := ms[0].Start(""); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if _, err = take(a, "after", 10); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no commit 20 s after the quorum came back: %v", err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); a.Stale(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("still stale after the quorum came back")
+		}
+	}
+}
+
+// A bbolt file loads into an empty prefix, and only into an empty one.
+func TestLoad(t *testing.T) {
+	ms := storetest.StartCluster(t, t.TempDir(), []string{"127.0.0.1"}, "")
+	eps := storetest.Endpoints(ms)
+	path := filepath.Join(t.TempDir(), "lantel.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b, _ := tx.CreateBucketIfNotExists(bkt)
+		for i := range 250 {
+			if err := b.Put(fmt.Appendf(nil, "%03d", i), []byte{byte(i), 0, '/'}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	a := node(t, eps, "/t/load-probe/", etcdstore.Config{})
+	n, err := etcdstore.Load(context.Background(), a.Client(), "/t/load/", path, 100)
+	if err != nil || n != 250 {
+		t.Fatalf("Load: %d, %v", n, err)
+	}
+	if _, err := etcdstore.Load(context.Background(), a.Client(), "/t/load/", path, 100); !errors.Is(err, etcdstore.ErrNotEmpty) {
+		t.Fatalf("second Load: %v, want ErrNotEmpty", err)
+	}
+	b := node(t, eps, "/t/load/", etcdstore.Config{})
+	if err := b.View(func(tx store.Tx) error {
+		for i := range 250 {
+			if v := tx.Bucket(bkt).Get(fmt.Appendf(nil, "%03d", i)); string(v) != string([]byte{byte(i), 0, '/'}) {
+				return fmt.Errorf("key %d: %q", i, v)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
