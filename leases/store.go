@@ -567,7 +567,7 @@ func (s *Store) AckTx(tx store.Tx, c Client, a netip.Addr, d time.Duration, now 
 		e.free = append(e.free, old.Addr)
 		e.ended = append(e.ended, old.Addr)
 	}
-	l := &Lease{Addr: a, Key: c.Key, MAC: c.MAC, Hostname: c.Hostname, Start: now, Expiry: now.Add(d).Truncate(time.Second)}
+	l := &Lease{Addr: a, Key: c.Key, MAC: c.MAC, Hostname: c.Hostname, Start: now, Expiry: ceilSecond(now.Add(d))}
 	if cur != nil && cur.Key == c.Key {
 		l.Start = cur.Start
 		if err := tx.Bucket(bktExpiry).Delete(expKey(cur.Expiry, a)); err != nil {
@@ -854,4 +854,14 @@ func (s *Store) Short() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.free() <= s.cfg.HeldBack
+}
+
+// ceilSecond rounds t up to the second the store keeps: a lease never ends
+// on the server before the client was told (a rebinding client near its
+// end would otherwise find its lease reclaimed).
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }

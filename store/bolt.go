@@ -43,6 +43,10 @@ func (b *Bolt) WriteTo(w io.Writer) (n int64, err error) {
 	return n, err
 }
 
+// Writable: a file takes commits (a full disk shows in the commit's
+// error, not here).
+func (b *Bolt) Writable() bool { return true }
+
 // Stale: a file is never behind.
 func (b *Bolt) Stale() bool { return false }
 

@@ -91,6 +91,10 @@ type DB interface {
 	// Path is the local file: the store (bbolt) or this node's copy of
 	// the prefix (etcd). Temporary files and the secrets key go beside it.
 	Path() string
+	// Writable reports whether a commit can succeed now (etcd: a quorum
+	// answered within the last few seconds). A DHCP server that cannot
+	// commit offers nothing, so that its clients go to a node that can.
+	Writable() bool
 	// Stale reports that this node's copy may be behind what other nodes
 	// committed (etcd: cut off from the cluster for longer than its
 	// bound); reads from it are then refused with ErrStale.

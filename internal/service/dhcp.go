@@ -33,6 +33,11 @@ func (s *Service) Offer(c leases.Client, requested netip.Addr, within func(netip
 	if s.leases == nil {
 		return netip.Addr{}, ErrNoDHCP
 	}
+	if !s.db.Writable() {
+		// A node cut off from its cluster could offer but not
+		// acknowledge: silence sends the client to a node that can.
+		return netip.Addr{}, store.ErrUnavailable
+	}
 	if s.leases.Short() { // only then does a reservation make a difference
 		_ = s.db.View(func(tx store.Tx) error { c.Reserved = s.dir.ReservedMACTx(tx, c.MAC); return nil })
 	}

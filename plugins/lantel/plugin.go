@@ -36,6 +36,7 @@ import (
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
+	"github.com/lantel/lantel/store"
 )
 
 // Name is the plugin's name in the server4 plugin list.
@@ -334,6 +335,9 @@ func within(k *call) func(netip.Addr) bool {
 func (h *Handler) discover(k *call) (*dhcpv4.DHCPv4, string) {
 	c, req, resp := k.c, k.req, k.resp
 	a, err := h.env.Svc.Offer(c, toAddr(req.RequestedIPAddress()), within(k))
+	if errors.Is(err, store.ErrUnavailable) {
+		return nil, "unavailable" // cut off from the cluster: another node answers
+	}
 	if err != nil {
 		h.log.Warn("no offer", "mac", c.MAC, "err", err)
 		return nil, "no-address"

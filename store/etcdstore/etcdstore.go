@@ -187,12 +187,18 @@ func (s *Store) Stale() bool {
 	return time.Since(time.Unix(0, s.contact.Load())) > s.cfg.StaleAfter
 }
 
+// Writable reports whether a quorum answered within the last three
+// seconds (or stale_after, when shorter).
+func (s *Store) Writable() bool {
+	return time.Since(time.Unix(0, s.contact.Load())) <= min(3*time.Second, s.cfg.StaleAfter)
+}
+
 // Health reports whether a quorum answered within the last few seconds
 // (etcd_quorum) and whether the copy is still current (etcd_copy_fresh).
 func (s *Store) Health() map[string]error {
 	h := map[string]error{"etcd_quorum": nil, "etcd_copy_fresh": nil}
 	since := time.Since(time.Unix(0, s.contact.Load()))
-	if since > min(3*time.Second, s.cfg.StaleAfter) {
+	if !s.Writable() {
 		h["etcd_quorum"] = fmt.Errorf("no answer from a quorum for %v: leases and registrations are refused", since.Round(time.Second))
 	}
 	if s.Stale() {
