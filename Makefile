@@ -52,7 +52,7 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./numbering/... ./ltnp/... ./internal/...
 
 bench-ltnp: build
-	$(BIN)/ltnpbench
+	BIN=$(BIN) ./contrib/bench/ltnp.sh
 	@if command -v taskset >/dev/null; then $(BIN)/ltnpbench -pin; fi
 
 demo: build

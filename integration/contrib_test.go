@@ -85,3 +85,28 @@ func TestContribSystemdUnit(t *testing.T) {
 		}
 	}
 }
+
+// The HA examples: the node's configuration passes lanteld -check, the
+// etcd member's environment names the three members and allows lanteld's
+// transactions, and the drop-in orders lanteld after the local member.
+func TestContribHA(t *testing.T) {
+	if binDir == "" {
+		t.Skip("needs the lanteld binary (built by TestMain as root)")
+	}
+	if out, err := exec.Command(binDir+"/lanteld", "-check", "-c", "../contrib/ha/lantel-node.yaml").CombinedOutput(); err != nil {
+		t.Fatalf("lanteld -check contrib/ha/lantel-node.yaml: %v\n%s", err, out)
+	}
+	env, err := os.ReadFile("../contrib/ha/etcd-member.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ETCD_MAX_TXN_OPS=10000", "ETCD_INITIAL_CLUSTER=m1=", ",m2=", ",witness="} {
+		if !strings.Contains(string(env), want) {
+			t.Errorf("etcd-member.env lacks %q", want)
+		}
+	}
+	drop, err := os.ReadFile("../contrib/ha/lanteld.service.d/etcd.conf")
+	if err != nil || !strings.Contains(string(drop), "After=etcd.service") {
+		t.Fatalf("drop-in: %v %s", err, drop)
+	}
+}

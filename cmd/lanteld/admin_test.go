@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/lantel/lantel/store/storetest"
 )
 
 type api struct {
@@ -313,6 +316,53 @@ func TestBackupRestore(t *testing.T) {
 	if r := do(t, cl, mustAddrPort(ltnp2), qry("2100")); r.Result.String() != "OK" || r.IPv4.String() != "192.0.2.21" {
 		t.Fatalf("restored binding: %+v", r)
 	}
+
+	// The same backup restored into an etcd prefix (lanteld -etcd-load),
+	// served from there, and backed up again from the etcd engine: a bbolt
+	// file that starts the default engine with the same tables.
+	if _, err := exec.LookPath("etcd"); err != nil {
+		t.Skip("etcd not installed (Debian etcd-server; make test installs it as root): the etcd half is skipped")
+	}
+	em := storetest.StartMember(t, t.TempDir())
+	dir3 := t.TempDir()
+	bk := filepath.Join(dir3, "backup.db")
+	os.WriteFile(bk, backup, 0o600)
+	os.WriteFile(filepath.Join(dir3, "lantel.db.key"), mustRead(t, filepath.Join(dir, "lantel.db.key")), 0o600)
+	cfg3, ltnp3 := adminConfig(t, dir3, "  engine: etcd\n  etcd: {endpoints: ["+em.Client+"], prefix: /restore/}\n")
+	if out, err := runCmd(lanteld, "-c", cfg3, "-etcd-load", bk); err != nil || !strings.Contains(out, "loaded") {
+		t.Fatalf("lanteld -etcd-load: %v %s", err, out)
+	}
+	if out, err := runCmd(lanteld, "-c", cfg3, "-etcd-load", bk); err == nil || !strings.Contains(out, "not empty") {
+		t.Fatalf("lanteld -etcd-load into a prefix that has tables: %v %s", err, out)
+	}
+	p3 := start(t, cfg3, mustAddrPort(ltnp3))
+	c := adminOf(t, p3, "s3cret")
+	if got := c.directory(""); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
+		t.Fatalf("directory on etcd differs:\n%v\n%v", sorted(want), sorted(got))
+	}
+	if r := do(t, cl, mustAddrPort(ltnp3), qry("2100")); r.Result.String() != "OK" || r.IPv4.String() != "192.0.2.21" {
+		t.Fatalf("binding on etcd: %+v", r)
+	}
+	code, backup2 := c.call("GET", "/api/v1/backup", nil)
+	if code != 200 {
+		t.Fatalf("backup from etcd: HTTP %d", code)
+	}
+	dir4 := t.TempDir()
+	os.WriteFile(filepath.Join(dir4, "lantel.db"), backup2, 0o600)
+	cfg4, ltnp4 := adminConfig(t, dir4, "")
+	p4 := start(t, cfg4, mustAddrPort(ltnp4))
+	if got := adminOf(t, p4, "s3cret").directory(""); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
+		t.Fatalf("etcd backup on bbolt differs:\n%v\n%v", sorted(want), sorted(got))
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestAdminRefusesOpenNonLoopback(t *testing.T) {

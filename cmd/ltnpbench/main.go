@@ -5,6 +5,9 @@
 // server on this machine. Every load phase is bounded in time and count.
 //
 // Usage: ltnpbench [-lanteld bin/lanteld] [-duration 3s] [-runs 3]
+//
+// LTNPBENCH_CONFIG is added to lanteld's numbering section (e.g. the etcd
+// engine: contrib/bench/ltnp.sh).
 package main
 
 import (
@@ -83,7 +86,8 @@ func bench(lanteld string, d time.Duration, runs, sockets, window int) error {
   trusted: [127.0.0.1]
   log: {level: warn}
   admin: "off"
-`, dir, addr)), 0o600)
+%s
+`, dir, addr, os.Getenv("LTNPBENCH_CONFIG"))), 0o600)
 	srv := serverCmd(lanteld, append([]string{"-c", cfg}, strings.Fields(os.Getenv("LTNPBENCH_LANTELD_ARGS"))...)...)
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {

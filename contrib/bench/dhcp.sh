@@ -5,12 +5,16 @@
 # benchmarks; nothing leaves the namespaces). For each server, the highest
 # rate it sustains with < 1 % drops (ascending steps, each on a fresh store,
 # then a bisection), and the ratio. Needs root, perfdhcp (kea-admin) and
-# kea-dhcp4 (kea-dhcp4-server).
+# kea-dhcp4 (kea-dhcp4-server). With etcd installed (etcd-server), a third
+# row: lanteld on a three-member etcd cluster on this machine (the members
+# on loopback in the server's namespace, each step on a fresh prefix).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. contrib/bench/etcd.sh
 BIN=${BIN:-bin}
 PERIOD=${PERIOD:-5}        # seconds per perfdhcp run
 RATES=${RATES:-"2000 4000 6000 8000 10000 13000 16000 20000 25000 30000"}
+ETCD_RATES=${ETCD_RATES:-"500 1000 1500 2000 3000 4000 6000 8000"}
 CLIENTS=60000
 
 [ "$(id -u)" = 0 ] || { echo "dhcp bench: needs root (network namespaces)"; exit 1; }
@@ -31,10 +35,11 @@ work=$(mktemp -d)
 spid=
 cleanup() {
   sysctl -qw net.core.rmem_default="$old_rmem"
+  etcd_stop
   [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
   ip netns del "$srv" 2>/dev/null || true
   ip netns del "$cli" 2>/dev/null || true
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -76,11 +81,21 @@ cat > "$work/kea.json" <<JSON
 JSON
 export KEA_PIDFILE_DIR=$work KEA_LOCKFILE_DIR=$work
 
+# The etcd row: three members on 127.0.0.1 in the server's namespace
+# (contrib/bench/etcd.sh), each step on a fresh prefix.
+etcd_prefix=0
+etcd_yaml() {
+  etcd_prefix=$((etcd_prefix + 1))
+  sed -e "s|^  store: .*|  store: $work/lantel-copy.db\n  engine: etcd\n  etcd:\n    endpoints: [http://127.0.0.1:23790, http://127.0.0.1:23791, http://127.0.0.1:23792]\n    prefix: /bench/$etcd_prefix/|" \
+    "$work/lantel.yaml" > "$work/lantel-etcd.yaml"
+}
+
 start() {
   rm -f "$work"/lantel.db "$work"/kea-leases4.csv*
   case $1 in
     lanteld) ip netns exec "$srv" "$BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
     old)     ip netns exec "$srv" "$OLD_BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
+    etcd)    [ ${#etcd_pids[@]} -gt 0 ] || etcd_cluster "$work" "$srv"; etcd_yaml; ip netns exec "$srv" "$BIN/lanteld" -c "$work/lantel-etcd.yaml" 2>"$work/server.log" & ;;
     kea)     ip netns exec "$srv" kea-dhcp4 -c "$work/kea.json" >"$work/server.log" 2>&1 & ;;
   esac
   spid=$!
@@ -101,6 +116,7 @@ run() {
   out=$(ip netns exec "$cli" timeout $((PERIOD + 20)) perfdhcp -4 -l eth0 -r "$2" -R $CLIENTS -p "$PERIOD" \
         -o 60,4772616e6473747265616d 198.18.0.1 2>&1 || true)
   local c1; c1=$(cputicks)
+  [ -n "${KEEP:-}" ] && ip netns exec "$srv" busybox wget -q -O "$work/metrics.$1.$2.txt" http://127.0.0.1:5758/metrics 2>/dev/null
   stop
   echo "$out" > "$work/perfdhcp.$1.$2.txt"
   # achieved: ACKs received per second of the run
@@ -123,8 +139,9 @@ if [ -n "${COST:-}" ]; then
 fi
 
 search() {
-  local server=$1 best=0 bestrate=0 fail=0 last=0
-  for r in $RATES; do
+  local server=$1 best=0 bestrate=0 fail=0 last=0 rates=$RATES
+  [ "$server" = etcd ] && rates=$ETCD_RATES
+  for r in $rates; do
     read -r got drops cost < <(run "$server" "$r")
     printf '  %-8s offered %6d/s: %8.0f DORA/s, drops %5.2f%%, %4.0f µs CPU/DORA\n' "$server" "$r" "$got" "$drops" "$cost" >&2
     if awk -v d="$drops" 'BEGIN{exit !(d < 1)}'; then best=$r; bestrate=$got; last=$r; else fail=$r; break; fi
@@ -145,9 +162,16 @@ if [ -z "${ONLY_LANTELD:-}" ]; then read -r kea_best kea_rate < <(search kea); e
 [ -n "${ONLY_KEA:-}" ] && exit 0
 read -r lt_best lt_rate < <(search lanteld)
 [ -n "${OLD_BIN:-}" ] && read -r old_best old_rate < <(search old)
+etcd_best=
+if command -v etcd >/dev/null && [ -z "${NO_ETCD:-}" ]; then
+  read -r etcd_best etcd_rate < <(search etcd)
+fi
 echo
 printf '%-44s %10s %12s\n' "server" "max rate" "ACKs/s"
 printf '%-44s %8d/s %10.0f/s\n' "Kea 2.2 (memfile, multi-threaded, no fsync)" "$kea_best" "$kea_rate"
 printf '%-44s %8d/s %10.0f/s\n' "lanteld (numbering on, ACKs fsync'd)" "$lt_best" "$lt_rate"
 [ -n "${OLD_BIN:-}" ] && printf '%-44s %8d/s %10.0f/s\n' "lanteld (OLD_BIN=$OLD_BIN)" "$old_best" "$old_rate"
+[ -n "$etcd_best" ] && printf '%-44s %8d/s %10.0f/s\n' "lanteld on etcd (3 members, this machine)" "$etcd_best" "$etcd_rate"
 awk -v a="$lt_best" -v b="$kea_best" 'BEGIN { if (b > 0) printf "ratio lanteld / Kea: %.2f\n", a/b }'
+[ -n "$etcd_best" ] && awk -v a="$etcd_best" -v b="$kea_best" 'BEGIN { if (b > 0) printf "ratio lanteld-on-etcd / Kea: %.2f\n", a/b }'
+exit 0
