@@ -91,3 +91,20 @@ func checkSecret(r *Reservation) error {
 }
 
 func hasSecret(tx store.Tx, t string) bool { return tx.Bucket(bktSecrets).Get([]byte(t)) != nil }
+
+// UnopenableSecrets counts the stored secrets that the configured key
+// cannot open (a node of a cluster started with another key file, a
+// restore without the key): their numbers cannot prove anything until the
+// right key is in place or the secrets are set again.
+func (d *Directory) UnopenableSecrets(tx store.Tx) (n int) {
+	cfg := d.cfg.Load()
+	_ = tx.Bucket(bktSecrets).ForEach(func(_, sealed []byte) error {
+		if cfg.Sealer == nil {
+			n++
+		} else if _, err := cfg.Sealer.Open(sealed); err != nil {
+			n++
+		}
+		return nil
+	})
+	return n
+}

@@ -99,6 +99,14 @@ func Open(db store.DB, cfg Config) (*Service, error) {
 		s.c.Close()
 		return nil, err
 	}
+	// After the file's entries (which it seals again): what is left was
+	// set at run time.
+	var bad int
+	_ = db.View(func(tx store.Tx) error { bad = s.dir.UnopenableSecrets(tx); return nil })
+	if bad > 0 {
+		s.log.Warn("stored secrets cannot be opened with this key file: copy the key from the node or backup they were set with, or set them again",
+			"secrets", bad, "key", db.Path()+".key")
+	}
 	every := cfg.JobInterval
 	if every == 0 {
 		every = time.Second

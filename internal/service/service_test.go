@@ -3,15 +3,18 @@ package service_test
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/secrets"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/leases"
@@ -309,5 +312,34 @@ func TestAutoNumberExhausted(t *testing.T) {
 	}
 	if n := r.svc.NumbersExhausted(); n != 1 {
 		t.Fatalf("NumbersExhausted = %d", n)
+	}
+}
+
+// A node started with another key file than the one its store's secrets
+// were sealed with (the second node of a pair, a restore) says so at start.
+func TestWrongSecretsKeyIsReported(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lantel.db")
+	keyA, _ := secrets.New(bytes.Repeat([]byte{1}, 32))
+	keyB, _ := secrets.New(bytes.Repeat([]byte{2}, 32))
+	cfg := testutil.Config(t, "1000", "2100-2101")
+	open := func(k *secrets.Box) string {
+		var logs bytes.Buffer
+		c := cfg
+		c.Sealer = k
+		st := testutil.Service(t, path, service.Config{Numbering: c, JobInterval: -1,
+			Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		if k == keyA { // set at run time (the API): sealed with key A
+			if err := st.Svc.PutReservation(numbering.Reservation{Number: "2005", Secret: "s3cret-2005"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.Close()
+		return logs.String()
+	}
+	if out := open(keyA); strings.Contains(out, "cannot be opened") {
+		t.Fatalf("the right key reported wrong: %s", out)
+	}
+	if out := open(keyB); !strings.Contains(out, "cannot be opened") || !strings.Contains(out, "secrets=1") {
+		t.Fatalf("a wrong key not reported: %q", out)
 	}
 }
