@@ -173,7 +173,10 @@ func TestHAPairOnEtcd(t *testing.T) {
 	// renews at T1 and rebinds at T2), ten with busybox udhcpc (which
 	// renews late and, its server gone, broadcasts for the same address).
 	phones := make([]*haPhone, 20)
-	l.File("dhclient.conf", fmt.Sprintf(dhclientC, "Grandstream GXP2170"), 0o644)
+	// Retransmit every 1-2 s (dhclient's default starts at 10 s: with the
+	// test's 16 s leases a retry could come after the lease's end, while
+	// with real lease times T2 leaves minutes).
+	l.File("dhclient.conf", fmt.Sprintf(dhclientC, "Grandstream GXP2170")+"initial-interval 1;\nbackoff-cutoff 2;\n", 0o644)
 	for i := range phones {
 		p := &haPhone{ns: l.Host(fmt.Sprintf("p%d", i), fmt.Sprintf("00:0b:82:00:00:%02x", i), ""),
 			events: l.Path(fmt.Sprintf("p%d.events", i)), dhclient: i < 10}

@@ -19,6 +19,9 @@ etcd_cluster() {
     etcd_pids+=($!)
   done
   for _ in $(seq 100); do
+    for p in "${etcd_pids[@]}"; do
+      kill -0 "$p" 2>/dev/null || { echo "an etcd member exited (ports 23790-23802 in use?):" >&2; cat "$dir"/etcd*.log >&2; return 1; }
+    done
     "${run[@]}" env ETCDCTL_API=3 etcdctl --endpoints "${ETCD_ENDPOINTS//http:\/\//}" endpoint health >/dev/null 2>&1 && return 0
     sleep 0.2
   done

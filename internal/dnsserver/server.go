@@ -59,13 +59,8 @@ func New(names Names, opts Options, limits Limits, log *slog.Logger, observe fun
 // Close. Another DNS server on the same address (dnsmasq, systemd-resolved
 // on 127.0.0.53 is another address) makes it fail: no SO_REUSEPORT.
 func (s *Server) Listen(addr string) error {
-	udp, err := net.ListenPacket("udp", addr)
+	udp, tcp, err := udpbatch.ListenBoth(addr)
 	if err != nil {
-		return fmt.Errorf("dns: %w", err)
-	}
-	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
-	if err != nil {
-		_ = udp.Close()
 		return fmt.Errorf("dns: %w", err)
 	}
 	s.udp, s.tcp = udp, tcp

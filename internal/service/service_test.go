@@ -20,6 +20,7 @@ import (
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/storetest"
 )
 
 var (
@@ -341,5 +342,71 @@ func TestWrongSecretsKeyIsReported(t *testing.T) {
 	}
 	if out := open(keyB); !strings.Contains(out, "cannot be opened") || !strings.Contains(out, "secrets=1") {
 		t.Fatalf("a wrong key not reported: %q", out)
+	}
+}
+
+// Two nodes on one etcd prefix (the etcd half of the matrix): a lease and
+// its number acknowledged by one are seen by the other's live view and
+// allocator, an address leased by one is refused to another client by the
+// other, and both nodes' reclaimers run on the expired lease without
+// ending it twice.
+func TestTwoNodesOneStore(t *testing.T) {
+	if storetest.Engine() != "etcd" {
+		t.Skip("two nodes share a store on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
+	}
+	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
+	clk := testutil.NewClock()
+	path := filepath.Join(t.TempDir(), "lantel.db")
+	cfg := service.Config{
+		Numbering: testutil.Config(t, "1000", "2100-2101"),
+		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
+		Leases:    &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Minute},
+		Clock:     clk.Now, JobInterval: -1,
+	}
+	a := testutil.Service(t, path, cfg).Svc
+	b := testutil.Service(t, path, cfg).Svc
+	ack, err := a.Ack(service.AckRequest{Client: client(macPhone), Addr: ip20})
+	if err != nil || ack.Number != "10002001" {
+		t.Fatalf("Ack on A = %+v, %v", ack, err)
+	}
+	testutil.Eventually(t, 5*time.Second, "B's view to have A's binding", func() bool {
+		ans, err := b.Query("2001")
+		return err == nil && ans.Addr == ip20
+	})
+	if _, err := b.Ack(service.AckRequest{Client: client(macOther), Addr: ip20}); !errors.Is(err, domain.InUse) {
+		t.Fatalf("B acknowledged A's address to another client: %v", err)
+	}
+	if st, _, _ := b.AddressCounts(); st.Leased != 1 {
+		t.Errorf("B counts %d leases, want 1", st.Leased)
+	}
+	if name, _, ok := b.HostAt(ip20); !ok || name != "desk" {
+		t.Errorf("B's DNS view of %v: %q %v", ip20, name, ok)
+	}
+	clk.Advance(2 * time.Minute)
+	var wg sync.WaitGroup
+	for _, s := range []*service.Service{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.RunJobs() }()
+	}
+	wg.Wait()
+	for name, s := range map[string]*service.Service{"A": a, "B": b} {
+		testutil.Eventually(t, 5*time.Second, name+" to see the lease ended", func() bool {
+			_, err := s.Query("2001")
+			st, _, _ := s.AddressCounts()
+			return errors.Is(err, domain.Offline) && st.Leased == 0
+		})
+	}
+	h, err := a.History("2001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline := 0
+	for _, e := range h {
+		if e.Kind == numbering.EventOffline {
+			offline++
+		}
+	}
+	if offline != 1 {
+		t.Errorf("%d offline events for one expired lease: %+v", offline, h)
 	}
 }

@@ -17,6 +17,7 @@ package sipserver
 import (
 	"errors"
 	"fmt"
+	"github.com/lantel/lantel/internal/udpbatch"
 	"log/slog"
 	"net"
 	"runtime"
@@ -136,13 +137,8 @@ func New(svc Numbers, opts Options) (*Server, error) {
 // Listen opens UDP and TCP on addr (host:port) and serves them until
 // Close.
 func (s *Server) Listen(addr string) error {
-	udp, err := net.ListenPacket("udp", addr)
+	udp, tcp, err := udpbatch.ListenBoth(addr)
 	if err != nil {
-		return fmt.Errorf("sip: %w", err)
-	}
-	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
-	if err != nil {
-		_ = udp.Close()
 		return fmt.Errorf("sip: %w", err)
 	}
 	s.mu.Lock()

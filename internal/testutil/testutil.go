@@ -135,3 +135,14 @@ func LTNPServer(t testing.TB, svc ltnpserver.Numbers, opts ltnpserver.Options) n
 	})
 	return conn.LocalAddr().(*net.UDPAddr).AddrPort()
 }
+
+// Eventually retries f every 20 ms for up to d, and fails t if it never
+// holds (what another node committed reaches this one through a watch).
+func Eventually(t testing.TB, d time.Duration, what string, f func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !f(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: not yet %s", d, what)
+		}
+	}
+}

@@ -71,3 +71,24 @@ func Serve(conn *net.UDPConn, max int, h Handler, warn func(error)) error {
 		}
 	}
 }
+
+// ListenBoth listens on UDP and TCP at the same address. Port 0 picks one
+// free for both: a port the system gave the UDP socket may be held by a TCP
+// connection, so a few are tried.
+func ListenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		tcp, err := net.Listen("tcp", udp.LocalAddr().String())
+		if err == nil {
+			return udp, tcp, nil
+		}
+		_ = udp.Close()
+		if port != "0" || try == 9 {
+			return nil, nil, err
+		}
+	}
+}
