@@ -20,7 +20,7 @@ etcd --name matrix --data-dir "$dir/data" \
   --initial-cluster "matrix=http://127.0.0.1:$pport" --max-txn-ops 10000 \
   --logger zap --log-level error >"$dir/etcd.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do
   ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$cport" endpoint health >/dev/null 2>&1 && break
   sleep 0.1
