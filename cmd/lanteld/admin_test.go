@@ -383,3 +383,32 @@ func runCmd(name string, args ...string) (string, error) {
 	out, err := osexec(name, args...)
 	return string(out), err
 }
+
+// lanteld on an etcd that takes only TLS clients with a user and password
+// (etcd's auth, rights on the site's prefix only): the configuration's
+// ca_file, username and password_file reach it; a wrong password is a
+// configuration error that names the key.
+func TestEtcdOverTLSWithAuth(t *testing.T) {
+	sec := storetest.StartSecureMember(t, t.TempDir())
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "etcd.password")
+	os.WriteFile(pw, []byte(sec.Password+"\n"), 0o600)
+	addr := freePort(t)
+	extra := fmt.Sprintf("  engine: etcd\n  etcd:\n    endpoints: [%s]\n    prefix: %s\n    ca_file: %s\n    username: %s\n    password_file: %s\n",
+		sec.Client, sec.Prefix, sec.CAFile, sec.User, pw)
+	cfg := writeConfig(t, dir, addr, extra)
+	p := start(t, cfg, addr)
+	cl := client(t)
+	if r := do(t, cl, addr, reg("2001", "192.0.2.20")); r.Result.String() != "OK" {
+		t.Fatalf("REGISTER over TLS with auth: %+v\n%s", r, p.log())
+	}
+	if r := do(t, cl, addr, qry("2001")); r.Result.String() != "OK" || r.IPv4.String() != "192.0.2.20" {
+		t.Fatalf("QUERY: %+v", r)
+	}
+	os.WriteFile(pw, []byte("wrong\n"), 0o600)
+	bad := writeConfig(t, t.TempDir(), freePort(t), extra)
+	out, err := runCmd(lanteld, "-c", bad)
+	if err == nil || !strings.Contains(out, "numbering.etcd") {
+		t.Fatalf("a wrong etcd password: %v\n%s", err, out)
+	}
+}
