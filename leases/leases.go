@@ -1,4 +1,5 @@
-// Package leases is lantel's DHCPv4 lease allocator, stored in bbolt.
+// Package leases is lantel's DHCPv4 lease allocator, stored through the
+// store seam (package store: bbolt or etcd).
 //
 // It follows RFC 2131 and what Kea does rather than CoreDHCP's range
 // plugin: an OFFER is held in memory for a short time and not written; an
@@ -8,7 +9,7 @@
 // quarantined for a bounded time and a client that declines in a loop is
 // ignored for a while instead of draining the pool.
 //
-// Every change is a function of a *bbolt.Tx so that the caller can make it
+// Every change is a function of a store.Tx so that the caller can make it
 // one transaction with other tables (lantel binds phone numbers in the same
 // transaction). Such a function returns Effects: what the in-memory
 // allocation state must learn once the transaction has committed; the

@@ -51,13 +51,13 @@ func pow10(n int) uint64 {
 }
 
 // Directory is the number directory. Its methods are safe for concurrent
-// use; those that take a *bbolt.Tx run inside the caller's transaction.
+// use; those that take a store.Tx run inside the caller's transaction.
 type Directory struct {
 	cfg  atomic.Pointer[Config]
 	live mirror
 
 	// cursor is where the next pool search starts; it is only touched
-	// inside write transactions, which bbolt serialises.
+	// inside write transactions, which every engine serialises on a node.
 	cursor uint32
 }
 

@@ -3,14 +3,15 @@
 // LTNP/1 (register, deregister, query) plus the binding of numbers to DHCP
 // leases.
 //
-// Every operation that reads or changes state is a function of a *bbolt.Tx
+// Every operation that reads or changes state is a function of a store.Tx
 // and of the time now, so that the caller (lantel's service) makes a lease
 // and a number binding one transaction and owns the one clock. A function
 // that refuses returns a *domain.Error and has written nothing; that is the
 // contract the group committer relies on to commit the rest of a group.
 //
 // The Directory also keeps a live view of the terminal table in memory (see
-// mirror.go), changed only by bbolt OnCommit hooks, from which QUERYs for
+// mirror.go), changed only by OnCommit hooks (and, on etcd, by other
+// nodes' commits: remote.go), from which QUERYs for
 // online numbers and the counts by state are answered without a
 // transaction.
 //

@@ -17,7 +17,7 @@ import (
 // from it without a transaction, and /metrics reads the counts without a
 // scan.
 //
-// It is changed only by bbolt OnCommit hooks (see note), so it never shows
+// It is changed only by OnCommit hooks (see note), so it never shows
 // what was not committed; hooks run in the order they were registered, so
 // the last change of a transaction wins.
 type mirror struct {

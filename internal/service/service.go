@@ -1,6 +1,6 @@
 // Package service is lantel's one service: it composes the number domain
 // (package numbering) and the lease allocator (package leases) over one
-// bbolt store, so that one client action is one transaction, and it owns
+// store (store.DB: bbolt or etcd), so that one client action is one transaction, and it owns
 // what runs on its own: the group committer, the lease reclaimer and the
 // registration sweeper, and the one clock.
 //
