@@ -102,3 +102,22 @@ func (b boltBucket) Put(k, v []byte) error                   { return b.b.Put(k,
 func (b boltBucket) Delete(k []byte) error                   { return b.b.Delete(k) }
 func (b boltBucket) Cursor() Cursor                          { return b.b.Cursor() }
 func (b boltBucket) ForEach(f func(k, v []byte) error) error { return b.b.ForEach(f) }
+
+// DropResident gives back the pages of the file's memory map that this
+// process has touched (madvise MADV_DONTNEED on the read-only shared
+// mapping): they stay in the kernel's page cache and come back on the next
+// read, but stop counting in lanteld's RSS. Opening reads every table
+// once; what is hot afterwards returns by itself. It holds a read
+// transaction, so bbolt cannot remap meanwhile.
+func (b *Bolt) DropResident() error {
+	return b.db.View(func(tx *bolt.Tx) error { return DropResidentTx(b.db, tx) })
+}
+
+// DropResidentTx is DropResident inside the caller's read transaction tx
+// of db (a walk over a whole file, between buckets).
+func DropResidentTx(db *bolt.DB, tx *bolt.Tx) error {
+	if size := int(tx.Size()); size > 0 {
+		return dropMapping(db.Info().Data, size)
+	}
+	return nil
+}

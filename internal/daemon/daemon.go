@@ -93,10 +93,13 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		lc := dhcp.leases()
 		scfg.Leases = &lc
 	}
-	if err = guardStore(cfg.Store, func() error { // opening reads every table
+	stopDrop := dropWhileOpening(d.db)
+	err = guardStore(cfg.Store, func() error { // opening reads every table
 		d.svc, err = service.Open(d.db, scfg)
 		return err
-	}); err != nil {
+	})
+	stopDrop()
+	if err != nil {
 		if errors.Is(err, ErrDamaged) {
 			return nil, err
 		}

@@ -143,7 +143,14 @@ func CheckStore(path string) error {
 func walkStore(path string) error {
 	return withReadOnly(path, func(db *bolt.DB) error {
 		return db.View(func(tx *bolt.Tx) error {
-			return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walkBucket(b) })
+			return tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+				if err := walkBucket(b); err != nil {
+					return err
+				}
+				// What was read stays in the page cache, not in lanteld's RSS.
+				_ = store.DropResidentTx(db, tx)
+				return nil
+			})
 		})
 	})
 }
@@ -249,4 +256,34 @@ func EtcdLoad(cfg *config.Config, path string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	return etcdstore.Load(ctx, cli, e.Prefix, path, 100)
+}
+
+// dropWhileOpening gives back, every 300 ms until the returned function is
+// called and once more then, the pages of a bbolt store's mapping that
+// opening touched (store.Bolt.DropResident): the open reads every table
+// once, and none of that needs to stay in lanteld's RSS. A no-op on etcd.
+// (Every 100 ms kept the peak lower, 151 vs 180 MB at 200k numbers and
+// 100k leases, but the pages dropped under the loads' feet made start-up
+// 0.2 s slower: make bench-scale.)
+func dropWhileOpening(db store.DB) (stop func()) {
+	b, ok := db.(*store.Bolt)
+	if !ok {
+		return func() {}
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(300 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				_ = b.DropResident()
+				return
+			case <-t.C:
+				_ = b.DropResident()
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
