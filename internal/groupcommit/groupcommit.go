@@ -18,8 +18,6 @@
 // check before they write for exactly this reason. Callers therefore need no
 // wrapping of their own: return the domain error.
 //
-// # Failures
-//
 // # Aborts
 //
 // A function that must write several things or nothing (an import of many
@@ -27,6 +25,15 @@
 // transaction is rolled back like a failure's and the other functions run
 // again without it, but the store is not marked failing, and Do returns
 // err.
+//
+// # The engine's limits
+//
+// A group whose changes are too many for one commit of the engine
+// (store.ErrTooLarge: etcd's max-txn-ops) is split in halves until each
+// fits; a group the store cannot commit at all now (store.ErrUnavailable)
+// fails together, since running each alone would only wait as long again.
+//
+// # Failures
 //
 // Any other error is a failure. The whole transaction is rolled back and
 // every function of the group is run again in a transaction of its own, so
@@ -219,6 +226,13 @@ func (c *Committer) run(group []call) {
 		for i, cl := range group {
 			cl.done <- errs[i] // nil, or that caller's refusal
 		}
+		return
+	}
+	if len(group) > 1 && errors.Is(err, store.ErrTooLarge) {
+		// More changes than the engine takes in one commit (etcd's
+		// max-txn-ops): halves, until they fit.
+		c.run(group[:len(group)/2])
+		c.run(group[len(group)/2:])
 		return
 	}
 	if len(group) == 1 || errors.Is(err, store.ErrUnavailable) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantel/lantel/internal/groupcommit"
 	"github.com/lantel/lantel/store"
 	"github.com/lantel/lantel/store/etcdstore"
 	"github.com/lantel/lantel/store/storetest"
@@ -263,5 +264,47 @@ func TestLoad(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// On a member with etcd's default max-txn-ops (128), many concurrent
+// callers of the group committer all commit: a group too large for one Txn
+// is split until it fits, instead of each caller committing alone.
+func TestGroupLargerThanMaxTxnOps(t *testing.T) {
+	ms := storetest.StartCluster(t, t.TempDir(), []string{"127.0.0.1"}, "", "--max-txn-ops", "128")
+	s := node(t, storetest.Endpoints(ms), "/t/split/", etcdstore.Config{CommitTimeout: 10 * time.Second})
+	c := groupcommit.New(s)
+	defer c.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for i := range 400 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- c.Do(func(tx store.Tx) error {
+				b := tx.Bucket(bkt)
+				if err := b.Put(fmt.Appendf(nil, "a%03d", i), []byte("x")); err != nil {
+					return err
+				}
+				return b.Put(fmt.Appendf(nil, "b%03d", i), []byte("y"))
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	_ = s.View(func(tx store.Tx) error { return tx.Bucket(bkt).ForEach(func(_, _ []byte) error { n++; return nil }) })
+	if n != 800 {
+		t.Fatalf("%d keys, want 800", n)
+	}
+	if st := s.Stats(); st.Commits >= 400 {
+		t.Errorf("%d commits for 400 callers: the groups were not kept together", st.Commits)
+	} else {
+		t.Logf("400 callers, 800 keys: %d commits under max-txn-ops 128", st.Commits)
 	}
 }

@@ -128,7 +128,8 @@ func StartMember(t testing.TB, dir string) *Member {
 // StartCluster starts one etcd member per address (in network namespace
 // netns<i> when netns is not "": "<netns>0", "<netns>1", …), as one
 // cluster, and waits until it answers. Members are stopped when t ends.
-func StartCluster(t testing.TB, dir string, addrs []string, netns string) []*Member {
+// extra flags go after the defaults (and win over them).
+func StartCluster(t testing.TB, dir string, addrs []string, netns string, extra ...string) []*Member {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
@@ -156,6 +157,7 @@ func StartCluster(t testing.TB, dir string, addrs []string, netns string) []*Mem
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", "lantel-test", "--max-txn-ops", "10000",
 			"--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap", "--log-level", "error"}
+		m.args = append(m.args, extra...) // later flags win
 		m.cmd = nil
 		if err := m.Start(bin); err != nil {
 			t.Fatal(err)
