@@ -11,8 +11,7 @@ import (
 // committed to the shared store (etcd) into the allocation state: the
 // address is busy while a record holds it, counted, and its lease's host
 // name resolves. An offer this node made for an address another node has
-// since leased stays until its client's REQUEST, which the store then
-// NAKs.
+// since leased is dropped (its client's REQUEST is NAKed by the store).
 func (s *Store) remote(tx store.Tx, bucket, key, old, val []byte) {
 	if len(key) != 4 {
 		return
@@ -31,6 +30,12 @@ func (s *Store) remote(tx store.Tx, bucket, key, old, val []byte) {
 			case old == nil && val != nil:
 				s.leasedN++
 				s.mark(a, true)
+				// This node's OFFER of the address to another client is
+				// void: dropping it later must not free the address.
+				if k, ok := s.offeredTo[a]; ok && (l == nil || l.Key != k) {
+					delete(s.offeredTo, a)
+					delete(s.offers, k)
+				}
 			case old != nil && val == nil:
 				s.leasedN--
 				s.unindexName(a)

@@ -3,6 +3,7 @@ package leases
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
@@ -44,6 +45,12 @@ type Config struct {
 	// address (default: 5 % of the pool, at least 1 from 4 addresses on;
 	// negative: none).
 	HeldBack int
+	// Spread: several servers allocate from these ranges (a store shared
+	// by lanteld nodes). Each search for a free address then starts at a
+	// random place in the range instead of after the last one, so that two
+	// servers holding their OFFERs in memory rarely offer the same address
+	// to two clients (the second REQUEST would be NAKed).
+	Spread bool
 	// Fixed are host reservations: an address kept for one client (by its
 	// ClientKey), inside a range or not. No other client is offered or
 	// acknowledged it, and its client gets it even when the pool is full.
@@ -388,6 +395,9 @@ func (s *Store) nextFree(within func(netip.Addr) bool) (netip.Addr, bool) {
 			continue
 		}
 		b := s.busy[i]
+		if s.cfg.Spread {
+			s.cursor[i] = uint(rand.Int64N(int64(r.Size())))
+		}
 		j, ok := b.NextClear(s.cursor[i])
 		if !ok || j >= r.Size() {
 			j, ok = b.NextClear(0)

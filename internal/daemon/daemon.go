@@ -91,6 +91,9 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	scfg := service.Config{Numbering: cfg.Directory, Static: cfg.Static, Log: log}
 	if dhcp != nil {
 		lc := dhcp.leases()
+		// On etcd the other nodes allocate from the same ranges: start
+		// each search at a random place (leases.Config.Spread).
+		lc.Spread = cfg.Engine.Name == "etcd"
 		scfg.Leases = &lc
 	}
 	stopDrop := dropWhileOpening(d.db)

@@ -410,3 +410,69 @@ func TestTwoNodesOneStore(t *testing.T) {
 		t.Errorf("%d offline events for one expired lease: %+v", offline, h)
 	}
 }
+
+// Two nodes on one etcd prefix answer DORAs for the same pool at once:
+// each holds its OFFERs in memory, so both may offer one address to two
+// clients; the commit that loses the race is run again, sees the other's
+// lease and NAKs, and that client starts over. Every client ends with an
+// address of its own. The NAKs and conflicts are what a second node costs.
+func TestTwoNodesRaceForOnePool(t *testing.T) {
+	if storetest.Engine() != "etcd" {
+		t.Skip("two nodes share a store on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
+	}
+	r, _ := leases.ParseRange("192.0.2.1-192.0.2.254")
+	path := filepath.Join(t.TempDir(), "lantel.db")
+	cfg := service.Config{Numbering: testutil.Config(t, "1000", "2100-2199"),
+		Leases: &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Hour, HeldBack: -1, Spread: true}, JobInterval: -1}
+	a, b := testutil.Service(t, path, cfg), testutil.Service(t, path, cfg)
+	nodes := []*service.Service{a.Svc, b.Svc}
+	const clients = 200
+	var naks atomic.Int64
+	got := make([]netip.Addr, clients)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range clients {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c := client(domain.MAC{2, 0, 0, 0, byte(i >> 8), byte(i)})
+			node := nodes[i%2]
+			for try := 0; try < 20; try++ {
+				addr, err := node.Offer(c, netip.Addr{}, nil)
+				if err != nil {
+					t.Errorf("client %d: no offer: %v", i, err)
+					return
+				}
+				_, err = node.Ack(service.AckRequest{Client: c, Addr: addr, Selecting: true})
+				if err == nil {
+					got[i] = addr
+					return
+				}
+				if !errors.Is(err, domain.InUse) {
+					t.Errorf("client %d: %v", i, err)
+					return
+				}
+				naks.Add(1)
+				node.Forget(c.Key)
+			}
+			t.Errorf("client %d: no lease after 20 tries", i)
+		}()
+	}
+	wg.Wait()
+	seen := map[netip.Addr]int{}
+	for i, addr := range got {
+		if j, dup := seen[addr]; dup && addr.IsValid() {
+			t.Fatalf("%v given to clients %d and %d", addr, j, i)
+		}
+		seen[addr] = i
+	}
+	conflicts := uint64(0)
+	for _, st := range []*testutil.Store{a, b} {
+		if e, ok := st.DB.(interface{ Conflicts() uint64 }); ok {
+			conflicts += e.Conflicts()
+		}
+	}
+	t.Logf("%d clients on two nodes: %d NAKs (%.1f %%), %d conflicts run again", clients, naks.Load(),
+		100*float64(naks.Load())/clients, conflicts)
+}

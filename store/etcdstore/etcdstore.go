@@ -547,3 +547,7 @@ func (s *Store) probe() {
 		cancel()
 	}
 }
+
+// Conflicts is how many transactions ran again because another node
+// committed first.
+func (s *Store) Conflicts() uint64 { return s.conflicts.Load() }
