@@ -396,7 +396,7 @@ func (s *Store) nextFree(within func(netip.Addr) bool) (netip.Addr, bool) {
 		}
 		b := s.busy[i]
 		if s.cfg.Spread {
-			s.cursor[i] = uint(rand.Int64N(int64(r.Size())))
+			s.cursor[i] = uint(rand.Int64N(int64(r.Size()))) //nolint:gosec // a place to start looking, not a secret
 		}
 		j, ok := b.NextClear(s.cursor[i])
 		if !ok || j >= r.Size() {
