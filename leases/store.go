@@ -51,6 +51,11 @@ type Config struct {
 	// servers holding their OFFERs in memory rarely offer the same address
 	// to two clients (the second REQUEST would be NAKed).
 	Spread bool
+	// Prefer, with Spread, is this server's share of the addresses (a
+	// rendezvous hash over the live servers): a search takes the first
+	// free address it prefers among the next 64 free ones, else the first
+	// free one, so that two servers rarely pick the same address at once.
+	Prefer func(netip.Addr) bool
 	// Fixed are host reservations: an address kept for one client (by its
 	// ClientKey), inside a range or not. No other client is offered or
 	// acknowledged it, and its client gets it even when the pool is full.
@@ -403,6 +408,18 @@ func (s *Store) nextFree(within func(netip.Addr) bool) (netip.Addr, bool) {
 			j, ok = b.NextClear(0)
 			if !ok || j >= r.Size() {
 				continue
+			}
+		}
+		if p := s.cfg.Prefer; s.cfg.Spread && p != nil && !p(r.at(j)) {
+			for k, n := j, 0; n < 64; n++ {
+				k, ok = b.NextClear(k + 1)
+				if !ok || k >= r.Size() {
+					break
+				}
+				if p(r.at(k)) {
+					j = k
+					break
+				}
 			}
 		}
 		s.cursor[i] = j + 1

@@ -65,7 +65,7 @@ type EtcdState struct {
 func New(g Gauges) *Metrics {
 	m := &Metrics{Registry: prometheus.NewRegistry()}
 	m.dhcpMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_dhcp_messages_total",
-		Help: "DHCPv4 messages handled, by message type and outcome (offer, ack, nak, released, declined, no-address, unavailable: cut off from the etcd cluster, other-server, dropped, error)."},
+		Help: "DHCPv4 messages handled, by message type and outcome (offer, ack, nak, released, declined, no-address, unavailable: cut off from the etcd cluster, other-node: another lanteld node answers this client, other-server, dropped, error)."},
 		[]string{"type", "outcome"})
 	m.dhcpLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lantel_dhcp_request_duration_seconds",
 		Help: "Time from a DHCPv4 message to its answer (including the commit for an ACK).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)},

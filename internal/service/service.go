@@ -90,7 +90,11 @@ func Open(db store.DB, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	if cfg.Leases != nil {
-		if s.leases, err = leases.Open(db, *cfg.Leases); err != nil {
+		lc := *cfg.Leases
+		if _, shared := db.(members); shared && lc.Spread && lc.Prefer == nil {
+			lc.Prefer = s.prefers
+		}
+		if s.leases, err = leases.Open(db, lc); err != nil {
 			return nil, err
 		}
 	}

@@ -411,11 +411,14 @@ func TestTwoNodesOneStore(t *testing.T) {
 	}
 }
 
-// Two nodes on one etcd prefix answer DORAs for the same pool at once:
-// each holds its OFFERs in memory, so both may offer one address to two
-// clients; the commit that loses the race is run again, sees the other's
-// lease and NAKs, and that client starts over. Every client ends with an
-// address of its own. The NAKs and conflicts are what a second node costs.
+// Two nodes on one etcd prefix answer DORAs for the same pool at once.
+// Each client's DISCOVER is answered by one node (a rendezvous hash of its
+// MAC over the live nodes), and each node prefers its own share of the
+// addresses; still, both hold their OFFERs in memory, so both may offer one
+// address to two clients: the commit that loses the race is run again,
+// sees the other's lease and NAKs, and that client starts over. Every
+// client ends with an address of its own. The NAKs and conflicts are what
+// a second node costs. When a node stops, the other answers every client.
 func TestTwoNodesRaceForOnePool(t *testing.T) {
 	if storetest.Engine() != "etcd" {
 		t.Skip("two nodes share a store on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
@@ -426,6 +429,26 @@ func TestTwoNodesRaceForOnePool(t *testing.T) {
 		Leases: &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Hour, HeldBack: -1, Spread: true}, JobInterval: -1}
 	a, b := testutil.Service(t, path, cfg), testutil.Service(t, path, cfg)
 	nodes := []*service.Service{a.Svc, b.Svc}
+	mac := func(i int) domain.MAC { return domain.MAC{2, 0, 0, 0, byte(i >> 8), byte(i)} }
+	answering := func(m domain.MAC) (n []int) {
+		for j, node := range nodes {
+			if node.AnswersDiscover(m, 0) {
+				n = append(n, j)
+			}
+		}
+		return n
+	}
+	testutil.Eventually(t, 10*time.Second, "each MAC to be answered by one node of two", func() bool {
+		for i := range 50 {
+			if len(answering(mac(i))) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if !a.Svc.AnswersDiscover(mac(0), 3*time.Second) || !b.Svc.AnswersDiscover(mac(0), 3*time.Second) {
+		t.Error("a client that waited 3 s is not answered by every node")
+	}
 	const clients = 200
 	var naks atomic.Int64
 	got := make([]netip.Addr, clients)
@@ -436,8 +459,8 @@ func TestTwoNodesRaceForOnePool(t *testing.T) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			c := client(domain.MAC{2, 0, 0, 0, byte(i >> 8), byte(i)})
-			node := nodes[i%2]
+			c := client(mac(i))
+			node := nodes[answering(c.MAC)[0]]
 			for try := 0; try < 20; try++ {
 				addr, err := node.Offer(c, netip.Addr{}, nil)
 				if err != nil {
@@ -473,6 +496,24 @@ func TestTwoNodesRaceForOnePool(t *testing.T) {
 			conflicts += e.Conflicts()
 		}
 	}
-	t.Logf("%d clients on two nodes: %d NAKs (%.1f %%), %d conflicts run again", clients, naks.Load(),
+	share := 0
+	for i := range clients {
+		if answering(mac(i))[0] == 0 {
+			share++
+		}
+	}
+	t.Logf("%d clients on two nodes (%d answered by A): %d NAKs (%.1f %%), %d conflicts run again", clients, share, naks.Load(),
 		100*float64(naks.Load())/clients, conflicts)
+	if share < clients/4 || share > clients*3/4 {
+		t.Errorf("A answers %d of %d clients: the hash does not share them", share, clients)
+	}
+	b.Close()
+	testutil.Eventually(t, 10*time.Second, "A to answer every client once B has stopped", func() bool {
+		for i := range 50 {
+			if !a.Svc.AnswersDiscover(mac(i), 0) {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -334,6 +334,9 @@ func within(k *call) func(netip.Addr) bool {
 
 func (h *Handler) discover(k *call) (*dhcpv4.DHCPv4, string) {
 	c, req, resp := k.c, k.req, k.resp
+	if !h.env.Svc.AnswersDiscover(c.MAC, time.Duration(req.NumSeconds)*time.Second) {
+		return nil, "other-node" // another lanteld node of the cluster answers this client
+	}
 	a, err := h.env.Svc.Offer(c, toAddr(req.RequestedIPAddress()), within(k))
 	if errors.Is(err, store.ErrUnavailable) {
 		return nil, "unavailable" // cut off from the cluster: another node answers

@@ -97,13 +97,19 @@ type Store struct {
 	// and replaced) whenever it moves.
 	applied int64
 	caught  chan struct{}
+	// id is this node's ID; members the live nodes' (members.go).
+	id      string
+	members []string
 
 	contact                                       atomic.Int64 // unix nanos of the last quorum answer
+	lease                                         atomic.Int64 // the membership's etcd lease
 	commits, conflicts, unavailable, remoteEvents atomic.Uint64
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open connects to the cluster, loads the prefix into a fresh copy and
@@ -141,7 +147,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("etcd: local copy: %w", err)
 	}
 	s := &Store{cfg: cfg, cli: cli, cache: cache, data: cfg.Prefix + "b/", revKey: cfg.Prefix + "rev",
-		caught: make(chan struct{})}
+		caught: make(chan struct{}), id: newNodeID()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.resync(); err != nil {
 		s.cancel()
@@ -149,18 +155,25 @@ func Open(cfg Config) (*Store, error) {
 		_ = cli.Close()
 		return nil, err
 	}
-	s.wg.Add(2)
+	s.wg.Add(4)
 	go s.watch()
 	go s.probe()
+	go s.membership()
+	go s.followMembers(cfg.Prefix + "nodes/")
 	return s, nil
 }
 
-// Close stops the watch and closes the client and the copy.
+// Close leaves the members, stops the watch and closes the client and the
+// copy. Later calls return the first's result.
 func (s *Store) Close() error {
-	s.cancel()
-	s.wg.Wait()
-	err := s.cli.Close()
-	return errors.Join(err, s.cache.Close(), os.Remove(s.cfg.Cache))
+	s.closeOnce.Do(func() {
+		s.leave()
+		s.cancel()
+		s.wg.Wait()
+		err := s.cli.Close()
+		s.closeErr = errors.Join(err, s.cache.Close(), os.Remove(s.cfg.Cache))
+	})
+	return s.closeErr
 }
 
 // Client returns the etcd client (snapshots, tests).
