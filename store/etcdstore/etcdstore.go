@@ -155,6 +155,9 @@ func Open(cfg Config) (*Store, error) {
 		_ = cli.Close()
 		return nil, err
 	}
+	// The copy was just written whole: its pages go back to the page
+	// cache, out of lanteld's RSS (store.Bolt.DropResident).
+	_ = cache.View(func(tx *bolt.Tx) error { return store.DropResidentTx(cache, tx) })
 	s.wg.Add(4)
 	go s.watch()
 	go s.probe()
