@@ -507,6 +507,9 @@ func TestTwoNodesRaceForOnePool(t *testing.T) {
 	if share < clients/4 || share > clients*3/4 {
 		t.Errorf("A answers %d of %d clients: the hash does not share them", share, clients)
 	}
+	if naks.Load() > clients/5 { // measured 0-2.5 %; 70-85 % without the shares
+		t.Errorf("%d of %d clients NAKed: the nodes do not keep to their shares", naks.Load(), clients)
+	}
 	b.Close()
 	testutil.Eventually(t, 10*time.Second, "A to answer every client once B has stopped", func() bool {
 		for i := range 50 {
