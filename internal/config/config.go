@@ -309,11 +309,9 @@ func Parse(name string, data []byte) (*Config, error) {
 			if r.Secret != "" {
 				return nil, fail(key+".secret_file", "give secret or secret_file, not both")
 			}
-			b, err := os.ReadFile(r.SecretFile)
-			if err != nil {
+			if res.Secret, err = secretFile(r.SecretFile); err != nil {
 				return nil, fail(key+".secret_file", "%v", err)
 			}
-			res.Secret = strings.TrimRight(string(b), "\r\n")
 		}
 		if res.Secret != "" {
 			if err := domain.ValidSecret(res.Secret); err != nil {
@@ -482,11 +480,10 @@ func parseProvisioning(n *Numbering, c *Config, fail func(key, format string, ar
 		out.Allow = append(out.Allow, pr)
 	}
 	if p.BasicAuth.PasswordFile != "" {
-		b, err := os.ReadFile(p.BasicAuth.PasswordFile)
-		if err != nil {
+		var err error
+		if out.Password, err = secretFile(p.BasicAuth.PasswordFile); err != nil {
 			return fail("numbering.provisioning.basic_auth.password_file", "%v", err)
 		}
-		out.Password = strings.TrimRight(string(b), "\r\n")
 	}
 	if (out.User == "") != (out.Password == "") {
 		return fail("numbering.provisioning.basic_auth", "give both user and password")

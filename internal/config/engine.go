@@ -97,11 +97,10 @@ func parseEngine(n *Numbering, c *Config, fail func(key, format string, args ...
 	}
 	e.Username, e.Password = x.Username, x.Password
 	if x.PasswordFile != "" {
-		b, err := os.ReadFile(x.PasswordFile)
-		if err != nil {
+		var err error
+		if e.Password, err = secretFile(x.PasswordFile); err != nil {
 			return fail("numbering.etcd.password_file", "%v", err)
 		}
-		e.Password = strings.TrimRight(string(b), "\r\n")
 	}
 	if (e.Username == "") != (e.Password == "") {
 		return fail("numbering.etcd", "give both username and password (or password_file)")
@@ -112,4 +111,11 @@ func parseEngine(n *Numbering, c *Config, fail func(key, format string, args ...
 	}
 	c.Engine = e
 	return nil
+}
+
+// secretFile reads a secret kept out of the configuration file (a
+// *_file key): the file's content without its final line break.
+func secretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return strings.TrimRight(string(b), "\r\n"), err
 }

@@ -41,14 +41,9 @@ func TestConcurrentCallersShareCommits(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	db.View(func(tx store.Tx) error {
-		n := 0
-		_ = tx.Bucket([]byte("b")).ForEach(func(_, _ []byte) error { n++; return nil })
-		if n != 500 {
-			t.Errorf("%d keys, want 500", n)
-		}
-		return nil
-	})
+	if n := keyN(db); n != 500 {
+		t.Errorf("%d keys, want 500", n)
+	}
 	if calls.Load() != 500 || groups.Load() >= 500 {
 		t.Errorf("500 calls in %d commits: no sharing", groups.Load())
 	}
@@ -137,14 +132,9 @@ func TestRefusalCommitsTheGroup(t *testing.T) {
 	if runs.Load() != 200 {
 		t.Errorf("%d runs for 200 callers: a refusal made the group run again", runs.Load())
 	}
-	db.View(func(tx store.Tx) error {
-		n := 0
-		_ = tx.Bucket([]byte("b")).ForEach(func(_, _ []byte) error { n++; return nil })
-		if n != 100 {
-			t.Errorf("%d keys, want 100", n)
-		}
-		return nil
-	})
+	if n := keyN(db); n != 100 {
+		t.Errorf("%d keys, want 100", n)
+	}
 	if c.Err() != nil {
 		t.Errorf("Err after refusals = %v, want nil (a refusal is no failure)", c.Err())
 	}
@@ -203,4 +193,12 @@ func TestAbortRollsBackWithoutFailing(t *testing.T) {
 	if err := c.Err(); err != nil {
 		t.Errorf("the store reads as failing after aborts: %v", err)
 	}
+}
+
+// keyN counts the keys of bucket b.
+func keyN(db store.DB) (n int) {
+	_ = db.View(func(tx store.Tx) error {
+		return tx.Bucket([]byte("b")).ForEach(func(_, _ []byte) error { n++; return nil })
+	})
+	return n
 }
