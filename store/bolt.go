@@ -4,6 +4,7 @@ import (
 	"errors"
 	berrors "go.etcd.io/bbolt/errors"
 	"io"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -16,6 +17,9 @@ type Bolt struct {
 	// Owned: Close closes db (a store opened by the daemon); a test's
 	// borrowed db stays open.
 	Owned bool
+
+	opening atomic.Bool  // WhileOpening runs
+	reads   atomic.Int64 // keys read while opening (opening.go)
 }
 
 // NewBolt wraps db, which the caller opened.
@@ -25,11 +29,11 @@ func NewBolt(db *bolt.DB) *Bolt { return &Bolt{db: db} }
 func (b *Bolt) DB() *bolt.DB { return b.db }
 
 func (b *Bolt) Update(f func(Tx) error) error {
-	return b.db.Update(func(tx *bolt.Tx) error { return f(BoltTx(tx)) })
+	return b.db.Update(func(tx *bolt.Tx) error { return f(b.tx(tx)) })
 }
 
 func (b *Bolt) View(f func(Tx) error) error {
-	return b.db.View(func(tx *bolt.Tx) error { return f(BoltTx(tx)) })
+	return b.db.View(func(tx *bolt.Tx) error { return f(b.tx(tx)) })
 }
 
 // OnRemote: a bbolt file has no other writer.

@@ -96,12 +96,12 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		lc.Spread = cfg.Engine.Name == "etcd"
 		scfg.Leases = &lc
 	}
-	stopDrop := dropWhileOpening(d.db)
 	err = guardStore(cfg.Store, func() error { // opening reads every table
-		d.svc, err = service.Open(d.db, scfg)
-		return err
+		return whileOpening(d.db, func() error {
+			d.svc, err = service.Open(d.db, scfg)
+			return err
+		})
 	})
-	stopDrop()
 	if err != nil {
 		if errors.Is(err, ErrDamaged) {
 			return nil, err
