@@ -37,6 +37,7 @@ func main() {
 	sockets := flag.Int("sockets", 8, "client sockets")
 	window := flag.Int("window", 32, "outstanding requests per socket")
 	responder := flag.String("responder", "", "internal: run the bare responder on this address")
+	only := flag.String("only", "", "run only the figures whose name contains this (e.g. REGISTER; for profiling)")
 	pin := flag.Bool("pin", false, "pin the load generator to CPU 0 and the servers to CPU 1 (needs taskset)")
 	flag.Parse()
 	if *pin && os.Getenv("LTNPBENCH_PINNED") == "" {
@@ -57,7 +58,7 @@ func main() {
 		self, _ := os.Executable()
 		*lanteld = filepath.Join(filepath.Dir(self), "lanteld")
 	}
-	if err := bench(*lanteld, *duration, *runs, *sockets, *window); err != nil {
+	if err := bench(*lanteld, *duration, *runs, *sockets, *window, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "ltnpbench:", err)
 		os.Exit(1)
 	}
@@ -70,7 +71,7 @@ type result struct {
 	answered int64
 }
 
-func bench(lanteld string, d time.Duration, runs, sockets, window int) error {
+func bench(lanteld string, d time.Duration, runs, sockets, window int, only string) error {
 	dir, err := os.MkdirTemp("", "ltnpbench")
 	if err != nil {
 		return err
@@ -143,6 +144,9 @@ func bench(lanteld string, d time.Duration, runs, sockets, window int) error {
 	fmt.Printf("%-42s %12s %10s %10s %8s\n", "figure", "req/s", "p50", "p99", "answered")
 	var ceiling float64
 	for i, f := range figures {
+		if !strings.Contains(f.name, only) {
+			continue
+		}
 		var rs []result
 		for r := 0; r < runs; r++ {
 			rs = append(rs, load(f.to, f.msg, d, sockets, window, 0))
@@ -154,7 +158,7 @@ func bench(lanteld string, d time.Duration, runs, sockets, window int) error {
 		}
 		fmt.Printf("%-42s %12.0f %10v %10v %7.2f%%", f.name, m.rate, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond),
 			100*float64(m.answered)/float64(max(m.sent, 1)))
-		if i > 0 {
+		if i > 0 && ceiling > 0 {
 			fmt.Printf("  %.2f x ceiling", m.rate/ceiling)
 		}
 		fmt.Println()

@@ -85,7 +85,16 @@ const MaxGroup = 4096
 
 type call struct {
 	fn   func(store.Tx) error
-	done chan error
+	done chan error  // Do waits here,
+	then func(error) // or Go's callback is called.
+}
+
+func (cl *call) finish(err error) {
+	if cl.then != nil {
+		cl.then(err)
+		return
+	}
+	cl.done <- err
 }
 
 // Committer gathers concurrent write functions into shared transactions.
@@ -134,6 +143,29 @@ func (c *Committer) Do(fn func(store.Tx) error) error {
 	err := <-done
 	donePool.Put(done)
 	return err
+}
+
+// Go is Do without the wait: it queues fn and returns at once; then is
+// called with what Do would have returned, once fn's transaction is
+// durable (or failed). It is called on the committer's goroutine, in the
+// group's order, before the next group starts: it must be short and must
+// not block or call the committer (hand the result to a goroutine of
+// your own). After Close, then(ErrClosed) is called at once, on the
+// caller's goroutine. A server that answers thousands of writes a second
+// needs no goroutine per write with Go.
+func (c *Committer) Go(fn func(store.Tx) error, then func(error)) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		then(ErrClosed)
+		return
+	}
+	c.queue = append(c.queue, call{fn: fn, then: then})
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	c.mu.Unlock()
 }
 
 // Close stops accepting work, finishes what is queued and waits for the
@@ -223,8 +255,8 @@ func (c *Committer) run(group []call) {
 		if f := c.onCommit.Load(); f != nil {
 			(*f)(len(group), time.Since(start))
 		}
-		for i, cl := range group {
-			cl.done <- errs[i] // nil, or that caller's refusal
+		for i := range group {
+			group[i].finish(errs[i]) // nil, or that caller's refusal
 		}
 		return
 	}
@@ -240,24 +272,24 @@ func (c *Committer) run(group []call) {
 		// running each function alone would only wait as long again.
 		if len(group) > 1 {
 			c.setErr(err)
-			for _, cl := range group {
-				cl.done <- err
+			for i := range group {
+				group[i].finish(err)
 			}
 			return
 		}
 		if err == nil || failing(err) {
 			c.setErr(err)
 		}
-		group[0].done <- caller(err)
+		group[0].finish(caller(err))
 		return
 	}
 	// One function failed (or the commit did): run each alone so that one
 	// caller's failure is not everybody's.
-	for _, cl := range group {
-		err := c.db.Update(cl.fn)
+	for i := range group {
+		err := c.db.Update(group[i].fn)
 		if err == nil || failing(err) {
 			c.setErr(err)
 		}
-		cl.done <- caller(err)
+		group[i].finish(caller(err))
 	}
 }

@@ -202,3 +202,52 @@ func keyN(db store.DB) (n int) {
 	})
 	return n
 }
+
+// Go queues without waiting: each callback comes once, after its write is
+// committed (a read from it sees the write), with its own refusal or
+// failure; after Close it comes at once with ErrClosed.
+func TestGoCallsBackAfterCommit(t *testing.T) {
+	db, c := open(t)
+	boom := errors.New("boom")
+	const n = 300
+	got := make(chan string, n)
+	for i := 0; i < n; i++ {
+		key := []byte(fmt.Sprint(i))
+		c.Go(func(tx store.Tx) error {
+			switch {
+			case i%10 == 1:
+				return domain.Errorf(domain.InUse, "refused %d", i)
+			case i%10 == 2:
+				return boom
+			}
+			return tx.Bucket([]byte("b")).Put(key, []byte("x"))
+		}, func(err error) {
+			var stored bool
+			_ = db.View(func(tx store.Tx) error { stored = tx.Bucket([]byte("b")).Get(key) != nil; return nil })
+			switch {
+			case i%10 == 1 && domain.As(err) == nil, i%10 == 2 && !errors.Is(err, boom), i%10 > 2 && err != nil:
+				got <- fmt.Sprintf("%d: %v", i, err)
+			case stored != (i%10 != 1 && i%10 != 2):
+				got <- fmt.Sprintf("%d: stored=%v when called back", i, stored)
+			default:
+				got <- ""
+			}
+		})
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case e := <-got:
+			if e != "" {
+				t.Error(e)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d callbacks", i, n)
+		}
+	}
+	c.Close()
+	var closed error
+	c.Go(func(store.Tx) error { t.Error("ran after Close"); return nil }, func(err error) { closed = err })
+	if !errors.Is(closed, ErrClosed) {
+		t.Errorf("Go after Close: %v, want ErrClosed at once", closed)
+	}
+}

@@ -53,18 +53,24 @@ func (s *Server) sourceOK(ip, src netip.Addr) bool {
 	return ip == src || (*s.trusted.Load())[src]
 }
 
-func (s *Server) register(m *ltnp.Message, p *proof) ltnp.Message {
+// register answers a REGISTER through then: at once when it is refused
+// before the service, else once the service made it durable (on the
+// committer's goroutine).
+func (s *Server) register(m *ltnp.Message, p *proof, then func(ltnp.Message)) {
 	src := p.src.Addr()
 	if !m.Has(ltnp.AttrIPv4) {
-		return errorReply(m, ltnp.ResultMalformed, "IPV4 is required")
+		then(errorReply(m, ltnp.ResultMalformed, "IPV4 is required"))
+		return
 	}
 	fixed := m.Has(ltnp.AttrMode) && m.Mode == 1
 	if fixed && !m.Has(ltnp.AttrNumber) && !m.Has(ltnp.AttrUserID) {
-		return errorReply(m, ltnp.ResultMalformed, "NUMBER is required in fixed mode without USER-ID")
+		then(errorReply(m, ltnp.ResultMalformed, "NUMBER is required in fixed mode without USER-ID"))
+		return
 	}
 	if !s.sourceOK(m.IPv4, src) {
 		s.log.Info(logRefused, "reason", "source address mismatch", "ipv4", m.IPv4, "source", src)
-		return errorReply(m, ltnp.ResultDenied, "IPV4 "+m.IPv4.String()+" is not the source address "+src.String())
+		then(errorReply(m, ltnp.ResultDenied, "IPV4 "+m.IPv4.String()+" is not the source address "+src.String()))
+		return
 	}
 	req := numbering.RegisterRequest{Fixed: fixed, Number: m.Number, Addr: m.IPv4, Auth: p.check}
 	if m.Has(ltnp.AttrMAC) {
@@ -76,20 +82,22 @@ func (s *Server) register(m *ltnp.Message, p *proof) ltnp.Message {
 	if m.Has(ltnp.AttrLifetime) {
 		req.Lifetime = time.Duration(m.Lifetime) * time.Second
 	}
-	reg, err := s.svc.Register(req)
-	if err != nil {
-		if domain.As(err) != nil {
-			s.log.Info(logRefused, "reason", err.Error(), "ipv4", m.IPv4, "mac", req.MAC)
+	s.svc.RegisterAsync(req, func(reg numbering.Registration, err error) {
+		if err != nil {
+			if domain.As(err) != nil {
+				s.log.Info(logRefused, "reason", err.Error(), "ipv4", m.IPv4, "mac", req.MAC)
+			}
+			then(s.failure(m, err))
+			return
 		}
-		return s.failure(m, err)
-	}
-	r := ltnp.Message{Type: ltnp.TypeRegisterReply, TxID: m.TxID}
-	r.SetResult(ltnp.ResultOK)
-	r.SetNumber(reg.Number)
-	r.SetIPv4(reg.Addr)
-	r.SetLifetime(uint32(reg.Lifetime / time.Second))
-	r.SetServerNumber(s.svc.ServerNumber())
-	return r
+		r := ltnp.Message{Type: ltnp.TypeRegisterReply, TxID: m.TxID}
+		r.SetResult(ltnp.ResultOK)
+		r.SetNumber(reg.Number)
+		r.SetIPv4(reg.Addr)
+		r.SetLifetime(uint32(reg.Lifetime / time.Second))
+		r.SetServerNumber(s.svc.ServerNumber())
+		then(r)
+	})
 }
 
 func (s *Server) deregister(m *ltnp.Message, p *proof) ltnp.Message {

@@ -56,7 +56,9 @@ type Options struct {
 // Numbers is what the server asks of lantel's service: one call per
 // request.
 type Numbers interface {
-	Register(numbering.RegisterRequest) (numbering.Registration, error)
+	// RegisterAsync calls then once the registration is durable or
+	// refused (on the committer's goroutine: then must not block).
+	RegisterAsync(req numbering.RegisterRequest, then func(numbering.Registration, error))
 	Deregister(numbering.DeregisterRequest) (string, error)
 	Query(number string) (numbering.Answer, error)
 	ServerNumber() string
@@ -75,11 +77,12 @@ type Server struct {
 	fwdSem   chan struct{}
 	log      *slog.Logger
 
-	mu     sync.Mutex
-	conn   *net.UDPConn
-	fwd    *ltnp.Client
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	conn    *net.UDPConn
+	replies *replier // the answers to writes, sent after their commit
+	fwd     *ltnp.Client
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 // New returns a server for svc; Serve starts it.
@@ -162,6 +165,7 @@ func (s *Server) Serve(conn *net.UDPConn) error {
 		return errors.New("ltnpserver: Serve called twice")
 	}
 	s.conn = conn
+	s.replies = newReplier(s, conn)
 	s.fwd = ltnp.NewClient(fconn)
 	s.fwd.Schedule = []time.Duration{0, s.opts.ForwardTimeout / 2}
 	s.fwd.GiveUp = s.opts.ForwardTimeout / 2
@@ -179,6 +183,7 @@ func (s *Server) Serve(conn *net.UDPConn) error {
 		}
 	}
 	s.wg.Wait()
+	s.replies.stop()
 	return first
 }
 
@@ -246,25 +251,16 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []b
 		}
 		p := s.newProof(&m, b, src)
 		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-s.writes }()
-			var reply ltnp.Message
-			if m.Type == ltnp.TypeRegister {
-				reply = s.register(&m, p)
-			} else {
-				reply = s.deregister(&m, p)
-			}
-			enc := s.encodeSigned(&reply, p.key, start, m.Type)
-			// Remember the reply before sending it, so that a retransmission
-			// that crosses the reply is answered from the cache.
-			if reply.Result == ltnp.ResultTryLater || enc == nil {
-				s.replay.forget(key) // a retry should be tried again
-			} else {
-				s.replay.finish(key, enc)
-			}
-			s.write(conn, src, enc)
-		}()
+		late := func(reply ltnp.Message) {
+			<-s.writes
+			s.replies.send(lateReply{reply: reply, key: p.key, to: src, rk: key, start: start, typ: m.Type})
+			s.wg.Done()
+		}
+		if m.Type == ltnp.TypeRegister {
+			s.register(&m, p, late) // no goroutine: late is called back after the commit
+		} else {
+			go func() { late(s.deregister(&m, p)) }()
+		}
 		return nil
 	}
 }

@@ -1,6 +1,8 @@
 package service
 
 import (
+	"context"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -10,7 +12,24 @@ import (
 	"github.com/lantel/lantel/store"
 )
 
-// Register binds a number to a terminal (LTNP/1 REGISTER), durably.
+// Register binds a number to a terminal (LTNP/1 REGISTER), durably: it
+// is RegisterAsync, waited for.
+func (s *Service) Register(req numbering.RegisterRequest) (numbering.Registration, error) {
+	type result struct {
+		reg numbering.Registration
+		err error
+	}
+	ch := make(chan result, 1)
+	s.RegisterAsync(req, func(reg numbering.Registration, err error) { ch <- result{reg, err} })
+	r := <-ch
+	return r.reg, r.err
+}
+
+// RegisterAsync binds a number to a terminal and calls then with the
+// registration once it is durable, or with the refusal or failure. then
+// is called on the committer's goroutine (it must be short and not block:
+// see groupcommit.Committer.Go), or on the caller's when the request is
+// refused before it is queued.
 //
 // Most refusals need no write (DENIED, RESERVED, IN-USE, a failed AUTH).
 // While refusals are frequent (a flood: see refusals), a request is first
@@ -18,17 +37,18 @@ import (
 // refused requests never queue for the committer; what passes is done again
 // in the shared write transaction. While they are rare, that try would only
 // cost the accepted requests a second pass, and is skipped.
-func (s *Service) Register(req numbering.RegisterRequest) (numbering.Registration, error) {
+func (s *Service) RegisterAsync(req numbering.RegisterRequest, then func(numbering.Registration, error)) {
 	var reg numbering.Registration
 	if s.refusals.high() {
 		now := s.now()
 		err := s.db.View(func(tx store.Tx) error { _, err := s.registerTx(tx, req, now); return err })
 		if domain.As(err) != nil {
 			s.refusals.note(true)
-			return reg, err
+			then(reg, err)
+			return
 		}
 	}
-	err := s.write(func(tx store.Tx) error {
+	s.writeAsync(func(tx store.Tx) error {
 		now := s.now()
 		var err error
 		if reg, err = s.registerTx(tx, req, now); err != nil || reg.Refresh {
@@ -36,12 +56,13 @@ func (s *Service) Register(req numbering.RegisterRequest) (numbering.Registratio
 		}
 		return s.dir.NoteEventTx(tx, reg.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 			Detail: sourceName(req.Source) + " registration from " + reg.Addr.String()})
+	}, func(err error) {
+		s.refusals.note(domain.As(err) != nil)
+		if err == nil && !reg.Refresh && s.log.Enabled(context.Background(), slog.LevelInfo) {
+			s.log.Info("number online", "number", reg.Number, "ipv4", reg.Addr, "mac", req.MAC, "source", sourceName(req.Source), "lifetime", reg.Lifetime)
+		}
+		then(reg, err)
 	})
-	s.refusals.note(domain.As(err) != nil)
-	if err == nil {
-		s.log.Info("number online", "number", reg.Number, "ipv4", reg.Addr, "mac", req.MAC, "source", sourceName(req.Source), "lifetime", reg.Lifetime)
-	}
-	return reg, err
 }
 
 // refusalScore estimates how many recent write requests were refused: a

@@ -171,3 +171,7 @@ func (s *Service) Reload(cfg numbering.Config, static numbering.Static) error {
 // write runs f in the shared group commit (see groupcommit: a refusal
 // commits the group and comes back to this caller alone).
 func (s *Service) write(f func(tx store.Tx) error) error { return s.c.Do(f) }
+
+// writeAsync is write without the wait: then gets its result on the
+// committer's goroutine (groupcommit.Committer.Go).
+func (s *Service) writeAsync(f func(tx store.Tx) error, then func(error)) { s.c.Go(f, then) }
