@@ -1,6 +1,7 @@
 package numbering
 
 import (
+	"bytes"
 	"encoding/binary"
 	"time"
 
@@ -12,11 +13,15 @@ func expiryKey(b *Binding) []byte {
 	return append(k, b.Number...)
 }
 
-// putBinding replaces old (may be nil) with b and keeps the indexes.
+// putBinding replaces old (may be nil) with b and keeps the indexes. An
+// index entry that b leaves as it was is not written again: a refresh
+// (the same number, terminal and address, a later expiry) writes the
+// binding and moves its expiry entry, nothing else, so that a commit of
+// many refreshes dirties as few pages as it can.
 func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 	term, byMAC, exp, mem := tx.Bucket(bktTerminals), tx.Bucket(bktTermByMAC), tx.Bucket(bktTermExpiry), tx.Bucket(bktMemory)
 	if old != nil {
-		if err := dropIndexes(tx, old); err != nil {
+		if err := dropIndexes(tx, old, b); err != nil {
 			return err
 		}
 	}
@@ -26,38 +31,53 @@ func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 	if b.MAC.IsValid() {
 		// The MAC's previous number, if any and different, keeps its
 		// binding until it ends; the index follows the newest.
-		if err := byMAC.Put(b.MAC[:], []byte(b.Number)); err != nil {
+		if err := putChanged(byMAC, b.MAC[:], []byte(b.Number)); err != nil {
 			return err
 		}
 	}
-	if b.Source != SourceDHCP && !b.Expiry.IsZero() { // a registration (LTNP, SIP)
+	if registration(b) && (old == nil || !registration(old) || !bytes.Equal(expiryKey(old), expiryKey(b))) {
 		if err := exp.Put(expiryKey(b), nil); err != nil {
 			return err
 		}
 	}
 	// Remember who held the number, so the same terminal gets it back.
 	holder := holderKey(b.MAC, b.Addr)
-	if err := mem.Put(holder, []byte(b.Number)); err != nil {
+	if err := putChanged(mem, holder, []byte(b.Number)); err != nil {
 		return err
 	}
 	if b.MAC.IsValid() {
-		if err := mem.Put(memKeyIP(b.Addr), []byte(b.Number)); err != nil {
+		if err := putChanged(mem, memKeyIP(b.Addr), []byte(b.Number)); err != nil {
 			return err
 		}
 	}
-	if err := mem.Put(memKeyNumber(b.Number), holder); err != nil {
+	if err := putChanged(mem, memKeyNumber(b.Number), holder); err != nil {
 		return err
 	}
-	return d.live.note(tx, b.Number)
+	d.live.noteBinding(tx, b.Number, b)
+	return nil
 }
 
-func dropIndexes(tx store.Tx, b *Binding) error {
-	if b.Source != SourceDHCP && !b.Expiry.IsZero() { // a registration (LTNP, SIP)
+// registration: b is an LTNP or SIP registration, with an entry in the
+// expiry index.
+func registration(b *Binding) bool { return b.Source != SourceDHCP && !b.Expiry.IsZero() }
+
+// putChanged puts k=v unless k already holds v (a read dirties no page).
+func putChanged(b store.Bucket, k, v []byte) error {
+	if cur := b.Get(k); cur != nil && bytes.Equal(cur, v) {
+		return nil
+	}
+	return b.Put(k, v)
+}
+
+// dropIndexes removes b's index entries, except those that next (the
+// binding that replaces b; nil when none does) keeps as they are.
+func dropIndexes(tx store.Tx, b, next *Binding) error {
+	if registration(b) && (next == nil || !registration(next) || !bytes.Equal(expiryKey(b), expiryKey(next))) {
 		if err := tx.Bucket(bktTermExpiry).Delete(expiryKey(b)); err != nil {
 			return err
 		}
 	}
-	if b.MAC.IsValid() {
+	if b.MAC.IsValid() && (next == nil || next.MAC != b.MAC || next.Number != b.Number) {
 		byMAC := tx.Bucket(bktTermByMAC)
 		if v := byMAC.Get(b.MAC[:]); string(v) == b.Number {
 			if err := byMAC.Delete(b.MAC[:]); err != nil {
@@ -71,7 +91,7 @@ func dropIndexes(tx store.Tx, b *Binding) error {
 // deleteBinding ends b at now: the number goes offline, and a reserved
 // number remembers when and where it was last online.
 func (d *Directory) deleteBinding(tx store.Tx, b *Binding, now time.Time) error {
-	if err := dropIndexes(tx, b); err != nil {
+	if err := dropIndexes(tx, b, nil); err != nil {
 		return err
 	}
 	last := b.Updated

@@ -39,6 +39,22 @@ type mirror struct {
 	// in progress).
 	taken, remembered, used *bitset.BitSet
 	nTaken, nUsed           uint // their counts: a full pool is known in O(1)
+
+	// cur collects what the write transaction in progress noted, to be
+	// applied in one go (one lock, one OnCommit) when it commits; a
+	// transaction that rolls back never applies its batch.
+	curMu sync.Mutex
+	cur   *noteBatch
+}
+
+type noteBatch struct {
+	tx      store.Tx
+	entries []notedEntry
+}
+
+type notedEntry struct {
+	t string
+	e liveEntry
 }
 
 type liveEntry struct {
@@ -248,23 +264,46 @@ func (v *mirror) snapshotCounts() Counts {
 // once tx commits. Every function that changes t's binding, reservation or
 // last-seen record calls it after the change.
 func (v *mirror) note(tx store.Tx, t string) error {
-	var e liveEntry
 	b, err := getBinding(tx, t)
 	if err != nil {
 		return err
 	}
+	v.noteBinding(tx, t, b)
+	return nil
+}
+
+// noteBinding is note for a number whose binding the caller has in hand
+// (b, as tx now holds it; nil: none).
+func (v *mirror) noteBinding(tx store.Tx, t string, b *Binding) {
+	var e liveEntry
 	if b != nil {
 		e.addr, e.expiry, e.contact = b.Addr, b.Expiry, b.Contact
 	}
 	e.reserved = tx.Bucket(bktReservations).Get([]byte(t)) != nil
 	e.seen = e.reserved && tx.Bucket(bktSeen).Get([]byte(t)) != nil
-	tx.OnCommit(func() { v.set(t, e) })
-	return nil
+	v.curMu.Lock()
+	nb := v.cur
+	if nb == nil || nb.tx != tx {
+		// tx's first note: the batch before, if any, committed (and was
+		// applied) or rolled back (and is dropped).
+		nb = &noteBatch{tx: tx}
+		v.cur = nb
+		tx.OnCommit(func() { v.apply(nb.entries) }) // on tx's goroutine, after its last note
+	}
+	nb.entries = append(nb.entries, notedEntry{t, e})
+	v.curMu.Unlock()
 }
 
-func (v *mirror) set(t string, e liveEntry) {
+// apply takes a committed transaction's notes, in order.
+func (v *mirror) apply(entries []notedEntry) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	for _, n := range entries {
+		v.setLocked(n.t, n.e)
+	}
+}
+
+func (v *mirror) setLocked(t string, e liveEntry) {
 	inPool := v.pool.Contains(t)
 	if old, ok := v.m[t]; ok {
 		v.add(t, old, inPool, -1)
