@@ -93,7 +93,7 @@ etcd_yaml() {
 start() {
   rm -f "$work"/lantel.db "$work"/kea-leases4.csv*
   case $1 in
-    lanteld) ip netns exec "$srv" "$BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
+    lanteld) ip netns exec "$srv" "$BIN/lanteld" -c "$work/lantel.yaml" ${LANTELD_ARGS:-} 2>"$work/server.log" & ;;
     old)     ip netns exec "$srv" "$OLD_BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
     etcd)    [ ${#etcd_pids[@]} -gt 0 ] || etcd_cluster "$work" "$srv"; etcd_yaml; ip netns exec "$srv" "$BIN/lanteld" -c "$work/lantel-etcd.yaml" 2>"$work/server.log" & ;;
     kea)     ip netns exec "$srv" kea-dhcp4 -c "$work/kea.json" >"$work/server.log" 2>&1 & ;;
@@ -125,6 +125,7 @@ run() {
        END { if (n < 2) print "0 100 0"; else printf "%.0f %s %.0f\n", ra/p, w, (ra > 0 ? ticks * 1e6 / hz / ra : 0) }' <<<"$out"
 }
 
+# LANTELD_ARGS: more arguments for lanteld (e.g. -cpuprofile FILE).
 # COST=RATE: only the cost per DORA of each server at that offered rate
 # (below saturation), median of 3 runs. COST_SERVERS may name "old": the
 # lanteld in OLD_BIN (an earlier build), to compare two versions in one run.
