@@ -71,6 +71,6 @@ bench-sip: build
 bench-dns: build
 	./contrib/bench/dns.sh
 
-# 1k and 100k numbers and leases: start-up, RSS, rates, SIGTERM (a table).
+# 1k and 100k numbers and leases: start-up, RSS, rates (DORA too, as root), SIGTERM (a table).
 bench-scale:
-	LANTEL_SCALE=1 $(GO) test -run '^TestScale$$' -v -timeout 30m ./cmd/lanteld/
+	GO=$(GO) ./contrib/bench/scale.sh

@@ -4,6 +4,7 @@ import (
 	"errors"
 	berrors "go.etcd.io/bbolt/errors"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,7 +20,10 @@ type Bolt struct {
 	Owned bool
 
 	opening atomic.Bool  // WhileOpening runs
-	reads   atomic.Int64 // keys read while opening (opening.go)
+	reads   atomic.Int64 // keys read while opening (resident.go)
+
+	dropMu             sync.Mutex // DropEvery's goroutine:
+	dropStop, dropDone chan struct{}
 }
 
 // NewBolt wraps db, which the caller opened.
@@ -61,6 +65,7 @@ func (b *Bolt) Path() string { return b.db.Path() }
 func (b *Bolt) Health() map[string]error { return map[string]error{} }
 
 func (b *Bolt) Close() error {
+	b.DropEvery(0)
 	if b.Owned {
 		return b.db.Close()
 	}

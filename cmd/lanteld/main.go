@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 
@@ -36,6 +37,7 @@ func run() int {
 	check := fs.Bool("check", false, "check the configuration and exit")
 	printDefaults := fs.Bool("print-defaults", false, "print the embedded default configuration and exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until shutdown (for performance work)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to `file` at shutdown (for performance work)")
 	checkStore := fs.String("check-store", "", "check every page of the store `file` (lanteld stopped, or a backup copy) and exit")
 	compact := fs.String("compact", "", "rewrite the store `file` without its free pages (lanteld stopped) and exit")
 	etcdLoad := fs.String("etcd-load", "", "copy the bbolt `file` (a store or a backup) into the empty prefix of numbering.etcd (every node stopped) and exit")
@@ -122,6 +124,26 @@ func run() int {
 			return 1
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		defer func() {
+			f, err := os.Create(*memProfile)
+			if err == nil {
+				err = pprof.Lookup("heap").WriteTo(f, 0)
+				_ = f.Close()
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "lanteld:", err)
+			}
+		}()
+	}
+	if os.Getenv("GOGC") == "" {
+		// Most of lanteld's heap is its long-lived tables (55 MB at 200k
+		// numbers and 100k leases); Go's default lets the heap grow to
+		// twice that between collections. Half as much headroom costs ~1 %
+		// of a core under DHCP load and keeps the peak RSS 25-30 MB lower
+		// (make bench-scale). GOGC in the environment still decides.
+		debug.SetGCPercent(50)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: daemon.Level(cfg.LogLevel)}))
 	sigs := make(chan os.Signal, 4)

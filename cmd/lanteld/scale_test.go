@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -31,7 +32,12 @@ import (
 // (2N numbers in all), starts the real lanteld on it and reports: start-up
 // time, RSS at rest, RSS after /metrics is scraped and the directory page
 // fetched repeatedly, QUERY/s and REGISTER refreshes/s (64 outstanding),
-// SIGTERM time and the peak RSS (VmHWM).
+// and the peak RSS (VmHWM). With LANTEL_SCALE_DHCP (contrib/bench/scale.sh
+// sets it, as root, and runs this in a network namespace whose loopback
+// has 198.18.0.1 and 198.18.0.2), also the highest DORA rate ISC perfdhcp
+// gets answered with < 1 % drops (new clients, auto-numbered, ACKs
+// durable), and SIGTERM is timed while perfdhcp floods at 20,000/s, with
+// DHCP work queued; without it, SIGTERM at rest.
 func TestScale(t *testing.T) {
 	if os.Getenv("LANTEL_SCALE") == "" {
 		t.Skip("a benchmark: make bench-scale (LANTEL_SCALE=1)")
@@ -47,6 +53,14 @@ func TestScale(t *testing.T) {
 		rssRest, rssScraped, hwm int
 		anon, file               int
 		queries, registers       float64
+		dora                     int
+	}
+	dhcp := os.Getenv("LANTEL_SCALE_DHCP") != ""
+	dhcpListen := func() string {
+		if dhcp {
+			return "198.18.0.1:67"
+		}
+		return freePort(t).String()
 	}
 	var rows []row
 	for _, n := range sizes {
@@ -64,7 +78,7 @@ func TestScale(t *testing.T) {
 		admin := freePort(t)
 		cfg := filepath.Join(dir, "lantel.yaml")
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`server4:
-  listen: ["127.0.0.1:%d"]
+  listen: ["%s"]
   plugins:
     - server_id: 198.18.0.1
     - netmask: 255.254.0.0
@@ -80,7 +94,7 @@ numbering:
   admin: "%s"
   log: {level: warn}
   dhcp: {auto_assign: {vendor_class: ["."]}}
-`, freePort(t).Port(), store, addr, admin)), 0o600)
+`, dhcpListen(), store, addr, admin)), 0o600)
 		t1 := time.Now()
 		p := start(t, cfg, addr)
 		startup := time.Since(t1)
@@ -101,16 +115,36 @@ numbering:
 			m := reg(fmt.Sprintf("%06d", 100000+i%n), "127.0.0.1") // refreshes of the trusted source's bindings
 			return m
 		})
+		dora := 0
+		var flood *exec.Cmd
+		if dhcp {
+			dora = doraRate(t)
+			// SIGTERM with DHCP work queued: perfdhcp floods past what
+			// lanteld can answer.
+			flood = perfdhcp(20000, 3)
+			if err := flood.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1500 * time.Millisecond)
+		}
 		hwm := statusKB(t, pid, "VmHWM:")
 		t2 := time.Now()
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		p.cmd.Wait()
-		rows = append(rows, row{n: n, fill: fill, startup: startup, stop: time.Since(t2), rssRest: rest, rssScraped: scraped, hwm: hwm, queries: q, registers: r, anon: anon, file: file})
+		stop := time.Since(t2)
+		if flood != nil {
+			_ = flood.Wait()
+		}
+		rows = append(rows, row{n: n, fill: fill, startup: startup, stop: stop, rssRest: rest, rssScraped: scraped, hwm: hwm, queries: q, registers: r, anon: anon, file: file, dora: dora})
 	}
-	t.Logf("\n| numbers + leases | start-up | RSS at rest | RSS after 20 × (/metrics, directory, page): anonymous + store file mapped | QUERY/s | REGISTER refresh/s | SIGTERM | peak RSS |\n|---|---|---|---|---|---|---|---|")
+	doraHead, stopHead := "DORA/s (perfdhcp, < 1 % drops)", "SIGTERM (under 20,000 DISCOVERs/s)"
+	if !dhcp {
+		doraHead, stopHead = "DORA/s (not run: contrib/bench/scale.sh, as root)", "SIGTERM (at rest)"
+	}
+	t.Logf("\n| numbers + leases | start-up | RSS at rest | RSS after 20 × (/metrics, directory, page): anonymous + store file mapped | QUERY/s | REGISTER refresh/s | %s | %s | peak RSS (VmHWM) |\n|---|---|---|---|---|---|---|---|---|", doraHead, stopHead)
 	for _, r := range rows {
-		t.Logf("| %d + %d | %v | %d MB | %d MB: %d + %d | %.0f | %.0f | %v | %d MB |", 2*r.n, r.n, r.startup.Round(time.Millisecond),
-			r.rssRest/1024, r.rssScraped/1024, r.anon/1024, r.file/1024, r.queries, r.registers, r.stop.Round(time.Millisecond), r.hwm/1024)
+		t.Logf("| %d + %d | %v | %d MB | %d MB: %d + %d | %.0f | %.0f | %d | %v | %d MB |", 2*r.n, r.n, r.startup.Round(time.Millisecond),
+			r.rssRest/1024, r.rssScraped/1024, r.anon/1024, r.file/1024, r.queries, r.registers, r.dora, r.stop.Round(time.Millisecond), r.hwm/1024)
 	}
 }
 
@@ -162,6 +196,42 @@ func fillScale(t *testing.T, store string, n int) {
 	wg.Wait()
 	svc.Close()
 	db.Close()
+}
+
+// perfdhcp runs ISC perfdhcp from 198.18.0.2 (a relay, as far as lanteld
+// can tell) against lanteld on 198.18.0.1: full DORA at rate/s for secs,
+// from 20,000 distinct clients that say they are Grandstream phones (so
+// they are auto-numbered).
+func perfdhcp(rate, secs int) *exec.Cmd {
+	return exec.Command("perfdhcp", "-4", "-l", "198.18.0.2", "-r", strconv.Itoa(rate), "-R", "20000", "-p", strconv.Itoa(secs),
+		"-o", "60,4772616e6473747265616d", "198.18.0.1")
+}
+
+// doraRate returns the highest of a few perfdhcp rates that lanteld
+// answers with < 1 % drops in both exchanges (ascending; the first that
+// fails ends the search).
+func doraRate(t *testing.T) int {
+	t.Helper()
+	best := 0
+	for _, rate := range []int{1000, 2000, 4000, 6000, 8000, 10000, 13000} {
+		out, _ := perfdhcp(rate, 4).CombinedOutput()
+		worst, n := 0.0, 0
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == "drops" && f[1] == "ratio:" {
+				v, err := strconv.ParseFloat(f[2], 64)
+				if err != nil {
+					v = 100 // "-nan": nothing was sent
+				}
+				worst, n = max(worst, v), n+1
+			}
+		}
+		t.Logf("perfdhcp at %d DORA/s: worst drops %.2f %%", rate, worst)
+		if n < 2 || worst >= 1 {
+			break
+		}
+		best = rate
+	}
+	return best
 }
 
 // ltnpRate sends requests with 64 outstanding for d and returns answers/s.

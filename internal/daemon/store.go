@@ -73,8 +73,15 @@ func openEngine(cfg *config.Config, log *slog.Logger) (store.DB, error) {
 	}
 	b := store.NewBolt(db)
 	b.Owned = true
+	// What requests read of the file leaves lanteld's RSS every few
+	// seconds (it stays in the page cache): see store.Bolt.DropEvery.
+	b.DropEvery(residentFor)
 	return b, nil
 }
+
+// residentFor is how long pages of the store file that requests read stay
+// mapped in lanteld before they are given back to the page cache.
+const residentFor = 5 * time.Second
 
 // OpenStore opens (creating it and its directory if missing) the bbolt
 // file at path.

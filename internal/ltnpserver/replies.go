@@ -30,19 +30,19 @@ type lateReply struct {
 type replier struct {
 	s       *Server
 	pc      *ipv4.PacketConn
-	ch      chan lateReply
+	ch      chan *lateReply // pointers: 8 B a slot, MaxWrites slots
 	stopped chan struct{}
 }
 
 func newReplier(s *Server, conn *net.UDPConn) *replier {
-	r := &replier{s: s, pc: ipv4.NewPacketConn(conn), ch: make(chan lateReply, s.opts.MaxWrites), stopped: make(chan struct{})}
+	r := &replier{s: s, pc: ipv4.NewPacketConn(conn), ch: make(chan *lateReply, s.opts.MaxWrites), stopped: make(chan struct{})}
 	go r.loop()
 	return r
 }
 
 // send queues a reply. The queue holds MaxWrites, as many as there can be
 // writes in flight, so it does not block.
-func (r *replier) send(l lateReply) { r.ch <- l }
+func (r *replier) send(l lateReply) { r.ch <- &l }
 
 // stop sends what is queued and stops; nothing may be sent after it.
 func (r *replier) stop() {
@@ -82,7 +82,7 @@ func (r *replier) loop() {
 
 // add encodes l and records it (before it is sent, so that a
 // retransmission that crosses it is answered from the replay cache).
-func (r *replier) add(out []ipv4.Message, l lateReply) []ipv4.Message {
+func (r *replier) add(out []ipv4.Message, l *lateReply) []ipv4.Message {
 	s := r.s
 	enc := s.encodeSigned(&l.reply, l.key, l.start, l.typ)
 	if l.reply.Result == ltnp.ResultTryLater || enc == nil {
