@@ -52,6 +52,7 @@ type Daemon struct {
 	admin    *admin.Server
 
 	logLimit *logx.Limiter
+	pages    *pageCheck // the store's pages, read once after start (bbolt)
 
 	mu  sync.Mutex
 	cfg *config.Config
@@ -169,6 +170,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		}
 		log.Info("admin listening", "addr", d.admin.Addr().String(), "token", cfg.AdminToken != "")
 	}
+	d.pages = checkPagesInBackground(d.db, cfg.Store, log)
 	return d, nil
 }
 
@@ -256,6 +258,9 @@ func (d *Daemon) health() map[string]error {
 	if d.ltnp == nil {
 		h["ltnp_listener"] = errors.New("not listening")
 	}
+	if d.pages != nil {
+		h["store_pages"] = d.pages.result()
+	}
 	if d.Config().HasDHCP {
 		h["dhcp_listener"] = nil
 		if d.dhcp == nil {
@@ -316,6 +321,10 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 // committer, finishing queued commits) and the store.
 func (d *Daemon) Close() error {
 	var errs []error
+	if d.pages != nil {
+		d.pages.stop()
+		d.pages = nil
+	}
 	if d.admin != nil {
 		errs = append(errs, d.admin.Close())
 		d.admin = nil

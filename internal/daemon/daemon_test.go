@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,4 +338,74 @@ func TestCompactStore(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Damage in a table that start-up does not load (a number's history) does
+// not stop lanteld: the page check after start finds it, logs it and fails
+// the health check store_pages.
+func TestDamageFoundAfterStart(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "lantel.db")
+	d, err := daemon.Start(parse(t, store, ""), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	db, err := bolt.Open(store, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root uint64
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("num.hist"))
+		for i := 0; i < 200; i++ { // enough for pages of its own
+			if err := b.Put([]byte(fmt.Sprintf("k%04d", i)), make([]byte, 100)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.View(func(tx *bolt.Tx) error { root = uint64(tx.Bucket([]byte("num.hist")).Root()); return nil })
+	db.Close()
+	f, err := os.OpenFile(store, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bucket's root page: flags that are no page type.
+	if _, err := f.WriteAt([]byte{0xff, 0xff}, int64(root)*int64(os.Getpagesize())+8); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	var logged strings.Builder
+	var mu sync.Mutex
+	d, err = daemon.Start(parse(t, store, ""), slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil)))
+	if err != nil {
+		t.Fatalf("start with damage in a table it does not load: %v", err)
+	}
+	defer d.Close()
+	if m := query(t, d, "2001"); m.Result != ltnp.ResultOffline {
+		t.Errorf("QUERY 2001: %v", m.Result)
+	}
+	testutil.Eventually(t, 10*time.Second, "the health check to report the damage", func() bool {
+		code, body := get(t, d, "/api/v1/health")
+		return code != 200 && strings.Contains(body, "store_pages")
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged.String(), "restore a backup") {
+		t.Errorf("nothing logged:\n%s", logged.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"log/slog"
@@ -81,7 +82,7 @@ func openEngine(cfg *config.Config, log *slog.Logger) (store.DB, error) {
 
 // residentFor is how long pages of the store file that requests read stay
 // mapped in lanteld before they are given back to the page cache.
-const residentFor = 5 * time.Second
+const residentFor = 200 * time.Millisecond
 
 // OpenStore opens (creating it and its directory if missing) the bbolt
 // file at path.
@@ -212,32 +213,95 @@ func CheckStore(path string) error {
 	})
 }
 
+// pageCheck reads every page of the open store once, in the background:
+// start-up reads only the tables it loads (and bbolt's meta and freelist
+// pages), so damage elsewhere (a number's history) would otherwise show
+// only when something reads it. What it finds is logged and fails the
+// health check store_pages. The daemon owns it: stop ends it.
+type pageCheck struct {
+	err  atomic.Pointer[error]
+	quit chan struct{}
+	done chan struct{}
+}
+
+var errStopped = errors.New("stopped")
+
+// checkPagesInBackground starts a pageCheck on a bbolt store (nil for
+// another engine).
+func checkPagesInBackground(db store.DB, path string, log *slog.Logger) *pageCheck {
+	b, ok := db.(*store.Bolt)
+	if !ok {
+		return nil
+	}
+	c := &pageCheck{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		start := time.Now()
+		err := guardStore(path, func() error {
+			return b.DB().View(func(tx *bolt.Tx) error { return walkPages(b.DB(), tx, c.quit) })
+		})
+		switch {
+		case errors.Is(err, errStopped):
+		case err != nil:
+			c.err.Store(&err)
+			log.Error("store: a page cannot be read; lanteld goes on, but restore a backup at the next chance", "err", err)
+		default:
+			log.Debug("store: every page read", "took", time.Since(start))
+		}
+	}()
+	return c
+}
+
+// result is what the check found: nil while it runs and when it found
+// every page sound.
+func (c *pageCheck) result() error {
+	if p := c.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (c *pageCheck) stop() {
+	close(c.quit)
+	<-c.done
+}
+
 // walkStore reads every bucket, key and value of the file at path in this
 // goroutine, read-only: a page bbolt cannot make sense of is ErrDamaged.
 func walkStore(path string) error {
 	return withReadOnly(path, func(db *bolt.DB) error {
-		return db.View(func(tx *bolt.Tx) error {
-			return tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
-				if err := walkBucket(b); err != nil {
-					return err
-				}
-				// What was read stays in the page cache, not in lanteld's RSS.
-				_ = store.DropResidentTx(db, tx)
-				return nil
-			})
-		})
+		return db.View(func(tx *bolt.Tx) error { return walkPages(db, tx, nil) })
 	})
 }
 
-func walkBucket(b *bolt.Bucket) error {
-	return b.ForEach(func(k, v []byte) error {
-		if v == nil {
-			if sub := b.Bucket(k); sub != nil {
-				return walkBucket(sub)
+// walkPages reads every bucket, key and value in tx, until quit is closed
+// (errStopped). Every 4096 keys the pages read so far leave lanteld's RSS
+// (they stay in the page cache): with the kernel's fault-around a walk
+// would otherwise map the whole file.
+func walkPages(db *bolt.DB, tx *bolt.Tx, quit <-chan struct{}) error {
+	n := 0
+	var walk func(b *bolt.Bucket) error
+	walk = func(b *bolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if n++; n%4096 == 0 {
+				select {
+				case <-quit:
+					return errStopped
+				default:
+				}
+				_ = store.DropResidentTx(db, tx)
 			}
-		}
-		return nil
-	})
+			if v == nil {
+				if sub := b.Bucket(k); sub != nil {
+					return walk(sub)
+				}
+			}
+			return nil
+		})
+	}
+	err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
+	_ = store.DropResidentTx(db, tx)
+	return err
 }
 
 // withReadOnly opens path read-only (no freelist rebuild) under guardStore.
