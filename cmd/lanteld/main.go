@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 
@@ -136,14 +135,6 @@ func run() int {
 				fmt.Fprintln(os.Stderr, "lanteld:", err)
 			}
 		}()
-	}
-	if os.Getenv("GOGC") == "" {
-		// Most of lanteld's heap is its long-lived tables (55 MB at 200k
-		// numbers and 100k leases); Go's default lets the heap grow to
-		// twice that between collections. Half as much headroom costs ~1 %
-		// of a core under DHCP load and keeps the peak RSS 25-30 MB lower
-		// (make bench-scale). GOGC in the environment still decides.
-		debug.SetGCPercent(50)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: daemon.Level(cfg.LogLevel)}))
 	sigs := make(chan os.Signal, 4)

@@ -53,6 +53,7 @@ type Daemon struct {
 
 	logLimit *logx.Limiter
 	pages    *pageCheck // the store's pages, read once after start (bbolt)
+	memory   *memoryTuner
 
 	mu  sync.Mutex
 	cfg *config.Config
@@ -171,6 +172,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		log.Info("admin listening", "addr", d.admin.Addr().String(), "token", cfg.AdminToken != "")
 	}
 	d.pages = checkPagesInBackground(d.db, cfg.Store, log)
+	d.memory = tuneMemory()
 	return d, nil
 }
 
@@ -324,6 +326,10 @@ func (d *Daemon) Close() error {
 	if d.pages != nil {
 		d.pages.stop()
 		d.pages = nil
+	}
+	if d.memory != nil {
+		d.memory.close()
+		d.memory = nil
 	}
 	if d.admin != nil {
 		errs = append(errs, d.admin.Close())
