@@ -9,7 +9,8 @@ import (
 
 // memoryTuner keeps Go's soft memory limit at the live heap plus half of
 // it (at least 32 MiB) plus 8 MiB for the rest of the runtime, re-read
-// every 30 s (the limit only goes up); GOGC stays at its default. Most of
+// every second (the limit only goes up: a store filling fast raises it as
+// it goes); GOGC stays at its default. Most of
 // lanteld's heap is long-lived tables (55-65 MB at 200,000 numbers and
 // 100,000 leases), and the default lets the heap grow to twice that
 // between collections; a lower GOGC would keep it down as well, but makes
@@ -23,7 +24,7 @@ type memoryTuner struct {
 }
 
 const (
-	tuneEvery       = 30 * time.Second
+	tuneEvery       = time.Second
 	minHeadroom     = 32 << 20
 	runtimeOverhead = 8 << 20
 )
@@ -37,7 +38,7 @@ func tuneMemory() *memoryTuner {
 		defer close(m.done)
 		var limit int64
 		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-		t := time.NewTimer(time.Second) // the tables are loaded: first look soon
+		t := time.NewTimer(tuneEvery)
 		defer t.Stop()
 		for {
 			select {
