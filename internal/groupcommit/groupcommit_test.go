@@ -214,10 +214,10 @@ func TestGoCallsBackAfterCommit(t *testing.T) {
 	for i := 0; i < n; i++ {
 		key := []byte(fmt.Sprint(i))
 		c.Go(func(tx store.Tx) error {
-			switch {
-			case i%10 == 1:
+			switch i % 10 {
+			case 1:
 				return domain.Errorf(domain.InUse, "refused %d", i)
-			case i%10 == 2:
+			case 2:
 				return boom
 			}
 			return tx.Bucket([]byte("b")).Put(key, []byte("x"))
