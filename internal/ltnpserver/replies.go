@@ -41,7 +41,8 @@ func newReplier(s *Server, conn *net.UDPConn) *replier {
 }
 
 // send queues a reply. The queue holds MaxWrites, as many as there can be
-// writes in flight, so it does not block.
+// writes in flight (a write's slot is freed here, once its reply is sent),
+// so it does not block.
 func (r *replier) send(l lateReply) { r.ch <- &l }
 
 // stop sends what is queued and stops; nothing may be sent after it.
@@ -54,15 +55,15 @@ func (r *replier) loop() {
 	defer close(r.stopped)
 	out := make([]ipv4.Message, 0, udpbatch.Batch)
 	for l := range r.ch {
-		out = r.add(out[:0], l)
+		out, n := r.add(out[:0], l), 1
 	more:
-		for len(out) < udpbatch.Batch {
+		for n < udpbatch.Batch {
 			select {
 			case l, ok := <-r.ch:
 				if !ok {
 					break more
 				}
-				out = r.add(out, l)
+				out, n = r.add(out, l), n+1
 			default:
 				break more
 			}
@@ -76,6 +77,9 @@ func (r *replier) loop() {
 				break // the clients retransmit, and find the replay cache
 			}
 			sent += k
+		}
+		for range n {
+			<-r.s.writes // these writes are answered: their slots are free
 		}
 	}
 }

@@ -252,7 +252,9 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []b
 		p := s.newProof(&m, b, src)
 		s.wg.Add(1)
 		late := func(reply ltnp.Message) {
-			<-s.writes
+			// The write's slot in s.writes is given back by the replier
+			// once the reply is out: its queue never holds more than
+			// MaxWrites, and send never blocks.
 			s.replies.send(lateReply{reply: reply, key: p.key, to: src, rk: key, start: start, typ: m.Type})
 			s.wg.Done()
 		}
