@@ -27,20 +27,5 @@ func TestREADMEExample(t *testing.T) {
 // Every flag lanteld defines is in the README's table.
 func TestREADMEListsEveryFlag(t *testing.T) {
 	out, _ := exec.Command(lanteld, "-h").CombinedOutput()
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, l := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(l, "  -") {
-			n++
-			if !strings.Contains(string(readme), "| `"+f[0]) {
-				t.Errorf("flag %s is not in cmd/lanteld/README.md's table", f[0])
-			}
-		}
-	}
-	if n < 5 {
-		t.Fatalf("only %d flags in lanteld -h:\n%s", n, out)
-	}
+	testutil.FlagsInREADME(t, out, "README.md")
 }

@@ -37,6 +37,7 @@ func main() {
 	sockets := flag.Int("sockets", 8, "client sockets")
 	window := flag.Int("window", 32, "outstanding requests per socket")
 	responder := flag.String("responder", "", "internal: run the bare responder on this address")
+	port := flag.Int("port", 25757, "lanteld's LTNP/1 port on 127.0.0.1 (the responder takes the next one)")
 	only := flag.String("only", "", "run only the figures whose name contains this (e.g. REGISTER; for profiling)")
 	pin := flag.Bool("pin", false, "pin the load generator to CPU 0 and the servers to CPU 1 (needs taskset)")
 	flag.Parse()
@@ -58,7 +59,7 @@ func main() {
 		self, _ := os.Executable()
 		*lanteld = filepath.Join(filepath.Dir(self), "lanteld")
 	}
-	if err := bench(*lanteld, *duration, *runs, *sockets, *window, *only); err != nil {
+	if err := bench(*lanteld, *port, *duration, *runs, *sockets, *window, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "ltnpbench:", err)
 		os.Exit(1)
 	}
@@ -71,13 +72,13 @@ type result struct {
 	answered int64
 }
 
-func bench(lanteld string, d time.Duration, runs, sockets, window int, only string) error {
+func bench(lanteld string, port int, d time.Duration, runs, sockets, window int, only string) error {
 	dir, err := os.MkdirTemp("", "ltnpbench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	addr := netip.MustParseAddrPort("127.0.0.1:25757")
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	cfg := filepath.Join(dir, "lantel.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`numbering:
   store: %s/lantel.db
@@ -97,7 +98,7 @@ func bench(lanteld string, d time.Duration, runs, sockets, window int, only stri
 	defer func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() }()
 
 	self, _ := os.Executable()
-	raddr := "127.0.0.1:25758"
+	raddr := fmt.Sprintf("127.0.0.1:%d", port+1)
 	resp := serverCmd(self, "-responder", raddr)
 	resp.Stderr = os.Stderr
 	if err := resp.Start(); err != nil {

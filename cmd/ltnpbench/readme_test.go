@@ -1,7 +1,8 @@
 package main
 
 import (
-	"os"
+	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,16 +28,32 @@ func TestREADMEExample(t *testing.T) {
 	if len(example) < 2 || example[0] != "bin/ltnpbench" {
 		t.Fatalf("README example: %q", example)
 	}
-	args := append(example[1:], "-duration", "300ms", "-runs", "1")
+	args := append(example[1:], "-duration", "300ms", "-runs", "1", "-port", fmt.Sprint(freePorts(t)))
 	out, err := exec.Command(filepath.Join(dir, "ltnpbench"), args...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "lanteld REGISTER (durable, fsync'd)") || strings.Contains(string(out), "lanteld QUERY") {
 		t.Fatalf("ltnpbench %v: %v\n%s", args, err, out)
 	}
 	help, _ := exec.Command(filepath.Join(dir, "ltnpbench"), "-h").CombinedOutput()
-	readme, _ := os.ReadFile("README.md")
-	for _, l := range strings.Split(string(help), "\n") {
-		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(l, "  -") && !strings.Contains(string(readme), "| `"+f[0]) {
-			t.Errorf("flag %s is not in the README's table", f[0])
+	testutil.FlagsInREADME(t, help, "README.md")
+}
+
+// freePorts returns a UDP port p on 127.0.0.1 such that p and p+1 were
+// free a moment ago.
+func freePorts(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := a.LocalAddr().(*net.UDPAddr).Port
+		b, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + 1})
+		a.Close()
+		if err == nil {
+			b.Close()
+			return p
 		}
 	}
+	t.Fatal("no two free ports in a row")
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,6 +100,28 @@ func READMEBlocks(t testing.TB, path, lang string) [][]byte {
 		out = append(out, m[1])
 	}
 	return out
+}
+
+// FlagsInREADME checks that every flag a command's -h output lists is a
+// row of the flag table in its README ("| `-flag").
+func FlagsInREADME(t testing.TB, help []byte, readme string) {
+	t.Helper()
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(help), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(l, "  -") {
+			n++
+			if !strings.Contains(string(b), "| `"+f[0]) {
+				t.Errorf("flag %s is not in %s's table", f[0], readme)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no flags in the help:\n%s", help)
+	}
 }
 
 // Clock is a settable clock for service.Config.Clock.
