@@ -27,6 +27,7 @@ import (
 	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/metrics"
+	"github.com/lantel/lantel/internal/phones"
 	"github.com/lantel/lantel/internal/provision"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/internal/sipserver"
@@ -141,12 +142,12 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		log.Info("SIP front listening", "addr", d.sip.Addr().String())
 	}
 	if p := cfg.Provisioning; p.Listen != "" {
-		files, err := provision.Load(p.Templates)
+		files, err := phones.Load(p.Templates)
 		if err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "numbering.provisioning.templates", Err: err}
 		}
-		d.prov = provision.New(d.svc, provision.Options{Files: files, SIPHost: p.SIPHost, SIPPort: p.SIPPort, NTP: p.NTP,
-			TimeZone: p.TimeZone, Vars: p.Vars, Allow: p.Allow, User: p.User, Password: p.Password, Log: log,
+		d.prov = provision.New(d.svc, provision.Options{Files: files, Site: phones.Site{SIPHost: p.SIPHost, SIPPort: p.SIPPort, NTP: p.NTP,
+			TimeZone: p.TimeZone, Vars: p.Vars}, Allow: p.Allow, User: p.User, Password: p.Password, Log: log,
 			Observe: d.metrics.Provisioning})
 		if err = d.prov.Listen(p.Listen); err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "numbering.provisioning.listen", Err: err}

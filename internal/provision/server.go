@@ -1,3 +1,6 @@
+// Package provision is the HTTP front that serves phones their files
+// (internal/phones knows which and renders them): a thin adapter with the
+// listener's guards (allow list, basic auth, timeouts).
 package provision
 
 import (
@@ -9,27 +12,17 @@ import (
 	"net/http"
 	"net/netip"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/logx"
-	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/internal/phones"
 )
-
-// Phones is what the front needs of the service.
-type Phones interface {
-	Provision(mac domain.MAC, from netip.Addr) (service.Phone, error)
-}
 
 // Options configure the front.
 type Options struct {
-	Files    *Set
-	SIPHost  string // the SIP front phones register with
-	SIPPort  int
-	NTP      string
-	TimeZone string
-	Vars     map[string]string
+	Files *phones.Set
+	Site  phones.Site
 	// Allow, when set, is the only source prefixes served (403 else).
 	Allow []netip.Prefix
 	// User and Password, when set, are required as HTTP basic auth.
@@ -42,24 +35,21 @@ type Options struct {
 
 // Server is the provisioning front.
 type Server struct {
-	svc  Phones
-	opts Options
-	log  *slog.Logger
-	http *http.Server
-	ln   net.Listener
-	done chan struct{}
+	fetch *phones.Fetcher
+	opts  Options
+	log   *slog.Logger
+	http  *http.Server
+	ln    net.Listener
+	done  chan struct{}
 }
 
 var logRefused = logx.Cause("provisioning: file refused")
 
 // New returns the front over svc.
-func New(svc Phones, opts Options) *Server {
-	s := &Server{svc: svc, opts: opts, log: opts.Log, done: make(chan struct{})}
+func New(svc phones.Provisioner, opts Options) *Server {
+	s := &Server{fetch: &phones.Fetcher{Files: opts.Files, Svc: svc, Site: opts.Site}, opts: opts, log: opts.Log, done: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.opts.SIPPort == 0 {
-		s.opts.SIPPort = 5060
 	}
 	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10}
@@ -128,16 +118,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	f, mac, ok := s.opts.Files.Match(path.Base(r.URL.Path))
-	if !ok {
-		http.NotFound(w, r)
-		s.observe("not-found")
-		return
-	}
-	var p service.Phone
-	if mac.IsValid() {
-		p, err = s.svc.Provision(mac, from)
-	}
+	f, err := s.fetch.Fetch(path.Base(r.URL.Path), from)
 	if e := domain.As(err); e != nil {
 		if e.Kind == domain.Denied {
 			s.refuse(w, from, r.URL.Path, e.Reason)
@@ -148,35 +129,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.log.Error("provisioning: storage failure", "err", err)
+		s.log.Error("provisioning: cannot serve", "file", path.Base(r.URL.Path), "err", err)
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "try again later", http.StatusServiceUnavailable)
 		s.observe("error")
 		return
 	}
-	hexMAC := ""
-	if mac.IsValid() {
-		hexMAC = strings.ReplaceAll(mac.String(), ":", "")
-	}
-	body, err := s.opts.Files.Render(f, Data{MAC: hexMAC, MACUpper: strings.ToUpper(hexMAC), Number: p.Number, Short: p.Short,
-		Name: p.Name, Secret: p.Secret, SIPHost: s.opts.SIPHost, SIPPort: s.opts.SIPPort, NTP: s.opts.NTP,
-		TimeZone: s.opts.TimeZone, Vars: s.opts.Vars})
-	if err != nil {
-		s.log.Error("provisioning: template", "template", f.Template, "err", err)
-		http.Error(w, "template error", http.StatusInternalServerError)
-		s.observe("error")
-		return
-	}
-	ct := "text/plain; charset=utf-8"
-	if strings.HasPrefix(strings.TrimSpace(string(body)), "<") {
-		ct = "application/xml; charset=utf-8"
-	}
-	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Type", f.ContentType)
 	w.Header().Set("Cache-Control", "no-store") // it holds a password
-	_, _ = w.Write(body)
+	_, _ = w.Write(f.Body)
 	s.observe("served")
 }
-
 func (s *Server) refuse(w http.ResponseWriter, from netip.Addr, file, why string) {
 	s.log.Warn(logRefused, "from", from, "file", file, "reason", why)
 	http.Error(w, "forbidden", http.StatusForbidden)

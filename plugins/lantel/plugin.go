@@ -32,7 +32,7 @@ import (
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/dhcpconf"
 	"github.com/lantel/lantel/internal/logx"
-	"github.com/lantel/lantel/internal/provision"
+	"github.com/lantel/lantel/internal/phones"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
@@ -469,7 +469,7 @@ func (h *Handler) request(k *call) (*dhcpv4.DHCPv4, string) {
 // phoneOf describes the client for the inbox when it looks like a phone:
 // a member of a phone class, or a phone vendor's MAC.
 func phoneOf(k *call) *numbering.InboxEntry {
-	vendor := provision.VendorOf(k.c.MAC)
+	vendor := phones.VendorOf(k.c.MAC)
 	if pc := k.m.PhoneClass(); pc != nil && vendor == "" {
 		vendor = pc.Name
 	}

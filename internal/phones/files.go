@@ -1,14 +1,13 @@
-// Package provision serves phones their configuration files over HTTP,
-// the vendors' own file names rendered from templates with the phone's
-// number and SIP account: the front of lanteld that makes "plug in a
-// phone, it gets its number" work with the provisioning phones already do
-// (DHCP option 66 or 160 points them here).
+// Package phones is lantel's knowledge of phones: the vendors (MAC
+// prefixes, models), the files each asks for and their templates, and what
+// a phone is served for a file name (Fetcher). It does no I/O of its own:
+// the fronts that serve the files (HTTP in internal/provision, TFTP in
+// internal/tftpserver) and the DHCP plugin use it.
 //
-// templates.go knows the files (names, vendors, templates) and renders
-// them; server.go is the HTTP front, a thin adapter over the service's
-// Provision, which binds a phone's file to the address that holds its
-// lease.
-package provision
+// files.go knows the files (names, vendors, templates) and renders them;
+// fetch.go turns a requested name into the phone's file through the
+// service, which binds a phone's file to the address that holds its lease.
+package phones
 
 import (
 	"bytes"
