@@ -42,10 +42,15 @@ const (
 	// Conflict: a change would make two entries claim the same number, MAC
 	// or user, or change an entry the configuration file owns.
 	Conflict
+	// Unauthenticated: the request needs a proof it does not carry yet (no
+	// credentials, or a nonce that has expired): the front asks for one (a
+	// SIP 401 challenge). It is not a refusal of a proof: a wrong one is
+	// Denied.
+	Unauthenticated
 )
 
 var kindNames = [...]string{"", "invalid", "not found", "offline", "reserved", "in use",
-	"exhausted", "denied", "unknown server", "conflict"}
+	"exhausted", "denied", "unknown server", "conflict", "unauthenticated"}
 
 // Kinds lists every Kind (for the tables that must map each one).
 func Kinds() []Kind {

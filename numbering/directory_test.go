@@ -532,7 +532,7 @@ func TestInboxClaimHistory(t *testing.T) {
 		t.Fatalf("inbox %+v", inbox)
 	}
 	var full string
-	if err := upd(func(tx store.Tx) (err error) { full, err = f.d.ClaimTx(tx, mac, "", now); return }); err != nil {
+	if err := upd(func(tx store.Tx) (err error) { full, err = f.d.ClaimTx(tx, mac, "", "", now); return }); err != nil {
 		t.Fatal(err)
 	}
 	if full == "" {
@@ -542,7 +542,7 @@ func TestInboxClaimHistory(t *testing.T) {
 	if len(inbox) != 0 {
 		t.Errorf("inbox after the claim: %+v", inbox)
 	}
-	if err := upd(func(tx store.Tx) (err error) { _, err = f.d.ClaimTx(tx, mac, "", now); return }); !errors.Is(err, domain.NotFound) {
+	if err := upd(func(tx store.Tx) (err error) { _, err = f.d.ClaimTx(tx, mac, "", "", now); return }); !errors.Is(err, domain.NotFound) {
 		t.Errorf("a second claim: %v", err)
 	}
 	var r *numbering.Reservation

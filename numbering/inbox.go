@@ -60,10 +60,11 @@ func (d *Directory) InboxTx(tx store.Tx) ([]InboxEntry, error) {
 
 // ClaimTx gives the inbox's phone mac a number: number (short or full), or
 // with "" the first number of the pool that is neither reserved nor bound.
-// It creates the MAC reservation (named after the phone's model), removes
+// It creates the MAC reservation (named after the phone's model, with
+// secret when it is not ""), removes
 // the phone from the inbox and records the claim in the number's history.
 // It returns the full number.
-func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number string, now time.Time) (string, error) {
+func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number, secret string, now time.Time) (string, error) {
 	cfg := d.cfg.Load()
 	e, err := getJSON[InboxEntry](tx.Bucket(bktInbox).Get(mac[:]))
 	if err != nil {
@@ -106,7 +107,7 @@ func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number string, now time
 			return "", domain.Errorf(domain.Exhausted, "no free number in the pool")
 		}
 	}
-	if err := d.PutReservationTx(tx, Reservation{Number: t, MAC: mac, Name: e.Model}); err != nil {
+	if err := d.PutReservationTx(tx, Reservation{Number: t, MAC: mac, Name: e.Model, Secret: secret}); err != nil {
 		return "", err
 	}
 	if err := tx.Bucket(bktInbox).Delete(mac[:]); err != nil {

@@ -44,6 +44,9 @@ func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, le
 	if old != nil && old.MAC == mac {
 		b.UserID = old.UserID
 	}
+	if old.Online(now) && old.Addr == addr && old.Contact != "" && (old.MAC == mac || !old.MAC.IsValid()) {
+		b.Contact = old.Contact // a registration at this address rides on the renewed lease
+	}
 	if err := d.putBinding(tx, old, b); err != nil {
 		return "", err
 	}
@@ -62,7 +65,9 @@ func (d *Directory) UnbindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, 
 	if err != nil || b == nil {
 		return "", err
 	}
-	if b.Source != SourceDHCP || b.Addr != addr {
+	// The lease's binding, or a registration of the same terminal at the
+	// address it gives up: neither is reachable any more.
+	if b.Addr != addr || (b.Source != SourceDHCP && b.MAC != mac) {
 		return "", nil
 	}
 	return d.cfg.Load().Plan.Full(b.Number), d.deleteBinding(tx, b, now)

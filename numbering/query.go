@@ -34,6 +34,16 @@ func (d *Directory) DeregisterTx(tx store.Tx, req DeregisterRequest, now time.Ti
 	if err := d.authenticate(tx, cfg, t, req.Auth); err != nil {
 		return full, err
 	}
+	if req.ContactOnly && b.Source == SourceDHCP {
+		// The lease still holds the number: only the contact that rode
+		// on it ends.
+		if b.Contact == "" {
+			return full, nil
+		}
+		nb := *b
+		nb.Contact, nb.Updated = "", now
+		return full, d.putBinding(tx, b, &nb)
+	}
 	return full, d.deleteBinding(tx, b, now)
 }
 
@@ -42,6 +52,9 @@ type DeregisterRequest struct {
 	Number string     // short or full
 	Addr   netip.Addr // IPv4 of the terminal (already checked against the source)
 	Auth   Authenticator
+	// ContactOnly: the request ends a registration with a contact (SIP); a
+	// number that a DHCP lease holds stays online without the contact.
+	ContactOnly bool
 }
 
 // Answer is the outcome of a QUERY.

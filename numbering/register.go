@@ -21,8 +21,29 @@ type RegisterRequest struct {
 	// LeaseProves: a request from the address of the number's current DHCP
 	// lease needs no secret (configuration of the SIP front).
 	LeaseProves bool
-	Source      Source // SourceLTNP when zero
-	Contact     string // SIP contact URI, as registered
+	// ProofRequired: the request carries no terminal identity of its own
+	// (no MAC, no user ID: a SIP REGISTER). It registers a number only when
+	// it proves it: by the number's secret (Auth), or, with LeaseProves, by
+	// coming from the address of the DHCP lease that holds the number or
+	// the MAC reserved for it. A reservation is then met by that proof. A
+	// number with neither a secret nor such a lease is refused (Denied)
+	// unless Open.
+	ProofRequired bool
+	// Open: with ProofRequired, a number with neither a secret nor a lease
+	// registers under the rules of a fixed-mode request without a MAC
+	// (free numbers and reservations by nothing: a trusted lab).
+	Open bool
+	// LeaseOf, when set, returns the address of the current DHCP lease of
+	// a MAC (the service sets it; numbering knows no leases). It finds the
+	// terminal behind a request: a request from the lease of the MAC
+	// reserved for the number is that MAC's.
+	LeaseOf func(domain.MAC) (netip.Addr, bool)
+	Source  Source // SourceLTNP when zero
+	// Contact is what the front registers to reach the terminal at (a SIP
+	// contact URI), opaque here. A registration with a contact of a number
+	// that a lease holds at the same address rides on the lease: the
+	// binding stays the lease's, with the contact, and ends with it.
+	Contact string
 }
 
 // Registration is the outcome of a successful REGISTER.
@@ -53,7 +74,22 @@ func (d *Directory) RegisterTx(tx store.Tx, req RegisterRequest, now time.Time) 
 		return Registration{}, err
 	}
 	leaseHeld := old.Online(now) && old.Source == SourceDHCP
-	if !req.LeaseProves || !leaseHeld || old.Addr != req.Addr {
+	fromLease := leaseHeld && old.Addr == req.Addr
+	if fromLease && !req.MAC.IsValid() {
+		req.MAC = old.MAC // the lease's terminal
+	}
+	if !fromLease && req.LeaseOf != nil && !req.MAC.IsValid() {
+		if m := reservedMAC(tx, num); m.IsValid() {
+			if a, ok := req.LeaseOf(m); ok && a == req.Addr {
+				fromLease, req.MAC = true, m // the reserved phone, at its lease
+			}
+		}
+	}
+	if req.ProofRequired {
+		if err := d.prove(tx, cfg, num, &req, fromLease); err != nil {
+			return Registration{}, err
+		}
+	} else if !req.LeaseProves || !leaseHeld || old.Addr != req.Addr {
 		if err := d.authenticate(tx, cfg, num, req.Auth); err != nil {
 			return Registration{}, err
 		}
@@ -80,11 +116,44 @@ func (d *Directory) RegisterTx(tx store.Tx, req RegisterRequest, now time.Time) 
 	}
 	b := &Binding{Number: num, Addr: req.Addr, MAC: req.MAC, UserID: req.UserID, Contact: req.Contact,
 		Source: src, Expiry: now.Add(life).Truncate(time.Second), Updated: now}
+	if leaseHeld && req.Contact != "" {
+		// Rides on the lease: it ends when the lease does (release,
+		// expiry), and a renewal keeps the contact.
+		b.Source, b.Expiry, b.MAC, b.UserID = SourceDHCP, old.Expiry, old.MAC, old.UserID
+	}
+	refresh := old.Online(now) && old.Addr == req.Addr && old.Contact == b.Contact && old.Source == b.Source
 	if err := d.putBinding(tx, old, b); err != nil {
 		return Registration{}, err
 	}
-	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life,
-		Refresh: old.Online(now) && old.Addr == req.Addr}, nil
+	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life, Refresh: refresh}, nil
+}
+
+// prove checks a request that must prove number t (ProofRequired): the
+// lease (with LeaseProves), else the secret, else, for a number with
+// neither, only an Open registrar takes it, under the reservation rules.
+func (d *Directory) prove(tx store.Tx, cfg *Config, t string, req *RegisterRequest, fromLease bool) error {
+	if req.LeaseProves && fromLease {
+		return nil
+	}
+	if hasSecret(tx, t) {
+		return d.authenticate(tx, cfg, t, req.Auth)
+	}
+	if req.Open {
+		return checkReservation(tx, cfg, t, req)
+	}
+	if fromLease {
+		return domain.Errorf(domain.Denied, "%s has no secret and lease_proves is off: nothing proves it", cfg.Plan.Full(t))
+	}
+	return domain.Errorf(domain.Denied, "%s has neither a secret nor a DHCP lease that proves it", cfg.Plan.Full(t))
+}
+
+// reservedMAC returns the MAC number t is reserved for (zero for none).
+func reservedMAC(tx store.Tx, t string) domain.MAC {
+	r, err := getReservation(tx, t)
+	if err != nil || r == nil {
+		return domain.MAC{}
+	}
+	return r.MAC
 }
 
 func (d *Directory) chooseNumber(tx store.Tx, cfg *Config, req *RegisterRequest, now time.Time) (string, error) {
@@ -114,6 +183,9 @@ func (d *Directory) chooseNumber(tx store.Tx, cfg *Config, req *RegisterRequest,
 		t, err := cfg.Plan.Own(req.Number)
 		if err != nil {
 			return "", err
+		}
+		if req.ProofRequired {
+			return t, nil // the proof meets the reservation (see prove)
 		}
 		if err := checkReservation(tx, cfg, t, req); err != nil {
 			return "", err

@@ -18,8 +18,15 @@ type Sealer interface {
 // Authenticator checks, inside the transaction, that a request proves the
 // secret of the number it is for (PROTOCOL.md, Security: TIME and AUTH).
 // It is called only for a number that has a secret, with the full number
-// and the secret, and returns a Denied refusal when the proof fails. A nil
-// Authenticator proves nothing.
+// and the secret, and returns a Denied refusal when the proof fails, or an
+// Unauthenticated one when the request carries no proof yet (the front
+// asks for one). A nil Authenticator proves nothing.
+//
+// It runs inside a transaction function, which may run more than once for
+// one request (a read-first try, a retry, a group commit split in halves):
+// a second call with the same arguments must give the same answer and
+// have no further effect. Whatever it consumes (a digest's nonce count)
+// is taken idempotently, for this request, or after the commit.
 type Authenticator func(number string, secret []byte) error
 
 // authenticate refuses a request for terminal number t when t has a secret

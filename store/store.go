@@ -13,9 +13,13 @@
 //
 // A transaction sees one consistent state and its own writes. Update runs
 // its function in a write transaction that commits all of its writes or
-// none; on the etcd engine a function may run more than once (when another
-// node committed first, it runs again on the newer state), so it must keep
-// no effects outside the transaction other than through OnCommit.
+// none. A function passed to a transaction has no effect outside it: it
+// may run more than once for one request (on the etcd engine when another
+// node committed first, it runs again on the newer state; a group commit
+// splits a failed group in halves and runs each function again; the
+// service may try a request in View before Update). Consuming a nonce,
+// counting, logging or sending belongs in an OnCommit hook or after
+// Update returns, or must be idempotent for the request.
 //
 // OnCommit hooks run after the transaction is durable, in the order they
 // were registered, before Update returns; a rolled-back transaction runs

@@ -12,15 +12,16 @@ import (
 // is a bug that the package test catches. Any error that is not a refusal
 // is a storage failure: 500.
 var statusOf = map[domain.Kind]int{
-	domain.Invalid:       http.StatusBadRequest,
-	domain.NotFound:      http.StatusNotFound,
-	domain.UnknownServer: http.StatusNotFound,
-	domain.Offline:       http.StatusConflict,
-	domain.Reserved:      http.StatusConflict,
-	domain.InUse:         http.StatusConflict,
-	domain.Conflict:      http.StatusConflict,
-	domain.Exhausted:     http.StatusConflict,
-	domain.Denied:        http.StatusForbidden,
+	domain.Invalid:         http.StatusBadRequest,
+	domain.NotFound:        http.StatusNotFound,
+	domain.UnknownServer:   http.StatusNotFound,
+	domain.Offline:         http.StatusConflict,
+	domain.Reserved:        http.StatusConflict,
+	domain.InUse:           http.StatusConflict,
+	domain.Conflict:        http.StatusConflict,
+	domain.Exhausted:       http.StatusConflict,
+	domain.Denied:          http.StatusForbidden,
+	domain.Unauthenticated: http.StatusUnauthorized,
 }
 
 type apiError struct {

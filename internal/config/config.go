@@ -94,11 +94,14 @@ type Numbering struct {
 		SIP     string `yaml:"sip"`
 	} `yaml:"servers"`
 	SIP struct {
-		Listen      string   `yaml:"listen"`
-		Realm       string   `yaml:"realm"`
-		LeaseProves bool     `yaml:"lease_proves"`
-		Algorithms  []string `yaml:"algorithms"`
-		Limits      struct {
+		Listen      string `yaml:"listen"`
+		Realm       string `yaml:"realm"`
+		LeaseProves bool   `yaml:"lease_proves"`
+		// OpenRegistration: a number with neither a secret nor a lease
+		// registers without proof (trusted labs only).
+		OpenRegistration bool     `yaml:"open_registration"`
+		Algorithms       []string `yaml:"algorithms"`
+		Limits           struct {
 			PerSource *float64 `yaml:"per_source"`
 			Total     *float64 `yaml:"total"`
 		} `yaml:"limits"`
@@ -176,6 +179,7 @@ type Config struct {
 	SIPListen      string
 	SIPRealm       string
 	SIPLeaseProves bool
+	SIPOpen        bool // sip.open_registration
 	SIPAlgorithms  []string
 	// SIPRatePerSource, SIPRateTotal: UDP requests per second admitted
 	// (0: the SIP front's defaults; negative: no bound).
@@ -380,6 +384,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 	}
 	c.SIPListen, c.SIPRealm, c.SIPLeaseProves, c.SIPAlgorithms = n.SIP.Listen, n.SIP.Realm, n.SIP.LeaseProves, n.SIP.Algorithms
+	c.SIPOpen = n.SIP.OpenRegistration
 	if err := rates("numbering.sip.limits", n.SIP.Limits.PerSource, n.SIP.Limits.Total, &c.SIPRatePerSource, &c.SIPRateTotal, fail); err != nil {
 		return nil, err
 	}

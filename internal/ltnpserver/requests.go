@@ -32,6 +32,8 @@ var results = map[domain.Kind]ltnp.Result{
 	// A change of the tables that two entries would claim: not a request
 	// LTNP/1 makes, refused as policy.
 	domain.Conflict: ltnp.ResultDenied,
+	// LTNP/1 has no challenge: a request without its proof is refused.
+	domain.Unauthenticated: ltnp.ResultDenied,
 }
 
 // logRefused is the line of a refused registration: anyone on the LAN can

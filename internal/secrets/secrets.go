@@ -99,3 +99,8 @@ func (b *Box) Open(sealed []byte) ([]byte, error) {
 	}
 	return p, nil
 }
+
+// Generate returns a new random secret for a number: 26 characters of
+// base32 (A-Z, 2-7: what every phone's keypad and file format takes), 130
+// bits.
+func Generate() string { return rand.Text() }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -36,13 +37,15 @@ func (s *Service) Register(req numbering.RegisterRequest) (numbering.Registratio
 // tried in a read transaction and a refusal is answered from there, so
 // refused requests never queue for the committer; what passes is done again
 // in the shared write transaction. While they are rare, that try would only
-// cost the accepted requests a second pass, and is skipped.
+// cost the accepted requests a second pass, and is skipped. So req.Auth
+// may run twice (and again on a retry): it must have no effect that a
+// second run changes (see numbering.Authenticator).
 func (s *Service) RegisterAsync(req numbering.RegisterRequest, then func(numbering.Registration, error)) {
 	var reg numbering.Registration
 	if s.refusals.high() {
 		now := s.now()
 		err := s.db.View(func(tx store.Tx) error { _, err := s.registerTx(tx, req, now); return err })
-		if domain.As(err) != nil {
+		if refused(err) {
 			s.refusals.note(true)
 			then(reg, err)
 			return
@@ -57,12 +60,20 @@ func (s *Service) RegisterAsync(req numbering.RegisterRequest, then func(numberi
 		return s.dir.NoteEventTx(tx, reg.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 			Detail: sourceName(req.Source) + " registration from " + reg.Addr.String()})
 	}, func(err error) {
-		s.refusals.note(domain.As(err) != nil)
+		s.refusals.note(refused(err))
 		if err == nil && !reg.Refresh && s.log.Enabled(context.Background(), slog.LevelInfo) {
 			s.log.Info("number online", "number", reg.Number, "ipv4", reg.Addr, "mac", req.MAC, "source", sourceName(req.Source), "lifetime", reg.Lifetime)
 		}
 		then(reg, err)
 	})
+}
+
+// refused reports whether err refuses a request; a request asked for its
+// proof (Unauthenticated: a SIP 401 challenge, the first step of every
+// digest REGISTER) is not refused.
+func refused(err error) bool {
+	e := domain.As(err)
+	return e != nil && e.Kind != domain.Unauthenticated
 }
 
 // refusalScore estimates how many recent write requests were refused: a
@@ -99,6 +110,9 @@ func (s *Service) registerTx(tx store.Tx, req numbering.RegisterRequest, now tim
 			return numbering.Registration{}, domain.Errorf(domain.Denied, "MAC %s holds a DHCP lease at %s", req.MAC, a)
 		}
 	}
+	if s.leases != nil {
+		req.LeaseOf = func(m domain.MAC) (netip.Addr, bool) { return leases.AddrOfMAC(tx, m, now) }
+	}
 	return s.dir.RegisterTx(tx, req, now)
 }
 
@@ -113,7 +127,7 @@ func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
 			full, err = s.dir.DeregisterTx(tx, req, now)
 			return err
 		})
-		if domain.As(err) != nil {
+		if refused(err) {
 			s.refusals.note(true)
 			return full, err
 		}
@@ -126,7 +140,7 @@ func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
 		}
 		return s.dir.AppendEventTx(tx, full, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: "deregistered from " + req.Addr.String()})
 	})
-	s.refusals.note(domain.As(err) != nil)
+	s.refusals.note(refused(err))
 	if err == nil {
 		s.log.Info("number offline", "number", full, "ipv4", req.Addr, "reason", "deregistered")
 	}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/secrets"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/store"
@@ -77,14 +78,16 @@ func (s *Service) Inbox() ([]numbering.InboxEntry, error) {
 }
 
 // Claim gives an inbox phone a number (number "" : the next free one of the
-// pool) and returns it with the address the phone was last seen at; the
-// phone gets the number at its next DHCP renewal.
+// pool) and a generated secret (its SIP password, which its provisioning
+// file carries), and returns the number with the address the phone was
+// last seen at; the phone gets the number at its next DHCP renewal.
 func (s *Service) Claim(mac domain.MAC, number string) (string, netip.Addr, error) {
 	var (
 		full string
 		at   netip.Addr
 	)
 	now := s.now()
+	secret := secrets.Generate() // outside the transaction function: it may run twice
 	err := s.edit("phone claimed", mac.String(), func(tx store.Tx) error {
 		e, err := s.dir.InboxEntryTx(tx, mac)
 		if err != nil {
@@ -93,7 +96,7 @@ func (s *Service) Claim(mac domain.MAC, number string) (string, netip.Addr, erro
 		if e != nil {
 			at = e.Addr
 		}
-		full, err = s.dir.ClaimTx(tx, mac, number, now)
+		full, err = s.dir.ClaimTx(tx, mac, number, secret, now)
 		return err
 	})
 	return full, at, err

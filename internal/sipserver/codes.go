@@ -18,4 +18,7 @@ var statusOf = map[domain.Kind]struct {
 	domain.Denied:        {403, "Forbidden"},
 	domain.Conflict:      {403, "Forbidden"},
 	domain.Exhausted:     {403, "Forbidden"},
+	// Answered with a challenge (see refuse); this entry is for requests
+	// that cannot take one.
+	domain.Unauthenticated: {401, "Unauthorized"},
 }

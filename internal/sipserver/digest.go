@@ -9,8 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/numbering"
 )
 
 // nonces issues digest nonces that need no state to check (a time and a
@@ -96,10 +98,37 @@ func (s *Server) challenges(stale bool) []string {
 
 // errChallenge: the request carries no usable credentials yet: answer 401
 // with a challenge (not a refusal of its own).
-var errChallenge = domain.Errorf(domain.Denied, "digest authentication required")
+var errChallenge = domain.Errorf(domain.Unauthenticated, "digest authentication required")
 
 // errStale: the nonce has expired: challenge again with stale=true.
-var errStale = domain.Errorf(domain.Denied, "the nonce has expired")
+var errStale = domain.Errorf(domain.Unauthenticated, "the nonce has expired")
+
+// authenticator returns the numbering.Authenticator of one request: the
+// digest of its Authorization header against a number's secret. It runs
+// inside the service's transaction function, which may run more than once
+// for the request (see numbering.Authenticator): the first verdict for a
+// (number, secret) is kept and given again, so the (nonce, nc) the digest
+// consumes is taken once per request, and a second run answers the same.
+func (s *Server) authenticator(req *sip.Request, method string, names []string) numbering.Authenticator {
+	var (
+		done    bool
+		number  string
+		secret  []byte
+		verdict error
+	)
+	return func(full string, sec []byte) error {
+		if done && full == number && hmac.Equal(sec, secret) {
+			return verdict
+		}
+		v := ""
+		if h := req.GetHeader("Authorization"); h != nil {
+			v = h.Value()
+		}
+		done, number, secret = true, full, append([]byte(nil), sec...)
+		verdict = s.verify(v, method, full, names, sec)
+		return verdict
+	}
+}
 
 // verify checks an Authorization value for method and the number's secret.
 func (s *Server) verify(authz, method, number string, numbers []string, secret []byte) error {

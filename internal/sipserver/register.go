@@ -70,20 +70,11 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 	if t, err := plan.Own(number); err == nil {
 		names = []string{t, plan.Full(t)}
 	}
-	var authErr error
-	auth := func(full string, secret []byte) error {
-		h := req.GetHeader("Authorization")
-		v := ""
-		if h != nil {
-			v = h.Value()
-		}
-		authErr = s.verify(v, "REGISTER", full, names, secret)
-		return authErr
-	}
+	auth := s.authenticator(req, "REGISTER", names)
 	if exp == 0 || (contact != nil && contact.Address.Wildcard) {
-		full, err := s.svc.Deregister(numbering.DeregisterRequest{Number: number, Addr: src, Auth: auth})
+		full, err := s.svc.Deregister(numbering.DeregisterRequest{Number: number, Addr: src, Auth: auth, ContactOnly: true})
 		if err != nil && !errors.Is(err, domain.Offline) {
-			s.refuse(req, tx, start, err, authErr)
+			s.refuse(req, tx, start, err)
 			return
 		}
 		s.log.Info("sip: unregistered", "number", full, "from", src)
@@ -100,13 +91,14 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 		return
 	}
 	r := numbering.RegisterRequest{Fixed: true, Number: number, Addr: src, Auth: auth,
-		LeaseProves: s.opts.LeaseProves, Source: numbering.SourceSIP, Contact: contact.Address.String()}
+		LeaseProves: s.opts.LeaseProves, ProofRequired: true, Open: s.opts.OpenRegistration,
+		Source: numbering.SourceSIP, Contact: contact.Address.String()}
 	if exp > 0 {
 		r.Lifetime = time.Duration(exp) * time.Second
 	}
 	reg, err := s.svc.Register(r)
 	if err != nil {
-		s.refuse(req, tx, start, err, authErr)
+		s.refuse(req, tx, start, err)
 		return
 	}
 	granted := int(reg.Lifetime / time.Second)
@@ -132,9 +124,11 @@ func usableContact(c *sip.ContactHeader) bool {
 }
 
 // refuse answers a REGISTER the service did not carry out: a challenge
-// when credentials are missing or stale, else the kind's code.
-func (s *Server) refuse(req *sip.Request, tx responder, start time.Time, err, authErr error) {
-	if stale := errors.Is(authErr, errStale); stale || errors.Is(authErr, errChallenge) {
+// when credentials are missing or stale (Unauthenticated), else the kind's
+// code.
+func (s *Server) refuse(req *sip.Request, tx responder, start time.Time, err error) {
+	if errors.Is(err, domain.Unauthenticated) {
+		stale := errors.Is(err, errStale)
 		var hdrs []sip.Header
 		for _, c := range s.challenges(stale) {
 			hdrs = append(hdrs, sip.NewHeader("WWW-Authenticate", c))

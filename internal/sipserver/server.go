@@ -43,12 +43,18 @@ type Options struct {
 	// Realm of the digest challenges (default "lantel").
 	Realm string
 	// Algorithms are the digest algorithms challenged with, most preferred
-	// first (default SHA-256 then MD5, RFC 8760). Some user agents take
-	// the first challenge whatever it is: put MD5 first for them.
+	// first (default MD5 alone: what every phone answers; some, Debian's
+	// baresip 1.0 among them, give up when any SHA-256 challenge is
+	// offered). Configure SHA-256 where the phones take it.
 	Algorithms []string
-	// LeaseProves: a phone registering from the address of its number's
-	// current DHCP lease needs no digest (see the README for the threat).
+	// LeaseProves: a phone registering from the address of the DHCP lease
+	// that holds its number (or of the MAC reserved for it) needs no
+	// digest (see the README for the threat).
 	LeaseProves bool
+	// OpenRegistration: a number with neither a secret nor a lease
+	// registers without any proof (the fixed-mode rule of LTNP/1 without a
+	// MAC: trusted labs only). Off, such a number is refused (403).
+	OpenRegistration bool
 	// MinExpires: a REGISTER asking less gets 423 (default 60 s).
 	MinExpires time.Duration
 	// NonceTTL: how long a challenge's nonce is good (default 5 min).
@@ -90,7 +96,7 @@ func New(svc Numbers, opts Options) (*Server, error) {
 		opts.Realm = "lantel"
 	}
 	if len(opts.Algorithms) == 0 {
-		opts.Algorithms = []string{"SHA-256", "MD5"}
+		opts.Algorithms = []string{"MD5"}
 	}
 	for _, a := range opts.Algorithms {
 		if a != "SHA-256" && a != "MD5" {

@@ -1,0 +1,160 @@
+package service_test
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/numbering"
+)
+
+// sipRegister is a REGISTER as the SIP front makes it: no MAC, a contact,
+// the proof required.
+func sipRegister(number string, from netip.Addr, leaseProves bool, auth numbering.Authenticator) numbering.RegisterRequest {
+	return numbering.RegisterRequest{Fixed: true, Number: number, Addr: from, Auth: auth, LeaseProves: leaseProves,
+		ProofRequired: true, Source: numbering.SourceSIP, Contact: "sip:" + number + "@" + from.String() + ":5060"}
+}
+
+func secretIs(want string) numbering.Authenticator {
+	return func(_ string, secret []byte) error {
+		if string(secret) != want {
+			return domain.Errorf(domain.Denied, "wrong")
+		}
+		return nil
+	}
+}
+
+// A MAC-reserved phone registers over SIP from its lease's address, with
+// lease_proves, before and after its number is bound to the lease; from
+// anywhere else it needs the number's secret. The registration rides on
+// the lease: a renewal keeps its contact, the release ends it.
+func TestSIPProofByLease(t *testing.T) {
+	r := newRig(t)
+	a, err := r.svc.Offer(client(macPhone), netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Offered, not yet leased: nothing proves the number.
+	if _, err := r.svc.Register(sipRegister("2001", a, true, nil)); !errors.Is(err, domain.Denied) {
+		t.Fatalf("before any lease: %v", err)
+	}
+	if _, err := r.svc.Ack(service.AckRequest{Client: client(macPhone), Addr: a, Selecting: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name        string
+		from        netip.Addr
+		leaseProves bool
+		want        domain.Kind // 0: registered
+	}{
+		{"from the lease, lease_proves off, no secret", a, false, domain.Denied},
+		{"from elsewhere, lease_proves on", ip21, true, domain.Denied},
+		{"from the lease, lease_proves on", a, true, 0},
+		{"again (a refresh)", a, true, 0},
+	} {
+		_, err := r.svc.Register(sipRegister("2001", tc.from, tc.leaseProves, nil))
+		if (tc.want == 0) != (err == nil) || (tc.want != 0 && !errors.Is(err, tc.want)) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	e, err := r.svc.Entry("2001")
+	if err != nil || e.Source != "dhcp" || e.Contact != "sip:2001@"+a.String()+":5060" || e.MAC != macPhone.String() {
+		t.Fatalf("entry after the SIP registration: %+v %v", e, err)
+	}
+	// A renewal keeps the contact.
+	if _, err := r.svc.Ack(service.AckRequest{Client: client(macPhone), Addr: a}); err != nil {
+		t.Fatal(err)
+	}
+	if ans, err := r.svc.Query("2001"); err != nil || ans.Contact == "" {
+		t.Fatalf("after the renewal: %+v %v", ans, err)
+	}
+	// A SIP unregistration ends the contact, not the lease's binding.
+	if _, err := r.svc.Deregister(numbering.DeregisterRequest{Number: "2001", Addr: a, ContactOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ans, err := r.svc.Query("2001"); err != nil || ans.Contact != "" || ans.Addr != a {
+		t.Fatalf("after the unregistration: %+v %v", ans, err)
+	}
+	if _, err := r.svc.Register(sipRegister("2001", a, true, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.svc.Release(client(macPhone), a); !ok || err != nil {
+		t.Fatalf("RELEASE = %v, %v", ok, err)
+	}
+	if _, err := r.svc.Query("2001"); !errors.Is(err, domain.Offline) {
+		t.Fatalf("after the release: %v", err)
+	}
+}
+
+// A claimed phone registers with the secret the claim gave it, before its
+// DHCP renewal binds the number; the number's secret is what proves it,
+// not the MAC a SIP request cannot carry.
+func TestSIPProofByClaimSecret(t *testing.T) {
+	r := newRig(t)
+	mac := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 7}
+	a, err := r.svc.Offer(client(mac), netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Ack(service.AckRequest{Client: client(mac), Addr: a, Selecting: true,
+		Phone: &numbering.InboxEntry{Vendor: "Yealink", Model: "SIP-T46S"}}); err != nil {
+		t.Fatal(err)
+	}
+	full, _, err := r.svc.Claim(mac, "2050")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := r.svc.Secret(full)
+	if err != nil || len(secret) < 16 {
+		t.Fatalf("the claim's secret: %q %v", secret, err)
+	}
+	for _, tc := range []struct {
+		name string
+		auth numbering.Authenticator
+		want domain.Kind
+	}{
+		{"without the secret", nil, domain.Denied},
+		{"a wrong secret", secretIs("guess"), domain.Denied},
+		{"the claim's secret", secretIs(secret), 0},
+	} {
+		_, err := r.svc.Register(sipRegister("2050", a, false, tc.auth))
+		if (tc.want == 0) != (err == nil) || (tc.want != 0 && !errors.Is(err, tc.want)) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	// The renewal binds the number to the lease, keeping the contact.
+	if _, err := r.svc.Ack(service.AckRequest{Client: client(mac), Addr: a}); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := r.svc.Entry("2050"); e.Source != "dhcp" || e.Contact == "" {
+		t.Fatalf("after the renewal: %+v", e)
+	}
+	if ok, err := r.svc.Release(client(mac), a); !ok || err != nil {
+		t.Fatalf("RELEASE = %v, %v", ok, err)
+	}
+	if _, err := r.svc.Query("2050"); !errors.Is(err, domain.Offline) {
+		t.Fatalf("after the release: %v", err)
+	}
+}
+
+// A number with neither a secret nor a lease registers over SIP only on
+// an open registrar.
+func TestSIPOpenRegistration(t *testing.T) {
+	r := newRig(t)
+	req := sipRegister("2002", ip21, true, nil)
+	if _, err := r.svc.Register(req); !errors.Is(err, domain.Denied) {
+		t.Fatalf("closed: %v", err)
+	}
+	req.Open = true
+	if _, err := r.svc.Register(req); err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	// Open does not open a MAC reservation to anyone.
+	req = sipRegister("2001", ip21, true, nil)
+	req.Open = true
+	if _, err := r.svc.Register(req); !errors.Is(err, domain.Reserved) {
+		t.Fatalf("open, a MAC's number: %v", err)
+	}
+}

@@ -1,0 +1,59 @@
+package sipserver
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+	"github.com/lantel/lantel/domain"
+)
+
+// An authenticator runs inside a transaction function, which may run more
+// than once for one request: run twice, it answers the same both times,
+// and it takes the digest's (nonce, nc) once (a second request with them
+// is a replay).
+func TestAuthenticatorRunsTwice(t *testing.T) {
+	s, err := New(nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := func(password string, nc int) *sip.Request {
+		chal := digest.Challenge{Realm: "lantel", Nonce: s.nonces.issue(), Algorithm: "MD5", QOP: []string{"auth"}}
+		cred, err := digest.Digest(&chal, digest.Options{Method: "REGISTER", URI: "sip:lantel", Username: "2002",
+			Password: password, Count: nc, Cnonce: "0a4f113b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "lantel"})
+		req.AppendHeader(sip.NewHeader("Authorization", cred.String()))
+		return req
+	}
+	names := []string{"2002", "10002002"}
+	for _, tc := range []struct {
+		name     string
+		req      *sip.Request
+		secret   string
+		wantKind domain.Kind // 0: accepted
+	}{
+		{"the right digest", signed("pw", 1), "pw", 0},
+		{"a wrong digest", signed("guess", 1), "pw", domain.Denied},
+		{"no credentials", sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "lantel"}), "pw", domain.Unauthenticated},
+	} {
+		auth := s.authenticator(tc.req, "REGISTER", names)
+		for run := 1; run <= 2; run++ {
+			err := auth("10002002", []byte(tc.secret))
+			if (tc.wantKind == 0) != (err == nil) || (tc.wantKind != 0 && !errors.Is(err, tc.wantKind)) {
+				t.Errorf("%s, run %d: %v", tc.name, run, err)
+			}
+		}
+	}
+	// The same (nonce, nc) in another request: a replay.
+	req := signed("pw", 1)
+	if err := s.authenticator(req, "REGISTER", names)("10002002", []byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.authenticator(req, "REGISTER", names)("10002002", []byte("pw")); !errors.Is(err, domain.Denied) {
+		t.Errorf("a replayed (nonce, nc): %v", err)
+	}
+}
