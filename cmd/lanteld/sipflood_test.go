@@ -17,14 +17,15 @@ func TestSIPFloodStaysBounded(t *testing.T) {
 	addr := freePort(t)
 	sipPort := freePort(t)
 	cfg := writeConfig(t, dir, addr, "    - {number: \"2002\", secret: \"correct horse\"}\n"+
-		"  sip: {listen: \""+sipPort.String()+"\"}\n")
+		"  sip: {listen: \""+sipPort.String()+"\", open_registration: true}\n")
 	p := start(t, cfg, addr)
 	before := rssKB(t, p.cmd.Process.Pid)
 	wait := flood(50, 2, 100_000, 32, func(w int, i uint32, src netip.Addr) ([]byte, netip.AddrPort) {
 		return []byte(fmt.Sprintf("REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK-%d-%d\r\nFrom: <sip:2002@lantel>;tag=%d\r\nTo: <sip:2002@lantel>\r\nCall-ID: %d-%d@flood\r\nCSeq: 1 REGISTER\r\nContact: <sip:2002@%s:5060>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
 			sipPort, src, w, i, i, w, i, src)), sipPort
 	})
-	// Meanwhile a phone of its own address registers 2001 (no secret).
+	// Meanwhile a phone of its own address registers 2001 (no secret: an
+	// open registrar).
 	time.Sleep(time.Second)
 	phone, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 3, 1)})
 	if err != nil {

@@ -36,7 +36,7 @@ numbering:
   listen: $LT:5757
   admin: "off"
   log: {level: error}
-  sip: {listen: "$LT:5060", limits: {per_source: 0, total: 0}}
+  sip: {listen: "$LT:5060", limits: {per_source: 0, total: 0}, open_registration: true}
   dns: {listen: "$LT:53", zone: office.lan, ttl: 60s, limits: {per_source: 0, total: 0}}
 YAML
 

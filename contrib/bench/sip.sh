@@ -37,6 +37,7 @@ numbering:
   sip:
     listen: $LT:5060
     limits: {per_source: 0, total: 0}   # the load comes from one address
+    open_registration: true             # as Kamailio's registrar here: no digest
 YAML
 sed "s/KAM_ADDR/$KAM:5060/" contrib/bench/sip/kamailio.cfg >"$work/kamailio.cfg"
 
