@@ -2,7 +2,10 @@ package phones
 
 import (
 	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/service"
@@ -13,6 +16,13 @@ type Provisioner interface {
 	Provision(mac domain.MAC, from netip.Addr) (service.Phone, error)
 }
 
+// Phonebooker is what serving the company directory needs of the service
+// (*service.Service has it). A Fetcher whose Svc has no Phonebook serves
+// no phonebook (NotFound), and files that carry one carry none.
+type Phonebooker interface {
+	Phonebook(from netip.Addr) ([]service.PhonebookEntry, error)
+}
+
 // Site is what every phone's file says of the site.
 type Site struct {
 	SIPHost  string // the SIP front phones register with
@@ -20,6 +30,12 @@ type Site struct {
 	NTP      string
 	TimeZone string
 	Vars     map[string]string // provisioning.vars
+	// BaseURL, when set, is where phones reach the provisioning front over
+	// HTTP (provisioning.url: "http://192.0.2.1:8080/"): the files name
+	// their phonebook under it. It overrides what the request tells (the
+	// HTTP front's Host); "" and no base from the request: the files name
+	// no phonebook.
+	BaseURL string
 }
 
 // Fetcher answers a phone's request for a file by name, whatever the
@@ -30,7 +46,7 @@ type Fetcher struct {
 	Site  Site
 }
 
-// File is a rendered file and how to label it.
+// Served is a rendered file and how to label it.
 type Served struct {
 	Body        []byte
 	ContentType string
@@ -40,36 +56,125 @@ type Served struct {
 // Fetch returns the file name (a base name: no directories) for a phone
 // asking from the address from. Errors carry a domain kind: NotFound (no
 // such file, or a MAC without a number), Denied (not the address holding
-// the MAC's lease or number); anything else is a failure.
+// the MAC's lease or number; for a phonebook, not a provisioned phone's
+// address); anything else is a failure. The files name their phonebook
+// under Site.BaseURL (none when it is "").
 func (f *Fetcher) Fetch(name string, from netip.Addr) (Served, error) {
-	file, mac, ok := f.Files.Match(name)
+	return f.FetchAt(name, from, "")
+}
+
+// FetchAt is Fetch for a request that tells where it reached the server:
+// base is the HTTP URL the phone used, up to the file's directory
+// ("http://192.0.2.1:8080/prov/"), used when Site.BaseURL is "".
+func (f *Fetcher) FetchAt(name string, from netip.Addr, base string) (Served, error) {
+	file, mac, page, ok := f.Files.match(name)
 	if !ok {
 		return Served{}, domain.Errorf(domain.NotFound, "no file %q", name)
 	}
-	var p service.Phone
+	if f.Site.BaseURL != "" {
+		base = f.Site.BaseURL
+	}
+	d := Data{SIPHost: f.Site.SIPHost, SIPPort: f.Site.SIPPort, NTP: f.Site.NTP, TimeZone: f.Site.TimeZone, Vars: f.Site.Vars}
+	if d.SIPPort == 0 {
+		d.SIPPort = 5060
+	}
+	if u, err := url.Parse(base); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == "" {
+		u.Path = strings.TrimSuffix(u.Path, "/")
+		d.BaseHostPath = u.Host + u.EscapedPath()
+		d.BaseHTTPS = u.Scheme == "https"
+		u.Path += "/"
+		u.RawPath = ""
+		d.BaseURL = u.String()
+	}
 	if mac.IsValid() {
-		var err error
-		if p, err = f.Svc.Provision(mac, from); err != nil {
+		hexMAC := strings.ReplaceAll(mac.String(), ":", "")
+		d.MAC, d.MACUpper = hexMAC, strings.ToUpper(hexMAC)
+	}
+	switch {
+	case file.Phonebook:
+		book, err := f.directory(from)
+		if err != nil {
 			return Served{}, err
 		}
+		d.Directory = book
+		if file.PageSize > 0 {
+			d.Directory, d.NextURL = f.page(file, book, page, d.BaseURL)
+		}
+	case mac.IsValid():
+		p, err := f.Svc.Provision(mac, from)
+		if err != nil {
+			return Served{}, err
+		}
+		d.Number, d.Short, d.Name, d.Secret = p.Number, p.Short, p.Name, p.Secret
+		if file.WithDirectory {
+			// The file went to the phone's own address: the directory
+			// goes with it (a failure leaves it out, not the file).
+			d.Directory, _ = f.directory(from)
+		}
 	}
-	hexMAC := ""
-	if mac.IsValid() {
-		hexMAC = strings.ReplaceAll(mac.String(), ":", "")
+	if file.NameMax > 0 {
+		for i, c := range d.Directory {
+			d.Directory[i].Name = truncate(c.Name, file.NameMax)
+		}
 	}
-	port := f.Site.SIPPort
-	if port == 0 {
-		port = 5060
-	}
-	body, err := f.Files.Render(file, Data{MAC: hexMAC, MACUpper: strings.ToUpper(hexMAC), Number: p.Number, Short: p.Short,
-		Name: p.Name, Secret: p.Secret, SIPHost: f.Site.SIPHost, SIPPort: port, NTP: f.Site.NTP,
-		TimeZone: f.Site.TimeZone, Vars: f.Site.Vars})
+	body, err := f.Files.Render(file, d)
 	if err != nil {
 		return Served{}, err
 	}
-	ct := "text/plain; charset=utf-8"
-	if strings.HasPrefix(strings.TrimSpace(string(body)), "<") {
-		ct = "application/xml; charset=utf-8"
+	ct := file.ContentType
+	if ct == "" {
+		ct = f.Files.Format(file.Template).ContentType()
 	}
 	return Served{Body: body, ContentType: ct, Template: file.Template}, nil
+}
+
+// directory is the company directory for the phone at from.
+func (f *Fetcher) directory(from netip.Addr) ([]Contact, error) {
+	pb, ok := f.Svc.(Phonebooker)
+	if !ok {
+		return nil, domain.Errorf(domain.NotFound, "no phonebook")
+	}
+	es, err := pb.Phonebook(from)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Contact, 0, len(es))
+	for _, e := range es {
+		c := Contact{Name: e.Name, Number: e.Short, Full: e.Number, Online: e.Online}
+		if strings.TrimSpace(c.Name) == "" {
+			c.Name = e.Short
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// page cuts page p (0 the first) of book and names the next one.
+func (f *Fetcher) page(file File, book []Contact, p int, base string) ([]Contact, string) {
+	from := min(p*file.PageSize, len(book))
+	to := min(from+file.PageSize, len(book))
+	next := ""
+	if to < len(book) && base != "" {
+		next = base + pageName(file.Pattern, p+1)
+	}
+	return book[from:to], next
+}
+
+// pageName is the name of page p (0 the first) of a paged file: the
+// pattern with {page} (p+1), or "<name>-<p+1>.xml" from the first page's.
+func pageName(pattern string, p int) string {
+	n := strconv.Itoa(p + 1)
+	if strings.Contains(pattern, "{page}") {
+		return strings.ReplaceAll(pattern, "{page}", n)
+	}
+	return strings.TrimSuffix(pattern, ".xml") + "-" + n + ".xml"
+}
+
+// truncate cuts s to n characters.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n])
 }

@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/lantel/lantel/domain"
@@ -118,7 +120,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	f, err := s.fetch.Fetch(path.Base(r.URL.Path), from)
+	f, err := s.fetch.FetchAt(path.Base(r.URL.Path), from, baseURL(r))
 	if e := domain.As(err); e != nil {
 		if e.Kind == domain.Denied {
 			s.refuse(w, from, r.URL.Path, e.Reason)
@@ -144,6 +146,30 @@ func (s *Server) refuse(w http.ResponseWriter, from netip.Addr, file, why string
 	s.log.Warn(logRefused, "from", from, "file", file, "reason", why)
 	http.Error(w, "forbidden", http.StatusForbidden)
 	s.observe("refused")
+}
+
+// baseURL is where the request reached the front, up to the file's
+// directory: http://<Host>/<dir>/ (the files name their phonebook under it
+// unless provisioning.url says otherwise). A request without a Host (HTTP
+// 1.0) is answered with the listener's own address.
+func baseURL(r *http.Request) string {
+	host := r.Host
+	if host == "" {
+		a, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if a == nil {
+			return ""
+		}
+		host = a.String()
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	dir := path.Dir(r.URL.Path)
+	if !strings.HasSuffix(dir, "/") {
+		dir += "/"
+	}
+	return (&url.URL{Scheme: scheme, Host: host, Path: dir}).String()
 }
 
 func allowed(ps []netip.Prefix, a netip.Addr) bool {

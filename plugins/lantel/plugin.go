@@ -467,18 +467,24 @@ func (h *Handler) request(k *call) (*dhcpv4.DHCPv4, string) {
 }
 
 // phoneOf describes the client for the inbox when it looks like a phone:
-// a member of a phone class, or a phone vendor's MAC.
+// a vendor's phone by its option 60 or MAC prefix (phones.Identify), or a
+// member of a phone class. The model is the one option 60 names, else the
+// vendor class as sent (a text one).
 func phoneOf(k *call) *numbering.InboxEntry {
-	vendor := phones.VendorOf(k.c.MAC)
+	class := k.req.ClassIdentifier()
+	if !domain.IsText(class) {
+		class = "" // the binary RFC 3925 form
+	}
+	v, model := phones.Identify(k.c.MAC, class)
+	vendor := v.Name
 	if pc := k.m.PhoneClass(); pc != nil && vendor == "" {
 		vendor = pc.Name
 	}
 	if vendor == "" {
 		return nil
 	}
-	model := k.req.ClassIdentifier()
-	if !domain.IsText(model) {
-		model = "" // the binary RFC 3925 form
+	if model == "" {
+		model = class
 	}
 	return &numbering.InboxEntry{Vendor: vendor, Model: model}
 }
