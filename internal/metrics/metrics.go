@@ -19,6 +19,7 @@ type Metrics struct {
 	ltnpRequests *prometheus.CounterVec
 	sipRequests  *prometheus.CounterVec
 	provRequests *prometheus.CounterVec
+	tftpRequests *prometheus.CounterVec
 	dnsQueries   *prometheus.CounterVec
 	ltnpLatency  *prometheus.HistogramVec
 	commitTime   prometheus.Histogram
@@ -132,6 +133,9 @@ func New(g Gauges) *Metrics {
 	m.provRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_provisioning_requests_total",
 		Help: "Provisioning file requests, by outcome (served, refused, unauthorized, not-found, error)."}, []string{"outcome"})
 	m.Registry.MustRegister(m.provRequests)
+	m.tftpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_tftp_requests_total",
+		Help: "TFTP requests, by outcome (served, refused, not-found, write-refused, bad-request, busy: no transfer slot, dropped: beyond the rate limits, failed: the transfer did not complete, error)."}, []string{"outcome"})
+	m.Registry.MustRegister(m.tftpRequests)
 	m.dnsQueries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_dns_queries_total",
 		Help: "DNS queries answered, by query type and response code."}, []string{"qtype", "rcode"})
 	m.Registry.MustRegister(m.dnsQueries)
@@ -169,6 +173,9 @@ func (m *Metrics) DNS(qtype, rcode string) { m.dnsQueries.WithLabelValues(qtype,
 
 // Provisioning records one provisioning request.
 func (m *Metrics) Provisioning(outcome string) { m.provRequests.WithLabelValues(outcome).Inc() }
+
+// TFTP records one TFTP request.
+func (m *Metrics) TFTP(outcome string) { m.tftpRequests.WithLabelValues(outcome).Inc() }
 
 // Commit records one store commit of n changes.
 func (m *Metrics) Commit(n int, d time.Duration) {
