@@ -143,6 +143,17 @@ type Numbering struct {
 			PasswordFile string `yaml:"password_file"`
 		} `yaml:"basic_auth"`
 	} `yaml:"provisioning"`
+	TFTP struct {
+		Listen string `yaml:"listen"`
+		Limits struct {
+			PerSource          *float64      `yaml:"per_source"`
+			Total              *float64      `yaml:"total"`
+			Transfers          int           `yaml:"transfers"`
+			TransfersPerSource int           `yaml:"transfers_per_source"`
+			TransferTimeout    time.Duration `yaml:"transfer_timeout"`
+			MaxFileSize        int           `yaml:"max_file_size"`
+		} `yaml:"limits"`
+	} `yaml:"tftp"`
 	Admin          *string  `yaml:"admin"`
 	AdminHosts     []string `yaml:"admin_hosts"`
 	AdminToken     string   `yaml:"admin_token"`
@@ -189,6 +200,18 @@ type Config struct {
 	Provisioning Provisioning
 	// DNS: the DNS front, off when Listen is "".
 	DNS DNS
+	// TFTP: the TFTP front of the provisioning files, off when Listen is "".
+	TFTP TFTP
+}
+
+// TFTP is the checked numbering.tftp section. Zero limits are the front's
+// defaults; a negative rate is no bound.
+type TFTP struct {
+	Listen                        string
+	RatePerSource, RateTotal      float64
+	Transfers, TransfersPerSource int
+	TransferTimeout               time.Duration
+	MaxFileSize                   int
 }
 
 // DNS is the checked numbering.dns section.
@@ -401,6 +424,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := parseProvisioning(n, c, fail); err != nil {
 		return nil, err
 	}
+	if err := parseTFTP(n, c, fail); err != nil {
+		return nil, err
+	}
 	if err := parseDNS(n, c, fail); err != nil {
 		return nil, err
 	}
@@ -534,6 +560,41 @@ func parseDNS(n *Numbering, c *Config, fail func(key, format string, args ...any
 		return err
 	}
 	c.DNS = out
+	return nil
+}
+
+// parseTFTP checks numbering.tftp: the TFTP front serves the provisioning
+// section's files, so it needs that section.
+func parseTFTP(n *Numbering, c *Config, fail func(key, format string, args ...any) error) error {
+	t := &n.TFTP
+	if t.Listen == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddrPort(t.Listen); err != nil {
+		return fail("numbering.tftp.listen", "%q is not IPv4:port (such as 0.0.0.0:69)", t.Listen)
+	}
+	if c.Provisioning.Listen == "" {
+		return fail("numbering.tftp.listen", "TFTP serves the provisioning files: it needs numbering.provisioning (listen, sip_server, templates)")
+	}
+	l := t.Limits
+	out := TFTP{Listen: t.Listen, Transfers: l.Transfers, TransfersPerSource: l.TransfersPerSource, TransferTimeout: l.TransferTimeout,
+		MaxFileSize: l.MaxFileSize}
+	if err := rates("numbering.tftp.limits", l.PerSource, l.Total, &out.RatePerSource, &out.RateTotal, fail); err != nil {
+		return err
+	}
+	if l.Transfers < 0 || l.Transfers > 100_000 {
+		return fail("numbering.tftp.limits.transfers", "%d: want 1-100000 (0: the default, 64)", l.Transfers)
+	}
+	if l.TransfersPerSource < 0 || l.TransfersPerSource > 1000 {
+		return fail("numbering.tftp.limits.transfers_per_source", "%d: want 1-1000 (0: the default, 4)", l.TransfersPerSource)
+	}
+	if d := l.TransferTimeout; d != 0 && (d < time.Second || d > 10*time.Minute) {
+		return fail("numbering.tftp.limits.transfer_timeout", "%v: want 1s to 10m (0: the default, 30s)", d)
+	}
+	if l.MaxFileSize < 0 || l.MaxFileSize > 64<<20 {
+		return fail("numbering.tftp.limits.max_file_size", "%d: want bytes, at most 64 MiB (0: the default, 1 MiB)", l.MaxFileSize)
+	}
+	c.TFTP = out
 	return nil
 }
 
