@@ -55,6 +55,9 @@ const (
 // model is the model part of a vendor class: letters, digits and . _ + -.
 const model = `([A-Za-z0-9][A-Za-z0-9._+-]{0,31})`
 
+// polycomModel has no hyphen: Polycom's class is <product>-<model>-UA/<version>.
+const polycomModel = `([A-Za-z0-9][A-Za-z0-9._+]{0,31})`
+
 // Vendors is the vendor table.
 var Vendors = []Vendor{
 	{Name: Yealink, OUIs: []string{"001565", "249ad8", "44dbd2", "805e0c", "805ec0", "c4fc22", "ec1da9"},
@@ -69,7 +72,7 @@ var Vendors = []Vendor{
 	{Name: Polycom, OUIs: []string{"000389", "0004f2", "00197f", "00237f", "0ce0e4", "385c76", "482567", "48c1ac", "64167f", "8c9b2d", "bcf292", "e422a5", "f4b688", "00e075"},
 		PhoneOUIs:   []string{"0004f2", "00e075", "482567", "64167f"},
 		Provisioned: true, Files: []string{"000000000000.cfg", "{mac}.cfg", "{mac}-lantel.cfg"}, Phonebook: "{mac}-directory.xml",
-		class: regexp.MustCompile(`(?i)^(?:polycom|poly)(?:[A-Za-z]*-` + model + `)?(?:$|[\s/-])`)}, // "Polycom-VVX410", "PolycomVVX-VVX_410-UA/5.9.0"
+		class: regexp.MustCompile(`(?i)^(?:polycom|poly)(?:[A-Za-z]*-` + polycomModel + `)?(?:$|[\s/-])`)}, // "Polycom-VVX410", "PolycomVVX-VVX_410-UA/5.9.0"
 	{Name: Grandstream, OUIs: []string{"000b82", "c074ad", "ec74d7"},
 		Provisioned: true, Files: []string{"cfg{mac}.xml"}, Phonebook: "phonebook.xml",
 		class: regexp.MustCompile(`(?i)^grandstream(?:[\s_-]+` + model + `)?(?:$|\s)`)}, // "Grandstream GXP2170 dslforum.org"

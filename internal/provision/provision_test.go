@@ -12,7 +12,15 @@ import (
 	"github.com/lantel/lantel/internal/service"
 )
 
-type fakePhones struct{}
+type fakePhones struct{ denyBook bool }
+
+// Phonebook gives the directory to 127.0.0.1 unless denyBook.
+func (f fakePhones) Phonebook(from netip.Addr) ([]service.PhonebookEntry, error) {
+	if f.denyBook || from != netip.MustParseAddr("127.0.0.1") {
+		return nil, domain.Errorf(domain.Denied, "not a phone")
+	}
+	return []service.PhonebookEntry{{Name: "Ann & Bob", Short: "2001", Number: "10002001", Online: true}}, nil
+}
 
 func (fakePhones) Provision(mac domain.MAC, from netip.Addr) (service.Phone, error) {
 	switch {
@@ -26,13 +34,15 @@ func (fakePhones) Provision(mac domain.MAC, from netip.Addr) (service.Phone, err
 
 func TestServer(t *testing.T) {
 	files, _ := phones.Load("")
-	get := func(opts Options, path, user string) (int, string) {
-		opts.Files, opts.Site = files, phones.Site{SIPHost: "192.0.2.1", NTP: "192.0.2.1"}
-		s := New(fakePhones{}, opts)
+	var ctype, addr string
+	get := func(opts Options, path, user string, denyBook bool) (int, string) {
+		opts.Files, opts.Site = files, phones.Site{SIPHost: "192.0.2.1", NTP: "192.0.2.1", BaseURL: opts.Site.BaseURL}
+		s := New(fakePhones{denyBook: denyBook}, opts)
 		if err := s.Listen("127.0.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
 		defer s.Close()
+		addr = s.Addr().String()
 		req, _ := http.NewRequest("GET", "http://"+s.Addr().String()+path, nil)
 		if user != "" {
 			req.SetBasicAuth(user, "pw")
@@ -42,6 +52,7 @@ func TestServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
+		ctype = res.Header.Get("Content-Type")
 		b, _ := io.ReadAll(res.Body)
 		return res.StatusCode, string(b)
 	}
@@ -52,22 +63,32 @@ func TestServer(t *testing.T) {
 		path, user string
 		code       int
 		body       string
+		ctype      string
+		denyBook   bool
 	}{
-		{Options{Observe: obs}, "/805ec0000001.cfg", "", 200, "account.1.user_name = 10002001"},
-		{Options{Observe: obs}, "/prov/805ec0000001.cfg", "", 200, "account.1.password = pw"},
-		{Options{Observe: obs}, "/805ec0000002.cfg", "", 404, "no number"},
-		{Options{Observe: obs}, "/nothing.txt", "", 404, ""},
-		{Options{Observe: obs}, "/y000000000028.cfg", "", 200, "local_time.ntp_server1"},
-		{Options{Observe: obs, Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}, "/805ec0000001.cfg", "", 403, "forbidden"},
-		{Options{Observe: obs, User: "phones", Password: "pw"}, "/805ec0000001.cfg", "", 401, ""},
-		{Options{Observe: obs, User: "phones", Password: "pw"}, "/805ec0000001.cfg", "phones", 200, "10002001"},
+		{Options{Observe: obs}, "/805ec0000001.cfg", "", 200, "account.1.user_name = 10002001", "", false},
+		{Options{Observe: obs}, "/prov/805ec0000001.cfg", "", 200, "account.1.password = pw", "", false},
+		{Options{Observe: obs}, "/805ec0000002.cfg", "", 404, "no number", "", false},
+		{Options{Observe: obs}, "/nothing.txt", "", 404, "", "", false},
+		{Options{Observe: obs}, "/y000000000028.cfg", "", 200, "local_time.ntp_server1", "", false},
+		{Options{Observe: obs, Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}, "/805ec0000001.cfg", "", 403, "forbidden", "", false},
+		{Options{Observe: obs, User: "phones", Password: "pw"}, "/805ec0000001.cfg", "", 401, "", "", false},
+		{Options{Observe: obs, User: "phones", Password: "pw"}, "/805ec0000001.cfg", "phones", 200, "10002001", "", false},
+		// The files name the phonebook where the phone reached the front
+		// (its Host and directory), or at provisioning.url.
+		{Options{Observe: obs}, "/prov/805ec0000001.cfg", "", 200, "remote_phonebook.data.1.url = http://{addr}/prov/lantel-yealink-phonebook.xml", "text/plain; charset=utf-8", false},
+		{Options{Observe: obs, Site: phones.Site{BaseURL: "http://pbx.example.net/p/"}}, "/SEP001B54000001.cnf.xml", "", 200, "<directoryURL>http://pbx.example.net/p/lantel-cisco-directory.xml</directoryURL>", "text/xml; charset=utf-8", false},
+		{Options{Observe: obs}, "/prov/lantel-yealink-phonebook.xml", "", 200, "<Name>Ann &amp; Bob</Name>", "text/xml; charset=utf-8", false},
+		{Options{Observe: obs}, "/phonebook.xml", "", 403, "forbidden", "", true},
+		{Options{Observe: obs}, "/0c383e000001.cfg", "", 404, "", "", false}, // Fanvil: no file
 	} {
-		code, body := get(tc.opts, tc.path, tc.user)
-		if code != tc.code || !strings.Contains(body, tc.body) {
-			t.Errorf("GET %s: %d %q, want %d %q", tc.path, code, body, tc.code, tc.body)
+		code, body := get(tc.opts, tc.path, tc.user, tc.denyBook)
+		want := strings.ReplaceAll(tc.body, "{addr}", addr)
+		if code != tc.code || !strings.Contains(body, want) || (tc.ctype != "" && ctype != tc.ctype) {
+			t.Errorf("GET %s: %d %q %q, want %d %q %q", tc.path, code, ctype, body, tc.code, want, tc.ctype)
 		}
 	}
-	if got := strings.Join(outcomes, ","); got != "served,served,not-found,not-found,served,refused,unauthorized,served" {
+	if got := strings.Join(outcomes, ","); got != "served,served,not-found,not-found,served,refused,unauthorized,served,served,served,served,refused,not-found" {
 		t.Errorf("outcomes %s", got)
 	}
 }
