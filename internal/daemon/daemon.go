@@ -31,6 +31,7 @@ import (
 	"github.com/lantel/lantel/internal/provision"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/internal/sipserver"
+	"github.com/lantel/lantel/internal/tftpserver"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/ltnp"
 	"github.com/lantel/lantel/store"
@@ -49,11 +50,11 @@ type Daemon struct {
 	dhcp     *dhcpserve.Server
 	sip      *sipserver.Server
 	prov     *provision.Server
+	tftp     *tftpserver.Server
 	dns      *dnsserver.Server
 	admin    *admin.Server
 
 	logLimit *logx.Limiter
-	pages    *pageCheck // the store's pages, read once after start (bbolt)
 	memory   *memoryTuner
 
 	mu  sync.Mutex
@@ -88,9 +89,6 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			return nil, err
 		}
 	}
-	if d.db, err = openEngine(cfg, log); err != nil {
-		return nil, err
-	}
 	scfg := service.Config{Numbering: cfg.Directory, Static: cfg.Static, Log: log}
 	if dhcp != nil {
 		lc := dhcp.leases()
@@ -99,17 +97,14 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		lc.Spread = cfg.Engine.Name == "etcd"
 		scfg.Leases = &lc
 	}
-	err = guardStore(cfg.Store, func() error { // opening reads every table
-		return whileOpening(d.db, func() error {
-			d.svc, err = service.Open(d.db, scfg)
-			return err
-		})
+	d.db, err = openStore(cfg, log, func(db store.DB) (err error) { // the service's start reads every table
+		if d.svc, err = service.Open(db, scfg); err != nil {
+			return &config.Error{File: cfg.File, Key: "numbering", Err: err}
+		}
+		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrDamaged) {
-			return nil, err
-		}
-		return nil, &config.Error{File: cfg.File, Key: "numbering", Err: err}
+		return nil, err
 	}
 	d.metrics = metrics.New(d.gauges())
 	d.svc.SetOnCommit(d.metrics.Commit)
@@ -146,13 +141,23 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		if err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "numbering.provisioning.templates", Err: err}
 		}
-		d.prov = provision.New(d.svc, provision.Options{Files: files, Site: phones.Site{SIPHost: p.SIPHost, SIPPort: p.SIPPort, NTP: p.NTP,
-			TimeZone: p.TimeZone, Vars: p.Vars}, Allow: p.Allow, User: p.User, Password: p.Password, Log: log,
+		site := phones.Site{SIPHost: p.SIPHost, SIPPort: p.SIPPort, NTP: p.NTP, TimeZone: p.TimeZone, Vars: p.Vars}
+		d.prov = provision.New(d.svc, provision.Options{Files: files, Site: site, Allow: p.Allow, User: p.User, Password: p.Password, Log: log,
 			Observe: d.metrics.Provisioning})
 		if err = d.prov.Listen(p.Listen); err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "numbering.provisioning.listen", Err: err}
 		}
 		log.Info("provisioning listening", "addr", d.prov.Addr().String())
+		// TFTP: the same files, under the same rule and allow list.
+		if t := cfg.TFTP; t.Listen != "" {
+			d.tftp = tftpserver.New(d.svc, tftpserver.Options{Files: files, Site: site, Allow: p.Allow, Log: log, Observe: d.metrics.TFTP,
+				Clock: d.svc.Now, Limits: tftpserver.Limits{PerSource: t.RatePerSource, Total: t.RateTotal, Transfers: t.Transfers,
+					TransfersPerSource: t.TransfersPerSource, TransferTimeout: t.TransferTimeout, MaxFileSize: t.MaxFileSize}})
+			if err = d.tftp.Listen(t.Listen); err != nil {
+				return nil, &config.Error{File: cfg.File, Key: "numbering.tftp.listen", Err: err}
+			}
+			log.Info("TFTP front listening", "addr", d.tftp.Addr().String())
+		}
 	}
 	if c := cfg.DNS; c.Listen != "" {
 		if d.dns, err = dnsserver.New(d.svc, dnsOptions(cfg), dnsserver.Limits{PerSource: c.RatePerSource, Total: c.RateTotal},
@@ -172,7 +177,6 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		}
 		log.Info("admin listening", "addr", d.admin.Addr().String(), "token", cfg.AdminToken != "")
 	}
-	d.pages = checkPagesInBackground(d.db, cfg.Store, log)
 	d.memory = tuneMemory()
 	return d, nil
 }
@@ -261,9 +265,6 @@ func (d *Daemon) health() map[string]error {
 	if d.ltnp == nil {
 		h["ltnp_listener"] = errors.New("not listening")
 	}
-	if d.pages != nil {
-		h["store_pages"] = d.pages.result()
-	}
 	if d.Config().HasDHCP {
 		h["dhcp_listener"] = nil
 		if d.dhcp == nil {
@@ -275,6 +276,14 @@ func (d *Daemon) health() map[string]error {
 
 // LTNPAddr is the LTNP/1 socket's address (tests that listen on port 0).
 func (d *Daemon) LTNPAddr() netip.AddrPort { return d.ltnpAddr }
+
+// TFTPAddr is the TFTP front's address, or nil when it is off.
+func (d *Daemon) TFTPAddr() net.Addr {
+	if d.tftp == nil {
+		return nil
+	}
+	return d.tftp.Addr()
+}
 
 // AdminAddr is the admin listener's address, or nil when it is off.
 func (d *Daemon) AdminAddr() net.Addr {
@@ -324,10 +333,6 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 // committer, finishing queued commits) and the store.
 func (d *Daemon) Close() error {
 	var errs []error
-	if d.pages != nil {
-		d.pages.stop()
-		d.pages = nil
-	}
 	if d.memory != nil {
 		d.memory.close()
 		d.memory = nil
@@ -335,6 +340,10 @@ func (d *Daemon) Close() error {
 	if d.admin != nil {
 		errs = append(errs, d.admin.Close())
 		d.admin = nil
+	}
+	if d.tftp != nil {
+		errs = append(errs, d.tftp.Close())
+		d.tftp = nil
 	}
 	if d.prov != nil {
 		errs = append(errs, d.prov.Close())
