@@ -25,14 +25,10 @@ type api struct {
 	token string
 }
 
+// adminOf is the admin API of p, at the address its ready file lists.
 func adminOf(t *testing.T, p *proc, token string) *api {
 	t.Helper()
-	var m []string
-	waitFor(t, func() bool {
-		m = regexp.MustCompile(`msg="admin listening" addr=(\S+)`).FindStringSubmatch(p.log())
-		return m != nil
-	})
-	return &api{t: t, base: "http://" + m[1], token: token}
+	return &api{t: t, base: "http://" + p.ls.MustAddr(t, "admin tcp").String(), token: token}
 }
 
 func (a *api) call(method, path string, body any) (int, []byte) {
@@ -86,13 +82,14 @@ func (a *api) directory(q string) map[string]entry {
 	return m
 }
 
-func adminConfig(t *testing.T, dir string, extra string) (string, string) {
-	addr := freePort(t)
+// adminConfig writes dir/lantel.yaml with an admin token and a few
+// entries; every listener on port 0.
+func adminConfig(t *testing.T, dir string, extra string) string {
 	cfg := filepath.Join(dir, "lantel.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`numbering:
   store: %s
   server_number: "1000"
-  listen: %s
+  listen: 127.0.0.1:0
   pool: ["2100-2102"]
   trusted: [127.0.0.1]
   admin: "127.0.0.1:0"
@@ -102,17 +99,17 @@ func adminConfig(t *testing.T, dir string, extra string) (string, string) {
     - {number: "2002", mac: "00:a0:24:97:36:f3"}
   servers:
     - {number: "1001", address: "192.0.2.2:5757"}
-%s`, filepath.Join(dir, "lantel.db"), addr, extra)), 0o600)
-	return cfg, addr.String()
+%s`, filepath.Join(dir, "lantel.db"), extra)), 0o600)
+	return cfg
 }
 
 func TestAdminAPI(t *testing.T) {
 	dir := t.TempDir()
-	cfg, ltnpAddr := adminConfig(t, dir, "")
-	p := start(t, cfg, mustAddrPort(ltnpAddr))
+	p := start(t, adminConfig(t, dir, ""))
+	ltnpAddr := p.ltnp
 	a := adminOf(t, p, "s3cret")
 	cl := client(t)
-	do(t, cl, mustAddrPort(ltnpAddr), reg("2001", "192.0.2.20"))
+	do(t, cl, ltnpAddr, reg("2001", "192.0.2.20"))
 
 	// The token is required (but not for health).
 	noauth := &api{t: t, base: a.base}
@@ -167,7 +164,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 	// The new reservation is live over LTNP at once.
 	m := reg("2010", "192.0.2.30")
-	if r := do(t, cl, mustAddrPort(ltnpAddr), m); r.Result.String() != "RESERVED" {
+	if r := do(t, cl, ltnpAddr, m); r.Result.String() != "RESERVED" {
 		t.Fatalf("LTNP after run-time reservation: %v", r.Result)
 	}
 
@@ -193,7 +190,7 @@ func TestAdminAPI(t *testing.T) {
 	if len(servers) != 2 {
 		t.Fatalf("servers: %v", servers)
 	}
-	if r := do(t, cl, mustAddrPort(ltnpAddr), qry("10022001")); r.Result.String() != "REFERRAL" || r.ServerAddr.String() != "192.0.2.3:5757" {
+	if r := do(t, cl, ltnpAddr, qry("10022001")); r.Result.String() != "REFERRAL" || r.ServerAddr.String() != "192.0.2.3:5757" {
 		t.Fatalf("referral to a run-time server: %+v", r)
 	}
 
@@ -208,7 +205,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 
 	// A reload re-applies the file and keeps run-time entries.
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.signal(syscall.SIGHUP)
 	waitFor(t, func() bool { return strings.Contains(p.log(), "configuration reloaded") })
 	if e := a.directory("")["2010"]; !e.Reserved || e.Origin != "runtime" {
 		t.Fatalf("run-time reservation after reload: %+v", e)
@@ -259,14 +256,14 @@ func metric(t *testing.T, text, name string) float64 {
 
 func TestMetricsMove(t *testing.T) {
 	dir := t.TempDir()
-	cfg, ltnpAddr := adminConfig(t, dir, "")
-	p := start(t, cfg, mustAddrPort(ltnpAddr))
+	p := start(t, adminConfig(t, dir, ""))
+	ltnpAddr := p.ltnp
 	a := adminOf(t, p, "s3cret")
 	cl := client(t)
 	before := scrape(t, a)
-	do(t, cl, mustAddrPort(ltnpAddr), reg("2001", "192.0.2.20"))
-	do(t, cl, mustAddrPort(ltnpAddr), qry("2001"))
-	do(t, cl, mustAddrPort(ltnpAddr), qry("2009"))
+	do(t, cl, ltnpAddr, reg("2001", "192.0.2.20"))
+	do(t, cl, ltnpAddr, qry("2001"))
+	do(t, cl, ltnpAddr, qry("2009"))
 	after := scrape(t, a)
 	for name, delta := range map[string]float64{
 		`lantel_ltnp_requests_total{result="OK",type="REGISTER"}`:     1,
@@ -290,13 +287,13 @@ func TestMetricsMove(t *testing.T) {
 
 func TestBackupRestore(t *testing.T) {
 	dir := t.TempDir()
-	cfg, ltnpAddr := adminConfig(t, dir, "")
-	p := start(t, cfg, mustAddrPort(ltnpAddr))
+	p := start(t, adminConfig(t, dir, ""))
+	ltnpAddr := p.ltnp
 	a := adminOf(t, p, "s3cret")
 	cl := client(t)
-	do(t, cl, mustAddrPort(ltnpAddr), reg("2001", "192.0.2.20"))
+	do(t, cl, ltnpAddr, reg("2001", "192.0.2.20"))
 	m := reg("2100", "192.0.2.21")
-	do(t, cl, mustAddrPort(ltnpAddr), m)
+	do(t, cl, ltnpAddr, m)
 	a.json("POST", "/api/v1/reservations", map[string]string{"number": "2010", "user": "U010", "name": "lobby"}, 201, nil)
 	want := a.directory("")
 	code, backup := a.call("GET", "/api/v1/backup", nil)
@@ -306,14 +303,14 @@ func TestBackupRestore(t *testing.T) {
 	// Restore on a fresh store: the backup file is the store.
 	dir2 := t.TempDir()
 	os.WriteFile(filepath.Join(dir2, "lantel.db"), backup, 0o600)
-	cfg2, ltnp2 := adminConfig(t, dir2, "")
-	p2 := start(t, cfg2, mustAddrPort(ltnp2))
+	p2 := start(t, adminConfig(t, dir2, ""))
+	ltnp2 := p2.ltnp
 	b := adminOf(t, p2, "s3cret")
 	got := b.directory("")
 	if fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
 		t.Fatalf("restored directory differs:\n%v\n%v", sorted(want), sorted(got))
 	}
-	if r := do(t, cl, mustAddrPort(ltnp2), qry("2100")); r.Result.String() != "OK" || r.IPv4.String() != "192.0.2.21" {
+	if r := do(t, cl, ltnp2, qry("2100")); r.Result.String() != "OK" || r.IPv4.String() != "192.0.2.21" {
 		t.Fatalf("restored binding: %+v", r)
 	}
 
@@ -328,19 +325,20 @@ func TestBackupRestore(t *testing.T) {
 	bk := filepath.Join(dir3, "backup.db")
 	os.WriteFile(bk, backup, 0o600)
 	os.WriteFile(filepath.Join(dir3, "lantel.db.key"), mustRead(t, filepath.Join(dir, "lantel.db.key")), 0o600)
-	cfg3, ltnp3 := adminConfig(t, dir3, "  engine: etcd\n  etcd: {endpoints: ["+em.Client+"], prefix: /restore/}\n")
+	cfg3 := adminConfig(t, dir3, "  engine: etcd\n  etcd: {endpoints: ["+em.Client+"], prefix: /restore/}\n")
 	if out, err := runCmd(lanteld, "-c", cfg3, "-etcd-load", bk); err != nil || !strings.Contains(out, "loaded") {
 		t.Fatalf("lanteld -etcd-load: %v %s", err, out)
 	}
 	if out, err := runCmd(lanteld, "-c", cfg3, "-etcd-load", bk); err == nil || !strings.Contains(out, "not empty") {
 		t.Fatalf("lanteld -etcd-load into a prefix that has tables: %v %s", err, out)
 	}
-	p3 := start(t, cfg3, mustAddrPort(ltnp3))
+	p3 := start(t, cfg3)
+	ltnp3 := p3.ltnp
 	c := adminOf(t, p3, "s3cret")
 	if got := c.directory(""); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
 		t.Fatalf("directory on etcd differs:\n%v\n%v", sorted(want), sorted(got))
 	}
-	if r := do(t, cl, mustAddrPort(ltnp3), qry("2100")); r.Result.String() != "OK" || r.IPv4.String() != "192.0.2.21" {
+	if r := do(t, cl, ltnp3, qry("2100")); r.Result.String() != "OK" || r.IPv4.String() != "192.0.2.21" {
 		t.Fatalf("binding on etcd: %+v", r)
 	}
 	code, backup2 := c.call("GET", "/api/v1/backup", nil)
@@ -349,8 +347,7 @@ func TestBackupRestore(t *testing.T) {
 	}
 	dir4 := t.TempDir()
 	os.WriteFile(filepath.Join(dir4, "lantel.db"), backup2, 0o600)
-	cfg4, ltnp4 := adminConfig(t, dir4, "")
-	p4 := start(t, cfg4, mustAddrPort(ltnp4))
+	p4 := start(t, adminConfig(t, dir4, ""))
 	if got := adminOf(t, p4, "s3cret").directory(""); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
 		t.Fatalf("etcd backup on bbolt differs:\n%v\n%v", sorted(want), sorted(got))
 	}
@@ -393,11 +390,11 @@ func TestEtcdOverTLSWithAuth(t *testing.T) {
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "etcd.password")
 	os.WriteFile(pw, []byte(sec.Password+"\n"), 0o600)
-	addr := freePort(t)
 	extra := fmt.Sprintf("  engine: etcd\n  etcd:\n    endpoints: [%s]\n    prefix: %s\n    ca_file: %s\n    username: %s\n    password_file: %s\n",
 		sec.Client, sec.Prefix, sec.CAFile, sec.User, pw)
-	cfg := writeConfig(t, dir, addr, extra)
-	p := start(t, cfg, addr)
+	cfg := writeConfig(t, dir, extra)
+	p := start(t, cfg)
+	addr := p.ltnp
 	cl := client(t)
 	if r := do(t, cl, addr, reg("2001", "192.0.2.20")); r.Result.String() != "OK" {
 		t.Fatalf("REGISTER over TLS with auth: %+v\n%s", r, p.log())
@@ -406,7 +403,7 @@ func TestEtcdOverTLSWithAuth(t *testing.T) {
 		t.Fatalf("QUERY: %+v", r)
 	}
 	os.WriteFile(pw, []byte("wrong\n"), 0o600)
-	bad := writeConfig(t, t.TempDir(), freePort(t), extra)
+	bad := writeConfig(t, t.TempDir(), extra)
 	out, err := runCmd(lanteld, "-c", bad)
 	if err == nil || !strings.Contains(out, "numbering.etcd") {
 		t.Fatalf("a wrong etcd password: %v\n%s", err, out)

@@ -13,10 +13,12 @@ import (
 // query of its own at the end.
 func TestDNSFloodStaysBounded(t *testing.T) {
 	dir := t.TempDir()
-	addr := freePort(t)
-	dnsPort := freePort(t)
-	cfg := writeConfig(t, dir, addr, "  dns: {listen: \""+dnsPort.String()+"\", zone: office.lan, enum: e164.office.lan}\n")
-	p := start(t, cfg, addr)
+	cfg := writeConfig(t, dir, "  dns: {listen: \"127.0.0.1:0\", zone: office.lan, enum: e164.office.lan}\n")
+	p := start(t, cfg)
+	dnsPort := p.ls.MustAddr(t, "dns udp")
+	if tcp := p.ls.MustAddr(t, "dns tcp"); tcp != dnsPort {
+		t.Fatalf("DNS on UDP %v and TCP %v: one port for both", dnsPort, tcp)
+	}
 	before := rssKB(t, p.cmd.Process.Pid)
 	queries := [][]byte{}
 	for _, q := range []struct {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -20,28 +21,31 @@ import (
 )
 
 // relay is a DHCP relay agent on loopback: it sends clients' messages to
-// lanteld with giaddr set and receives the replies on its own port 67.
+// lanteld with giaddr set and receives the replies on its own port 67 (a
+// server answers a relay there), at giaddr.
 type relay struct {
 	conn   *net.UDPConn
-	server *net.UDPAddr
+	giaddr net.IP
+	server *net.UDPAddr // set before each exchange (lanteld's port changes at each start)
 	mu     sync.Mutex
 	wait   map[uint32]chan *dhcpv4.DHCPv4
 }
 
-func newRelay(t *testing.T, giaddr string, server *net.UDPAddr) *relay {
+// newRelay binds port 67 at a loopback address of 127.0.0.0/16 (in
+// lanteld's subnet, below its range) that nobody else holds: a test suite
+// running beside this one may have a relay of its own.
+func newRelay(t *testing.T) *relay {
 	t.Helper()
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var err error
-		c.Control(func(fd uintptr) {
-			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, 0xf /* SO_REUSEPORT */, 1)
-		})
-		return err
-	}}
-	pc, err := lc.ListenPacket(context.Background(), "udp4", giaddr+":67")
-	if err != nil {
-		t.Fatal(err)
+	var conn *net.UDPConn
+	var err error
+	for try := 0; conn == nil; try++ {
+		ip := net.IPv4(127, 0, byte(rand.IntN(100)), byte(2+rand.IntN(252)))
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: 67})
+		if err != nil && (!errors.Is(err, syscall.EADDRINUSE) || try == 50) {
+			t.Fatal(err)
+		}
 	}
-	r := &relay{conn: pc.(*net.UDPConn), server: server, wait: map[uint32]chan *dhcpv4.DHCPv4{}}
+	r := &relay{conn: conn, giaddr: conn.LocalAddr().(*net.UDPAddr).IP, wait: map[uint32]chan *dhcpv4.DHCPv4{}}
 	t.Cleanup(func() { r.conn.Close() })
 	go func() {
 		buf := make([]byte, 1500)
@@ -131,10 +135,9 @@ func TestFaultInjection(t *testing.T) {
 		cycles = v
 	}
 	dir := t.TempDir()
-	addr := freePort(t)
 	path := filepath.Join(dir, "lantel.yaml")
 	cfg := fmt.Sprintf(`server4:
-  listen: ["127.0.0.1"]
+  listen: ["127.0.0.1:0"]
   plugins:
     - server_id: 127.0.0.1
     - netmask: 255.255.0.0
@@ -143,19 +146,19 @@ numbering:
   store: %s
   server_number: "1000"
   terminal_digits: 5
-  listen: %s
+  listen: 127.0.0.1:0
   pool: ["50000-79999"]
   trusted: [127.0.0.1]
   admin: "off"
   limits: {pool_per_source: 0}
   dhcp:
     auto_assign: {vendor_class: ["^Grandstream"]}
-`, filepath.Join(dir, "lantel.db"), addr)
+`, filepath.Join(dir, "lantel.db"))
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	giaddr := net.IPv4(127, 0, 0, 2)
-	rl := newRelay(t, giaddr.String(), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 67})
+	rl := newRelay(t)
+	giaddr := rl.giaddr
 
 	type lease struct {
 		addr   netip.Addr
@@ -168,7 +171,9 @@ numbering:
 	var seq atomic.Uint32
 	total := 0
 	for cycle := 0; cycle < cycles; cycle++ {
-		p := start(t, path, addr)
+		p := start(t, path)
+		addr := p.ltnp
+		rl.server = net.UDPAddrFromAddrPort(p.ls.MustAddr(t, "dhcp4 udp"))
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for w := 0; w < 4; w++ { // LTNP: fixed numbers, trusted source
@@ -224,14 +229,14 @@ numbering:
 			}()
 		}
 		time.Sleep(time.Duration(300+rand.IntN(700)) * time.Millisecond)
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		p.cmd.Wait()
+		p.kill()
 		close(stop)
 		wg.Wait()
 
 		// Restart and look at every binding acknowledged in this cycle, and
 		// at a sample of the earlier ones (all of them after the last cycle).
-		q := start(t, path, addr)
+		q := start(t, path)
+		addr = q.ltnp
 		cl := client(t)
 		mu.Lock()
 		last := cycle == cycles-1
@@ -261,8 +266,8 @@ numbering:
 		t.Logf("cycle %d: %d registrations and %d leases acknowledged so far; after the SIGKILL checked %d and %d (this cycle's, a sample of the rest): all present",
 			cycle, len(ltnpOK), len(dhcpOK), checkedL, checkedD)
 		// Stop the checker's instance before the next cycle starts its own.
-		q.cmd.Process.Signal(syscall.SIGTERM)
-		q.cmd.Wait()
+		q.signal(syscall.SIGTERM)
+		_ = q.wait()
 	}
 	if total == 0 {
 		t.Fatal("nothing was acknowledged")

@@ -39,9 +39,9 @@ func rssKB(t *testing.T, pid int) int {
 // terminal still registers meanwhile.
 func TestRefusedFloodStaysBounded(t *testing.T) {
 	dir := t.TempDir()
-	addr := freePort(t)
-	cfg := writeConfig(t, dir, addr, "    - {number: \"2002\", mac: \"00:a0:24:97:36:f3\"}\n")
-	p := start(t, cfg, addr)
+	cfg := writeConfig(t, dir, "    - {number: \"2002\", mac: \"00:a0:24:97:36:f3\"}\n")
+	p := start(t, cfg)
+	addr := p.ltnp
 	before := rssKB(t, p.cmd.Process.Pid)
 
 	wait := flood(200, 1, 200_000, 64, func(w int, i uint32, src netip.Addr) ([]byte, netip.AddrPort) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/ltnp"
 )
 
@@ -34,23 +35,39 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) netip.AddrPort {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort()
-}
-
+// proc is a running lanteld: every listener of its configuration is bound
+// at port 0 (a test never picks a port), and ls lists what it bound (its
+// -ready-file).
 type proc struct {
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
 	mu     *sync.Mutex
+	done   chan struct{}
+	err    error
+	ready  string // the -ready-file
+	ls     testutil.Listeners
+	ltnp   netip.AddrPort // ls's "ltnp udp"
 }
 
 func (p *proc) log() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stderr.String() }
+
+// wait waits for lanteld to exit and returns how it did.
+func (p *proc) wait() error { <-p.done; return p.err }
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// signal sends sig to lanteld.
+func (p *proc) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+// kill ends lanteld with SIGKILL and waits for it.
+func (p *proc) kill() { p.signal(syscall.SIGKILL); _ = p.wait() }
 
 type syncWriter struct {
 	mu *sync.Mutex
@@ -63,36 +80,28 @@ func (w syncWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-// start runs lanteld with cfg and waits until it answers a QUERY.
-func start(t *testing.T, cfgPath string, addr netip.AddrPort) *proc {
+// start runs lanteld with cfgPath and -ready-file, and waits until it has
+// written that file: every listener bound (make bench-scale times
+// start-up by this). A test that fails shows lanteld's log.
+func start(t *testing.T, cfgPath string) *proc {
 	t.Helper()
-	p := &proc{stderr: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	p.cmd = exec.Command(lanteld, "-c", cfgPath)
+	ready := filepath.Join(t.TempDir(), "ready")
+	p := &proc{stderr: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{}), ready: ready}
+	p.cmd = exec.Command(lanteld, "-c", cfgPath, "-ready-file", ready)
 	p.cmd.Stderr = syncWriter{p.mu, p.stderr}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
+		p.kill()
+		if t.Failed() {
+			t.Logf("lanteld (pid %d):\n%s", p.cmd.Process.Pid, p.log())
 		}
 	})
-	cl := client(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		// Short tries: start-up is timed by this loop (make bench-scale).
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		q := ltnp.Message{Type: ltnp.TypeQuery}
-		q.SetNumber("0000")
-		_, err := cl.Do(ctx, addr, &q)
-		cancel()
-		if err == nil {
-			return p
-		}
-	}
-	t.Fatalf("lanteld did not come up:\n%s", p.log())
-	return nil
+	p.ls = testutil.WaitReady(t, ready, 0, p.exited, p.log)
+	p.ltnp = p.ls.MustAddr(t, "ltnp udp")
+	return p
 }
 
 func client(t *testing.T) *ltnp.Client {
@@ -105,7 +114,15 @@ func client(t *testing.T) *ltnp.Client {
 	return cl
 }
 
-func writeConfig(t *testing.T, dir string, addr netip.AddrPort, extra string) string {
+// writeConfig writes dir/lantel.yaml: LTNP/1 and admin on port 0 of
+// 127.0.0.1, the store in dir, extra appended to the numbering section.
+func writeConfig(t *testing.T, dir string, extra string) string {
+	t.Helper()
+	return writeConfigAt(t, dir, "127.0.0.1:0", extra)
+}
+
+// writeConfigAt is writeConfig with LTNP/1 on listen.
+func writeConfigAt(t *testing.T, dir string, listen string, extra string) string {
 	t.Helper()
 	path := filepath.Join(dir, "lantel.yaml")
 	cfg := fmt.Sprintf(`numbering:
@@ -117,7 +134,7 @@ func writeConfig(t *testing.T, dir string, addr netip.AddrPort, extra string) st
   admin: "127.0.0.1:0"
   reservations:
     - {number: "2001"}
-%s`, filepath.Join(dir, "lantel.db"), addr, extra)
+%s`, filepath.Join(dir, "lantel.db"), listen, extra)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -150,9 +167,9 @@ func qry(number string) ltnp.Message {
 // A batch of registrations answered OK survives SIGKILL right after.
 func TestDurableAcrossSIGKILL(t *testing.T) {
 	dir := t.TempDir()
-	addr := freePort(t)
-	cfg := writeConfig(t, dir, addr, "")
-	p := start(t, cfg, addr)
+	cfg := writeConfig(t, dir, "")
+	p := start(t, cfg)
+	addr := p.ltnp
 
 	const n = 400
 	var wg sync.WaitGroup
@@ -180,13 +197,12 @@ func TestDurableAcrossSIGKILL(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	p.cmd.Wait()
+	p.kill()
 	if len(ok) != n {
 		t.Fatalf("%d of %d registrations answered OK", len(ok), n)
 	}
 
-	start(t, cfg, addr)
+	addr = start(t, cfg).ltnp
 	cl := client(t)
 	for num, ip := range ok {
 		r := do(t, cl, addr, qry(num))
@@ -198,20 +214,20 @@ func TestDurableAcrossSIGKILL(t *testing.T) {
 
 func TestRestartReloadAndShutdown(t *testing.T) {
 	dir := t.TempDir()
-	addr := freePort(t)
-	cfg := writeConfig(t, dir, addr, "")
-	p := start(t, cfg, addr)
+	cfg := writeConfig(t, dir, "")
+	p := start(t, cfg)
+	addr := p.ltnp
 	cl := client(t)
 	if r := do(t, cl, addr, reg("2001", "192.0.2.20")); r.Result != ltnp.ResultOK {
 		t.Fatalf("register: %+v", r)
 	}
 	// SIGHUP with a new reservation: applied.
-	writeConfig(t, dir, addr, "    - {number: \"2005\", user: \"U005\"}\n")
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	writeConfig(t, dir, "    - {number: \"2005\", user: \"U005\"}\n")
+	p.signal(syscall.SIGHUP)
 	waitFor(t, func() bool { return do(t, cl, addr, qry("2005")).Result == ltnp.ResultOffline })
 	// A bad reload keeps the old configuration and says why.
 	os.WriteFile(cfg, []byte("numbering:\n  store: x\n  server_number: \"10x0\"\n"), 0o600)
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.signal(syscall.SIGHUP)
 	waitFor(t, func() bool { return strings.Contains(p.log(), "reload refused") })
 	if !strings.Contains(p.log(), "numbering.server_number") {
 		t.Fatalf("reload error does not name the key:\n%s", p.log())
@@ -220,26 +236,29 @@ func TestRestartReloadAndShutdown(t *testing.T) {
 		t.Fatalf("after bad reload: %+v", r)
 	}
 	// SIGTERM: clean exit, status 0.
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := p.cmd.Wait(); err != nil {
+	p.signal(syscall.SIGTERM)
+	if err := p.wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.log())
 	}
-	writeConfig(t, dir, addr, "    - {number: \"2005\", user: \"U005\"}\n")
-	start(t, cfg, addr)
+	if _, err := os.Stat(p.ready); !os.IsNotExist(err) {
+		t.Fatalf("the ready file is still there after SIGTERM: %v", err)
+	}
+	writeConfig(t, dir, "    - {number: \"2005\", user: \"U005\"}\n")
+	addr = start(t, cfg).ltnp
 	if r := do(t, cl, addr, qry("10002001")); r.Result != ltnp.ResultOK || r.IPv4.String() != "192.0.2.20" {
 		t.Fatalf("after restart: %+v", r)
 	}
 }
 
+// waitFor polls f every 50 ms for up to 30 s (a loaded machine: two test
+// suites at once under the race detector).
 func waitFor(t *testing.T, f func() bool) {
 	t.Helper()
-	for i := 0; i < 100; i++ {
-		if f() {
-			return
+	for deadline := time.Now().Add(30 * time.Second); !f(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 30 s")
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatal("condition not reached in 5 s")
 }
 
 func TestConfigErrorDoesNotStart(t *testing.T) {
@@ -253,19 +272,19 @@ func TestConfigErrorDoesNotStart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "db")); err == nil {
 		t.Fatal("a refused configuration created the store")
 	}
-	// A listen address in use: exits, store closed (a second start works).
-	addr := freePort(t)
-	busy, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
+	// A listen address in use (a socket of this test's, held): exits, store
+	// closed (a second start, on port 0, works).
+	busy, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeConfig(t, dir, addr, "")
+	defer busy.Close()
+	cfg := writeConfigAt(t, dir, busy.LocalAddr().String(), "")
 	out, err = exec.Command(lanteld, "-c", cfg).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "numbering.listen") {
 		t.Fatalf("busy port: %v\n%s", err, out)
 	}
-	busy.Close()
-	start(t, cfg, addr)
+	start(t, writeConfig(t, dir, ""))
 }
 
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

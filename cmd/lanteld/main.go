@@ -10,12 +10,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/lantel/lantel/internal/config"
 	"github.com/lantel/lantel/internal/daemon"
+	lstore "github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/boltstore"
 )
 
 func main() {
@@ -39,14 +43,15 @@ func run() int {
 	memProfile := fs.String("memprofile", "", "write a heap profile to `file` at shutdown (for performance work)")
 	checkStore := fs.String("check-store", "", "check every page of the store `file` (lanteld stopped, or a backup copy) and exit")
 	compact := fs.String("compact", "", "rewrite the store `file` without its free pages (lanteld stopped) and exit")
+	readyFile := fs.String("ready-file", "", "once every listener is bound, write `file` (atomically) with a line per listener: front, network, bound address (e.g. \"sip tcp 127.0.0.1:41234\"); removed at shutdown")
 	etcdLoad := fs.String("etcd-load", "", "copy the bbolt `file` (a store or a backup) into the empty prefix of numbering.etcd (every node stopped) and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
 	if *checkStore != "" {
-		if err := daemon.CheckStore(*checkStore); err != nil {
+		if err := boltstore.Check(*checkStore); err != nil {
 			fmt.Fprintln(os.Stderr, "lanteld:", err)
-			if errors.Is(err, daemon.ErrDamaged) {
+			if errors.Is(err, lstore.ErrDamaged) {
 				return daemon.ExitDamaged
 			}
 			return 1
@@ -55,10 +60,10 @@ func run() int {
 		return 0
 	}
 	if *compact != "" {
-		before, after, err := daemon.CompactStore(*compact)
+		before, after, err := boltstore.Compact(*compact)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "lanteld:", err)
-			if errors.Is(err, daemon.ErrDamaged) {
+			if errors.Is(err, lstore.ErrDamaged) {
 				return daemon.ExitDamaged
 			}
 			return 1
@@ -139,13 +144,28 @@ func run() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: daemon.Level(cfg.LogLevel)}))
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if *readyFile != "" {
+		// A file left by an earlier run must not say this one is ready.
+		if err := os.Remove(*readyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintln(os.Stderr, "lanteld: -ready-file:", err)
+			return 1
+		}
+	}
 	d, err := daemon.Start(cfg, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lanteld:", err)
-		if errors.Is(err, daemon.ErrDamaged) {
+		if errors.Is(err, lstore.ErrDamaged) {
 			return daemon.ExitDamaged
 		}
 		return 1
+	}
+	if *readyFile != "" {
+		if err := writeReady(*readyFile, d.Listeners()); err != nil {
+			fmt.Fprintln(os.Stderr, "lanteld: -ready-file:", err)
+			_ = d.Close()
+			return 1
+		}
+		defer func() { _ = os.Remove(*readyFile) }()
 	}
 	for sig := range sigs {
 		if sig != syscall.SIGHUP {
@@ -168,4 +188,37 @@ func run() int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// writeReady writes the ready file: a line per listener ("front network
+// address", and the interface of a DHCPv4 socket bound to one), written to
+// a temporary file in the same directory and renamed, so that a reader
+// sees the whole file or none.
+func writeReady(path string, ls []daemon.Listener) error {
+	var b strings.Builder
+	for _, l := range ls {
+		fmt.Fprintf(&b, "%s %s %s", l.Front, l.Net, l.Addr)
+		if l.Interface != "" {
+			fmt.Fprintf(&b, " %s", l.Interface)
+		}
+		b.WriteByte('\n')
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(b.String())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
 }

@@ -18,12 +18,11 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
-	"github.com/lantel/lantel/internal/daemon"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/ltnp"
 	"github.com/lantel/lantel/numbering"
-	lstore "github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/boltstore"
 )
 
 // TestScale is make bench-scale (a benchmark, not a timed test: it reports
@@ -60,7 +59,7 @@ func TestScale(t *testing.T) {
 		if dhcp {
 			return "198.18.0.1:67"
 		}
-		return freePort(t).String()
+		return "127.0.0.1:0"
 	}
 	var rows []row
 	for _, n := range sizes {
@@ -74,8 +73,6 @@ func TestScale(t *testing.T) {
 		t0 := time.Now()
 		fillScale(t, store, n)
 		fill := time.Since(t0)
-		addr := freePort(t)
-		admin := freePort(t)
 		cfg := filepath.Join(dir, "lantel.yaml")
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`server4:
   listen: ["%s"]
@@ -87,17 +84,18 @@ numbering:
   store: %s
   server_number: "10"
   terminal_digits: 6
-  listen: %s
+  listen: 127.0.0.1:0
   pool: ["100000-399999"]
   trusted: [127.0.0.1]
   limits: {register_rate: 0}
-  admin: "%s"
+  admin: "127.0.0.1:0"
   log: {level: warn}
   dhcp: {auto_assign: {vendor_class: ["."]}}
-`, dhcpListen(), store, addr, admin)), 0o600)
+`, dhcpListen(), store)), 0o600)
 		t1 := time.Now()
-		p := start(t, cfg, addr)
+		p := start(t, cfg)
 		startup := time.Since(t1)
+		addr, admin := p.ltnp, p.ls.MustAddr(t, "admin tcp")
 		pid := p.cmd.Process.Pid
 		time.Sleep(time.Second)
 		rest := rssKB(t, pid)
@@ -129,8 +127,8 @@ numbering:
 		}
 		hwm := statusKB(t, pid, "VmHWM:")
 		t2 := time.Now()
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		p.cmd.Wait()
+		p.signal(syscall.SIGTERM)
+		_ = p.wait()
 		stop := time.Since(t2)
 		if flood != nil {
 			_ = flood.Wait()
@@ -153,14 +151,14 @@ numbering:
 // auto-numbers, through the service, many at a time.
 func fillScale(t *testing.T, store string, n int) {
 	t.Helper()
-	db, err := daemon.OpenStore(store)
+	db, err := boltstore.Open(store, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool, _ := numbering.ParsePool([]string{"100000-399999"}, 6)
 	r, _ := leases.ParseRange("198.18.1.0-198.19.255.254")
 	lc := leases.Config{Ranges: []leases.Range{r}, HeldBack: -1}
-	svc, err := service.Open(lstore.NewBolt(db), service.Config{Numbering: numbering.Config{Plan: numbering.Plan{Server: "10", TerminalDigits: 6},
+	svc, err := service.Open(db, service.Config{Numbering: numbering.Config{Plan: numbering.Plan{Server: "10", TerminalDigits: 6},
 		Pool: pool, DefaultLifetime: 24 * time.Hour, MaxLifetime: 24 * time.Hour, PoolPerSource: 0}, Leases: &lc, JobInterval: -1})
 	if err != nil {
 		t.Fatal(err)

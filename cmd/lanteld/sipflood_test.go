@@ -14,11 +14,13 @@ import (
 // sipgo parses), and a phone of its own address still registers.
 func TestSIPFloodStaysBounded(t *testing.T) {
 	dir := t.TempDir()
-	addr := freePort(t)
-	sipPort := freePort(t)
-	cfg := writeConfig(t, dir, addr, "    - {number: \"2002\", secret: \"correct horse\"}\n"+
-		"  sip: {listen: \""+sipPort.String()+"\", open_registration: true}\n")
-	p := start(t, cfg, addr)
+	cfg := writeConfig(t, dir, "    - {number: \"2002\", secret: \"correct horse\"}\n"+
+		"  sip: {listen: \"127.0.0.1:0\", open_registration: true}\n")
+	p := start(t, cfg)
+	sipPort := p.ls.MustAddr(t, "sip udp")
+	if tcp := p.ls.MustAddr(t, "sip tcp"); tcp != sipPort {
+		t.Fatalf("SIP on UDP %v and TCP %v: one port for both", sipPort, tcp)
+	}
 	before := rssKB(t, p.cmd.Process.Pid)
 	wait := flood(50, 2, 100_000, 32, func(w int, i uint32, src netip.Addr) ([]byte, netip.AddrPort) {
 		return []byte(fmt.Sprintf("REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK-%d-%d\r\nFrom: <sip:2002@lantel>;tag=%d\r\nTo: <sip:2002@lantel>\r\nCall-ID: %d-%d@flood\r\nCSeq: 1 REGISTER\r\nContact: <sip:2002@%s:5060>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",

@@ -150,6 +150,22 @@ func (s *Server) closeListeners() {
 	}
 }
 
+// Bound is one of the server's sockets: its address (the bound port when
+// the listen entry said 0) and the interface it is bound to ("" if none).
+type Bound struct {
+	Addr      net.Addr
+	Interface string
+}
+
+// Addrs are the server's sockets, in the order of Start's addrs.
+func (s *Server) Addrs() []Bound {
+	out := make([]Bound, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		out = append(out, Bound{Addr: l.pc.LocalAddr(), Interface: l.iface.Name})
+	}
+	return out
+}
+
 // Close stops reading, drops what is queued (unanswered: the clients
 // retransmit to whoever serves next; what was acknowledged is durable
 // already), lets the requests being handled finish, and returns when every

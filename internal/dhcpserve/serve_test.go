@@ -63,17 +63,12 @@ func TestForgedRelease(t *testing.T) {
 // A second server on the same address and port fails to start with a
 // clear error, instead of answering the same clients.
 func TestSecondServerFails(t *testing.T) {
-	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := *probe.LocalAddr().(*net.UDPAddr)
-	probe.Close()
-	first, err := Start([]net.UDPAddr{addr}, nil, Options{})
+	first, err := Start([]net.UDPAddr{{IP: net.IPv4(127, 0, 0, 1)}}, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Close()
+	addr := *first.Addrs()[0].Addr.(*net.UDPAddr)
 	second, err := Start([]net.UDPAddr{addr}, nil, Options{})
 	if err == nil {
 		second.Close()
@@ -88,22 +83,17 @@ func TestSecondServerFails(t *testing.T) {
 // it late, and Close drops what is queued: it returns at once, whatever the
 // queue holds.
 func TestShedAndFastClose(t *testing.T) {
-	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := *probe.LocalAddr().(*net.UDPAddr)
-	probe.Close()
 	var handled atomic.Int64
 	slow := func(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 		handled.Add(1)
 		time.Sleep(20 * time.Millisecond) // a worker's commit
 		return nil, true
 	}
-	s, err := Start([]net.UDPAddr{addr}, []handler.Handler4{slow}, Options{Workers: 1, MaxDelay: 100 * time.Millisecond})
+	s, err := Start([]net.UDPAddr{{IP: net.IPv4(127, 0, 0, 1)}}, []handler.Handler4{slow}, Options{Workers: 1, MaxDelay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := *s.Addrs()[0].Addr.(*net.UDPAddr)
 	c, err := net.DialUDP("udp4", nil, &addr)
 	if err != nil {
 		t.Fatal(err)
