@@ -128,7 +128,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	if cfg.SIPListen != "" {
 		if d.sip, err = sipserver.New(d.svc, sipserver.Options{Realm: cfg.SIPRealm, LeaseProves: cfg.SIPLeaseProves, OpenRegistration: cfg.SIPOpen, Algorithms: cfg.SIPAlgorithms,
 			RatePerSource: cfg.SIPRatePerSource, RateTotal: cfg.SIPRateTotal,
-			Clock: d.svc.Now, Logger: log, Observe: d.metrics.SIP}); err != nil {
+			Clock: d.svc.Now, Logger: log, Observe: d.metrics.SIP, OnGuard: d.metrics.SIPGuard}); err != nil {
 			return nil, err
 		}
 		if err = d.sip.Listen(cfg.SIPListen); err != nil {

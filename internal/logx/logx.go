@@ -11,7 +11,10 @@ package logx
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
+	"unicode/utf8"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,4 +140,86 @@ func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h *handler) WithGroup(name string) slog.Handler {
 	return &handler{l: h.l, next: h.next.WithGroup(name)}
+}
+
+// MaxClientBytes bounds what one attribute of a library's log line may
+// carry: a library logs what a client sent (a parse error with the bytes),
+// and a client may send anything.
+const MaxClientBytes = 200
+
+// Library returns a handler for a library's own logs (sipgo, the TFTP
+// library): it passes WARN and above only (a library's INFO and DEBUG are
+// its own business), as causes that the limiter of next rate-limits (every
+// line a library logs may be caused by the network), with every string
+// attribute cut to MaxClientBytes and its control characters escaped.
+func Library(next slog.Handler) slog.Handler { return libraryHandler{next} }
+
+type libraryHandler struct{ next slog.Handler }
+
+func (h libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.next.Enabled(ctx, l)
+}
+
+func (h libraryHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		return nil
+	}
+	out := slog.NewRecord(r.Time, r.Level, Clip(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool { out.AddAttrs(clipAttr(a)); return true })
+	return h.next.Handle(ctx, out)
+}
+
+func (h libraryHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := make([]slog.Attr, len(as))
+	for i, a := range as {
+		c[i] = clipAttr(a)
+	}
+	return libraryHandler{h.next.WithAttrs(c)}
+}
+
+func (h libraryHandler) WithGroup(name string) slog.Handler { return libraryHandler{h.next.WithGroup(name)} }
+
+func clipAttr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, Clip(v.String()))
+	case slog.KindGroup:
+		g := v.Group()
+		c := make([]any, len(g))
+		for i, x := range g {
+			c[i] = clipAttr(x)
+		}
+		return slog.Group(a.Key, c...)
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, Clip(err.Error()))
+		}
+		return slog.String(a.Key, Clip(v.String()))
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// Clip returns s cut to MaxClientBytes, with control characters and
+// invalid UTF-8 escaped, and how much was cut.
+func Clip(s string) string {
+	cut := 0
+	if len(s) > MaxClientBytes {
+		cut, s = len(s)-MaxClientBytes, s[:MaxClientBytes]
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && len(s[i:]) > 0:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	if cut > 0 {
+		fmt.Fprintf(&b, "…(%d bytes more)", cut)
+	}
+	return b.String()
 }

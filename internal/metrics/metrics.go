@@ -20,6 +20,7 @@ type Metrics struct {
 	sipRequests  *prometheus.CounterVec
 	provRequests *prometheus.CounterVec
 	tftpRequests *prometheus.CounterVec
+	sipGuard     *prometheus.CounterVec
 	dnsQueries   *prometheus.CounterVec
 	ltnpLatency  *prometheus.HistogramVec
 	commitTime   prometheus.Histogram
@@ -136,6 +137,9 @@ func New(g Gauges) *Metrics {
 	m.tftpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_tftp_requests_total",
 		Help: "TFTP requests, by outcome (served, refused, not-found, write-refused, bad-request, busy: no transfer slot, dropped: beyond the rate limits, failed: the transfer did not complete, error)."}, []string{"outcome"})
 	m.Registry.MustRegister(m.tftpRequests)
+	m.sipGuard = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_sip_guard_total",
+		Help: "What the SIP front's guards refused or counted, by event: rate (a TCP request over the rate), tcp-total and tcp-per-source (connections closed at accept), tcp-resources (accepts retried for want of descriptors), digest-wrong, digest-source and digest-number (attempts refused unchecked), lockout-source and lockout-number, nonce-dead."}, []string{"event"})
+	m.Registry.MustRegister(m.sipGuard)
 	m.dnsQueries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_dns_queries_total",
 		Help: "DNS queries answered, by query type and response code."}, []string{"qtype", "rcode"})
 	m.Registry.MustRegister(m.dnsQueries)
@@ -167,6 +171,9 @@ func (m *Metrics) LTNP(reqType, result string, d time.Duration) {
 func (m *Metrics) SIP(method string, code int, _ time.Duration) {
 	m.sipRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 }
+
+// SIPGuard counts one event of the SIP front's guards.
+func (m *Metrics) SIPGuard(event string) { m.sipGuard.WithLabelValues(event).Inc() }
 
 // DNS records one DNS answer.
 func (m *Metrics) DNS(qtype, rcode string) { m.dnsQueries.WithLabelValues(qtype, rcode).Inc() }

@@ -14,12 +14,17 @@ import (
 // of twice that. Its memory is bounded: the table is cleared when it holds
 // too many sources (a cleared source starts with a full bucket again). A
 // nil PerSource, or a rate of 0 or less, allows everything.
-type PerSource struct {
+type PerSource = Keyed[netip.Addr]
+
+// Keyed is a token bucket per key (a source address, a number): rate per
+// second, burst of twice that, in a table of bounded size. A nil Keyed,
+// or a rate of 0 or less, allows everything.
+type Keyed[K comparable] struct {
 	rate  float64
 	burst float64
 
 	mu      sync.Mutex
-	buckets map[netip.Addr]bucket
+	buckets map[K]bucket
 }
 
 type bucket struct {
@@ -30,12 +35,19 @@ type bucket struct {
 const maxLimitedSources = 1 << 16
 
 // New returns a limiter of rate requests per second per source.
-func New(rate float64) *PerSource {
-	return &PerSource{rate: rate, burst: 2 * rate, buckets: map[netip.Addr]bucket{}}
+func New(rate float64) *PerSource { return NewKeyed[netip.Addr](rate) }
+
+// NewKeyed returns a limiter of rate per second per key.
+func NewKeyed[K comparable](rate float64) *Keyed[K] { return NewBurst[K](rate, 2*rate) }
+
+// NewBurst returns a limiter of rate per second per key, with bursts of
+// burst.
+func NewBurst[K comparable](rate, burst float64) *Keyed[K] {
+	return &Keyed[K]{rate: rate, burst: burst, buckets: map[K]bucket{}}
 }
 
 // Allow takes a token for src at now.
-func (l *PerSource) Allow(src netip.Addr, now time.Time) bool {
+func (l *Keyed[K]) Allow(src K, now time.Time) bool {
 	if l == nil || l.rate <= 0 {
 		return true
 	}
@@ -55,5 +67,34 @@ func (l *PerSource) Allow(src netip.Addr, now time.Time) bool {
 		b.tokens--
 	}
 	l.buckets[src] = b
+	return ok
+}
+
+// Lockout shuts keys out until a time: what a guard does to a source or a
+// number that failed too often. Its memory is bounded like Keyed's.
+type Lockout[K comparable] struct {
+	mu    sync.Mutex
+	until map[K]time.Time
+}
+
+// Lock shuts k out until until.
+func (l *Lockout[K]) Lock(k K, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.until == nil || len(l.until) >= maxLimitedSources {
+		l.until = map[K]time.Time{}
+	}
+	l.until[k] = until
+}
+
+// Locked reports whether k is shut out at now.
+func (l *Lockout[K]) Locked(k K, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	u, ok := l.until[k]
+	if ok && !now.Before(u) {
+		delete(l.until, k)
+		return false
+	}
 	return ok
 }

@@ -57,7 +57,7 @@ const (
 )
 
 func newUDPFront(s *Server, conn net.PacketConn, readers int) *udpFront {
-	f := &udpFront{s: s, conn: conn, admit: ratelimit.NewAdmission(s.opts.RatePerSource, s.opts.RateTotal), parser: sip.NewParser(), queue: make(chan datagram, queueLen),
+	f := &udpFront{s: s, conn: conn, admit: s.guard.admit, parser: sip.NewParser(), queue: make(chan datagram, queueLen),
 		inFlight: make(chan struct{}, maxInFlight)}
 	f.bufs.New = func() any { return new(bytes.Buffer) }
 	for i := 0; i < readers; i++ {

@@ -57,3 +57,31 @@ func TestAuthenticatorRunsTwice(t *testing.T) {
 		t.Errorf("a replayed (nonce, nc): %v", err)
 	}
 }
+
+// A nonce dies after maxNonceFails wrong answers: even the right one is
+// then challenged afresh (401).
+func TestNonceDiesAfterWrongAnswers(t *testing.T) {
+	s, err := New(nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := s.nonces.issue()
+	authz := func(password string, nc int) string {
+		chal := digest.Challenge{Realm: "lantel", Nonce: nonce, Algorithm: "MD5", QOP: []string{"auth"}}
+		cred, err := digest.Digest(&chal, digest.Options{Method: "REGISTER", URI: "sip:lantel", Username: "2002",
+			Password: password, Count: nc, Cnonce: "0a4f113b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cred.String()
+	}
+	names := []string{"2002", "10002002"}
+	for i := 1; i <= maxNonceFails; i++ {
+		if err := s.verify(authz("guess", i), "REGISTER", "10002002", names, []byte("pw")); !errors.Is(err, domain.Denied) {
+			t.Fatalf("wrong answer %d: %v", i, err)
+		}
+	}
+	if err := s.verify(authz("pw", maxNonceFails+1), "REGISTER", "10002002", names, []byte("pw")); !errors.Is(err, domain.Unauthenticated) {
+		t.Fatalf("the right answer with a dead nonce: %v", err)
+	}
+}

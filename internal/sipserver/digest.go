@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"sync"
 	"time"
 
@@ -25,16 +26,17 @@ type nonces struct {
 	ttl time.Duration
 	now func() time.Time
 
-	mu   sync.Mutex
-	used map[string]int // nonce -> highest nc accepted
-	prev map[string]int
-	rot  time.Time
+	mu    sync.Mutex
+	used  map[string]int // nonce -> highest nc accepted
+	prev  map[string]int
+	fails map[string]int // nonce -> wrong answers (this and the previous ttl)
+	rot   time.Time
 }
 
 func newNonces(ttl time.Duration, now func() time.Time) *nonces {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	return &nonces{key: key, ttl: ttl, now: now, used: map[string]int{}, prev: map[string]int{}, rot: now()}
+	return &nonces{key: key, ttl: ttl, now: now, used: map[string]int{}, prev: map[string]int{}, fails: map[string]int{}, rot: now()}
 }
 
 func (n *nonces) mac(b []byte) []byte {
@@ -66,13 +68,38 @@ func (n *nonces) valid(nonce string) (ok, stale bool) {
 	return true, false
 }
 
+// rotate forgets what is older than two ttl (those nonces have expired).
+func (n *nonces) rotate() {
+	if now := n.now(); now.Sub(n.rot) > n.ttl {
+		n.prev, n.used, n.rot = n.used, map[string]int{}, now
+		if len(n.fails) > 0 {
+			n.fails = map[string]int{}
+		}
+	}
+}
+
+// fail counts a wrong answer to nonce.
+func (n *nonces) fail(nonce string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.rotate()
+	if len(n.fails) < 1<<16 {
+		n.fails[nonce]++
+	}
+}
+
+// dead reports whether nonce had maxNonceFails wrong answers.
+func (n *nonces) dead(nonce string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.fails[nonce] >= maxNonceFails
+}
+
 // take records (nonce, nc) and reports false when it was used before.
 func (n *nonces) take(nonce string, nc int) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if now := n.now(); now.Sub(n.rot) > n.ttl {
-		n.prev, n.used, n.rot = n.used, map[string]int{}, now
-	}
+	n.rotate()
 	last, ok := n.used[nonce]
 	if !ok {
 		last, ok = n.prev[nonce]
@@ -126,6 +153,9 @@ func (s *Server) authenticator(req *sip.Request, method string, names []string) 
 		}
 		done, number, secret = true, full, append([]byte(nil), sec...)
 		verdict = s.verify(v, method, full, names, sec)
+		if errors.Is(verdict, domain.Denied) {
+			s.guard.wrong(source(req), full)
+		}
 		return verdict
 	}
 }
@@ -142,6 +172,10 @@ func (s *Server) verify(authz, method, number string, numbers []string, secret [
 	ok, stale := s.nonces.valid(cred.Nonce)
 	if stale {
 		return errStale
+	}
+	if ok && s.nonces.dead(cred.Nonce) {
+		s.guard.onGuard("nonce-dead")
+		return errChallenge
 	}
 	if !ok || cred.Realm != s.opts.Realm {
 		return errChallenge
@@ -167,6 +201,7 @@ func (s *Server) verify(authz, method, number string, numbers []string, secret [
 		return domain.Errorf(domain.Denied, "digest: %v", err)
 	}
 	if !hmac.Equal([]byte(want.Response), []byte(cred.Response)) {
+		s.nonces.fail(cred.Nonce)
 		return domain.Errorf(domain.Denied, "wrong digest response for %s", number)
 	}
 	if !s.nonces.take(cred.Nonce, cred.Nc) {

@@ -70,6 +70,16 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 	if t, err := plan.Own(number); err == nil {
 		names = []string{t, plan.Full(t)}
 	}
+	if req.GetHeader("Authorization") != nil {
+		online := netip.Addr{}
+		if a, err := s.svc.Query(names[len(names)-1]); err == nil {
+			online = a.Addr
+		}
+		if !s.guard.guess(src, names[len(names)-1], online) {
+			s.respond(req, tx, start, 403, "Forbidden: too many digest attempts, try again later")
+			return
+		}
+	}
 	auth := s.authenticator(req, "REGISTER", names)
 	if exp == 0 || (contact != nil && contact.Address.Wildcard) {
 		full, err := s.svc.Deregister(numbering.DeregisterRequest{Number: number, Addr: src, Auth: auth, ContactOnly: true})
@@ -83,6 +93,10 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 	}
 	if !usableContact(contact) {
 		s.respond(req, tx, start, 400, "Bad Request: Contact must be a sip: or sips: URI with a host")
+		return
+	}
+	if !publishable(contact.Address.String()) {
+		s.respond(req, tx, start, 400, "Bad Request: Contact longer than "+strconv.Itoa(maxContact)+" bytes or with ! or \\ (it is published as an ENUM NAPTR)")
 		return
 	}
 	if exp > 0 && time.Duration(exp)*time.Second < s.opts.MinExpires {

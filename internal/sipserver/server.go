@@ -64,8 +64,21 @@ type Options struct {
 	// twice each). Datagrams beyond are dropped before they are parsed: an
 	// office's phones register about once an hour each.
 	RatePerSource, RateTotal float64
-	Clock                    func() time.Time
-	Logger                   *slog.Logger
+	// TCP bounds the stream transport: connections in all (default 4096)
+	// and from one address (default 32), closed when idle (default 60 s).
+	// Requests over TCP are admitted at RatePerSource and RateTotal too.
+	TCPMaxConns, TCPMaxPerSource int
+	TCPIdle                      time.Duration
+	// GuessRate bounds digest attempts per second from one address and for
+	// one number (default 5, bursts of twice that); beyond, a REGISTER
+	// with credentials is refused unchecked (403), except, for the number,
+	// from the address the number is online at. A nonce with maxNonceFails
+	// wrong answers is dead.
+	GuessRate float64
+	// OnGuard, when set, counts what the guards refused (see guard.go).
+	OnGuard func(event string)
+	Clock   func() time.Time
+	Logger  *slog.Logger
 	// Observe, when set, is called after each answered request.
 	Observe func(method string, code int, d time.Duration)
 }
@@ -78,6 +91,7 @@ type Server struct {
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
 	nonces *nonces
+	guard  *guard
 
 	mu     sync.Mutex
 	closed bool
@@ -118,25 +132,42 @@ func New(svc Numbers, opts Options) (*Server, error) {
 	if opts.RateTotal == 0 {
 		opts.RateTotal = 2000
 	}
+	if opts.TCPMaxConns == 0 {
+		opts.TCPMaxConns = 4096
+	}
+	if opts.TCPMaxPerSource == 0 {
+		opts.TCPMaxPerSource = 32
+	}
+	if opts.TCPIdle <= 0 {
+		opts.TCPIdle = 60 * time.Second
+	}
+	if opts.GuessRate == 0 {
+		opts.GuessRate = 5
+	}
 	s := &Server{svc: svc, opts: opts, log: opts.Logger, nonces: newNonces(opts.NonceTTL, opts.Clock)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("lanteld"))
+	s.guard = newGuard(opts)
+	lib := libraryLogger(s.log)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("lanteld"), sipgo.WithUserAgentTransportLayerOptions(
+		sip.WithTransportLayerLogger(lib),
+		sip.WithTransportLayerTransports(sip.TransportsConfig{
+			TCP: &sip.TransportTCP{ReadTimeout: opts.TCPIdle, WriteTimeout: 10 * time.Second}})))
 	if err != nil {
 		return nil, err
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(slog.DiscardHandler)))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(lib))
 	if err != nil {
 		_ = ua.Close()
 		return nil, err
 	}
 	s.ua, s.srv = ua, srv
-	srv.OnRegister(s.register)
-	srv.OnOptions(s.options)
+	srv.OnRegister(s.admitted(s.register))
+	srv.OnOptions(s.admitted(s.options))
 	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {}) // absorbed
-	srv.OnNoRoute(s.redirect)                               // INVITE, MESSAGE, SUBSCRIBE, ...
-	srv.OnInvite(s.redirect)
+	srv.OnNoRoute(s.admitted(s.redirect))                   // INVITE, MESSAGE, SUBSCRIBE, ...
+	srv.OnInvite(s.admitted(s.redirect))
 	return s, nil
 }
 
@@ -158,7 +189,7 @@ func (s *Server) Listen(addr string) error {
 	front := newUDPFront(s, udp, runtime.GOMAXPROCS(0))
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); _ = s.srv.ServeUDP(sipgoConn{PacketConn: udp, f: front}) }()
-	go func() { defer s.wg.Done(); _ = s.srv.ServeTCP(tcp) }()
+	go func() { defer s.wg.Done(); _ = s.srv.ServeTCP(s.guard.listener(tcp)) }()
 	return nil
 }
 

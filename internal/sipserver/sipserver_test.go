@@ -2,9 +2,11 @@ package sipserver_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,8 +179,8 @@ func TestChallengeAlgorithms(t *testing.T) {
 }
 
 // A phone registers again and again, each time challenged (401, then the
-// digest), while wrong guesses from elsewhere push the service into trying
-// requests in a read transaction first: the authenticator then runs twice
+// digest), while refused REGISTERs from elsewhere push the service into
+// trying requests in a read transaction first: the authenticator then runs twice
 // per request, and must not take the (nonce, nc) twice (it did: "replayed
 // digest" after the fourth REGISTER).
 func TestDigestEveryTime(t *testing.T) {
@@ -187,12 +189,10 @@ func TestDigestEveryTime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for i := 0; i < 30; i++ {
-		if i%3 == 0 { // refusals: wrong passwords from another address
+		if i%3 == 0 { // refusals: a number nothing proves, from another address
 			for j := 0; j < 10; j++ {
-				req := r.register(t, m, "2002", "<sip:2002@127.0.0.34:5060>", "600")
-				res := do(t, m, req)
-				if bad, err := m.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: "2002", Password: "guess"}); err != nil || bad.StatusCode != 403 {
-					t.Fatalf("a wrong guess: %v %v", bad, err)
+				if res := do(t, m, r.register(t, m, "2001", "<sip:2001@127.0.0.34:5060>", "600")); res.StatusCode != 403 {
+					t.Fatalf("a refused REGISTER: %v", res)
 				}
 			}
 		}
@@ -236,5 +236,45 @@ func TestDigest(t *testing.T) {
 	again, err := a.Do(ctx, req2, sipgo.ClientRequestIncreaseCSEQ, sipgo.ClientRequestAddVia)
 	if err != nil || again.StatusCode == 200 {
 		t.Fatalf("a replayed authorisation: %v %v", again, err)
+	}
+}
+
+// Wrong digest guesses are bounded: a few are checked, then the source is
+// locked out, even with the right password. (sipgo's client sends its
+// authorised requests from 127.0.0.1 whatever its address: the phone
+// sparing is tested in guard_test.go.)
+func TestDigestGuessesBounded(t *testing.T) {
+	var mu sync.Mutex
+	events := map[string]int{}
+	r := newRig(t, sipserver.Options{OnGuard: func(e string) { mu.Lock(); events[e]++; mu.Unlock() }})
+	attacker := client(t, "127.0.0.36")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	attempt := func(password string) int {
+		req := r.register(t, attacker, "2002", "<sip:2002@127.0.0.36:5060>", "600")
+		res := do(t, attacker, req)
+		if res.StatusCode != 401 {
+			return res.StatusCode
+		}
+		got, err := attacker.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: "2002", Password: password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.StatusCode
+	}
+	start := time.Now()
+	for i := 0; i < 40; i++ {
+		attempt(fmt.Sprintf("guess-%d", i))
+	}
+	took := time.Since(start).Seconds()
+	mu.Lock()
+	checked, refused := events["digest-wrong"], events["digest-source"]+events["digest-number"]
+	mu.Unlock()
+	t.Logf("40 guesses in %.1f s: %d checked, %d refused unchecked", took, checked, refused)
+	if checked > 7 {
+		t.Errorf("%d wrong guesses checked, want at most a burst of 5 (and a lockout)", checked)
+	}
+	if code := attempt("correct horse"); code != 403 {
+		t.Errorf("the right password from the locked-out address: %d", code)
 	}
 }

@@ -1,0 +1,158 @@
+package sipserver
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/lantel/lantel/internal/logx"
+	"github.com/lantel/lantel/internal/ratelimit"
+)
+
+// guard is the front's admission, the same for every transport (ARCHITECTURE.md:
+// every listener is admitted, capped and timed out):
+//
+//   - requests: one per-source and total rate for UDP and TCP together
+//     (UDP datagrams are dropped before they are parsed, see udpFront; a
+//     TCP request beyond the rate gets 503 with Retry-After);
+//   - TCP connections: a total and a per-source cap (beyond: closed at
+//     accept), an idle timeout (sipgo's read deadline), and an accept
+//     loop that outlives EMFILE (ratelimit.Listener);
+//   - digest guesses: a rate of attempts per source and per number, and a
+//     lockout (lockoutFor) of a source or number whose wrong answers come
+//     faster than wrongRate (after a burst of wrongBurst): a brute force
+//     of a secret gets a handful of tries a minute, not thousands a second.
+//     The number's limits spare the address the number is online at: the
+//     phone itself still registers. A nonce dies after maxNonceFails wrong
+//     answers;
+//   - sipgo's own logs: WARN and above only, rate-limited, with at most
+//     logx.MaxClientBytes of client data per attribute.
+//
+// Events are counted through Options.OnGuard (lantel_sip_guard_total).
+type guard struct {
+	admit      ratelimit.Admission
+	tcp        ratelimit.ConnLimits
+	bySource   *ratelimit.PerSource
+	byNumber   *ratelimit.Keyed[string]
+	wrongSrc   *ratelimit.PerSource
+	wrongNum   *ratelimit.Keyed[string]
+	lockSrc    ratelimit.Lockout[netip.Addr]
+	lockNum    ratelimit.Lockout[string]
+	onGuard    func(string)
+	tcpRefused atomic.Uint64
+}
+
+// maxNonceFails wrong digest answers kill a nonce: the next attempt with
+// it is challenged afresh. Wrong answers beyond wrongBurst, faster than
+// wrongRate a second, lock the source (or the number) out for lockoutFor.
+const (
+	maxNonceFails = 3
+	wrongRate     = 0.2
+	wrongBurst    = 5
+	lockoutFor    = time.Minute
+)
+
+func newGuard(o Options) *guard {
+	g := &guard{admit: ratelimit.NewAdmission(o.RatePerSource, o.RateTotal),
+		tcp:      ratelimit.ConnLimits{Total: o.TCPMaxConns, PerSource: o.TCPMaxPerSource},
+		bySource: ratelimit.New(o.GuessRate), byNumber: ratelimit.NewKeyed[string](o.GuessRate),
+		wrongSrc: ratelimit.NewBurst[netip.Addr](wrongRate, wrongBurst), wrongNum: ratelimit.NewBurst[string](wrongRate, wrongBurst),
+		onGuard: o.OnGuard}
+	if g.onGuard == nil {
+		g.onGuard = func(string) {}
+	}
+	return g
+}
+
+func (g *guard) listener(l net.Listener) net.Listener {
+	gl := ratelimit.Guard(l, g.tcp)
+	gl.OnRefuse = func(why string) { g.onGuard("tcp-" + why) }
+	return gl
+}
+
+// admitted wraps a handler of sipgo's: a request that did not come over
+// UDP (whose front admitted it already) is admitted here.
+func (s *Server) admitted(h func(*sip.Request, sip.ServerTransaction)) func(*sip.Request, sip.ServerTransaction) {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if req.Transport() != "UDP" && !s.guard.admit.Allow(source(req), timeNow()) {
+			s.guard.onGuard("rate")
+			if req.Method != sip.ACK {
+				s.respond(req, tx, timeNow(), 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+			}
+			return
+		}
+		h(req, tx)
+	}
+}
+
+// guess takes a digest attempt for number from src; online is the address
+// the number is online at (its phone), which the number's bucket spares.
+func (g *guard) guess(src netip.Addr, number string, online netip.Addr) bool {
+	now := timeNow()
+	if g.lockSrc.Locked(src, now) || !g.bySource.Allow(src, now) {
+		g.onGuard("digest-source")
+		return false
+	}
+	if src != online && (g.lockNum.Locked(number, now) || !g.byNumber.Allow(number, now)) {
+		g.onGuard("digest-number")
+		return false
+	}
+	return true
+}
+
+// wrong counts a wrong digest answer from src for number, and locks out
+// whichever answers wrong too fast.
+func (g *guard) wrong(src netip.Addr, number string) {
+	now := timeNow()
+	g.onGuard("digest-wrong")
+	if !g.wrongSrc.Allow(src, now) {
+		g.lockSrc.Lock(src, now.Add(lockoutFor))
+		g.onGuard("lockout-source")
+	}
+	if !g.wrongNum.Allow(number, now) {
+		g.lockNum.Lock(number, now.Add(lockoutFor))
+		g.onGuard("lockout-number")
+	}
+}
+
+// libraryLogger is the logger sipgo logs with: its package-wide default
+// (sip.DefaultLogger, which its transports and transactions read when they
+// are made) forwards to the newest front's logger through logx.Library.
+func libraryLogger(l *slog.Logger) *slog.Logger {
+	h := logx.Library(l.Handler())
+	libHandler.Store(&h)
+	libOnce.Do(func() { sip.SetDefaultLogger(slog.New(forward{})) })
+	return slog.New(h)
+}
+
+var (
+	libHandler atomic.Pointer[slog.Handler]
+	libOnce    sync.Once
+)
+
+// forward is a handler that passes to libHandler.
+type forward struct{}
+
+func (forward) h() slog.Handler                                   { return *libHandler.Load() }
+func (f forward) Enabled(ctx context.Context, l slog.Level) bool  { return f.h().Enabled(ctx, l) }
+func (f forward) Handle(ctx context.Context, r slog.Record) error { return f.h().Handle(ctx, r) }
+func (f forward) WithAttrs(as []slog.Attr) slog.Handler           { return f.h().WithAttrs(as) }
+func (f forward) WithGroup(n string) slog.Handler                 { return f.h().WithGroup(n) }
+
+// maxContact bounds a registered Contact URI: it is published as an ENUM
+// NAPTR, whose regexp "!^.*$!URI!" is one DNS character-string (255 bytes).
+const maxContact = 240
+
+// publishable reports whether a contact can be stored and published.
+func publishable(uri string) bool {
+	return len(uri) <= maxContact && !strings.ContainsAny(uri, "!\\")
+}
+
+// timeNow is the guard's clock: rates are wall-clock.
+var timeNow = time.Now

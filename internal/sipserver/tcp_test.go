@@ -1,0 +1,75 @@
+package sipserver_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/internal/sipserver"
+)
+
+func tcpDial(t *testing.T, from string, to string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 2 * time.Second}
+	c, err := d.Dial("tcp", to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func options(to string, i int, from string) string {
+	return fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/TCP %s:5060;branch=z9hG4bK-tcp-%d\r\nFrom: <sip:t@%s>;tag=%d\r\n"+
+		"To: <sip:%s>\r\nCall-ID: tcp-%d@%s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", to, from, i, from, i, to, i, from)
+}
+
+// SIP over TCP is guarded as UDP is: connections capped per source,
+// closed when idle, requests admitted at the per-source rate (503 beyond).
+func TestTCPGuards(t *testing.T) {
+	r := newRig(t, sipserver.Options{TCPIdle: 300 * time.Millisecond, TCPMaxPerSource: 2, RatePerSource: 5})
+	to := r.addr.String()
+	a, b := tcpDial(t, "127.0.0.37", to), tcpDial(t, "127.0.0.37", to)
+	_ = a
+	third := tcpDial(t, "127.0.0.37", to)
+	third.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := third.Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Errorf("a third connection from one source: %v", err)
+	}
+	// Requests beyond the rate: 503.
+	codes := map[string]int{}
+	rd := bufio.NewReader(b)
+	for i := 0; i < 30; i++ {
+		if _, err := b.Write([]byte(options(to, i, "127.0.0.37"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for n := 0; n < 30; {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			break
+		}
+		if strings.HasPrefix(line, "SIP/2.0 ") {
+			codes[strings.Fields(line)[1]]++
+			n++
+		}
+	}
+	t.Logf("30 OPTIONS over TCP at once from one source: %v", codes)
+	if codes["200"] > 11 || codes["503"] < 15 {
+		t.Errorf("answers %v: want at most a burst of 10 (twice the rate) 200s, the rest 503", codes)
+	}
+	// An idle connection is closed.
+	c := tcpDial(t, "127.0.0.38", to)
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Errorf("an idle connection after %v: %v", time.Since(start), err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("an idle connection closed after %v, want about 300 ms", d)
+	}
+}
