@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -37,7 +38,7 @@ func main() {
 	sockets := flag.Int("sockets", 8, "client sockets")
 	window := flag.Int("window", 32, "outstanding requests per socket")
 	responder := flag.String("responder", "", "internal: run the bare responder on this address")
-	port := flag.Int("port", 25757, "lanteld's LTNP/1 port on 127.0.0.1 (the responder takes the next one)")
+	port := flag.Int("port", 25757, "lanteld's LTNP/1 port on 127.0.0.1 (the responder takes the next one; 0: ports the system gives both)")
 	only := flag.String("only", "", "run only the figures whose name contains this (e.g. REGISTER; for profiling)")
 	pin := flag.Bool("pin", false, "pin the load generator to CPU 0 and the servers to CPU 1 (needs taskset)")
 	flag.Parse()
@@ -79,6 +80,10 @@ func bench(lanteld string, port int, d time.Duration, runs, sockets, window int,
 	}
 	defer os.RemoveAll(dir)
 	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	raddr := fmt.Sprintf("127.0.0.1:%d", port+1)
+	if port == 0 {
+		raddr = "127.0.0.1:0"
+	}
 	cfg := filepath.Join(dir, "lantel.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`numbering:
   store: %s/lantel.db
@@ -90,22 +95,39 @@ func bench(lanteld string, port int, d time.Duration, runs, sockets, window int,
   admin: "off"
 %s
 `, dir, addr, os.Getenv("LTNPBENCH_CONFIG"))), 0o600)
-	srv := serverCmd(lanteld, append([]string{"-c", cfg}, strings.Fields(os.Getenv("LTNPBENCH_LANTELD_ARGS"))...)...)
+	ready := filepath.Join(dir, "ready")
+	srv := serverCmd(lanteld, append([]string{"-c", cfg, "-ready-file", ready}, strings.Fields(os.Getenv("LTNPBENCH_LANTELD_ARGS"))...)...)
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	defer func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() }()
+	srvDone := make(chan struct{})
+	go func() { _ = srv.Wait(); close(srvDone) }()
+	defer func() { _ = srv.Process.Signal(syscall.SIGTERM); <-srvDone }()
 
 	self, _ := os.Executable()
-	raddr := fmt.Sprintf("127.0.0.1:%d", port+1)
 	resp := serverCmd(self, "-responder", raddr)
 	resp.Stderr = os.Stderr
+	out, err := resp.StdoutPipe()
+	if err != nil {
+		return err
+	}
 	if err := resp.Start(); err != nil {
 		return err
 	}
-	defer func() { resp.Process.Kill(); resp.Wait() }()
-	time.Sleep(300 * time.Millisecond)
+	defer func() { _ = resp.Process.Kill(); _ = resp.Wait() }()
+	// The responder says where it listens once it does; lanteld writes its
+	// ready file once it does.
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("responder: %w", err)
+	}
+	if raddr = strings.TrimSpace(strings.TrimPrefix(line, "responder listening on ")); !strings.HasPrefix(line, "responder listening on ") {
+		return fmt.Errorf("responder: %q", line)
+	}
+	if addr, err = waitReady(ready, srvDone, 30*time.Second); err != nil {
+		return err
+	}
 
 	// Numbers 1000-2999 registered (trusted source, one IPv4 each) so that
 	// QUERYs find bindings.
@@ -284,14 +306,37 @@ func load(to netip.AddrPort, msg func(int, uint32) []byte, d time.Duration, sock
 	return r
 }
 
+// waitReady waits for lanteld's ready file and returns its LTNP/1 address.
+func waitReady(path string, exited <-chan struct{}, d time.Duration) (netip.AddrPort, error) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(l); len(f) >= 3 && f[0] == "ltnp" && f[1] == "udp" {
+					return netip.ParseAddrPort(f[2])
+				}
+			}
+			return netip.AddrPort{}, fmt.Errorf("lanteld's ready file lists no LTNP/1 socket: %q", b)
+		}
+		select {
+		case <-exited:
+			return netip.AddrPort{}, fmt.Errorf("lanteld exited before it was ready")
+		default:
+		}
+	}
+	return netip.AddrPort{}, fmt.Errorf("lanteld not ready after %v", d)
+}
+
 // runResponder is the ceiling: a Go UDP server that reads a datagram,
 // looks its NUMBER up in a map and answers, with as many readers as CPUs.
+// Once it listens it prints "responder listening on ADDR".
 func runResponder(addr string) {
 	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	fmt.Println("responder listening on", conn.LocalAddr())
 	conn.SetReadBuffer(4 << 20)
 	table := map[string][4]byte{}
 	for i := 0; i < 10000; i++ {
