@@ -12,6 +12,7 @@ import (
 
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/boltstore"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -77,7 +78,7 @@ func poolFixture(b *testing.B, size int, state string) *poolStore {
 	if err != nil {
 		b.Fatal(err)
 	}
-	db := store.NewBolt(bdb)
+	db := boltstore.New(bdb)
 	pool, _ := numbering.ParsePool([]string{fmt.Sprintf("1000000-%d", 1000000+size-1)}, 7)
 	cfg := numbering.Config{Plan: numbering.Plan{Server: "10", TerminalDigits: 7}, Pool: pool,
 		DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour}

@@ -4,7 +4,8 @@
 // in the shape of bbolt's, so that the domain code reads like bbolt code
 // and runs unchanged on either engine:
 //
-//   - bbolt, one file (Bolt): the embedded default, nothing to set up;
+//   - bbolt, one file (package store/boltstore): the embedded default,
+//     nothing to set up;
 //   - etcd, a cluster shared by several lanteld nodes (package
 //     store/etcdstore), whose transactions are checked by etcd against every
 //     other node's (see there).
@@ -121,4 +122,11 @@ var (
 	ErrStale = errors.New("store: this node is cut off from the cluster; its copy is stale")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrDamaged: a bbolt file is not a sound database (truncated,
+	// overwritten, a disk error); the error names the file and the way out.
+	// lanteld exits with a status of its own instead of a runtime dump.
+	ErrDamaged = errors.New("the store is damaged")
+	// ErrNotEmpty: a load into an etcd prefix that already holds tables
+	// (etcdstore.Load) is refused.
+	ErrNotEmpty = errors.New("etcd: the prefix is not empty")
 )

@@ -18,6 +18,8 @@ import (
 	"github.com/lantel/lantel/internal/daemon"
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/ltnp"
+	lstore "github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/boltstore"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -139,7 +141,7 @@ func TestStartFailsCleanly(t *testing.T) {
 }
 
 // A damaged store is a clear error naming the file and the way out, never
-// a runtime dump; CheckStore finds it too.
+// a runtime dump; boltstore.Check finds it too.
 func TestDamagedStore(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	for _, damage := range []struct {
@@ -181,18 +183,18 @@ func TestDamagedStore(t *testing.T) {
 			if err := d.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if err := daemon.CheckStore(store); err != nil {
+			if err := boltstore.Check(store); err != nil {
 				t.Fatalf("sound store: %v", err)
 			}
 			if err := damage.do(store); err != nil {
 				t.Fatal(err)
 			}
 			_, err = daemon.Start(parse(t, store, extra), log)
-			if !errors.Is(err, daemon.ErrDamaged) || !strings.Contains(err.Error(), store) || !strings.Contains(err.Error(), "restore a backup") {
+			if !errors.Is(err, lstore.ErrDamaged) || !strings.Contains(err.Error(), store) || !strings.Contains(err.Error(), "restore a backup") {
 				t.Fatalf("Start on a damaged store: %v", err)
 			}
-			if err := daemon.CheckStore(store); !errors.Is(err, daemon.ErrDamaged) {
-				t.Fatalf("CheckStore: %v", err)
+			if err := boltstore.Check(store); !errors.Is(err, lstore.ErrDamaged) {
+				t.Fatalf("Check: %v", err)
 			}
 		})
 	}
@@ -280,64 +282,6 @@ func TestREADMEConfigurations(t *testing.T) {
 	if n < 3 {
 		t.Errorf("only %d configurations found in the README", n)
 	}
-}
-
-// Compaction gives back the pages of what was deleted, keeps what is
-// there, and refuses a store in use.
-func TestCompactStore(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "lantel.db")
-	db, err := daemon.OpenStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	big := make([]byte, 1024)
-	if err := db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucket([]byte("x"))
-		if err != nil {
-			return err
-		}
-		for i := 0; i < 20000; i++ {
-			if err := b.Put([]byte(fmt.Sprintf("k%06d", i)), big); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("x"))
-		for i := 1; i < 20000; i++ {
-			if err := b.Delete([]byte(fmt.Sprintf("k%06d", i))); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := daemon.CompactStore(path); err == nil || !strings.Contains(err.Error(), "in use") {
-		t.Errorf("compacting a store in use: %v", err)
-	}
-	db.Close()
-	before, after, err := daemon.CompactStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after*4 > before {
-		t.Errorf("compaction: %d -> %d bytes", before, after)
-	}
-	db, err = daemon.OpenStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	_ = db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket([]byte("x")).Get([]byte("k000000")); len(v) != 1024 {
-			t.Errorf("the kept key is gone after compaction")
-		}
-		return nil
-	})
 }
 
 // Damage in a table that start-up does not load (a number's history) does

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/boltstore"
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -72,6 +73,40 @@ type Config struct {
 	// stops answering from it.
 	StaleAfter time.Duration
 	Log        *slog.Logger
+}
+
+// withDefaults fills in what cfg leaves out.
+func (cfg Config) withDefaults() Config {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/lantel/default/"
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = 2 * time.Second
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 30 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// dial connects a client to the cluster.
+func (cfg Config) dial() (*clientv3.Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("etcd: no endpoints")
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: cfg.DialTimeout,
+		TLS: cfg.TLS, Username: cfg.Username, Password: cfg.Password, Logger: zap.NewNop(),
+		DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	return cli, nil
 }
 
 // Stats are the engine's counters.
@@ -115,29 +150,10 @@ type Store struct {
 // Open connects to the cluster, loads the prefix into a fresh copy and
 // starts the watch that keeps it current. Close stops it.
 func Open(cfg Config) (*Store, error) {
-	if len(cfg.Endpoints) == 0 {
-		return nil, errors.New("etcd: no endpoints")
-	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = "/lantel/default/"
-	}
-	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = 5 * time.Second
-	}
-	if cfg.CommitTimeout <= 0 {
-		cfg.CommitTimeout = 2 * time.Second
-	}
-	if cfg.StaleAfter <= 0 {
-		cfg.StaleAfter = 30 * time.Second
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: cfg.DialTimeout,
-		TLS: cfg.TLS, Username: cfg.Username, Password: cfg.Password, Logger: zap.NewNop(),
-		DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second})
+	cfg = cfg.withDefaults()
+	cli, err := cfg.dial()
 	if err != nil {
-		return nil, fmt.Errorf("etcd: %w", err)
+		return nil, err
 	}
 	_ = os.Remove(cfg.Cache)
 	cache, err := bolt.Open(cfg.Cache, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: true,
@@ -156,8 +172,8 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	// The copy was just written whole: its pages go back to the page
-	// cache, out of lanteld's RSS (store.Bolt.DropResident).
-	_ = cache.View(func(tx *bolt.Tx) error { return store.DropResidentTx(cache, tx) })
+	// cache, out of lanteld's RSS.
+	_ = boltstore.DropResident(cache)
 	s.wg.Add(4)
 	go s.watch()
 	go s.probe()
@@ -232,7 +248,7 @@ func (s *Store) OnRemote(f func(tx store.Tx, bucket, key, old, new []byte)) {
 
 // View runs f on the local copy.
 func (s *Store) View(f func(store.Tx) error) error {
-	return s.cache.View(func(tx *bolt.Tx) error { return f(store.BoltTx(tx)) })
+	return s.cache.View(func(tx *bolt.Tx) error { return f(boltstore.Tx(tx)) })
 }
 
 // WriteTo writes the local copy as a bbolt file: a backup that the bbolt
@@ -256,7 +272,7 @@ func (s *Store) Update(f func(store.Tx) error) error {
 	deadline := time.Now().Add(s.cfg.CommitTimeout)
 	for {
 		err := s.cache.Update(func(btx *bolt.Tx) error {
-			tx := &recTx{Tx: store.BoltTx(btx), s: s, at: map[string]int{}}
+			tx := &recTx{Tx: boltstore.Tx(btx), s: s, at: map[string]int{}}
 			if err := f(tx); err != nil {
 				return err
 			}
@@ -385,7 +401,7 @@ func (s *Store) apply(changes []change, rev int64) error {
 		s.mu.Lock()
 		applied := s.applied
 		s.mu.Unlock()
-		tx := store.BoltTx(btx)
+		tx := boltstore.Tx(btx)
 		for _, c := range changes {
 			if c.rev <= applied {
 				continue

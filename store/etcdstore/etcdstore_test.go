@@ -251,7 +251,7 @@ func TestLoad(t *testing.T) {
 	if err != nil || n != 250 {
 		t.Fatalf("Load: %d, %v", n, err)
 	}
-	if _, err := etcdstore.Load(context.Background(), a.Client(), "/t/load/", path, 100); !errors.Is(err, etcdstore.ErrNotEmpty) {
+	if _, err := etcdstore.Load(context.Background(), a.Client(), "/t/load/", path, 100); !errors.Is(err, store.ErrNotEmpty) {
 		t.Fatalf("second Load: %v, want ErrNotEmpty", err)
 	}
 	b := node(t, eps, "/t/load/", etcdstore.Config{})

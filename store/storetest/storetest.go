@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/boltstore"
 	"github.com/lantel/lantel/store/etcdstore"
 	bolt "go.etcd.io/bbolt"
 )
@@ -91,8 +92,7 @@ func Open(t testing.TB, path string) store.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := store.NewBolt(db)
-	b.Owned = true
+	b := boltstore.New(db)
 	t.Cleanup(func() { _ = b.Close() })
 	return b
 }

@@ -1,4 +1,4 @@
-package store_test
+package boltstore
 
 import (
 	"bufio"
@@ -39,10 +39,10 @@ func mappedKB(t *testing.T, path string) int {
 	return kb
 }
 
-// Reading a whole table inside WhileOpening leaves little of the file
+// Reading a whole table inside whileOpening leaves little of the file
 // resident in the process; the same read outside it maps the whole table
 // (and the values read are the same).
-func TestWhileOpeningGivesPagesBack(t *testing.T) {
+func TestOpeningGivesPagesBack(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("madvise(MADV_DONTNEED) is Linux's")
 	}
@@ -71,10 +71,10 @@ func TestWhileOpeningGivesPagesBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := store.NewBolt(db)
+	s := New(db)
 	read := func(how string) (peak int) {
 		t.Helper()
-		_ = s.DropResident()
+		_ = DropResident(s.db)
 		if err := s.View(func(tx store.Tx) error {
 			seen := 0
 			check := func(k, v []byte) {
@@ -105,20 +105,20 @@ func TestWhileOpeningGivesPagesBack(t *testing.T) {
 	plain := read("cursor")
 	var opening [2]int
 	for i, how := range []string{"cursor", "foreach"} {
-		if err := s.WhileOpening(func() error { opening[i] = read(how); return nil }); err != nil {
+		if err := s.whileOpening(func() error { opening[i] = read(how); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("file resident while reading it: %d kB; inside WhileOpening %d kB (cursor), %d kB (ForEach)", plain, opening[0], opening[1])
+	t.Logf("file resident while reading it: %d kB; inside whileOpening %d kB (cursor), %d kB (ForEach)", plain, opening[0], opening[1])
 	if plain < 20_000 {
 		t.Fatalf("a plain read left only %d kB of the file resident: the test measures nothing", plain)
 	}
 	for _, kb := range opening {
 		if kb > plain/3 {
-			t.Errorf("inside WhileOpening %d kB of the file stayed resident (a plain read: %d kB)", kb, plain)
+			t.Errorf("inside whileOpening %d kB of the file stayed resident (a plain read: %d kB)", kb, plain)
 		}
 	}
 	if after := mappedKB(t, path); after > plain/10 {
-		t.Errorf("%d kB of the file resident after WhileOpening", after)
+		t.Errorf("%d kB of the file resident after whileOpening", after)
 	}
 }

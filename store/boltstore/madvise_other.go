@@ -1,5 +1,5 @@
 //go:build !linux
 
-package store
+package boltstore
 
 func dropMapping(uintptr, int) error { return nil }
