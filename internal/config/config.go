@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -132,6 +133,7 @@ type Numbering struct {
 	Provisioning struct {
 		Listen    string            `yaml:"listen"`
 		Templates string            `yaml:"templates"`
+		URL       string            `yaml:"url"` // the base URL files name (phonebooks); default: the Host the phone asked
 		SIPServer string            `yaml:"sip_server"`
 		NTP       string            `yaml:"ntp"`
 		TimeZone  string            `yaml:"time_zone"`
@@ -227,6 +229,7 @@ type DNS struct {
 // Provisioning is the checked numbering.provisioning section.
 type Provisioning struct {
 	Listen, Templates string
+	URL               string // the base URL the files name (phonebooks), "" for the request's Host
 	SIPHost           string // phones register here: sip_server, else sip.listen's host
 	SIPPort           int
 	NTP, TimeZone     string
@@ -480,7 +483,16 @@ func parseProvisioning(n *Numbering, c *Config, fail func(key, format string, ar
 		return fail("numbering.provisioning.listen", "%q is not IPv4:port", p.Listen)
 	}
 	out := Provisioning{Listen: p.Listen, Templates: p.Templates, NTP: p.NTP, TimeZone: p.TimeZone, Vars: p.Vars,
-		User: p.BasicAuth.User, Password: p.BasicAuth.Password}
+		User: p.BasicAuth.User, Password: p.BasicAuth.Password, URL: p.URL}
+	if p.URL != "" {
+		u, err := url.Parse(p.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fail("numbering.provisioning.url", "%q is not an http:// or https:// URL without query", p.URL)
+		}
+		if !strings.HasSuffix(out.URL, "/") {
+			out.URL += "/"
+		}
+	}
 	sip := p.SIPServer
 	if sip == "" {
 		sip = c.SIPListen
