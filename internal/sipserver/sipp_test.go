@@ -140,9 +140,11 @@ func TestCallByNumberWithSipp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	// B answers on 127.0.0.52:5072 and is registered there (its REGISTER
-	// path is TestWithSipp's).
-	b := exec.Command("sipp", "-sn", "uas", "-i", "127.0.0.52", "-p", "5072", "-m", "1", "-nostdin", "-timeout", "15s", "-timeout_error")
+	// B answers on port 5072 of a loopback address of this process's own
+	// (a test suite running beside this one has its B too) and is
+	// registered there (its REGISTER path is TestWithSipp's).
+	bAddr := netip.AddrPortFrom(testutil.ProcessLoopback(52), 5072)
+	b := exec.Command("sipp", "-sn", "uas", "-i", bAddr.Addr().String(), "-p", "5072", "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error")
 	b.Dir = t.TempDir()
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
@@ -150,11 +152,11 @@ func TestCallByNumberWithSipp(t *testing.T) {
 	bDone := make(chan error, 1)
 	go func() { bDone <- b.Wait() }()
 	t.Cleanup(func() { _ = b.Process.Kill() })
-	if _, err := st.Svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: netip.MustParseAddr("127.0.0.52"),
-		Source: numbering.SourceSIP, Contact: "sip:2002@127.0.0.52:5072"}); err != nil {
+	if _, err := st.Svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: bAddr.Addr(),
+		Source: numbering.SourceSIP, Contact: "sip:2002@" + bAddr.String()}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // B's socket
+	testutil.WaitUDPBound(t, bAddr, 30*time.Second) // B listens
 	if !sipp(t, s.Addr().(*net.UDPAddr).String(), "call-via-redirect.xml", "127.0.0.51", nil, "2002") {
 		t.Fatal("A's call through the redirect failed")
 	}
@@ -163,7 +165,7 @@ func TestCallByNumberWithSipp(t *testing.T) {
 		if err != nil {
 			t.Fatalf("B (sipp uas): %v", err)
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("B did not see the call")
 	}
 	if n := invites.Load(); n != 1 {

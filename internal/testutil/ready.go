@@ -99,3 +99,36 @@ func WaitReady(t testing.TB, path string, d time.Duration, exited func() bool, l
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// ProcessLoopback is a loopback address of this test process's own,
+// 127.X.Y.last with X.Y from the process id: a test that must give a
+// program a fixed port (sipp's user agent, to register its contact) gives
+// it this address, which a test suite running beside this one does not use.
+func ProcessLoopback(last byte) netip.Addr {
+	pid := os.Getpid()
+	return netip.AddrFrom4([4]byte{127, byte(64 + (pid>>8)&0x7f), byte(pid), last})
+}
+
+// WaitUDPBound waits up to d for some process to have a UDP socket bound
+// to a (an IPv4 address and port; read from /proc/net/udp): another
+// program's way of saying it listens.
+func WaitUDPBound(t testing.TB, a netip.AddrPort, d time.Duration) {
+	t.Helper()
+	ip := a.Addr().As4()
+	// /proc/net/udp: the address as a little-endian hex word, the port.
+	want := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], a.Port())
+	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile("/proc/net/udp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n")[1:] {
+			if f := strings.Fields(l); len(f) > 1 && f[1] == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on UDP %v after %v", a, d)
+		}
+	}
+}
