@@ -39,6 +39,9 @@ func (d *Daemon) Listeners() []Listener {
 	if d.prov != nil {
 		add("provisioning", "tcp", d.prov.Addr())
 	}
+	if d.tftp != nil {
+		add("tftp", "udp", d.tftp.Addr())
+	}
 	if d.dns != nil {
 		a := d.dns.Addr()
 		add("dns", "udp", a)
@@ -47,6 +50,5 @@ func (d *Daemon) Listeners() []Listener {
 	if d.admin != nil {
 		add("admin", "tcp", d.admin.Addr())
 	}
-	// The TFTP front, when it is wired in, adds its line here.
 	return ls
 }

@@ -25,6 +25,13 @@ func TestTFTPFront(t *testing.T) {
 	}
 	defer d.Close()
 	addr := d.TFTPAddr().String()
+	found := false
+	for _, l := range d.Listeners() {
+		found = found || l == daemon.Listener{Front: "tftp", Net: "udp", Addr: addr}
+	}
+	if !found {
+		t.Errorf("Listeners() lacks the TFTP socket: %+v", d.Listeners())
+	}
 	c, _ := tftp.NewClient(addr)
 	c.SetTimeout(time.Second)
 	c.SetRetries(2)
