@@ -27,8 +27,6 @@ package leases
 
 import (
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -110,46 +108,3 @@ type Lease struct {
 
 // Active reports whether the lease has not ended at now.
 func (l *Lease) Active(now time.Time) bool { return l != nil && now.Before(l.Expiry) }
-
-const leaseVersion = 1
-
-var errBadRecord = errors.New("leases: corrupt lease record")
-
-func appendLease(b []byte, l *Lease) []byte {
-	b = append(b, leaseVersion)
-	b = append(b, l.MAC[:]...)
-	b = binary.BigEndian.AppendUint64(b, uint64(l.Start.Unix()))
-	b = binary.BigEndian.AppendUint64(b, uint64(l.Expiry.Unix()))
-	b = binary.BigEndian.AppendUint16(b, uint16(len(l.Key)))
-	b = append(b, l.Key...)
-	h := l.Hostname
-	if len(h) > 255 {
-		h = h[:255]
-	}
-	b = append(b, byte(len(h)))
-	return append(b, h...)
-}
-
-func decodeLease(a netip.Addr, v []byte) (*Lease, error) {
-	const fixed = 1 + 6 + 8 + 8 + 2
-	if len(v) < fixed || v[0] != leaseVersion {
-		return nil, fmt.Errorf("%w: %v", errBadRecord, a)
-	}
-	l := &Lease{Addr: a}
-	copy(l.MAC[:], v[1:7])
-	l.Start = time.Unix(int64(binary.BigEndian.Uint64(v[7:15])), 0)
-	l.Expiry = time.Unix(int64(binary.BigEndian.Uint64(v[15:23])), 0)
-	kl := int(binary.BigEndian.Uint16(v[23:25]))
-	rest := v[fixed:]
-	if len(rest) < kl+1 {
-		return nil, fmt.Errorf("%w: %v: client key", errBadRecord, a)
-	}
-	l.Key = string(rest[:kl])
-	rest = rest[kl:]
-	hl := int(rest[0])
-	if len(rest) != 1+hl {
-		return nil, fmt.Errorf("%w: %v: hostname", errBadRecord, a)
-	}
-	l.Hostname = string(rest[1:])
-	return l, nil
-}

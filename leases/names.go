@@ -32,7 +32,7 @@ func HostName(h string) string {
 
 // indexName records lease l's name; the caller holds mu. A name held by
 // another address goes to the newer lease; displaced is that address.
-func (s *Store) indexName(l Lease) (displaced netip.Addr) {
+func (s *Allocator) indexName(l Lease) (displaced netip.Addr) {
 	n := HostName(l.Hostname)
 	if old, ok := s.nameAt[l.Addr]; ok && old.name != n {
 		s.unindexName(l.Addr)
@@ -53,7 +53,7 @@ func (s *Store) indexName(l Lease) (displaced netip.Addr) {
 	return displaced
 }
 
-func (s *Store) unindexName(a netip.Addr) {
+func (s *Allocator) unindexName(a netip.Addr) {
 	if old, ok := s.nameAt[a]; ok {
 		delete(s.nameAt, a)
 		if s.byName[old.name] == a {
@@ -64,7 +64,7 @@ func (s *Store) unindexName(a netip.Addr) {
 
 // Resolve returns the address of the current lease named name (see
 // HostName) and when that lease ends.
-func (s *Store) Resolve(name string) (netip.Addr, time.Time, bool) {
+func (s *Allocator) Resolve(name string) (netip.Addr, time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.byName[name]
@@ -75,7 +75,7 @@ func (s *Store) Resolve(name string) (netip.Addr, time.Time, bool) {
 }
 
 // NameAt returns the name of the current lease of a, and when it ends.
-func (s *Store) NameAt(a netip.Addr) (string, time.Time, bool) {
+func (s *Allocator) NameAt(a netip.Addr) (string, time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, ok := s.nameAt[a]

@@ -12,7 +12,7 @@ import (
 // address is busy while a record holds it, counted, and its lease's host
 // name resolves. An offer this node made for an address another node has
 // since leased is dropped (its client's REQUEST is NAKed by the store).
-func (s *Store) remote(tx store.Tx, bucket, key, old, val []byte) {
+func (s *Allocator) remote(tx store.Tx, bucket, key, old, val []byte) {
 	if len(key) != 4 {
 		return
 	}

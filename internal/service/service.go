@@ -53,7 +53,7 @@ type Service struct {
 	db     store.DB
 	c      *groupcommit.Committer
 	dir    *numbering.Directory
-	leases *leases.Store // nil: no DHCP
+	leases *leases.Allocator // nil: no DHCP
 	now    func() time.Time
 	log    *slog.Logger
 	// refusals decides whether REGISTER/DEREGISTER look for a refusal in a

@@ -16,7 +16,7 @@ import (
 
 type fx struct {
 	db  store.DB
-	s   *leases.Store
+	s   *leases.Allocator
 	clk *testutil.Clock
 }
 

@@ -1,0 +1,93 @@
+package leases
+
+import (
+	"math/rand/v2"
+	"net/netip"
+)
+
+// The address bitmap: one bit per address of each range, set while the
+// address is leased, offered or quarantined (or reserved for a host). It
+// lives in memory, is built from the store at Open and follows commits
+// through Apply; it is a hint that the transaction functions re-check
+// against the store. The caller of every function here but Short holds mu
+// (or is single-threaded).
+
+func (s *Allocator) locate(a netip.Addr) (int, uint, bool) {
+	for i, r := range s.cfg.Ranges {
+		if r.Contains(a) {
+			return i, r.index(a), true
+		}
+	}
+	return 0, 0, false
+}
+
+// mark sets or clears the busy hint of a; the caller holds mu (or is
+// single-threaded).
+func (s *Allocator) mark(a netip.Addr, busy bool) {
+	if _, fixed := s.fixedAt[a]; fixed {
+		return // always busy
+	}
+	if i, j, ok := s.locate(a); ok {
+		s.busy[i].SetTo(j, busy)
+	}
+}
+
+func (s *Allocator) isBusy(a netip.Addr) bool {
+	i, j, ok := s.locate(a)
+	return ok && s.busy[i].Test(j)
+}
+
+// free counts the addresses neither leased, offered nor quarantined; the
+// caller holds mu.
+func (s *Allocator) free() int {
+	n := 0
+	for i, r := range s.cfg.Ranges {
+		n += int(r.Size()) - int(s.busy[i].Count())
+	}
+	return n
+}
+
+// Short reports whether no more than the held-back addresses are free (only
+// then does it matter whether a client has a reservation).
+func (s *Allocator) Short() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.free() <= s.cfg.HeldBack
+}
+
+// nextFree finds a clear bit from the rotating cursor (Kea's iterative
+// allocator: a just-freed address is the last to be reused, so a client
+// that comes back soon still finds its old one).
+func (s *Allocator) nextFree(within func(netip.Addr) bool) (netip.Addr, bool) {
+	for i, r := range s.cfg.Ranges {
+		if !within(r.Start) {
+			continue
+		}
+		b := s.busy[i]
+		if s.cfg.Spread {
+			s.cursor[i] = uint(rand.Int64N(int64(r.Size()))) //nolint:gosec // a place to start looking, not a secret
+		}
+		j, ok := b.NextClear(s.cursor[i])
+		if !ok || j >= r.Size() {
+			j, ok = b.NextClear(0)
+			if !ok || j >= r.Size() {
+				continue
+			}
+		}
+		if p := s.cfg.Prefer; s.cfg.Spread && p != nil && !p(r.at(j)) {
+			for k, n := j, 0; n < 64; n++ {
+				k, ok = b.NextClear(k + 1)
+				if !ok || k >= r.Size() {
+					break
+				}
+				if p(r.at(k)) {
+					j = k
+					break
+				}
+			}
+		}
+		s.cursor[i] = j + 1
+		return r.at(j), true
+	}
+	return netip.Addr{}, false
+}

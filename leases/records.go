@@ -1,0 +1,201 @@
+package leases
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/store"
+)
+
+// The records in the store and the queries over them, read inside the
+// caller's transaction.
+
+// Buckets. Keys are fixed width: IPv4 4 bytes, times 8-byte big-endian
+// Unix seconds, so that Seek scans the expiry indexes in order.
+var (
+	bktLeases     = []byte("lease.ip")   // IPv4 -> lease record
+	bktByClient   = []byte("lease.cli")  // client key -> IPv4 of its lease, or of its last one
+	bktExpiry     = []byte("lease.exp")  // expiry(8)+IPv4 -> nil
+	bktQuarantine = []byte("lease.quar") // IPv4 -> until(8)
+	bktQuarExpiry = []byte("lease.qexp") // until(8)+IPv4 -> nil
+)
+
+const leaseVersion = 1
+
+var errBadRecord = errors.New("leases: corrupt lease record")
+
+// appendLease appends l's record (the value under its address in
+// lease.ip): version 1, MAC (6), start and expiry (8 each, big-endian Unix
+// seconds), the client key (2-byte big-endian length, then the key) and the
+// host name (1-byte length, at most 255, then the name).
+func appendLease(b []byte, l *Lease) []byte {
+	b = append(b, leaseVersion)
+	b = append(b, l.MAC[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(l.Start.Unix()))
+	b = binary.BigEndian.AppendUint64(b, uint64(l.Expiry.Unix()))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(l.Key)))
+	b = append(b, l.Key...)
+	h := l.Hostname
+	if len(h) > 255 {
+		h = h[:255]
+	}
+	b = append(b, byte(len(h)))
+	return append(b, h...)
+}
+
+func decodeLease(a netip.Addr, v []byte) (*Lease, error) {
+	const fixed = 1 + 6 + 8 + 8 + 2
+	if len(v) < fixed || v[0] != leaseVersion {
+		return nil, fmt.Errorf("%w: %v", errBadRecord, a)
+	}
+	l := &Lease{Addr: a}
+	copy(l.MAC[:], v[1:7])
+	l.Start = time.Unix(int64(binary.BigEndian.Uint64(v[7:15])), 0)
+	l.Expiry = time.Unix(int64(binary.BigEndian.Uint64(v[15:23])), 0)
+	kl := int(binary.BigEndian.Uint16(v[23:25]))
+	rest := v[fixed:]
+	if len(rest) < kl+1 {
+		return nil, fmt.Errorf("%w: %v: client key", errBadRecord, a)
+	}
+	l.Key = string(rest[:kl])
+	rest = rest[kl:]
+	hl := int(rest[0])
+	if len(rest) != 1+hl {
+		return nil, fmt.Errorf("%w: %v: hostname", errBadRecord, a)
+	}
+	l.Hostname = string(rest[1:])
+	return l, nil
+}
+
+func expKey(t time.Time, a netip.Addr) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(t.Unix()))
+	a4 := a.As4()
+	return append(k, a4[:]...)
+}
+
+func putLease(tx store.Tx, l *Lease) error {
+	k := l.Addr.As4()
+	if err := tx.Bucket(bktLeases).Put(k[:], appendLease(nil, l)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bktByClient).Put([]byte(l.Key), k[:]); err != nil {
+		return err
+	}
+	return tx.Bucket(bktExpiry).Put(expKey(l.Expiry, l.Addr), nil)
+}
+
+func deleteLease(tx store.Tx, l *Lease) error {
+	k := l.Addr.As4()
+	if err := tx.Bucket(bktLeases).Delete(k[:]); err != nil {
+		return err
+	}
+	// The client index is kept: it remembers the client's last address so
+	// that it gets it back while nobody else has taken it.
+	return tx.Bucket(bktExpiry).Delete(expKey(l.Expiry, l.Addr))
+}
+
+func leaseOf(tx store.Tx, key string) (*Lease, error) {
+	v := tx.Bucket(bktByClient).Get([]byte(key))
+	if len(v) != 4 {
+		return nil, nil
+	}
+	l, err := leaseAt(tx, netip.AddrFrom4([4]byte(v)))
+	if err != nil || l == nil || l.Key != key {
+		return nil, err
+	}
+	return l, nil
+}
+
+func leaseAt(tx store.Tx, a netip.Addr) (*Lease, error) {
+	k := a.As4()
+	v := tx.Bucket(bktLeases).Get(k[:])
+	if v == nil {
+		return nil, nil
+	}
+	return decodeLease(a, v)
+}
+
+// LeaseOf returns the client's lease record (current or expired), or nil.
+func (s *Allocator) LeaseOf(tx store.Tx, key string) (*Lease, error) { return leaseOf(tx, key) }
+
+// Quarantined reports whether a is quarantined at now.
+func (s *Allocator) Quarantined(tx store.Tx, a netip.Addr, now time.Time) bool {
+	k := a.As4()
+	v := tx.Bucket(bktQuarantine).Get(k[:])
+	return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now.Unix()
+}
+
+// PageTx calls f for the lease records after address after (all when
+// invalid), in address order, until f returns false.
+func PageTx(tx store.Tx, after netip.Addr, f func(*Lease) (bool, error)) error {
+	c := tx.Bucket(bktLeases).Cursor()
+	k, v := c.First()
+	if after.Is4() {
+		a := after.As4()
+		if k, v = c.Seek(a[:]); k != nil && string(k) == string(a[:]) {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		l, err := decodeLease(netip.AddrFrom4([4]byte(k)), v)
+		if err != nil {
+			return err
+		}
+		if more, err := f(l); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// Quarantine is a quarantined address.
+type Quarantine struct {
+	Addr  netip.Addr `json:"address"`
+	Until time.Time  `json:"until"`
+}
+
+// QuarantineTx lists the quarantined addresses.
+func QuarantineTx(tx store.Tx) ([]Quarantine, error) {
+	var out []Quarantine
+	err := tx.Bucket(bktQuarantine).ForEach(func(k, v []byte) error {
+		if len(k) != 4 || len(v) != 8 {
+			return errBadRecord
+		}
+		out = append(out, Quarantine{Addr: netip.AddrFrom4([4]byte(k)), Until: time.Unix(int64(binary.BigEndian.Uint64(v)), 0)})
+		return nil
+	})
+	return out, err
+}
+
+// NextDue returns when the earliest lease or quarantine ends, or the zero
+// time when none does (the reclaimer commits only when one is due).
+func NextDue(tx store.Tx) time.Time {
+	var due time.Time
+	for _, b := range [][]byte{bktExpiry, bktQuarExpiry} {
+		if k, _ := tx.Bucket(b).Cursor().First(); len(k) == 12 {
+			t := time.Unix(int64(binary.BigEndian.Uint64(k)), 0)
+			if due.IsZero() || t.Before(due) {
+				due = t
+			}
+		}
+	}
+	return due
+}
+
+// AddrOfMAC returns the address of the current lease held by a client with
+// this hardware address, if any: under the client key of its chaddr, or of
+// the client identifier that most clients derive from it (type 1 + MAC,
+// RFC 2132 9.14).
+func AddrOfMAC(tx store.Tx, mac domain.MAC, now time.Time) (netip.Addr, bool) {
+	for _, key := range []string{ClientKey(nil, mac), ClientKey(append([]byte{1}, mac[:]...), mac)} {
+		l, err := leaseOf(tx, key)
+		if err == nil && l != nil && l.MAC == mac && l.Active(now) {
+			return l.Addr, true
+		}
+	}
+	return netip.Addr{}, false
+}

@@ -1,0 +1,273 @@
+package leases
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/store"
+)
+
+// The changes, each a function of the caller's store.Tx (one transaction
+// with the caller's other tables), returning Effects that the caller
+// passes to Apply once the transaction has committed.
+
+// Effects is what the in-memory state learns after a commit.
+type Effects struct {
+	busy, free []netip.Addr
+	leased     []Lease      // granted or renewed: their names
+	newRows    int          // leases that did not exist before (not renewals)
+	ended      []netip.Addr // leases that ended: their names go
+	acked      []string     // client keys whose offer became a lease
+	declinedBy string
+	quarDelta  int
+}
+
+// Apply updates the allocation state after the transaction that produced
+// e has committed.
+func (s *Allocator) Apply(e Effects, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range e.acked {
+		if o, ok := s.offers[k]; ok {
+			delete(s.offers, k)
+			if s.offeredTo[o.addr] == k {
+				delete(s.offeredTo, o.addr)
+			}
+			s.mark(o.addr, false) // re-marked below if it is the lease
+		}
+	}
+	for _, a := range e.free {
+		if _, offered := s.offeredTo[a]; !offered {
+			s.mark(a, false)
+		}
+	}
+	for _, a := range e.busy {
+		s.mark(a, true)
+	}
+	if e.declinedBy != "" {
+		d := s.declined[e.declinedBy]
+		if now.After(d.until) {
+			d = declines{}
+		}
+		d.count++
+		d.until = now.Add(s.cfg.Quarantine)
+		s.declined[e.declinedBy] = d
+	}
+	s.quarantined += e.quarDelta
+	s.leasedN += e.newRows - len(e.ended)
+	for _, a := range e.ended {
+		s.unindexName(a)
+	}
+	for _, l := range e.leased {
+		s.indexName(l)
+	}
+}
+
+// AckTx grants (or renews) the client's lease of a for d. It refuses an
+// address outside the pools (NotFound), and one leased to another client
+// or quarantined (InUse). It returns the new lease and the leases it
+// ended: the client's previous lease of another address, and another
+// client's expired lease of a that was not reclaimed yet.
+func (s *Allocator) AckTx(tx store.Tx, c Client, a netip.Addr, d time.Duration, now time.Time) (*Lease, []Lease, Effects, error) {
+	var e Effects
+	if !s.InRange(a) {
+		return nil, nil, e, domain.Errorf(domain.NotFound, "%v is in no pool", a)
+	}
+	if s.othersFixed(a, c) {
+		return nil, nil, e, domain.Errorf(domain.InUse, "%v is reserved for another client", a)
+	}
+	if f, ok := s.ReservedFor(c); ok && f != a {
+		// Its own address unless another client still holds that (then
+		// it takes a dynamic one meanwhile, as Offer gives).
+		held, err := leaseAt(tx, f)
+		if err != nil {
+			return nil, nil, e, err
+		}
+		if held == nil || held.Key == c.Key || !held.Active(now) {
+			return nil, nil, e, domain.Errorf(domain.InUse, "the client's address is %v (host reservation)", f)
+		}
+	}
+	if s.Quarantined(tx, a, now) {
+		return nil, nil, e, domain.Errorf(domain.InUse, "%v is quarantined", a)
+	}
+	if d <= 0 {
+		d = s.cfg.LeaseTime
+	}
+	cur, err := leaseAt(tx, a)
+	if err != nil {
+		return nil, nil, e, err
+	}
+	var ended []Lease
+	if cur != nil && cur.Key != c.Key {
+		if cur.Active(now) {
+			return nil, nil, e, domain.Errorf(domain.InUse, "%v is leased to another client until %v", a, cur.Expiry.Format(time.RFC3339))
+		}
+		if err := deleteLease(tx, cur); err != nil {
+			return nil, nil, e, err
+		}
+		ended = append(ended, *cur)
+		e.ended = append(e.ended, cur.Addr)
+	}
+	old, err := leaseOf(tx, c.Key)
+	if err != nil {
+		return nil, nil, e, err
+	}
+	if _, mine := s.fixedAt[a]; cur == nil && !c.Reserved && !mine && (old == nil || old.Addr != a) {
+		// A client without a reservation takes a new address only while
+		// more than the held-back ones are free, unless it was offered.
+		// (Checked before anything is written: a refusal writes nothing.)
+		s.mu.Lock()
+		short := s.offeredTo[a] != c.Key && s.free() <= s.cfg.HeldBack // a, not busy yet, counts as free
+		s.mu.Unlock()
+		if short {
+			return nil, nil, e, domain.Errorf(domain.InUse, "%v is held back for reserved phones", a)
+		}
+	}
+	if old != nil && old.Addr != a {
+		if err := deleteLease(tx, old); err != nil {
+			return nil, nil, e, err
+		}
+		ended = append(ended, *old)
+		e.free = append(e.free, old.Addr)
+		e.ended = append(e.ended, old.Addr)
+	}
+	l := &Lease{Addr: a, Key: c.Key, MAC: c.MAC, Hostname: c.Hostname, Start: now, Expiry: ceilSecond(now.Add(d))}
+	if cur != nil && cur.Key == c.Key {
+		l.Start = cur.Start
+		if err := tx.Bucket(bktExpiry).Delete(expKey(cur.Expiry, a)); err != nil {
+			return nil, nil, e, err
+		}
+	}
+	if err := putLease(tx, l); err != nil {
+		return nil, nil, e, err
+	}
+	e.acked = append(e.acked, c.Key)
+	e.busy = append(e.busy, a)
+	e.leased = append(e.leased, *l)
+	if cur == nil || cur.Key != c.Key {
+		e.newRows++
+	}
+	return l, ended, e, nil
+}
+
+// ReleaseTx ends the client's lease of a (DHCPRELEASE). It returns the
+// lease it ended, or nil when a is not the client's.
+func (s *Allocator) ReleaseTx(tx store.Tx, c Client, a netip.Addr) (*Lease, Effects, error) {
+	var e Effects
+	cur, err := leaseAt(tx, a)
+	if err != nil || cur == nil || cur.Key != c.Key {
+		return nil, e, err
+	}
+	if err := deleteLease(tx, cur); err != nil {
+		return nil, e, err
+	}
+	e.free = append(e.free, a)
+	e.ended = append(e.ended, a)
+	return cur, e, nil
+}
+
+// DeclineTx handles a DHCPDECLINE of a: the client's lease (if a is its
+// lease) ends and a is quarantined until now+Quarantine, unless the
+// quarantine is full. The client is counted towards MaxDeclines.
+func (s *Allocator) DeclineTx(tx store.Tx, c Client, a netip.Addr, now time.Time) (*Lease, Effects, error) {
+	var e Effects
+	cur, err := leaseAt(tx, a)
+	if err != nil {
+		return nil, e, err
+	}
+	if cur == nil || cur.Key != c.Key {
+		// RFC 2131 4.3.3: a DECLINE of an address that is not the
+		// client's changes nothing, but it still counts.
+		e.declinedBy = c.Key
+		return nil, e, nil
+	}
+	if err := deleteLease(tx, cur); err != nil {
+		return nil, e, err
+	}
+	e.ended = append(e.ended, a)
+	e.declinedBy = c.Key
+	s.mu.Lock()
+	full := s.quarantined >= s.cfg.MaxQuarantined
+	s.mu.Unlock()
+	if full {
+		e.free = append(e.free, a)
+		return cur, e, nil
+	}
+	until := now.Add(s.cfg.Quarantine)
+	k := a.As4()
+	if err := tx.Bucket(bktQuarantine).Put(k[:], binary.BigEndian.AppendUint64(nil, uint64(until.Unix()))); err != nil {
+		return nil, e, err
+	}
+	if err := tx.Bucket(bktQuarExpiry).Put(expKey(until, a), nil); err != nil {
+		return nil, e, err
+	}
+	e.busy = append(e.busy, a)
+	e.quarDelta++
+	return cur, e, nil
+}
+
+// ReclaimTx ends up to limit leases that expired by now (through the
+// expiry index, not a scan) and lifts ended quarantines. It returns the
+// leases it ended.
+func (s *Allocator) ReclaimTx(tx store.Tx, now time.Time, limit int) ([]Lease, Effects, error) {
+	var e Effects
+	var ended []Lease
+	keys := dueKeys(tx.Bucket(bktExpiry), now, limit)
+	for _, k := range keys {
+		a := netip.AddrFrom4([4]byte(k[8:]))
+		l, err := leaseAt(tx, a)
+		if err != nil {
+			return nil, e, err
+		}
+		if l != nil && uint64(l.Expiry.Unix()) == binary.BigEndian.Uint64(k[:8]) {
+			if err := deleteLease(tx, l); err != nil {
+				return nil, e, err
+			}
+			ended = append(ended, *l)
+			e.free = append(e.free, a)
+			e.ended = append(e.ended, a)
+			continue
+		}
+		if err := tx.Bucket(bktExpiry).Delete(k); err != nil {
+			return nil, e, err
+		}
+	}
+	for _, k := range dueKeys(tx.Bucket(bktQuarExpiry), now, limit) {
+		a := k[8:]
+		if err := tx.Bucket(bktQuarExpiry).Delete(k); err != nil {
+			return nil, e, err
+		}
+		if v := tx.Bucket(bktQuarantine).Get(a); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now.Unix() {
+			if err := tx.Bucket(bktQuarantine).Delete(a); err != nil {
+				return nil, e, err
+			}
+			e.free = append(e.free, netip.AddrFrom4([4]byte(a)))
+			e.quarDelta--
+		}
+	}
+	return ended, e, nil
+}
+
+func dueKeys(b store.Bucket, now time.Time, limit int) [][]byte {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
+		if len(k) != 12 || int64(binary.BigEndian.Uint64(k)) > now.Unix() {
+			break
+		}
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	return keys
+}
+
+// ceilSecond rounds t up to the second the store keeps: a lease never ends
+// on the server before the client was told (a rebinding client near its
+// end would otherwise find its lease reclaimed).
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}
