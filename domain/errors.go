@@ -4,10 +4,12 @@
 // dependencies beyond the standard library, so a client (lantelctl, the
 // LTNP/1 codec) can use it without linking the store.
 //
-// A *Error is an answer, not a failure: the operation refused and changed
-// nothing. Every other error is a failure (storage, I/O). Each front maps
-// a Kind to its protocol's code through one table (LTNP RESULT, HTTP
-// status, DHCP outcome); none of them reads an error's text.
+// A *Error is an answer: the operation refused (or, for the failure kinds
+// Unavailable and Stale, could not be carried out now) and changed
+// nothing. An error without a Kind is a failure the service did not
+// classify. Each front maps every Kind to its protocol's code through one
+// table (LTNP RESULT, HTTP status, SIP status, DNS rcode, DHCP outcome);
+// none of them reads an error's text.
 package domain
 
 import (
@@ -47,10 +49,19 @@ const (
 	// SIP 401 challenge). It is not a refusal of a proof: a wrong one is
 	// Denied.
 	Unauthenticated
+	// Unavailable is a failure, not a refusal: the store cannot carry the
+	// request out now (a storage failure, no quorum). Nothing was
+	// changed; the client tries again later (or another node).
+	Unavailable
+	// Stale is a failure, not a refusal: this node's copy of a shared
+	// store is too old to answer from (cut off from the cluster). The
+	// client asks another node, or again later.
+	Stale
 )
 
 var kindNames = [...]string{"", "invalid", "not found", "offline", "reserved", "in use",
-	"exhausted", "denied", "unknown server", "conflict", "unauthenticated"}
+	"exhausted", "denied", "unknown server", "conflict", "unauthenticated",
+	"unavailable", "stale"}
 
 // Kinds lists every Kind (for the tables that must map each one).
 func Kinds() []Kind {
@@ -94,8 +105,9 @@ func (e *Error) Error() string {
 // Unwrap returns the Kind, so that errors.Is(err, domain.NotFound) works.
 func (e *Error) Unwrap() error { return e.Kind }
 
-// As returns the refusal in err's chain, or nil when err is a failure (or
-// nil).
+// As returns the *Error in err's chain (a refusal, or a failure of kind
+// Unavailable or Stale: see Kind.Failure), or nil when err has none (an
+// unclassified failure, or nil).
 func As(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
@@ -103,3 +115,8 @@ func As(err error) *Error {
 	}
 	return nil
 }
+
+// Failure reports whether k is a failure (Unavailable, Stale): the request
+// was not carried out for a reason of the server's, not of the request's,
+// and may succeed later or on another node. Every other Kind is a refusal.
+func (k Kind) Failure() bool { return k == Unavailable || k == Stale }

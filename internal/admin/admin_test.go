@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/admin/api"
 	"github.com/lantel/lantel/internal/metrics"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/internal/testutil"
@@ -155,8 +156,8 @@ func TestBackupIsAStore(t *testing.T) {
 	}
 }
 
-// Every refusal kind maps to a status on purpose; a failure is 500 and
-// does not show its text.
+// Every kind maps to a status on purpose (the failure kinds to 503 with
+// Retry-After); a failure without a kind is 500 and does not show its text.
 func TestEveryKindHasAStatus(t *testing.T) {
 	s := &Server{cfg: Config{Log: slog.New(slog.DiscardHandler)}}
 	for _, k := range domain.Kinds() {
@@ -167,9 +168,13 @@ func TestEveryKindHasAStatus(t *testing.T) {
 		}
 		w := httptest.NewRecorder()
 		s.fail(w, domain.Errorf(k, "because"))
-		var body apiError
-		if w.Code != code || json.Unmarshal(w.Body.Bytes(), &body) != nil || !strings.Contains(body.Error, "because") {
+		var body api.ErrorBody
+		if w.Code != code || json.Unmarshal(w.Body.Bytes(), &body) != nil || !strings.Contains(body.Error, "because") ||
+			body.Code != codeName(code) {
 			t.Errorf("kind %v: %d %s", k, w.Code, w.Body)
+		}
+		if retry := w.Header().Get("Retry-After") != ""; retry != k.Failure() || k.Failure() && code != 503 {
+			t.Errorf("kind %v: %d, Retry-After %q", k, code, w.Header().Get("Retry-After"))
 		}
 	}
 	w := httptest.NewRecorder()
@@ -209,7 +214,7 @@ func TestSafeEditsInboxCSV(t *testing.T) {
 	}
 	// The export imports into a fresh store as the same reservations.
 	h2, svc2 := newHandler(t, "")
-	body, _ := json.Marshal(ImportBody{CSV: export})
+	body, _ := json.Marshal(api.ImportBody{CSV: export})
 	run(t, h2, req{"POST", "/api/v1/reservations/import", string(body), nil, 200, `"imported": 2`})
 	export2 := run(t, h2, req{"GET", "/api/v1/reservations/export", "", nil, 200, ""})
 	if export2 != export {
@@ -217,9 +222,9 @@ func TestSafeEditsInboxCSV(t *testing.T) {
 	}
 	// A bad CSV changes nothing and names its lines.
 	before, _ := svc2.Snapshot()
-	bad, _ := json.Marshal(ImportBody{CSV: "number,mac,name\n2030,02:00:00:00:00:30,a\n2031,zz,b\n2032,,c\n"})
+	bad, _ := json.Marshal(api.ImportBody{CSV: "number,mac,name\n2030,02:00:00:00:00:30,a\n2031,zz,b\n2032,,c\n"})
 	run(t, h2, req{"POST", "/api/v1/reservations/import", string(bad), nil, 400, `"line": 3`})
-	conflict, _ := json.Marshal(ImportBody{CSV: "number,mac,name\n2030,02:00:00:00:00:30,a\n2031,02:00:00:00:00:30,b\n"})
+	conflict, _ := json.Marshal(api.ImportBody{CSV: "number,mac,name\n2030,02:00:00:00:00:30,a\n2031,02:00:00:00:00:30,b\n"})
 	run(t, h2, req{"POST", "/api/v1/reservations/import", string(conflict), nil, 400, `"line": 3`})
 	after, _ := svc2.Snapshot()
 	if len(after.Reservations) != len(before.Reservations) {

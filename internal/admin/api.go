@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/admin/api"
 	"github.com/lantel/lantel/numbering"
 )
 
@@ -45,7 +46,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		code, status = http.StatusServiceUnavailable, "failing"
 	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+	writeJSON(w, code, api.Health{Status: status, Checks: checks})
 }
 
 func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +78,7 @@ func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Next-After", out[len(out)-1].Number)
 		w.Header().Set("Link", `</api/v1/directory?`+q.Encode()+`>; rel="next"`)
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, apiList(out, entryOf))
 }
 
 func (s *Server) entry(w http.ResponseWriter, r *http.Request) {
@@ -86,28 +87,15 @@ func (s *Server) entry(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, entryOf(e))
 }
 
-// LeaseJSON is a lease as the API shows it.
-type LeaseJSON struct {
-	Address  string    `json:"address"`
-	MAC      string    `json:"mac"`
-	Hostname string    `json:"hostname,omitempty"`
-	Start    time.Time `json:"start"`
-	Expiry   time.Time `json:"expiry"`
-	Number   string    `json:"number,omitempty"`
-	// DNSName is the name the DNS front answers for the lease (the host
-	// name as sanitised; "" when none, or when a newer lease holds it).
-	DNSName string `json:"dns_name,omitempty"`
-}
-
-func (s *Server) leaseList(after netip.Addr, limit int) ([]LeaseJSON, error) {
+func (s *Server) leaseList(after netip.Addr, limit int) ([]api.Lease, error) {
 	ls, err := s.cfg.Svc.LeasePage(after, limit)
-	out := make([]LeaseJSON, 0, len(ls))
+	out := make([]api.Lease, 0, len(ls))
 	for _, l := range ls {
 		name, _, _ := s.cfg.Svc.HostAt(l.Addr)
-		out = append(out, LeaseJSON{Address: l.Addr.String(), MAC: l.MAC.String(), Hostname: l.Hostname,
+		out = append(out, api.Lease{Address: l.Addr.String(), MAC: l.MAC.String(), Hostname: l.Hostname,
 			Start: l.Start, Expiry: l.Expiry, Number: l.Number, DNSName: name})
 	}
 	return out, err
@@ -149,7 +137,7 @@ func (s *Server) quarantine(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, apiList(out, quarantineOf))
 }
 
 func (s *Server) snapshot(w http.ResponseWriter) *numbering.Snapshot {
@@ -163,19 +151,19 @@ func (s *Server) snapshot(w http.ResponseWriter) *numbering.Snapshot {
 
 func (s *Server) listReservations(w http.ResponseWriter, r *http.Request) {
 	if snap := s.snapshot(w); snap != nil {
-		writeJSON(w, http.StatusOK, orEmpty(snap.Reservations))
+		writeJSON(w, http.StatusOK, orEmpty(apiList(snap.Reservations, reservationOf)))
 	}
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	if snap := s.snapshot(w); snap != nil {
-		writeJSON(w, http.StatusOK, orEmpty(snap.Users))
+		writeJSON(w, http.StatusOK, orEmpty(apiList(snap.Users, userOf)))
 	}
 }
 
 func (s *Server) listServers(w http.ResponseWriter, r *http.Request) {
 	if snap := s.snapshot(w); snap != nil {
-		writeJSON(w, http.StatusOK, orEmpty(snap.Servers))
+		writeJSON(w, http.StatusOK, orEmpty(apiList(snap.Servers, serverOf)))
 	}
 }
 
@@ -199,20 +187,8 @@ func decodeLimit(r *http.Request, v any, limit int64) error {
 	return nil
 }
 
-// ReservationBody is the body of POST/PUT /api/v1/reservations.
-type ReservationBody struct {
-	Number string `json:"number"`
-	MAC    string `json:"mac,omitempty"`
-	User   string `json:"user,omitempty"`
-	Name   string `json:"name,omitempty"`
-	// Secret sets the number's secret (write-only: answers show
-	// has_secret); ClearSecret removes it; with neither it stays.
-	Secret      string `json:"secret,omitempty"`
-	ClearSecret bool   `json:"clear_secret,omitempty"`
-}
-
 func (s *Server) putReservation(w http.ResponseWriter, r *http.Request) {
-	var b ReservationBody
+	var b api.ReservationBody
 	if err := decode(r, &b); err != nil {
 		s.fail(w, err)
 		return
@@ -250,7 +226,7 @@ func (s *Server) reply(w http.ResponseWriter, code int, number string) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, code, e)
+	writeJSON(w, code, entryOf(e))
 }
 
 func (s *Server) deleteReservation(w http.ResponseWriter, r *http.Request) {
@@ -263,15 +239,15 @@ func (s *Server) deleteReservation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) putUser(w http.ResponseWriter, r *http.Request) {
-	var u numbering.User
-	if err := decode(r, &u); err != nil {
+	var b api.User
+	if err := decode(r, &b); err != nil {
 		s.fail(w, err)
 		return
 	}
+	u := numbering.User{ID: b.ID, Number: b.Number, Name: b.Name} // the origin is the API's
 	if p := r.PathValue("id"); p != "" {
 		u.ID = p
 	}
-	u.Origin = ""
 	if err := s.cfg.Svc.PutUser(u); err != nil {
 		s.fail(w, err)
 		return
@@ -280,7 +256,7 @@ func (s *Server) putUser(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		code = http.StatusCreated
 	}
-	writeJSON(w, code, map[string]string{"id": u.ID, "number": u.Number, "name": u.Name})
+	writeJSON(w, code, api.UserReply{ID: u.ID, Number: u.Number, Name: u.Name})
 }
 
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
@@ -292,13 +268,8 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// ServerBody is the body of PUT /api/v1/servers/{number}.
-type ServerBody struct {
-	Address string `json:"address"`
-}
-
 func (s *Server) putServer(w http.ResponseWriter, r *http.Request) {
-	var b ServerBody
+	var b api.ServerBody
 	if err := decode(r, &b); err != nil {
 		s.fail(w, err)
 		return
@@ -313,7 +284,7 @@ func (s *Server) putServer(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sv)
+	writeJSON(w, http.StatusOK, serverOf(sv))
 }
 
 func (s *Server) deleteServer(w http.ResponseWriter, r *http.Request) {
@@ -347,6 +318,6 @@ const backupDeadline = 10 * time.Minute
 // defaultPageLimit is how many entries a directory page holds when no
 // limit is asked; maxPageLimit the most a page may hold.
 const (
-	defaultPageLimit = 1000
-	maxPageLimit     = 10000
+	defaultPageLimit = api.DefaultLimit
+	maxPageLimit     = api.MaxLimit
 )

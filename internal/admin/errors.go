@@ -6,11 +6,14 @@ import (
 	"strings"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/admin/api"
 )
 
-// statusOf maps every refusal kind to its HTTP status; a kind missing here
-// is a bug that the package test catches. Any error that is not a refusal
-// is a storage failure: 500.
+// statusOf maps every kind to its HTTP status; a kind missing here is a
+// bug that the package test catches. The failure kinds (no quorum, a
+// storage failure, a node cut off from its cluster) are 503: try later, or
+// another node. Any other error is a failure the service did not classify:
+// 500.
 var statusOf = map[domain.Kind]int{
 	domain.Invalid:         http.StatusBadRequest,
 	domain.NotFound:        http.StatusNotFound,
@@ -22,21 +25,36 @@ var statusOf = map[domain.Kind]int{
 	domain.Exhausted:       http.StatusConflict,
 	domain.Denied:          http.StatusForbidden,
 	domain.Unauthenticated: http.StatusUnauthorized,
+	domain.Unavailable:     http.StatusServiceUnavailable,
+	domain.Stale:           http.StatusServiceUnavailable,
 }
 
-type apiError struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
+// retryAfter is the Retry-After of a 503 (seconds).
+const retryAfter = "5"
 
 func writeErr(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, apiError{Error: err.Error(), Code: strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "-"))})
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	writeJSON(w, code, api.ErrorBody{Error: err.Error(), Code: codeName(code)})
 }
 
-// fail answers a request the service did not carry out.
+// codeName is the status as the "code" of an error answer: "not-found".
+func codeName(code int) string {
+	return strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "-"))
+}
+
+// fail answers a request the service did not carry out: a refusal or a
+// failure kind with its status and reason; a failure (logged) without its
+// text.
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	if e := domain.As(err); e != nil {
 		if code, ok := statusOf[e.Kind]; ok {
+			if e.Kind.Failure() {
+				s.cfg.Log.Error("admin: storage failure", "err", err)
+				writeErr(w, code, errors.New(e.Reason))
+				return
+			}
 			writeErr(w, code, err)
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/lantel/lantel/internal/admin/api"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
 )
@@ -29,7 +30,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 type pageData struct {
 	Server     string
 	Entries    []numbering.Entry
-	Leases     []LeaseJSON
+	Leases     []api.Lease
 	HasLeases  bool
 	Query      string
 	Counts     numbering.Counts

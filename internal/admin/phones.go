@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/admin/api"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/numbering"
 )
@@ -24,36 +25,13 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// CountsJSON is GET /api/v1/counts: numbers by state, without a scan.
-type CountsJSON struct {
-	Online   int    `json:"online"`
-	Offline  int    `json:"offline"`
-	Reserved int    `json:"reserved"`
-	FreePool int    `json:"free_pool"`
-	PoolSize uint32 `json:"pool_size"`
+	writeJSON(w, http.StatusOK, apiList(out, inboxOf))
 }
 
 func (s *Server) counts(w http.ResponseWriter, r *http.Request) {
 	c := s.cfg.Svc.Counts()
-	writeJSON(w, http.StatusOK, CountsJSON{Online: c.Online, Offline: c.Offline, Reserved: c.Reserved, FreePool: c.FreePool,
+	writeJSON(w, http.StatusOK, api.Counts{Online: c.Online, Offline: c.Offline, Reserved: c.Reserved, FreePool: c.FreePool,
 		PoolSize: s.cfg.Svc.Config().Pool.Size()})
-}
-
-// ClaimBody is the body of POST /api/v1/inbox/{mac}/claim.
-type ClaimBody struct {
-	Number string `json:"number,omitempty"` // "": the next free number of the pool
-}
-
-// ClaimReply answers a claim.
-type ClaimReply struct {
-	MAC    string `json:"mac"`
-	Number string `json:"number"`
-	// CheckSync: what became of the NOTIFY check-sync that asks the phone
-	// to fetch its file again ("" when the SIP front is off).
-	CheckSync string `json:"check_sync,omitempty"`
 }
 
 func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +40,7 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	var b ClaimBody
+	var b api.ClaimBody
 	if r.ContentLength != 0 {
 		if err := decode(r, &b); err != nil {
 			s.fail(w, err)
@@ -74,7 +52,7 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	out := ClaimReply{MAC: mac.String(), Number: number}
+	out := api.ClaimReply{MAC: mac.String(), Number: number}
 	if s.cfg.CheckSync != nil && at.IsValid() {
 		code, err := s.cfg.CheckSync(at, number, 2*time.Second)
 		switch {
@@ -93,21 +71,11 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// PatchBody is the body of PATCH /api/v1/reservations/{number}: the
-// fields given change, the others stay.
-type PatchBody struct {
-	MAC         *string `json:"mac,omitempty"`
-	User        *string `json:"user,omitempty"`
-	Name        *string `json:"name,omitempty"`
-	Secret      *string `json:"secret,omitempty"`
-	ClearSecret bool    `json:"clear_secret,omitempty"`
+	writeJSON(w, http.StatusOK, apiList(out, eventOf))
 }
 
 func (s *Server) patchReservation(w http.ResponseWriter, r *http.Request) {
-	var b PatchBody
+	var b api.PatchBody
 	if err := decode(r, &b); err != nil {
 		s.fail(w, err)
 		return
@@ -168,29 +136,17 @@ func (s *Server) exportReservations(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// ImportBody is the body of POST /api/v1/reservations/import: the CSV
-// text (JSON, like every write: see guard.go).
-type ImportBody struct {
-	CSV string `json:"csv"`
-}
-
-// LineError is one refused line of an import.
-type LineError struct {
-	Line  int    `json:"line"`
-	Error string `json:"error"`
-}
-
 // ParseReservationsCSV reads reservations CSV (a header line naming at
 // least number; mac, user, name, secret, origin optional; rows of origin
 // "config" are skipped: they belong to the configuration file). It
 // returns the reservations and, for each bad line, its number and why.
-func ParseReservationsCSV(text string) ([]numbering.Reservation, []int, []LineError) {
+func ParseReservationsCSV(text string) ([]numbering.Reservation, []int, []api.LineError) {
 	cr := csv.NewReader(strings.NewReader(text))
 	cr.FieldsPerRecord = -1
 	var (
 		out   []numbering.Reservation
 		lines []int
-		errs  []LineError
+		errs  []api.LineError
 		col   = map[string]int{}
 	)
 	for {
@@ -200,7 +156,7 @@ func ParseReservationsCSV(text string) ([]numbering.Reservation, []int, []LineEr
 		}
 		line, _ := cr.FieldPos(0)
 		if err != nil {
-			errs = append(errs, LineError{Line: line, Error: err.Error()})
+			errs = append(errs, api.LineError{Line: line, Error: err.Error()})
 			break
 		}
 		if len(col) == 0 {
@@ -208,7 +164,7 @@ func ParseReservationsCSV(text string) ([]numbering.Reservation, []int, []LineEr
 				col[strings.ToLower(strings.TrimSpace(h))] = i
 			}
 			if _, ok := col["number"]; !ok {
-				return nil, nil, []LineError{{Line: line, Error: "the first line must name the columns: number,mac,user,name,secret"}}
+				return nil, nil, []api.LineError{{Line: line, Error: "the first line must name the columns: number,mac,user,name,secret"}}
 			}
 			continue
 		}
@@ -225,13 +181,13 @@ func ParseReservationsCSV(text string) ([]numbering.Reservation, []int, []LineEr
 		if m := get("mac"); m != "" {
 			mac, err := domain.ParseMAC(m)
 			if err != nil {
-				errs = append(errs, LineError{Line: line, Error: err.Error()})
+				errs = append(errs, api.LineError{Line: line, Error: err.Error()})
 				continue
 			}
 			res.MAC = mac
 		}
 		if res.Number == "" {
-			errs = append(errs, LineError{Line: line, Error: "no number"})
+			errs = append(errs, api.LineError{Line: line, Error: "no number"})
 			continue
 		}
 		out = append(out, res)
@@ -241,7 +197,7 @@ func ParseReservationsCSV(text string) ([]numbering.Reservation, []int, []LineEr
 }
 
 func (s *Server) importReservations(w http.ResponseWriter, r *http.Request) {
-	var b ImportBody
+	var b api.ImportBody
 	if err := decodeLimit(r, &b, 8<<20); err != nil {
 		s.fail(w, err)
 		return
@@ -252,15 +208,15 @@ func (s *Server) importReservations(w http.ResponseWriter, r *http.Request) {
 		var ie *service.ImportError
 		switch {
 		case errors.As(err, &ie):
-			errs = append(errs, LineError{Line: lines[ie.Row], Error: ie.Reason})
+			errs = append(errs, api.LineError{Line: lines[ie.Row], Error: ie.Reason})
 		case err != nil:
 			s.fail(w, err)
 			return
 		}
 	}
 	if len(errs) > 0 {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "nothing imported", "code": "bad-request", "lines": errs})
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: "nothing imported", Code: codeName(http.StatusBadRequest), Lines: errs})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"imported": len(rs)})
+	writeJSON(w, http.StatusOK, api.ImportReply{Imported: len(rs)})
 }

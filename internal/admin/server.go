@@ -5,14 +5,20 @@
 // service and encodes the answer; refusals map to HTTP status codes through
 // one table (errors.go).
 //
-// Files: server.go (listener, routes, authentication), api.go (the JSON
-// handlers), errors.go (refusal kinds to status codes), page.go (the web
-// page).
+// The JSON types of the API and a typed client are in package api (the
+// wire contract, which lantelctl shares). The front needs of the service
+// what Service lists.
+//
+// Files: server.go (listener, routes, authentication, Service), api.go
+// and phones.go (the JSON handlers), convert.go (the service's types as
+// the API's), errors.go (kinds to status codes), guard.go (browser
+// attacks), page.go (the web page).
 package admin
 
 import (
 	"crypto/subtle"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,10 +26,56 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/leases"
+	"github.com/lantel/lantel/numbering"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// Service is what the admin front needs of lantel's service
+// (*service.Service): a refusal is a *domain.Error, a failure one of kind
+// Unavailable or Stale (see errors.go).
+type Service interface {
+	// Health checks the store (nil error: passing).
+	Health() map[string]error
+	Now() time.Time
+	ServerNumber() string
+	HasDHCP() bool
+	Config() numbering.Config // the pool's size
+	Counts() numbering.Counts
+
+	Directory(f numbering.ListFilter) ([]numbering.Entry, error)
+	Entry(number string) (numbering.Entry, error)
+	History(number string) ([]numbering.Event, error)
+	Snapshot() (*numbering.Snapshot, error) // the tables, for their listings
+	Users() ([]numbering.User, error)
+	Servers() ([]numbering.Server, error)
+	Secret(number string) (string, error) // for an export with secrets
+
+	LeasePage(after netip.Addr, limit int) ([]service.LeaseInfo, error)
+	HostAt(addr netip.Addr) (string, time.Time, bool) // a lease's DNS name
+	Quarantine() ([]leases.Quarantine, error)
+
+	CreateReservation(r numbering.Reservation) error
+	PutReservation(r numbering.Reservation) error
+	PatchReservation(number string, p numbering.ReservationPatch) error
+	DeleteReservation(number string) error
+	// ImportReservations takes all or (a *service.ImportError) none.
+	ImportReservations(rs []numbering.Reservation) error
+	PutUser(u numbering.User) error
+	DeleteUser(id string) error
+	PutServer(sv numbering.Server) error
+	DeleteServer(number string) error
+
+	Inbox() ([]numbering.InboxEntry, error)
+	Claim(mac domain.MAC, number string) (string, netip.Addr, error)
+
+	Backup(w io.Writer, size func(int64)) error
+}
+
+var _ Service = (*service.Service)(nil)
 
 // Config is what the admin listener serves. The address was checked by the
 // configuration (a non-loopback address needs a token).
@@ -34,7 +86,7 @@ type Config struct {
 	// the listener may be reached: the Host header of every request must be
 	// one of them (see guard.go).
 	Hosts []string
-	Svc   *service.Service
+	Svc   Service
 	// Health returns the state of the parts beyond the store (listeners);
 	// nil error: ok.
 	Health  func() map[string]error

@@ -4,8 +4,9 @@
 // number leaves DNS the moment its binding or lease ends. It uses
 // github.com/miekg/dns for the codec and the listeners.
 //
-// answer.go decides the answer to one question and does no I/O; server.go
-// is the listener.
+// answer.go decides the answer to one question and does no I/O; rcodes.go
+// maps the service's error kinds to response codes; server.go is the
+// listener.
 package dnsserver
 
 import (
@@ -145,9 +146,9 @@ func (a *answerer) answer(q dns.Question) reply {
 	if strings.Contains(label, ".") {
 		return a.nxdomain(zone)
 	}
-	addr, left, ok := a.resolve(label)
-	if !ok {
-		return a.nxdomain(zone)
+	addr, left, err := a.resolve(label)
+	if err != nil {
+		return a.fail(zone, err)
 	}
 	if q.Qtype != dns.TypeA {
 		return a.nodata(zone)
@@ -156,26 +157,37 @@ func (a *answerer) answer(q dns.Question) reply {
 }
 
 // resolve finds a label of the zone: the server itself, a number (short or
-// full) that is online, a host reservation, a lease's host name.
-func (a *answerer) resolve(label string) (netip.Addr, time.Duration, bool) {
+// full) that is online, a host reservation, a lease's host name. A name it
+// does not find is NotFound; the service's error passes (see rcodes.go).
+func (a *answerer) resolve(label string) (netip.Addr, time.Duration, error) {
 	now := a.names.Now()
 	if label == "ns" && a.opts.NS.IsValid() {
-		return a.opts.NS, 0, true
+		return a.opts.NS, 0, nil
 	}
 	if domain.IsDigits(label) {
-		ans, err := a.names.Query(label)
-		if err != nil || ans.Referral != nil || !ans.Addr.IsValid() {
-			return netip.Addr{}, 0, false
-		}
-		return ans.Addr, ans.Lifetime, true
+		ans, err := a.online(label)
+		return ans.Addr, ans.Lifetime, err
 	}
 	if h, ok := a.opts.Hosts[label]; ok {
-		return h, 0, true
+		return h, 0, nil
 	}
 	if addr, exp, ok := a.names.ResolveHost(label); ok && exp.After(now) {
-		return addr, untilTTL(exp, now), true
+		return addr, untilTTL(exp, now), nil
 	}
-	return netip.Addr{}, 0, false
+	return netip.Addr{}, 0, errNoName
+}
+
+// errNoName: no lease, host or number has the name.
+var errNoName = domain.Errorf(domain.NotFound, "no such name")
+
+// online asks the service for a number that is online here: a number of
+// another server (a referral) or without an address is NotFound.
+func (a *answerer) online(number string) (numbering.Answer, error) {
+	ans, err := a.names.Query(number)
+	if err == nil && (ans.Referral != nil || !ans.Addr.IsValid()) {
+		err = errNoName
+	}
+	return ans, err
 }
 
 // enumAnswer answers an ENUM name: the number's digits, reversed, one per
@@ -189,9 +201,9 @@ func (a *answerer) enumAnswer(name string, qtype uint16) reply {
 		}
 		digits = append(digits, labels[i][0])
 	}
-	ans, err := a.names.Query(string(digits))
-	if err != nil || ans.Referral != nil || !ans.Addr.IsValid() {
-		return a.nxdomain(a.enum)
+	ans, err := a.online(string(digits))
+	if err != nil {
+		return a.fail(a.enum, err)
 	}
 	if qtype != dns.TypeNAPTR {
 		return a.nodata(a.enum)

@@ -17,9 +17,9 @@ func errorReply(req *ltnp.Message, r ltnp.Result, reason string) ltnp.Message {
 	return m
 }
 
-// results maps every refusal kind to its RESULT (PROTOCOL.md, "Result
-// codes"); a kind missing here is a bug that the package test catches.
-// Any error that is not a refusal is a storage failure: TRY-LATER.
+// results maps every kind to its RESULT (PROTOCOL.md, "Result codes"); a
+// kind missing here is a bug that the package test catches. An error
+// without a kind is a storage failure: TRY-LATER, as the failure kinds.
 var results = map[domain.Kind]ltnp.Result{
 	domain.Invalid:       ltnp.ResultMalformed,
 	domain.NotFound:      ltnp.ResultNotFound,
@@ -34,6 +34,11 @@ var results = map[domain.Kind]ltnp.Result{
 	domain.Conflict: ltnp.ResultDenied,
 	// LTNP/1 has no challenge: a request without its proof is refused.
 	domain.Unauthenticated: ltnp.ResultDenied,
+	// Failures: the server cannot answer now (no quorum, storage), or this
+	// node's copy is stale; the terminal tries again (another server, or
+	// later).
+	domain.Unavailable: ltnp.ResultTryLater,
+	domain.Stale:       ltnp.ResultTryLater,
 }
 
 // logRefused is the line of a refused registration: anyone on the LAN can
@@ -44,6 +49,9 @@ var logRefused = logx.Cause("registration refused")
 func (s *Server) failure(req *ltnp.Message, err error) ltnp.Message {
 	if e := domain.As(err); e != nil {
 		if r, ok := results[e.Kind]; ok {
+			if e.Kind.Failure() {
+				s.log.Error("ltnp: storage failure", "type", req.Type, "err", err)
+			}
 			return errorReply(req, r, e.Reason)
 		}
 	}
@@ -86,7 +94,7 @@ func (s *Server) register(m *ltnp.Message, p *proof, then func(ltnp.Message)) {
 	}
 	s.svc.RegisterAsync(req, func(reg numbering.Registration, err error) {
 		if err != nil {
-			if domain.As(err) != nil {
+			if e := domain.As(err); e != nil && !e.Kind.Failure() {
 				s.log.Info(logRefused, "reason", err.Error(), "ipv4", m.IPv4, "mac", req.MAC)
 			}
 			then(s.failure(m, err))

@@ -36,12 +36,13 @@ func (s *Service) Offer(c leases.Client, requested netip.Addr, within func(netip
 	if !s.db.Writable() {
 		// A node cut off from its cluster could offer but not
 		// acknowledge: silence sends the client to a node that can.
-		return netip.Addr{}, store.ErrUnavailable
+		return netip.Addr{}, kinded(store.ErrUnavailable)
 	}
 	if s.leases.Short() { // only then does a reservation make a difference
 		_ = s.db.View(func(tx store.Tx) error { c.Reserved = s.dir.ReservedMACTx(tx, c.MAC); return nil })
 	}
-	return s.leases.Offer(c, requested, within, s.now())
+	a, err := s.leases.Offer(c, requested, within, s.now())
+	return a, kinded(err)
 }
 
 // Forget drops the client's offer (its REQUEST chose another server).
@@ -141,7 +142,7 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		return nil
 	})
 	if err != nil {
-		if domain.As(err) == nil {
+		if refusal(err) == nil {
 			s.log.Error("lease commit failed", "mac", r.Client.MAC, "ipv4", r.Addr, "err", err)
 		}
 		return Ack{}, err

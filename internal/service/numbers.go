@@ -72,7 +72,7 @@ func (s *Service) RegisterAsync(req numbering.RegisterRequest, then func(numberi
 // proof (Unauthenticated: a SIP 401 challenge, the first step of every
 // digest REGISTER) is not refused.
 func refused(err error) bool {
-	e := domain.As(err)
+	e := refusal(err)
 	return e != nil && e.Kind != domain.Unauthenticated
 }
 
@@ -151,7 +151,7 @@ func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
 // else from a read transaction.
 func (s *Service) Query(number string) (numbering.Answer, error) {
 	if s.db.Stale() {
-		return numbering.Answer{}, store.ErrStale
+		return numbering.Answer{}, kinded(store.ErrStale)
 	}
 	now := s.now()
 	if a, ok := s.dir.Lookup(number, now); ok {
@@ -163,7 +163,7 @@ func (s *Service) Query(number string) (numbering.Answer, error) {
 		a, err = s.dir.QueryTx(tx, number, now)
 		return err
 	})
-	return a, err
+	return a, kinded(err)
 }
 
 func sourceName(s numbering.Source) string {

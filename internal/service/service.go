@@ -15,7 +15,8 @@
 //   - health and backup: health.go, backup.go.
 //
 // Every method that changes state returns a *domain.Error when it refuses
-// (nothing was written) and any other error on a storage failure.
+// (nothing was written), and one of kind Unavailable or Stale on a storage
+// failure (errors.go): a front maps the kind, never a store's error.
 package service
 
 import (
@@ -169,9 +170,12 @@ func (s *Service) Reload(cfg numbering.Config, static numbering.Static) error {
 }
 
 // write runs f in the shared group commit (see groupcommit: a refusal
-// commits the group and comes back to this caller alone).
-func (s *Service) write(f func(tx store.Tx) error) error { return s.c.Do(f) }
+// commits the group and comes back to this caller alone); a failure comes
+// back with its kind (errors.go).
+func (s *Service) write(f func(tx store.Tx) error) error { return kinded(s.c.Do(f)) }
 
 // writeAsync is write without the wait: then gets its result on the
 // committer's goroutine (groupcommit.Committer.Go).
-func (s *Service) writeAsync(f func(tx store.Tx) error, then func(error)) { s.c.Go(f, then) }
+func (s *Service) writeAsync(f func(tx store.Tx) error, then func(error)) {
+	s.c.Go(f, func(err error) { then(kinded(err)) })
+}

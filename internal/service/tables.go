@@ -15,7 +15,9 @@ import (
 // Listings and run-time edits of the tables (the admin API and page).
 // Edits are durable before they return; a refusal changes nothing.
 
-func (s *Service) view(f func(tx store.Tx) error) error { return s.db.View(f) }
+// view runs f in a read transaction; a failure comes back with its kind
+// (errors.go).
+func (s *Service) view(f func(tx store.Tx) error) error { return kinded(s.db.View(f)) }
 
 // Directory lists the directory (see numbering.ListFilter).
 func (s *Service) Directory(f numbering.ListFilter) ([]numbering.Entry, error) {
@@ -89,7 +91,7 @@ func (s *Service) edit(what, key string, f func(tx store.Tx) error) error {
 	switch {
 	case err == nil:
 		s.log.Info(what, "key", key, "by", "admin")
-	case domain.As(err) == nil:
+	case refusal(err) == nil:
 		s.log.Error(what+": storage failure", "key", key, "err", err)
 	}
 	return err

@@ -13,6 +13,10 @@
 // arguments (address ranges, lease=, ...) configure the service's
 // allocator: lanteld parses them with ParseArgs before it opens the
 // service. There are no package globals.
+//
+// What the plugin needs of the service is the interface Service; what a
+// client gets when the service refuses or fails is decided by the error's
+// kind, in one table (answers).
 package lantel
 
 import (
@@ -36,15 +40,43 @@ import (
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
-	"github.com/lantel/lantel/store"
 )
 
 // Name is the plugin's name in the server4 plugin list.
 const Name = "lantel"
 
+// Service is what the plugin needs of lantel's service (*service.Service,
+// with DHCP configured: service.Config.Leases). A refusal is a
+// *domain.Error; a failure one of kind Unavailable or Stale.
+type Service interface {
+	// HasDHCP reports whether the service allocates leases.
+	HasDHCP() bool
+	// InRange reports whether a is one of the allocator's addresses.
+	InRange(a netip.Addr) bool
+	// LeaseTime is the lease time when neither the subnet nor the chain
+	// sets one.
+	LeaseTime() time.Duration
+	// AnswersDiscover reports whether this node answers the client (a
+	// cluster spreads clients over its nodes).
+	AnswersDiscover(mac domain.MAC, waited time.Duration) bool
+	// Offer holds an address for a DISCOVER (within: the client's subnet).
+	Offer(c leases.Client, requested netip.Addr, within func(netip.Addr) bool) (netip.Addr, error)
+	// Forget drops the client's offer.
+	Forget(key string)
+	// Ack grants or renews a lease and puts the client's number online.
+	Ack(r service.AckRequest) (service.Ack, error)
+	// Release and Decline end the client's lease of a.
+	Release(c leases.Client, a netip.Addr) (bool, error)
+	Decline(c leases.Client, a netip.Addr) (bool, error)
+	// NumberFor is the number a client with this MAC has (or gets).
+	NumberFor(mac domain.MAC) string
+}
+
+var _ Service = (*service.Service)(nil)
+
 // Env is what the plugin needs from lanteld.
 type Env struct {
-	Svc *service.Service // with DHCP configured (service.Config.Leases)
+	Svc Service // with DHCP configured
 	// Policy returns the numbering policy in force; it is read for every
 	// message, so a reload of the numbering section takes effect at once.
 	Policy func() Policy
@@ -338,10 +370,10 @@ func (h *Handler) discover(k *call) (*dhcpv4.DHCPv4, string) {
 		return nil, "other-node" // another lanteld node of the cluster answers this client
 	}
 	a, err := h.env.Svc.Offer(c, toAddr(req.RequestedIPAddress()), within(k))
-	if errors.Is(err, store.ErrUnavailable) {
-		return nil, "unavailable" // cut off from the cluster: another node answers
-	}
 	if err != nil {
+		if answerOf(err) == silence {
+			return nil, "unavailable" // cut off from the cluster, or storage: another node answers, or a retransmission
+		}
 		h.log.Warn("no offer", "mac", c.MAC, "err", err)
 		return nil, "no-address"
 	}
@@ -453,11 +485,11 @@ func (h *Handler) request(k *call) (*dhcpv4.DHCPv4, string) {
 	d := h.leaseTime(k)
 	ack, err := h.env.Svc.Ack(service.AckRequest{Client: c, Addr: a, Selecting: sid != nil,
 		LeaseTime: d, AutoNumber: k.m.AutoNumber() || autoNumber(pol, req.ClassIdentifier()), Phone: phoneOf(k)})
-	if e := domain.As(err); e != nil {
-		return h.nak(req, resp, e.Reason)
-	}
 	if err != nil {
-		return nil, "error" // no reply: the client retransmits
+		if answerOf(err) == silence {
+			return nil, "error" // no reply: the client retransmits (or another node answers)
+		}
+		return h.nak(req, resp, domain.As(err).Reason)
 	}
 	resp.YourIPAddr = a.AsSlice()
 	resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(d))
