@@ -365,12 +365,12 @@ func mustRead(t *testing.T, path string) []byte {
 func TestAdminRefusesOpenNonLoopback(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "x.yaml")
-	os.WriteFile(path, []byte("numbering:\n  store: "+dir+"/db\n  server_number: \"1000\"\n  admin: 0.0.0.0:5758\n"), 0o600)
+	os.WriteFile(path, []byte("store: {path: "+dir+"/db}\nnumbering: {server_number: \"1000\"}\nadmin: {listen: 0.0.0.0:5758}\n"), 0o600)
 	out, err := runCmd(lanteld, "-check", "-c", path)
-	if err == nil || !strings.Contains(out, "numbering.admin") || !strings.Contains(out, "token") {
+	if err == nil || !strings.Contains(out, "admin.listen") || !strings.Contains(out, "token") {
 		t.Fatalf("open admin without token: %v %s", err, out)
 	}
-	os.WriteFile(path, []byte("numbering:\n  store: "+dir+"/db\n  server_number: \"1000\"\n  admin: 0.0.0.0:5758\n  admin_token: t0ken\n"), 0o600)
+	os.WriteFile(path, []byte("store: {path: "+dir+"/db}\nnumbering: {server_number: \"1000\"}\nadmin: {listen: 0.0.0.0:5758, token: t0ken}\n"), 0o600)
 	if out, err := runCmd(lanteld, "-check", "-c", path); err != nil {
 		t.Fatalf("with a token: %v %s", err, out)
 	}

@@ -281,7 +281,7 @@ func TestConfigErrorDoesNotStart(t *testing.T) {
 	defer busy.Close()
 	cfg := writeConfigAt(t, dir, busy.LocalAddr().String(), "")
 	out, err = exec.Command(lanteld, "-c", cfg).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "numbering.listen") {
+	if err == nil || !strings.Contains(string(out), "ltnp.listen") {
 		t.Fatalf("busy port: %v\n%s", err, out)
 	}
 	start(t, writeConfig(t, dir, ""))

@@ -35,16 +35,17 @@ func main() {
 func run() int {
 	fs := flag.NewFlagSet("lanteld", flag.ContinueOnError)
 	path := fs.String("c", "", "configuration `file` (YAML); without it the embedded defaults")
-	store := fs.String("store", "", "override numbering.store (the bbolt `path`)")
-	listen := fs.String("listen", "", "override numbering.listen (LTNP/1 `address`)")
+	store := fs.String("store", "", "override store.path (the bbolt `path`)")
+	listen := fs.String("listen", "", "override ltnp.listen (LTNP/1 `address`)")
 	check := fs.Bool("check", false, "check the configuration and exit")
 	printDefaults := fs.Bool("print-defaults", false, "print the embedded default configuration and exit")
+	migrate := fs.String("migrate", "", "print the configuration `file` of an earlier layout in today's (each front a section of its own) and exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until shutdown (for performance work)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to `file` at shutdown (for performance work)")
 	checkStore := fs.String("check-store", "", "check every page of the store `file` (lanteld stopped, or a backup copy) and exit")
 	compact := fs.String("compact", "", "rewrite the store `file` without its free pages (lanteld stopped) and exit")
 	readyFile := fs.String("ready-file", "", "once every listener is bound, write `file` (atomically) with a line per listener: front, network, bound address (e.g. \"sip tcp 127.0.0.1:41234\"); removed at shutdown")
-	etcdLoad := fs.String("etcd-load", "", "copy the bbolt `file` (a store or a backup) into the empty prefix of numbering.etcd (every node stopped) and exit")
+	etcdLoad := fs.String("etcd-load", "", "copy the bbolt `file` (a store or a backup) into the empty prefix of store.etcd (every node stopped) and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -75,6 +76,9 @@ func run() int {
 		_, _ = os.Stdout.Write(config.Defaults)
 		return 0
 	}
+	if *migrate != "" {
+		return migrateFile(*migrate)
+	}
 	load := func() (*config.Config, error) {
 		var cfg *config.Config
 		var err error
@@ -98,6 +102,9 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lanteld:", err)
 		return 1
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(os.Stderr, "lanteld: %s: warning: %s\n", cfg.File, w)
 	}
 	if *etcdLoad != "" {
 		n, err := daemon.EtcdLoad(cfg, *etcdLoad)
@@ -221,4 +228,23 @@ func writeReady(path string, ls []daemon.Listener) error {
 		_ = os.Remove(f.Name())
 	}
 	return err
+}
+
+// migrateFile prints file in today's layout, and what moved on stderr.
+func migrateFile(file string) int {
+	b, err := os.ReadFile(file)
+	if err == nil {
+		var moved []string
+		if b, moved, err = config.Rewrite(b); err == nil {
+			for _, m := range moved {
+				fmt.Fprintln(os.Stderr, "lanteld:", m)
+			}
+			_, err = os.Stdout.Write(b)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lanteld:", err)
+		return 1
+	}
+	return 0
 }

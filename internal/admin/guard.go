@@ -14,7 +14,7 @@ import (
 //
 //   - DNS rebinding: a page of evil.example whose name now resolves to
 //     127.0.0.1 reaches the listener with "Host: evil.example". Only an IP
-//     literal, localhost, or a name listed in numbering.admin_hosts is
+//     literal, localhost, or a name listed in admin.hosts is
 //     served; anything else is 421 Misdirected Request.
 //   - CSRF: a cross-origin POST/PUT/DELETE (Sec-Fetch-Site, else Origin
 //     against Host) is 403, by net/http's CrossOriginProtection.
@@ -32,7 +32,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hostAllowed(r.Host) {
 			s.refused("host not allowed", r)
-			writeErr(w, http.StatusMisdirectedRequest, errors.New("host "+r.Host+" is not this admin listener's (see numbering.admin_hosts)"))
+			writeErr(w, http.StatusMisdirectedRequest, errors.New("host "+r.Host+" is not this admin listener's (see admin.hosts)"))
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.ContentLength != 0 {

@@ -50,31 +50,47 @@ func (e *Error) Unwrap() []error { return []error{ErrConfig, e.Err} }
 //go:embed defaults.yaml
 var Defaults []byte
 
-// File is the YAML document.
+// File is the YAML document: CoreDHCP's server4 (and server6) sections,
+// left to CoreDHCP; the DHCP policy (dhcp4); the store; the number plan and
+// its tables (numbering); and a section per front. A file of the earlier
+// layout, with the fronts and the store under numbering, is read too (see
+// legacy.go).
 type File struct {
-	Server4   yaml.Node `yaml:"server4"`
-	Server6   yaml.Node `yaml:"server6"`
-	DHCP4     yaml.Node `yaml:"dhcp4"`
-	Numbering Numbering `yaml:"numbering"`
+	Server4      yaml.Node    `yaml:"server4"`
+	Server6      yaml.Node    `yaml:"server6"`
+	DHCP4        yaml.Node    `yaml:"dhcp4"`
+	Store        StoreSection `yaml:"store"`
+	Numbering    Numbering    `yaml:"numbering"`
+	LTNP         LTNPSection  `yaml:"ltnp"`
+	SIP          SIPSection   `yaml:"sip"`
+	DNS          DNSSection   `yaml:"dns"`
+	Provisioning ProvSection  `yaml:"provisioning"`
+	TFTP         TFTPSection  `yaml:"tftp"`
+	Admin        AdminSection `yaml:"admin"`
+	Log          struct {
+		Level string `yaml:"level"`
+	} `yaml:"log"`
 }
 
-// Numbering is the numbering section as written.
+// StoreSection is store: where the tables are kept.
+type StoreSection struct {
+	Path   string `yaml:"path"`   // the bbolt file, or etcd's local copy
+	Engine string `yaml:"engine"` // bbolt (default) or etcd
+	Etcd   Etcd   `yaml:"etcd"`
+}
+
+// Numbering is the numbering section as written: the number plan, the
+// dynamic pool and the tables.
 type Numbering struct {
-	Store          string   `yaml:"store"`
-	Engine         string   `yaml:"engine"`
-	Etcd           Etcd     `yaml:"etcd"`
 	ServerNumber   string   `yaml:"server_number"`
 	TerminalDigits int      `yaml:"terminal_digits"`
-	Listen         string   `yaml:"listen"`
 	Pool           []string `yaml:"pool"`
 	Lifetime       struct {
 		Default time.Duration `yaml:"default"`
 		Max     time.Duration `yaml:"max"`
 	} `yaml:"lifetime"`
-	Trusted []string `yaml:"trusted"`
-	Limits  struct {
-		RegisterRate  *float64 `yaml:"register_rate"`
-		PoolPerSource *int     `yaml:"pool_per_source"`
+	Limits struct {
+		PoolPerSource *int `yaml:"pool_per_source"`
 	} `yaml:"limits"`
 	Reservations []struct {
 		Number     string `yaml:"number"`
@@ -94,19 +110,6 @@ type Numbering struct {
 		Address string `yaml:"address"`
 		SIP     string `yaml:"sip"`
 	} `yaml:"servers"`
-	SIP struct {
-		Listen      string `yaml:"listen"`
-		Realm       string `yaml:"realm"`
-		LeaseProves bool   `yaml:"lease_proves"`
-		// OpenRegistration: a number with neither a secret nor a lease
-		// registers without proof (trusted labs only).
-		OpenRegistration bool     `yaml:"open_registration"`
-		Algorithms       []string `yaml:"algorithms"`
-		Limits           struct {
-			PerSource *float64 `yaml:"per_source"`
-			Total     *float64 `yaml:"total"`
-		} `yaml:"limits"`
-	} `yaml:"sip"`
 	DHCP struct {
 		AutoAssign struct {
 			VendorClass []string `yaml:"vendor_class"`
@@ -116,50 +119,81 @@ type Numbering struct {
 			Server int `yaml:"server"`
 		} `yaml:"options"`
 	} `yaml:"dhcp"`
-	Log struct {
-		Level string `yaml:"level"`
-	} `yaml:"log"`
-	DNS struct {
-		Listen  string        `yaml:"listen"`
-		Zone    string        `yaml:"zone"`
-		ENUM    string        `yaml:"enum"`
-		TTL     time.Duration `yaml:"ttl"`
-		Reverse []string      `yaml:"reverse"`
-		Limits  struct {
-			PerSource *float64 `yaml:"per_source"`
-			Total     *float64 `yaml:"total"`
-		} `yaml:"limits"`
-	} `yaml:"dns"`
-	Provisioning struct {
-		Listen    string            `yaml:"listen"`
-		Templates string            `yaml:"templates"`
-		URL       string            `yaml:"url"` // the base URL files name (phonebooks); default: the Host the phone asked
-		SIPServer string            `yaml:"sip_server"`
-		NTP       string            `yaml:"ntp"`
-		TimeZone  string            `yaml:"time_zone"`
-		Allow     []string          `yaml:"allow"`
-		Vars      map[string]string `yaml:"vars"`
-		BasicAuth struct {
-			User         string `yaml:"user"`
-			Password     string `yaml:"password"`
-			PasswordFile string `yaml:"password_file"`
-		} `yaml:"basic_auth"`
-	} `yaml:"provisioning"`
-	TFTP struct {
-		Listen string `yaml:"listen"`
-		Limits struct {
-			PerSource          *float64      `yaml:"per_source"`
-			Total              *float64      `yaml:"total"`
-			Transfers          int           `yaml:"transfers"`
-			TransfersPerSource int           `yaml:"transfers_per_source"`
-			TransferTimeout    time.Duration `yaml:"transfer_timeout"`
-			MaxFileSize        int           `yaml:"max_file_size"`
-		} `yaml:"limits"`
-	} `yaml:"tftp"`
-	Admin          *string  `yaml:"admin"`
-	AdminHosts     []string `yaml:"admin_hosts"`
-	AdminToken     string   `yaml:"admin_token"`
-	AdminTokenFile string   `yaml:"admin_token_file"`
+}
+
+// LTNPSection is ltnp: the LTNP/1 front.
+type LTNPSection struct {
+	Listen  string   `yaml:"listen"`
+	Trusted []string `yaml:"trusted"`
+	Limits  struct {
+		RegisterRate *float64 `yaml:"register_rate"`
+	} `yaml:"limits"`
+}
+
+// SIPSection is sip: the SIP registrar and redirect server.
+type SIPSection struct {
+	Listen      string `yaml:"listen"`
+	Realm       string `yaml:"realm"`
+	LeaseProves bool   `yaml:"lease_proves"`
+	// OpenRegistration: a number with neither a secret nor a lease
+	// registers without proof (trusted labs only).
+	OpenRegistration bool     `yaml:"open_registration"`
+	Algorithms       []string `yaml:"algorithms"`
+	Limits           struct {
+		PerSource *float64 `yaml:"per_source"`
+		Total     *float64 `yaml:"total"`
+	} `yaml:"limits"`
+}
+
+// DNSSection is dns: the DNS front.
+type DNSSection struct {
+	Listen  string        `yaml:"listen"`
+	Zone    string        `yaml:"zone"`
+	ENUM    string        `yaml:"enum"`
+	TTL     time.Duration `yaml:"ttl"`
+	Reverse []string      `yaml:"reverse"`
+	Limits  struct {
+		PerSource *float64 `yaml:"per_source"`
+		Total     *float64 `yaml:"total"`
+	} `yaml:"limits"`
+}
+
+// ProvSection is provisioning: the HTTP front of the phones' files.
+type ProvSection struct {
+	Listen    string            `yaml:"listen"`
+	Templates string            `yaml:"templates"`
+	URL       string            `yaml:"url"` // the base URL files name (phonebooks); default: the Host the phone asked
+	SIPServer string            `yaml:"sip_server"`
+	NTP       string            `yaml:"ntp"`
+	TimeZone  string            `yaml:"time_zone"`
+	Allow     []string          `yaml:"allow"`
+	Vars      map[string]string `yaml:"vars"`
+	BasicAuth struct {
+		User         string `yaml:"user"`
+		Password     string `yaml:"password"`
+		PasswordFile string `yaml:"password_file"`
+	} `yaml:"basic_auth"`
+}
+
+// TFTPSection is tftp: the TFTP front of the same files.
+type TFTPSection struct {
+	Listen string `yaml:"listen"`
+	Limits struct {
+		PerSource          *float64      `yaml:"per_source"`
+		Total              *float64      `yaml:"total"`
+		Transfers          int           `yaml:"transfers"`
+		TransfersPerSource int           `yaml:"transfers_per_source"`
+		TransferTimeout    time.Duration `yaml:"transfer_timeout"`
+		MaxFileSize        int           `yaml:"max_file_size"`
+	} `yaml:"limits"`
+}
+
+// AdminSection is admin: the admin API and directory page.
+type AdminSection struct {
+	Listen    *string  `yaml:"listen"` // default 127.0.0.1:5758; "off"
+	Hosts     []string `yaml:"hosts"`
+	Token     string   `yaml:"token"`
+	TokenFile string   `yaml:"token_file"`
 }
 
 // Config is the checked configuration.
@@ -204,9 +238,12 @@ type Config struct {
 	DNS DNS
 	// TFTP: the TFTP front of the provisioning files, off when Listen is "".
 	TFTP TFTP
+	// Warnings: what the file should change though it works (keys of an
+	// earlier layout, each with its new place).
+	Warnings []string
 }
 
-// TFTP is the checked numbering.tftp section. Zero limits are the front's
+// TFTP is the checked tftp section. Zero limits are the front's
 // defaults; a negative rate is no bound.
 type TFTP struct {
 	Listen                        string
@@ -216,7 +253,7 @@ type TFTP struct {
 	MaxFileSize                   int
 }
 
-// DNS is the checked numbering.dns section.
+// DNS is the checked dns section.
 type DNS struct {
 	Listen, Zone, ENUM string
 	TTL                time.Duration
@@ -226,7 +263,7 @@ type DNS struct {
 	RatePerSource, RateTotal float64
 }
 
-// Provisioning is the checked numbering.provisioning section.
+// Provisioning is the checked provisioning section.
 type Provisioning struct {
 	Listen, Templates string
 	URL               string // the base URL the files name (phonebooks), "" for the request's Host
@@ -249,11 +286,25 @@ func Load(path string) (*Config, error) {
 
 // Parse checks a document; name is used in errors.
 func Parse(name string, data []byte) (*Config, error) {
-	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &Error{File: name, Err: err}
+	}
+	warnings, err := migrate(&doc)
+	if err != nil {
+		return nil, &Error{File: name, Err: err}
+	}
+	var f File
+	if len(doc.Content) > 0 {
+		moved, err := yaml.Marshal(&doc)
+		if err != nil {
+			return nil, &Error{File: name, Err: err}
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(moved))
+		dec.KnownFields(true)
+		if err := dec.Decode(&f); err != nil {
+			return nil, &Error{File: name, Err: err}
+		}
 	}
 	fail := func(key string, format string, args ...any) error {
 		return &Error{File: name, Key: key, Err: fmt.Errorf(format, args...)}
@@ -262,7 +313,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, fail("server6", "DHCPv6 is not supported by lanteld")
 	}
 	n := &f.Numbering
-	c := &Config{File: name, Store: n.Store, Listen: n.Listen, HasDHCP: !f.Server4.IsZero(), LogLevel: n.Log.Level}
+	c := &Config{File: name, Store: f.Store.Path, Listen: f.LTNP.Listen, HasDHCP: !f.Server4.IsZero(), LogLevel: f.Log.Level,
+		Warnings: warnings}
 	if c.HasDHCP {
 		b, _ := yaml.Marshal(&f.Server4)
 		d, _ := yaml.Marshal(&f.DHCP4)
@@ -270,7 +322,6 @@ func Parse(name string, data []byte) (*Config, error) {
 	} else if !f.DHCP4.IsZero() {
 		return nil, fail("dhcp4", "needs a server4 section (the DHCP server's listen addresses and plugins)")
 	}
-	var err error
 	if c.DHCP4, err = dhcpconf.Parse(&f.DHCP4); err != nil {
 		var ke *dhcpconf.KeyError
 		if errors.As(err, &ke) {
@@ -279,13 +330,13 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, fail("dhcp4", "%v", err)
 	}
 	if c.Store == "" {
-		return nil, fail("numbering.store", "is required (path of the bbolt database)")
+		return nil, fail("store.path", "is required (path of the bbolt database)")
 	}
 	if c.Listen == "" {
 		c.Listen = "0.0.0.0:5757"
 	}
 	if _, err := netip.ParseAddrPort(c.Listen); err != nil {
-		return nil, fail("numbering.listen", "%q is not IPv4:port", c.Listen)
+		return nil, fail("ltnp.listen", "%q is not IPv4:port", c.Listen)
 	}
 	if n.TerminalDigits == 0 {
 		n.TerminalDigits = 4
@@ -312,11 +363,11 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 		c.Directory.PoolPerSource = *v
 	}
-	if err := parseEngine(n, c, func(key, format string, args ...any) error { return fail(key, format, args...) }); err != nil {
+	if err := parseEngine(&f.Store, c, func(key, format string, args ...any) error { return fail(key, format, args...) }); err != nil {
 		return nil, err
 	}
 	c.RegisterRate = 50
-	if v := n.Limits.RegisterRate; v != nil {
+	if v := f.LTNP.Limits.RegisterRate; v != nil {
 		c.RegisterRate = *v
 		if *v == 0 {
 			c.RegisterRate = -1 // 0 in the file: no bound
@@ -325,10 +376,10 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := c.Directory.Validate(); err != nil {
 		return nil, fail("numbering.lifetime", "%v", err)
 	}
-	for i, t := range n.Trusted {
+	for i, t := range f.LTNP.Trusted {
 		a, err := netip.ParseAddr(t)
 		if err != nil || !a.Is4() {
-			return nil, fail(fmt.Sprintf("numbering.trusted[%d]", i), "%q is not an IPv4 address", t)
+			return nil, fail(fmt.Sprintf("ltnp.trusted[%d]", i), "%q is not an IPv4 address", t)
 		}
 		c.Trusted = append(c.Trusted, a)
 	}
@@ -403,54 +454,54 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, fail("numbering.dhcp.options", "number and server use the same option code %d", c.OptNumber)
 	}
 	c.Admin = "127.0.0.1:5758"
-	if n.Admin != nil {
-		c.Admin = *n.Admin
+	if f.Admin.Listen != nil {
+		c.Admin = *f.Admin.Listen
 		if c.Admin == "off" {
 			c.Admin = ""
 		}
 	}
-	c.SIPListen, c.SIPRealm, c.SIPLeaseProves, c.SIPAlgorithms = n.SIP.Listen, n.SIP.Realm, n.SIP.LeaseProves, n.SIP.Algorithms
-	c.SIPOpen = n.SIP.OpenRegistration
-	if err := rates("numbering.sip.limits", n.SIP.Limits.PerSource, n.SIP.Limits.Total, &c.SIPRatePerSource, &c.SIPRateTotal, fail); err != nil {
+	c.SIPListen, c.SIPRealm, c.SIPLeaseProves, c.SIPAlgorithms = f.SIP.Listen, f.SIP.Realm, f.SIP.LeaseProves, f.SIP.Algorithms
+	c.SIPOpen = f.SIP.OpenRegistration
+	if err := rates("sip.limits", f.SIP.Limits.PerSource, f.SIP.Limits.Total, &c.SIPRatePerSource, &c.SIPRateTotal, fail); err != nil {
 		return nil, err
 	}
 	for i, a := range c.SIPAlgorithms {
 		if a != "SHA-256" && a != "MD5" {
-			return nil, fail(fmt.Sprintf("numbering.sip.algorithms[%d]", i), "%q: want SHA-256 or MD5", a)
+			return nil, fail(fmt.Sprintf("sip.algorithms[%d]", i), "%q: want SHA-256 or MD5", a)
 		}
 	}
 	if c.SIPListen != "" {
 		if _, err := netip.ParseAddrPort(c.SIPListen); err != nil {
-			return nil, fail("numbering.sip.listen", "%q is not IPv4:port", c.SIPListen)
+			return nil, fail("sip.listen", "%q is not IPv4:port", c.SIPListen)
 		}
 	}
-	if err := parseProvisioning(n, c, fail); err != nil {
+	if err := parseProvisioning(&f.Provisioning, c, fail); err != nil {
 		return nil, err
 	}
-	if err := parseTFTP(n, c, fail); err != nil {
+	if err := parseTFTP(&f.TFTP, c, fail); err != nil {
 		return nil, err
 	}
-	if err := parseDNS(n, c, fail); err != nil {
+	if err := parseDNS(&f.DNS, c, fail); err != nil {
 		return nil, err
 	}
-	c.AdminToken = n.AdminToken
-	c.AdminHosts = n.AdminHosts
-	if n.AdminTokenFile != "" {
-		b, err := os.ReadFile(n.AdminTokenFile)
+	c.AdminToken = f.Admin.Token
+	c.AdminHosts = f.Admin.Hosts
+	if f.Admin.TokenFile != "" {
+		b, err := os.ReadFile(f.Admin.TokenFile)
 		if err != nil {
-			return nil, fail("numbering.admin_token_file", "%v", err)
+			return nil, fail("admin.token_file", "%v", err)
 		}
 		c.AdminToken = strings.TrimSpace(string(b))
 	}
 	if c.Admin != "" {
 		if err := CheckAdminAddr(c.Admin, c.AdminToken); err != nil {
-			return nil, fail("numbering.admin", "%v: set numbering.admin_token (or admin_token_file), or listen on 127.0.0.1", err)
+			return nil, fail("admin.listen", "%v: set admin.token (or admin.token_file), or listen on 127.0.0.1", err)
 		}
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
 	default:
-		return nil, fail("numbering.log.level", "%q is not debug, info, warn or error", c.LogLevel)
+		return nil, fail("log.level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	return c, nil
 }
@@ -474,20 +525,19 @@ func CheckAdminAddr(addr, token string) error {
 	return nil
 }
 
-func parseProvisioning(n *Numbering, c *Config, fail func(key, format string, args ...any) error) error {
-	p := &n.Provisioning
+func parseProvisioning(p *ProvSection, c *Config, fail func(key, format string, args ...any) error) error {
 	if p.Listen == "" {
 		return nil
 	}
 	if _, err := netip.ParseAddrPort(p.Listen); err != nil {
-		return fail("numbering.provisioning.listen", "%q is not IPv4:port", p.Listen)
+		return fail("provisioning.listen", "%q is not IPv4:port", p.Listen)
 	}
 	out := Provisioning{Listen: p.Listen, Templates: p.Templates, NTP: p.NTP, TimeZone: p.TimeZone, Vars: p.Vars,
 		User: p.BasicAuth.User, Password: p.BasicAuth.Password, URL: p.URL}
 	if p.URL != "" {
 		u, err := url.Parse(p.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return fail("numbering.provisioning.url", "%q is not an http:// or https:// URL without query", p.URL)
+			return fail("provisioning.url", "%q is not an http:// or https:// URL without query", p.URL)
 		}
 		if !strings.HasSuffix(out.URL, "/") {
 			out.URL += "/"
@@ -498,25 +548,25 @@ func parseProvisioning(n *Numbering, c *Config, fail func(key, format string, ar
 		sip = c.SIPListen
 	}
 	if sip == "" {
-		return fail("numbering.provisioning.sip_server", "is required when numbering.sip is off (the SIP server phones register with, host:port)")
+		return fail("provisioning.sip_server", "is required when the sip section is off (the SIP server phones register with, host:port)")
 	}
 	host, port, err := net.SplitHostPort(sip)
 	if err != nil {
-		return fail("numbering.provisioning.sip_server", "%q is not host:port", sip)
+		return fail("provisioning.sip_server", "%q is not host:port", sip)
 	}
 	if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
-		return fail("numbering.provisioning.sip_server", "%q: phones need an address they can reach, not %s", sip, host)
+		return fail("provisioning.sip_server", "%q: phones need an address they can reach, not %s", sip, host)
 	}
 	out.SIPHost = host
 	if out.SIPPort, err = strconv.Atoi(port); err != nil || out.SIPPort < 1 || out.SIPPort > 65535 {
-		return fail("numbering.provisioning.sip_server", "%q: bad port", sip)
+		return fail("provisioning.sip_server", "%q: bad port", sip)
 	}
 	for i, a := range p.Allow {
 		pr, err := netip.ParsePrefix(a)
 		if err != nil {
 			ad, err2 := netip.ParseAddr(a)
 			if err2 != nil {
-				return fail(fmt.Sprintf("numbering.provisioning.allow[%d]", i), "%q is not a prefix or an address", a)
+				return fail(fmt.Sprintf("provisioning.allow[%d]", i), "%q is not a prefix or an address", a)
 			}
 			pr = netip.PrefixFrom(ad, ad.BitLen())
 		}
@@ -525,41 +575,40 @@ func parseProvisioning(n *Numbering, c *Config, fail func(key, format string, ar
 	if p.BasicAuth.PasswordFile != "" {
 		var err error
 		if out.Password, err = secretFile(p.BasicAuth.PasswordFile); err != nil {
-			return fail("numbering.provisioning.basic_auth.password_file", "%v", err)
+			return fail("provisioning.basic_auth.password_file", "%v", err)
 		}
 	}
 	if (out.User == "") != (out.Password == "") {
-		return fail("numbering.provisioning.basic_auth", "give both user and password")
+		return fail("provisioning.basic_auth", "give both user and password")
 	}
 	c.Provisioning = out
 	return nil
 }
 
-func parseDNS(n *Numbering, c *Config, fail func(key, format string, args ...any) error) error {
-	d := &n.DNS
+func parseDNS(d *DNSSection, c *Config, fail func(key, format string, args ...any) error) error {
 	if d.Listen == "" {
 		return nil
 	}
 	if _, err := netip.ParseAddrPort(d.Listen); err != nil {
-		return fail("numbering.dns.listen", "%q is not IPv4:port", d.Listen)
+		return fail("dns.listen", "%q is not IPv4:port", d.Listen)
 	}
 	if !validZone(d.Zone) {
-		return fail("numbering.dns.zone", "%q: want the site's local zone, such as office.lan", d.Zone)
+		return fail("dns.zone", "%q: want the site's local zone, such as office.lan", d.Zone)
 	}
 	if d.ENUM != "" && !validZone(d.ENUM) {
-		return fail("numbering.dns.enum", "%q: want an ENUM suffix, such as e164.office.lan", d.ENUM)
+		return fail("dns.enum", "%q: want an ENUM suffix, such as e164.office.lan", d.ENUM)
 	}
 	out := DNS{Listen: d.Listen, Zone: strings.ToLower(strings.TrimSuffix(d.Zone, ".")), ENUM: strings.ToLower(strings.TrimSuffix(d.ENUM, ".")), TTL: d.TTL}
 	if out.TTL == 0 {
 		out.TTL = time.Minute
 	}
 	if out.TTL < time.Second || out.TTL > 24*time.Hour {
-		return fail("numbering.dns.ttl", "%v: want 1s to 24h", out.TTL)
+		return fail("dns.ttl", "%v: want 1s to 24h", out.TTL)
 	}
 	for i, r := range d.Reverse {
 		p, err := netip.ParsePrefix(r)
 		if err != nil || !p.Addr().Is4() {
-			return fail(fmt.Sprintf("numbering.dns.reverse[%d]", i), "%q is not an IPv4 prefix", r)
+			return fail(fmt.Sprintf("dns.reverse[%d]", i), "%q is not an IPv4 prefix", r)
 		}
 		out.Reverse = append(out.Reverse, p.Masked())
 	}
@@ -568,43 +617,42 @@ func parseDNS(n *Numbering, c *Config, fail func(key, format string, args ...any
 			out.Reverse = append(out.Reverse, s.Prefix)
 		}
 	}
-	if err := rates("numbering.dns.limits", d.Limits.PerSource, d.Limits.Total, &out.RatePerSource, &out.RateTotal, fail); err != nil {
+	if err := rates("dns.limits", d.Limits.PerSource, d.Limits.Total, &out.RatePerSource, &out.RateTotal, fail); err != nil {
 		return err
 	}
 	c.DNS = out
 	return nil
 }
 
-// parseTFTP checks numbering.tftp: the TFTP front serves the provisioning
+// parseTFTP checks tftp: the TFTP front serves the provisioning
 // section's files, so it needs that section.
-func parseTFTP(n *Numbering, c *Config, fail func(key, format string, args ...any) error) error {
-	t := &n.TFTP
+func parseTFTP(t *TFTPSection, c *Config, fail func(key, format string, args ...any) error) error {
 	if t.Listen == "" {
 		return nil
 	}
 	if _, err := netip.ParseAddrPort(t.Listen); err != nil {
-		return fail("numbering.tftp.listen", "%q is not IPv4:port (such as 0.0.0.0:69)", t.Listen)
+		return fail("tftp.listen", "%q is not IPv4:port (such as 0.0.0.0:69)", t.Listen)
 	}
 	if c.Provisioning.Listen == "" {
-		return fail("numbering.tftp.listen", "TFTP serves the provisioning files: it needs numbering.provisioning (listen, sip_server, templates)")
+		return fail("tftp.listen", "TFTP serves the provisioning files: it needs the provisioning section (listen, sip_server, templates)")
 	}
 	l := t.Limits
 	out := TFTP{Listen: t.Listen, Transfers: l.Transfers, TransfersPerSource: l.TransfersPerSource, TransferTimeout: l.TransferTimeout,
 		MaxFileSize: l.MaxFileSize}
-	if err := rates("numbering.tftp.limits", l.PerSource, l.Total, &out.RatePerSource, &out.RateTotal, fail); err != nil {
+	if err := rates("tftp.limits", l.PerSource, l.Total, &out.RatePerSource, &out.RateTotal, fail); err != nil {
 		return err
 	}
 	if l.Transfers < 0 || l.Transfers > 100_000 {
-		return fail("numbering.tftp.limits.transfers", "%d: want 1-100000 (0: the default, 64)", l.Transfers)
+		return fail("tftp.limits.transfers", "%d: want 1-100000 (0: the default, 64)", l.Transfers)
 	}
 	if l.TransfersPerSource < 0 || l.TransfersPerSource > 1000 {
-		return fail("numbering.tftp.limits.transfers_per_source", "%d: want 1-1000 (0: the default, 4)", l.TransfersPerSource)
+		return fail("tftp.limits.transfers_per_source", "%d: want 1-1000 (0: the default, 4)", l.TransfersPerSource)
 	}
 	if d := l.TransferTimeout; d != 0 && (d < time.Second || d > 10*time.Minute) {
-		return fail("numbering.tftp.limits.transfer_timeout", "%v: want 1s to 10m (0: the default, 30s)", d)
+		return fail("tftp.limits.transfer_timeout", "%v: want 1s to 10m (0: the default, 30s)", d)
 	}
 	if l.MaxFileSize < 0 || l.MaxFileSize > 64<<20 {
-		return fail("numbering.tftp.limits.max_file_size", "%d: want bytes, at most 64 MiB (0: the default, 1 MiB)", l.MaxFileSize)
+		return fail("tftp.limits.max_file_size", "%d: want bytes, at most 64 MiB (0: the default, 1 MiB)", l.MaxFileSize)
 	}
 	c.TFTP = out
 	return nil

@@ -4,21 +4,25 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
 const good = `
+store:
+  path: /var/lib/lantel/lantel.db
+ltnp:
+  listen: 0.0.0.0:5757          # LTNP/1 (UDP)
+  trusted: [192.0.2.5]          # may register on behalf of others
 numbering:
-  store: /var/lib/lantel/lantel.db
   server_number: "1000"
   terminal_digits: 4
-  listen: 0.0.0.0:5757          # LTNP/1 (UDP)
   pool: ["2100-2199"]           # dynamic terminal numbers
   lifetime: {default: 1h, max: 24h}
-  trusted: [192.0.2.5]          # may register on behalf of others
   reservations:
     - {number: "2001"}                          # fixed-mode only
     - {number: "2002", mac: "00:a0:24:97:36:f3"}
@@ -40,8 +44,83 @@ func TestParseIssueExample(t *testing.T) {
 }
 
 func TestParseDefaults(t *testing.T) {
-	if _, err := Parse("defaults", Defaults); err != nil {
+	c, err := Parse("defaults", Defaults)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(c.Warnings) != 0 {
+		t.Fatalf("the defaults warn: %q", c.Warnings)
+	}
+}
+
+// A file of the earlier layout (the store and every front under
+// numbering) still starts, with one warning per moved key naming its new
+// place, and means what the new layout means.
+func TestEarlierLayout(t *testing.T) {
+	old := `
+numbering:
+  store: /var/lib/lantel/lantel.db
+  server_number: "1000"
+  listen: 0.0.0.0:5757
+  trusted: [192.0.2.5]
+  limits: {register_rate: 20, pool_per_source: 3}
+  sip: {listen: 192.0.2.1:5060, lease_proves: true}
+  dns: {listen: 192.0.2.1:53, zone: office.lan}
+  provisioning: {listen: 192.0.2.1:8080}
+  tftp: {listen: 192.0.2.1:69}
+  admin: 192.0.2.1:5758
+  admin_token: s3cret-token
+  admin_hosts: [pbx.office.lan]
+  log: {level: warn}
+`
+	neu := `
+store: {path: /var/lib/lantel/lantel.db}
+ltnp:
+  listen: 0.0.0.0:5757
+  trusted: [192.0.2.5]
+  limits: {register_rate: 20}
+numbering:
+  server_number: "1000"
+  limits: {pool_per_source: 3}
+sip: {listen: 192.0.2.1:5060, lease_proves: true}
+dns: {listen: 192.0.2.1:53, zone: office.lan}
+provisioning: {listen: 192.0.2.1:8080}
+tftp: {listen: 192.0.2.1:69}
+admin: {listen: 192.0.2.1:5758, token: s3cret-token, hosts: [pbx.office.lan]}
+log: {level: warn}
+`
+	o, err := Parse("old.yaml", []byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Parse("new.yaml", []byte(neu))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Warnings) != 0 {
+		t.Errorf("the new layout warns: %q", n.Warnings)
+	}
+	want := []string{"numbering.store has moved to store.path", "numbering.listen has moved to ltnp.listen",
+		"numbering.trusted has moved to ltnp.trusted", "numbering.limits.register_rate has moved to ltnp.limits.register_rate",
+		"numbering.sip has moved to sip", "numbering.dns has moved to dns", "numbering.provisioning has moved to provisioning",
+		"numbering.tftp has moved to tftp", "numbering.admin has moved to admin.listen", "numbering.admin_hosts has moved to admin.hosts",
+		"numbering.admin_token has moved to admin.token", "numbering.log has moved to log"}
+	if len(o.Warnings) != len(want) {
+		t.Errorf("warnings %q", o.Warnings)
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(o.Warnings, func(s string) bool { return strings.HasPrefix(s, w) }) {
+			t.Errorf("no warning %q in %q", w, o.Warnings)
+		}
+	}
+	o.File, n.File, o.Warnings = "", "", nil
+	if !reflect.DeepEqual(o, n) {
+		t.Errorf("the layouts differ:\n%+v\n%+v", o, n)
+	}
+	// A key in both places is an error naming both.
+	if _, err := Parse("both.yaml", []byte("store: {path: a}\nnumbering:\n  store: b\n  server_number: \"1000\"\n")); err == nil ||
+		!strings.Contains(err.Error(), "numbering.store and store.path") {
+		t.Errorf("a key in both places: %v", err)
 	}
 }
 
@@ -50,12 +129,12 @@ func TestParseErrorsNameKey(t *testing.T) {
 		name, yaml, key string
 	}{
 		{"unknown key", "numbering:\n  store: x\n  server_number: \"1000\"\n  colour: red\n", "colour"},
-		{"no store", "numbering:\n  server_number: \"1000\"\n", "numbering.store"},
+		{"no store", "numbering:\n  server_number: \"1000\"\n", "store.path"},
 		{"bad server number", "numbering:\n  store: x\n  server_number: \"10a0\"\n", "numbering.server_number"},
 		{"bad pool", "numbering:\n  store: x\n  server_number: \"1000\"\n  pool: [\"2199-2100\"]\n", "numbering.pool"},
 		{"bad lifetime", "numbering:\n  store: x\n  server_number: \"1000\"\n  lifetime: {default: 48h, max: 24h}\n", "numbering.lifetime"},
 		{"lifetime not a duration", "numbering:\n  store: x\n  server_number: \"1000\"\n  lifetime: {default: soon}\n", "soon"},
-		{"bad trusted", "numbering:\n  store: x\n  server_number: \"1000\"\n  trusted: [nope]\n", "numbering.trusted[0]"},
+		{"bad trusted", "numbering:\n  store: x\n  server_number: \"1000\"\n  trusted: [nope]\n", "ltnp.trusted[0]"},
 		{"bad mac", "numbering:\n  store: x\n  server_number: \"1000\"\n  reservations: [{number: \"2001\", mac: zz}]\n", "numbering.reservations[0].mac"},
 		{"short number", "numbering:\n  store: x\n  server_number: \"1000\"\n  reservations: [{number: \"201\"}]\n", "numbering.reservations[0].number"},
 		{"short secret", "numbering:\n  store: x\n  server_number: \"1000\"\n  reservations: [{number: \"2001\", secret: abc}]\n", "numbering.reservations[0].secret"},
@@ -91,12 +170,16 @@ func TestDocumentedExamplesParse(t *testing.T) {
 		t.Fatalf("found %d yaml examples in README.md", len(blocks))
 	}
 	for i, m := range blocks {
-		if _, err := Parse(fmt.Sprintf("README.md example %d", i+1), m[1]); err != nil {
+		if c, err := Parse(fmt.Sprintf("README.md example %d", i+1), m[1]); err != nil {
 			t.Error(err)
+		} else if len(c.Warnings) > 0 {
+			t.Errorf("README.md example %d: %q", i+1, c.Warnings)
 		}
 	}
-	if _, err := Load("../../contrib/lantel.yaml"); err != nil {
+	if c, err := Load("../../contrib/lantel.yaml"); err != nil {
 		t.Error(err)
+	} else if len(c.Warnings) > 0 {
+		t.Errorf("contrib/lantel.yaml: %q", c.Warnings)
 	}
 }
 
@@ -105,11 +188,12 @@ func TestSecretsAndLimits(t *testing.T) {
 	if err := os.WriteFile(file, []byte("from a file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Parse("t.yaml", []byte(`numbering:
-  store: x
+	c, err := Parse("t.yaml", []byte(`store: {path: x}
+ltnp: {limits: {register_rate: 0}}
+admin: {hosts: [pbx.office.lan]}
+numbering:
   server_number: "1000"
-  limits: {register_rate: 0, pool_per_source: 2}
-  admin_hosts: [pbx.office.lan]
+  limits: {pool_per_source: 2}
   reservations:
     - {number: "2001", secret: "inline secret"}
     - {number: "2002", secret_file: `+file+`}

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Etcd is numbering.etcd as written: the cluster that engine: etcd uses.
+// Etcd is store.etcd as written: the cluster that engine: etcd uses.
 type Etcd struct {
 	Endpoints     []string      `yaml:"endpoints"`
 	Prefix        string        `yaml:"prefix"`
@@ -36,30 +36,30 @@ type Engine struct {
 	CommitTimeout, StaleAfter time.Duration
 }
 
-// parseEngine checks numbering.engine and numbering.etcd.
-func parseEngine(n *Numbering, c *Config, fail func(key, format string, args ...any) error) error {
+// parseEngine checks store.engine and store.etcd.
+func parseEngine(n *StoreSection, c *Config, fail func(key, format string, args ...any) error) error {
 	e := Engine{Name: n.Engine}
 	switch e.Name {
 	case "", "bbolt":
 		e.Name = "bbolt"
 		if len(n.Etcd.Endpoints) != 0 {
-			return fail("numbering.etcd", "is set but numbering.engine is not etcd")
+			return fail("store.etcd", "is set but store.engine is not etcd")
 		}
 		c.Engine = e
 		return nil
 	case "etcd":
 	default:
-		return fail("numbering.engine", "%q: want bbolt or etcd", n.Engine)
+		return fail("store.engine", "%q: want bbolt or etcd", n.Engine)
 	}
 	x := n.Etcd
 	if len(x.Endpoints) == 0 {
-		return fail("numbering.etcd.endpoints", "is required with engine etcd")
+		return fail("store.etcd.endpoints", "is required with engine etcd")
 	}
 	secure := false
 	for i, ep := range x.Endpoints {
 		u, err := url.Parse(ep)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fail(fmt.Sprintf("numbering.etcd.endpoints[%d]", i), "%q: want http(s)://host:port", ep)
+			return fail(fmt.Sprintf("store.etcd.endpoints[%d]", i), "%q: want http(s)://host:port", ep)
 		}
 		secure = secure || u.Scheme == "https"
 	}
@@ -69,27 +69,27 @@ func parseEngine(n *Numbering, c *Config, fail func(key, format string, args ...
 		e.Prefix = "/lantel/" + c.Directory.Plan.Server + "/"
 	}
 	if !strings.HasPrefix(e.Prefix, "/") || !strings.HasSuffix(e.Prefix, "/") {
-		return fail("numbering.etcd.prefix", "%q: want /…/ (a leading and a trailing slash)", e.Prefix)
+		return fail("store.etcd.prefix", "%q: want /…/ (a leading and a trailing slash)", e.Prefix)
 	}
 	if x.CAFile != "" || x.CertFile != "" || secure {
 		t := &tls.Config{MinVersion: tls.VersionTLS12}
 		if x.CAFile != "" {
 			pem, err := os.ReadFile(x.CAFile)
 			if err != nil {
-				return fail("numbering.etcd.ca_file", "%v", err)
+				return fail("store.etcd.ca_file", "%v", err)
 			}
 			t.RootCAs = x509.NewCertPool()
 			if !t.RootCAs.AppendCertsFromPEM(pem) {
-				return fail("numbering.etcd.ca_file", "no PEM certificate in %s", x.CAFile)
+				return fail("store.etcd.ca_file", "no PEM certificate in %s", x.CAFile)
 			}
 		}
 		if (x.CertFile == "") != (x.KeyFile == "") {
-			return fail("numbering.etcd", "give both cert_file and key_file")
+			return fail("store.etcd", "give both cert_file and key_file")
 		}
 		if x.CertFile != "" {
 			cert, err := tls.LoadX509KeyPair(x.CertFile, x.KeyFile)
 			if err != nil {
-				return fail("numbering.etcd.cert_file", "%v", err)
+				return fail("store.etcd.cert_file", "%v", err)
 			}
 			t.Certificates = []tls.Certificate{cert}
 		}
@@ -99,15 +99,15 @@ func parseEngine(n *Numbering, c *Config, fail func(key, format string, args ...
 	if x.PasswordFile != "" {
 		var err error
 		if e.Password, err = secretFile(x.PasswordFile); err != nil {
-			return fail("numbering.etcd.password_file", "%v", err)
+			return fail("store.etcd.password_file", "%v", err)
 		}
 	}
 	if (e.Username == "") != (e.Password == "") {
-		return fail("numbering.etcd", "give both username and password (or password_file)")
+		return fail("store.etcd", "give both username and password (or password_file)")
 	}
 	e.CommitTimeout, e.StaleAfter = x.CommitTimeout, x.StaleAfter
 	if e.CommitTimeout < 0 || e.StaleAfter < 0 {
-		return fail("numbering.etcd", "commit_timeout and stale_after must not be negative")
+		return fail("store.etcd", "commit_timeout and stale_after must not be negative")
 	}
 	c.Engine = e
 	return nil

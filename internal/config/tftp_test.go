@@ -8,18 +8,18 @@ import (
 )
 
 func TestTFTP(t *testing.T) {
-	const base = "numbering:\n  store: x\n  server_number: \"1000\"\n  sip: {listen: 192.0.2.1:5060}\n"
-	const prov = "  provisioning: {listen: 0.0.0.0:8080}\n"
-	c, err := Parse("t.yaml", []byte(base+prov+"  tftp: {listen: 0.0.0.0:69}\n"))
+	const base = "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060}\n"
+	const prov = "provisioning: {listen: 0.0.0.0:8080}\n"
+	c, err := Parse("t.yaml", []byte(base+prov+"tftp: {listen: 0.0.0.0:69}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.TFTP != (TFTP{Listen: "0.0.0.0:69"}) {
 		t.Fatalf("defaults: %+v", c.TFTP)
 	}
-	c, err = Parse("t.yaml", []byte(base+prov+`  tftp:
-    listen: 192.0.2.1:69
-    limits: {per_source: 0, total: 200, transfers: 10, transfers_per_source: 1, transfer_timeout: 1m, max_file_size: 65536}
+	c, err = Parse("t.yaml", []byte(base+prov+`tftp:
+  listen: 192.0.2.1:69
+  limits: {per_source: 0, total: 200, transfers: 10, transfers_per_source: 1, transfer_timeout: 1m, max_file_size: 65536}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -33,14 +33,14 @@ func TestTFTP(t *testing.T) {
 		t.Fatalf("off by default: %+v %v", c.TFTP, err)
 	}
 	for _, tc := range []struct{ doc, key string }{
-		{"  tftp: {listen: 0.0.0.0:69}\n", "numbering.tftp.listen"}, // without provisioning
-		{prov + "  tftp: {listen: \":69\"}\n", "numbering.tftp.listen"},
-		{prov + "  tftp: {listen: 0.0.0.0:69, limits: {total: -1}}\n", "numbering.tftp.limits.total"},
-		{prov + "  tftp: {listen: 0.0.0.0:69, limits: {transfers: -1}}\n", "numbering.tftp.limits.transfers"},
-		{prov + "  tftp: {listen: 0.0.0.0:69, limits: {transfers_per_source: -2}}\n", "numbering.tftp.limits.transfers_per_source"},
-		{prov + "  tftp: {listen: 0.0.0.0:69, limits: {transfer_timeout: 10ms}}\n", "numbering.tftp.limits.transfer_timeout"},
-		{prov + "  tftp: {listen: 0.0.0.0:69, limits: {max_file_size: 1000000000}}\n", "numbering.tftp.limits.max_file_size"},
-		{prov + "  tftp: {listen: 0.0.0.0:69, port: 69}\n", "port"},
+		{"tftp: {listen: 0.0.0.0:69}\n", "tftp.listen"}, // without provisioning
+		{prov + "tftp: {listen: \":69\"}\n", "tftp.listen"},
+		{prov + "tftp: {listen: 0.0.0.0:69, limits: {total: -1}}\n", "tftp.limits.total"},
+		{prov + "tftp: {listen: 0.0.0.0:69, limits: {transfers: -1}}\n", "tftp.limits.transfers"},
+		{prov + "tftp: {listen: 0.0.0.0:69, limits: {transfers_per_source: -2}}\n", "tftp.limits.transfers_per_source"},
+		{prov + "tftp: {listen: 0.0.0.0:69, limits: {transfer_timeout: 10ms}}\n", "tftp.limits.transfer_timeout"},
+		{prov + "tftp: {listen: 0.0.0.0:69, limits: {max_file_size: 1000000000}}\n", "tftp.limits.max_file_size"},
+		{prov + "tftp: {listen: 0.0.0.0:69, port: 69}\n", "port"},
 	} {
 		_, err := Parse("t.yaml", []byte(base+tc.doc))
 		if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.key) {

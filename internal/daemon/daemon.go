@@ -111,7 +111,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 
 	conn, err := ltnpserver.Listen(cfg.Listen)
 	if err != nil {
-		return nil, &config.Error{File: cfg.File, Key: "numbering.listen", Err: err}
+		return nil, &config.Error{File: cfg.File, Key: "ltnp.listen", Err: err}
 	}
 	d.ltnp = ltnpserver.New(d.svc, ltnpserver.Options{Trusted: cfg.Trusted, Logger: log, Clock: d.svc.Now,
 		RatePerSource: cfg.RegisterRate,
@@ -132,20 +132,20 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			return nil, err
 		}
 		if err = d.sip.Listen(cfg.SIPListen); err != nil {
-			return nil, &config.Error{File: cfg.File, Key: "numbering.sip.listen", Err: err}
+			return nil, &config.Error{File: cfg.File, Key: "sip.listen", Err: err}
 		}
 		log.Info("SIP front listening", "addr", d.sip.Addr().String())
 	}
 	if p := cfg.Provisioning; p.Listen != "" {
 		files, err := phones.Load(p.Templates)
 		if err != nil {
-			return nil, &config.Error{File: cfg.File, Key: "numbering.provisioning.templates", Err: err}
+			return nil, &config.Error{File: cfg.File, Key: "provisioning.templates", Err: err}
 		}
 		site := phones.Site{SIPHost: p.SIPHost, SIPPort: p.SIPPort, NTP: p.NTP, TimeZone: p.TimeZone, Vars: p.Vars, BaseURL: p.URL}
 		d.prov = provision.New(d.svc, provision.Options{Files: files, Site: site, Allow: p.Allow, User: p.User, Password: p.Password, Log: log,
 			Observe: d.metrics.Provisioning})
 		if err = d.prov.Listen(p.Listen); err != nil {
-			return nil, &config.Error{File: cfg.File, Key: "numbering.provisioning.listen", Err: err}
+			return nil, &config.Error{File: cfg.File, Key: "provisioning.listen", Err: err}
 		}
 		log.Info("provisioning listening", "addr", d.prov.Addr().String())
 		// TFTP: the same files, under the same rule and allow list.
@@ -154,7 +154,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 				Clock: d.svc.Now, Limits: tftpserver.Limits{PerSource: t.RatePerSource, Total: t.RateTotal, Transfers: t.Transfers,
 					TransfersPerSource: t.TransfersPerSource, TransferTimeout: t.TransferTimeout, MaxFileSize: t.MaxFileSize}})
 			if err = d.tftp.Listen(t.Listen); err != nil {
-				return nil, &config.Error{File: cfg.File, Key: "numbering.tftp.listen", Err: err}
+				return nil, &config.Error{File: cfg.File, Key: "tftp.listen", Err: err}
 			}
 			log.Info("TFTP front listening", "addr", d.tftp.Addr().String())
 		}
@@ -162,10 +162,10 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	if c := cfg.DNS; c.Listen != "" {
 		if d.dns, err = dnsserver.New(d.svc, dnsOptions(cfg), dnsserver.Limits{PerSource: c.RatePerSource, Total: c.RateTotal},
 			log, d.metrics.DNS); err != nil {
-			return nil, &config.Error{File: cfg.File, Key: "numbering.dns", Err: err}
+			return nil, &config.Error{File: cfg.File, Key: "dns", Err: err}
 		}
 		if err = d.dns.Listen(c.Listen); err != nil {
-			return nil, &config.Error{File: cfg.File, Key: "numbering.dns.listen", Err: err}
+			return nil, &config.Error{File: cfg.File, Key: "dns.listen", Err: err}
 		}
 		log.Info("DNS front listening", "addr", d.dns.Addr().String(), "zone", c.Zone, "enum", c.ENUM)
 	}
@@ -173,7 +173,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		d.admin, err = admin.Listen(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Hosts: cfg.AdminHosts, Svc: d.svc,
 			Health: d.health, Metrics: d.metrics.Registry, Log: log, CheckSync: d.checkSync(), Zone: cfg.DNS.Zone})
 		if err != nil {
-			return nil, &config.Error{File: cfg.File, Key: "numbering.admin", Err: err}
+			return nil, &config.Error{File: cfg.File, Key: "admin.listen", Err: err}
 		}
 		log.Info("admin listening", "addr", d.admin.Addr().String(), "token", cfg.AdminToken != "")
 	}
@@ -181,7 +181,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	return d, nil
 }
 
-// dnsOptions are the DNS front's options: the numbering.dns section, and
+// dnsOptions are the DNS front's options: the dns section, and
 // the names of the host reservations.
 func dnsOptions(cfg *config.Config) dnsserver.Options {
 	c := cfg.DNS
@@ -312,9 +312,9 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	}
 	switch {
 	case cfg.Store != old.Store:
-		return &config.Error{File: cfg.File, Key: "numbering.store", Err: errors.New("changing the store needs a restart")}
+		return &config.Error{File: cfg.File, Key: "store.path", Err: errors.New("changing the store needs a restart")}
 	case cfg.Listen != old.Listen:
-		return &config.Error{File: cfg.File, Key: "numbering.listen", Err: errors.New("changing the listen address needs a restart")}
+		return &config.Error{File: cfg.File, Key: "ltnp.listen", Err: errors.New("changing the listen address needs a restart")}
 	case cfg.Directory.Plan != old.Directory.Plan:
 		return &config.Error{File: cfg.File, Key: "numbering.server_number", Err: errors.New("changing the number plan needs a restart")}
 	}

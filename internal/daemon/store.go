@@ -35,7 +35,7 @@ func openStore(cfg *config.Config, log *slog.Logger, load func(store.DB) error) 
 	e := cfg.Engine
 	db, err := etcdstore.Open(etcdConfig(cfg, log))
 	if err != nil {
-		return nil, &config.Error{File: cfg.File, Key: "numbering.etcd", Err: err}
+		return nil, &config.Error{File: cfg.File, Key: "store.etcd", Err: err}
 	}
 	log.Info("store: etcd", "endpoints", e.Endpoints, "prefix", e.Prefix, "local_copy", cfg.Store)
 	if err := load(db); err != nil {
@@ -45,8 +45,8 @@ func openStore(cfg *config.Config, log *slog.Logger, load func(store.DB) error) 
 	return db, nil
 }
 
-// etcdConfig is the etcd engine's configuration: numbering.etcd, and the
-// local copy beside numbering.store.
+// etcdConfig is the etcd engine's configuration: store.etcd, and the
+// local copy beside store.path.
 func etcdConfig(cfg *config.Config, log *slog.Logger) etcdstore.Config {
 	e := cfg.Engine
 	return etcdstore.Config{Endpoints: e.Endpoints, Prefix: e.Prefix, Cache: cfg.Store,
@@ -59,7 +59,7 @@ func etcdConfig(cfg *config.Config, log *slog.Logger) etcdstore.Config {
 // etcdstore.LoadFile): moving one box to a cluster, or restoring a backup.
 func EtcdLoad(cfg *config.Config, path string) (int, error) {
 	if cfg.Engine.Name != "etcd" {
-		return 0, &config.Error{File: cfg.File, Key: "numbering.engine", Err: errors.New("-etcd-load needs engine: etcd")}
+		return 0, &config.Error{File: cfg.File, Key: "store.engine", Err: errors.New("-etcd-load needs engine: etcd")}
 	}
 	return etcdstore.LoadFile(etcdConfig(cfg, nil), path)
 }
