@@ -111,8 +111,8 @@ numbering:
   reservations:
     - {number: "2001", name: "reception"}
 `, l.Path("lantel.db"), adminAddr), 0o644)
-	srv := l.Start(ns, binDir+"/lanteld", "-c", cfg)
-	Eventually(t, 10*time.Second, "admin listener", func() bool { return strings.Contains(srv.Output(), "admin listening") })
+	srv := l.LanteldArgs(ns, "-c", cfg)
+	srv.Listeners.MustAddr(t, "admin tcp")
 	// A static phone comes online so the page has a live row.
 	if out, code := l.Exec(ns, binDir+"/lantelctl", "register", "--number", "2001", "--bind", "127.0.0.20", "-s", "127.0.0.1:5757"); code != 0 {
 		t.Fatalf("register: %s", out)

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The example office configuration in contrib/ starts as written (only the
@@ -24,10 +23,10 @@ func TestContribExampleConfig(t *testing.T) {
 	// offers another.
 	l.Host("squatter", "", "192.0.2.20/24")
 	phone := l.Host("phone", "00:a0:24:97:36:f2", "")
-	lanteld := l.Start(srv, binDir+"/lanteld", "-c", "../contrib/lantel.yaml", "-store", l.Path("lantel.db"))
-	Eventually(t, 10*time.Second, "lanteld to start with contrib/lantel.yaml", func() bool {
-		return strings.Contains(lanteld.Output(), "DHCPv4 server listening") && strings.Contains(lanteld.Output(), "admin listening")
-	})
+	lanteld := l.LanteldArgs(srv, "-c", "../contrib/lantel.yaml", "-store", l.Path("lantel.db"))
+	for _, k := range []string{"dhcp4 udp", "admin tcp"} {
+		lanteld.Listeners.MustAddr(t, k)
+	}
 	ev := l.Path("events")
 	script := l.File("udhcpc.sh", fmt.Sprintf(udhcpcScript, ev), 0o755)
 	if out, code := l.Exec(phone, "busybox", "udhcpc", "-f", "-q", "-n", "-a", "-t", "5", "-T", "1", "-i", "eth0", "-s", script, "-O", "224"); code != 0 {

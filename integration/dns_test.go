@@ -2,10 +2,13 @@ package integration
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lantel/lantel/internal/testutil"
 )
 
 // The DNS front with real clients: udhcpc leases an address sending host
@@ -138,8 +141,8 @@ func kamailioENUM(t *testing.T, l *Lab, ns, ip string) {
 	}
 	cfg := l.File("kamailio.cfg", kamailioENUMConfig, 0o644)
 	kam := l.Start(ns, "kamailio", "-f", cfg, "-DD", "-E", "-m", "32", "-M", "4", "-P", l.Path("kamailio.pid"), "-Y", l.Dir())
-	Eventually(t, 10*time.Second, "kamailio to listen", func() bool { return strings.Contains(kam.Output(), "INFO: <core>") })
-	time.Sleep(500 * time.Millisecond)
+	Eventually(t, 30*time.Second, "kamailio to start", func() bool { return strings.Contains(kam.Output(), "INFO: <core>") })
+	testutil.WaitUDPBoundIn(t, kam.Pid(), netip.MustParseAddrPort("192.0.2.50:5070"), 30*time.Second)
 	csv := l.File("enum.csv", "SEQUENTIAL\n10002001;\n", 0o644)
 	out, code := l.Exec(ns, "sipp", "-sf", "testdata/enum-invite.xml", "-inf", csv, "-m", "1", "-i", "192.0.2.50", "-p", "5071",
 		"-nostdin", "-timeout", "10s", "-timeout_error", "-trace_msg", "-message_file", l.Path("enum.msg"), "192.0.2.50:5070")

@@ -127,17 +127,11 @@ func TestHAPairOnEtcd(t *testing.T) {
 		t.Helper()
 		i := map[string]int{"a": 1, "b": 2}[name]
 		cfg := l.File("lantel-"+name+".yaml", fmt.Sprintf(haNode, i, l.Path(name+".db")), 0o644)
-		p := l.Start(nodes[name], binDir+"/lanteld", "-c", cfg)
+		p := l.LanteldArgs(nodes[name], "-c", cfg) // shows its log if the test fails
 		procs[name] = p
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("lanteld %s:\n%s", name, p.Output())
-			}
-		})
-		Eventually(t, 15*time.Second, "lanteld "+name+" to start on etcd", func() bool {
-			o := p.Output()
-			return strings.Contains(o, "DHCPv4 server listening") && strings.Contains(o, "LTNP/1 server listening")
-		})
+		for _, k := range []string{"dhcp4 udp", "ltnp udp"} {
+			p.Listeners.MustAddr(t, k)
+		}
 	}
 	start("a")
 	// The key that seals per-number secrets is the same on every node.

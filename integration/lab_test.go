@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lantel/lantel/internal/testutil"
 )
 
 var binDir string
@@ -71,6 +73,7 @@ type Lab struct {
 	procs  []*Proc
 	hosts  []string
 	nextIf int
+	starts int // lanteld starts: each its own ready file
 }
 
 func run(t *testing.T, args ...string) string {
@@ -169,6 +172,22 @@ type Proc struct {
 	mu   sync.Mutex
 	done chan struct{}
 	err  error
+	// Listeners is what a lanteld started by Lanteld or LanteldArgs bound
+	// (its -ready-file).
+	Listeners testutil.Listeners
+}
+
+// Pid is the process's id (ip netns exec runs the command in its place).
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 type lockedWriter struct{ p *Proc }
@@ -225,26 +244,44 @@ func (l *Lab) Start(ns string, args ...string) *Proc {
 }
 
 // Lanteld starts lanteld in ns with the configuration text yaml (written
-// to the lab's lantel.yaml), waits until its log has every one of the
-// lines named in ready, and shows its log if the test fails.
+// to the lab's lantel.yaml) as LanteldArgs does, then waits until its log
+// has every one of the lines named in ready (if any).
 func (l *Lab) Lanteld(ns, yaml string, ready ...string) *Proc {
 	t := l.t
 	t.Helper()
 	cfg := l.File("lantel.yaml", yaml, 0o644)
-	p := l.Start(ns, binDir+"/lanteld", "-c", cfg)
+	p := l.LanteldArgs(ns, "-c", cfg)
+	if len(ready) > 0 {
+		Eventually(t, 30*time.Second, "lanteld's log lines ("+strings.Join(ready, ", ")+")", func() bool {
+			for _, r := range ready {
+				if !strings.Contains(p.Output(), r) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	return p
+}
+
+// LanteldArgs starts lanteld in ns with args and a -ready-file of its
+// own, waits until lanteld has written it (every listener bound; at most
+// testutil.ReadyTimeout, failing with lanteld's log if it exits first),
+// sets p.Listeners from it, and shows lanteld's log if the test fails.
+func (l *Lab) LanteldArgs(ns string, args ...string) *Proc {
+	t := l.t
+	t.Helper()
+	l.mu.Lock()
+	l.starts++
+	ready := l.Path(fmt.Sprintf("lanteld-%d.ready", l.starts))
+	l.mu.Unlock()
+	p := l.Start(ns, append(append([]string{binDir + "/lanteld"}, args...), "-ready-file", ready)...)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("lanteld:\n%s", p.Output())
+			t.Logf("lanteld %v:\n%s", args, p.Output())
 		}
 	})
-	Eventually(t, 10*time.Second, "lanteld to be ready ("+strings.Join(ready, ", ")+")", func() bool {
-		for _, r := range ready {
-			if !strings.Contains(p.Output(), r) {
-				return false
-			}
-		}
-		return true
-	})
+	p.Listeners = testutil.WaitReady(t, ready, 0, p.Exited, p.Output)
 	return p
 }
 

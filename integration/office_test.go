@@ -92,10 +92,10 @@ func newOffice(t *testing.T, leaseTime string) *office {
 
 func (o *office) startServer() {
 	o.t.Helper()
-	o.lanteld = o.Start(o.srvNS, binDir+"/lanteld", "-c", o.cfg)
-	Eventually(o.t, 10*time.Second, "lanteld to listen", func() bool {
-		return strings.Contains(o.lanteld.Output(), "DHCPv4 server listening") && strings.Contains(o.lanteld.Output(), "LTNP/1 server listening")
-	})
+	o.lanteld = o.LanteldArgs(o.srvNS, "-c", o.cfg)
+	for _, k := range []string{"dhcp4 udp", "ltnp udp"} {
+		o.lanteld.Listeners.MustAddr(o.t, k)
+	}
 }
 
 func (o *office) restart(sig syscall.Signal) {

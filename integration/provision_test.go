@@ -3,9 +3,12 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lantel/lantel/internal/testutil"
 )
 
 // Plug in a phone, it gets its number: a Yealink phone without a number
@@ -70,8 +73,8 @@ numbering:
 	}
 
 	// The phone's SIP stack waits for the check-sync.
-	uas := l.Start(phone, "sipp", "-sf", "testdata/notify-uas.xml", "-i", ip, "-p", "5060", "-m", "1", "-nostdin", "-timeout", "15s", "-timeout_error")
-	time.Sleep(300 * time.Millisecond)
+	uas := l.Start(phone, "sipp", "-sf", "testdata/notify-uas.xml", "-i", ip, "-p", "5060", "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error")
+	testutil.WaitUDPBoundIn(t, uas.Pid(), netip.AddrPortFrom(netip.MustParseAddr(ip), 5060), 30*time.Second)
 	var claim map[string]any
 	ctl(&claim, "claim", mac)
 	if claim["number"] != "10002100" || !strings.Contains(fmt.Sprint(claim["check_sync"]), "answered 200") {

@@ -137,10 +137,10 @@ func TestSubnetsClassesHosts(t *testing.T) {
 	if out, code := l.Exec(srv, binDir+"/lanteld", "-c", cfg, "-check"); code != 0 {
 		t.Fatalf("lanteld -check: %s", out)
 	}
-	lanteld := l.Start(srv, binDir+"/lanteld", "-c", cfg)
-	Eventually(t, 10*time.Second, "lanteld to listen on both interfaces", func() bool {
-		return strings.Count(lanteld.Output(), "DHCPv4 server listening") == 2
-	})
+	lanteld := l.LanteldArgs(srv, "-c", cfg)
+	if n := len(lanteld.Listeners.All("dhcp4 udp")); n != 2 {
+		t.Fatalf("lanteld listens for DHCPv4 on %d sockets, want 2 (one per interface):\n%s", n, lanteld.Listeners.Text)
+	}
 	rl := l.Start(relay, "dhcrelay", "-4", "-d", "-pf", l.Path("dhcrelay.pid"), "-id", "eth0", "-iu", "eth1", "203.0.113.1")
 	defer func() {
 		if t.Failed() {

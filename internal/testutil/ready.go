@@ -114,13 +114,24 @@ func ProcessLoopback(last byte) netip.Addr {
 // program's way of saying it listens.
 func WaitUDPBound(t testing.TB, a netip.AddrPort, d time.Duration) {
 	t.Helper()
+	WaitUDPBoundIn(t, 0, a, d)
+}
+
+// WaitUDPBoundIn is WaitUDPBound in the network namespace of process pid
+// (0: this process's), e.g. a program started in a test's namespace.
+func WaitUDPBoundIn(t testing.TB, pid int, a netip.AddrPort, d time.Duration) {
+	t.Helper()
+	path := "/proc/net/udp"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/net/udp", pid)
+	}
 	ip := a.Addr().As4()
 	// /proc/net/udp: the address as a little-endian hex word, the port.
 	want := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], a.Port())
 	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
-		b, err := os.ReadFile("/proc/net/udp")
+		b, err := os.ReadFile(path)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("UDP %v: %v (the process ended?)", a, err)
 		}
 		for _, l := range strings.Split(string(b), "\n")[1:] {
 			if f := strings.Fields(l); len(f) > 1 && f[1] == want {
