@@ -20,6 +20,8 @@ import (
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/dhcpconf"
+	"github.com/lantel/lantel/internal/setup"
+	"github.com/lantel/lantel/internal/sipserver"
 	"github.com/lantel/lantel/numbering"
 	"go.yaml.in/yaml/v3"
 )
@@ -56,17 +58,17 @@ var Defaults []byte
 // layout, with the fronts and the store under numbering, is read too (see
 // legacy.go).
 type File struct {
-	Server4      yaml.Node    `yaml:"server4"`
-	Server6      yaml.Node    `yaml:"server6"`
-	DHCP4        yaml.Node    `yaml:"dhcp4"`
-	Store        StoreSection `yaml:"store"`
-	Numbering    Numbering    `yaml:"numbering"`
-	LTNP         LTNPSection  `yaml:"ltnp"`
-	SIP          SIPSection   `yaml:"sip"`
-	DNS          DNSSection   `yaml:"dns"`
-	Provisioning ProvSection  `yaml:"provisioning"`
-	TFTP         TFTPSection  `yaml:"tftp"`
-	Admin        AdminSection `yaml:"admin"`
+	Server4      yaml.Node         `yaml:"server4"`
+	Server6      yaml.Node         `yaml:"server6"`
+	DHCP4        yaml.Node         `yaml:"dhcp4"`
+	Store        StoreSection      `yaml:"store"`
+	Numbering    Numbering         `yaml:"numbering"`
+	LTNP         LTNPSection       `yaml:"ltnp"`
+	SIP          sipserver.Section `yaml:"sip"`
+	DNS          DNSSection        `yaml:"dns"`
+	Provisioning ProvSection       `yaml:"provisioning"`
+	TFTP         TFTPSection       `yaml:"tftp"`
+	Admin        AdminSection      `yaml:"admin"`
 	Log          struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
@@ -127,21 +129,6 @@ type LTNPSection struct {
 	Trusted []string `yaml:"trusted"`
 	Limits  struct {
 		RegisterRate *float64 `yaml:"register_rate"`
-	} `yaml:"limits"`
-}
-
-// SIPSection is sip: the SIP registrar and redirect server.
-type SIPSection struct {
-	Listen      string `yaml:"listen"`
-	Realm       string `yaml:"realm"`
-	LeaseProves bool   `yaml:"lease_proves"`
-	// OpenRegistration: a number with neither a secret nor a lease
-	// registers without proof (trusted labs only).
-	OpenRegistration bool     `yaml:"open_registration"`
-	Algorithms       []string `yaml:"algorithms"`
-	Limits           struct {
-		PerSource *float64 `yaml:"per_source"`
-		Total     *float64 `yaml:"total"`
 	} `yaml:"limits"`
 }
 
@@ -223,15 +210,9 @@ type Config struct {
 	Admin      string // admin listener address; "" when off
 	AdminToken string
 	// The SIP front: off when SIPListen is "".
-	SIPListen      string
-	SIPRealm       string
-	SIPLeaseProves bool
-	SIPOpen        bool // sip.open_registration
-	SIPAlgorithms  []string
-	// SIPRatePerSource, SIPRateTotal: UDP requests per second admitted
-	// (0: the SIP front's defaults; negative: no bound).
-	SIPRatePerSource, SIPRateTotal float64
-	AdminHosts                     []string // names the admin listener answers to, besides IP literals and localhost
+	SIPListen  string
+	SIP        sipserver.Options
+	AdminHosts []string // names the admin listener answers to, besides IP literals and localhost
 	// Provisioning: the HTTP front of phone files, off when Listen is "".
 	Provisioning Provisioning
 	// DNS: the DNS front, off when Listen is "".
@@ -273,6 +254,15 @@ type Provisioning struct {
 	Allow             []netip.Prefix
 	Vars              map[string]string
 	User, Password    string
+}
+
+// section is err of a part's Setup as a configuration error of file.
+func section(file, name string, err error) error {
+	var ke *setup.KeyError
+	if errors.As(setup.Within(name, err), &ke) {
+		return &Error{File: file, Key: ke.Key, Err: ke.Err}
+	}
+	return &Error{File: file, Key: name, Err: err}
 }
 
 // Load reads and checks a file.
@@ -460,20 +450,8 @@ func Parse(name string, data []byte) (*Config, error) {
 			c.Admin = ""
 		}
 	}
-	c.SIPListen, c.SIPRealm, c.SIPLeaseProves, c.SIPAlgorithms = f.SIP.Listen, f.SIP.Realm, f.SIP.LeaseProves, f.SIP.Algorithms
-	c.SIPOpen = f.SIP.OpenRegistration
-	if err := rates("sip.limits", f.SIP.Limits.PerSource, f.SIP.Limits.Total, &c.SIPRatePerSource, &c.SIPRateTotal, fail); err != nil {
-		return nil, err
-	}
-	for i, a := range c.SIPAlgorithms {
-		if a != "SHA-256" && a != "MD5" {
-			return nil, fail(fmt.Sprintf("sip.algorithms[%d]", i), "%q: want SHA-256 or MD5", a)
-		}
-	}
-	if c.SIPListen != "" {
-		if _, err := netip.ParseAddrPort(c.SIPListen); err != nil {
-			return nil, fail("sip.listen", "%q is not IPv4:port", c.SIPListen)
-		}
+	if c.SIPListen, c.SIP, err = f.SIP.Setup(); err != nil {
+		return nil, section(name, "sip", err)
 	}
 	if err := parseProvisioning(&f.Provisioning, c, fail); err != nil {
 		return nil, err

@@ -147,6 +147,12 @@ func TestParseErrorsNameKey(t *testing.T) {
 		{"bad regex", "numbering:\n  store: x\n  server_number: \"1000\"\n  dhcp: {auto_assign: {vendor_class: [\"(\"]}}\n", "numbering.dhcp.auto_assign.vendor_class[0]"},
 		{"same options", "numbering:\n  store: x\n  server_number: \"1000\"\n  dhcp: {options: {number: 225}}\n", "numbering.dhcp.options"},
 		{"server6", "server6: {}\nnumbering:\n  store: x\n  server_number: \"1000\"\n", "server6"},
+		{"bad admin", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nadmin: {listen: 192.0.2.1:5758}\n", "admin.listen"},
+		{"bad sip", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: nowhere}\n", "sip.listen"},
+		{"sip algorithm", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060, algorithms: [SHA-1]}\n", "sip.algorithms[0]"},
+		{"sip rate", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060, limits: {total: -3}}\n", "sip.limits.total"},
+		{"sip idle", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060, tcp: {idle_timeout: 10ms}}\n", "sip.tcp.idle_timeout"},
+		{"sip guesses", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060, guess_rate: 0}\n", "sip.guess_rate"},
 	} {
 		_, err := Parse("site.yaml", []byte(tc.yaml))
 		if err == nil {

@@ -126,9 +126,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		}
 	}
 	if cfg.SIPListen != "" {
-		if d.sip, err = sipserver.New(d.svc, sipserver.Options{Realm: cfg.SIPRealm, LeaseProves: cfg.SIPLeaseProves, OpenRegistration: cfg.SIPOpen, Algorithms: cfg.SIPAlgorithms,
-			RatePerSource: cfg.SIPRatePerSource, RateTotal: cfg.SIPRateTotal,
-			Clock: d.svc.Now, Logger: log, Observe: d.metrics.SIP, OnGuard: d.metrics.SIPGuard}); err != nil {
+		if d.sip, err = sipserver.New(d.svc, sipOptions(cfg, d, log)); err != nil {
 			return nil, err
 		}
 		if err = d.sip.Listen(cfg.SIPListen); err != nil {
@@ -179,6 +177,14 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	}
 	d.memory = tuneMemory()
 	return d, nil
+}
+
+// sipOptions are the SIP front's options: the sip section's, with the
+// clock, the logger and the observers of this daemon.
+func sipOptions(cfg *config.Config, d *Daemon, log *slog.Logger) sipserver.Options {
+	o := cfg.SIP
+	o.Clock, o.Logger, o.Observe, o.OnGuard = d.svc.Now, log, d.metrics.SIP, d.metrics.SIPGuard
+	return o
 }
 
 // dnsOptions are the DNS front's options: the dns section, and
