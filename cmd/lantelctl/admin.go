@@ -7,12 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
+	"net/netip"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/lantel/lantel/internal/admin/api"
 )
 
 const adminUsage = `Admin commands (over the admin API):
@@ -33,70 +35,47 @@ const adminUsage = `Admin commands (over the admin API):
   common: --admin URL (default $LANTEL_ADMIN or http://127.0.0.1:5758), --token T (default $LANTEL_TOKEN), --json
 `
 
-var adminCommands = map[string]bool{"directory": true, "leases": true, "reserve": true, "unreserve": true,
-	"users": true, "servers": true, "backup": true, "health": true, "edit": true, "inbox": true, "claim": true,
-	"history": true, "export": true, "import": true}
-
-type adminClient struct {
-	base, token string
-	http        *http.Client
+// adminCommands are the admin subcommands, a function each.
+var adminCommands = map[string]func(*adminCall, []string) (shown, error){
+	"directory": directoryCmd, "leases": leasesCmd, "reserve": reserveCmd, "edit": reserveCmd,
+	"unreserve": unreserveCmd, "inbox": inboxCmd, "claim": claimCmd, "history": historyCmd,
+	"export": exportCmd, "import": importCmd, "users": tablesCmd, "servers": tablesCmd,
+	"backup": backupCmd, "health": healthCmd,
 }
 
-// errAPI is an error answer of the API (exit 1); others are transport (3).
-type errAPI struct {
-	status int
-	msg    string
+// adminFlags are the flags every admin subcommand takes (each uses its
+// own).
+type adminFlags struct {
+	asJSON, quarantine, clearSecret, withSecrets bool
+	state, query, mac, user, name, secretFile    string
 }
 
-func (e *errAPI) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.msg, e.status) }
-
-func (c *adminClient) do(method, path string, body any, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error string `json:"error"`
-			Lines []struct {
-				Line  int    `json:"line"`
-				Error string `json:"error"`
-			} `json:"lines"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		if e.Error == "" {
-			e.Error = resp.Status
-		}
-		for _, l := range e.Lines { // an import's refused lines
-			e.Error += fmt.Sprintf("\n  line %d: %s", l.Line, l.Error)
-		}
-		return &errAPI{status: resp.StatusCode, msg: e.Error}
-	}
-	if w, ok := out.(io.Writer); ok {
-		_, err = io.Copy(w, resp.Body)
-		return err
-	}
-	if out != nil {
-		return json.NewDecoder(resp.Body).Decode(out)
-	}
-	return nil
+// adminCall is one admin subcommand being run.
+type adminCall struct {
+	cmd    string
+	api    *api.Client
+	f      adminFlags
+	fs     *flag.FlagSet
+	stderr io.Writer
 }
+
+// shown is what a subcommand prints: out as JSON (--json), else table.
+// failed makes the exit status 1 after it is printed (a failing health).
+type shown struct {
+	out    any
+	table  func(w *tabwriter.Writer)
+	failed bool
+}
+
+// usageError is a wrong use of a subcommand: its usage is printed, exit 2.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+// localError is a failure before the API is called (a file): exit 2.
+type localError struct{ err error }
+
+func (e localError) Error() string { return e.err.Error() }
 
 func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lantelctl "+cmd, flag.ContinueOnError)
@@ -105,320 +84,365 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 	if base == "" {
 		base = "http://127.0.0.1:5758"
 	}
-	c := &adminClient{http: &http.Client{Timeout: 30 * time.Second}}
-	fs.StringVar(&c.base, "admin", base, "admin API base URL")
-	fs.StringVar(&c.token, "token", os.Getenv("LANTEL_TOKEN"), "bearer token")
-	asJSON := fs.Bool("json", false, "JSON output")
-	state := fs.String("state", "", "directory: only this state")
-	query := fs.String("q", "", "directory: search text")
-	quarantine := fs.Bool("quarantine", false, "leases: the quarantined addresses")
-	mac := fs.String("mac", "", "reserve: MAC")
-	user := fs.String("user", "", "reserve: user ID")
-	name := fs.String("name", "", "reserve, users add: display name")
-	secretFile := fs.String("secret-file", "", "reserve: set the number's secret from `file` (never shown back)")
-	clearSecret := fs.Bool("clear-secret", false, "edit: remove the number's secret")
-	withSecrets := fs.Bool("secrets", false, "export: include the secrets (the file then holds passwords)")
+	c := &adminCall{cmd: cmd, api: api.NewClient(base, ""), fs: fs, stderr: stderr}
+	fs.StringVar(&c.api.Base, "admin", base, "admin API base URL")
+	fs.StringVar(&c.api.Token, "token", os.Getenv("LANTEL_TOKEN"), "bearer token")
+	fs.BoolVar(&c.f.asJSON, "json", false, "JSON output")
+	fs.StringVar(&c.f.state, "state", "", "directory: only this state")
+	fs.StringVar(&c.f.query, "q", "", "directory: search text")
+	fs.BoolVar(&c.f.quarantine, "quarantine", false, "leases: the quarantined addresses")
+	fs.StringVar(&c.f.mac, "mac", "", "reserve: MAC")
+	fs.StringVar(&c.f.user, "user", "", "reserve: user ID")
+	fs.StringVar(&c.f.name, "name", "", "reserve, users add: display name")
+	fs.StringVar(&c.f.secretFile, "secret-file", "", "reserve: set the number's secret from `file` (never shown back)")
+	fs.BoolVar(&c.f.clearSecret, "clear-secret", false, "edit: remove the number's secret")
+	fs.BoolVar(&c.f.withSecrets, "secrets", false, "export: include the secrets (the file then holds passwords)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return 2
 	}
-	usage := func(msg string) int {
-		fmt.Fprintf(stderr, "lantelctl %s: %s\n\n%s", cmd, msg, adminUsage)
+	res, err := adminCommands[cmd](c, pos)
+	var ue usageError
+	var le localError
+	var se *api.StatusError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "lantelctl %s: %s\n\n%s", cmd, ue, adminUsage)
 		return 2
-	}
-	var out any
-	var table func(w *tabwriter.Writer)
-	switch cmd {
-	case "directory":
-		if len(pos) > 1 {
-			return usage("at most one NUMBER")
-		}
-		var list []map[string]any
-		if len(pos) == 1 {
-			var e map[string]any
-			err = c.do("GET", "/api/v1/directory/"+url.PathEscape(pos[0]), nil, &e)
-			list = []map[string]any{e}
-			out = e
-		} else { // every page (the API answers 1000 entries at a time)
-			after := ""
-			for {
-				var page []map[string]any
-				path := "/api/v1/directory?state=" + url.QueryEscape(*state) + "&q=" + url.QueryEscape(*query) + "&limit=1000&after=" + url.QueryEscape(after)
-				if err = c.do("GET", path, nil, &page); err != nil || len(page) < 1000 {
-					list = append(list, page...)
-					break
-				}
-				list = append(list, page...)
-				after = s(page[len(page)-1]["number"])
-				if *state == "free" {
-					break // the free numbers: one page is plenty
-				}
-			}
-			out = list
-		}
-		table = func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "NUMBER\tSTATE\tIPV4\tMAC\tUSER\tNAME\tSOURCE\tEXPIRY")
-			for _, e := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s(e["number"]), s(e["state"]), s(e["ipv4"]), s(e["mac"]),
-					s(e["user"]), s(e["name"]), s(e["source"]), ts(e["expiry"]))
-			}
-		}
-	case "leases":
-		var list []map[string]any
-		if *quarantine {
-			err = c.do("GET", "/api/v1/quarantine", nil, &list)
-			table = func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "ADDRESS\tUNTIL")
-				for _, q := range list {
-					fmt.Fprintf(w, "%s\t%s\n", s(q["address"]), ts(q["until"]))
-				}
-			}
-		} else {
-			after := "" // every page
-			for {
-				var page []map[string]any
-				if err = c.do("GET", "/api/v1/leases?limit=1000&after="+url.QueryEscape(after), nil, &page); err != nil || len(page) < 1000 {
-					list = append(list, page...)
-					break
-				}
-				list = append(list, page...)
-				after = s(page[len(page)-1]["address"])
-			}
-			table = func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "ADDRESS\tMAC\tHOSTNAME\tNUMBER\tEXPIRY")
-				for _, l := range list {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s(l["address"]), s(l["mac"]), s(l["hostname"]), s(l["number"]), ts(l["expiry"]))
-				}
-			}
-		}
-		out = list
-	case "reserve", "edit":
-		if len(pos) != 1 {
-			return usage("needs exactly one NUMBER")
-		}
-		// reserve creates (409 when it exists); edit sends only the flags
-		// given, so that the others stay as they are.
-		given := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-		body := map[string]any{}
-		for flagName, field := range map[string]string{"mac": "mac", "user": "user", "name": "name"} {
-			if given[flagName] || cmd == "reserve" {
-				body[field] = map[string]*string{"mac": mac, "user": user, "name": name}[flagName]
-			}
-		}
-		if *clearSecret {
-			if cmd == "reserve" {
-				return usage("--clear-secret is for edit")
-			}
-			body["clear_secret"] = true
-		}
-		if *secretFile != "" {
-			b, rerr := os.ReadFile(*secretFile)
-			if rerr != nil {
-				fmt.Fprintf(stderr, "lantelctl: --secret-file: %v\n", rerr)
-				return 2
-			}
-			body["secret"] = strings.TrimRight(string(b), "\r\n")
-		}
-		var e map[string]any
-		if cmd == "reserve" {
-			body["number"] = pos[0]
-			err = c.do("POST", "/api/v1/reservations", body, &e)
-		} else {
-			err = c.do("PATCH", "/api/v1/reservations/"+url.PathEscape(pos[0]), body, &e)
-		}
-		out = e
-		table = func(w *tabwriter.Writer) {
-			fmt.Fprintf(w, "%s %s\n", map[string]string{"reserve": "reserved", "edit": "changed"}[cmd], s(e["number"]))
-		}
-	case "inbox":
-		var list []map[string]any
-		err = c.do("GET", "/api/v1/inbox", nil, &list)
-		out = list
-		table = func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "MAC\tVENDOR\tMODEL\tIPV4\tFIRST SEEN\tLAST SEEN")
-			for _, e := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s(e["mac"]), s(e["vendor"]), s(e["model"]), s(e["ipv4"]), ts(e["first_seen"]), ts(e["last_seen"]))
-			}
-		}
-	case "claim":
-		if len(pos) < 1 || len(pos) > 2 {
-			return usage("needs a MAC and at most one NUMBER")
-		}
-		body := map[string]string{}
-		if len(pos) == 2 {
-			body["number"] = pos[1]
-		}
-		var e map[string]any
-		err = c.do("POST", "/api/v1/inbox/"+url.PathEscape(pos[0])+"/claim", body, &e)
-		out = e
-		table = func(w *tabwriter.Writer) {
-			fmt.Fprintf(w, "%s has number %s\n", s(e["mac"]), s(e["number"]))
-			if cs := s(e["check_sync"]); cs != "" {
-				fmt.Fprintf(w, "check-sync: %s\n", cs)
-			}
-		}
-	case "history":
-		if len(pos) != 1 {
-			return usage("needs exactly one NUMBER")
-		}
-		var list []map[string]any
-		err = c.do("GET", "/api/v1/directory/"+url.PathEscape(pos[0])+"/history", nil, &list)
-		out = list
-		table = func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "TIME\tEVENT\tDETAIL")
-			for _, e := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", ts(e["time"]), s(e["kind"]), s(e["detail"]))
-			}
-		}
-	case "export":
-		if len(pos) != 1 {
-			return usage("needs the FILE to write")
-		}
-		var buf bytes.Buffer
-		q := ""
-		if *withSecrets {
-			q = "?secrets=1"
-		}
-		if err = c.do("GET", "/api/v1/reservations/export"+q, nil, &buf); err == nil {
-			err = os.WriteFile(pos[0], buf.Bytes(), 0o600)
-		}
-		out = map[string]string{"export": pos[0]}
-		table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "reservations written to %s\n", pos[0]) }
-	case "import":
-		if len(pos) != 1 {
-			return usage("needs the CSV FILE")
-		}
-		b, rerr := os.ReadFile(pos[0])
-		if rerr != nil {
-			fmt.Fprintln(stderr, "lantelctl:", rerr)
-			return 2
-		}
-		var e map[string]any
-		err = c.do("POST", "/api/v1/reservations/import", map[string]string{"csv": string(b)}, &e)
-		out = e
-		table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "imported %v reservations\n", e["imported"]) }
-	case "unreserve":
-		if len(pos) != 1 {
-			return usage("needs exactly one NUMBER")
-		}
-		err = c.do("DELETE", "/api/v1/reservations/"+url.PathEscape(pos[0]), nil, nil)
-		out = map[string]string{"unreserved": pos[0]}
-		table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "unreserved %s\n", pos[0]) }
-	case "users", "servers":
-		sub := "list"
-		if len(pos) > 0 {
-			sub, pos = pos[0], pos[1:]
-		}
-		coll := "/api/v1/" + cmd
-		switch {
-		case sub == "list" && len(pos) == 0:
-			var list []map[string]any
-			err = c.do("GET", coll, nil, &list)
-			out = list
-			table = func(w *tabwriter.Writer) {
-				if cmd == "users" {
-					fmt.Fprintln(w, "ID\tNUMBER\tNAME\tORIGIN")
-					for _, u := range list {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s(u["id"]), s(u["number"]), s(u["name"]), s(u["origin"]))
-					}
-					return
-				}
-				fmt.Fprintln(w, "NUMBER\tADDRESS\tORIGIN")
-				for _, v := range list {
-					fmt.Fprintf(w, "%s\t%s\t%s\n", s(v["number"]), s(v["address"]), s(v["origin"]))
-				}
-			}
-		case cmd == "users" && sub == "add" && len(pos) == 2:
-			err = c.do("PUT", coll+"/"+url.PathEscape(pos[0]), map[string]string{"number": pos[1], "name": *name}, &out)
-			table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "user %s has number %s\n", pos[0], pos[1]) }
-		case cmd == "servers" && sub == "set" && len(pos) == 2:
-			err = c.do("PUT", coll+"/"+url.PathEscape(pos[0]), map[string]string{"address": pos[1]}, &out)
-			table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "server %s at %s\n", pos[0], pos[1]) }
-		case sub == "del" && len(pos) == 1:
-			err = c.do("DELETE", coll+"/"+url.PathEscape(pos[0]), nil, nil)
-			out = map[string]string{"deleted": pos[0]}
-			table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "deleted %s\n", pos[0]) }
-		default:
-			return usage("unknown form of " + cmd)
-		}
-	case "backup":
-		if len(pos) != 1 {
-			return usage("needs the FILE to write")
-		}
-		tmp := pos[0] + ".part"
-		f, ferr := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-		if ferr != nil {
-			fmt.Fprintln(stderr, "lantelctl:", ferr)
-			return 2
-		}
-		err = c.do("GET", "/api/v1/backup", nil, f)
-		if cerr := f.Sync(); err == nil {
-			err = cerr
-		}
-		_ = f.Close()
-		if err == nil {
-			err = os.Rename(tmp, pos[0])
-		} else {
-			_ = os.Remove(tmp)
-		}
-		out = map[string]string{"backup": pos[0]}
-		table = func(w *tabwriter.Writer) { fmt.Fprintf(w, "backup written to %s\n", pos[0]) }
-	case "health":
-		// 503 still carries the checks: decode it either way.
-		var h map[string]any
-		var resp *http.Response
-		if resp, err = c.http.Get(strings.TrimRight(c.base, "/") + "/api/v1/health"); err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&h)
-			_ = resp.Body.Close()
-		}
-		out = h
-		table = func(w *tabwriter.Writer) {
-			fmt.Fprintf(w, "status\t%s\n", s(h["status"]))
-			if checks, ok := h["checks"].(map[string]any); ok {
-				for k, v := range checks {
-					fmt.Fprintf(w, "%s\t%s\n", k, s(v))
-				}
-			}
-		}
-	}
-	if err != nil {
+	case errors.As(err, &le):
+		fmt.Fprintln(stderr, "lantelctl:", le)
+		return 2
+	case err != nil:
 		fmt.Fprintln(stderr, "lantelctl:", err)
-		var ae *errAPI
-		if errors.As(err, &ae) {
+		if errors.As(err, &se) {
 			return 1
 		}
 		return 3
 	}
-	if *asJSON {
-		e := json.NewEncoder(stdout)
-		e.SetIndent("", "  ")
-		e.Encode(out)
+	if c.f.asJSON {
+		printJSON(stdout, res.out)
 	} else {
 		w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		table(w)
+		res.table(w)
 		w.Flush()
 	}
-	if cmd == "health" {
-		if h, ok := out.(map[string]any); !ok || h["status"] != "ok" {
-			return 1
-		}
+	if res.failed {
+		return 1
 	}
 	return 0
 }
 
-func s(v any) string {
-	if v == nil {
-		return ""
+// printJSON prints v as the API's JSON, indented, with each object's
+// keys in order (as lantelctl always has).
+func printJSON(w io.Writer, v any) {
+	b, err := json.Marshal(v)
+	var generic any
+	if err == nil && json.Unmarshal(b, &generic) == nil {
+		v = generic
 	}
-	return fmt.Sprint(v)
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	e.Encode(v)
 }
 
-func ts(v any) string {
-	str, _ := v.(string)
-	t, err := time.Parse(time.RFC3339Nano, str)
-	if err != nil || t.IsZero() {
+// directoryCmd: one number, or every page of the directory (the API
+// answers 1000 entries at a time).
+func directoryCmd(c *adminCall, pos []string) (shown, error) {
+	if len(pos) > 1 {
+		return shown{}, usageError("at most one NUMBER")
+	}
+	var list []api.Entry
+	var out any
+	if len(pos) == 1 {
+		e, err := c.api.Entry(pos[0])
+		if err != nil {
+			return shown{}, err
+		}
+		list, out = []api.Entry{e}, e
+	} else {
+		for after := ""; ; {
+			page, err := c.api.Directory(api.DirectoryQuery{State: c.f.state, Q: c.f.query, After: after, Limit: api.DefaultLimit})
+			if err != nil {
+				return shown{}, err
+			}
+			list = append(list, page...)
+			if len(page) < api.DefaultLimit || c.f.state == "free" {
+				break // the free numbers: one page is plenty
+			}
+			after = page[len(page)-1].Number
+		}
+		out = list
+	}
+	return shown{out: out, table: func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "NUMBER\tSTATE\tIPV4\tMAC\tUSER\tNAME\tSOURCE\tEXPIRY")
+		for _, e := range list {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Number, e.State, e.IPv4, e.MAC, e.UserID, e.Name, e.Source, tsp(e.Expiry))
+		}
+	}}, nil
+}
+
+// leasesCmd: every page of the active leases, or the quarantine.
+func leasesCmd(c *adminCall, pos []string) (shown, error) {
+	if c.f.quarantine {
+		list, err := c.api.Quarantine()
+		return shown{out: list, table: func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ADDRESS\tUNTIL")
+			for _, q := range list {
+				fmt.Fprintf(w, "%s\t%s\n", addrText(q.Address), ts(q.Until))
+			}
+		}}, err
+	}
+	var list []api.Lease
+	for after := ""; ; {
+		page, err := c.api.Leases(after, api.DefaultLimit)
+		if err != nil {
+			return shown{}, err
+		}
+		list = append(list, page...)
+		if len(page) < api.DefaultLimit {
+			break
+		}
+		after = page[len(page)-1].Address
+	}
+	return shown{out: list, table: func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "ADDRESS\tMAC\tHOSTNAME\tNUMBER\tEXPIRY")
+		for _, l := range list {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", l.Address, l.MAC, l.Hostname, l.Number, ts(l.Expiry))
+		}
+	}}, nil
+}
+
+// reserveCmd: reserve creates (409 when it exists); edit sends only the
+// flags given, so that the others stay as they are.
+func reserveCmd(c *adminCall, pos []string) (shown, error) {
+	if len(pos) != 1 {
+		return shown{}, usageError("needs exactly one NUMBER")
+	}
+	if c.f.clearSecret && c.cmd == "reserve" {
+		return shown{}, usageError("--clear-secret is for edit")
+	}
+	var secret *string
+	if c.f.secretFile != "" {
+		b, err := os.ReadFile(c.f.secretFile)
+		if err != nil {
+			return shown{}, localError{fmt.Errorf("--secret-file: %w", err)}
+		}
+		s := strings.TrimRight(string(b), "\r\n")
+		secret = &s
+	}
+	var e api.Entry
+	var err error
+	if c.cmd == "reserve" {
+		b := api.ReservationBody{Number: pos[0], MAC: c.f.mac, User: c.f.user, Name: c.f.name}
+		if secret != nil {
+			b.Secret = *secret
+		}
+		e, err = c.api.CreateReservation(b)
+	} else {
+		given := map[string]bool{}
+		c.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		b := api.PatchBody{Secret: secret, ClearSecret: c.f.clearSecret}
+		if given["mac"] {
+			b.MAC = &c.f.mac
+		}
+		if given["user"] {
+			b.User = &c.f.user
+		}
+		if given["name"] {
+			b.Name = &c.f.name
+		}
+		e, err = c.api.PatchReservation(pos[0], b)
+	}
+	if err != nil {
+		return shown{}, err
+	}
+	done := map[string]string{"reserve": "reserved", "edit": "changed"}[c.cmd]
+	return shown{out: e, table: func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s %s\n", done, e.Number) }}, nil
+}
+
+func unreserveCmd(c *adminCall, pos []string) (shown, error) {
+	if len(pos) != 1 {
+		return shown{}, usageError("needs exactly one NUMBER")
+	}
+	if err := c.api.DeleteReservation(pos[0]); err != nil {
+		return shown{}, err
+	}
+	return shown{out: map[string]string{"unreserved": pos[0]},
+		table: func(w *tabwriter.Writer) { fmt.Fprintf(w, "unreserved %s\n", pos[0]) }}, nil
+}
+
+func inboxCmd(c *adminCall, pos []string) (shown, error) {
+	list, err := c.api.Inbox()
+	return shown{out: list, table: func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "MAC\tVENDOR\tMODEL\tIPV4\tFIRST SEEN\tLAST SEEN")
+		for _, e := range list {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.MAC, e.Vendor, e.Model, addrText(e.Addr), ts(e.First), ts(e.Last))
+		}
+	}}, err
+}
+
+func claimCmd(c *adminCall, pos []string) (shown, error) {
+	if len(pos) < 1 || len(pos) > 2 {
+		return shown{}, usageError("needs a MAC and at most one NUMBER")
+	}
+	number := ""
+	if len(pos) == 2 {
+		number = pos[1]
+	}
+	e, err := c.api.Claim(pos[0], number)
+	return shown{out: e, table: func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "%s has number %s\n", e.MAC, e.Number)
+		if e.CheckSync != "" {
+			fmt.Fprintf(w, "check-sync: %s\n", e.CheckSync)
+		}
+	}}, err
+}
+
+func historyCmd(c *adminCall, pos []string) (shown, error) {
+	if len(pos) != 1 {
+		return shown{}, usageError("needs exactly one NUMBER")
+	}
+	list, err := c.api.History(pos[0])
+	return shown{out: list, table: func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "TIME\tEVENT\tDETAIL")
+		for _, e := range list {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", ts(e.Time), e.Kind, e.Detail)
+		}
+	}}, err
+}
+
+// exportCmd writes the CSV to FILE once the whole of it arrived.
+func exportCmd(c *adminCall, pos []string) (shown, error) {
+	if len(pos) != 1 {
+		return shown{}, usageError("needs the FILE to write")
+	}
+	var buf bytes.Buffer
+	err := c.api.ExportReservations(&buf, c.f.withSecrets)
+	if err == nil {
+		err = os.WriteFile(pos[0], buf.Bytes(), 0o600)
+	}
+	return shown{out: map[string]string{"export": pos[0]},
+		table: func(w *tabwriter.Writer) { fmt.Fprintf(w, "reservations written to %s\n", pos[0]) }}, err
+}
+
+func importCmd(c *adminCall, pos []string) (shown, error) {
+	if len(pos) != 1 {
+		return shown{}, usageError("needs the CSV FILE")
+	}
+	b, err := os.ReadFile(pos[0])
+	if err != nil {
+		return shown{}, localError{err}
+	}
+	r, err := c.api.ImportReservations(string(b))
+	return shown{out: r, table: func(w *tabwriter.Writer) { fmt.Fprintf(w, "imported %d reservations\n", r.Imported) }}, err
+}
+
+// tablesCmd is users and servers: list, add/set, del.
+func tablesCmd(c *adminCall, pos []string) (shown, error) {
+	sub := "list"
+	if len(pos) > 0 {
+		sub, pos = pos[0], pos[1:]
+	}
+	switch {
+	case sub == "list" && len(pos) == 0 && c.cmd == "users":
+		list, err := c.api.Users()
+		return shown{out: list, table: func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ID\tNUMBER\tNAME\tORIGIN")
+			for _, u := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", u.ID, u.Number, u.Name, u.Origin)
+			}
+		}}, err
+	case sub == "list" && len(pos) == 0:
+		list, err := c.api.Servers()
+		return shown{out: list, table: func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "NUMBER\tADDRESS\tORIGIN")
+			for _, v := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", v.Number, addrPortText(v.Addr), v.Origin)
+			}
+		}}, err
+	case c.cmd == "users" && sub == "add" && len(pos) == 2:
+		r, err := c.api.PutUser(pos[0], api.User{Number: pos[1], Name: c.f.name})
+		return shown{out: r, table: func(w *tabwriter.Writer) { fmt.Fprintf(w, "user %s has number %s\n", pos[0], pos[1]) }}, err
+	case c.cmd == "servers" && sub == "set" && len(pos) == 2:
+		r, err := c.api.PutServer(pos[0], pos[1])
+		return shown{out: r, table: func(w *tabwriter.Writer) { fmt.Fprintf(w, "server %s at %s\n", pos[0], pos[1]) }}, err
+	case sub == "del" && len(pos) == 1:
+		del := c.api.DeleteServer
+		if c.cmd == "users" {
+			del = c.api.DeleteUser
+		}
+		return shown{out: map[string]string{"deleted": pos[0]},
+			table: func(w *tabwriter.Writer) { fmt.Fprintf(w, "deleted %s\n", pos[0]) }}, del(pos[0])
+	}
+	return shown{}, usageError("unknown form of " + c.cmd)
+}
+
+// backupCmd writes the copy to FILE.part, then renames it FILE.
+func backupCmd(c *adminCall, pos []string) (shown, error) {
+	if len(pos) != 1 {
+		return shown{}, usageError("needs the FILE to write")
+	}
+	tmp := pos[0] + ".part"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return shown{}, localError{err}
+	}
+	err = c.api.Backup(f)
+	if cerr := f.Sync(); err == nil {
+		err = cerr
+	}
+	_ = f.Close()
+	if err == nil {
+		err = os.Rename(tmp, pos[0])
+	} else {
+		_ = os.Remove(tmp)
+	}
+	return shown{out: map[string]string{"backup": pos[0]},
+		table: func(w *tabwriter.Writer) { fmt.Fprintf(w, "backup written to %s\n", pos[0]) }}, err
+}
+
+// healthCmd: a failing server (503, with its checks) exits 1.
+func healthCmd(c *adminCall, pos []string) (shown, error) {
+	h, err := c.api.Health()
+	return shown{out: h, failed: h.Status != "ok", table: func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "status\t%s\n", h.Status)
+		names := make([]string, 0, len(h.Checks))
+		for k := range h.Checks {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			fmt.Fprintf(w, "%s\t%s\n", k, h.Checks[k])
+		}
+	}}, err
+}
+
+// ts is a time as the tables show it: local, to the second; "" for none.
+func ts(t time.Time) string {
+	if t.IsZero() {
 		return ""
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func tsp(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return ts(*t)
+}
+
+// addrText and addrPortText are "" for none, as the API sends it.
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func addrPortText(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }

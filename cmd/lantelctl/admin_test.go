@@ -106,3 +106,12 @@ func TestAdminCommands(t *testing.T) {
 	}
 	os.Remove(file)
 }
+
+// Every admin subcommand has its function and its line in the usage.
+func TestAdminUsageListsEveryCommand(t *testing.T) {
+	for cmd, f := range adminCommands {
+		if f == nil || !regexp.MustCompile(`\n  `+cmd+`\b`).MatchString(adminUsage) {
+			t.Errorf("%s: not in the usage", cmd)
+		}
+	}
+}

@@ -61,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, args := args[0], args[1:]
-	if adminCommands[cmd] {
+	if _, ok := adminCommands[cmd]; ok {
 		return runAdmin(cmd, args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("lantelctl "+cmd, flag.ContinueOnError)
