@@ -143,7 +143,7 @@ func TestCallByNumberWithSipp(t *testing.T) {
 	// B answers on port 5072 of a loopback address of this process's own
 	// (a test suite running beside this one has its B too) and is
 	// registered there (its REGISTER path is TestWithSipp's).
-	bAddr := netip.AddrPortFrom(testutil.ProcessLoopback(52), 5072)
+	bAddr := netip.AddrPortFrom(testutil.ProcessLoopback(), 5072)
 	b := exec.Command("sipp", "-sn", "uas", "-i", bAddr.Addr().String(), "-p", "5072", "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error")
 	b.Dir = t.TempDir()
 	if err := b.Start(); err != nil {

@@ -100,13 +100,14 @@ func WaitReady(t testing.TB, path string, d time.Duration, exited func() bool, l
 	}
 }
 
-// ProcessLoopback is a loopback address of this test process's own,
-// 127.X.Y.last with X.Y from the process id: a test that must give a
-// program a fixed port (sipp's user agent, to register its contact) gives
-// it this address, which a test suite running beside this one does not use.
-func ProcessLoopback(last byte) netip.Addr {
+// ProcessLoopback is a loopback address of this test process's own:
+// 127.(64+pid/65536).(pid/256%256).(pid%256) (a Linux pid is below 2^22).
+// A test that must give a program a fixed port (sipp's user agent, to
+// register its contact) gives it this address, which a test suite running
+// beside this one does not use. (store/storetest puts etcd members there.)
+func ProcessLoopback() netip.Addr {
 	pid := os.Getpid()
-	return netip.AddrFrom4([4]byte{127, byte(64 + (pid>>8)&0x7f), byte(pid), last})
+	return netip.AddrFrom4([4]byte{127, byte(64 + (pid>>16)&0x3f), byte(pid >> 8), byte(pid)})
 }
 
 // WaitUDPBound waits up to d for some process to have a UDP socket bound

@@ -34,7 +34,8 @@ func StartSecureMember(t testing.TB, dir string) *Secure {
 		t.Skip("etcd not installed (Debian etcd-server; make test installs it as root)")
 	}
 	ca, caKey := newCert(t, nil, nil, "lantel test CA")
-	srv, srvKey := newCert(t, ca, caKey, "127.0.0.1")
+	ip, cp, pp := memberAddr()
+	srv, srvKey := newCert(t, ca, caKey, ip)
 	s := &Secure{CAFile: filepath.Join(dir, "ca.pem"), User: "lantel", Password: "etcd-s3cret", Prefix: "/lantel/secure/"}
 	writePEM(t, s.CAFile, "CERTIFICATE", ca.Raw)
 	writePEM(t, filepath.Join(dir, "server.pem"), "CERTIFICATE", srv.Raw)
@@ -44,8 +45,8 @@ func StartSecureMember(t testing.TB, dir string) *Secure {
 	}
 	writePEM(t, filepath.Join(dir, "server-key.pem"), "EC PRIVATE KEY", der)
 	m := &Member{Name: "secure", Dir: filepath.Join(dir, "data")}
-	m.Client = fmt.Sprintf("https://127.0.0.1:%d", FreePort(t))
-	m.Peer = fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	m.Client = fmt.Sprintf("https://%s:%d", ip, cp)
+	m.Peer = fmt.Sprintf("http://%s:%d", ip, pp)
 	m.args = []string{"--name", m.Name, "--data-dir", m.Dir,
 		"--listen-client-urls", m.Client, "--advertise-client-urls", m.Client,
 		"--listen-peer-urls", m.Peer, "--initial-advertise-peer-urls", m.Peer,

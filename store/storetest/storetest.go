@@ -16,7 +16,6 @@ import (
 	"fmt"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,15 +105,18 @@ type Member struct {
 	netns              string
 }
 
-// FreePort returns a free TCP port on 127.0.0.1.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
+var members atomic.Int32
+
+// memberAddr is where the n-th etcd member this process starts on this
+// host listens: a loopback address of the process's own (as
+// testutil.ProcessLoopback: 127.(64+pid/65536).(pid/256%256).(pid%256)),
+// client port 40000+2n, peer port the next one. No other process uses the
+// address (a test suite running beside this one has its own), so no port
+// is picked and hoped free: etcd cannot bind port 0 and say which it got.
+func memberAddr() (ip string, client, peer int) {
+	pid := os.Getpid()
+	n := int(members.Add(1)) % 10000
+	return fmt.Sprintf("127.%d.%d.%d", 64+(pid>>16)&0x3f, (pid>>8)&0xff, pid&0xff), 40000 + 2*n, 40001 + 2*n
 }
 
 // StartMember starts a one-member etcd on loopback in dir and stops it
@@ -141,7 +143,7 @@ func StartCluster(t testing.TB, dir string, addrs []string, netns string, extra 
 		m := &Member{Name: fmt.Sprintf("m%d", i), Dir: filepath.Join(dir, fmt.Sprintf("m%d", i))}
 		cp, pp := 2379, 2380
 		if netns == "" {
-			cp, pp = FreePort(t), FreePort(t)
+			a, cp, pp = memberAddr() // (the addresses given are 127.0.0.1)
 		} else {
 			m.netns = fmt.Sprintf("%s%d", netns, i)
 		}
