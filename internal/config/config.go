@@ -20,6 +20,7 @@ import (
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/dhcpconf"
+	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/setup"
 	"github.com/lantel/lantel/internal/sipserver"
 	"github.com/lantel/lantel/numbering"
@@ -58,17 +59,17 @@ var Defaults []byte
 // layout, with the fronts and the store under numbering, is read too (see
 // legacy.go).
 type File struct {
-	Server4      yaml.Node         `yaml:"server4"`
-	Server6      yaml.Node         `yaml:"server6"`
-	DHCP4        yaml.Node         `yaml:"dhcp4"`
-	Store        StoreSection      `yaml:"store"`
-	Numbering    Numbering         `yaml:"numbering"`
-	LTNP         LTNPSection       `yaml:"ltnp"`
-	SIP          sipserver.Section `yaml:"sip"`
-	DNS          DNSSection        `yaml:"dns"`
-	Provisioning ProvSection       `yaml:"provisioning"`
-	TFTP         TFTPSection       `yaml:"tftp"`
-	Admin        AdminSection      `yaml:"admin"`
+	Server4      yaml.Node          `yaml:"server4"`
+	Server6      yaml.Node          `yaml:"server6"`
+	DHCP4        yaml.Node          `yaml:"dhcp4"`
+	Store        StoreSection       `yaml:"store"`
+	Numbering    Numbering          `yaml:"numbering"`
+	LTNP         ltnpserver.Section `yaml:"ltnp"`
+	SIP          sipserver.Section  `yaml:"sip"`
+	DNS          DNSSection         `yaml:"dns"`
+	Provisioning ProvSection        `yaml:"provisioning"`
+	TFTP         TFTPSection        `yaml:"tftp"`
+	Admin        AdminSection       `yaml:"admin"`
 	Log          struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
@@ -121,15 +122,6 @@ type Numbering struct {
 			Server int `yaml:"server"`
 		} `yaml:"options"`
 	} `yaml:"dhcp"`
-}
-
-// LTNPSection is ltnp: the LTNP/1 front.
-type LTNPSection struct {
-	Listen  string   `yaml:"listen"`
-	Trusted []string `yaml:"trusted"`
-	Limits  struct {
-		RegisterRate *float64 `yaml:"register_rate"`
-	} `yaml:"limits"`
 }
 
 // DNSSection is dns: the DNS front.
@@ -303,7 +295,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, fail("server6", "DHCPv6 is not supported by lanteld")
 	}
 	n := &f.Numbering
-	c := &Config{File: name, Store: f.Store.Path, Listen: f.LTNP.Listen, HasDHCP: !f.Server4.IsZero(), LogLevel: f.Log.Level,
+	c := &Config{File: name, Store: f.Store.Path, HasDHCP: !f.Server4.IsZero(), LogLevel: f.Log.Level,
 		Warnings: warnings}
 	if c.HasDHCP {
 		b, _ := yaml.Marshal(&f.Server4)
@@ -322,12 +314,11 @@ func Parse(name string, data []byte) (*Config, error) {
 	if c.Store == "" {
 		return nil, fail("store.path", "is required (path of the bbolt database)")
 	}
-	if c.Listen == "" {
-		c.Listen = "0.0.0.0:5757"
+	ltnp, err := f.LTNP.Setup()
+	if err != nil {
+		return nil, section(name, "ltnp", err)
 	}
-	if _, err := netip.ParseAddrPort(c.Listen); err != nil {
-		return nil, fail("ltnp.listen", "%q is not IPv4:port", c.Listen)
-	}
+	c.Listen, c.Trusted, c.RegisterRate = ltnp.Listen, ltnp.Trusted, ltnp.RegisterRate
 	if n.TerminalDigits == 0 {
 		n.TerminalDigits = 4
 	}
@@ -356,22 +347,8 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := parseEngine(&f.Store, c, func(key, format string, args ...any) error { return fail(key, format, args...) }); err != nil {
 		return nil, err
 	}
-	c.RegisterRate = 50
-	if v := f.LTNP.Limits.RegisterRate; v != nil {
-		c.RegisterRate = *v
-		if *v == 0 {
-			c.RegisterRate = -1 // 0 in the file: no bound
-		}
-	}
 	if err := c.Directory.Validate(); err != nil {
 		return nil, fail("numbering.lifetime", "%v", err)
-	}
-	for i, t := range f.LTNP.Trusted {
-		a, err := netip.ParseAddr(t)
-		if err != nil || !a.Is4() {
-			return nil, fail(fmt.Sprintf("ltnp.trusted[%d]", i), "%q is not an IPv4 address", t)
-		}
-		c.Trusted = append(c.Trusted, a)
 	}
 	for i, r := range n.Reservations {
 		key := fmt.Sprintf("numbering.reservations[%d]", i)
