@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// fileNames are the files a phone asks for first, in its vendor's naming
+// jFileNames are the files a phone asks for first, in its vendor's naming
 // (Vendor "all": every vendor's names for the MAC).
-func fileNames(p *jPhone) []string {
+func jFileNames(p *jPhone) []string {
 	mac := p.macHex()
 	up := strings.ToUpper(mac)
 	names := map[string]string{
@@ -38,7 +38,7 @@ func (j *journey) httpGet(p *jPhone, url string, run int) (status int, ctype str
 	file := j.l.Path(fmt.Sprintf("%s-run%d-%s", p.Name, run, url[strings.LastIndex(url, "/")+1:]))
 	_ = os.Remove(file)
 	if p.Client == "dhclient" {
-		out, _, err := execNS(p.ns, 10*time.Second, "curl", "-sS", "-m", "5", "-o", file, "-w", "%{http_code} %{content_type}", url)
+		out, _, err := jExecNS(p.ns, 10*time.Second, "curl", "-sS", "-m", "5", "-o", file, "-w", "%{http_code} %{content_type}", url)
 		if err != nil {
 			return 0, "", nil, out + err.Error()
 		}
@@ -48,8 +48,8 @@ func (j *journey) httpGet(p *jPhone, url string, run int) (status int, ctype str
 		return status, ct, body, "curl: " + strings.TrimSpace(out)
 	}
 	// busybox wget -S prints the answer's status line and headers.
-	// (No -T: Debian's busybox 1.35 wget crashes with it; execNS bounds it.)
-	out, _, err := execNS(p.ns, 10*time.Second, "busybox", "wget", "-S", "-O", file, url)
+	// (No -T: Debian's busybox 1.35 wget crashes with it; jExecNS bounds it.)
+	out, _, err := jExecNS(p.ns, 10*time.Second, "busybox", "wget", "-S", "-O", file, url)
 	if err != nil {
 		return 0, "", nil, out + err.Error()
 	}
@@ -67,7 +67,7 @@ func (j *journey) httpGet(p *jPhone, url string, run int) (status int, ctype str
 	if status == 200 {
 		body, _ = os.ReadFile(file)
 	}
-	return status, ctype, body, "busybox wget: " + tailLines(out, 3)
+	return status, ctype, body, "busybox wget: " + jTail(out, 3)
 }
 
 // tftpGet fetches name by TFTP from the phone's namespace: tftp-hpa on the
@@ -83,9 +83,9 @@ func (j *journey) tftpGet(p *jPhone, host, name string, run int) ([]byte, error)
 	)
 	if p.Client == "dhclient" {
 		// tftp-hpa gives up after 25 s: a phone would retry sooner.
-		out, code, err = execNS(p.ns, 8*time.Second, "tftp", "-m", "binary", host, "-c", "get", name, file)
+		out, code, err = jExecNS(p.ns, 8*time.Second, "tftp", "-m", "binary", host, "-c", "get", name, file)
 	} else {
-		out, code, err = execNS(p.ns, 8*time.Second, "busybox", "tftp", "-g", "-r", name, "-l", file, "-b", "1024", host)
+		out, code, err = jExecNS(p.ns, 8*time.Second, "busybox", "tftp", "-g", "-r", name, "-l", file, "-b", "1024", host)
 	}
 	body, _ := os.ReadFile(file)
 	// tftp-hpa says what went wrong but may exit 0.
@@ -154,26 +154,26 @@ func (j *journey) fetch(p *jPhone, run int) {
 			url := strings.TrimSuffix(loc, "/") + "/" + name
 			status, ctype, b, out := j.httpGet(p, url, run)
 			if status != 200 {
-				return nil, fmt.Errorf("GET %s from %s: %d, want 200 (%s)\n%s", url, e.IP, status, out, head(b, 300))
+				return nil, fmt.Errorf("GET %s from %s: %d, want 200 (%s)\n%s", url, e.IP, status, out, jHead(b, 300))
 			}
 			if isXML && !strings.Contains(ctype, "xml") {
-				return nil, fmt.Errorf("GET %s: Content-Type %q, want an XML type\n%s", url, ctype, head(b, 120))
+				return nil, fmt.Errorf("GET %s: Content-Type %q, want an XML type\n%s", url, ctype, jHead(b, 120))
 			}
 			body = b
 		}
 		if isXML {
 			file := j.l.File(fmt.Sprintf("%s-run%d-check-%s", p.Name, run, name), string(body), 0o644)
 			if out, err := exec.Command("xmllint", "--noout", file).CombinedOutput(); err != nil {
-				return nil, fmt.Errorf("%s by %s: xmllint --noout rejects it: %s\nthe file starts:\n%s", name, p.via, strings.TrimSpace(string(out)), head(body, 200))
+				return nil, fmt.Errorf("%s by %s: xmllint --noout rejects it: %s\nthe file starts:\n%s", name, p.via, strings.TrimSpace(string(out)), jHead(body, 200))
 			}
 		}
 		return body, nil
 	}
 	var (
-		a   sipAccount
+		a   jAccount
 		err error
 	)
-	name := fileNames(p)[0]
+	name := jFileNames(p)[0]
 	body, err := get(name)
 	if err == nil {
 		switch p.Vendor {
@@ -203,7 +203,7 @@ func (j *journey) fetch(p *jPhone, run int) {
 			}
 		}
 		if err != nil {
-			err = fmt.Errorf("%s by %s: %w\nthe file starts:\n%s", name, p.via, err, head(body, 300))
+			err = fmt.Errorf("%s by %s: %w\nthe file starts:\n%s", name, p.via, err, jHead(body, 300))
 		}
 	}
 	if err != nil {
@@ -233,7 +233,7 @@ func (j *journey) fetch(p *jPhone, run int) {
 		bad = append(bad, fmt.Sprintf("the account changed since the first boot: %v, was %v", a, p.account))
 	}
 	if len(bad) > 0 {
-		j.errorf(p, "%s by %s: %s\nthe file starts:\n%s", name, p.via, strings.Join(bad, "; "), head(body, 400))
+		j.errorf(p, "%s by %s: %s\nthe file starts:\n%s", name, p.via, strings.Join(bad, "; "), jHead(body, 400))
 		return
 	}
 	p.account = a

@@ -17,16 +17,16 @@ import (
 	"testing"
 )
 
-// xmlNode is an element of a file parsed by parseXMLStrict.
-type xmlNode struct {
+// jXMLNode is an element of a file parsed by jParseXML.
+type jXMLNode struct {
 	Name     string
 	Attr     map[string]string
 	Text     string
-	Children []*xmlNode
+	Children []*jXMLNode
 }
 
 // child returns the first child element named name (nil for none).
-func (n *xmlNode) child(name string) *xmlNode {
+func (n *jXMLNode) child(name string) *jXMLNode {
 	if n == nil {
 		return nil
 	}
@@ -39,7 +39,7 @@ func (n *xmlNode) child(name string) *xmlNode {
 }
 
 // path follows child names from n.
-func (n *xmlNode) path(names ...string) *xmlNode {
+func (n *jXMLNode) path(names ...string) *jXMLNode {
 	for _, name := range names {
 		n = n.child(name)
 	}
@@ -47,7 +47,7 @@ func (n *xmlNode) path(names ...string) *xmlNode {
 }
 
 // text is the element's text, trimmed ("" for a missing element).
-func (n *xmlNode) text() string {
+func (n *jXMLNode) text() string {
 	if n == nil {
 		return ""
 	}
@@ -55,26 +55,26 @@ func (n *xmlNode) text() string {
 }
 
 // walk calls f on n and every element below it.
-func (n *xmlNode) walk(f func(*xmlNode)) {
+func (n *jXMLNode) walk(f func(*jXMLNode)) {
 	f(n)
 	for _, c := range n.Children {
 		c.walk(f)
 	}
 }
 
-// parseXMLStrict parses b as a phone's XML parser does: the XML
+// jParseXML parses b as a phone's XML parser does: the XML
 // declaration first (byte 0: no BOM, no blank, no text before it), UTF-8,
 // exactly one root element, no text outside it, and encoding/xml in strict
 // mode (undefined entities, mismatched tags and bad attributes are errors).
-func parseXMLStrict(b []byte) (*xmlNode, error) {
+func jParseXML(b []byte) (*jXMLNode, error) {
 	if !bytes.HasPrefix(b, []byte("<?xml ")) {
-		return nil, fmt.Errorf("the XML declaration is not at byte 0: the file starts %q", head(b, 40))
+		return nil, fmt.Errorf("the XML declaration is not at byte 0: the file starts %q", jHead(b, 40))
 	}
 	d := xml.NewDecoder(bytes.NewReader(b))
 	d.Strict = true
 	var (
-		root  *xmlNode
-		stack []*xmlNode
+		root  *jXMLNode
+		stack []*jXMLNode
 	)
 	for {
 		off := d.InputOffset()
@@ -91,9 +91,9 @@ func parseXMLStrict(b []byte) (*xmlNode, error) {
 				return nil, fmt.Errorf("byte %d: an XML declaration after the start", off)
 			}
 		case xml.Directive:
-			return nil, fmt.Errorf("byte %d: a directive <!%s> (no DTD in a phone's file)", off, head(t, 30))
+			return nil, fmt.Errorf("byte %d: a directive <!%s> (no DTD in a phone's file)", off, jHead(t, 30))
 		case xml.StartElement:
-			n := &xmlNode{Name: t.Name.Local, Attr: map[string]string{}}
+			n := &jXMLNode{Name: t.Name.Local, Attr: map[string]string{}}
 			for _, a := range t.Attr {
 				if _, dup := n.Attr[a.Name.Local]; dup {
 					return nil, fmt.Errorf("byte %d: attribute %s twice on <%s>", off, a.Name.Local, n.Name)
@@ -115,7 +115,7 @@ func parseXMLStrict(b []byte) (*xmlNode, error) {
 		case xml.CharData:
 			if len(stack) == 0 {
 				if s := strings.TrimSpace(string(t)); s != "" {
-					return nil, fmt.Errorf("byte %d: text outside the root element: %q", off, head([]byte(s), 40))
+					return nil, fmt.Errorf("byte %d: text outside the root element: %q", off, jHead([]byte(s), 40))
 				}
 				continue
 			}
@@ -128,22 +128,22 @@ func parseXMLStrict(b []byte) (*xmlNode, error) {
 	return root, nil
 }
 
-func head(b []byte, n int) string {
+func jHead(b []byte, n int) string {
 	if len(b) > n {
 		return string(b[:n]) + "..."
 	}
 	return string(b)
 }
 
-var yealinkKey = regexp.MustCompile(`^[A-Za-z0-9_.]+$`)
+var jYealinkKey = regexp.MustCompile(`^[A-Za-z0-9_.]+$`)
 
-// parseYealinkCfg reads a Yealink configuration file as the phone does:
+// jParseYealink reads a Yealink configuration file as the phone does:
 // "#!version:1.0.0.1" on the first line, then every line empty, a comment
 // (#), a [section] or "key = value" with a plain key, no key twice.
-func parseYealinkCfg(b []byte) (map[string]string, error) {
+func jParseYealink(b []byte) (map[string]string, error) {
 	lines := strings.Split(string(b), "\n")
 	if strings.TrimRight(lines[0], "\r") != "#!version:1.0.0.1" {
-		return nil, fmt.Errorf("line 1 is %q, not #!version:1.0.0.1", head([]byte(lines[0]), 40))
+		return nil, fmt.Errorf("line 1 is %q, not #!version:1.0.0.1", jHead([]byte(lines[0]), 40))
 	}
 	out := map[string]string{}
 	for i, line := range lines[1:] {
@@ -157,8 +157,8 @@ func parseYealinkCfg(b []byte) (map[string]string, error) {
 		}
 		k, v, ok := strings.Cut(line, "=")
 		k = strings.TrimSpace(k)
-		if !ok || !yealinkKey.MatchString(k) {
-			return nil, fmt.Errorf("line %d is neither key = value, a comment nor a section: %q", i+2, head([]byte(line), 60))
+		if !ok || !jYealinkKey.MatchString(k) {
+			return nil, fmt.Errorf("line %d is neither key = value, a comment nor a section: %q", i+2, jHead([]byte(line), 60))
 		}
 		if _, dup := out[k]; dup {
 			return nil, fmt.Errorf("line %d: key %s twice", i+2, k)
@@ -168,8 +168,8 @@ func parseYealinkCfg(b []byte) (map[string]string, error) {
 	return out, nil
 }
 
-// sipAccount is what a phone takes from its file to register.
-type sipAccount struct {
+// jAccount is what a phone takes from its file to register.
+type jAccount struct {
 	User     string // the SIP user (AOR)
 	AuthUser string // the digest user name
 	Password string
@@ -178,12 +178,12 @@ type sipAccount struct {
 	Display  string
 }
 
-func (a sipAccount) String() string {
+func (a jAccount) String() string {
 	return fmt.Sprintf("user=%s auth=%s password=%q server=%s:%d display=%q", a.User, a.AuthUser, a.Password, a.Server, a.Port, a.Display)
 }
 
-// hostPort splits "host[:port]" (port 5060 when absent).
-func hostPort(s string) (string, int, error) {
+// jHostPort splits "host[:port]" (port 5060 when absent).
+func jHostPort(s string) (string, int, error) {
 	if !strings.Contains(s, ":") {
 		return s, 5060, nil
 	}
@@ -195,7 +195,7 @@ func hostPort(s string) (string, int, error) {
 	return h, n, err
 }
 
-func atoiPort(s string) (int, error) {
+func jPort(s string) (int, error) {
 	if s == "" {
 		return 5060, nil
 	}
@@ -203,17 +203,17 @@ func atoiPort(s string) (int, error) {
 }
 
 // yealinkAccount reads account 1 of a Yealink file.
-func yealinkAccount(b []byte) (sipAccount, error) {
-	kv, err := parseYealinkCfg(b)
+func yealinkAccount(b []byte) (jAccount, error) {
+	kv, err := jParseYealink(b)
 	if err != nil {
-		return sipAccount{}, err
+		return jAccount{}, err
 	}
-	a := sipAccount{User: kv["account.1.user_name"], AuthUser: kv["account.1.auth_name"], Password: kv["account.1.password"],
+	a := jAccount{User: kv["account.1.user_name"], AuthUser: kv["account.1.auth_name"], Password: kv["account.1.password"],
 		Server: kv["account.1.sip_server.1.address"], Display: kv["account.1.display_name"]}
 	if a.AuthUser == "" {
 		a.AuthUser = a.User
 	}
-	a.Port, err = atoiPort(kv["account.1.sip_server.1.port"])
+	a.Port, err = jPort(kv["account.1.sip_server.1.port"])
 	if kv["account.1.enable"] != "1" {
 		return a, fmt.Errorf("account.1.enable is %q", kv["account.1.enable"])
 	}
@@ -222,7 +222,7 @@ func yealinkAccount(b []byte) (sipAccount, error) {
 
 // polycomConfigFiles reads the CONFIG_FILES of a Polycom master file.
 func polycomConfigFiles(b []byte, mac string) ([]string, error) {
-	root, err := parseXMLStrict(b)
+	root, err := jParseXML(b)
 	if err != nil {
 		return nil, err
 	}
@@ -243,74 +243,74 @@ func polycomConfigFiles(b []byte, mac string) ([]string, error) {
 
 // polycomAccount reads line 1 from the reg.1.* attributes of Polycom
 // configuration files (any element: the phone merges them all).
-func polycomAccount(files ...[]byte) (sipAccount, error) {
+func polycomAccount(files ...[]byte) (jAccount, error) {
 	attrs := map[string]string{}
 	for _, b := range files {
-		root, err := parseXMLStrict(b)
+		root, err := jParseXML(b)
 		if err != nil {
-			return sipAccount{}, err
+			return jAccount{}, err
 		}
-		root.walk(func(n *xmlNode) {
+		root.walk(func(n *jXMLNode) {
 			for k, v := range n.Attr {
 				attrs[k] = v
 			}
 		})
 	}
-	a := sipAccount{User: attrs["reg.1.address"], AuthUser: attrs["reg.1.auth.userId"], Password: attrs["reg.1.auth.password"],
+	a := jAccount{User: attrs["reg.1.address"], AuthUser: attrs["reg.1.auth.userId"], Password: attrs["reg.1.auth.password"],
 		Server: attrs["reg.1.server.1.address"], Display: attrs["reg.1.displayName"]}
 	var err error
-	a.Port, err = atoiPort(attrs["reg.1.server.1.port"])
+	a.Port, err = jPort(attrs["reg.1.server.1.port"])
 	return a, err
 }
 
 // grandstreamAccount reads account 1's P-values (P47 server, P35 user ID,
 // P36 authenticate ID, P34 password, P3 display name).
-func grandstreamAccount(b []byte) (sipAccount, error) {
-	root, err := parseXMLStrict(b)
+func grandstreamAccount(b []byte) (jAccount, error) {
+	root, err := jParseXML(b)
 	if err != nil {
-		return sipAccount{}, err
+		return jAccount{}, err
 	}
 	if root.Name != "gs_provision" {
-		return sipAccount{}, fmt.Errorf("root <%s>, not <gs_provision>", root.Name)
+		return jAccount{}, fmt.Errorf("root <%s>, not <gs_provision>", root.Name)
 	}
 	c := root.child("config")
-	a := sipAccount{User: c.child("P35").text(), AuthUser: c.child("P36").text(), Password: c.child("P34").text(), Display: c.child("P3").text()}
-	a.Server, a.Port, err = hostPort(c.child("P47").text())
+	a := jAccount{User: c.child("P35").text(), AuthUser: c.child("P36").text(), Password: c.child("P34").text(), Display: c.child("P3").text()}
+	a.Server, a.Port, err = jHostPort(c.child("P47").text())
 	return a, err
 }
 
 // ciscoAccount reads line button 1 of a Cisco SEP<MAC>.cnf.xml.
-func ciscoAccount(b []byte) (sipAccount, error) {
-	root, err := parseXMLStrict(b)
+func ciscoAccount(b []byte) (jAccount, error) {
+	root, err := jParseXML(b)
 	if err != nil {
-		return sipAccount{}, err
+		return jAccount{}, err
 	}
 	if root.Name != "device" {
-		return sipAccount{}, fmt.Errorf("root <%s>, not <device>", root.Name)
+		return jAccount{}, fmt.Errorf("root <%s>, not <device>", root.Name)
 	}
-	var line *xmlNode
+	var line *jXMLNode
 	for _, l := range root.path("sipProfile", "sipLines").Children {
 		if l.Name == "line" && l.Attr["button"] == "1" {
 			line = l
 		}
 	}
 	if line == nil {
-		return sipAccount{}, fmt.Errorf("no <line button=\"1\"> in sipProfile/sipLines")
+		return jAccount{}, fmt.Errorf("no <line button=\"1\"> in sipProfile/sipLines")
 	}
-	a := sipAccount{User: line.child("name").text(), AuthUser: line.child("authName").text(), Password: line.child("authPassword").text(),
+	a := jAccount{User: line.child("name").text(), AuthUser: line.child("authName").text(), Password: line.child("authPassword").text(),
 		Server: line.child("proxy").text(), Display: line.child("displayName").text()}
-	a.Port, err = atoiPort(line.child("port").text())
+	a.Port, err = jPort(line.child("port").text())
 	return a, err
 }
 
 // snomAccount reads identity 1 of a Snom settings file.
-func snomAccount(b []byte) (sipAccount, error) {
-	root, err := parseXMLStrict(b)
+func snomAccount(b []byte) (jAccount, error) {
+	root, err := jParseXML(b)
 	if err != nil {
-		return sipAccount{}, err
+		return jAccount{}, err
 	}
 	if root.Name != "settings" {
-		return sipAccount{}, fmt.Errorf("root <%s>, not <settings>", root.Name)
+		return jAccount{}, fmt.Errorf("root <%s>, not <settings>", root.Name)
 	}
 	get := func(name string) string {
 		for _, c := range root.child("phone-settings").Children {
@@ -320,11 +320,11 @@ func snomAccount(b []byte) (sipAccount, error) {
 		}
 		return ""
 	}
-	a := sipAccount{User: get("user_name"), AuthUser: get("user_pname"), Password: get("user_pass"), Display: get("user_realname")}
+	a := jAccount{User: get("user_name"), AuthUser: get("user_pname"), Password: get("user_pass"), Display: get("user_realname")}
 	if a.AuthUser == "" {
 		a.AuthUser = a.User
 	}
-	a.Server, a.Port, err = hostPort(get("user_host"))
+	a.Server, a.Port, err = jHostPort(get("user_host"))
 	return a, err
 }
 
@@ -348,7 +348,7 @@ func TestJourneyFileParsers(t *testing.T) {
 		"undefined entity": "<?xml version=\"1.0\"?>\n<a>&nbsp;</a>",
 		"quote in attr":    "<?xml version=\"1.0\"?>\n<a b=\"x\"y\"/>",
 	} {
-		if _, err := parseXMLStrict([]byte(bad)); err == nil {
+		if _, err := jParseXML([]byte(bad)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -361,7 +361,7 @@ func TestJourneyFileParsers(t *testing.T) {
 		"bare line":  "#!version:1.0.0.1\naccount.1.enable = 1\nsomething injected\n",
 		"twice":      "#!version:1.0.0.1\naccount.1.password = a\naccount.1.password = b\n",
 	} {
-		if _, err := parseYealinkCfg([]byte(bad)); err == nil {
+		if _, err := jParseYealink([]byte(bad)); err == nil {
 			t.Errorf("yealink %s: accepted", name)
 		}
 	}

@@ -37,7 +37,7 @@ type jPhone struct {
 	lease   jLease
 	number  string // full number: of the claim or reservation
 	short   string
-	account sipAccount
+	account jAccount
 	via     string // how it fetched its file: "http (curl)", "tftp (busybox)", ...
 	failed  string // why this phone stopped on its way ("" while it goes on)
 }
@@ -179,7 +179,7 @@ func (p *jPhone) release(l *Lab) error {
 		p.proc.Signal(syscall.SIGUSR2)
 		return nil
 	}
-	out, code, err := execNS(p.ns, 10*time.Second, p.dhclientArgs(l, "-r", "-v")...)
+	out, code, err := jExecNS(p.ns, 10*time.Second, p.dhclientArgs(l, "-r", "-v")...)
 	if err != nil || code != 0 {
 		return fmt.Errorf("dhclient -r: exit %d %v: %s", code, err, out)
 	}
@@ -201,7 +201,7 @@ func (p *jPhone) readEvents() []jLease {
 		e := jLease{Event: vars["event"]}
 		if p.Client == "udhcpc" {
 			e.IP, e.Opt66, e.Hostname = vars["ip"], vars["tftp"], vars["hostname"]
-			e.Number, e.Opt160 = unhex(vars["opt224"]), unhex(vars["opt160"])
+			e.Number, e.Opt160 = jUnhex(vars["opt224"]), jUnhex(vars["opt160"])
 			if b, err := hex.DecodeString(vars["opt150"]); err == nil && len(b) >= 4 {
 				var ips []string
 				for i := 0; i+4 <= len(b); i += 4 {
@@ -219,8 +219,8 @@ func (p *jPhone) readEvents() []jLease {
 	return out
 }
 
-// unhex decodes busybox's hex form of an option it does not know.
-func unhex(s string) string {
+// jUnhex decodes busybox's hex form of an option it does not know.
+func jUnhex(s string) string {
 	b, err := hex.DecodeString(s)
 	if err != nil {
 		return s
@@ -259,7 +259,7 @@ func (p *jPhone) waitBound(before int, d time.Duration) (jLease, error) {
 		if time.Now().After(deadline) {
 			out := ""
 			if p.proc != nil {
-				out = tailLines(p.proc.Output(), 15)
+				out = jTail(p.proc.Output(), 15)
 			}
 			return jLease{}, fmt.Errorf("%s (%s) got no lease in %v; its client said:\n%s", p.Name, p.Client, d, out)
 		}
@@ -267,9 +267,9 @@ func (p *jPhone) waitBound(before int, d time.Duration) (jLease, error) {
 	}
 }
 
-// execNS runs a command in namespace ns with a time limit; code is the
+// jExecNS runs a command in namespace ns with a time limit; code is the
 // exit status (-1 when it was killed at the limit).
-func execNS(ns string, limit time.Duration, args ...string) (string, int, error) {
+func jExecNS(ns string, limit time.Duration, args ...string) (string, int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
@@ -288,8 +288,8 @@ func execNS(ns string, limit time.Duration, args ...string) (string, int, error)
 	return string(out), 0, nil
 }
 
-// tailLines is the last n lines of s.
-func tailLines(s string, n int) string {
+// jTail is the last n lines of s.
+func jTail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = append([]string{fmt.Sprintf("[... %d lines before]", len(lines)-n)}, lines[len(lines)-n:]...)

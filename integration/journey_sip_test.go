@@ -13,8 +13,8 @@ import (
 
 const jSIPServer = "192.0.2.1:5060"
 
-// transport is sipp's -t for one socket and the Contact's parameter.
-func transport(tcp bool) (flag, param string) {
+// jTransport is sipp's -t for one socket and the Contact's parameter.
+func jTransport(tcp bool) (flag, param string) {
 	if tcp {
 		return "t1", "tcp"
 	}
@@ -31,7 +31,7 @@ func (j *journey) sipp(ns, tag string, limit time.Duration, args ...string) (cod
 	full := append([]string{"sipp"}, args[:len(args)-1]...)
 	full = append(full, "-m", "1", "-nostdin", "-timeout", fmt.Sprintf("%ds", int(limit/time.Second)),
 		"-timeout_error", "-trace_msg", "-message_file", msgFile, "-trace_err", "-error_file", errFile, remote)
-	out, code, err := execNS(ns, limit+5*time.Second, full...)
+	out, code, err := jExecNS(ns, limit+5*time.Second, full...)
 	if err != nil {
 		out += "\n" + err.Error()
 	}
@@ -41,7 +41,7 @@ func (j *journey) sipp(ns, tag string, limit time.Duration, args ...string) (cod
 
 // register registers the phone with the account read from its file.
 func (j *journey) register(p *jPhone, run int) error {
-	tflag, tparam := transport(p.TCP)
+	tflag, tparam := jTransport(p.TCP)
 	a := p.account
 	code, out, msgs := j.sipp(p.ns, fmt.Sprintf("%s-run%d-register", p.Name, run), 10*time.Second,
 		"-sf", "testdata/journey/register.xml", "-t", tflag, "-i", p.lease.IP, "-p", "5060",
@@ -49,13 +49,13 @@ func (j *journey) register(p *jPhone, run int) error {
 		fmt.Sprintf("%s:%d", a.Server, a.Port))
 	if code != 0 {
 		return fmt.Errorf("sipp REGISTER (%s) as %s from %s: exit %d\n%s\nmessages:\n%s", tparam, a.User, p.lease.IP, code,
-			tailLines(out, 8), tailLines(responses(msgs), 10))
+			jTail(out, 8), jTail(jResponses(msgs), 10))
 	}
 	return nil
 }
 
-// responses keeps the status lines and reasons of a message trace.
-func responses(msgs string) string {
+// jResponses keeps the status lines and reasons of a message trace.
+func jResponses(msgs string) string {
 	var out []string
 	for _, line := range strings.Split(msgs, "\n") {
 		if strings.HasPrefix(line, "SIP/2.0 ") || strings.HasPrefix(line, "REGISTER ") || strings.HasPrefix(line, "INVITE ") ||
@@ -68,13 +68,13 @@ func responses(msgs string) string {
 
 // contact is the Contact the phone registered.
 func (p *jPhone) contact() string {
-	_, tparam := transport(p.TCP)
+	_, tparam := jTransport(p.TCP)
 	return fmt.Sprintf("sip:%s@%s:5060;transport=%s", p.account.User, p.lease.IP, tparam)
 }
 
 // answerer starts the phone's SIP stack to take one call.
 func (j *journey) answerer(p *jPhone, run int) *Proc {
-	tflag, tparam := transport(p.TCP)
+	tflag, tparam := jTransport(p.TCP)
 	tag := fmt.Sprintf("%s-run%d-answer", p.Name, run)
 	return j.l.Start(p.ns, "sipp", "-sf", "testdata/journey/answer.xml", "-t", tflag, "-i", p.lease.IP, "-p", "5060",
 		"-key", "tparam", tparam, "-m", "1", "-nostdin", "-timeout", "25s", "-timeout_error",
@@ -85,7 +85,7 @@ func (j *journey) answerer(p *jPhone, run int) *Proc {
 // and follow the 302 to the callee, over the transport of the callee's
 // Contact; it checks the 302 carried that Contact.
 func (j *journey) call(caller, callee *jPhone, dial string, run int) error {
-	tflag, tparam := transport(callee.TCP)
+	tflag, tparam := jTransport(callee.TCP)
 	args := []string{"-sf", "testdata/journey/call.xml", "-t", tflag}
 	if callee.TCP {
 		// sipp changes a TCP destination (setdest) only with a socket per call.
@@ -98,7 +98,7 @@ func (j *journey) call(caller, callee *jPhone, dial string, run int) error {
 	want := callee.contact()
 	if code != 0 {
 		return fmt.Errorf("%s calls %s (%s, %s): exit %d; the 302's Contact %q (want %s)\n%s\nmessages:\n%s", caller.Name, dial, callee.Name,
-			tparam, code, got, want, tailLines(out, 8), tailLines(responses(msgs), 12))
+			tparam, code, got, want, jTail(out, 8), jTail(jResponses(msgs), 12))
 	}
 	if !strings.Contains(got, want) {
 		return fmt.Errorf("%s calls %s: the 302's Contact is %q, want the registered <%s>", caller.Name, dial, got, want)
@@ -128,5 +128,5 @@ func contactOf302(msgs string) string {
 func (j *journey) offlineBySIP(ns, ip, number, tag string) (bool, string) {
 	code, out, msgs := j.sipp(ns, tag, 3*time.Second, "-sf", "testdata/journey/offline.xml", "-i", ip, "-p", "5080",
 		"-s", number, jSIPServer)
-	return code == 0, tailLines(out, 4) + "\n" + tailLines(responses(msgs), 4)
+	return code == 0, jTail(out, 4) + "\n" + jTail(jResponses(msgs), 4)
 }

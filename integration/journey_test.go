@@ -58,7 +58,7 @@ type journey struct {
 	srv     string
 	lanteld *Proc
 	cfg     string
-	tftp    bool // lanteld has numbering.tftp (the TFTP front)
+	tftp    bool // lanteld has a tftp section (the TFTP front)
 	phones  []*jPhone
 	pcs     []*jPhone
 	all     []*jPhone // phones and PCs
@@ -135,7 +135,7 @@ func (j *journey) yaml(reservations bool) string {
 	if j.tftp {
 		cisco = `tftp-server-address: 192.0.2.1`
 		extraClass = fmt.Sprintf("    - {name: tftp-by-host, mac: [%q, %q], options: {tftp-server-name: \"192.0.2.1\"}}\n", tftpByHost[0], tftpByHost[1])
-		tftp = "  tftp: {listen: \"192.0.2.1:69\"}\n"
+		tftp = "tftp: {listen: \"192.0.2.1:69\"}\n"
 	}
 	var res strings.Builder
 	if reservations {
@@ -162,15 +162,15 @@ dhcp4:
     - {name: grandstream, vendor_class: "^Grandstream", phone: true, options: {tftp-server-name: "http://{server}:8080/", sip-server: 192.0.2.1}}
     - {name: cisco, vendor_class: "^Cisco Systems", phone: true, options: {%s, sip-server: 192.0.2.1}}
     - {name: snom, vendor_class: "^snom", phone: true, options: {tftp-server-name: "http://{server}:8080/", sip-server: 192.0.2.1}}
-%snumbering:
-  store: %s
+%sstore: {path: %s}
+numbering:
   server_number: "1000"
-  listen: 192.0.2.1:5757
   pool: ["2100-2199"]
-  sip: {listen: "192.0.2.1:5060"}
-  dns: {listen: "192.0.2.1:53", zone: office.lan, enum: e164.office.lan, ttl: 30s}
-  provisioning: {listen: "192.0.2.1:8080", ntp: 192.0.2.1, time_zone: Europe/Paris}
-%s%s`, cisco, extraClass, j.l.Path("lantel.db"), tftp, res.String())
+%sltnp: {listen: "192.0.2.1:5757"}
+sip: {listen: "192.0.2.1:5060"}
+dns: {listen: "192.0.2.1:53", zone: office.lan, enum: e164.office.lan, ttl: 30s}
+provisioning: {listen: "192.0.2.1:8080", ntp: 192.0.2.1, time_zone: Europe/Paris}
+%s`, cisco, extraClass, j.l.Path("lantel.db"), res.String(), tftp)
 }
 
 func newJourney(t *testing.T) *journey {
@@ -186,19 +186,19 @@ func newJourney(t *testing.T) *journey {
 		p.setup(j.l)
 	}
 	// TFTP, where this lanteld has it: lanteld -check takes the file with
-	// numbering.tftp, or names the key it does not know.
+	// the tftp section, or names the key it does not know. Nothing else may
+	// be wrong with the file, nor warned about.
 	j.tftp = true
 	probe := j.l.File("probe.yaml", j.yaml(true), 0o644)
 	out, err := exec.Command(binDir+"/lanteld", "-c", probe, "-check").CombinedOutput()
 	if err != nil && strings.Contains(string(out), "field tftp not found") {
 		j.tftp = false
-		t.Logf("TFTP: this lanteld has no numbering.tftp (%s): every phone fetches by HTTP; the TFTP part asserts once the key exists",
+		t.Logf("TFTP: this lanteld has no tftp section (%s): every phone fetches by HTTP; the TFTP part asserts once the key exists",
 			strings.TrimSpace(string(out)))
-	} else if err != nil {
+	} else if err != nil || strings.Contains(strings.ToLower(string(out)), "warn") {
 		t.Fatalf("lanteld -check: %v\n%s\n%s", err, out, j.yaml(true))
 	}
-	ready := []string{"DHCPv4 server listening", "SIP front listening", "DNS front listening", "provisioning listening", "admin listening", "LTNP/1 server listening"}
-	j.lanteld = j.l.Lanteld(j.srv, j.yaml(false), ready...)
+	j.lanteld = j.l.Lanteld(j.srv, j.yaml(false)) // ready: every listener bound
 	j.cfg = j.l.Path("lantel.yaml")
 	return j
 }
@@ -220,7 +220,7 @@ func (j *journey) errorf(p *jPhone, format string, args ...any) {
 }
 
 // logTail is the end of lanteld's log, for failure messages.
-func (j *journey) logTail() string { return tailLines(j.lanteld.Output(), 30) }
+func (j *journey) logTail() string { return jTail(j.lanteld.Output(), 30) }
 
 // step runs f as a named step and shows lanteld's log tail if it failed.
 func (j *journey) step(run int, name string, f func()) bool {
@@ -237,7 +237,7 @@ func (j *journey) step(run int, name string, f func()) bool {
 }
 
 // each runs f for every phone that is still on its way, at once.
-func each(ps []*jPhone, f func(p *jPhone)) {
+func jEach(ps []*jPhone, f func(p *jPhone)) {
 	var wg sync.WaitGroup
 	for _, p := range ps {
 		if p.failed != "" {
@@ -284,8 +284,8 @@ func (j *journey) run(run int) bool {
 		j.step(run, "the second boot: same numbers, not in the inbox", func() { j.sameAgain(before) })
 	}
 	phones := j.phones
-	j.step(run, "20 phones fetch and parse their files", func() { each(phones, func(p *jPhone) { j.fetch(p, run) }) })
-	j.step(run, "20 phones register (digest, 4 over TCP)", func() { each(phones, func(p *jPhone) { j.registered(p, run) }) })
+	j.step(run, "20 phones fetch and parse their files", func() { jEach(phones, func(p *jPhone) { j.fetch(p, run) }) })
+	j.step(run, "20 phones register (digest, 4 over TCP)", func() { jEach(phones, func(p *jPhone) { j.registered(p, run) }) })
 	j.step(run, "5 pairs call each other (302, call set-up)", func() { j.calls(run) })
 	j.step(run, "DNS and LTNP find every phone", func() { j.found(run) })
 	j.step(run, "the PCs get nothing of any phone", func() { j.pcsGetNothing(run) })
@@ -323,7 +323,7 @@ func (j *journey) boot(run int) {
 	}
 	var mu sync.Mutex
 	var last time.Duration
-	each(ps, func(p *jPhone) {
+	jEach(ps, func(p *jPhone) {
 		e, err := p.waitBound(counts[p], 30*time.Second)
 		if err != nil {
 			j.errorf(p, "%v", err)
@@ -346,20 +346,20 @@ func (j *journey) boot(run int) {
 	j.figure(run, "  the last of them leased", last)
 }
 
-type inboxEntry struct {
+type jInboxEntry struct {
 	MAC    string `json:"mac"`
 	Vendor string `json:"vendor"`
 	Model  string `json:"model"`
 	IPv4   string `json:"ipv4"`
 }
 
-func (j *journey) getInbox() map[string]inboxEntry {
+func (j *journey) getInbox() map[string]jInboxEntry {
 	status, body, err := j.api("GET", "/api/v1/inbox", "")
-	var list []inboxEntry
+	var list []jInboxEntry
 	if err != nil || status != 200 || json.Unmarshal(body, &list) != nil {
 		j.t.Fatalf("GET /api/v1/inbox: %d %v: %s", status, err, body)
 	}
-	out := map[string]inboxEntry{}
+	out := map[string]jInboxEntry{}
 	for _, e := range list {
 		out[e.MAC] = e
 	}
@@ -367,7 +367,7 @@ func (j *journey) getInbox() map[string]inboxEntry {
 }
 
 func (j *journey) inbox() {
-	var got map[string]inboxEntry
+	var got map[string]jInboxEntry
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		got = j.getInbox()
@@ -408,7 +408,7 @@ func (j *journey) api(method, path, body string) (int, []byte, error) {
 	if body != "" {
 		args = append(args, "-H", "Content-Type: application/json", "-d", body)
 	}
-	out, code, err := execNS(j.srv, 15*time.Second, append(args, "http://127.0.0.1:5758"+path)...)
+	out, code, err := jExecNS(j.srv, 15*time.Second, append(args, "http://127.0.0.1:5758"+path)...)
 	if err != nil || code != 0 {
 		return 0, []byte(out), fmt.Errorf("curl: exit %d %v", code, err)
 	}
@@ -417,14 +417,14 @@ func (j *journey) api(method, path, body string) (int, []byte, error) {
 	return status, []byte(out[:i]), nil
 }
 
-type claimReply struct {
+type jClaimReply struct {
 	MAC       string `json:"mac"`
 	Number    string `json:"number"`
 	CheckSync string `json:"check_sync"`
 }
 
 // claim gives the 20 phones their numbers: 10 by the API, 5 by lantelctl
-// (each phone's SIP stack answers the NOTIFY check-sync), 5 by MAC
+// (jEach phone's SIP stack answers the NOTIFY check-sync), 5 by MAC
 // reservations written into lantel.yaml and reloaded.
 func (j *journey) claim() {
 	t := j.t
@@ -438,8 +438,8 @@ func (j *journey) claim() {
 	time.Sleep(300 * time.Millisecond)
 	var mu sync.Mutex
 	pool := map[string]string{}
-	each(j.phones, func(p *jPhone) {
-		var r claimReply
+	jEach(j.phones, func(p *jPhone) {
+		var r jClaimReply
 		switch p.Assign {
 		case "config":
 			return
@@ -454,7 +454,7 @@ func (j *journey) claim() {
 				return
 			}
 		case "ctl":
-			out, code, err := execNS(j.srv, 15*time.Second, binDir+"/lantelctl", "claim", p.MAC, "--json")
+			out, code, err := jExecNS(j.srv, 15*time.Second, binDir+"/lantelctl", "claim", p.MAC, "--json")
 			if err != nil || code != 0 || json.Unmarshal([]byte(out), &r) != nil {
 				j.errorf(p, "lantelctl claim %s: exit %d %v: %s", p.MAC, code, err, out)
 				return
@@ -477,7 +477,7 @@ func (j *journey) claim() {
 			t.Errorf("%s: claim's check_sync is %q, want the phone's 200 to the NOTIFY", p.Name, r.CheckSync)
 		}
 		if err := uas[p].Wait(5 * time.Second); err != nil {
-			t.Errorf("%s: the phone's SIP stack got no NOTIFY check-sync: %v\n%s", p.Name, err, tailLines(uas[p].Output(), 10))
+			t.Errorf("%s: the phone's SIP stack got no NOTIFY check-sync: %v\n%s", p.Name, err, jTail(uas[p].Output(), 10))
 		}
 	})
 	for _, p := range uas {
@@ -511,7 +511,7 @@ func (j *journey) claim() {
 // renew has every phone renew its lease (as at its next renewal): it must
 // keep its address and now carry its number (option 224).
 func (j *journey) renew(run int) {
-	each(j.phones, func(p *jPhone) {
+	jEach(j.phones, func(p *jPhone) {
 		n := p.boundEvents()
 		p.renew(j.l)
 		e, err := p.waitBound(n, 20*time.Second)
@@ -604,7 +604,7 @@ func (j *journey) calls(run int) {
 			}
 			if err := answer[l.to].Wait(5 * time.Second); err != nil {
 				j.t.Errorf("run %d: %s, called by %s: its SIP stack did not complete the call: %v\n%s", run, l.to.Name, l.from.Name, err,
-					tailLines(answer[l.to].Output(), 10))
+					jTail(answer[l.to].Output(), 10))
 				return
 			}
 			j.figure(run, fmt.Sprintf("  call %s -> %s (%s)", l.from.Name, l.dial, map[bool]string{true: "TCP", false: "UDP"}[l.to.TCP]), time.Since(start))
@@ -616,8 +616,8 @@ func (j *journey) calls(run int) {
 	}
 }
 
-// digResult is dig's answer to one question.
-type digResult struct {
+// jDigResult is dig's answer to one question.
+type jDigResult struct {
 	status  string
 	answers []string // "TYPE DATA"
 }
@@ -626,23 +626,23 @@ type digResult struct {
 // "-x ADDR") from ns, in one dig process (starting a process in a
 // namespace costs ~0.1 s of kernel time here), and returns the answers in
 // order.
-func (j *journey) dig(ns string, qs ...string) ([]digResult, error) {
+func (j *journey) dig(ns string, qs ...string) ([]jDigResult, error) {
 	args := []string{"dig", "@192.0.2.1", "+time=2", "+tries=2", "+norecurse", "+noall", "+comments", "+answer"}
 	for _, q := range qs {
 		args = append(args, strings.Fields(q)...)
 	}
 	start := time.Now()
-	out, code, err := execNS(ns, 30*time.Second, args...)
+	out, code, err := jExecNS(ns, 30*time.Second, args...)
 	if d := time.Since(start); d > 2*time.Second {
 		j.t.Logf("dig of %d questions took %v (a question without an answer is asked again after 2 s)", len(qs), d.Round(time.Millisecond))
 	}
 	if err != nil || code != 0 {
-		return nil, fmt.Errorf("dig %v: exit %d %v: %s", qs, code, err, tailLines(out, 10))
+		return nil, fmt.Errorf("dig %v: exit %d %v: %s", qs, code, err, jTail(out, 10))
 	}
-	var res []digResult
+	var res []jDigResult
 	for _, line := range strings.Split(out, "\n") {
 		if i := strings.Index(line, "status: "); i >= 0 && strings.Contains(line, "->>HEADER<<-") {
-			res = append(res, digResult{status: strings.TrimSuffix(strings.Fields(line[i+8:])[0], ",")})
+			res = append(res, jDigResult{status: strings.TrimSuffix(strings.Fields(line[i+8:])[0], ",")})
 			continue
 		}
 		if f := strings.Fields(line); len(f) >= 5 && !strings.HasPrefix(line, ";") && len(res) > 0 {
@@ -651,13 +651,13 @@ func (j *journey) dig(ns string, qs ...string) ([]digResult, error) {
 		}
 	}
 	if len(res) != len(qs) {
-		return nil, fmt.Errorf("dig %v: %d answers to %d questions:\n%s", qs, len(res), len(qs), tailLines(out, 20))
+		return nil, fmt.Errorf("dig %v: %d answers to %d questions:\n%s", qs, len(res), len(qs), jTail(out, 20))
 	}
 	return res, nil
 }
 
-// enumName is the ENUM name of a number.
-func enumName(number string) string {
+// jENUMName is the ENUM name of a number.
+func jENUMName(number string) string {
 	var labels []string
 	for i := len(number) - 1; i >= 0; i-- {
 		labels = append(labels, number[i:i+1])
@@ -681,7 +681,7 @@ func (j *journey) found(run int) {
 		ip := p.lease.IP
 		qs = append(qs, question{p, p.Name + ".office.lan A", "A " + ip}, question{p, p.short + ".office.lan A", "A " + ip},
 			question{p, p.number + ".office.lan A", "A " + ip}, question{p, "-x " + ip, "PTR " + p.Name + ".office.lan."},
-			question{p, enumName(p.number) + " NAPTR", "sip:" + p.number + "@" + ip})
+			question{p, jENUMName(p.number) + " NAPTR", "sip:" + p.number + "@" + ip})
 	}
 	var args []string
 	for _, q := range qs {
@@ -721,7 +721,7 @@ func (j *journey) found(run int) {
 // one shell in ns (a process started in a namespace costs ~0.1 s here).
 func (j *journey) ltnpQueries(ns string, numbers ...string) map[string]reply {
 	script := `for n; do echo "== $n"; "$0" query "$n" -s 192.0.2.1:5757 --json; done`
-	out, _, err := execNS(ns, 60*time.Second, append([]string{"sh", "-c", script, binDir + "/lantelctl"}, numbers...)...)
+	out, _, err := jExecNS(ns, 60*time.Second, append([]string{"sh", "-c", script, binDir + "/lantelctl"}, numbers...)...)
 	got := map[string]reply{}
 	var cur string
 	for _, line := range strings.Split(out, "\n") {
@@ -736,14 +736,14 @@ func (j *journey) ltnpQueries(ns string, numbers ...string) map[string]reply {
 		}
 	}
 	if err != nil {
-		j.t.Errorf("lantelctl queries: %v\n%s", err, tailLines(out, 10))
+		j.t.Errorf("lantelctl queries: %v\n%s", err, jTail(out, 10))
 	}
 	return got
 }
 
 func (j *journey) ltnpQuery(ns, number string) (reply, string) {
 	start := time.Now()
-	out, _, err := execNS(ns, 10*time.Second, binDir+"/lantelctl", "query", number, "-s", "192.0.2.1:5757", "--json")
+	out, _, err := jExecNS(ns, 10*time.Second, binDir+"/lantelctl", "query", number, "-s", "192.0.2.1:5757", "--json")
 	if d := time.Since(start); d > time.Second {
 		j.t.Logf("lantelctl query %s took %v (LTNP/1 retransmits after 1 s)", number, d.Round(time.Millisecond))
 	}
@@ -771,7 +771,7 @@ func (j *journey) pcsGetNothing(run int) {
 			byVendor[p.Vendor] = p
 		}
 	}
-	each(j.pcs, func(pc *jPhone) {
+	jEach(j.pcs, func(pc *jPhone) {
 		for _, e := range online {
 			if e.IPv4 == pc.lease.IP {
 				j.errorf(pc, "number %s is online at the PC's address %s", e.Number, pc.lease.IP)
@@ -779,21 +779,21 @@ func (j *journey) pcsGetNothing(run int) {
 		}
 		base := "http://192.0.2.1:8080/"
 		for _, p := range byVendor {
-			for _, name := range fileNames(p) {
+			for _, name := range jFileNames(p) {
 				if st, _, b, out := j.httpGet(pc, base+name, run); st != 403 {
-					j.errorf(pc, "GET %s (the file of %s) from a PC: %d, want 403 (%s)\n%s", name, p.Name, st, out, head(b, 200))
+					j.errorf(pc, "GET %s (the file of %s) from a PC: %d, want 403 (%s)\n%s", name, p.Name, st, out, jHead(b, 200))
 				}
 			}
 		}
-		for _, name := range fileNames(&jPhone{Vendor: "all", MAC: pc.MAC}) {
+		for _, name := range jFileNames(&jPhone{Vendor: "all", MAC: pc.MAC}) {
 			if st, _, b, out := j.httpGet(pc, base+name, run); st != 404 {
-				j.errorf(pc, "GET %s (its own MAC) from a PC: %d, want 404 (%s)\n%s", name, st, out, head(b, 200))
+				j.errorf(pc, "GET %s (its own MAC) from a PC: %d, want 404 (%s)\n%s", name, st, out, jHead(b, 200))
 			}
 		}
 		if j.tftp {
 			c := j.phone("cisco-2")
-			if b, err := j.tftpGet(pc, "192.0.2.1", fileNames(c)[0], run); err == nil {
-				j.errorf(pc, "a PC got %s by TFTP:\n%s", fileNames(c)[0], head(b, 200))
+			if b, err := j.tftpGet(pc, "192.0.2.1", jFileNames(c)[0], run); err == nil {
+				j.errorf(pc, "a PC got %s by TFTP:\n%s", jFileNames(c)[0], jHead(b, 200))
 			}
 		}
 		if res, err := j.dig(pc.ns, "-x "+pc.lease.IP); err != nil || res[0].status != "NXDOMAIN" {
@@ -804,10 +804,10 @@ func (j *journey) pcsGetNothing(run int) {
 		code, out, msgs := j.sipp(pc.ns, fmt.Sprintf("%s-run%d-challenge", pc.Name, run), 5*time.Second, "-sf", "testdata/journey/challenge.xml",
 			"-i", pc.lease.IP, "-p", "5090", "-s", victim.number, jSIPServer)
 		if code != 0 {
-			j.errorf(pc, "REGISTER %s from a PC without credentials: exit %d, want a 401 challenge\n%s\n%s", victim.number, code, tailLines(out, 5), responses(msgs))
+			j.errorf(pc, "REGISTER %s from a PC without credentials: exit %d, want a 401 challenge\n%s\n%s", victim.number, code, jTail(out, 5), jResponses(msgs))
 		}
 		// Nor does LTNP/1 give it the number.
-		out, _, _ = execNS(pc.ns, 10*time.Second, binDir+"/lantelctl", "register", "--number", victim.short, "-s", "192.0.2.1:5757", "--json")
+		out, _, _ = jExecNS(pc.ns, 10*time.Second, binDir+"/lantelctl", "register", "--number", victim.short, "-s", "192.0.2.1:5757", "--json")
 		var r reply
 		if json.Unmarshal([]byte(out), &r) != nil || r.Result == "OK" {
 			j.errorf(pc, "lantelctl register --number %s from a PC: %s, want a refusal", victim.short, out)
