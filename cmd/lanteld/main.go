@@ -112,7 +112,7 @@ func run() int {
 			fmt.Fprintln(os.Stderr, "lanteld:", err)
 			return 1
 		}
-		fmt.Printf("loaded %d keys from %s into %s\n", n, *etcdLoad, cfg.Engine.Prefix)
+		fmt.Printf("loaded %d keys from %s into %s\n", n, *etcdLoad, cfg.Engine.Etcd.Prefix)
 		return 0
 	}
 	if *check {

@@ -24,6 +24,7 @@ import (
 	"github.com/lantel/lantel/internal/setup"
 	"github.com/lantel/lantel/internal/sipserver"
 	"github.com/lantel/lantel/numbering"
+	"github.com/lantel/lantel/store/etcdstore"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -77,9 +78,9 @@ type File struct {
 
 // StoreSection is store: where the tables are kept.
 type StoreSection struct {
-	Path   string `yaml:"path"`   // the bbolt file, or etcd's local copy
-	Engine string `yaml:"engine"` // bbolt (default) or etcd
-	Etcd   Etcd   `yaml:"etcd"`
+	Path   string            `yaml:"path"`   // the bbolt file, or etcd's local copy
+	Engine string            `yaml:"engine"` // bbolt (default) or etcd
+	Etcd   etcdstore.Section `yaml:"etcd"`
 }
 
 // Numbering is the numbering section as written: the number plan, the
@@ -344,7 +345,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 		c.Directory.PoolPerSource = *v
 	}
-	if err := parseEngine(&f.Store, c, func(key, format string, args ...any) error { return fail(key, format, args...) }); err != nil {
+	if err := parseEngine(name, &f.Store, c); err != nil {
 		return nil, err
 	}
 	if err := c.Directory.Validate(); err != nil {

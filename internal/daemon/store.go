@@ -32,7 +32,7 @@ func openStore(cfg *config.Config, log *slog.Logger, load func(store.DB) error) 
 	if err := os.MkdirAll(filepath.Dir(cfg.Store), 0o750); err != nil {
 		return nil, fmt.Errorf("store directory: %w", err)
 	}
-	e := cfg.Engine
+	e := cfg.Engine.Etcd
 	db, err := etcdstore.Open(etcdConfig(cfg, log))
 	if err != nil {
 		return nil, &config.Error{File: cfg.File, Key: "store.etcd", Err: err}
@@ -48,10 +48,9 @@ func openStore(cfg *config.Config, log *slog.Logger, load func(store.DB) error) 
 // etcdConfig is the etcd engine's configuration: store.etcd, and the
 // local copy beside store.path.
 func etcdConfig(cfg *config.Config, log *slog.Logger) etcdstore.Config {
-	e := cfg.Engine
-	return etcdstore.Config{Endpoints: e.Endpoints, Prefix: e.Prefix, Cache: cfg.Store,
-		TLS: e.TLS, Username: e.Username, Password: e.Password, CommitTimeout: e.CommitTimeout,
-		StaleAfter: e.StaleAfter, Log: log}
+	e := cfg.Engine.Etcd
+	e.Cache, e.Log = cfg.Store, log
+	return e
 }
 
 // EtcdLoad copies the bbolt file at path (a store, or a backup of either
