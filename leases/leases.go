@@ -1,5 +1,7 @@
 // Package leases is lantel's DHCPv4 lease allocator, stored through the
-// store seam (package store: bbolt or etcd).
+// store seam (package store: bbolt or etcd), and beside it the DHCPv6 one
+// (Allocator6, v6*.go: IA_NA addresses, the same rules, buckets of its
+// own).
 //
 // It follows RFC 2131 and what Kea does rather than CoreDHCP's range
 // plugin: an OFFER is held in memory for a short time and not written; an

@@ -1,0 +1,456 @@
+package leases
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/store"
+)
+
+func randN(n int64) int64 { return rand.Int64N(n) } //nolint:gosec // a place to start looking, not a secret
+
+// Effects6 is what the DHCPv6 allocator's in-memory state learns after a
+// commit (see Effects).
+type Effects6 struct {
+	busy, free []netip.Addr
+	newRows    int
+	ended      int
+	acked      []string
+	declinedBy string
+	quarDelta  int
+}
+
+// Apply updates the allocation state after the transaction that produced
+// e has committed.
+func (s *Allocator6) Apply(e Effects6, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range e.acked {
+		if o, ok := s.offers[k]; ok {
+			delete(s.offers, k)
+			if s.offeredTo[o.addr] == k {
+				delete(s.offeredTo, o.addr)
+			}
+			s.mark(o.addr, false)
+		}
+	}
+	for _, a := range e.free {
+		if _, offered := s.offeredTo[a]; !offered {
+			s.mark(a, false)
+		}
+	}
+	for _, a := range e.busy {
+		s.mark(a, true)
+	}
+	if e.declinedBy != "" {
+		d := s.declined[e.declinedBy]
+		if now.After(d.until) {
+			d = declines{}
+		}
+		d.count++
+		d.until = now.Add(s.cfg.Quarantine)
+		s.declined[e.declinedBy] = d
+	}
+	s.quarantined += e.quarDelta
+	s.leasedN += e.newRows - e.ended
+}
+
+// Offer chooses an address for a SOLICIT and holds it for the client for
+// OfferHold without writing anything. In order: the address reserved for
+// the client (unless another client still holds its lease); the address
+// already offered to it; its lease (current or expired, while it is not
+// reused); the address it last had while free; the hint (an address the
+// client put in its IA_NA) when free; any free address. within limits the
+// choice (the client's link); nil allows every range.
+func (s *Allocator6) Offer(c Client6, hint netip.Addr, within func(netip.Addr) bool, now time.Time) (netip.Addr, error) {
+	if within == nil {
+		within = func(netip.Addr) bool { return true }
+	}
+	var own, onFixed *Lease6
+	var remembered netip.Addr
+	fixed, hasFixed := s.ReservedFor(c)
+	hasFixed = hasFixed && within(fixed)
+	if err := s.db.View(func(tx store.Tx) error {
+		var err error
+		if v := tx.Bucket(bkt6ByClient).Get([]byte(c.Key)); len(v) == 16 {
+			remembered = netip.AddrFrom16([16]byte(v))
+		}
+		if hasFixed {
+			if onFixed, err = lease6At(tx, fixed); err != nil {
+				return err
+			}
+		}
+		own, err = lease6Of(tx, c.Key)
+		return err
+	}); err != nil {
+		return netip.Addr{}, err
+	}
+	s.mu.Lock()
+	if hasFixed && (onFixed == nil || onFixed.Key == c.Key || !onFixed.Active(now)) {
+		// Unless another IA of the same host holds the reserved address's
+		// offer: then this one takes a dynamic address.
+		if k, taken := s.offeredTo[fixed]; !taken || k == c.Key {
+			if taken {
+				o := s.offers[c.Key]
+				o.expires = now.Add(s.cfg.OfferHold)
+				s.offers[c.Key] = o
+			} else {
+				s.dropOffer(c.Key)
+				s.hold(c.Key, fixed, now)
+			}
+			s.mu.Unlock()
+			return fixed, nil
+		}
+	}
+	if d, ok := s.declined[c.Key]; ok && d.count >= s.cfg.MaxDeclines && now.Before(d.until) {
+		s.mu.Unlock()
+		return netip.Addr{}, domain.Errorf(domain.Denied, "ignored until %v", d.until.Format(time.RFC3339))
+	}
+	if o, ok := s.offers[c.Key]; ok && within(o.addr) && !s.othersFixed(o.addr, c) {
+		o.expires = now.Add(s.cfg.OfferHold)
+		s.offers[c.Key] = o
+		s.mu.Unlock()
+		return o.addr, nil
+	}
+	s.dropOffer(c.Key)
+	var cands []netip.Addr
+	if own != nil && within(own.Addr) && s.InRange(own.Addr) && !s.othersFixed(own.Addr, c) {
+		cands = append(cands, own.Addr)
+	}
+	if own == nil && remembered.IsValid() && within(remembered) && s.InRange(remembered) && !s.isBusy(remembered) && !s.othersFixed(remembered, c) {
+		cands = append(cands, remembered)
+	}
+	if hint.Is6() && within(hint) && s.InRange(hint) && !s.isBusy(hint) && !s.othersFixed(hint, c) {
+		cands = append(cands, hint)
+	}
+	for _, a := range cands {
+		if _, offered := s.offeredTo[a]; !offered {
+			s.hold(c.Key, a, now)
+			s.mu.Unlock()
+			return a, nil
+		}
+	}
+	s.mu.Unlock()
+	for tries := 0; tries < 64; tries++ {
+		s.mu.Lock()
+		a, ok := s.nextFree(within)
+		if !ok {
+			s.mu.Unlock()
+			return netip.Addr{}, domain.Errorf(domain.Exhausted, "no free IPv6 address")
+		}
+		s.hold(c.Key, a, now)
+		s.mu.Unlock()
+		var taken bool
+		if err := s.db.View(func(tx store.Tx) error {
+			k := a.As16()
+			taken = tx.Bucket(bkt6Leases).Get(k[:]) != nil || tx.Bucket(bkt6Quarantine).Get(k[:]) != nil
+			return nil
+		}); err != nil {
+			return netip.Addr{}, err
+		}
+		if !taken {
+			return a, nil
+		}
+		s.mu.Lock()
+		if s.offeredTo[a] == c.Key {
+			delete(s.offeredTo, a)
+			delete(s.offers, c.Key)
+		}
+		s.mark(a, true)
+		s.mu.Unlock()
+	}
+	return netip.Addr{}, domain.Errorf(domain.Exhausted, "no free IPv6 address")
+}
+
+func (s *Allocator6) hold(key string, a netip.Addr, now time.Time) {
+	s.offers[key] = offer{addr: a, expires: now.Add(s.cfg.OfferHold)}
+	s.offeredTo[a] = key
+	s.mark(a, true)
+}
+
+func (s *Allocator6) dropOffer(key string) {
+	if o, ok := s.offers[key]; ok {
+		delete(s.offers, key)
+		if s.offeredTo[o.addr] == key {
+			delete(s.offeredTo, o.addr)
+		}
+		s.mark(o.addr, false)
+	}
+}
+
+// Offered returns the address offered to the client, if any.
+func (s *Allocator6) Offered(key string) (netip.Addr, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.offers[key]
+	return o.addr, ok
+}
+
+// Forget drops the client's offer.
+func (s *Allocator6) Forget(key string) {
+	s.mu.Lock()
+	s.dropOffer(key)
+	s.mu.Unlock()
+}
+
+// PurgeOffers forgets offers whose hold ran out.
+func (s *Allocator6) PurgeOffers(now time.Time) {
+	s.mu.Lock()
+	var stale []netip.Addr
+	for k, o := range s.offers {
+		if now.After(o.expires) {
+			delete(s.offers, k)
+			if s.offeredTo[o.addr] == k {
+				delete(s.offeredTo, o.addr)
+			}
+			stale = append(stale, o.addr)
+		}
+	}
+	for k, d := range s.declined {
+		if now.After(d.until) {
+			delete(s.declined, k)
+		}
+	}
+	s.mu.Unlock()
+	if len(stale) == 0 {
+		return
+	}
+	var free []netip.Addr
+	_ = s.db.View(func(tx store.Tx) error {
+		for _, a := range stale {
+			k := a.As16()
+			if tx.Bucket(bkt6Leases).Get(k[:]) == nil && tx.Bucket(bkt6Quarantine).Get(k[:]) == nil {
+				free = append(free, a)
+			}
+		}
+		return nil
+	})
+	s.Apply(Effects6{free: free}, now)
+}
+
+// AckTx grants (or renews) the client's lease of a for d (its valid
+// lifetime; 0: LeaseTime). It refuses an address outside the pools
+// (NotFound) and one leased to another client, reserved for another or
+// quarantined (InUse). It returns the new lease and the leases it ended:
+// the client's previous lease of another address, and another client's
+// expired lease of a that was not reclaimed yet.
+func (s *Allocator6) AckTx(tx store.Tx, c Client6, a netip.Addr, d time.Duration, now time.Time) (*Lease6, []Lease6, Effects6, error) {
+	var e Effects6
+	if !s.InRange(a) {
+		return nil, nil, e, domain.Errorf(domain.NotFound, "%v is in no pool", a)
+	}
+	if s.othersFixed(a, c) {
+		return nil, nil, e, domain.Errorf(domain.InUse, "%v is reserved for another client", a)
+	}
+	if f, ok := s.ReservedFor(c); ok && f != a {
+		held, err := lease6At(tx, f)
+		if err != nil {
+			return nil, nil, e, err
+		}
+		if held == nil || held.Key == c.Key || !held.Active(now) {
+			return nil, nil, e, domain.Errorf(domain.InUse, "the client's address is %v (host reservation)", f)
+		}
+	}
+	if s.Quarantined(tx, a, now) {
+		return nil, nil, e, domain.Errorf(domain.InUse, "%v is quarantined", a)
+	}
+	if d <= 0 {
+		d = s.cfg.LeaseTime
+	}
+	cur, err := lease6At(tx, a)
+	if err != nil {
+		return nil, nil, e, err
+	}
+	var ended []Lease6
+	if cur != nil && cur.Key != c.Key {
+		if cur.Active(now) {
+			return nil, nil, e, domain.Errorf(domain.InUse, "%v is leased to another client until %v", a, cur.Expiry.Format(time.RFC3339))
+		}
+		if err := deleteLease6(tx, cur); err != nil {
+			return nil, nil, e, err
+		}
+		ended = append(ended, *cur)
+		e.ended++
+	}
+	old, err := lease6Of(tx, c.Key)
+	if err != nil {
+		return nil, nil, e, err
+	}
+	if old != nil && old.Addr != a {
+		if err := deleteLease6(tx, old); err != nil {
+			return nil, nil, e, err
+		}
+		ended = append(ended, *old)
+		e.free = append(e.free, old.Addr)
+		e.ended++
+	}
+	l := &Lease6{Addr: a, Key: c.Key, MAC: c.MAC, Hostname: c.Hostname, Start: now, Expiry: ceilSecond(now.Add(d))}
+	if cur != nil && cur.Key == c.Key {
+		l.Start = cur.Start
+		if !l.MAC.IsValid() {
+			l.MAC = cur.MAC // learned from a relay earlier
+		}
+		if err := tx.Bucket(bkt6Expiry).Delete(expKey6(cur.Expiry, a)); err != nil {
+			return nil, nil, e, err
+		}
+	}
+	if err := putLease6(tx, l); err != nil {
+		return nil, nil, e, err
+	}
+	e.acked = append(e.acked, c.Key)
+	e.busy = append(e.busy, a)
+	if cur == nil || cur.Key != c.Key {
+		e.newRows++
+	}
+	return l, ended, e, nil
+}
+
+// ReleaseTx ends the client's lease of a (RELEASE). It returns the lease
+// it ended, or nil when a is not the client's.
+func (s *Allocator6) ReleaseTx(tx store.Tx, c Client6, a netip.Addr) (*Lease6, Effects6, error) {
+	var e Effects6
+	cur, err := lease6At(tx, a)
+	if err != nil || cur == nil || cur.Key != c.Key {
+		return nil, e, err
+	}
+	if err := deleteLease6(tx, cur); err != nil {
+		return nil, e, err
+	}
+	e.free = append(e.free, a)
+	e.ended++
+	return cur, e, nil
+}
+
+// DeclineTx handles a DECLINE of a: the client's lease of a ends and a is
+// quarantined until now+Quarantine (unless the quarantine is full). The
+// client is counted towards MaxDeclines either way.
+func (s *Allocator6) DeclineTx(tx store.Tx, c Client6, a netip.Addr, now time.Time) (*Lease6, Effects6, error) {
+	e := Effects6{declinedBy: c.Key}
+	cur, err := lease6At(tx, a)
+	if err != nil {
+		return nil, Effects6{}, err
+	}
+	if cur == nil || cur.Key != c.Key {
+		return nil, e, nil
+	}
+	if err := deleteLease6(tx, cur); err != nil {
+		return nil, Effects6{}, err
+	}
+	e.ended++
+	s.mu.Lock()
+	full := s.quarantined >= s.cfg.MaxQuarantined
+	s.mu.Unlock()
+	if full {
+		e.free = append(e.free, a)
+		return cur, e, nil
+	}
+	until := now.Add(s.cfg.Quarantine)
+	k := a.As16()
+	if err := tx.Bucket(bkt6Quarantine).Put(k[:], binary.BigEndian.AppendUint64(nil, uint64(until.Unix()))); err != nil {
+		return nil, Effects6{}, err
+	}
+	if err := tx.Bucket(bkt6QuarExpiry).Put(expKey6(until, a), nil); err != nil {
+		return nil, Effects6{}, err
+	}
+	e.busy = append(e.busy, a)
+	e.quarDelta++
+	return cur, e, nil
+}
+
+// ReclaimTx ends up to limit DHCPv6 leases that expired by now (through
+// the expiry index) and lifts ended quarantines. It returns the leases it
+// ended.
+func (s *Allocator6) ReclaimTx(tx store.Tx, now time.Time, limit int) ([]Lease6, Effects6, error) {
+	var e Effects6
+	var ended []Lease6
+	for _, k := range dueKeys6(tx.Bucket(bkt6Expiry), now, limit) {
+		a := netip.AddrFrom16([16]byte(k[8:]))
+		l, err := lease6At(tx, a)
+		if err != nil {
+			return nil, e, err
+		}
+		if l != nil && uint64(l.Expiry.Unix()) == binary.BigEndian.Uint64(k[:8]) {
+			if err := deleteLease6(tx, l); err != nil {
+				return nil, e, err
+			}
+			ended = append(ended, *l)
+			e.free = append(e.free, a)
+			e.ended++
+			continue
+		}
+		if err := tx.Bucket(bkt6Expiry).Delete(k); err != nil {
+			return nil, e, err
+		}
+	}
+	for _, k := range dueKeys6(tx.Bucket(bkt6QuarExpiry), now, limit) {
+		a := k[8:]
+		if err := tx.Bucket(bkt6QuarExpiry).Delete(k); err != nil {
+			return nil, e, err
+		}
+		if v := tx.Bucket(bkt6Quarantine).Get(a); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now.Unix() {
+			if err := tx.Bucket(bkt6Quarantine).Delete(a); err != nil {
+				return nil, e, err
+			}
+			e.free = append(e.free, netip.AddrFrom16([16]byte(a)))
+			e.quarDelta--
+		}
+	}
+	return ended, e, nil
+}
+
+func dueKeys6(b store.Bucket, now time.Time, limit int) [][]byte {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
+		if len(k) != 24 || int64(binary.BigEndian.Uint64(k)) > now.Unix() {
+			break
+		}
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	return keys
+}
+
+// remote takes a DHCPv6 lease or quarantine record that another lanteld
+// node committed into the allocation state (see Allocator.remote).
+func (s *Allocator6) remote(tx store.Tx, bucket, key, old, val []byte) {
+	isLease, isQuar := bytes.Equal(bucket, bkt6Leases), bytes.Equal(bucket, bkt6Quarantine)
+	if len(key) != 16 || (!isLease && !isQuar) {
+		return
+	}
+	a := netip.AddrFrom16([16]byte(key))
+	var l *Lease6
+	if val != nil && isLease {
+		l, _ = decodeLease6(a, val)
+	}
+	quarantined := tx.Bucket(bkt6Quarantine).Get(key) != nil
+	tx.OnCommit(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch {
+		case isLease && old == nil && val != nil:
+			s.leasedN++
+			s.mark(a, true)
+			if k, ok := s.offeredTo[a]; ok && (l == nil || l.Key != k) {
+				delete(s.offeredTo, a)
+				delete(s.offers, k)
+			}
+		case isLease && old != nil && val == nil:
+			s.leasedN--
+			if _, offered := s.offeredTo[a]; !offered && !quarantined {
+				s.mark(a, false)
+			}
+		case isQuar && old == nil && val != nil:
+			s.quarantined++
+			s.mark(a, true)
+		case isQuar && old != nil && val == nil:
+			s.quarantined--
+			if _, offered := s.offeredTo[a]; !offered {
+				s.mark(a, false)
+			}
+		}
+	})
+}
