@@ -21,6 +21,10 @@ import (
 // default, negative no bound.
 type Limits struct{ PerSource, Total float64 }
 
+// TCPLimits bound the TCP connections: in all and from one source address
+// (beyond them a connection is closed as it is accepted).
+var TCPLimits = ratelimit.ConnLimits{Total: 512, PerSource: 16}
+
 // Server is the running DNS front: UDP (several batched readers on one
 // socket) and TCP on one address.
 type Server struct {
@@ -63,7 +67,9 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)
 	}
-	s.udp, s.tcp = udp, tcp
+	// TCP connections capped in all and per source; an accept that finds
+	// no descriptor waits and tries again (ratelimit.Listener).
+	s.udp, s.tcp = udp, ratelimit.Guard(tcp, TCPLimits)
 	s.admit = ratelimit.NewAdmission(s.limits.PerSource, s.limits.Total)
 	// UDP: several readers on the one socket, each taking and answering
 	// datagrams in batches (recvmmsg/sendmmsg), with no goroutine per
@@ -72,7 +78,7 @@ func (s *Server) Listen(addr string) error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.readLoop(udp.(*net.UDPConn)) }()
 	}
-	s.tcpSrv = &dns.Server{Listener: tcp, Handler: s, ReadTimeout: 5 * time.Second,
+	s.tcpSrv = &dns.Server{Listener: s.tcp, Handler: s, ReadTimeout: 5 * time.Second,
 		WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128}
 	s.wg.Add(1)
 	go func() {
