@@ -27,10 +27,11 @@ type Config struct {
 	// MaxQuarantined caps quarantined addresses (default: a tenth of the
 	// pool, at least 1); beyond it a declined address is freed at once.
 	MaxQuarantined int
-	// HeldBack is how many free addresses only clients with a reservation
-	// (Client.Reserved: a phone whose MAC holds a number) may take, so that
-	// a flood of invented MACs cannot leave reserved phones without an
-	// address (default: 5 % of the pool, at least 1 from 4 addresses on;
+	// HeldBack is how many free addresses of each subnet (each Group of
+	// ranges) only clients with a reservation (Client.Reserved: a phone
+	// whose MAC holds a number) may take, so that a flood of invented MACs
+	// in one subnet cannot leave its reserved phones without an address
+	// (default: 5 % of the subnet's ranges, at least 1 from 4 addresses on;
 	// negative: none).
 	HeldBack int
 	// Spread: several servers allocate from these ranges (a store shared
@@ -72,6 +73,7 @@ type Allocator struct {
 
 	mu          sync.Mutex
 	busy        []*bitset.BitSet // per range: leased, offered or quarantined
+	held        []int            // per range: the held-back addresses of its group
 	cursor      []uint
 	offers      map[string]offer
 	offeredTo   map[netip.Addr]string
@@ -113,16 +115,24 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 	if len(cfg.Ranges) == 0 {
 		return nil, domain.Errorf(domain.Invalid, "no address range")
 	}
-	switch {
-	case cfg.HeldBack < 0:
-		cfg.HeldBack = 0
-	case cfg.HeldBack == 0 && total >= 4:
-		cfg.HeldBack = max(1, int(total/20))
+	groupSize := map[int]uint{}
+	for _, r := range cfg.Ranges {
+		groupSize[r.Group] += r.Size()
+	}
+	held := make([]int, len(cfg.Ranges))
+	for i, r := range cfg.Ranges {
+		switch n := groupSize[r.Group]; {
+		case cfg.HeldBack < 0:
+		case cfg.HeldBack > 0:
+			held[i] = min(cfg.HeldBack, int(n))
+		case n >= 4:
+			held[i] = max(1, int(n/20))
+		}
 	}
 	if cfg.MaxQuarantined <= 0 {
 		cfg.MaxQuarantined = max(1, int(total/10))
 	}
-	s := &Allocator{db: db, cfg: cfg, offers: map[string]offer{},
+	s := &Allocator{db: db, cfg: cfg, held: held, offers: map[string]offer{},
 		offeredTo: map[netip.Addr]string{}, declined: map[string]declines{},
 		fixedAt: map[netip.Addr]Fixed{}, fixedKey: map[string]netip.Addr{}, fixedMAC: map[domain.MAC]netip.Addr{},
 		byName: map[string]netip.Addr{}, nameAt: map[netip.Addr]named{}}

@@ -37,22 +37,40 @@ func (s *Allocator) isBusy(a netip.Addr) bool {
 	return ok && s.busy[i].Test(j)
 }
 
-// free counts the addresses neither leased, offered nor quarantined; the
-// caller holds mu.
-func (s *Allocator) free() int {
-	n := 0
-	for i, r := range s.cfg.Ranges {
-		n += int(r.Size()) - int(s.busy[i].Count())
+// freeIn counts the addresses of range i's group (its subnet) neither
+// leased, offered nor quarantined; the caller holds mu.
+func (s *Allocator) freeIn(i int) int {
+	n, g := 0, s.cfg.Ranges[i].Group
+	for j, r := range s.cfg.Ranges {
+		if r.Group == g {
+			n += int(r.Size()) - int(s.busy[j].Count())
+		}
 	}
 	return n
 }
 
-// Short reports whether no more than the held-back addresses are free (only
-// then does it matter whether a client has a reservation).
+// shortAt reports whether no more than the held-back addresses of a's
+// subnet are free, and how many are held back there; the caller holds mu.
+func (s *Allocator) shortAt(a netip.Addr) (bool, int) {
+	i, _, ok := s.locate(a)
+	if !ok {
+		return false, 0
+	}
+	return s.freeIn(i) <= s.held[i], s.held[i]
+}
+
+// Short reports whether some subnet has no more than its held-back
+// addresses free (only then does it matter whether a client has a
+// reservation).
 func (s *Allocator) Short() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.free() <= s.cfg.HeldBack
+	for i := range s.cfg.Ranges {
+		if s.freeIn(i) <= s.held[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // nextFree finds a clear bit from the rotating cursor (Kea's iterative

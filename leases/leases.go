@@ -37,7 +37,13 @@ import (
 )
 
 // Range is an inclusive range of IPv4 addresses.
-type Range struct{ Start, End netip.Addr }
+type Range struct {
+	Start, End netip.Addr
+	// Group: ranges of one group (the ranges of one subnet) share their
+	// held-back addresses (Config.HeldBack); 0 for ranges given without a
+	// subnet.
+	Group int
+}
 
 // ParseRange parses "192.0.2.100-192.0.2.199" (or a single address).
 func ParseRange(s string) (Range, error) {
@@ -53,7 +59,7 @@ func ParseRange(s string) (Range, error) {
 	if end.Less(start) {
 		return Range{}, domain.Errorf(domain.Invalid, "range %q: start is after end", s)
 	}
-	return Range{start, end}, nil
+	return Range{Start: start, End: end}, nil
 }
 
 func (r Range) String() string { return r.Start.String() + "-" + r.End.String() }

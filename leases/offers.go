@@ -94,9 +94,9 @@ func (s *Allocator) Offer(c Client, requested netip.Addr, within func(netip.Addr
 	for tries := 0; tries < 64; tries++ {
 		s.mu.Lock()
 		a, ok := s.nextFree(within)
-		if ok && !c.Reserved && s.free() <= s.cfg.HeldBack {
+		if short, held := s.shortAt(a); ok && !c.Reserved && short {
 			s.mu.Unlock()
-			return netip.Addr{}, domain.Errorf(domain.Exhausted, "only the %d addresses held back for reserved phones are free", s.cfg.HeldBack)
+			return netip.Addr{}, domain.Errorf(domain.Exhausted, "only the %d addresses of the subnet held back for reserved phones are free", held)
 		}
 		if !ok {
 			s.mu.Unlock()

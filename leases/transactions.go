@@ -119,7 +119,8 @@ func (s *Allocator) AckTx(tx store.Tx, c Client, a netip.Addr, d time.Duration, 
 		// more than the held-back ones are free, unless it was offered.
 		// (Checked before anything is written: a refusal writes nothing.)
 		s.mu.Lock()
-		short := s.offeredTo[a] != c.Key && s.free() <= s.cfg.HeldBack // a, not busy yet, counts as free
+		full, _ := s.shortAt(a)
+		short := s.offeredTo[a] != c.Key && full // a, not busy yet, counts as free
 		s.mu.Unlock()
 		if short {
 			return nil, nil, e, domain.Errorf(domain.InUse, "%v is held back for reserved phones", a)

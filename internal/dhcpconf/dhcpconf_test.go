@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -98,6 +99,8 @@ func TestOptionEncoding(t *testing.T) {
 		{`{domain-search: [a.example, b.example]}`, 119, []byte("\x01a\x07example\x00\x01b\x07example\x00")},
 		{`{vendor: {1: "abc", 2: {type: ip, value: 192.0.2.1}}}`, 43, []byte{1, 3, 'a', 'b', 'c', 2, 4, 192, 0, 2, 1}},
 		{`{200: {type: hex, value: "0a:0b"}}`, 200, []byte{10, 11}},
+		{`{43: {type: hex, value: "01:03:61:62:63"}}`, 43, []byte{1, 3, 'a', 'b', 'c'}}, // raw, as Kea and dhcpd write it
+		{`{vendor-encapsulated-options: {value: "0102", type: hex}}`, 43, []byte{1, 2}},
 		{`{201: {type: bool, value: true}}`, 201, []byte{1}},
 		{`{202: {type: u32, value: 7}}`, 202, []byte{0, 0, 0, 7}},
 		{`{160: "http://x/"}`, 160, []byte("http://x/")},
@@ -266,5 +269,22 @@ func TestRequestOf(t *testing.T) {
 	if r.Link != netip.MustParseAddr("198.51.100.0") || r.GIAddr != netip.MustParseAddr("203.0.113.7") ||
 		string(r.VendorClass) != "Yealink" || strings.Join(r.UserClass, ",") != "a,b" || r.MAC != (domain.MAC{2, 0, 0, 0, 0, 1}) {
 		t.Errorf("%+v", r)
+	}
+}
+
+// A lease time is a duration or, as Kea and ISC dhcpd users write it, a
+// number of seconds.
+func TestLeaseTimeInSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want time.Duration
+	}{{"8h", 8 * time.Hour}, {"3600", time.Hour}, {"90m", 90 * time.Minute}, {"86400", 24 * time.Hour}} {
+		p, err := parse(t, "subnets:\n  - {prefix: 192.0.2.0/24, ranges: [192.0.2.9], lease_time: "+tc.v+"}")
+		if err != nil || p.Subnets[0].LeaseTime != tc.want {
+			t.Errorf("lease_time %s: %v %v", tc.v, p, err)
+		}
+	}
+	if _, err := parse(t, "subnets:\n  - {prefix: 192.0.2.0/24, ranges: [192.0.2.9], lease_time: 30}"); err == nil {
+		t.Error("30 seconds accepted")
 	}
 }

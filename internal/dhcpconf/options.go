@@ -178,7 +178,7 @@ func parseOptions(n *yaml.Node, key string) (Options, error) {
 		if out.Has(code) {
 			return nil, errorf(k, "option %d is given twice", code)
 		}
-		if val.Kind == yaml.MappingNode && t != TypeVendor {
+		if val.Kind == yaml.MappingNode && (t != TypeVendor || typedValue(val)) {
 			var typed struct {
 				Type  Type      `yaml:"type"`
 				Value yaml.Node `yaml:"value"`
@@ -199,6 +199,16 @@ func parseOptions(n *yaml.Node, key string) (Options, error) {
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// typedValue reports whether a mapping is {type: T, value: V} (for option
+// 43, raw bytes rather than a map of sub-options).
+func typedValue(n *yaml.Node) bool {
+	if len(n.Content) != 4 {
+		return false
+	}
+	keys := n.Content[0].Value + " " + n.Content[2].Value
+	return keys == "type value" || keys == "value type"
 }
 
 func knownNames() string {

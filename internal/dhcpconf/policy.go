@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -177,8 +178,8 @@ func Parse(n *yaml.Node) (*Policy, error) {
 			s.Ranges = append(s.Ranges, r)
 		}
 		if fs.LeaseTime != "" {
-			if s.LeaseTime, err = time.ParseDuration(fs.LeaseTime); err != nil || s.LeaseTime < time.Minute {
-				return nil, errorf(key+".lease_time", "%q: want a duration of at least 1m, such as 8h", fs.LeaseTime)
+			if s.LeaseTime, err = leaseTime(fs.LeaseTime); err != nil || s.LeaseTime < time.Minute {
+				return nil, errorf(key+".lease_time", "%q: want a duration of at least 1m, such as 8h, or seconds (3600)", fs.LeaseTime)
 			}
 		}
 		if fs.NextServer != "" {
@@ -328,8 +329,11 @@ func (p *Policy) checkSubnets() error {
 // Ranges are every subnet's ranges.
 func (p *Policy) Ranges() []leases.Range {
 	var out []leases.Range
-	for _, s := range p.Subnets {
-		out = append(out, s.Ranges...)
+	for i, s := range p.Subnets {
+		for _, r := range s.Ranges {
+			r.Group = i + 1 // a subnet's ranges share its held-back addresses
+			out = append(out, r)
+		}
 	}
 	return out
 }
@@ -379,4 +383,13 @@ func parseHexBytes(s string) ([]byte, error) {
 		return nil, fmt.Errorf("%q: empty", s)
 	}
 	return b, nil
+}
+
+// leaseTime reads a lease time as Go writes durations (8h, 90m) or as
+// Kea and ISC dhcpd users write it: a number of seconds (3600).
+func leaseTime(v string) (time.Duration, error) {
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(v)
 }
