@@ -9,10 +9,10 @@ declare -A pkg=(
   [ip]=iproute2 [dhclient]=isc-dhcp-client [busybox]=busybox
   [chromium]=chromium [chromedriver]=chromium-driver [sipp]=sip-tester
   [dhcrelay]=isc-dhcp-relay [dhcpcd]=dhcpcd-base [baresip]=baresip-core [dig]=dnsutils [kamailio]=kamailio
-  [etcd]=etcd-server [etcdctl]=etcd-client [xmllint]=libxml2-utils [tftp]=tftp-hpa
+  [etcd]=etcd-server [etcdctl]=etcd-client [xmllint]=libxml2-utils [tftp]=tftp-hpa [curl]=curl
 )
-cmds=(ip dhclient busybox)
-[ "$what" = test ] && cmds+=(chromium chromedriver sipp dhcrelay dhcpcd baresip dig kamailio etcd etcdctl xmllint tftp)
+cmds=(ip dhclient busybox sipp dig curl)
+[ "$what" = test ] && cmds+=(chromium chromedriver dhcrelay dhcpcd baresip kamailio etcd etcdctl xmllint tftp)
 need=()
 for c in "${cmds[@]}"; do command -v "$c" >/dev/null || need+=("${pkg[$c]}"); done
 ((${#need[@]})) || exit 0
