@@ -156,7 +156,31 @@ func reservedMAC(tx store.Tx, t string) domain.MAC {
 	return r.MAC
 }
 
+// chooseNumber picks the number a REGISTER binds, and applies
+// limits.pool_per_source to it, whatever the mode: a pool number that is
+// not reserved counts against the request's address whether the pool gave
+// it or a fixed-mode request named it.
 func (d *Directory) chooseNumber(tx store.Tx, cfg *Config, req *RegisterRequest, now time.Time) (string, error) {
+	t, err := d.pickNumber(tx, cfg, req, now)
+	if err != nil || cfg.PoolPerSource <= 0 || !cfg.Pool.Contains(t) {
+		return t, err
+	}
+	if tx.Bucket(bktReservations).Get([]byte(t)) != nil {
+		return t, nil // the administrator's: not the pool's to count
+	}
+	// A terminal refreshing its own number passes; a new holding counts
+	// against its address (PROTOCOL.md, Security: limits).
+	if b, err := getBinding(tx, t); err != nil {
+		return "", err
+	} else if !b.Online(now) || !b.sameTerminal(req.MAC, req.Addr) {
+		if n := d.live.poolHeld(req.Addr); n >= cfg.PoolPerSource {
+			return "", domain.Errorf(domain.Denied, "%s already holds %d numbers of the dynamic pool", req.Addr, n)
+		}
+	}
+	return t, nil
+}
+
+func (d *Directory) pickNumber(tx store.Tx, cfg *Config, req *RegisterRequest, now time.Time) (string, error) {
 	switch {
 	case req.UserID != "":
 		u, err := getUser(tx, req.UserID)
@@ -197,20 +221,7 @@ func (d *Directory) chooseNumber(tx store.Tx, cfg *Config, req *RegisterRequest,
 			return string(v), nil
 		}
 	}
-	t, err := d.poolNumber(tx, cfg, req.MAC, req.Addr, now)
-	if err != nil || cfg.PoolPerSource <= 0 {
-		return t, err
-	}
-	// A terminal refreshing its own number passes; a new holding counts
-	// against its address (PROTOCOL.md, Security: limits).
-	if b, err := getBinding(tx, t); err != nil {
-		return "", err
-	} else if !b.Online(now) || !b.sameTerminal(req.MAC, req.Addr) {
-		if n := d.live.poolHeld(req.Addr); n >= cfg.PoolPerSource {
-			return "", domain.Errorf(domain.Denied, "%s already holds %d numbers of the dynamic pool", req.Addr, n)
-		}
-	}
-	return t, nil
+	return d.poolNumber(tx, cfg, req.MAC, req.Addr, now)
 }
 
 func checkReservation(tx store.Tx, cfg *Config, t string, req *RegisterRequest) error {

@@ -1,0 +1,65 @@
+package numbering_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/internal/testutil"
+	"github.com/lantel/lantel/numbering"
+	"github.com/lantel/lantel/store"
+)
+
+// limits.pool_per_source counts every pool number an address holds,
+// whatever the mode: fixed-mode REGISTERs naming pool numbers take no more
+// than the pool's own choice would (issue 22: one source took the whole
+// pool that way). A reserved number in the pool, and a refresh of a number
+// held already, are not new holdings.
+func TestPoolPerSourceWhateverTheMode(t *testing.T) {
+	f := &fixture{db: testutil.OpenDB(t, filepath.Join(t.TempDir(), "db")), clk: testutil.NewClock()}
+	f.c = groupcommit.New(f.db)
+	t.Cleanup(f.close)
+	cfg := testutil.Config(t, "1000", "2100-2109")
+	cfg.PoolPerSource = 2
+	var err error
+	if f.d, err = numbering.Open(f.db, cfg); err != nil {
+		t.Fatal(err)
+	}
+	st := numbering.Static{Reservations: []numbering.Reservation{{Number: "2109"}}}
+	if err := f.c.Do(func(tx store.Tx) error { return f.d.ApplyStaticTx(tx, st) }); err != nil {
+		t.Fatal(err)
+	}
+	fixed := func(number string) error {
+		_, err := f.register(numbering.RegisterRequest{Fixed: true, Number: number, Addr: ip20})
+		return err
+	}
+	held := 0
+	for i := 0; i < 10; i++ {
+		if err := fixed(fmt.Sprintf("21%02d", i)); err == nil {
+			held++
+		} else if e := domain.As(err); e == nil || e.Kind != domain.Denied {
+			t.Fatalf("fixed 21%02d: %v", i, err)
+		}
+	}
+	t.Logf("fixed-mode REGISTERs of the 9 unreserved pool numbers and a reserved one from one address: %d bound (limit 2, plus the reserved one)", held)
+	if held != 3 {
+		t.Fatalf("%d numbers bound from one address, want 2 of the pool and the reserved 2109", held)
+	}
+	// A refresh passes; the pool's own choice gives no third (the address
+	// holds two already, whichever mode took them): one of its own or a
+	// refusal.
+	if err := fixed("2100"); err != nil {
+		t.Fatalf("refresh of 2100: %v", err)
+	}
+	if r, err := f.register(numbering.RegisterRequest{Addr: ip20}); err == nil && r.Number != "10002100" && r.Number != "10002101" {
+		t.Fatalf("the pool gave %s to an address that holds two by fixed mode", r.Number)
+	} else if e := domain.As(err); err != nil && (e == nil || e.Kind != domain.Denied) {
+		t.Fatalf("auto mode: %v", err)
+	}
+	// Another address still gets its own.
+	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "2105", Addr: ip21}); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+}
