@@ -144,6 +144,21 @@ func (s *dhcpSetup) checkChain() error {
 		return fmt.Errorf("%s: server4.plugins: a netmask plugin before lantel is required (lantel picks the client's subnet with it, and clients need option 1), or dhcp4.subnets", file)
 	}
 	sa, _ := netip.AddrFromSlice(serverID)
+	if i, ok := pos["netmask"]; ok && !subnets && len(s.conf.Server4.Plugins[i].Args) == 1 {
+		// The server's subnet, whatever this host's interfaces are (lanteld
+		// -check runs anywhere): lantel's own ranges must be in it.
+		if m := net.ParseIP(s.conf.Server4.Plugins[i].Args[0]).To4(); m != nil {
+			ones, bits := net.IPMask(m).Size()
+			if bits == 32 {
+				pfx := netip.PrefixFrom(sa, ones).Masked()
+				for _, r := range s.args.Ranges {
+					if !pfx.Contains(r.Start) || !pfx.Contains(r.End) {
+						return fmt.Errorf("%s: server4.plugins[%d] (lantel): range %v is not in the server's subnet %v (server_id and netmask); a relayed subnet belongs in dhcp4.subnets", file, lt, r, pfx)
+					}
+				}
+			}
+		}
+	}
 	for _, r := range s.leases().Ranges {
 		if r.Contains(sa) {
 			return fmt.Errorf("%s: server4.plugins[%d] (lantel): range %v contains the server's own address %v", file, lt, r, sa)
