@@ -5,12 +5,16 @@
 # sipp settings. Two loads: REGISTER of NUMBERS distinct numbers (lanteld's
 # are durable: fsync'd before the 200) and INVITE -> 302 -> ACK to them. For
 # each, the highest rate with < 1 % failed calls (ascending steps, then a
-# bisection), and the ratio. Needs sipp (sip-tester) and kamailio.
+# bisection), and the ratio. The steps go on past the last of RATES (x1.25
+# each, up to MAX_RATE) until each server fails one: a maximum is never a
+# step that both reach; one that hit MAX_RATE is printed as ">=".
+# Needs sipp (sip-tester) and kamailio.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin}
 PERIOD=${PERIOD:-5}    # seconds per step
-RATES=${RATES:-"1000 2000 4000 6000 8000 10000 13000 16000 20000"}
+RATES=${RATES:-"2000 5000 10000 15000 20000 25000 30000 40000"}
+MAX_RATE=${MAX_RATE:-120000}
 NUMBERS=${NUMBERS:-10000}
 LT=127.0.0.10 KAM=127.0.0.11 CLI=127.0.0.12
 
@@ -78,9 +82,15 @@ run() {
     'BEGIN { lost = n - s; printf "%.0f %.2f\n", s / p, (n > 0 ? 100 * lost / n : 100) }'
 }
 
+# search SERVER LOAD -> "best capped": ascending steps (RATES, then x1.25
+# until one fails or MAX_RATE), then two bisections; capped is 1 when no
+# step failed (the maximum is at least best).
 search() {
-  local server=$1 load=$2 best=0 fail=0
-  for r in $RATES; do
+  local server=$1 load=$2 best=0 fail=0 r got failed
+  local rates=($RATES)
+  for ((i = 0; ; i++)); do
+    if ((i < ${#rates[@]})); then r=${rates[i]}
+    else r=$(( r * 5 / 4 )); ((r <= MAX_RATE)) || break; fi
     read -r got failed < <(run "$server" "$load" "$r")
     printf '  %-8s %-8s offered %6d/s: %6.0f/s, failed %6.2f%%\n' "$server" "$load" "$r" "$got" "$failed" >&2
     if awk -v f="$failed" 'BEGIN{exit !(f < 1)}'; then best=$r; else fail=$r; break; fi
@@ -93,19 +103,26 @@ search() {
       if awk -v f="$failed" 'BEGIN{exit !(f < 1)}'; then best=$mid; else fail=$mid; fi
     done
   fi
-  echo "$best"
+  echo "$best $([ "$fail" -gt 0 ] && echo 0 || echo 1)"
 }
 
 echo "SIP over UDP on loopback, sipp, $NUMBERS numbers, ${PERIOD}s per step, < 1 % failed calls"
-declare -A best
+declare -A best capped
 for load in ${LOADS:-register invite}; do
   for server in kamailio lanteld; do
-    best[$server.$load]=$(search "$server" "$load")
+    read -r best[$server.$load] capped[$server.$load] < <(search "$server" "$load")
   done
 done
 echo
 printf '%-10s %22s %22s %8s\n' load "Kamailio 5.6 (memory)" "lanteld (durable)" ratio
 for load in ${LOADS:-register invite}; do
   k=${best[kamailio.$load]} l=${best[lanteld.$load]}
-  printf '%-10s %20d/s %20d/s %8s\n' "$load" "$k" "$l" "$(awk -v a="$l" -v b="$k" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }')"
+  kc=${capped[kamailio.$load]} lc=${capped[lanteld.$load]}
+  # With a capped maximum the ratio is a bound: lanteld's ">=" over a found
+  # Kamailio maximum is a lower bound, the other way round an upper one.
+  ratio=$(awk -v a="$l" -v b="$k" -v ac="$lc" -v bc="$kc" 'BEGIN {
+    if (b <= 0) { print "-"; exit }
+    p = (ac && !bc) ? ">=" : (!ac && bc) ? "<=" : (ac && bc) ? "?" : ""
+    printf "%s%.2f", p, a/b }')
+  printf '%-10s %20s/s %20s/s %8s\n' "$load" "$( ((kc)) && echo ">=")$k" "$( ((lc)) && echo ">=")$l" "$ratio"
 done
