@@ -806,6 +806,16 @@ func (j *journey) pcsGetNothing(run int) {
 		if code != 0 {
 			j.errorf(pc, "REGISTER %s from a PC without credentials: exit %d, want a 401 challenge\n%s\n%s", victim.number, code, jTail(out, 5), jResponses(msgs))
 		}
+		// A wrong password is refused (403), and so is a number that
+		// nothing proves (a free one: no secret, no lease).
+		free := fmt.Sprintf("21%02d", 90+run)
+		for _, c := range []struct{ number, why string }{{victim.number, "a wrong password"}, {free, "a free number, no credentials"}} {
+			code, out, msgs := j.sipp(pc.ns, fmt.Sprintf("%s-run%d-refused-%s", pc.Name, run, c.number), 5*time.Second, "-sf", "testdata/journey/refused.xml",
+				"-i", pc.lease.IP, "-p", "5090", "-s", c.number, "-au", c.number, "-ap", "not-the-secret", jSIPServer)
+			if code != 0 {
+				j.errorf(pc, "REGISTER %s from a PC (%s): exit %d, want 403\n%s\n%s", c.number, c.why, code, jTail(out, 5), jResponses(msgs))
+			}
+		}
 		// Nor does LTNP/1 give it the number.
 		out, _, _ = jExecNS(pc.ns, 10*time.Second, binDir+"/lantelctl", "register", "--number", victim.short, "-s", "192.0.2.1:5757", "--json")
 		var r reply
