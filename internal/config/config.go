@@ -23,6 +23,7 @@ import (
 	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/setup"
 	"github.com/lantel/lantel/internal/sipserver"
+	"github.com/lantel/lantel/internal/tftpserver"
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/store/etcdstore"
 	"go.yaml.in/yaml/v3"
@@ -69,7 +70,7 @@ type File struct {
 	SIP          sipserver.Section  `yaml:"sip"`
 	DNS          DNSSection         `yaml:"dns"`
 	Provisioning ProvSection        `yaml:"provisioning"`
-	TFTP         TFTPSection        `yaml:"tftp"`
+	TFTP         tftpserver.Section `yaml:"tftp"`
 	Admin        AdminSection       `yaml:"admin"`
 	Log          struct {
 		Level string `yaml:"level"`
@@ -155,19 +156,6 @@ type ProvSection struct {
 	} `yaml:"basic_auth"`
 }
 
-// TFTPSection is tftp: the TFTP front of the same files.
-type TFTPSection struct {
-	Listen string `yaml:"listen"`
-	Limits struct {
-		PerSource          *float64      `yaml:"per_source"`
-		Total              *float64      `yaml:"total"`
-		Transfers          int           `yaml:"transfers"`
-		TransfersPerSource int           `yaml:"transfers_per_source"`
-		TransferTimeout    time.Duration `yaml:"transfer_timeout"`
-		MaxFileSize        int           `yaml:"max_file_size"`
-	} `yaml:"limits"`
-}
-
 // AdminSection is admin: the admin API and directory page.
 type AdminSection struct {
 	Listen    *string  `yaml:"listen"` // default 127.0.0.1:5758; "off"
@@ -217,14 +205,10 @@ type Config struct {
 	Warnings []string
 }
 
-// TFTP is the checked tftp section. Zero limits are the front's
-// defaults; a negative rate is no bound.
+// TFTP is the checked tftp section.
 type TFTP struct {
-	Listen                        string
-	RatePerSource, RateTotal      float64
-	Transfers, TransfersPerSource int
-	TransferTimeout               time.Duration
-	MaxFileSize                   int
+	Listen string
+	Limits tftpserver.Limits
 }
 
 // DNS is the checked dns section.
@@ -434,7 +418,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := parseProvisioning(&f.Provisioning, c, fail); err != nil {
 		return nil, err
 	}
-	if err := parseTFTP(&f.TFTP, c, fail); err != nil {
+	if err := parseTFTP(name, &f.TFTP, c); err != nil {
 		return nil, err
 	}
 	if err := parseDNS(&f.DNS, c, fail); err != nil {
@@ -580,37 +564,17 @@ func parseDNS(d *DNSSection, c *Config, fail func(key, format string, args ...an
 	return nil
 }
 
-// parseTFTP checks tftp: the TFTP front serves the provisioning
-// section's files, so it needs that section.
-func parseTFTP(t *TFTPSection, c *Config, fail func(key, format string, args ...any) error) error {
-	if t.Listen == "" {
-		return nil
+// parseTFTP checks the tftp section (tftpserver.Section): the TFTP front
+// serves the provisioning section's files, so it needs that section.
+func parseTFTP(file string, t *tftpserver.Section, c *Config) error {
+	listen, limits, err := t.Setup()
+	if err != nil {
+		return section(file, "tftp", err)
 	}
-	if _, err := netip.ParseAddrPort(t.Listen); err != nil {
-		return fail("tftp.listen", "%q is not IPv4:port (such as 0.0.0.0:69)", t.Listen)
+	if listen != "" && c.Provisioning.Listen == "" {
+		return &Error{File: file, Key: "tftp.listen", Err: errString("TFTP serves the provisioning files: it needs the provisioning section (listen, sip_server, templates)")}
 	}
-	if c.Provisioning.Listen == "" {
-		return fail("tftp.listen", "TFTP serves the provisioning files: it needs the provisioning section (listen, sip_server, templates)")
-	}
-	l := t.Limits
-	out := TFTP{Listen: t.Listen, Transfers: l.Transfers, TransfersPerSource: l.TransfersPerSource, TransferTimeout: l.TransferTimeout,
-		MaxFileSize: l.MaxFileSize}
-	if err := rates("tftp.limits", l.PerSource, l.Total, &out.RatePerSource, &out.RateTotal, fail); err != nil {
-		return err
-	}
-	if l.Transfers < 0 || l.Transfers > 100_000 {
-		return fail("tftp.limits.transfers", "%d: want 1-100000 (0: the default, 64)", l.Transfers)
-	}
-	if l.TransfersPerSource < 0 || l.TransfersPerSource > 1000 {
-		return fail("tftp.limits.transfers_per_source", "%d: want 1-1000 (0: the default, 4)", l.TransfersPerSource)
-	}
-	if d := l.TransferTimeout; d != 0 && (d < time.Second || d > 10*time.Minute) {
-		return fail("tftp.limits.transfer_timeout", "%v: want 1s to 10m (0: the default, 30s)", d)
-	}
-	if l.MaxFileSize < 0 || l.MaxFileSize > 64<<20 {
-		return fail("tftp.limits.max_file_size", "%d: want bytes, at most 64 MiB (0: the default, 1 MiB)", l.MaxFileSize)
-	}
-	c.TFTP = out
+	c.TFTP = TFTP{Listen: listen, Limits: limits}
 	return nil
 }
 

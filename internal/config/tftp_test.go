@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lantel/lantel/internal/tftpserver"
 )
 
 func TestTFTP(t *testing.T) {
@@ -24,8 +26,8 @@ func TestTFTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := TFTP{Listen: "192.0.2.1:69", RatePerSource: -1, RateTotal: 200, Transfers: 10, TransfersPerSource: 1,
-		TransferTimeout: time.Minute, MaxFileSize: 65536}
+	want := TFTP{Listen: "192.0.2.1:69", Limits: tftpserver.Limits{PerSource: -1, Total: 200, Transfers: 10, TransfersPerSource: 1,
+		TransferTimeout: time.Minute, MaxFileSize: 65536}}
 	if c.TFTP != want {
 		t.Fatalf("%+v, want %+v", c.TFTP, want)
 	}

@@ -149,8 +149,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		// TFTP: the same files, under the same rule and allow list.
 		if t := cfg.TFTP; t.Listen != "" {
 			d.tftp = tftpserver.New(d.svc, tftpserver.Options{Files: files, Site: site, Allow: p.Allow, Log: log, Observe: d.metrics.TFTP,
-				Clock: d.svc.Now, Limits: tftpserver.Limits{PerSource: t.RatePerSource, Total: t.RateTotal, Transfers: t.Transfers,
-					TransfersPerSource: t.TransfersPerSource, TransferTimeout: t.TransferTimeout, MaxFileSize: t.MaxFileSize}})
+				Clock: d.svc.Now, Limits: t.Limits})
 			if err = d.tftp.Listen(t.Listen); err != nil {
 				return nil, &config.Error{File: cfg.File, Key: "tftp.listen", Err: err}
 			}
