@@ -10,24 +10,42 @@ import (
 	"github.com/lantel/lantel/domain"
 )
 
-// Source says which protocol bound a number.
+// Source says what bound a number. numbering knows one source itself: a
+// DHCP lease (SourceDHCP), whose binding its lease rules keep. Every other
+// source is a registration, opaque here: a code that the front which
+// registers names (DefineSource; the LTNP/1 front names Registered, the
+// default, "ltnp"). numbering knows no protocol.
 type Source uint8
 
-// Binding sources.
+// The sources numbering knows.
 const (
-	SourceLTNP Source = 1 // registered over LTNP/1
+	Registered Source = 1 // a registration that names no source of its own
 	SourceDHCP Source = 2 // bound to a DHCP lease
-	SourceSIP  Source = 3 // registered by a SIP REGISTER
 )
 
+// sourceNames are the names of the sources (set by DefineSource while the
+// packages initialise; read only after).
+var sourceNames = [256]string{Registered: "registration", SourceDHCP: "dhcp"}
+
+// DefineSource names the registration source code for the binding records
+// and the directory, and returns it. Codes are written in the store: a
+// front keeps its code for ever. Naming SourceDHCP, or a code twice with
+// two names after a front named it, is a programming error.
+func DefineSource(code uint8, name string) Source {
+	s := Source(code)
+	switch {
+	case s == 0 || s == SourceDHCP:
+		panic("numbering: source code " + name + " is reserved")
+	case sourceNames[s] != "" && sourceNames[s] != name && s != Registered:
+		panic("numbering: source code defined twice: " + sourceNames[s] + " and " + name)
+	}
+	sourceNames[s] = name
+	return s
+}
+
 func (s Source) String() string {
-	switch s {
-	case SourceLTNP:
-		return "ltnp"
-	case SourceDHCP:
-		return "dhcp"
-	case SourceSIP:
-		return "sip"
+	if n := sourceNames[s]; n != "" {
+		return n
 	}
 	return "unknown"
 }
@@ -53,8 +71,9 @@ type Binding struct {
 	Source  Source     `json:"source"`
 	Expiry  time.Time  `json:"expiry"` // end of the registration or lease
 	Updated time.Time  `json:"last_seen"`
-	// Contact is the SIP contact URI exactly as the terminal registered it
-	// (SourceSIP); empty for other sources.
+	// Contact is what the registering front reaches the terminal at, as
+	// the terminal registered it (a SIP contact URI), opaque here; empty
+	// when the front registers none.
 	Contact string `json:"contact,omitempty"`
 }
 

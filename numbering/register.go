@@ -38,7 +38,7 @@ type RegisterRequest struct {
 	// terminal behind a request: a request from the lease of the MAC
 	// reserved for the number is that MAC's.
 	LeaseOf func(domain.MAC) (netip.Addr, bool)
-	Source  Source // SourceLTNP when zero
+	Source  Source // Registered when zero
 	// Contact is what the front registers to reach the terminal at (a SIP
 	// contact URI), opaque here. A registration with a contact of a number
 	// that a lease holds at the same address rides on the lease: the
@@ -112,7 +112,7 @@ func (d *Directory) RegisterTx(tx store.Tx, req RegisterRequest, now time.Time) 
 	life = life.Truncate(time.Second)
 	src := req.Source
 	if src == 0 {
-		src = SourceLTNP
+		src = Registered
 	}
 	b := &Binding{Number: num, Addr: req.Addr, MAC: req.MAC, UserID: req.UserID, Contact: req.Contact,
 		Source: src, Expiry: now.Add(life).Truncate(time.Second), Updated: now}

@@ -41,6 +41,11 @@ var results = map[domain.Kind]ltnp.Result{
 	domain.Stale:       ltnp.ResultTryLater,
 }
 
+// SourceLTNP is the source of the bindings an LTNP/1 REGISTER makes: the
+// registration numbering knows as its default (code 1, in the store's
+// records).
+var SourceLTNP = numbering.DefineSource(uint8(numbering.Registered), "ltnp")
+
 // logRefused is the line of a refused registration: anyone on the LAN can
 // cause it at will, so it is rate-limited (see internal/logx).
 var logRefused = logx.Cause("registration refused")
@@ -82,7 +87,7 @@ func (s *Server) register(m *ltnp.Message, p *proof, then func(ltnp.Message)) {
 		then(errorReply(m, ltnp.ResultDenied, "IPV4 "+m.IPv4.String()+" is not the source address "+src.String()))
 		return
 	}
-	req := numbering.RegisterRequest{Fixed: fixed, Number: m.Number, Addr: m.IPv4, Auth: p.check}
+	req := numbering.RegisterRequest{Fixed: fixed, Number: m.Number, Addr: m.IPv4, Auth: p.check, Source: SourceLTNP}
 	if m.Has(ltnp.AttrMAC) {
 		req.MAC = domain.MAC(m.MAC)
 	}

@@ -168,7 +168,7 @@ func (s *Service) Query(number string) (numbering.Answer, error) {
 
 func sourceName(s numbering.Source) string {
 	if s == 0 {
-		return numbering.SourceLTNP.String()
+		return numbering.Registered.String()
 	}
 	return s.String()
 }

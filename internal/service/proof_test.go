@@ -10,11 +10,14 @@ import (
 	"github.com/lantel/lantel/numbering"
 )
 
+// sourceSIP is the SIP front's source code (internal/sipserver).
+var sourceSIP = numbering.DefineSource(3, "sip")
+
 // sipRegister is a REGISTER as the SIP front makes it: no MAC, a contact,
 // the proof required.
 func sipRegister(number string, from netip.Addr, leaseProves bool, auth numbering.Authenticator) numbering.RegisterRequest {
 	return numbering.RegisterRequest{Fixed: true, Number: number, Addr: from, Auth: auth, LeaseProves: leaseProves,
-		ProofRequired: true, Source: numbering.SourceSIP, Contact: "sip:" + number + "@" + from.String() + ":5060"}
+		ProofRequired: true, Source: sourceSIP, Contact: "sip:" + number + "@" + from.String() + ":5060"}
 }
 
 func secretIs(want string) numbering.Authenticator {

@@ -12,6 +12,10 @@ import (
 	"github.com/lantel/lantel/numbering"
 )
 
+// SourceSIP is the source of the bindings a SIP REGISTER makes (its code
+// is in the store's records: it never changes).
+var SourceSIP = numbering.DefineSource(3, "sip")
+
 // source is the request's IPv4 source address (what the number is bound
 // to; the Contact may name another address behind NAT).
 func source(req *sip.Request) netip.Addr {
@@ -106,7 +110,7 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 	}
 	r := numbering.RegisterRequest{Fixed: true, Number: number, Addr: src, Auth: auth,
 		LeaseProves: s.opts.LeaseProves, ProofRequired: true, Open: s.opts.OpenRegistration,
-		Source: numbering.SourceSIP, Contact: contact.Address.String()}
+		Source: SourceSIP, Contact: contact.Address.String()}
 	if exp > 0 {
 		r.Lifetime = time.Duration(exp) * time.Second
 	}

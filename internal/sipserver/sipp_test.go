@@ -153,7 +153,7 @@ func TestCallByNumberWithSipp(t *testing.T) {
 	go func() { bDone <- b.Wait() }()
 	t.Cleanup(func() { _ = b.Process.Kill() })
 	if _, err := st.Svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: bAddr.Addr(),
-		Source: numbering.SourceSIP, Contact: "sip:2002@" + bAddr.String()}); err != nil {
+		Source: sipserver.SourceSIP, Contact: "sip:2002@" + bAddr.String()}); err != nil {
 		t.Fatal(err)
 	}
 	testutil.WaitUDPBound(t, bAddr, 30*time.Second) // B listens
