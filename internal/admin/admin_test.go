@@ -139,6 +139,13 @@ func TestToken(t *testing.T) {
 		{"GET", "/api/v1/directory", "", nil, 401, `bearer token`},
 		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "Bearer wrong"}, 401, ``},
 		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "Bearer s3cret"}, 200, `10002001`},
+		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "bearer  s3cret"}, 200, `10002001`},
+		// Only the documented scheme: a bare token, another scheme, or a
+		// bad header beside a good cookie is refused.
+		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "s3cret"}, 401, `bearer token`},
+		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "Basic s3cret"}, 401, ``},
+		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "Bearer"}, 401, ``},
+		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "s3cret", "Cookie": tokenCookie + "=s3cret"}, 401, ``},
 		{"GET", "/api/v1/directory", "", map[string]string{"Cookie": tokenCookie + "=s3cret"}, 200, `10002001`},
 		{"GET", "/?token=s3cret", "", nil, 200, `reception`},
 	} {

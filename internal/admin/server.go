@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
@@ -99,6 +100,10 @@ type Config struct {
 	Zone string
 }
 
+// ConnLimits bound the admin listener's connections: in all and from one
+// source address (beyond them a connection is closed as it is accepted).
+var ConnLimits = ratelimit.ConnLimits{Total: 256, PerSource: 64}
+
 // Server is the running admin listener.
 type Server struct {
 	cfg  Config
@@ -109,15 +114,20 @@ type Server struct {
 
 // Listen opens the listener; Serve serves it.
 func Listen(cfg Config) (*Server, error) {
-	ln, err := net.Listen("tcp", cfg.Addr)
+	raw, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	// Connections capped in all and per source; an accept that finds no
+	// descriptor waits and tries again (ratelimit.Listener).
+	ln := ratelimit.Guard(raw, ConnLimits)
 	s := &Server{cfg: cfg, ln: ln, done: make(chan error, 1)}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// No WriteTimeout: a backup streams for as long as the store takes.
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
+		MaxHeaderBytes: 16 << 10}
 	go func() {
 		err := s.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -181,8 +191,11 @@ func (s *Server) auth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if c, err := r.Cookie(tokenCookie); got == "" && err == nil {
+		got, bad := bearer(r.Header.Get("Authorization"))
+		if bad {
+			got = "" // only the documented scheme: a bare token is no token
+		}
+		if c, err := r.Cookie(tokenCookie); got == "" && !bad && err == nil {
 			got = c.Value
 		}
 		if t := r.URL.Query().Get("token"); got == "" && t != "" && r.URL.Path == "/" {
@@ -200,4 +213,20 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearer returns the token of an Authorization header of the scheme
+// Bearer (RFC 6750: the scheme's name in any case, then one or more
+// spaces). bad: a header of any other form (a bare token, Basic, ...),
+// which is refused whatever else the request carries.
+func bearer(h string) (token string, bad bool) {
+	if h == "" {
+		return "", false
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", true
+	}
+	tok = strings.TrimLeft(tok, " ")
+	return tok, tok == ""
 }
