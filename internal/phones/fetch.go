@@ -55,9 +55,10 @@ type Served struct {
 
 // Fetch returns the file name (a base name: no directories) for a phone
 // asking from the address from. Errors carry a domain kind: NotFound (no
-// such file, or a MAC without a number), Denied (not the address holding
-// the MAC's lease or number; for a phonebook, not a provisioned phone's
-// address); anything else is a failure. The files name their phonebook
+// such file; a MAC without a number, or one whose lease or number another
+// address holds, is a *Hidden of kind NotFound: the same answer), Denied
+// (for a phonebook, not a provisioned phone's address); anything else is
+// a failure. The files name their phonebook
 // under Site.BaseURL (none when it is "").
 func (f *Fetcher) Fetch(name string, from netip.Addr) (Served, error) {
 	return f.FetchAt(name, from, "")
@@ -69,7 +70,7 @@ func (f *Fetcher) Fetch(name string, from netip.Addr) (Served, error) {
 func (f *Fetcher) FetchAt(name string, from netip.Addr, base string) (Served, error) {
 	file, mac, page, ok := f.Files.match(name)
 	if !ok {
-		return Served{}, domain.Errorf(domain.NotFound, "no file %q", name)
+		return Served{}, domain.Errorf(domain.NotFound, "no file %s", strconv.Quote(name))
 	}
 	if f.Site.BaseURL != "" {
 		base = f.Site.BaseURL
@@ -102,6 +103,9 @@ func (f *Fetcher) FetchAt(name string, from netip.Addr, base string) (Served, er
 		}
 	case mac.IsValid():
 		p, err := f.Svc.Provision(mac, from)
+		if e := domain.As(err); e != nil && (e.Kind == domain.Denied || e.Kind == domain.NotFound) {
+			return Served{}, &Hidden{Name: name, Err: e}
+		}
 		if err != nil {
 			return Served{}, err
 		}
@@ -127,6 +131,22 @@ func (f *Fetcher) FetchAt(name string, from netip.Addr, base string) (Served, er
 	}
 	return Served{Body: body, ContentType: ct, Template: file.Template}, nil
 }
+
+// Hidden is the refusal of a phone's file answered as if there were no
+// such file: a MAC reserved for another terminal (Denied) and a MAC
+// without a number (NotFound) look alike from outside, to HTTP and TFTP
+// alike (else the answers tell which MACs are reserved). Its kind is
+// NotFound with the reason of an unknown name; Err is the service's
+// refusal, for the front's log.
+type Hidden struct {
+	Name string
+	Err  *domain.Error
+}
+
+func (h *Hidden) Error() string { return "no file " + strconv.Quote(h.Name) }
+
+// Unwrap is what the requester is told: NotFound, no such file.
+func (h *Hidden) Unwrap() error { return &domain.Error{Kind: domain.NotFound, Reason: h.Error()} }
 
 // directory is the company directory for the phone at from.
 func (f *Fetcher) directory(from netip.Addr) ([]Contact, error) {

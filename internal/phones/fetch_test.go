@@ -124,8 +124,15 @@ func TestFetchPhonebookRules(t *testing.T) {
 			t.Errorf("%s from a PC: %v", name, err)
 		}
 	}
-	if _, err := f.Fetch("805ec0000001.cfg", pcAt); !errors.Is(err, domain.Denied) {
+	// A phone's file from another address: the answer of a MAC without a
+	// number (no oracle of reserved MACs), the refusal kept for the log.
+	_, err := f.Fetch("805ec0000001.cfg", pcAt)
+	var h *Hidden
+	if !errors.Is(err, domain.NotFound) || errors.Is(err, domain.Denied) || !errors.As(err, &h) || h.Err.Kind != domain.Denied {
 		t.Errorf("a phone's file from a PC: %v", err)
+	}
+	if _, err2 := f.Fetch("805ec0000002.cfg", pcAt); err2 == nil || err2.Error() != strings.ReplaceAll(err.Error(), "0001", "0002") {
+		t.Errorf("a MAC without a number, from a PC: %v; reserved for another: %v", err2, err)
 	}
 	s, err := f.Fetch("805ec0000001.cfg", phoneAt)
 	if err != nil || strings.Contains(string(s.Body), "remote_phonebook") {

@@ -68,7 +68,7 @@ func TestServer(t *testing.T) {
 	}{
 		{Options{Observe: obs}, "/805ec0000001.cfg", "", 200, "account.1.user_name = 10002001", "", false},
 		{Options{Observe: obs}, "/prov/805ec0000001.cfg", "", 200, "account.1.password = pw", "", false},
-		{Options{Observe: obs}, "/805ec0000002.cfg", "", 404, "no number", "", false},
+		{Options{Observe: obs}, "/805ec0000002.cfg", "", 404, `no file "805ec0000002.cfg"`, "", false},
 		{Options{Observe: obs}, "/nothing.txt", "", 404, "", "", false},
 		{Options{Observe: obs}, "/y000000000028.cfg", "", 200, "local_time.ntp_server1", "", false},
 		{Options{Observe: obs, Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}, "/805ec0000001.cfg", "", 403, "forbidden", "", false},

@@ -19,6 +19,7 @@ import (
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/internal/phones"
+	"github.com/lantel/lantel/internal/ratelimit"
 )
 
 // Options configure the front.
@@ -31,9 +32,14 @@ type Options struct {
 	User, Password string
 	Log            *slog.Logger
 	// Observe, when set, counts each request by outcome: served, refused
-	// (403), unauthorized (401), not-found, error.
+	// (403; a phone's file for another address: 404 like an unknown one),
+	// unauthorized (401), not-found, limited (429: beyond Rates), error.
 	Observe func(outcome string)
 }
+
+// ConnLimits bound the front's connections: in all and from one source
+// address (beyond them a connection is closed as it is accepted).
+var ConnLimits = ratelimit.ConnLimits{Total: 1024, PerSource: 16}
 
 // Server is the provisioning front.
 type Server struct {
@@ -43,13 +49,23 @@ type Server struct {
 	http  *http.Server
 	ln    net.Listener
 	done  chan struct{}
+	admit ratelimit.Admission
 }
 
-var logRefused = logx.Cause("provisioning: file refused")
+var (
+	logRefused = logx.Cause("provisioning: file refused")
+	logLimited = logx.Cause("provisioning: request beyond the rates")
+)
+
+// Rates bound the requests served per second, from one source and in all
+// (beyond them: 429, before any work). A phone fetches a few files at
+// boot; a loop of GETs from one address is held to PerSource.
+var Rates = struct{ PerSource, Total float64 }{PerSource: 10, Total: 500}
 
 // New returns the front over svc.
 func New(svc phones.Provisioner, opts Options) *Server {
-	s := &Server{fetch: &phones.Fetcher{Files: opts.Files, Svc: svc, Site: opts.Site}, opts: opts, log: opts.Log, done: make(chan struct{})}
+	s := &Server{fetch: &phones.Fetcher{Files: opts.Files, Svc: svc, Site: opts.Site}, opts: opts, log: opts.Log, done: make(chan struct{}),
+		admit: ratelimit.NewAdmission(Rates.PerSource, Rates.Total)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -60,10 +76,13 @@ func New(svc phones.Provisioner, opts Options) *Server {
 
 // Listen starts serving on addr.
 func (s *Server) Listen(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	raw, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
+	// Connections capped in all and per source; an accept that finds no
+	// descriptor waits and tries again (ratelimit.Listener).
+	ln := ratelimit.Guard(raw, ConnLimits)
 	s.ln = ln
 	go func() { defer close(s.done); _ = s.http.Serve(ln) }()
 	return nil
@@ -120,7 +139,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !s.admit.Allow(from, time.Now()) {
+		// Beyond the source's rate (or the total): before any work.
+		s.log.Warn(logLimited, "from", from)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many requests", http.StatusTooManyRequests)
+		s.observe("limited")
+		return
+	}
 	f, err := s.fetch.FetchAt(path.Base(r.URL.Path), from, baseURL(r))
+	if h := (*phones.Hidden)(nil); errors.As(err, &h) && h.Err.Kind == domain.Denied {
+		// Answered as an unknown file (no oracle of reserved MACs), logged
+		// and counted as the refusal it is.
+		s.log.Warn(logRefused, "from", from, "file", r.URL.Path, "reason", h.Err.Reason)
+		http.Error(w, err.Error(), http.StatusNotFound)
+		s.observe("refused")
+		return
+	}
 	if e := domain.As(err); e != nil {
 		if e.Kind == domain.Denied {
 			s.refuse(w, from, r.URL.Path, e.Reason)

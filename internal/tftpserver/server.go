@@ -440,6 +440,14 @@ func (s *Server) serve(rq rrq, src netip.AddrPort, local netip.Addr) {
 // refuse answers a request the fetch refused (or failed): one TFTP error
 // per domain kind (table codes), error 0 for a failure, which is logged.
 func (s *Server) refuse(src netip.AddrPort, name string, err error) {
+	if h := (*phones.Hidden)(nil); errors.As(err, &h) && h.Err.Kind == domain.Denied {
+		// Answered as an unknown file (no oracle of reserved MACs), logged
+		// and counted as the refusal it is.
+		s.log.Warn(logRefused, "from", src.Addr(), "file", name, "reason", h.Err.Reason)
+		s.observe("refused")
+		s.replyError(s.conn, src, errNotFound, "File not found")
+		return
+	}
 	e := domain.As(err)
 	if e == nil {
 		s.log.Error("tftp: cannot serve", "file", name, "from", src.Addr(), "err", err)

@@ -199,7 +199,7 @@ func TestServedRefusedNotFound(t *testing.T) {
 		from, name string
 		code       int
 	}{
-		{"127.0.0.2", cisco, errAccess},                       // not the lease holder
+		{"127.0.0.2", cisco, errNotFound},                     // not the lease holder: as a MAC without a number
 		{"127.0.0.1", "SEP001B54AABB02.cnf.xml", errNotFound}, // no number
 		{"127.0.0.1", "nothing.txt", errNotFound},
 		{"127.0.0.1", "SEP001B54AABB03.cnf.xml", errUndefined}, // a failure
