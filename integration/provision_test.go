@@ -101,13 +101,19 @@ numbering:
 	if code == 0 || strings.Contains(out, "10002100") {
 		t.Fatalf("another address got the phone's file (exit %d): %s", code, out)
 	}
+	// The fetches reach the history in a batch (a GET commits nothing):
+	// within a few seconds.
 	var hist []map[string]any
-	ctl(&hist, "history", "2100")
-	kinds := []string{}
-	for _, e := range hist {
-		kinds = append(kinds, fmt.Sprint(e["kind"]))
+	got := ""
+	for deadline := time.Now().Add(15 * time.Second); got != "claimed,online,provisioned,refused" && time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		ctl(&hist, "history", "2100")
+		kinds := []string{}
+		for _, e := range hist {
+			kinds = append(kinds, fmt.Sprint(e["kind"]))
+		}
+		got = strings.Join(kinds, ",")
 	}
-	if got := strings.Join(kinds, ","); got != "claimed,online,provisioned,refused" {
+	if got != "claimed,online,provisioned,refused" {
 		t.Errorf("history: %s (%v)", got, hist)
 	}
 }

@@ -550,7 +550,8 @@ func TestInboxClaimHistory(t *testing.T) {
 	if r == nil || f.d.Config().Plan.Full(r.Number) != full {
 		t.Fatalf("reservation %+v for %s", r, full)
 	}
-	// History: bounded, oldest first.
+	// History: bounded, oldest first; notes go before the claim (a state
+	// event), which stays.
 	for i := 0; i < numbering.HistoryLen+5; i++ {
 		if err := upd(func(tx store.Tx) error {
 			return f.d.AppendEventTx(tx, full, numbering.Event{Time: now.Add(time.Duration(i) * time.Second), Kind: numbering.EventProvisioned})
@@ -560,7 +561,19 @@ func TestInboxClaimHistory(t *testing.T) {
 	}
 	var h []numbering.Event
 	_ = f.db.View(func(tx store.Tx) (err error) { h, err = f.d.HistoryTx(tx, full); return })
-	if len(h) != numbering.HistoryLen || !h[0].Time.Equal(now.Add(5*time.Second)) || h[len(h)-1].Kind != numbering.EventProvisioned {
-		t.Fatalf("history: %d events, first %v", len(h), h[0])
+	if len(h) != numbering.HistoryLen || h[0].Kind != numbering.EventClaimed || !h[1].Time.Equal(now.Add(6*time.Second)) || h[len(h)-1].Kind != numbering.EventProvisioned {
+		t.Fatalf("history: %d events, first %v, second %v", len(h), h[0], h[1])
+	}
+	// State events alone: the oldest go.
+	for i := 0; i < numbering.HistoryLen+5; i++ {
+		if err := upd(func(tx store.Tx) error {
+			return f.d.AppendEventTx(tx, full, numbering.Event{Time: now.Add(time.Duration(100+i) * time.Second), Kind: numbering.EventOnline})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = f.db.View(func(tx store.Tx) (err error) { h, err = f.d.HistoryTx(tx, full); return })
+	if len(h) != numbering.HistoryLen || !h[0].Time.Equal(now.Add(105*time.Second)) {
+		t.Fatalf("history of state events: %d events, first %v", len(h), h[0])
 	}
 }

@@ -28,7 +28,8 @@ type Event struct {
 	Detail string    `json:"detail,omitempty"`
 }
 
-// HistoryLen bounds the events kept per number: the oldest go first.
+// HistoryLen bounds the events kept per number: the oldest go first, notes
+// (provisioned, refused) before state events (online, offline, claimed).
 const HistoryLen = 32
 
 // An event's record: its kind as one byte, then its detail (the time is in
@@ -76,17 +77,35 @@ func (d *Directory) AppendEventTx(tx store.Tx, number string, e Event) error {
 	if err := b.Put(key, appendEvent(nil, e)); err != nil {
 		return err
 	}
-	var keys [][]byte
+	// Beyond HistoryLen, notes (provisioned, refused) go first, oldest
+	// first; state events (online, offline, claimed) only when the
+	// history holds nothing else: a burst of refused fetches never pushes
+	// out how the number got where it is.
+	var notes, states [][]byte
 	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		keys = append(keys, bytes.Clone(k))
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) > 0 && isNote(v[0]) {
+			notes = append(notes, bytes.Clone(k))
+		} else {
+			states = append(states, bytes.Clone(k))
+		}
 	}
-	for _, k := range keys[:max(0, len(keys)-HistoryLen)] {
-		if err := b.Delete(k); err != nil {
-			return err
+	excess := len(notes) + len(states) - HistoryLen
+	for _, ks := range [][][]byte{notes, states} {
+		for _, k := range ks[:min(max(0, excess), len(ks))] {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			excess--
 		}
 	}
 	return nil
+}
+
+// isNote reports an event record's kind byte of a note: what was asked of
+// the number (provisioned, refused), not a change of its state.
+func isNote(k byte) bool {
+	return int(k) < len(eventKinds) && (eventKinds[k] == EventProvisioned || eventKinds[k] == EventRefused)
 }
 
 // NoteEventTx is AppendEventTx, except that an event of the same kind and

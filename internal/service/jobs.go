@@ -39,6 +39,7 @@ func (s *Service) RunJobs() {
 		s.leases.PurgeOffers(s.now())
 	}
 	s.expireRegistrations()
+	s.flushProvisioning(false)
 }
 
 // due reports whether next (from a read transaction) has come.

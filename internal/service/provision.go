@@ -20,14 +20,19 @@ type Phone struct {
 }
 
 // Provision returns the phone of mac for a provisioning file fetched from
-// the address from, and records the fetch in the number's history. The
-// file goes only to the address that holds the MAC's DHCP lease now, or
-// the binding of its number (LTNP/1, SIP): anything else is Denied (and
-// recorded as refused). A MAC without a number is NotFound.
+// the address from. The file goes only to the address that holds the
+// MAC's DHCP lease now, or the binding of its number (LTNP/1, SIP):
+// anything else is Denied. A MAC without a number is NotFound.
+//
+// A fetch commits nothing: it is a read transaction. The number's history
+// notes it later (provnotes.go): a served file as "provisioned" in a batch
+// every few seconds, only when it is news (the first fetch after another
+// event); refusals counted per number and source for a minute, then one
+// event.
 func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 	var p Phone
 	now := s.now()
-	err := s.write(func(tx store.Tx) error {
+	err := s.view(func(tx store.Tx) error {
 		p = Phone{MAC: mac}
 		r, err := s.dir.ReservationOfMACTx(tx, mac)
 		if err != nil {
@@ -55,18 +60,15 @@ func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 			return err
 		}
 		p.Secret = string(secret)
-		return s.dir.AppendEventTx(tx, r.Number, numbering.Event{Time: now, Kind: numbering.EventProvisioned, Detail: "from " + from.String()})
+		return nil
 	})
 	if e := domain.As(err); e != nil && e.Kind == domain.Denied && p.Short != "" {
-		// The refusal wrote nothing; its record is a transaction of its own.
-		_ = s.write(func(tx store.Tx) error {
-			return s.dir.AppendEventTx(tx, p.Short, numbering.Event{Time: now, Kind: numbering.EventRefused, Detail: "provisioning file asked from " + from.String()})
-		})
+		s.notes.refused(p.Short, from, now)
 	}
 	if err != nil {
 		return Phone{}, err
 	}
-	s.log.Info("phone provisioned", "number", p.Number, "mac", mac, "from", from)
+	s.notes.servedFile(p.Short, mac, from, now)
 	return p, nil
 }
 

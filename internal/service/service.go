@@ -62,6 +62,8 @@ type Service struct {
 	refusals refusalScore
 	// exhausted counts auto-numbered ACKs that found the pool empty.
 	exhausted atomic.Uint64
+	// notes are the provisioning fetches not written yet (provnotes.go).
+	notes provNotes
 
 	stop     chan struct{}
 	jobs     sync.WaitGroup
@@ -129,6 +131,7 @@ func (s *Service) Close() {
 	s.stopOnce.Do(func() {
 		close(s.stop)
 		s.jobs.Wait()
+		s.flushProvisioning(true)
 		s.c.Close()
 	})
 }
