@@ -14,10 +14,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"unicode/utf8"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // causes is copied on write: Cause runs at package initialisation, and
@@ -177,7 +177,9 @@ func (h libraryHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return libraryHandler{h.next.WithAttrs(c)}
 }
 
-func (h libraryHandler) WithGroup(name string) slog.Handler { return libraryHandler{h.next.WithGroup(name)} }
+func (h libraryHandler) WithGroup(name string) slog.Handler {
+	return libraryHandler{h.next.WithGroup(name)}
+}
 
 func clipAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()

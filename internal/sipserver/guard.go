@@ -36,16 +36,15 @@ import (
 //
 // Events are counted through Options.OnGuard (lantel_sip_guard_total).
 type guard struct {
-	admit      ratelimit.Admission
-	tcp        ratelimit.ConnLimits
-	bySource   *ratelimit.PerSource
-	byNumber   *ratelimit.Keyed[string]
-	wrongSrc   *ratelimit.PerSource
-	wrongNum   *ratelimit.Keyed[string]
-	lockSrc    ratelimit.Lockout[netip.Addr]
-	lockNum    ratelimit.Lockout[string]
-	onGuard    func(string)
-	tcpRefused atomic.Uint64
+	admit    ratelimit.Admission
+	tcp      ratelimit.ConnLimits
+	bySource *ratelimit.PerSource
+	byNumber *ratelimit.Keyed[string]
+	wrongSrc *ratelimit.PerSource
+	wrongNum *ratelimit.Keyed[string]
+	lockSrc  ratelimit.Lockout[netip.Addr]
+	lockNum  ratelimit.Lockout[string]
+	onGuard  func(string)
 }
 
 // maxNonceFails wrong digest answers kill a nonce: the next attempt with

@@ -159,15 +159,13 @@ func (s *Server) refuse(req *sip.Request, tx responder, start time.Time, err err
 
 // fail answers with the status of a refusal, or 503 for a failure.
 func (s *Server) fail(req *sip.Request, tx responder, start time.Time, err error) {
-	if e := domain.As(err); e != nil {
-		if st, ok := statusOf[e.Kind]; ok {
-			s.log.Info(logRefused, "method", req.Method.String(), "code", st.code, "reason", e.Reason)
-			s.respond(req, tx, start, st.code, st.reason+": "+sanitize(e.Reason))
-			return
-		}
+	code, reason, hdrs, failure := answerOf(err)
+	if failure {
+		s.log.Error("sip: storage failure", "err", err)
+	} else {
+		s.log.Info(logRefused, "method", req.Method.String(), "code", code, "reason", reason)
 	}
-	s.log.Error("sip: storage failure", "err", err)
-	s.respond(req, tx, start, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+	s.respond(req, tx, start, code, reason, hdrs...)
 }
 
 // sanitize keeps a reason phrase on one line.
