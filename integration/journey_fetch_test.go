@@ -90,7 +90,7 @@ func (j *journey) tftpGet(p *jPhone, host, name string, run int) ([]byte, error)
 	body, _ := os.ReadFile(file)
 	// tftp-hpa says what went wrong but may exit 0.
 	if err != nil || code != 0 || len(body) == 0 || strings.Contains(out, "Error") || strings.Contains(out, "timed out") {
-		return nil, fmt.Errorf("TFTP get %s from %s (%s): exit %d %v: %s", name, host, p.tftpClient(), code, err, strings.TrimSpace(out))
+		return nil, fmt.Errorf("TFTP get %s from %s (%s): exit %d %w: %s", name, host, p.tftpClient(), code, err, strings.TrimSpace(out))
 	}
 	return body, nil
 }

@@ -8,6 +8,7 @@ package integration
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -79,7 +80,7 @@ func jParseXML(b []byte) (*jXMLNode, error) {
 	for {
 		off := d.InputOffset()
 		tok, err := d.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -181,7 +181,7 @@ func (p *jPhone) release(l *Lab) error {
 	}
 	out, code, err := jExecNS(p.ns, 10*time.Second, p.dhclientArgs(l, "-r", "-v")...)
 	if err != nil || code != 0 {
-		return fmt.Errorf("dhclient -r: exit %d %v: %s", code, err, out)
+		return fmt.Errorf("dhclient -r: exit %d %w: %s", code, err, out)
 	}
 	return nil
 }

@@ -410,7 +410,7 @@ func (j *journey) api(method, path, body string) (int, []byte, error) {
 	}
 	out, code, err := jExecNS(j.srv, 15*time.Second, append(args, "http://127.0.0.1:5758"+path)...)
 	if err != nil || code != 0 {
-		return 0, []byte(out), fmt.Errorf("curl: exit %d %v", code, err)
+		return 0, []byte(out), fmt.Errorf("curl: exit %d %w", code, err)
 	}
 	i := strings.LastIndex(out, "\n")
 	status, _ := strconv.Atoi(out[i+1:])

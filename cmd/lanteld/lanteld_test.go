@@ -287,8 +287,6 @@ func TestConfigErrorDoesNotStart(t *testing.T) {
 	start(t, writeConfig(t, dir, ""))
 }
 
-func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
-
 func osexec(name string, args ...string) ([]byte, error) {
 	return exec.Command(name, args...).CombinedOutput()
 }

@@ -24,7 +24,7 @@ func closed(c net.Conn) bool {
 	_ = c.SetReadDeadline(time.Now().Add(time.Second))
 	_, err := c.Read(make([]byte, 1))
 	var ne net.Error
-	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	return err != nil && (!errors.As(err, &ne) || !ne.Timeout())
 }
 
 // Connections beyond the total or one source's cap are closed at accept;
