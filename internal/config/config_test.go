@@ -170,22 +170,27 @@ func TestParseErrorsNameKey(t *testing.T) {
 	}
 }
 
-// Every YAML example of the top-level README and the contrib example parse.
+// Every YAML example of the top-level README, of docs/ and the contrib
+// example parse, with no warning (no key of the earlier layout).
 func TestDocumentedExamplesParse(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1)
-	if len(blocks) < 2 {
-		t.Fatalf("found %d yaml examples in README.md", len(blocks))
-	}
-	for i, m := range blocks {
-		if c, err := Parse(fmt.Sprintf("README.md example %d", i+1), m[1]); err != nil {
-			t.Error(err)
-		} else if len(c.Warnings) > 0 {
-			t.Errorf("README.md example %d: %q", i+1, c.Warnings)
+	n := 0
+	for _, doc := range documents(t) {
+		b, err := os.ReadFile("../../" + doc)
+		if err != nil {
+			t.Fatal(err)
 		}
+		for i, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1) {
+			n++
+			name := fmt.Sprintf("%s example %d", doc, i+1)
+			if c, err := Parse(name, m[1]); err != nil {
+				t.Error(err)
+			} else if len(c.Warnings) > 0 {
+				t.Errorf("%s: %q", name, c.Warnings)
+			}
+		}
+	}
+	if n < 6 {
+		t.Fatalf("found %d yaml examples in README.md and docs/", n)
 	}
 	if c, err := Load("../../contrib/lantel.yaml"); err != nil {
 		t.Error(err)

@@ -261,28 +261,34 @@ func TestCheckServer4(t *testing.T) {
 	}
 }
 
-// Every lanteld configuration in the top README passes -check.
+// Every lanteld configuration in the top README and in docs/ passes -check.
 func TestREADMEConfigurations(t *testing.T) {
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
-	for i, b := range testutil.READMEBlocks(t, "../../README.md", "yaml") {
-		if !strings.Contains(string(b), "numbering:") {
-			continue
-		}
-		n++
-		path := filepath.Join(t.TempDir(), "lantel.yaml")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(path)
-		if err == nil {
-			err = daemon.Check(cfg)
-		}
-		if err != nil {
-			t.Errorf("README yaml block %d: %v", i, err)
+	for _, doc := range append([]string{"../../README.md"}, docs...) {
+		for i, b := range testutil.READMEBlocks(t, doc, "yaml") {
+			if !strings.Contains(string(b), "numbering:") {
+				continue
+			}
+			n++
+			path := filepath.Join(t.TempDir(), "lantel.yaml")
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(path)
+			if err == nil {
+				err = daemon.Check(cfg)
+			}
+			if err != nil {
+				t.Errorf("%s yaml block %d: %v", filepath.Base(doc), i, err)
+			}
 		}
 	}
-	if n < 3 {
-		t.Errorf("only %d configurations found in the README", n)
+	if n < 6 {
+		t.Errorf("only %d configurations found in the README and docs/", n)
 	}
 }
 
