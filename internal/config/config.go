@@ -20,6 +20,7 @@ import (
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/dhcpconf"
+	"github.com/lantel/lantel/internal/dnsserver"
 	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/setup"
 	"github.com/lantel/lantel/internal/sipserver"
@@ -68,7 +69,7 @@ type File struct {
 	Numbering    Numbering          `yaml:"numbering"`
 	LTNP         ltnpserver.Section `yaml:"ltnp"`
 	SIP          sipserver.Section  `yaml:"sip"`
-	DNS          DNSSection         `yaml:"dns"`
+	DNS          dnsserver.Section  `yaml:"dns"`
 	Provisioning ProvSection        `yaml:"provisioning"`
 	TFTP         tftpserver.Section `yaml:"tftp"`
 	Admin        AdminSection       `yaml:"admin"`
@@ -124,19 +125,6 @@ type Numbering struct {
 			Server int `yaml:"server"`
 		} `yaml:"options"`
 	} `yaml:"dhcp"`
-}
-
-// DNSSection is dns: the DNS front.
-type DNSSection struct {
-	Listen  string        `yaml:"listen"`
-	Zone    string        `yaml:"zone"`
-	ENUM    string        `yaml:"enum"`
-	TTL     time.Duration `yaml:"ttl"`
-	Reverse []string      `yaml:"reverse"`
-	Limits  struct {
-		PerSource *float64 `yaml:"per_source"`
-		Total     *float64 `yaml:"total"`
-	} `yaml:"limits"`
 }
 
 // ProvSection is provisioning: the HTTP front of the phones' files.
@@ -196,8 +184,10 @@ type Config struct {
 	AdminHosts []string // names the admin listener answers to, besides IP literals and localhost
 	// Provisioning: the HTTP front of phone files, off when Listen is "".
 	Provisioning Provisioning
-	// DNS: the DNS front, off when Listen is "".
-	DNS DNS
+	// DNS: the DNS front (dnsserver.Section.Setup), off when DNSListen is
+	// "".
+	DNSListen string
+	DNS       dnsserver.Options
 	// TFTP: the TFTP front of the provisioning files, off when Listen is "".
 	TFTP TFTP
 	// Warnings: what the file should change though it works (keys of an
@@ -209,16 +199,6 @@ type Config struct {
 type TFTP struct {
 	Listen string
 	Limits tftpserver.Limits
-}
-
-// DNS is the checked dns section.
-type DNS struct {
-	Listen, Zone, ENUM string
-	TTL                time.Duration
-	Reverse            []netip.Prefix
-	// RatePerSource, RateTotal: UDP queries per second admitted (0: the
-	// front's defaults; negative: no bound).
-	RatePerSource, RateTotal float64
 }
 
 // Provisioning is the checked provisioning section.
@@ -421,8 +401,8 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := parseTFTP(name, &f.TFTP, c); err != nil {
 		return nil, err
 	}
-	if err := parseDNS(&f.DNS, c, fail); err != nil {
-		return nil, err
+	if c.DNSListen, c.DNS, err = f.DNS.Setup(dnsSubnets(c)); err != nil {
+		return nil, section(name, "dns", err)
 	}
 	c.AdminToken = f.Admin.Token
 	c.AdminHosts = f.Admin.Hosts
@@ -525,43 +505,16 @@ func parseProvisioning(p *ProvSection, c *Config, fail func(key, format string, 
 	return nil
 }
 
-func parseDNS(d *DNSSection, c *Config, fail func(key, format string, args ...any) error) error {
-	if d.Listen == "" {
-		return nil
-	}
-	if _, err := netip.ParseAddrPort(d.Listen); err != nil {
-		return fail("dns.listen", "%q is not IPv4:port", d.Listen)
-	}
-	if !validZone(d.Zone) {
-		return fail("dns.zone", "%q: want the site's local zone, such as office.lan", d.Zone)
-	}
-	if d.ENUM != "" && !validZone(d.ENUM) {
-		return fail("dns.enum", "%q: want an ENUM suffix, such as e164.office.lan", d.ENUM)
-	}
-	out := DNS{Listen: d.Listen, Zone: strings.ToLower(strings.TrimSuffix(d.Zone, ".")), ENUM: strings.ToLower(strings.TrimSuffix(d.ENUM, ".")), TTL: d.TTL}
-	if out.TTL == 0 {
-		out.TTL = time.Minute
-	}
-	if out.TTL < time.Second || out.TTL > 24*time.Hour {
-		return fail("dns.ttl", "%v: want 1s to 24h", out.TTL)
-	}
-	for i, r := range d.Reverse {
-		p, err := netip.ParsePrefix(r)
-		if err != nil || !p.Addr().Is4() {
-			return fail(fmt.Sprintf("dns.reverse[%d]", i), "%q is not an IPv4 prefix", r)
-		}
-		out.Reverse = append(out.Reverse, p.Masked())
-	}
+// dnsSubnets are the DHCP subnets, whose reverse names the DNS front
+// answers and whose clients' queries it forwards.
+func dnsSubnets(c *Config) []netip.Prefix {
+	var subnets []netip.Prefix
 	if c.DHCP4 != nil {
 		for _, s := range c.DHCP4.Subnets {
-			out.Reverse = append(out.Reverse, s.Prefix)
+			subnets = append(subnets, s.Prefix)
 		}
 	}
-	if err := rates("dns.limits", d.Limits.PerSource, d.Limits.Total, &out.RatePerSource, &out.RateTotal, fail); err != nil {
-		return err
-	}
-	c.DNS = out
-	return nil
+	return subnets
 }
 
 // parseTFTP checks the tftp section (tftpserver.Section): the TFTP front
@@ -575,35 +528,5 @@ func parseTFTP(file string, t *tftpserver.Section, c *Config) error {
 		return &Error{File: file, Key: "tftp.listen", Err: errString("TFTP serves the provisioning files: it needs the provisioning section (listen, sip_server, templates)")}
 	}
 	c.TFTP = TFTP{Listen: listen, Limits: limits}
-	return nil
-}
-
-func validZone(z string) bool {
-	z = strings.TrimSuffix(z, ".")
-	if z == "" || len(z) > 200 {
-		return false
-	}
-	for _, l := range strings.Split(z, ".") {
-		if !domain.IsLabel(l) {
-			return false
-		}
-	}
-	return true
-}
-
-// rates reads a limits section: per_source and total requests per second,
-// 0 in the file for no bound (stored as -1), absent for the default (0).
-func rates(key string, perSource, total *float64, dstPer, dstTotal *float64, fail func(key, format string, args ...any) error) error {
-	for name, p := range map[string]struct{ v, dst *float64 }{"per_source": {perSource, dstPer}, "total": {total, dstTotal}} {
-		switch {
-		case p.v == nil:
-		case *p.v < 0:
-			return fail(key+"."+name, "%v: want 0 (no bound) or a rate per second", *p.v)
-		case *p.v == 0:
-			*p.dst = -1
-		default:
-			*p.dst = *p.v
-		}
-	}
 	return nil
 }

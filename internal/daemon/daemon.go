@@ -23,6 +23,7 @@ import (
 	"github.com/lantel/lantel/internal/admin"
 	"github.com/lantel/lantel/internal/config"
 	"github.com/lantel/lantel/internal/dhcpserve"
+	"github.com/lantel/lantel/internal/dnsforward"
 	"github.com/lantel/lantel/internal/dnsserver"
 	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/internal/ltnpserver"
@@ -52,6 +53,7 @@ type Daemon struct {
 	prov     *provision.Server
 	tftp     *tftpserver.Server
 	dns      *dnsserver.Server
+	dnsFwd   *dnsforward.Forwarder // nil: DNS forwarding off
 	admin    *admin.Server
 
 	logLimit *logx.Limiter
@@ -156,15 +158,25 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			log.Info("TFTP front listening", "addr", d.tftp.Addr().String())
 		}
 	}
-	if c := cfg.DNS; c.Listen != "" {
-		if d.dns, err = dnsserver.New(d.svc, dnsOptions(cfg), dnsserver.Limits{PerSource: c.RatePerSource, Total: c.RateTotal},
-			log, d.metrics.DNS); err != nil {
+	if cfg.DNSListen != "" {
+		o := dnsOptions(cfg)
+		if fc := o.Forwarding; fc != nil {
+			// Names outside the zones, for the LAN's clients: the
+			// forwarder (its cache, the upstreams' health) is the
+			// front's, which asks it on the queries' goroutines.
+			obs := dnsforward.Observer{Forwarded: d.metrics.DNSForwarded, Cache: d.metrics.DNSCache}
+			if d.dnsFwd, err = dnsforward.New(*fc, d.svc.Now, obs, log); err != nil {
+				return nil, &config.Error{File: cfg.File, Key: "dns.forward", Err: err}
+			}
+			o.Forward = d.dnsFwd
+		}
+		if d.dns, err = dnsserver.New(d.svc, o, log, d.metrics.DNS); err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "dns", Err: err}
 		}
-		if err = d.dns.Listen(c.Listen); err != nil {
+		if err = d.dns.Listen(cfg.DNSListen); err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "dns.listen", Err: err}
 		}
-		log.Info("DNS front listening", "addr", d.dns.Addr().String(), "zone", c.Zone, "enum", c.ENUM)
+		log.Info("DNS front listening", "addr", d.dns.Addr().String(), "zone", o.Zone, "enum", o.ENUM, "forward", o.Forward != nil)
 	}
 	if cfg.Admin != "" {
 		d.admin, err = admin.Listen(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Hosts: cfg.AdminHosts, Svc: d.svc,
@@ -186,12 +198,12 @@ func sipOptions(cfg *config.Config, d *Daemon, log *slog.Logger) sipserver.Optio
 	return o
 }
 
-// dnsOptions are the DNS front's options: the dns section, and
-// the names of the host reservations.
+// dnsOptions are the DNS front's options: the dns section's, with the
+// names of the host reservations and the server's own address.
 func dnsOptions(cfg *config.Config) dnsserver.Options {
-	c := cfg.DNS
-	o := dnsserver.Options{Zone: c.Zone, ENUM: c.ENUM, TTL: c.TTL, Reverse: c.Reverse, Hosts: map[string]netip.Addr{}}
-	if ap, err := netip.ParseAddrPort(c.Listen); err == nil && !ap.Addr().IsUnspecified() {
+	o := cfg.DNS
+	o.Hosts = map[string]netip.Addr{}
+	if ap, err := netip.ParseAddrPort(cfg.DNSListen); err == nil && !ap.Addr().IsUnspecified() {
 		o.NS = ap.Addr()
 	}
 	if cfg.DHCP4 != nil {
@@ -226,12 +238,26 @@ func (d *Daemon) gauges() metrics.Gauges {
 			return d.sip.Dropped.Load()
 		}
 	}
-	if d.Config().DNS.Listen != "" {
+	if d.Config().DNSListen != "" {
 		g.DNSDropped = func() uint64 {
 			if d.dns == nil {
 				return 0
 			}
 			return d.dns.Dropped.Load()
+		}
+	}
+	if d.Config().DNS.Forwarding != nil {
+		g.DNSCacheEntries = func() int {
+			if f := d.dnsFwd; f != nil {
+				return f.CacheLen()
+			}
+			return 0
+		}
+		g.DNSUpstreamsDown = func() int {
+			if f := d.dnsFwd; f != nil {
+				return len(f.Down())
+			}
+			return 0
 		}
 	}
 	if e, ok := d.db.(*etcdstore.Store); ok {

@@ -11,10 +11,12 @@ package dnsserver
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/dnsforward"
 	"github.com/lantel/lantel/numbering"
 	"github.com/miekg/dns"
 )
@@ -48,6 +50,16 @@ type Options struct {
 	// authoritative for (NXDOMAIN for an unknown address in them); PTR
 	// queries for other addresses are REFUSED unless the address is known.
 	Reverse []netip.Prefix
+	// Limits bound the UDP queries admitted.
+	Limits Limits
+	// Forward, when set, answers the names outside the zones (and the
+	// reverse names outside Reverse) for the sources in Allow and on
+	// loopback; others still get REFUSED.
+	Forward Forwarder
+	Allow   []netip.Prefix
+	// Forwarding is the dns section's forwarding (nil: off), which the
+	// daemon makes Forward of.
+	Forwarding *dnsforward.Config
 }
 
 type answerer struct {
@@ -105,6 +117,9 @@ type reply struct {
 	rcode  int
 	answer []dns.RR
 	ns     []dns.RR // authority: the SOA of a negative answer
+	// foreign: the name is none of this server's (REFUSED): the front
+	// forwards it for the LAN's clients when forwarding is on.
+	foreign bool
 }
 
 // answer answers question q.
@@ -122,7 +137,7 @@ func (a *answerer) answer(q dns.Question) reply {
 	}
 	zone := a.zoneOf(name)
 	if zone == "" {
-		return reply{rcode: dns.RcodeRefused} // not ours: never an open resolver
+		return reply{rcode: dns.RcodeRefused, foreign: true} // not ours: never an open resolver
 	}
 	if a.names.Stale() {
 		return reply{rcode: dns.RcodeServerFailure}
@@ -221,7 +236,7 @@ func (a *answerer) enumAnswer(name string, qtype uint16) reply {
 func (a *answerer) reverse(name string, qtype uint16) reply {
 	addr, ok := ptrAddr(name)
 	if !ok {
-		return reply{rcode: dns.RcodeRefused}
+		return reply{rcode: dns.RcodeRefused, foreign: !a.reverseParent(name)}
 	}
 	now := a.names.Now()
 	var target string
@@ -243,12 +258,38 @@ func (a *answerer) reverse(name string, qtype uint16) reply {
 				return reply{rcode: dns.RcodeNameError, ns: []dns.RR{a.soa[a.zone]}}
 			}
 		}
-		return reply{rcode: dns.RcodeRefused}
+		return reply{rcode: dns.RcodeRefused, foreign: true}
 	}
 	if qtype != dns.TypePTR {
 		return reply{ns: []dns.RR{a.soa[a.zone]}}
 	}
 	return reply{answer: []dns.RR{&dns.PTR{Hdr: a.hdr(name, dns.TypePTR, a.ttlFor(left)), Ptr: target}}}
+}
+
+// reverseParent reports whether name, an in-addr.arpa name that is no
+// address (c.b.a.in-addr.arpa), holds or is inside a network this server
+// answers for: such a name is not forwarded (the LAN's addresses stay in
+// the LAN).
+func (a *answerer) reverseParent(name string) bool {
+	labels := dns.SplitDomainName(strings.TrimSuffix(name, "in-addr.arpa."))
+	if len(labels) > 4 {
+		return false
+	}
+	var b [4]byte
+	for i, l := range labels {
+		n, err := strconv.ParseUint(l, 10, 8)
+		if err != nil {
+			return false
+		}
+		b[len(labels)-1-i] = byte(n)
+	}
+	p := netip.PrefixFrom(netip.AddrFrom4(b), 8*len(labels))
+	for _, r := range a.opts.Reverse {
+		if r.Overlaps(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // ptrAddr reads d.c.b.a.in-addr.arpa.

@@ -116,7 +116,7 @@ func TestAnswers(t *testing.T) {
 // Over the wire with miekg/dns's client: UDP, TCP, EDNS, and a question
 // section that is not one question.
 func TestServer(t *testing.T) {
-	s, err := New(names{now: time.Now()}, opts(), Limits{}, nil, nil)
+	s, err := New(names{now: time.Now()}, opts(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

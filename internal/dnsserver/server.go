@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -35,28 +36,37 @@ type Server struct {
 	tcp     net.Listener
 	limits  Limits
 	admit   ratelimit.Admission // of UDP queries
-	// Dropped counts the datagrams dropped by the limits.
+	// Dropped counts the datagrams dropped by the limits (and the queries
+	// beyond the forwarding caps).
 	Dropped atomic.Uint64
+	fwd     Forwarder // nil: no forwarding
+	allow   []netip.Prefix
+	fw      forwarding
 	tcpSrv  *dns.Server
 	wg      sync.WaitGroup
 }
 
 // New returns the front over names. observe, when set, counts each answer
 // by query type and response code.
-func New(names Names, opts Options, limits Limits, log *slog.Logger, observe func(qtype, rcode string)) (*Server, error) {
+func New(names Names, opts Options, log *slog.Logger, observe func(qtype, rcode string)) (*Server, error) {
 	if _, ok := dns.IsDomainName(opts.Zone); !ok || opts.Zone == "" {
 		return nil, fmt.Errorf("dns: zone %q is not a domain name", opts.Zone)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	limits := opts.Limits
 	if limits.PerSource == 0 {
 		limits.PerSource = 500
 	}
 	if limits.Total == 0 {
 		limits.Total = 50_000
 	}
-	return &Server{a: newAnswerer(names, opts), log: log, observe: observe, limits: limits}, nil
+	s := &Server{a: newAnswerer(names, opts), log: log, observe: observe, limits: limits, fwd: opts.Forward, allow: opts.Allow}
+	if s.fwd != nil {
+		s.fw.init()
+	}
+	return s, nil
 }
 
 // Listen opens UDP and TCP on addr (host:port) and serves them until
@@ -100,15 +110,23 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	if s.fw.cancel != nil {
+		s.fw.cancel() // the queries being forwarded end at once
+	}
 	_ = s.tcpSrv.ShutdownContext(ctx)
 	_ = s.udp.Close() // ends the UDP readers
 	_ = s.tcp.Close()
 	s.wg.Wait()
+	s.fw.stop()
 	return nil
 }
 
 // ServeDNS answers one query over TCP.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if src := addrOf(w.RemoteAddr()); s.forwards(r, src) {
+		s.forwardTCP(w, r, src)
+		return
+	}
 	if err := w.WriteMsg(s.reply(r, false)); err != nil {
 		s.log.Debug("dns: write", "err", err)
 	}
@@ -127,6 +145,9 @@ func (s *Server) readLoop(conn *net.UDPConn) {
 		if q.Unpack(b) != nil || q.Response {
 			return nil // malformed, or not a query: no answer (no reflection)
 		}
+		if s.forwards(&q, from.AddrPort().Addr().Unmap()) {
+			return s.forwardUDP(&q, from, out)
+		}
 		reply, err := s.reply(&q, true).PackBuffer(out)
 		if err != nil {
 			return nil
@@ -136,6 +157,13 @@ func (s *Server) readLoop(conn *net.UDPConn) {
 	if err != nil {
 		s.log.Error("dns: UDP reader stopped", "err", err)
 	}
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // reply answers query r; over UDP it is truncated to what the client takes.

@@ -22,6 +22,9 @@ type Metrics struct {
 	tftpRequests *prometheus.CounterVec
 	sipGuard     *prometheus.CounterVec
 	dnsQueries   *prometheus.CounterVec
+	dnsForwarded *prometheus.CounterVec
+	dnsCacheHits prometheus.Counter
+	dnsCacheMiss prometheus.Counter
 	ltnpLatency  *prometheus.HistogramVec
 	commitTime   prometheus.Histogram
 	commitGroup  prometheus.Histogram
@@ -51,6 +54,11 @@ type Gauges struct {
 	SIPDropped func() uint64
 	// DNSDropped: the same for the DNS front.
 	DNSDropped func() uint64
+	// DNSCacheEntries returns the answers the DNS forwarder's cache holds,
+	// DNSUpstreamsDown the upstreams it skips now; nil when forwarding is
+	// off.
+	DNSCacheEntries  func() int
+	DNSUpstreamsDown func() int
 	// Etcd returns the etcd engine's state; nil on bbolt.
 	Etcd func() EtcdState
 }
@@ -110,8 +118,23 @@ func New(g Gauges) *Metrics {
 	}
 	if g.DNSDropped != nil {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dns_dropped_total",
-			Help: "DNS datagrams dropped unparsed: their source, or all sources together, sent faster than the front's rate limits."},
+			Help: "DNS datagrams dropped unparsed: their source, or all sources together, sent faster than the front's rate limits; and queries to forward beyond the forwarding caps (1024 at once, 64 from one source)."},
 			func() float64 { return float64(g.DNSDropped()) }))
+	}
+	m.dnsForwarded = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_dns_forwarded_total",
+		Help: "DNS queries forwarded to the upstream resolvers (cache misses; queries for one name at once count once), by the response code of the answer (SERVFAIL: no upstream answered)."},
+		[]string{"rcode"})
+	m.dnsCacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "lantel_dns_cache_hits_total",
+		Help: "Forwarded names answered from the DNS forwarder's cache."})
+	m.dnsCacheMiss = prometheus.NewCounter(prometheus.CounterOpts{Name: "lantel_dns_cache_misses_total",
+		Help: "Forwarded names not in the DNS forwarder's cache (asked upstream)."})
+	if g.DNSCacheEntries != nil {
+		m.Registry.MustRegister(m.dnsForwarded, m.dnsCacheHits, m.dnsCacheMiss,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lantel_dns_cache_entries", Help: "Answers the DNS forwarder's cache holds."},
+				func() float64 { return float64(g.DNSCacheEntries()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lantel_dns_upstreams_down",
+				Help: "Upstream resolvers skipped now: they failed (timed out, refused) and their hold has not ended."},
+				func() float64 { return float64(g.DNSUpstreamsDown()) }))
 	}
 	if g.NumbersExhausted != nil {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dhcp_numbers_exhausted_total",
@@ -177,6 +200,19 @@ func (m *Metrics) SIPGuard(event string) { m.sipGuard.WithLabelValues(event).Inc
 
 // DNS records one DNS answer.
 func (m *Metrics) DNS(qtype, rcode string) { m.dnsQueries.WithLabelValues(qtype, rcode).Inc() }
+
+// DNSForwarded records one query forwarded upstream, by its answer's
+// response code.
+func (m *Metrics) DNSForwarded(rcode string) { m.dnsForwarded.WithLabelValues(rcode).Inc() }
+
+// DNSCache records a forwarded name found in the cache, or not.
+func (m *Metrics) DNSCache(hit bool) {
+	if hit {
+		m.dnsCacheHits.Inc()
+	} else {
+		m.dnsCacheMiss.Inc()
+	}
+}
 
 // Provisioning records one provisioning request.
 func (m *Metrics) Provisioning(outcome string) { m.provRequests.WithLabelValues(outcome).Inc() }
