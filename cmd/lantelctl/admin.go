@@ -31,7 +31,8 @@ const adminUsage = `Admin commands (over the admin API):
   users      [list] | add ID NUMBER [--name N] | del ID
   servers    [list] | set NUMBER IPv4:PORT | del NUMBER
   backup     FILE              consistent online copy of the store
-  health
+  health                       the checks, and the live nodes of an etcd store
+  nodes                        the live lanteld nodes sharing the store (etcd)
   common: --admin URL (default $LANTEL_ADMIN or http://127.0.0.1:5758), --token T (default $LANTEL_TOKEN), --json
 `
 
@@ -40,7 +41,7 @@ var adminCommands = map[string]func(*adminCall, []string) (shown, error){
 	"directory": directoryCmd, "leases": leasesCmd, "reserve": reserveCmd, "edit": reserveCmd,
 	"unreserve": unreserveCmd, "inbox": inboxCmd, "claim": claimCmd, "history": historyCmd,
 	"export": exportCmd, "import": importCmd, "users": tablesCmd, "servers": tablesCmd,
-	"backup": backupCmd, "health": healthCmd,
+	"backup": backupCmd, "health": healthCmd, "nodes": nodesCmd,
 }
 
 // adminFlags are the flags every admin subcommand takes (each uses its
@@ -413,6 +414,20 @@ func healthCmd(c *adminCall, pos []string) (shown, error) {
 		sort.Strings(names)
 		for _, k := range names {
 			fmt.Fprintf(w, "%s\t%s\n", k, h.Checks[k])
+		}
+		for _, n := range h.Nodes {
+			fmt.Fprintf(w, "node\t%s%s\n", n.ID, map[bool]string{true: " (this one)"}[n.Self])
+		}
+	}}, err
+}
+
+// nodesCmd lists the live nodes of an etcd store (none for bbolt).
+func nodesCmd(c *adminCall, pos []string) (shown, error) {
+	ns, err := c.api.Nodes()
+	return shown{out: ns, table: func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "NODE\tTHIS ONE")
+		for _, n := range ns {
+			fmt.Fprintf(w, "%s\t%v\n", n.ID, n.Self)
 		}
 	}}, err
 }

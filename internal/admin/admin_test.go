@@ -73,6 +73,7 @@ func TestAPI(t *testing.T) {
 	h, _ := newHandler(t, "")
 	for _, c := range []req{
 		{"GET", "/api/v1/health", "", nil, 200, `"store_writable": "ok"`},
+		{"GET", "/api/v1/nodes", "", nil, 200, `[]`}, // one node (bbolt): none listed
 		{"GET", "/api/v1/directory", "", nil, 200, `"number": "10002001"`},
 		{"GET", "/api/v1/directory?state=online", "", nil, 200, `"ipv4": "192.0.2.20"`},
 		{"GET", "/api/v1/directory?state=free&limit=1", "", nil, 200, `"10002100"`},

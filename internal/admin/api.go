@@ -11,6 +11,7 @@ import (
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/admin/api"
+	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/numbering"
 )
 
@@ -46,7 +47,25 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		code, status = http.StatusServiceUnavailable, "failing"
 	}
-	writeJSON(w, code, api.Health{Status: status, Checks: checks})
+	writeJSON(w, code, api.Health{Status: status, Checks: checks, Nodes: nodesOf(s.cfg.Svc.Nodes())})
+}
+
+// nodes lists the live lanteld nodes sharing the store (etcd; [] for a
+// store of one node).
+func (s *Server) nodes(w http.ResponseWriter, r *http.Request) {
+	out := nodesOf(s.cfg.Svc.Nodes())
+	if out == nil {
+		out = []api.Node{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func nodesOf(ns []service.Node) []api.Node {
+	var out []api.Node
+	for _, n := range ns {
+		out = append(out, api.Node{ID: n.ID, Self: n.Self})
+	}
+	return out
 }
 
 func (s *Server) directory(w http.ResponseWriter, r *http.Request) {

@@ -74,6 +74,7 @@ type Service interface {
 	Claim(mac domain.MAC, number string) (string, netip.Addr, error)
 
 	Backup(w io.Writer, size func(int64)) error
+	Nodes() []service.Node // the live nodes sharing the store (etcd)
 }
 
 var _ Service = (*service.Service)(nil)
@@ -151,6 +152,7 @@ func (s *Server) Close() error {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/health", s.health)
+	mux.HandleFunc("GET /api/v1/nodes", s.nodes)
 	mux.HandleFunc("GET /api/v1/directory", s.directory)
 	mux.HandleFunc("GET /api/v1/directory/{number}", s.entry)
 	mux.HandleFunc("GET /api/v1/leases", s.leases)

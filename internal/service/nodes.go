@@ -71,3 +71,25 @@ func mix(h uint64) uint64 {
 	h ^= h >> 33
 	return h
 }
+
+// Node is a lanteld node serving from this store.
+type Node struct {
+	ID   string `json:"id"`
+	Self bool   `json:"self"` // this node
+}
+
+// Nodes lists the live nodes sharing this store (an etcd cluster's
+// members: each node's key lives while the node reaches a quorum), this
+// one included; a store of one node (bbolt) lists none.
+func (s *Service) Nodes() []Node {
+	m, ok := s.db.(members)
+	if !ok {
+		return nil
+	}
+	self, live := m.Members()
+	out := make([]Node, 0, len(live))
+	for _, id := range live {
+		out = append(out, Node{ID: id, Self: id == self})
+	}
+	return out
+}

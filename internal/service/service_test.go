@@ -365,6 +365,18 @@ func TestTwoNodesOneStore(t *testing.T) {
 	}
 	a := testutil.Service(t, path, cfg).Svc
 	b := testutil.Service(t, path, cfg).Svc
+	// Each lists both live nodes, itself among them (admin GET /nodes).
+	for name, s := range map[string]*service.Service{"A": a, "B": b} {
+		testutil.Eventually(t, 10*time.Second, name+" to list both nodes", func() bool {
+			ns, self := s.Nodes(), 0
+			for _, n := range ns {
+				if n.Self {
+					self++
+				}
+			}
+			return len(ns) == 2 && self == 1
+		})
+	}
 	ack, err := a.Ack(service.AckRequest{Client: client(macPhone), Addr: ip20})
 	if err != nil || ack.Number != "10002001" {
 		t.Fatalf("Ack on A = %+v, %v", ack, err)

@@ -11,6 +11,7 @@
 // token when one is set):
 //
 //	GET    /health                         Health (200, or 503 when failing)
+//	GET    /nodes                          []Node (the live lanteld nodes of an etcd store; none for bbolt)
 //	GET    /directory?state=&q=&after=&limit=   []Entry (X-Next-After: the cursor of the next page)
 //	GET    /directory/{number}             Entry
 //	GET    /directory/{number}/history     []Event
@@ -74,6 +75,15 @@ type Health struct {
 	// Checks: each check by name, "ok" or what fails.
 	Checks map[string]string `json:"checks"`
 	Status string            `json:"status"` // "ok" or "failing"
+	// Nodes: the live lanteld nodes sharing the store (etcd), this one
+	// included; absent for a store of one node.
+	Nodes []Node `json:"nodes,omitempty"`
+}
+
+// Node is a lanteld node serving from the store (GET /nodes).
+type Node struct {
+	ID   string `json:"id"`
+	Self bool   `json:"self"` // the node that answered
 }
 
 // Entry is one number of the directory.

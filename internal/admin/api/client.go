@@ -217,6 +217,9 @@ func (c *Client) Claim(mac, number string) (ClaimReply, error) {
 // Counts is GET /counts.
 func (c *Client) Counts() (Counts, error) { return get[Counts](c, "/counts") }
 
+// Nodes is GET /nodes.
+func (c *Client) Nodes() ([]Node, error) { return get[[]Node](c, "/nodes") }
+
 // Users is GET /users.
 func (c *Client) Users() ([]User, error) { return get[[]User](c, "/users") }
 
