@@ -3,9 +3,13 @@
 // stops them in the reverse order (in the spirit of CoreDNS's OnStartup and
 // OnShutdown):
 //
-//	start: store → service (committer, periodic jobs) → metrics →
-//	       LTNP/1 front → DHCP front (CoreDHCP chain + serve loop) → admin
-//	stop:  admin → DHCP → LTNP/1 → service (jobs, committer) → store
+//	start: store (boltstore.Open or etcdstore.Open, the service's load
+//	       inside) → service (committer, periodic jobs) → metrics →
+//	       LTNP/1 → DHCPv4 and DHCPv6 (CoreDHCP chains + serve loops) →
+//	       SIP → provisioning (HTTP, then TFTP) → DNS (and its forwarder)
+//	       → admin → the memory tuner
+//	stop:  admin → TFTP → provisioning → DNS → SIP → DHCP → DHCPv6 →
+//	       LTNP/1 → service (jobs, committer) → store
 //
 // Start does not leave anything half-started: on an error it stops what it
 // started. Each part owns its goroutines and sockets; the daemon owns the

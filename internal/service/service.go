@@ -4,15 +4,20 @@
 // what runs on its own: the group committer, the lease reclaimer and the
 // registration sweeper, and the one clock.
 //
-// The fronts (the CoreDHCP plugin, the LTNP/1 server, the admin API) are
+// The fronts (the CoreDHCP plugins for DHCPv4 and DHCPv6, the LTNP/1, SIP,
+// DNS and TFTP servers, the provisioning and admin HTTP servers) are
 // adapters over it: request in, one call, reply out. Where to look:
 //
-//   - a number goes online on a DHCP ACK: Ack (dhcp.go);
-//   - an LTNP REGISTER is authorised: Register (numbers.go), which calls
-//     numbering's RegisterTx;
+//   - a number goes online on a DHCP ACK: Ack (dhcp.go; DHCPv6: dhcp6.go);
+//   - a REGISTER (LTNP/1 or SIP) is authorised: Register (numbers.go),
+//     which calls numbering's RegisterTx with the request's proof;
+//   - a phone's file and phonebook: Provision, Phonebook (provision.go,
+//     phonebook.go); the inbox and claims: provision.go;
+//   - names and numbers for DNS: names.go;
 //   - expired leases and registrations are reclaimed: jobs.go;
 //   - run-time edits of the tables and listings: tables.go;
-//   - health and backup: health.go, backup.go.
+//   - the nodes sharing an etcd store: nodes.go;
+//   - health and backup: health.go, backup.go; failures' kinds: errors.go.
 //
 // Every method that changes state returns a *domain.Error when it refuses
 // (nothing was written), and one of kind Unavailable or Stale on a storage
