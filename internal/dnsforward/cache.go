@@ -255,7 +255,8 @@ func (s *shard) pushFront(e *entry) {
 //   - anything else (SERVFAIL, REFUSED, a negative answer without SOA, a
 //     truncated answer): not kept, only passed on.
 //
-// TTLs above MaxTTL are lowered to it. Nothing else of the answer changes:
+// TTLs above MaxTTL are lowered to it; AA is cleared and RA set (lanteld
+// answers as a recursive server). Nothing else of the answer changes:
 // DNSSEC records (RRSIG, NSEC, DS...) and the signed TTL inside an RRSIG
 // pass as the upstream sent them. The OPT record keeps its flags (DO) and
 // extended rcode, without the upstream's options (a cookie is between
@@ -304,6 +305,8 @@ func newEntry(k Key, r *dns.Msg, now time.Time, l CacheLimits) (*entry, error) {
 		o.SetUDPSize(udpSize)
 	}
 	r.Id = 0
+	r.Authoritative = false // lanteld is not the name's authority
+	r.RecursionAvailable = true
 	r.Compress = true
 	var err error
 	if e.wire, err = r.Pack(); err != nil {

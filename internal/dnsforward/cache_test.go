@@ -59,7 +59,7 @@ func TestTTLsCountedDownInPlace(t *testing.T) {
 			rr.Header().Ttl -= 42
 		}
 	}
-	want.Id = q.Id
+	want.Id, want.RecursionAvailable = q.Id, true
 	if r.String() != want.String() {
 		t.Errorf("got\n%v\nwant\n%v", &r, want)
 	}
