@@ -10,9 +10,10 @@ declare -A pkg=(
   [chromium]=chromium [chromedriver]=chromium-driver [sipp]=sip-tester
   [dhcrelay]=isc-dhcp-relay [dhcpcd]=dhcpcd-base [baresip]=baresip-core [dig]=dnsutils [kamailio]=kamailio
   [etcd]=etcd-server [etcdctl]=etcd-client [xmllint]=libxml2-utils [tftp]=tftp-hpa [curl]=curl
+  [unbound]=unbound [dnsmasq]=dnsmasq-base
 )
 cmds=(ip dhclient busybox sipp dig curl)
-[ "$what" = test ] && cmds+=(chromium chromedriver dhcrelay dhcpcd baresip kamailio etcd etcdctl xmllint tftp)
+[ "$what" = test ] && cmds+=(chromium chromedriver dhcrelay dhcpcd baresip kamailio etcd etcdctl xmllint tftp unbound dnsmasq)
 need=()
 for c in "${cmds[@]}"; do command -v "$c" >/dev/null || need+=("${pkg[$c]}"); done
 ((${#need[@]})) || exit 0
