@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -122,9 +126,10 @@ func (r *relay) dora(mac net.HardwareAddr, giaddr net.IP) (netip.Addr, string) {
 }
 
 // TestFaultInjection kills lanteld with SIGKILL at a random moment while
-// LTNP registrations and relayed DHCP DORAs run, restarts it, and checks
-// that every binding that was acknowledged (an LTNP OK, a DHCP ACK with its
-// number) is there; then again. LANTEL_SOAK_CYCLES sets the number of
+// LTNP registrations, SIP REGISTERs over UDP and TCP, relayed DHCP DORAs
+// and a phone's provisioning fetches run, restarts it, and checks that
+// every binding that was acknowledged (an LTNP OK, a SIP 200, a DHCP ACK
+// with its number) is there and the phone's file is served; then again. LANTEL_SOAK_CYCLES sets the number of
 // cycles (make soak); CI runs a few.
 func TestFaultInjection(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -151,8 +156,12 @@ numbering:
   trusted: [127.0.0.1]
   admin: "off"
   limits: {pool_per_source: 0}
+  reservations:
+    - {number: "80000", mac: "80:5e:c0:00:00:42"}
   dhcp:
     auto_assign: {vendor_class: ["^Grandstream"]}
+sip: {listen: "127.0.0.1:0", open_registration: true, limits: {per_source: 0, total: 0}}
+provisioning: {listen: "127.0.0.1:0", sip_server: "127.0.0.1:5060"}
 `, filepath.Join(dir, "lantel.db"))
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -165,9 +174,12 @@ numbering:
 		number string
 	}
 	var mu sync.Mutex
-	ltnpOK := map[string]netip.Addr{} // number -> address
+	ltnpOK := map[string]netip.Addr{} // number -> address (LTNP/1 and SIP)
 	dhcpOK := map[string]lease{}      // MAC -> lease
 	newL, newD := map[string]bool{}, map[string]bool{}
+	var sipOK [2]int   // acknowledged REGISTERs over UDP, TCP
+	var fetched [3]int // provisioning fetches: served, refused or limited, failed
+	phoneMAC := [6]byte{0x80, 0x5e, 0xc0, 0, 0, 0x42}
 	var seq atomic.Uint32
 	total := 0
 	for cycle := 0; cycle < cycles; cycle++ {
@@ -228,6 +240,64 @@ numbering:
 				}
 			}()
 		}
+		// The phone of 80000 is online at 127.0.0.1 (LTNP/1 with its
+		// MAC): its file is served there.
+		{
+			m := reg("80000", "127.0.0.1")
+			m.SetMAC(phoneMAC)
+			if r := do(t, client(t), addr, m); r.Result != ltnp.ResultOK {
+				t.Fatalf("register 80000: %v %s", r.Result, r.Reason)
+			}
+		}
+		sipAt := p.ls.MustAddr(t, "sip udp")
+		for w, transport := range []string{"UDP", "TCP"} { // SIP: a number at the address of each worker
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				src := netip.AddrFrom4([4]byte{127, 0, byte(200 + w), byte(cycle + 1)})
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					num := fmt.Sprintf("%05d", 60000+5000*w+(cycle*1000+i)%5000)
+					if sipRegister(transport, src, sipAt, num, i) {
+						mu.Lock()
+						ltnpOK[num] = src
+						newL[num] = true
+						sipOK[w]++
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() { // provisioning: the phone fetches its file in a loop
+			defer wg.Done()
+			hc := &http.Client{Timeout: time.Second}
+			url := "http://" + p.ls.MustAddr(t, "provisioning tcp").String() + "/805ec0000042.cfg"
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := 2
+				if resp, err := hc.Get(url); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					k = 1
+					if resp.StatusCode == 200 {
+						k = 0
+					}
+				}
+				mu.Lock()
+				fetched[k]++
+				mu.Unlock()
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
 		time.Sleep(time.Duration(300+rand.IntN(700)) * time.Millisecond)
 		p.kill()
 		close(stop)
@@ -262,9 +332,19 @@ numbering:
 		clear(newL)
 		clear(newD)
 		total = len(ltnpOK) + len(dhcpOK)
+		// The phone's file is served again after the restart.
+		resp, err := http.Get("http://" + q.ls.MustAddr(t, "provisioning tcp").String() + "/805ec0000042.cfg")
+		if err != nil {
+			t.Fatalf("cycle %d: the phone's file after the restart: %v", cycle, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "10008000") && !strings.Contains(string(body), "80000") {
+			t.Fatalf("cycle %d: the phone's file after the restart: %d %s", cycle, resp.StatusCode, body)
+		}
+		t.Logf("cycle %d: %d registrations (LTNP/1 and SIP; SIP REGISTERs acknowledged so far: %d over UDP, %d over TCP) and %d leases acknowledged so far; provisioning fetches %d served, %d refused or limited, %d failed; after the SIGKILL checked %d and %d (this cycle's, a sample of the rest): all present, the phone's file served",
+			cycle, len(ltnpOK), sipOK[0], sipOK[1], len(dhcpOK), fetched[0], fetched[1], fetched[2], checkedL, checkedD)
 		mu.Unlock()
-		t.Logf("cycle %d: %d registrations and %d leases acknowledged so far; after the SIGKILL checked %d and %d (this cycle's, a sample of the rest): all present",
-			cycle, len(ltnpOK), len(dhcpOK), checkedL, checkedD)
 		// Stop the checker's instance before the next cycle starts its own.
 		q.signal(syscall.SIGTERM)
 		_ = q.wait()
@@ -272,4 +352,31 @@ numbering:
 	if total == 0 {
 		t.Fatal("nothing was acknowledged")
 	}
+}
+
+// sipRegister registers number at src over transport (UDP: a socket of
+// its own at src; TCP: a connection from src) with the SIP front at to,
+// and reports whether it was acknowledged (200).
+func sipRegister(transport string, src netip.Addr, to netip.AddrPort, number string, seq int) bool {
+	req := sipRequest("REGISTER", number, transport, src.String(), seq+1, "")
+	var c net.Conn
+	var err error
+	if transport == "UDP" {
+		c, err = net.DialUDP("udp4", &net.UDPAddr{IP: src.AsSlice()}, net.UDPAddrFromAddrPort(to))
+	} else {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: 500 * time.Millisecond}
+		c, err = d.Dial("tcp", to.String())
+	}
+	if err != nil {
+		time.Sleep(10 * time.Millisecond)
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := io.WriteString(c, req); err != nil {
+		return false
+	}
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	return err == nil && bytes.HasPrefix(buf[:n], []byte("SIP/2.0 200"))
 }
