@@ -121,3 +121,59 @@ func TestShedAndFastClose(t *testing.T) {
 		t.Errorf("only %d dropped", s.Dropped.Load())
 	}
 }
+
+// Past saturation new exchanges are turned away at the door: a DISCOVER
+// finds no room once DiscoverQueue datagrams wait, a REQUEST (an exchange
+// begun) still does; a BOOTREPLY is dropped unread and not counted.
+func TestAdmission(t *testing.T) {
+	release := make(chan struct{})
+	var discovers, requests atomic.Int64
+	h := func(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
+		if req.MessageType() == dhcpv4.MessageTypeDiscover {
+			discovers.Add(1)
+		} else {
+			requests.Add(1)
+		}
+		<-release
+		return nil, true
+	}
+	s, err := Start([]net.UDPAddr{{IP: net.IPv4(127, 0, 0, 1)}}, []handler.Handler4{h},
+		Options{Workers: 1, Queue: 8, DiscoverQueue: 2, MaxDelay: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := *s.Addrs()[0].Addr.(*net.UDPAddr)
+	c, err := net.DialUDP("udp4", nil, &addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	disc, _ := dhcpv4.NewDiscovery(mac)
+	req, _ := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest))
+	reply, _ := dhcpv4.NewReplyFromRequest(disc, dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer))
+	settle := func() { time.Sleep(150 * time.Millisecond) }
+	c.Write(disc.ToBytes()) // the worker takes it and waits
+	settle()
+	for range 5 {
+		c.Write(disc.ToBytes()) // 2 queued, 3 dropped
+	}
+	settle()
+	for range 4 {
+		c.Write(req.ToBytes()) // all queued
+	}
+	c.Write(reply.ToBytes()) // not a request: dropped unread
+	settle()
+	if d := s.Dropped.Load(); d != 3 {
+		t.Errorf("dropped %d, want 3 DISCOVERs", d)
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for discovers.Load()+requests.Load() < 7 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if discovers.Load() != 3 || requests.Load() != 4 {
+		t.Errorf("handled %d DISCOVERs and %d REQUESTs, want 3 and 4", discovers.Load(), requests.Load())
+	}
+}
