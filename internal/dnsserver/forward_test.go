@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -177,8 +178,8 @@ func TestSetup(t *testing.T) {
 		}(),
 	} {
 		_, _, err := s.Setup(subnets)
-		ke, ok := err.(*setup.KeyError)
-		if !ok || ke.Key != key {
+		var ke *setup.KeyError
+		if !errors.As(err, &ke) || ke.Key != key {
 			t.Errorf("%s: %v", key, err)
 		}
 	}
