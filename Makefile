@@ -45,7 +45,7 @@ soak:
 	LANTEL_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -count=1 -timeout 60m -run '^TestFaultInjection$$' -v ./cmd/lanteld/
 
 # Benchmarks: Go micro-benchmarks, then the load generators against real
-# servers (see README "Performance").
+# servers (see docs/performance.md).
 bench: bench-go bench-ltnp bench-dhcp bench-sip bench-dns
 
 bench-go:

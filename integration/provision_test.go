@@ -68,7 +68,7 @@ numbering:
 
 	var inbox []map[string]any
 	ctl(&inbox, "inbox")
-	if len(inbox) != 1 || inbox[0]["mac"] != mac || inbox[0]["ipv4"] != ip || inbox[0]["vendor"] != "Yealink" || inbox[0]["model"] != "Yealink SIP-T54W" {
+	if len(inbox) != 1 || inbox[0]["mac"] != mac || inbox[0]["ipv4"] != ip || inbox[0]["vendor"] != "Yealink" || inbox[0]["model"] != "SIP-T54W" {
 		t.Fatalf("inbox: %v", inbox)
 	}
 

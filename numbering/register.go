@@ -1,6 +1,7 @@
 package numbering
 
 import (
+	"errors"
 	"net/netip"
 	"strconv"
 	"time"
@@ -140,6 +141,15 @@ func (d *Directory) prove(tx store.Tx, cfg *Config, t string, req *RegisterReque
 	}
 	if req.Open {
 		return checkReservation(tx, cfg, t, req)
+	}
+	// Nothing can prove it. The request is asked for its proof all the
+	// same (with no secret to match, any answer fails), so that a front
+	// answers a number with a secret and one without alike: no oracle of
+	// which numbers have one.
+	if req.Auth != nil {
+		if err := req.Auth(cfg.Plan.Full(t), nil); errors.Is(err, domain.Unauthenticated) {
+			return err
+		}
 	}
 	if fromLease {
 		return domain.Errorf(domain.Denied, "%s has no secret and lease_proves is off: nothing proves it", cfg.Plan.Full(t))

@@ -17,10 +17,13 @@ type Sealer interface {
 
 // Authenticator checks, inside the transaction, that a request proves the
 // secret of the number it is for (PROTOCOL.md, Security: TIME and AUTH).
-// It is called only for a number that has a secret, with the full number
-// and the secret, and returns a Denied refusal when the proof fails, or an
+// It is called for a number that has a secret, with the full number and
+// the secret, and returns a Denied refusal when the proof fails, or an
 // Unauthenticated one when the request carries no proof yet (the front
-// asks for one). A nil Authenticator proves nothing.
+// asks for one). For a request that must prove a number nothing can prove
+// (RegisterRequest.ProofRequired), it is called with a nil secret, so that
+// the request is asked for a proof as any other: every answer then fails.
+// A nil Authenticator proves nothing.
 //
 // It runs inside a transaction function, which may run more than once for
 // one request (a read-first try, a retry, a group commit split in halves):

@@ -124,7 +124,7 @@ func (g *guard) wrong(src netip.Addr, number string) {
 // (sip.DefaultLogger, which its transports and transactions read when they
 // are made) forwards to the newest front's logger through logx.Library.
 func libraryLogger(l *slog.Logger) *slog.Logger {
-	h := logx.Library(l.Handler())
+	h := slog.Handler(quiet{logx.Library(l.Handler())})
 	libHandler.Store(&h)
 	libOnce.Do(func() { sip.SetDefaultLogger(slog.New(forward{})) })
 	return slog.New(h)
@@ -134,6 +134,23 @@ var (
 	libHandler atomic.Pointer[slog.Handler]
 	libOnce    sync.Once
 )
+
+// quiet drops sipgo's warnings that say nothing to an operator: its
+// connections' reference counts going below zero when a socket closes
+// (every shutdown, and TCP connections the client closed first).
+type quiet struct{ slog.Handler }
+
+var noise = map[string]bool{"UDP ref went negative on try close": true, "TCP ref went negative": true}
+
+func (q quiet) Handle(ctx context.Context, r slog.Record) error {
+	if noise[r.Message] {
+		return nil
+	}
+	return q.Handler.Handle(ctx, r)
+}
+
+func (q quiet) WithAttrs(as []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(as)} }
+func (q quiet) WithGroup(n string) slog.Handler       { return quiet{q.Handler.WithGroup(n)} }
 
 // forward is a handler that passes to libHandler.
 type forward struct{}

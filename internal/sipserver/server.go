@@ -49,7 +49,7 @@ type Options struct {
 	Algorithms []string
 	// LeaseProves: a phone registering from the address of the DHCP lease
 	// that holds its number (or of the MAC reserved for it) needs no
-	// digest (see the README for the threat).
+	// digest (see docs/security.md for the threat).
 	LeaseProves bool
 	// OpenRegistration: a number with neither a secret nor a lease
 	// registers without any proof (the fixed-mode rule of LTNP/1 without a

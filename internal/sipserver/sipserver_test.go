@@ -143,9 +143,19 @@ func TestRegisterAndRedirect(t *testing.T) {
 func TestNoProofNoRegistration(t *testing.T) {
 	r := newRig(t)
 	a := client(t, "127.0.0.41")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	for _, n := range []string{"2001", "2999", "2100", "10002003"} {
-		if res := do(t, a, r.register(t, a, n, "<sip:"+n+"@127.0.0.41:5060>", "600")); res.StatusCode != 403 {
-			t.Errorf("REGISTER %s without any proof: %v", n, res)
+		// Challenged as a number with a secret is (no oracle of which
+		// have one), and refused whatever the answer.
+		req := r.register(t, a, n, "<sip:"+n+"@127.0.0.41:5060>", "600")
+		res := do(t, a, req)
+		if res.StatusCode != 401 {
+			t.Errorf("REGISTER %s without credentials: %v", n, res)
+			continue
+		}
+		if res, err := a.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: n, Password: "anything"}); err != nil || res.StatusCode != 403 {
+			t.Errorf("REGISTER %s with credentials: %v %v", n, res, err)
 		}
 	}
 	if res := do(t, a, r.request(t, sip.INVITE, "2001")); res.StatusCode != 480 {
@@ -189,9 +199,9 @@ func TestDigestEveryTime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for i := 0; i < 30; i++ {
-		if i%3 == 0 { // refusals: a number nothing proves, from another address
+		if i%3 == 0 { // refusals: another server's number, from another address
 			for j := 0; j < 10; j++ {
-				if res := do(t, m, r.register(t, m, "2001", "<sip:2001@127.0.0.34:5060>", "600")); res.StatusCode != 403 {
+				if res := do(t, m, r.register(t, m, "10092001", "<sip:10092001@127.0.0.34:5060>", "600")); res.StatusCode/100 != 4 || res.StatusCode == 401 {
 					t.Fatalf("a refused REGISTER: %v", res)
 				}
 			}

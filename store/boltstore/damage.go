@@ -21,7 +21,7 @@ import (
 // damaged wraps a failure to read path in store.ErrDamaged, with the way
 // out.
 func damaged(path string, cause any) error {
-	return fmt.Errorf("%w: %s: %v\nrestore a backup (README, \"Backup and restore\"), or move the file away to start empty; `lanteld -check-store %s` checks a file",
+	return fmt.Errorf("%w: %s: %v\nrestore a backup (docs/operations.md, \"Backup and restore\"), or move the file away to start empty; `lanteld -check-store %s` checks a file",
 		store.ErrDamaged, path, cause, path)
 }
 
