@@ -157,3 +157,37 @@ func BenchmarkCached(b *testing.B) {
 		}
 	})
 }
+
+// FuzzEntry: any answer that unpacks is kept or passed without panicking,
+// its TTLs are found in the packed bytes, and the reply to a query of
+// its question unpacks, with the query's ID.
+func FuzzEntry(f *testing.F) {
+	for _, ttl := range []uint32{0, 1, 300} {
+		m := answer(f, "www.example.test.", ttl)
+		b, _ := m.Pack()
+		f.Add(b, uint16(512))
+	}
+	l := CacheLimits{}
+	l.defaults()
+	now := time.Unix(1_800_000_000, 0)
+	f.Fuzz(func(t *testing.T, b []byte, size uint16) {
+		var r dns.Msg
+		if r.Unpack(b) != nil || len(r.Question) != 1 {
+			return
+		}
+		q := new(dns.Msg).SetQuestion(r.Question[0].Name, r.Question[0].Qtype)
+		q.Id = 777
+		e, err := newEntry(KeyOf(q), &r, now, l)
+		if err != nil {
+			return // does not pack again: passed as SERVFAIL
+		}
+		out, err := e.reply(q, nil, max(int(size), dns.MinMsgSize), now.Add(time.Hour))
+		if err != nil {
+			return
+		}
+		var got dns.Msg
+		if err := got.Unpack(out); err != nil || got.Id != 777 {
+			t.Fatalf("reply does not unpack (%v) or has id %d", err, got.Id)
+		}
+	})
+}
