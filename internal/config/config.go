@@ -11,10 +11,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/lantel/lantel/internal/dhcpconf"
 	"github.com/lantel/lantel/internal/dnsserver"
 	"github.com/lantel/lantel/internal/ltnpserver"
+	"github.com/lantel/lantel/internal/provision"
 	"github.com/lantel/lantel/internal/setup"
 	"github.com/lantel/lantel/internal/sipserver"
 	"github.com/lantel/lantel/internal/tftpserver"
@@ -70,7 +69,7 @@ type File struct {
 	LTNP         ltnpserver.Section `yaml:"ltnp"`
 	SIP          sipserver.Section  `yaml:"sip"`
 	DNS          dnsserver.Section  `yaml:"dns"`
-	Provisioning ProvSection        `yaml:"provisioning"`
+	Provisioning provision.Section  `yaml:"provisioning"`
 	TFTP         tftpserver.Section `yaml:"tftp"`
 	Admin        AdminSection       `yaml:"admin"`
 	Log          struct {
@@ -125,23 +124,6 @@ type Numbering struct {
 			Server int `yaml:"server"`
 		} `yaml:"options"`
 	} `yaml:"dhcp"`
-}
-
-// ProvSection is provisioning: the HTTP front of the phones' files.
-type ProvSection struct {
-	Listen    string            `yaml:"listen"`
-	Templates string            `yaml:"templates"`
-	URL       string            `yaml:"url"` // the base URL files name (phonebooks); default: the Host the phone asked
-	SIPServer string            `yaml:"sip_server"`
-	NTP       string            `yaml:"ntp"`
-	TimeZone  string            `yaml:"time_zone"`
-	Allow     []string          `yaml:"allow"`
-	Vars      map[string]string `yaml:"vars"`
-	BasicAuth struct {
-		User         string `yaml:"user"`
-		Password     string `yaml:"password"`
-		PasswordFile string `yaml:"password_file"`
-	} `yaml:"basic_auth"`
 }
 
 // AdminSection is admin: the admin API and directory page.
@@ -202,16 +184,7 @@ type TFTP struct {
 }
 
 // Provisioning is the checked provisioning section.
-type Provisioning struct {
-	Listen, Templates string
-	URL               string // the base URL the files name (phonebooks), "" for the request's Host
-	SIPHost           string // phones register here: sip_server, else sip.listen's host
-	SIPPort           int
-	NTP, TimeZone     string
-	Allow             []netip.Prefix
-	Vars              map[string]string
-	User, Password    string
-}
+type Provisioning = provision.Checked
 
 // section is err of a part's Setup as a configuration error of file.
 func section(file, name string, err error) error {
@@ -395,7 +368,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if c.SIPListen, c.SIP, err = f.SIP.Setup(); err != nil {
 		return nil, section(name, "sip", err)
 	}
-	if err := parseProvisioning(&f.Provisioning, c, fail); err != nil {
+	if err := parseProvisioning(name, &f.Provisioning, c); err != nil {
 		return nil, err
 	}
 	if err := parseTFTP(name, &f.TFTP, c); err != nil {
@@ -445,61 +418,12 @@ func CheckAdminAddr(addr, token string) error {
 	return nil
 }
 
-func parseProvisioning(p *ProvSection, c *Config, fail func(key, format string, args ...any) error) error {
-	if p.Listen == "" {
-		return nil
-	}
-	if _, err := netip.ParseAddrPort(p.Listen); err != nil {
-		return fail("provisioning.listen", "%q is not IPv4:port", p.Listen)
-	}
-	out := Provisioning{Listen: p.Listen, Templates: p.Templates, NTP: p.NTP, TimeZone: p.TimeZone, Vars: p.Vars,
-		User: p.BasicAuth.User, Password: p.BasicAuth.Password, URL: p.URL}
-	if p.URL != "" {
-		u, err := url.Parse(p.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return fail("provisioning.url", "%q is not an http:// or https:// URL without query", p.URL)
-		}
-		if !strings.HasSuffix(out.URL, "/") {
-			out.URL += "/"
-		}
-	}
-	sip := p.SIPServer
-	if sip == "" {
-		sip = c.SIPListen
-	}
-	if sip == "" {
-		return fail("provisioning.sip_server", "is required when the sip section is off (the SIP server phones register with, host:port)")
-	}
-	host, port, err := net.SplitHostPort(sip)
+// parseProvisioning checks the provisioning section (provision.Section):
+// the phones' files name the SIP front unless sip_server says otherwise.
+func parseProvisioning(file string, p *provision.Section, c *Config) error {
+	out, err := p.Setup(c.SIPListen)
 	if err != nil {
-		return fail("provisioning.sip_server", "%q is not host:port", sip)
-	}
-	if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
-		return fail("provisioning.sip_server", "%q: phones need an address they can reach, not %s", sip, host)
-	}
-	out.SIPHost = host
-	if out.SIPPort, err = strconv.Atoi(port); err != nil || out.SIPPort < 1 || out.SIPPort > 65535 {
-		return fail("provisioning.sip_server", "%q: bad port", sip)
-	}
-	for i, a := range p.Allow {
-		pr, err := netip.ParsePrefix(a)
-		if err != nil {
-			ad, err2 := netip.ParseAddr(a)
-			if err2 != nil {
-				return fail(fmt.Sprintf("provisioning.allow[%d]", i), "%q is not a prefix or an address", a)
-			}
-			pr = netip.PrefixFrom(ad, ad.BitLen())
-		}
-		out.Allow = append(out.Allow, pr)
-	}
-	if p.BasicAuth.PasswordFile != "" {
-		var err error
-		if out.Password, err = secretFile(p.BasicAuth.PasswordFile); err != nil {
-			return fail("provisioning.basic_auth.password_file", "%v", err)
-		}
-	}
-	if (out.User == "") != (out.Password == "") {
-		return fail("provisioning.basic_auth", "give both user and password")
+		return section(file, "provisioning", err)
 	}
 	c.Provisioning = out
 	return nil

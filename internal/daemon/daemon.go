@@ -147,7 +147,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		}
 		site := phones.Site{SIPHost: p.SIPHost, SIPPort: p.SIPPort, NTP: p.NTP, TimeZone: p.TimeZone, Vars: p.Vars, BaseURL: p.URL}
 		d.prov = provision.New(d.svc, provision.Options{Files: files, Site: site, Allow: p.Allow, User: p.User, Password: p.Password, Log: log,
-			Observe: d.metrics.Provisioning})
+			RatePerSource: p.RatePerSource, RateTotal: p.RateTotal, Observe: d.metrics.Provisioning})
 		if err = d.prov.Listen(p.Listen); err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "provisioning.listen", Err: err}
 		}

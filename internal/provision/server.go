@@ -31,6 +31,9 @@ type Options struct {
 	// User and Password, when set, are required as HTTP basic auth.
 	User, Password string
 	Log            *slog.Logger
+	// RatePerSource, RateTotal: requests per second served (0: Rates;
+	// negative: no bound).
+	RatePerSource, RateTotal float64
 	// Observe, when set, counts each request by outcome: served, refused
 	// (403; a phone's file for another address: 404 like an unknown one),
 	// unauthorized (401), not-found, limited (429: beyond Rates), error.
@@ -62,10 +65,18 @@ var (
 // boot; a loop of GETs from one address is held to PerSource.
 var Rates = struct{ PerSource, Total float64 }{PerSource: 10, Total: 500}
 
+// orDefault is v, or def when v is 0 (negative: no bound).
+func orDefault(v, def float64) float64 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
 // New returns the front over svc.
 func New(svc phones.Provisioner, opts Options) *Server {
 	s := &Server{fetch: &phones.Fetcher{Files: opts.Files, Svc: svc, Site: opts.Site}, opts: opts, log: opts.Log, done: make(chan struct{}),
-		admit: ratelimit.NewAdmission(Rates.PerSource, Rates.Total)}
+		admit: ratelimit.NewAdmission(orDefault(opts.RatePerSource, Rates.PerSource), orDefault(opts.RateTotal, Rates.Total))}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
