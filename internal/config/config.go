@@ -13,10 +13,10 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/admin"
 	"github.com/lantel/lantel/internal/dhcpconf"
 	"github.com/lantel/lantel/internal/dnsserver"
 	"github.com/lantel/lantel/internal/ltnpserver"
@@ -71,7 +71,7 @@ type File struct {
 	DNS          dnsserver.Section  `yaml:"dns"`
 	Provisioning provision.Section  `yaml:"provisioning"`
 	TFTP         tftpserver.Section `yaml:"tftp"`
-	Admin        AdminSection       `yaml:"admin"`
+	Admin        admin.Section      `yaml:"admin"`
 	Log          struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
@@ -124,14 +124,6 @@ type Numbering struct {
 			Server int `yaml:"server"`
 		} `yaml:"options"`
 	} `yaml:"dhcp"`
-}
-
-// AdminSection is admin: the admin API and directory page.
-type AdminSection struct {
-	Listen    *string  `yaml:"listen"` // default 127.0.0.1:5758; "off"
-	Hosts     []string `yaml:"hosts"`
-	Token     string   `yaml:"token"`
-	TokenFile string   `yaml:"token_file"`
 }
 
 // Config is the checked configuration.
@@ -358,13 +350,6 @@ func Parse(name string, data []byte) (*Config, error) {
 	if c.OptNumber == c.OptServer {
 		return nil, fail("numbering.dhcp.options", "number and server use the same option code %d", c.OptNumber)
 	}
-	c.Admin = "127.0.0.1:5758"
-	if f.Admin.Listen != nil {
-		c.Admin = *f.Admin.Listen
-		if c.Admin == "off" {
-			c.Admin = ""
-		}
-	}
 	if c.SIPListen, c.SIP, err = f.SIP.Setup(); err != nil {
 		return nil, section(name, "sip", err)
 	}
@@ -377,45 +362,17 @@ func Parse(name string, data []byte) (*Config, error) {
 	if c.DNSListen, c.DNS, err = f.DNS.Setup(dnsSubnets(c)); err != nil {
 		return nil, section(name, "dns", err)
 	}
-	c.AdminToken = f.Admin.Token
-	c.AdminHosts = f.Admin.Hosts
-	if f.Admin.TokenFile != "" {
-		b, err := os.ReadFile(f.Admin.TokenFile)
-		if err != nil {
-			return nil, fail("admin.token_file", "%v", err)
-		}
-		c.AdminToken = strings.TrimSpace(string(b))
+	adm, err := f.Admin.Setup()
+	if err != nil {
+		return nil, section(name, "admin", err)
 	}
-	if c.Admin != "" {
-		if err := CheckAdminAddr(c.Admin, c.AdminToken); err != nil {
-			return nil, fail("admin.listen", "%v: set admin.token (or admin.token_file), or listen on 127.0.0.1", err)
-		}
-	}
+	c.Admin, c.AdminToken, c.AdminHosts = adm.Listen, adm.Token, adm.Hosts
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
 	default:
 		return nil, fail("log.level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	return c, nil
-}
-
-// ErrInsecure: a non-loopback admin address without a token.
-var ErrInsecure = errors.New("a non-loopback admin address needs a bearer token")
-
-// CheckAdminAddr refuses a non-loopback admin address without a token.
-func CheckAdminAddr(addr, token string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("admin address %q: %w", addr, err)
-	}
-	if token != "" || host == "localhost" {
-		return nil
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil || !a.IsLoopback() {
-		return fmt.Errorf("%w (%s)", ErrInsecure, addr)
-	}
-	return nil
 }
 
 // parseProvisioning checks the provisioning section (provision.Section):

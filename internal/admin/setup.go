@@ -1,0 +1,71 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/lantel/lantel/internal/setup"
+)
+
+// Section is the admin: section of lanteld's configuration file.
+type Section struct {
+	Listen    *string  `yaml:"listen"` // default 127.0.0.1:5758; "off"
+	Hosts     []string `yaml:"hosts"`  // names the listener answers to, besides IP literals and localhost
+	Token     string   `yaml:"token"`
+	TokenFile string   `yaml:"token_file"`
+}
+
+// Checked is the section, checked.
+type Checked struct {
+	Listen string // "" when off
+	Token  string
+	Hosts  []string
+}
+
+// Setup checks the section: a listener on a non-loopback address needs a
+// token.
+func (s Section) Setup() (Checked, error) {
+	c := Checked{Listen: "127.0.0.1:5758", Token: s.Token, Hosts: s.Hosts}
+	if s.Listen != nil {
+		c.Listen = *s.Listen
+		if c.Listen == "off" {
+			c.Listen = ""
+		}
+	}
+	if s.TokenFile != "" {
+		b, err := os.ReadFile(s.TokenFile)
+		if err != nil {
+			return c, setup.Errorf("token_file", "%v", err)
+		}
+		c.Token = strings.TrimSpace(string(b))
+	}
+	if c.Listen != "" {
+		if err := CheckAddr(c.Listen, c.Token); err != nil {
+			return c, setup.Errorf("listen", "%v: set admin.token (or admin.token_file), or listen on 127.0.0.1", err)
+		}
+	}
+	return c, nil
+}
+
+// ErrInsecure: a non-loopback admin address without a token.
+var ErrInsecure = errors.New("a non-loopback admin address needs a bearer token")
+
+// CheckAddr refuses a non-loopback admin address without a token.
+func CheckAddr(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("admin address %q: %w", addr, err)
+	}
+	if token != "" || host == "localhost" {
+		return nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.IsLoopback() {
+		return fmt.Errorf("%w (%s)", ErrInsecure, addr)
+	}
+	return nil
+}
