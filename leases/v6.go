@@ -162,8 +162,22 @@ type Allocator6 struct {
 	fixedMAC  map[domain.MAC]netip.Addr
 }
 
+// Check6 checks a configuration as Open6 would, without a store.
+func Check6(cfg Config6) error {
+	_, err := newAllocator6(nil, cfg)
+	return err
+}
+
 // Open6 creates the DHCPv6 buckets and loads the allocation state.
 func Open6(db store.DB, cfg Config6) (*Allocator6, error) {
+	s, err := newAllocator6(db, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s, s.load()
+}
+
+func newAllocator6(db store.DB, cfg Config6) (*Allocator6, error) {
 	if cfg.LeaseTime <= 0 {
 		cfg.LeaseTime = time.Hour
 	}
@@ -221,6 +235,11 @@ func Open6(db store.DB, cfg Config6) (*Allocator6, error) {
 			s.busy[i].Set(j)
 		}
 	}
+	return s, nil
+}
+
+func (s *Allocator6) load() error {
+	db := s.db
 	err := db.Update(func(tx store.Tx) error {
 		for _, b := range [][]byte{bkt6Leases, bkt6ByClient, bkt6Expiry, bkt6Quarantine, bkt6QuarExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -249,9 +268,9 @@ func Open6(db store.DB, cfg Config6) (*Allocator6, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("leases: open (IPv6): %w", err)
+		return fmt.Errorf("leases: open (IPv6): %w", err)
 	}
-	return s, nil
+	return nil
 }
 
 // Config returns the configuration.

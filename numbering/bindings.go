@@ -45,7 +45,7 @@ func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 	if err := putChanged(mem, holder, []byte(b.Number)); err != nil {
 		return err
 	}
-	if b.MAC.IsValid() {
+	if b.MAC.IsValid() && b.Addr.Is4() { // not for a binding over IPv6 only
 		if err := putChanged(mem, memKeyIP(b.Addr), []byte(b.Number)); err != nil {
 			return err
 		}

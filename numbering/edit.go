@@ -313,6 +313,9 @@ func seen(tx store.Tx, t string, addr netip.Addr, at time.Time) error {
 		return nil
 	}
 	v := binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(at.Unix()))
-	a := addr.As4()
+	var a [4]byte // none when it was online over IPv6 only
+	if addr.Is4() {
+		a = addr.As4()
+	}
 	return tx.Bucket(bktSeen).Put([]byte(t), append(v, a[:]...))
 }

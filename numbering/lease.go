@@ -3,6 +3,7 @@ package numbering
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/lantel/lantel/domain"
@@ -43,6 +44,7 @@ func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, le
 		Expiry: leaseEnd.Truncate(time.Second), Updated: now}
 	if old != nil && old.MAC == mac {
 		b.UserID = old.UserID
+		b.Addr6, b.Expiry6 = old.Addr6, old.Expiry6 // a DHCPv6 lease holds it too
 	}
 	if old.Online(now) && old.Addr == addr && old.Contact != "" && (old.MAC == mac || !old.MAC.IsValid()) {
 		b.Contact = old.Contact // a registration at this address rides on the renewed lease
@@ -69,6 +71,15 @@ func (d *Directory) UnbindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, 
 	// address it gives up: neither is reachable any more.
 	if b.Addr != addr || (b.Source != SourceDHCP && b.MAC != mac) {
 		return "", nil
+	}
+	if b.Online6(now) {
+		// A DHCPv6 lease holds the number too: it stays, without IPv4.
+		nb := *b
+		nb.Addr, nb.Expiry, nb.Updated = netip.Addr{}, nb.Expiry6, now
+		if strings.Contains(nb.Contact, addr.String()) {
+			nb.Contact = "" // registered at the address that went
+		}
+		return "", d.putBinding(tx, b, &nb)
 	}
 	return d.cfg.Load().Plan.Full(b.Number), d.deleteBinding(tx, b, now)
 }

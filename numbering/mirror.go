@@ -61,6 +61,8 @@ type liveEntry struct {
 	addr     netip.Addr // valid when bound
 	expiry   time.Time  // of the binding; zero: no end known
 	contact  string     // SIP contact, as registered
+	addr6    netip.Addr // valid while an IPv6 address holds the number
+	expiry6  time.Time  // of the IPv6 address
 	reserved bool       // the number is reserved
 	seen     bool       // reserved, and was online once
 }
@@ -70,7 +72,7 @@ type liveEntry struct {
 // second after its expiry).
 func (e liveEntry) state() string {
 	switch {
-	case e.addr.IsValid():
+	case e.addr.IsValid() || e.addr6.IsValid():
 		return StateOnline
 	case e.seen:
 		return StateOffline
@@ -105,7 +107,7 @@ func (v *mirror) load(tx store.Tx, pool Pool) error {
 		if err != nil {
 			return err
 		}
-		m[b.Number] = liveEntry{addr: b.Addr, expiry: b.Expiry, contact: b.Contact}
+		m[b.Number] = liveEntry{addr: b.Addr, expiry: b.Expiry, contact: b.Contact, addr6: b.Addr6, expiry6: b.Expiry6}
 		return nil
 	})
 	if err != nil {
@@ -158,10 +160,10 @@ func (v *mirror) recount(pool Pool) {
 func (v *mirror) add(t string, e liveEntry, inPool bool, delta int) {
 	v.counts.add(e, inPool, delta)
 	if i, ok := v.pool.Index(t); ok {
-		taken := delta > 0 && (e.reserved || e.addr.IsValid())
+		taken := delta > 0 && (e.reserved || e.addr.IsValid() || e.addr6.IsValid())
 		v.nTaken = v.nTaken - b2u(v.taken.Test(uint(i))) + b2u(taken)
 		v.taken.SetTo(uint(i), taken)
-		if taken && e.addr.IsValid() {
+		if taken && (e.addr.IsValid() || e.addr6.IsValid()) {
 			v.remembered.Set(uint(i)) // a binding is remembered (bktMemory)
 		}
 		used := taken || v.remembered.Test(uint(i))
@@ -174,6 +176,14 @@ func (v *mirror) add(t string, e liveEntry, inPool bool, delta int) {
 			v.byAddr[e.addr] = t
 		case v.byAddr[e.addr] == t:
 			delete(v.byAddr, e.addr)
+		}
+	}
+	if e.addr6.IsValid() {
+		switch {
+		case delta > 0:
+			v.byAddr[e.addr6] = t
+		case v.byAddr[e.addr6] == t:
+			delete(v.byAddr, e.addr6)
 		}
 	}
 	if inPool && e.addr.IsValid() {
@@ -278,6 +288,7 @@ func (v *mirror) noteBinding(tx store.Tx, t string, b *Binding) {
 	var e liveEntry
 	if b != nil {
 		e.addr, e.expiry, e.contact = b.Addr, b.Expiry, b.Contact
+		e.addr6, e.expiry6 = b.Addr6, b.Expiry6
 	}
 	e.reserved = tx.Bucket(bktReservations).Get([]byte(t)) != nil
 	e.seen = e.reserved && tx.Bucket(bktSeen).Get([]byte(t)) != nil

@@ -90,12 +90,16 @@ func (d *Directory) Lookup(number string, now time.Time) (a Answer, ok bool) {
 // reverse lookup), from the live view.
 func (d *Directory) NumberAt(addr netip.Addr, now time.Time) (Answer, bool) {
 	t, e, ok := d.live.at(addr)
-	if !ok || (!e.expiry.IsZero() && !now.Before(e.expiry)) {
+	exp := e.expiry
+	if addr.Is6() {
+		exp = e.expiry6 // the number's IPv6 address ends on its own
+	}
+	if !ok || (!exp.IsZero() && !now.Before(exp)) {
 		return Answer{}, false
 	}
 	a := Answer{Number: d.cfg.Load().Plan.Full(t), Addr: e.addr, Contact: e.contact}
-	if !e.expiry.IsZero() {
-		a.Lifetime = e.expiry.Sub(now).Truncate(time.Second)
+	if !exp.IsZero() {
+		a.Lifetime = exp.Sub(now).Truncate(time.Second)
 	}
 	return a, true
 }
@@ -130,6 +134,10 @@ func (d *Directory) QueryTx(tx store.Tx, number string, now time.Time) (Answer, 
 			a.Lifetime = b.Expiry.Sub(now).Truncate(time.Second)
 		}
 		return a, nil
+	}
+	if b.Online6(now) {
+		// PROTOCOL.md: online means a current IPv4 address.
+		return Answer{Number: full}, domain.Errorf(domain.Offline, "%s is online over IPv6 only (%v); LTNP/1 carries IPv4 addresses: call it over SIP", full, b.Addr6)
 	}
 	if b != nil || tx.Bucket(bktReservations).Get([]byte(t)) != nil {
 		return Answer{Number: full}, domain.Errorf(domain.Offline, "%s has no current address", full)

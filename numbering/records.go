@@ -75,6 +75,17 @@ type Binding struct {
 	// the terminal registered it (a SIP contact URI), opaque here; empty
 	// when the front registers none.
 	Contact string `json:"contact,omitempty"`
+	// Addr6 is the terminal's IPv6 address while a DHCPv6 lease (or a SIP
+	// registration over IPv6) holds the number, until Expiry6; beside Addr
+	// or alone (Addr invalid: the number has no IPv4 address, so LTNP/1
+	// answers OFFLINE). Each ends on its own.
+	Addr6   netip.Addr `json:"ipv6,omitzero"`
+	Expiry6 time.Time  `json:"expiry6,omitzero"`
+}
+
+// Online6 reports whether the binding has a current IPv6 address at now.
+func (b *Binding) Online6(now time.Time) bool {
+	return b != nil && b.Addr6.IsValid() && (b.Expiry6.IsZero() || now.Before(b.Expiry6))
 }
 
 // Online reports whether the binding has a current address at now.
@@ -93,11 +104,15 @@ func (b *Binding) sameTerminal(mac domain.MAC, addr netip.Addr) bool {
 }
 
 // Binding records: version 1 as below; version 2 appends the SIP contact
-// (2-byte length + bytes). Both are read; a record is written as version 1
-// when it has no contact, so a store stays readable by the previous release.
+// (2-byte length + bytes); version 3 appends to version 2's the IPv6
+// address (16) and its expiry (8, Unix seconds, 0: none), with an IPv4 of
+// 0.0.0.0 for none. All are read; a record is written as version 1 when it
+// has neither contact nor IPv6, and as version 2 when it has no IPv6, so a
+// store without DHCPv6 stays readable by the previous release.
 const (
 	bindingVersion        = 1
 	bindingVersionContact = 2
+	bindingVersionIPv6    = 3
 )
 
 var errBadRecord = errors.New("numbering: corrupt binding record")
@@ -105,20 +120,31 @@ var errBadRecord = errors.New("numbering: corrupt binding record")
 // appendBinding encodes b (without its number, which is the key).
 func appendBinding(dst []byte, b *Binding) []byte {
 	v := byte(bindingVersion)
-	if b.Contact != "" {
+	switch {
+	case b.Addr6.IsValid():
+		v = bindingVersionIPv6
+	case b.Contact != "":
 		v = bindingVersionContact
 	}
 	dst = append(dst, v, byte(b.Source))
-	a4 := b.Addr.As4()
+	var a4 [4]byte // 0.0.0.0: bound over IPv6 only (version 3)
+	if b.Addr.Is4() {
+		a4 = b.Addr.As4()
+	}
 	dst = append(dst, a4[:]...)
 	dst = append(dst, b.MAC[:]...)
 	dst = binary.BigEndian.AppendUint64(dst, unixOrZero(b.Expiry))
 	dst = binary.BigEndian.AppendUint64(dst, unixOrZero(b.Updated))
 	dst = append(dst, byte(len(b.UserID)))
 	dst = append(dst, b.UserID...)
-	if v == bindingVersionContact {
+	if v >= bindingVersionContact {
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(b.Contact)))
 		dst = append(dst, b.Contact...)
+	}
+	if v == bindingVersionIPv6 {
+		a16 := b.Addr6.As16()
+		dst = append(dst, a16[:]...)
+		dst = binary.BigEndian.AppendUint64(dst, unixOrZero(b.Expiry6))
 	}
 	return dst
 }
@@ -141,7 +167,7 @@ func timeOrZero(v uint64) time.Time {
 // everything it keeps, so v may be a bbolt value.
 func decodeBinding(number string, v []byte) (*Binding, error) {
 	const fixed = 1 + 1 + 4 + 6 + 8 + 8 + 1
-	if len(v) < fixed || (v[0] != bindingVersion && v[0] != bindingVersionContact) {
+	if len(v) < fixed || v[0] < bindingVersion || v[0] > bindingVersionIPv6 {
 		return nil, fmt.Errorf("%w: number %s", errBadRecord, number)
 	}
 	b := &Binding{Number: number, Source: Source(v[1])}
@@ -155,11 +181,23 @@ func decodeBinding(number string, v []byte) (*Binding, error) {
 		return nil, fmt.Errorf("%w: number %s: user ID length", errBadRecord, number)
 	}
 	b.UserID, rest = string(rest[:n]), rest[n:]
-	if v[0] == bindingVersionContact {
-		if len(rest) < 2 || len(rest) != 2+int(binary.BigEndian.Uint16(rest)) {
+	if v[0] >= bindingVersionContact {
+		tail := 0
+		if v[0] == bindingVersionIPv6 {
+			tail = 16 + 8
+		}
+		if len(rest) < 2 || len(rest) != 2+int(binary.BigEndian.Uint16(rest))+tail {
 			return nil, fmt.Errorf("%w: number %s: contact length", errBadRecord, number)
 		}
-		b.Contact = string(rest[2:])
+		cl := int(binary.BigEndian.Uint16(rest))
+		b.Contact, rest = string(rest[2:2+cl]), rest[2+cl:]
+	}
+	if v[0] == bindingVersionIPv6 {
+		b.Addr6 = netip.AddrFrom16([16]byte(rest[:16]))
+		b.Expiry6 = timeOrZero(binary.BigEndian.Uint64(rest[16:24]))
+		if b.Addr.IsUnspecified() {
+			b.Addr = netip.Addr{} // bound over IPv6 only
+		}
 	}
 	return b, nil
 }

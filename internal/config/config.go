@@ -64,6 +64,7 @@ type File struct {
 	Server4      yaml.Node          `yaml:"server4"`
 	Server6      yaml.Node          `yaml:"server6"`
 	DHCP4        yaml.Node          `yaml:"dhcp4"`
+	DHCP6        yaml.Node          `yaml:"dhcp6"`
 	Store        StoreSection       `yaml:"store"`
 	Numbering    Numbering          `yaml:"numbering"`
 	LTNP         ltnpserver.Section `yaml:"ltnp"`
@@ -167,6 +168,12 @@ type Config struct {
 	// Warnings: what the file should change though it works (keys of an
 	// earlier layout, each with its new place).
 	Warnings []string
+
+	// HasDHCP6, Server6, DHCP6: the server6 section is present, its
+	// digest (with dhcp6's), and the dhcp6 section (dhcp6.go).
+	HasDHCP6 bool
+	Server6  string
+	DHCP6    *dhcpconf.Policy6
 }
 
 // TFTP is the checked tftp section.
@@ -221,9 +228,6 @@ func Parse(name string, data []byte) (*Config, error) {
 	fail := func(key string, format string, args ...any) error {
 		return &Error{File: name, Key: key, Err: fmt.Errorf(format, args...)}
 	}
-	if !f.Server6.IsZero() {
-		return nil, fail("server6", "DHCPv6 is not supported by lanteld")
-	}
 	n := &f.Numbering
 	c := &Config{File: name, Store: f.Store.Path, HasDHCP: !f.Server4.IsZero(), LogLevel: f.Log.Level,
 		Warnings: warnings}
@@ -240,6 +244,9 @@ func Parse(name string, data []byte) (*Config, error) {
 			return nil, fail(ke.Key, "%v", ke.Err)
 		}
 		return nil, fail("dhcp4", "%v", err)
+	}
+	if err := parseDHCP6(&f, c, fail); err != nil {
+		return nil, err
 	}
 	if c.Store == "" {
 		return nil, fail("store.path", "is required (path of the bbolt database)")

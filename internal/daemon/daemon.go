@@ -53,6 +53,7 @@ type Daemon struct {
 	ltnpAddr netip.AddrPort
 	ltnpErr  chan error
 	dhcp     *dhcpserve.Server
+	dhcp6    *dhcpserve.Server6
 	sip      *sipserver.Server
 	prov     *provision.Server
 	tftp     *tftpserver.Server
@@ -95,7 +96,17 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 			return nil, err
 		}
 	}
+	var dhcp6 *dhcp6Setup
+	if cfg.HasDHCP6 {
+		if dhcp6, err = loadDHCP6(cfg); err != nil {
+			return nil, err
+		}
+	}
 	scfg := service.Config{Numbering: cfg.Directory, Static: cfg.Static, Log: log}
+	if dhcp6 != nil {
+		lc := dhcp6.leases()
+		scfg.Leases6 = &lc
+	}
 	if dhcp != nil {
 		lc := dhcp.leases()
 		// On etcd the other nodes allocate from the same ranges: start
@@ -128,6 +139,11 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 
 	if dhcp != nil {
 		if d.dhcp, err = dhcp.start(d); err != nil {
+			return nil, err
+		}
+	}
+	if dhcp6 != nil {
+		if d.dhcp6, err = dhcp6.start(d); err != nil {
 			return nil, err
 		}
 	}
@@ -345,6 +361,10 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 		d.log.Warn("the server4 section changed: restart lanteld to apply it; this reload applies the numbering section only")
 		cfg.Server4, cfg.HasDHCP = old.Server4, old.HasDHCP // what runs is still the old one
 	}
+	if cfg.Server6 != old.Server6 {
+		d.log.Warn("the server6 or dhcp6 section changed: restart lanteld to apply it")
+		cfg.Server6, cfg.HasDHCP6, cfg.DHCP6 = old.Server6, old.HasDHCP6, old.DHCP6
+	}
 	switch {
 	case cfg.Store != old.Store:
 		return &config.Error{File: cfg.File, Key: "store.path", Err: errors.New("changing the store needs a restart")}
@@ -395,6 +415,10 @@ func (d *Daemon) Close() error {
 	if d.dhcp != nil {
 		errs = append(errs, d.dhcp.Close())
 		d.dhcp = nil
+	}
+	if d.dhcp6 != nil {
+		errs = append(errs, d.dhcp6.Close())
+		d.dhcp6 = nil
 	}
 	if d.ltnp != nil {
 		_ = d.ltnp.Close()

@@ -282,6 +282,9 @@ func pluginNames() string {
 // lantel's rules, and every upstream plugin's arguments (set up dry; the
 // range plugin, which opens a database of its own, only by name).
 func Check(cfg *config.Config) error {
+	if err := check6(cfg); err != nil {
+		return err
+	}
 	if !cfg.HasDHCP {
 		return nil
 	}

@@ -6,7 +6,7 @@ import "net"
 // or "tcp") and its address (the bound one: port 0 in the configuration is
 // the port the system gave).
 type Listener struct {
-	Front string // ltnp, dhcp4, sip, provisioning, dns, admin, tftp
+	Front string // ltnp, dhcp4, dhcp6, sip, provisioning, dns, admin, tftp
 	Net   string
 	Addr  string
 	// Interface is the interface a DHCPv4 socket is bound to ("" if none).
@@ -29,6 +29,11 @@ func (d *Daemon) Listeners() []Listener {
 	if d.dhcp != nil {
 		for _, l := range d.dhcp.Addrs() {
 			ls = append(ls, Listener{Front: "dhcp4", Net: "udp", Addr: l.Addr.String(), Interface: l.Interface})
+		}
+	}
+	if d.dhcp6 != nil {
+		for _, l := range d.dhcp6.Addrs() {
+			ls = append(ls, Listener{Front: "dhcp6", Net: "udp", Addr: l.Addr.String(), Interface: l.Interface})
 		}
 	}
 	if d.sip != nil {

@@ -38,6 +38,10 @@ func (s *Service) RunJobs() {
 		s.reclaimLeases()
 		s.leases.PurgeOffers(s.now())
 	}
+	if s.leases6 != nil {
+		s.reclaimLeases6()
+		s.leases6.PurgeOffers(s.now())
+	}
 	s.expireRegistrations()
 	s.flushProvisioning(false)
 }

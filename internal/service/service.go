@@ -46,6 +46,9 @@ type Config struct {
 	// Leases configures the DHCP allocator; nil when lanteld serves no
 	// DHCP.
 	Leases *leases.Config
+	// Leases6 configures the DHCPv6 allocator; nil when lanteld serves no
+	// DHCPv6 (dhcp6.go).
+	Leases6 *leases.Config6
 	// Clock is the one clock (default time.Now).
 	Clock func() time.Time
 	// JobInterval is how often expired leases and registrations are
@@ -73,6 +76,9 @@ type Service struct {
 	stop     chan struct{}
 	jobs     sync.WaitGroup
 	stopOnce sync.Once
+
+	// leases6 is the DHCPv6 allocator; nil: no DHCPv6.
+	leases6 *leases.Allocator6
 }
 
 // Open builds the service on db (which the caller opened and closes after
@@ -103,6 +109,15 @@ func Open(db store.DB, cfg Config) (*Service, error) {
 			lc.Prefer = s.prefers
 		}
 		if s.leases, err = leases.Open(db, lc); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Leases6 != nil {
+		lc := *cfg.Leases6
+		if _, shared := db.(members); shared {
+			lc.Spread = true
+		}
+		if s.leases6, err = leases.Open6(db, lc); err != nil {
 			return nil, err
 		}
 	}
