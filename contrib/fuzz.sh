@@ -11,6 +11,7 @@ FUZZTIME=${FUZZTIME:-30s}
 targets=(
   "FuzzDecode ./ltnp/"
   "FuzzHandle ./plugins/lantel/"
+  "FuzzCodec ./internal/dhcpserve/"
   "FuzzHandle ./internal/sipserver/"
   "FuzzAnswer ./internal/dnsserver/"
 )
