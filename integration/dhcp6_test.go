@@ -228,7 +228,7 @@ func (x *lab6) query(number string) reply {
 }
 
 func TestDHCPv6DirectDualStack(t *testing.T) {
-	needLab(t, "dhclient")
+	needLab(t, "dhclient", "dig")
 	x := newLab6(t)
 	phone := x.phone("dual", "br0", dualMAC)
 
@@ -242,11 +242,31 @@ func TestDHCPv6DirectDualStack(t *testing.T) {
 	if r := x.query("2001"); r.Result != "OFFLINE" || !strings.Contains(r.Reason, "IPv6") || !strings.Contains(r.Reason, env["ip6_address"]) {
 		t.Errorf("QUERY of a number bound over IPv6 only: %+v", r)
 	}
+	// DNS: AAAA for the number, ip6.arpa PTR for its address, no A.
+	dig := func(args ...string) string {
+		out, _ := x.Exec(x.staticNS, append([]string{"dig", "@192.0.2.1", "+short", "+time=2", "+tries=2", "+norecurse"}, args...)...)
+		return strings.TrimSpace(out)
+	}
+	if got := dig("AAAA", "2001.office.example"); got != env["ip6_address"] {
+		t.Errorf("AAAA of 2001: %q, want %s", got, env["ip6_address"])
+	}
+	if got := dig("-x", env["ip6_address"]); got != "10002001.office.example." {
+		t.Errorf("PTR of %s: %q", env["ip6_address"], got)
+	}
+	if got := dig("A", "2001.office.example"); got != "" {
+		t.Errorf("A of a number online over IPv6 only: %q", got)
+	}
 	// Then IPv4: one number, two leases.
 	env4 := dhclient4(t, x.Lab, phone, "dual4")
 	in(t, "dual phone v4", env4["ip_address"], "192.0.2.100-192.0.2.199")
 	if r := x.query("2001"); r.Result != "OK" || r.IPv4 != env4["ip_address"] {
 		t.Fatalf("QUERY of the dual-stack number: %+v", r)
+	}
+	if got := dig("A", "2001.office.example"); got != env4["ip_address"] {
+		t.Errorf("A of the dual-stack number: %q", got)
+	}
+	if got := dig("AAAA", "2001.office.example"); got != env["ip6_address"] {
+		t.Errorf("AAAA of the dual-stack number: %q", got)
 	}
 	// Releasing the IPv6 lease leaves the number on its IPv4 lease.
 	release6(t, x.Lab, phone, "dual6", p6)
@@ -271,4 +291,82 @@ func TestDHCPv6DirectDualStack(t *testing.T) {
 		r := x.query("2001")
 		return r.Result == "OFFLINE" && !strings.Contains(r.Reason, "IPv6")
 	})
+}
+
+// dhcpcd6 runs dhcpcd -6 (no router advertisements: DHCPv6 at once, for
+// IA_NA 1) with its own DUID store in ns until it has an address, and
+// returns its new_* variables.
+func dhcpcd6(t *testing.T, l *Lab, ns, name string, conf string) map[string]string {
+	t.Helper()
+	out := l.Path(name + ".env")
+	_ = os.Remove(out)
+	script := l.File(name+".sh", fmt.Sprintf(env6Script, out), 0o755)
+	cf := l.File(name+".conf", "noipv6rs\nia_na 1\nduid ll\n"+conf, 0o644)
+	// ip netns exec gives the command a mount namespace of its own: a
+	// tmpfs over dhcpcd's state keeps each client's DUID its own.
+	p := l.Start(ns, "sh", "-c", "mount -t tmpfs none /var/lib/dhcpcd && exec dhcpcd -6 -B -f "+cf+" -t 25 -c "+script+" eth0")
+	env := map[string]string{}
+	Eventually(t, 30*time.Second, name+" (dhcpcd -6) to get a lease", func() bool {
+		b, err := os.ReadFile(out)
+		if err != nil {
+			return false
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				env[strings.TrimPrefix(k, "new_")] = strings.Trim(v, "'\"")
+			}
+		}
+		return env["dhcp6_ia_na1_ia_addr1"] != ""
+	})
+	p.Kill()
+	return env
+}
+
+// metric reads one lantel_dhcp_messages_total series from the admin API.
+func (x *lab6) metric(series string) string {
+	out, _ := x.Exec(x.srv, "curl", "-s", "http://127.0.0.1:5758/metrics")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, series+" ") {
+			return strings.TrimPrefix(line, series+" ")
+		}
+	}
+	return ""
+}
+
+func TestDHCPv6RelayReservationsRapidCommit(t *testing.T) {
+	needLab(t, "dhclient", "dhcpcd", "dhcrelay", "curl")
+	x := newLab6(t)
+
+	// A DUID reservation (dhclient -6 with a DUID-LL).
+	duidPhone := x.phone("duid", "br0", duidMAC)
+	env, _ := dhclient6(t, x.Lab, duidPhone, "duid", "-D", "LL")
+	if env["ip6_address"] != "2001:db8:1::42" {
+		t.Errorf("the DUID reservation: got %q, want 2001:db8:1::42", env["ip6_address"])
+	}
+
+	// Rapid commit (dhcpcd -6 asks for it; the subnet allows it): SOLICIT,
+	// REPLY. A Yealink MAC: its class gives a pool number and option 17.
+	yl := x.phone("yealink", "br0", yealinkMAC)
+	env = dhcpcd6(t, x.Lab, yl, "yealink", "option rapid_commit\n")
+	in6(t, "rapid commit", env["dhcp6_ia_na1_ia_addr1"], "2001:db8:1::100-2001:db8:1::1ff")
+	if got := x.metric(`lantel_dhcp_messages_total{outcome="reply",type="v6 SOLICIT"}`); got != "1" {
+		t.Errorf("rapid-commit SOLICITs answered with a REPLY: %q", got)
+	}
+	if r := x.query("2100"); r.Result != "OFFLINE" || !strings.Contains(r.Reason, env["dhcp6_ia_na1_ia_addr1"]) {
+		t.Errorf("the Yealink's pool number: %+v", r)
+	}
+
+	// Through ISC dhcrelay -6: the far link's subnet by the relay's link
+	// address, a MAC reservation there (the MAC of dhcpcd's DUID-LL).
+	relay := x.Start(x.relay, "dhcrelay", "-6", "-d", "-l", "eth0", "-u", "2001:db8:f::1%eth1")
+	t.Cleanup(relay.Kill)
+	far := x.phone("far", "br1", farMAC)
+	env = dhcpcd6(t, x.Lab, far, "far", "")
+	if env["dhcp6_ia_na1_ia_addr1"] != "2001:db8:2::77" {
+		t.Errorf("the relayed MAC reservation: got %q, want 2001:db8:2::77\n%s", env["dhcp6_ia_na1_ia_addr1"], relay.Output())
+	}
+	// And a dynamic one through the relay (dhclient -6, DUID-LLT).
+	far2 := x.phone("far2", "br1", "02:00:00:00:06:06")
+	env, _ = dhclient6(t, x.Lab, far2, "far2")
+	in6(t, "relayed dhclient -6", env["ip6_address"], "2001:db8:2::100-2001:db8:2::1ff")
 }

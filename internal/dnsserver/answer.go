@@ -135,6 +135,9 @@ func (a *answerer) answer(q dns.Question) reply {
 	if strings.HasSuffix(name, ".in-addr.arpa.") {
 		return a.reverse(name, q.Qtype)
 	}
+	if strings.HasSuffix(name, ".ip6.arpa.") {
+		return a.reverse6(name, q.Qtype) // answer6.go
+	}
 	zone := a.zoneOf(name)
 	if zone == "" {
 		return reply{rcode: dns.RcodeRefused, foreign: true} // not ours: never an open resolver
@@ -160,6 +163,11 @@ func (a *answerer) answer(q dns.Question) reply {
 	label := strings.TrimSuffix(name, "."+zone)
 	if strings.Contains(label, ".") {
 		return a.nxdomain(zone)
+	}
+	if domain.IsDigits(label) {
+		if r, ok := a.answer6(name, zone, label, q.Qtype); ok { // answer6.go: a number online over IPv6
+			return r
+		}
 	}
 	addr, left, err := a.resolve(label)
 	if err != nil {
