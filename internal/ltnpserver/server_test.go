@@ -38,13 +38,22 @@ func rawConn(t *testing.T, src string) *net.UDPConn {
 	return c
 }
 
+// exchange sends req and waits for a reply: up to 10 s, which a loaded
+// machine (two test suites at once under the race detector) may take.
 func exchange(t *testing.T, c *net.UDPConn, to netip.AddrPort, req []byte) (ltnp.Message, bool) {
+	t.Helper()
+	return exchangeWithin(t, c, to, req, 10*time.Second)
+}
+
+// exchangeWithin is exchange waiting up to d: a short d for a datagram
+// that must get no reply.
+func exchangeWithin(t *testing.T, c *net.UDPConn, to netip.AddrPort, req []byte, d time.Duration) (ltnp.Message, bool) {
 	t.Helper()
 	if _, err := c.WriteToUDPAddrPort(req, to); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 2048)
-	c.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
+	c.SetReadDeadline(time.Now().Add(d))
 	n, _, err := c.ReadFromUDPAddrPort(buf)
 	if err != nil {
 		return ltnp.Message{}, false
@@ -238,7 +247,7 @@ func TestMalformedAndDropped(t *testing.T) {
 		}(),
 	}
 	for i, b := range bad {
-		if r, ok := exchange(t, c, s.addr, b); ok {
+		if r, ok := exchangeWithin(t, c, s.addr, b, 400*time.Millisecond); ok {
 			t.Errorf("datagram %d answered: %+v", i, r)
 		}
 	}
