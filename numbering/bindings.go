@@ -41,7 +41,11 @@ func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 		}
 	}
 	// Remember who held the number, so the same terminal gets it back.
-	holder := holderKey(b.MAC, b.Addr)
+	at := b.Addr
+	if !at.IsValid() {
+		at = b.Addr6 // bound over IPv6 only
+	}
+	holder := holderKey(b.MAC, at)
 	if err := putChanged(mem, holder, []byte(b.Number)); err != nil {
 		return err
 	}

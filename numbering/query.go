@@ -22,6 +22,9 @@ func (d *Directory) DeregisterTx(tx store.Tx, req DeregisterRequest, now time.Ti
 	if err != nil {
 		return full, err
 	}
+	if addr.Is6() && !addr.Is4In6() {
+		return full, d.deregister6Tx(tx, cfg, full, b, req, now)
+	}
 	if !b.Online(now) {
 		if b != nil || tx.Bucket(bktReservations).Get([]byte(t)) != nil {
 			return full, domain.Errorf(domain.Offline, "%s has no current address", full)
@@ -50,7 +53,7 @@ func (d *Directory) DeregisterTx(tx store.Tx, req DeregisterRequest, now time.Ti
 // DeregisterRequest is a DEREGISTER in domain terms.
 type DeregisterRequest struct {
 	Number string     // short or full
-	Addr   netip.Addr // IPv4 of the terminal (already checked against the source)
+	Addr   netip.Addr // IPv4 (or IPv6: SIP) of the terminal (already checked against the source)
 	Auth   Authenticator
 	// ContactOnly: the request ends a registration with a contact (SIP); a
 	// number that a DHCP lease holds stays online without the contact.
@@ -64,6 +67,7 @@ type Answer struct {
 	Lifetime time.Duration // seconds left (0 when unknown)
 	Referral *Server       // when the number belongs to another server
 	Contact  string        // SIP contact as registered (SIP registrations)
+	Addr6    netip.Addr    // Reach6 only: the IPv6 address of a number online over IPv6
 }
 
 // Lookup answers a QUERY for an online number of this server from the live

@@ -14,7 +14,7 @@ import (
 type RegisterRequest struct {
 	Fixed    bool          // MODE = 1
 	Number   string        // as dialled, short or full; used when Fixed
-	Addr     netip.Addr    // IPv4 to bind (already checked against the source)
+	Addr     netip.Addr    // IPv4 to bind (already checked against the source), or IPv6 (register6.go)
 	MAC      domain.MAC    // zero when not given
 	UserID   string        // empty when not given
 	Lifetime time.Duration // 0: the default
@@ -63,6 +63,9 @@ type Registration struct {
 // has written nothing.
 func (d *Directory) RegisterTx(tx store.Tx, req RegisterRequest, now time.Time) (Registration, error) {
 	cfg := d.cfg.Load()
+	if req.Addr.Is6() && !req.Addr.Is4In6() {
+		return d.register6Tx(tx, cfg, req, now)
+	}
 	if !req.Addr.Is4() {
 		return Registration{}, domain.Errorf(domain.Invalid, "IPv4 address missing")
 	}
@@ -102,6 +105,16 @@ func (d *Directory) RegisterTx(tx store.Tx, req RegisterRequest, now time.Time) 
 	}
 	if old.Online(now) && !old.sameTerminal(req.MAC, req.Addr) {
 		return Registration{}, domain.Errorf(domain.InUse, "%s is online at %s for another terminal", cfg.Plan.Full(num), old.Addr)
+	}
+	if !old.Online(now) && old.Online6(now) {
+		// Online over IPv6 only: a DHCPv6 lease keeps it, and another
+		// registration is its terminal's only by the same MAC.
+		if old.Source == SourceDHCP {
+			return Registration{}, domain.Errorf(domain.InUse, "%s is held by a DHCPv6 lease at %s", cfg.Plan.Full(num), old.Addr6)
+		}
+		if !old.MAC.IsValid() || old.MAC != req.MAC {
+			return Registration{}, domain.Errorf(domain.InUse, "%s is online at %s for another terminal", cfg.Plan.Full(num), old.Addr6)
+		}
 	}
 	life := req.Lifetime
 	if life <= 0 {
@@ -246,8 +259,15 @@ func checkReservation(tx store.Tx, cfg *Config, t string, req *RegisterRequest) 
 }
 
 func memKeyMAC(m domain.MAC) []byte { return append([]byte{'m'}, m[:]...) }
-func memKeyIP(a netip.Addr) []byte  { a4 := a.As4(); return append([]byte{'i'}, a4[:]...) }
-func memKeyNumber(t string) []byte  { return append([]byte{'n'}, t...) }
+func memKeyIP(a netip.Addr) []byte {
+	if a.Is6() { // a terminal known by its IPv6 address alone (register6.go)
+		a16 := a.As16()
+		return append([]byte{'i'}, a16[:]...)
+	}
+	a4 := a.As4()
+	return append([]byte{'i'}, a4[:]...)
+}
+func memKeyNumber(t string) []byte { return append([]byte{'n'}, t...) }
 func holderKey(m domain.MAC, a netip.Addr) []byte {
 	if m.IsValid() {
 		return memKeyMAC(m)

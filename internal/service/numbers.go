@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
@@ -110,7 +111,12 @@ func (s *Service) registerTx(tx store.Tx, req numbering.RegisterRequest, now tim
 			return numbering.Registration{}, domain.Errorf(domain.Denied, "MAC %s holds a DHCP lease at %s", req.MAC, a)
 		}
 	}
-	if s.leases != nil {
+	switch {
+	case req.Addr.Is6() && !req.Addr.Is4In6():
+		if s.leases6 != nil {
+			req.LeaseOf = func(m domain.MAC) (netip.Addr, bool) { return s.lease6Of(tx, m, req.Addr, now) }
+		}
+	case s.leases != nil:
 		req.LeaseOf = func(m domain.MAC) (netip.Addr, bool) { return leases.AddrOfMAC(tx, m, now) }
 	}
 	return s.dir.RegisterTx(tx, req, now)
@@ -164,6 +170,29 @@ func (s *Service) Query(number string) (numbering.Answer, error) {
 		return err
 	})
 	return a, kinded(err)
+}
+
+// Reach is where a SIP call to a number goes: QUERY's answer, or for a
+// number online over IPv6 only (which QUERY, IPv4 only, answers OFFLINE)
+// its IPv6 address and contact (Answer.Addr6).
+func (s *Service) Reach(number string) (numbering.Answer, error) {
+	a, err := s.Query(number)
+	if err != nil && errors.Is(err, domain.Offline) {
+		if a6, ok := s.dir.Reach6(number, s.now()); ok {
+			return a6, nil
+		}
+	}
+	return a, err
+}
+
+// lease6Of returns at when a current DHCPv6 lease of mac is there (the
+// lease at an address, found by its key, not by a scan of the leases).
+func (s *Service) lease6Of(tx store.Tx, mac domain.MAC, at netip.Addr, now time.Time) (netip.Addr, bool) {
+	l, err := s.leases6.LeaseAt(tx, at)
+	if err != nil || l == nil || l.MAC != mac || !l.Active(now) {
+		return netip.Addr{}, false
+	}
+	return l.Addr, true
 }
 
 func sourceName(s numbering.Source) string {

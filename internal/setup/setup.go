@@ -77,10 +77,11 @@ func (l Limits) Rates() (perSource, total float64, err error) {
 	return
 }
 
-// AddrPort checks an IPv4:port listen address at key.
+// AddrPort checks a listen address at key: IPv4:port, or [IPv6]:port
+// where the front serves IPv6 ([::]:port: both).
 func AddrPort(key, v string) error {
 	if _, err := netip.ParseAddrPort(v); err != nil {
-		return Errorf(key, "%q is not IPv4:port", v)
+		return Errorf(key, "%q is not IPv4:port or [IPv6]:port", v)
 	}
 	return nil
 }

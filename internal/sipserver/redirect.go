@@ -9,13 +9,15 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/logx"
+	"github.com/lantel/lantel/numbering"
 )
 
 var logRefused = logx.Cause("sip: request refused")
 
 // redirect answers an out-of-dialog request to a number: 302 to the
 // number's registered contact (exactly as registered), or to
-// sip:NUMBER@IPV4 for a number bound by a DHCP lease or LTNP/1, or to the
+// sip:NUMBER@IPV4 for a number bound by a DHCP lease or LTNP/1 (or
+// sip:NUMBER@[IPV6] for one online over IPv6 only), or to the
 // SIP front of the server the number belongs to; 480 when the number is
 // offline; 404 when it is unknown.
 func (s *Server) redirect(req *sip.Request, tx sip.ServerTransaction) { s.redirectTo(req, tx) }
@@ -32,7 +34,7 @@ func (s *Server) redirectTo(req *sip.Request, tx responder) {
 		s.respond(req, tx, start, 404, "Not Found")
 		return
 	}
-	a, err := s.svc.Query(number)
+	a, err := s.reach(number)
 	if err != nil {
 		s.fail(req, tx, start, err)
 		return
@@ -56,8 +58,23 @@ func (s *Server) redirectTo(req *sip.Request, tx responder) {
 			s.fail(req, tx, start, err)
 			return
 		}
+	case a.Addr6.IsValid():
+		to = sip.Uri{Scheme: "sip", User: a.Number, Host: "[" + a.Addr6.String() + "]"}
 	default:
 		to = sip.Uri{Scheme: "sip", User: a.Number, Host: a.Addr.String()}
 	}
 	s.respond(req, tx, start, 302, "Moved Temporarily", &sip.ContactHeader{Address: to})
+}
+
+// reacher is a Numbers that also reaches numbers online over IPv6 only
+// (the service's Reach); without it, the front redirects to IPv4 alone.
+type reacher interface {
+	Reach(number string) (numbering.Answer, error)
+}
+
+func (s *Server) reach(number string) (numbering.Answer, error) {
+	if r, ok := s.svc.(reacher); ok {
+		return r.Reach(number)
+	}
+	return s.svc.Query(number)
 }

@@ -16,8 +16,8 @@ import (
 // is in the store's records: it never changes).
 var SourceSIP = numbering.DefineSource(3, "sip")
 
-// source is the request's IPv4 source address (what the number is bound
-// to; the Contact may name another address behind NAT).
+// source is the request's source address, IPv4 or IPv6 (what the number
+// is bound to; the Contact may name another address behind NAT).
 func source(req *sip.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(req.Source())
 	if err != nil {
@@ -57,8 +57,8 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 	}
 	number := to.Address.User
 	src := source(req)
-	if !src.Is4() {
-		s.respond(req, tx, start, 400, "Bad Request: IPv4 only")
+	if !src.IsValid() {
+		s.respond(req, tx, start, 400, "Bad Request: no source address")
 		return
 	}
 	contact := req.Contact()
