@@ -21,7 +21,8 @@ type Phone struct {
 
 // Provision returns the phone of mac for a provisioning file fetched from
 // the address from. The file goes only to the address that holds the
-// MAC's DHCP lease now, or the binding of its number (LTNP/1, SIP):
+// MAC's DHCP lease now (DHCPv4, or DHCPv6 for a fetch over IPv6), or the
+// binding of its number (LTNP/1, SIP; its IPv4 or IPv6 address):
 // anything else is Denied. A MAC without a number is NotFound.
 //
 // A fetch commits nothing: it is a read transaction. The number's history
@@ -44,12 +45,16 @@ func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 		plan := s.dir.Config().Plan
 		p.Short, p.Number, p.Name = r.Number, plan.Full(r.Number), r.Name
 		holder := netip.Addr{}
-		if s.leases != nil {
+		v6 := from.Is6() && !from.Is4In6()
+		switch {
+		case v6 && s.leases6 != nil:
+			holder, _ = s.lease6Of(tx, mac, from, now) // the MAC's DHCPv6 lease, at from
+		case !v6 && s.leases != nil:
 			holder, _ = leases.AddrOfMAC(tx, mac, now)
 		}
 		if b, err := s.dir.BindingTx(tx, r.Number); err != nil {
 			return err
-		} else if from != holder && b.Online(now) && b.Addr == from {
+		} else if from != holder && ((b.Online(now) && b.Addr == from) || (v6 && b.Online6(now) && b.Addr6 == from)) {
 			holder = from
 		}
 		if !holder.IsValid() || from != holder {

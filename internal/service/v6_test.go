@@ -1,0 +1,97 @@
+package service_test
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/internal/testutil"
+	"github.com/lantel/lantel/leases"
+	"github.com/lantel/lantel/numbering"
+)
+
+// newRig6 is a service with a DHCPv6 allocator (and no DHCPv4 one).
+func newRig6(t *testing.T) *rig {
+	t.Helper()
+	r, err := leases.ParseRange6("2001:db8:1::100-2001:db8:1::1ff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := testutil.NewClock()
+	st := testutil.Service(t, "", service.Config{
+		Numbering: testutil.Config(t, "1000", "2100-2101"),
+		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone, Secret: "s3cret"}}},
+		Leases6:   &leases.Config6{Ranges: []leases.Range6{r}, LeaseTime: time.Hour},
+		Clock:     clk.Now, JobInterval: -1,
+	})
+	return &rig{svc: st.Svc, db: st.DB, clk: clk}
+}
+
+func client6(mac domain.MAC) leases.Client6 {
+	duid := append([]byte{0, 3, 0, 1}, mac[:]...)
+	return leases.Client6{Key: leases.ClientKey6(duid, [4]byte{0, 0, 0, 1}), DUID: duid, MAC: mac}
+}
+
+// A phone with only a DHCPv6 lease: SIP registers from its IPv6 lease
+// address with lease_proves (from elsewhere it needs the secret; the
+// number is the lease's), a call reaches it (Reach: QUERY stays IPv4),
+// and its provisioning file goes to its IPv6 lease address only.
+func TestIPv6LeaseProvesAndProvisions(t *testing.T) {
+	r := newRig6(t)
+	a, err := r.svc.Offer6(client6(macPhone), netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParseAddr("2001:db8:1::9")
+	// Before the lease: no file, no proof.
+	if _, err := r.svc.Provision(macPhone, a); !errors.Is(err, domain.Denied) {
+		t.Fatalf("a file before the lease: %v", err)
+	}
+	if _, err := r.svc.Register(sipRegister("2001", a, true, nil)); !errors.Is(err, domain.Denied) {
+		t.Fatalf("a REGISTER before the lease: %v", err)
+	}
+	if ack, err := r.svc.Ack6(service.AckRequest6{Client: client6(macPhone), Addr: a}); err != nil || ack.Number != "10002001" {
+		t.Fatalf("Ack6 = %+v, %v", ack, err)
+	}
+	if p, err := r.svc.Provision(macPhone, a); err != nil || p.Number != "10002001" || p.Secret != "s3cret" {
+		t.Fatalf("the file from the v6 lease address: %+v %v", p, err)
+	}
+	for _, from := range []netip.Addr{other, netip.MustParseAddr("192.0.2.9")} {
+		if _, err := r.svc.Provision(macPhone, from); !errors.Is(err, domain.Denied) {
+			t.Fatalf("the file from %v: %v", from, err)
+		}
+	}
+	if _, err := r.svc.Register(sipRegister("2001", other, true, nil)); !errors.Is(err, domain.Denied) {
+		t.Fatalf("a REGISTER from another IPv6 address: %v", err)
+	}
+	if _, err := r.svc.Register(sipRegister("2001", other, true, secretIs("s3cret"))); !errors.Is(err, domain.InUse) {
+		t.Fatalf("a REGISTER with the secret from another address: %v, want IN-USE (the lease holds it)", err)
+	}
+	if _, err := r.svc.Register(sipRegister("2001", a, true, nil)); err != nil {
+		t.Fatalf("a REGISTER from the lease address: %v", err)
+	}
+	if _, err := r.svc.Query("2001"); !errors.Is(err, domain.Offline) {
+		t.Fatalf("QUERY: %v, want OFFLINE (IPv6 only)", err)
+	}
+	ans, err := r.svc.Reach("2001")
+	if err != nil || ans.Addr6 != a || ans.Contact != "sip:2001@"+a.String()+":5060" {
+		t.Fatalf("Reach = %+v, %v", ans, err)
+	}
+	// An IPv4 registration does not take the number from its v6 lease.
+	if _, err := r.svc.Register(sipRegister("2001", netip.MustParseAddr("192.0.2.9"), true, secretIs("s3cret"))); !errors.Is(err, domain.InUse) {
+		t.Fatalf("an IPv4 REGISTER of a number a DHCPv6 lease holds: %v", err)
+	}
+	// The release ends it.
+	if _, err := r.svc.Release6(client6(macPhone), a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Reach("2001"); !errors.Is(err, domain.Offline) {
+		t.Fatalf("Reach after the release: %v", err)
+	}
+	if _, err := r.svc.Provision(macPhone, a); !errors.Is(err, domain.Denied) {
+		t.Fatalf("the file after the release: %v", err)
+	}
+}
