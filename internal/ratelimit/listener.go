@@ -66,7 +66,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			continue
 		}
 		sleep = 0
-		src := addrOf(c.RemoteAddr())
+		src := SourceKey(addrOf(c.RemoteAddr())) // an IPv6 peer by its /64
 		if why := l.take(src); why != "" {
 			_ = c.Close()
 			l.Refused.Add(1)
@@ -111,6 +111,17 @@ func (l *Listener) release(src netip.Addr) {
 func exhausted(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
+// SourceKey is what a source's limits count under: an IPv4 address as it
+// is, an IPv6 address by its /64 (one host may use any address of its /64,
+// RFC 4941 and RFC 8981, so a bound per address would bound nothing).
+func SourceKey(a netip.Addr) netip.Addr {
+	if a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 func addrOf(a net.Addr) netip.Addr {

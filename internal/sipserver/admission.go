@@ -95,7 +95,7 @@ func (f *udpFront) serve(data []byte, from net.Addr) {
 	}
 	src := ua.AddrPort().Addr().Unmap()
 	now := f.s.opts.Clock()
-	if !f.admit.Allow(src, now) {
+	if !f.admit.Allow(sourceKey(src), now) { // an IPv6 source by its /64
 		f.s.Dropped.Add(1)
 		return
 	}

@@ -79,7 +79,7 @@ func (g *guard) listener(l net.Listener) net.Listener {
 // UDP (whose front admitted it already) is admitted here.
 func (s *Server) admitted(h func(*sip.Request, sip.ServerTransaction)) func(*sip.Request, sip.ServerTransaction) {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
-		if req.Transport() != "UDP" && !s.guard.admit.Allow(source(req), timeNow()) {
+		if req.Transport() != "UDP" && !s.guard.admit.Allow(sourceKey(source(req)), timeNow()) {
 			s.guard.onGuard("rate")
 			if req.Method != sip.ACK {
 				s.respond(req, tx, timeNow(), 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
@@ -90,11 +90,15 @@ func (s *Server) admitted(h func(*sip.Request, sip.ServerTransaction)) func(*sip
 	}
 }
 
+// sourceKey is what a source's limits count under (an IPv6 address by
+// its /64: ratelimit.SourceKey).
+func sourceKey(a netip.Addr) netip.Addr { return ratelimit.SourceKey(a) }
+
 // guess takes a digest attempt for number from src; online is the address
 // the number is online at (its phone), which the number's bucket spares.
 func (g *guard) guess(src netip.Addr, number string, online netip.Addr) bool {
 	now := timeNow()
-	if g.lockSrc.Locked(src, now) || !g.bySource.Allow(src, now) {
+	if k := sourceKey(src); g.lockSrc.Locked(k, now) || !g.bySource.Allow(k, now) {
 		g.onGuard("digest-source")
 		return false
 	}
@@ -110,8 +114,8 @@ func (g *guard) guess(src netip.Addr, number string, online netip.Addr) bool {
 func (g *guard) wrong(src netip.Addr, number string) {
 	now := timeNow()
 	g.onGuard("digest-wrong")
-	if !g.wrongSrc.Allow(src, now) {
-		g.lockSrc.Lock(src, now.Add(lockoutFor))
+	if k := sourceKey(src); !g.wrongSrc.Allow(k, now) {
+		g.lockSrc.Lock(k, now.Add(lockoutFor))
 		g.onGuard("lockout-source")
 	}
 	if !g.wrongNum.Allow(number, now) {

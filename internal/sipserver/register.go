@@ -76,8 +76,11 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 	}
 	if req.GetHeader("Authorization") != nil {
 		online := netip.Addr{}
-		if a, err := s.svc.Query(names[len(names)-1]); err == nil {
+		if a, err := s.reach(names[len(names)-1]); err == nil {
 			online = a.Addr
+			if src.Is6() && a.Addr6.IsValid() {
+				online = a.Addr6 // a phone online over IPv6 only
+			}
 		}
 		if !s.guard.guess(src, names[len(names)-1], online) {
 			s.respond(req, tx, start, 403, "Forbidden: too many digest attempts, try again later")
