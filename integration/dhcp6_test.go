@@ -166,13 +166,11 @@ func in6(t *testing.T, what, ip, r string) {
 
 type lab6 struct {
 	*Lab
-	t             *testing.T
-	srv, relay    string
-	lanteld       *Proc
-	dbPath        string
-	staticNS      string
-	relayIfOnSrv  string
-	serverAddress string
+	t          *testing.T
+	srv, relay string
+	lanteld    *Proc
+	dbPath     string
+	staticNS   string
 }
 
 // newLab6: srv on br0 (192.0.2.1, 2001:db8:1::1) and on br2 (the uplink,

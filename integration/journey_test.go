@@ -637,7 +637,7 @@ func (j *journey) dig(ns string, qs ...string) ([]jDigResult, error) {
 		j.t.Logf("dig of %d questions took %v (a question without an answer is asked again after 2 s)", len(qs), d.Round(time.Millisecond))
 	}
 	if err != nil || code != 0 {
-		return nil, fmt.Errorf("dig %v: exit %d %v: %s", qs, code, err, jTail(out, 10))
+		return nil, fmt.Errorf("dig %v: exit %d %w: %s", qs, code, err, jTail(out, 10))
 	}
 	var res []jDigResult
 	for _, line := range strings.Split(out, "\n") {

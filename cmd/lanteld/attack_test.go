@@ -591,12 +591,12 @@ func TestProvisioningFetchCommits(t *testing.T) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		switch {
-		case resp.StatusCode == 200:
+		switch resp.StatusCode {
+		case 200:
 			served.Add(1)
-		case resp.StatusCode == 429:
+		case 429:
 			limited.Add(1)
-		case resp.StatusCode == 403 || resp.StatusCode == 404:
+		case 403, 404:
 			refused.Add(1)
 		default:
 			other.Add(1)

@@ -113,7 +113,6 @@ func (n *provNotes) take(now time.Time, all bool) ([]noted, uint64) {
 	n.lastFlush = now
 	var out []noted
 	for number, s := range n.served {
-		s := s
 		out = append(out, noted{number: number, served: &s,
 			ev: numbering.Event{Time: s.at, Kind: numbering.EventProvisioned, Detail: "from " + s.from.String()}})
 	}
