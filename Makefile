@@ -5,7 +5,7 @@ BIN     ?= bin
 PKGS    := ./...
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-short lint fuzz soak bench bench-go bench-ltnp bench-dhcp bench-sip bench-dns bench-scale demo clean deps
+.PHONY: all build test test-short lint fuzz soak bench bench-go bench-ltnp bench-dhcp bench-dhcp6 bench-sip bench-dns bench-scale demo clean deps
 
 all: build
 
@@ -64,6 +64,9 @@ clean:
 # DHCP: lanteld against Kea 2.2 with perfdhcp in namespaces (root).
 bench-dhcp: build
 	./contrib/bench/dhcp.sh
+
+bench-dhcp6: build
+	./contrib/bench/dhcp6.sh
 
 bench-sip: build
 	./contrib/bench/sip.sh
