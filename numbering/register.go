@@ -135,6 +135,9 @@ func (d *Directory) RegisterTx(tx store.Tx, req RegisterRequest, now time.Time) 
 		// expiry), and a renewal keeps the contact.
 		b.Source, b.Expiry, b.MAC, b.UserID = SourceDHCP, old.Expiry, old.MAC, old.UserID
 	}
+	if old.Online6(now) && old.MAC.IsValid() && old.MAC == b.MAC {
+		b.Addr6, b.Expiry6 = old.Addr6, old.Expiry6 // its DHCPv6 lease holds the number too
+	}
 	refresh := old.Online(now) && old.Addr == req.Addr && old.Contact == b.Contact && old.Source == b.Source
 	if err := d.putBinding(tx, old, b); err != nil {
 		return Registration{}, err

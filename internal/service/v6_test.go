@@ -95,3 +95,51 @@ func TestIPv6LeaseProvesAndProvisions(t *testing.T) {
 		t.Fatalf("the file after the release: %v", err)
 	}
 }
+
+// A dual-stack phone (a DHCPv4 and a DHCPv6 lease, one number) that
+// registers over SIP from either address keeps both: the registration
+// rides on the leases.
+func TestDualStackRegistrationKeepsBothAddresses(t *testing.T) {
+	r4, err := leases.ParseRange("192.0.2.20-192.0.2.29")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r6, err := leases.ParseRange6("2001:db8:1::100-2001:db8:1::1ff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := testutil.NewClock()
+	st := testutil.Service(t, "", service.Config{
+		Numbering: testutil.Config(t, "1000", "2100-2101"),
+		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
+		Leases:    &leases.Config{Ranges: []leases.Range{r4}, LeaseTime: time.Hour},
+		Leases6:   &leases.Config6{Ranges: []leases.Range6{r6}, LeaseTime: time.Hour},
+		Clock:     clk.Now, JobInterval: -1,
+	})
+	svc := st.Svc
+	a4, err := svc.Offer(client(macPhone), netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Ack(service.AckRequest{Client: client(macPhone), Addr: a4, Selecting: true}); err != nil {
+		t.Fatal(err)
+	}
+	a6, err := svc.Offer6(client6(macPhone), netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Ack6(service.AckRequest6{Client: client6(macPhone), Addr: a6}); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []netip.Addr{a4, a6} {
+		if _, err := svc.Register(sipRegister("2001", from, true, nil)); err != nil {
+			t.Fatalf("REGISTER from %v: %v", from, err)
+		}
+		if ans, err := svc.Query("2001"); err != nil || ans.Addr != a4 || ans.Contact != "sip:2001@"+from.String()+":5060" {
+			t.Fatalf("after the REGISTER from %v: QUERY %+v %v", from, ans, err)
+		}
+		if at, _, ok := svc.Lookup6("2001"); !ok || at != a6 {
+			t.Fatalf("after the REGISTER from %v: IPv6 %v %v", from, at, ok)
+		}
+	}
+}
