@@ -14,6 +14,7 @@ targets=(
   "FuzzCodec ./internal/dhcpserve/"
   "FuzzHandle ./internal/sipserver/"
   "FuzzAnswer ./internal/dnsserver/"
+  "FuzzEntry ./internal/dnsforward/"
 )
 for t in "${targets[@]}"; do
   read -r name pkg <<<"$t"
