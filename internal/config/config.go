@@ -402,6 +402,11 @@ func dnsSubnets(c *Config) []netip.Prefix {
 			subnets = append(subnets, s.Prefix)
 		}
 	}
+	if c.DHCP6 != nil {
+		for _, s := range c.DHCP6.Subnets {
+			subnets = append(subnets, s.Prefix) // ip6.arpa
+		}
+	}
 	return subnets
 }
 
