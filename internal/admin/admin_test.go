@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/admin/api"
@@ -71,7 +72,10 @@ func run(t *testing.T, h http.Handler, c req) string {
 }
 
 func TestAPI(t *testing.T) {
-	h, _ := newHandler(t, "")
+	h, svc := newHandler(t, "")
+	if storetest.Engine() == "etcd" { // the node registers its membership after it opens
+		testutil.Eventually(t, 10*time.Second, "this node's membership", func() bool { return len(svc.Nodes()) == 1 })
+	}
 	for _, c := range []req{
 		{"GET", "/api/v1/health", "", nil, 200, `"store_writable": "ok"`},
 		{"GET", "/api/v1/nodes", "", nil, 200, nodesWant()}, // bbolt: none; etcd: this node
