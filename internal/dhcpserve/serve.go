@@ -360,20 +360,27 @@ func (s *Server) chain(p packet) []handler.Handler4 {
 	if s.opts.Bind == nil {
 		return s.handlers
 	}
-	ifi := p.l.iface
+	return boundChain(&s.bound, s.opts.Bind, p.l.iface, p.ifIndex)
+}
+
+// boundChain is the chain that bind makes for the interface a datagram
+// came in on (its listener's, or, for a listener on every interface, the
+// one the control message names), made once per interface and kept in
+// bound (ifindex -> []H): DHCPv4's and DHCPv6's alike.
+func boundChain[H any](bound *sync.Map, bind func(net.Interface) []H, ifi net.Interface, ifIndex int) []H {
 	if ifi.Index == 0 {
-		ifi.Index = p.ifIndex
+		ifi.Index = ifIndex
 	}
-	if c, ok := s.bound.Load(ifi.Index); ok {
-		return c.([]handler.Handler4)
+	if c, ok := bound.Load(ifi.Index); ok {
+		return c.([]H)
 	}
 	if ifi.Name == "" && ifi.Index != 0 {
 		if i, err := net.InterfaceByIndex(ifi.Index); err == nil {
 			ifi = *i
 		}
 	}
-	c, _ := s.bound.LoadOrStore(ifi.Index, s.opts.Bind(ifi))
-	return c.([]handler.Handler4)
+	c, _ := bound.LoadOrStore(ifi.Index, bind(ifi))
+	return c.([]H)
 }
 
 // forgedRelease reports whether a RELEASE comes from elsewhere than the

@@ -326,18 +326,5 @@ func (s *Server6) chain(p packet6) []handler.Handler6 {
 	if s.opts.Bind == nil {
 		return s.handlers
 	}
-	ifi := p.l.iface
-	if ifi.Index == 0 {
-		ifi.Index = p.ifIndex
-	}
-	if c, ok := s.bound.Load(ifi.Index); ok {
-		return c.([]handler.Handler6)
-	}
-	if ifi.Name == "" && ifi.Index != 0 {
-		if i, err := net.InterfaceByIndex(ifi.Index); err == nil {
-			ifi = *i
-		}
-	}
-	c, _ := s.bound.LoadOrStore(ifi.Index, s.opts.Bind(ifi))
-	return c.([]handler.Handler6)
+	return boundChain(&s.bound, s.opts.Bind, p.l.iface, p.ifIndex)
 }
