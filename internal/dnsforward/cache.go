@@ -312,6 +312,14 @@ func newEntry(k Key, r *dns.Msg, now time.Time, l CacheLimits) (*entry, error) {
 	if e.wire, err = r.Pack(); err != nil {
 		return nil, err
 	}
+	// miekg/dns packs some records it cannot unpack again (a TKEY whose
+	// lengths disagree with its data): such an answer would reach the
+	// client as bytes no resolver reads. Checked once per upstream answer,
+	// never per reply.
+	var again dns.Msg
+	if err = again.Unpack(e.wire); err != nil {
+		return nil, errWire
+	}
 	if e.ttls, err = ttlOffsets(e.wire); err != nil {
 		return nil, err
 	}
