@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
 # make bench-dhcp: drive lanteld (numbering on, durable ACKs) and Kea 2.2
 # (memfile) with ISC perfdhcp, full DORA from up to 60,000 distinct clients,
-# in two network namespaces joined by a veth pair (198.18.0.0/15, reserved for
-# benchmarks; nothing leaves the namespaces). For each server, the highest
-# rate it sustains with < 1 % drops (ascending steps, each on a fresh store,
-# then a bisection), and the ratio. Needs root, perfdhcp (kea-admin) and
-# kea-dhcp4 (kea-dhcp4-server). With etcd installed (etcd-server), a third
-# row: lanteld on a three-member etcd cluster on this machine (the members
-# on loopback in the server's namespace, each step on a fresh prefix).
+# relayed (perfdhcp sets giaddr), in network namespaces (198.18.0.0/15,
+# reserved for benchmarks; nothing leaves the namespaces): the client's
+# namespace has a bridge with two veth links to the servers' namespace
+# (eth0 198.18.0.1, eth1 198.18.0.3). For each server, the highest rate it
+# sustains with < 1 % drops (ascending steps, each on a fresh store, then a
+# bisection), the goodput when offered 1.5x and 2x that, and the ratio.
+# Needs root, perfdhcp (kea-admin) and kea-dhcp4 (kea-dhcp4-server).
+#
+# SERVERS picks the rows (default: all that can run here):
+#   kea      Kea 2.2, memfile, multi-threaded (its fastest single node)
+#   lanteld  lanteld on bbolt (its default)
+#   etcd     lanteld on a three-member etcd cluster on this machine (the
+#            members on loopback in the servers' namespace, each step on a
+#            fresh prefix)
+#   keaha    a Kea 2.2 HA hot-standby pair (libdhcp_ha + libdhcp_lease_cmds:
+#            each lease sent to the standby before the ACK) in its fastest
+#            form, multi-threaded with HA's dedicated HTTP listener
+#   pair     two lanteld nodes on the three-member etcd cluster
+# The two pair rows run both servers of the pair on one core (PAIR_CPU,
+# default 1, taskset) and the clients broadcast, so that both servers of a
+# pair see every message, as on an office LAN (or behind a relay that
+# forwards to both).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . contrib/bench/etcd.sh
@@ -15,7 +30,10 @@ BIN=${BIN:-bin}
 PERIOD=${PERIOD:-5}        # seconds per perfdhcp run
 RATES=${RATES:-"2000 4000 6000 8000 10000 13000 16000 20000 25000 30000"}
 ETCD_RATES=${ETCD_RATES:-"500 1000 1500 2000 3000 4000 6000 8000"}
+PAIR_RATES=${PAIR_RATES:-"250 500 1000 1500 2000 3000 4000 6000 8000"}
+PAIR_CPU=${PAIR_CPU:-1}
 CLIENTS=60000
+HOOKS=${HOOKS:-/usr/lib/x86_64-linux-gnu/kea/hooks}
 
 [ "$(id -u)" = 0 ] || { echo "dhcp bench: needs root (network namespaces)"; exit 1; }
 for t in perfdhcp kea-dhcp4 ip; do
@@ -32,11 +50,11 @@ sysctl -qw net.core.rmem_default=4194304
 id=ltb$$
 srv=$id-srv cli=$id-cli
 work=$(mktemp -d)
-spid=
+spids=()
 cleanup() {
   sysctl -qw net.core.rmem_default="$old_rmem"
+  declare -F stop >/dev/null && stop
   etcd_stop
-  [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
   ip netns del "$srv" 2>/dev/null || true
   ip netns del "$cli" 2>/dev/null || true
   [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
@@ -44,68 +62,163 @@ cleanup() {
 trap cleanup EXIT
 
 ip netns add "$srv"; ip netns add "$cli"
-ip link add eth0 netns "$srv" type veth peer name eth0 netns "$cli"
-ip -n "$srv" addr add 198.18.0.1/15 dev eth0; ip -n "$cli" addr add 198.18.0.2/15 dev eth0
-for n in "$srv" "$cli"; do ip -n "$n" link set eth0 up; ip -n "$n" link set lo up; done
+ip -n "$cli" link add br0 type bridge
+for i in 0 1; do
+  ip link add eth$i netns "$srv" type veth peer name c$i netns "$cli"
+  ip -n "$cli" link set c$i master br0 up
+  ip -n "$srv" addr add 198.18.0.$((2 * i + 1))/15 dev eth$i
+  ip -n "$srv" link set eth$i up
+done
+ip -n "$cli" addr add 198.18.0.2/15 dev br0
+ip -n "$cli" link set br0 up; ip -n "$cli" link set lo up; ip -n "$srv" link set lo up
+# Each address answers ARP on its own link only: a message to 198.18.0.1
+# reaches eth0, where the single servers listen.
+ip netns exec "$srv" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
 
-cat > "$work/lantel.yaml" <<YAML
+# lantel.yaml for node N (0 or 1: eth0 or eth1), bbolt or etcd (PREFIX).
+lantel_yaml() { # NODE [ETCD_PREFIX]
+  local n=$1 prefix=${2:-}
+  cat <<YAML
 server4:
-  listen: ["%eth0"]
+  listen: ["%eth$n"]
   plugins:
-    - server_id: 198.18.0.1
+    - server_id: 198.18.0.$((2 * n + 1))
     - netmask: 255.254.0.0
     - router: 198.18.0.1
     - lease_time: 1h
     - lantel: 198.18.1.0-198.18.235.95
+store:
+  path: $work/lantel$n.db
+YAML
+  [ -n "$prefix" ] && cat <<YAML
+  engine: etcd
+  etcd:
+    endpoints: [http://127.0.0.1:23790, http://127.0.0.1:23791, http://127.0.0.1:23792]
+    prefix: /bench/$prefix/
+YAML
+  cat <<YAML
 numbering:
-  store: $work/lantel.db
   server_number: "1000"
   terminal_digits: 5
-  listen: 198.18.0.1:5757
   pool: ["10000-79999"]
-  log: {level: error}
   dhcp:
     auto_assign: {vendor_class: ["^Grandstream"]}
+ltnp:
+  listen: 198.18.0.$((2 * n + 1)):5757
+admin:
+  listen: 127.0.0.1:$((5758 + 10 * n))
+log: {level: error}
 YAML
-cat > "$work/kea.json" <<JSON
+}
+
+# kea.json: Kea's single node (ROLE empty) or one of the HA pair (primary
+# on eth0, standby on eth1), in its fastest form: multi-threaded, HA's own
+# HTTP listener (no control agent).
+kea_json() { # [ROLE]
+  local role=${1:-} iface=eth0 ha="" socket=udp
+  [ "$role" = standby ] && iface=eth1
+  # A UDP socket bound to the interface's address hears no broadcast: the
+  # pair, which the clients broadcast to, listens on raw sockets.
+  [ -n "$role" ] && socket=raw
+  [ -n "$role" ] && ha=',
+  "hooks-libraries": [
+    {"library": "'$HOOKS'/libdhcp_lease_cmds.so"},
+    {"library": "'$HOOKS'/libdhcp_ha.so", "parameters": {"high-availability": [{
+      "this-server-name": "'$role'", "mode": "hot-standby",
+      "heartbeat-delay": 10000, "max-response-delay": 60000, "max-ack-delay": 10000, "max-unacked-clients": 0,
+      "sync-timeout": 60000,
+      "multi-threading": {"enable-multi-threading": true, "http-dedicated-listener": true,
+                          "http-listener-threads": 2, "http-client-threads": 2},
+      "peers": [
+        {"name": "primary", "url": "http://127.0.0.1:8001/", "role": "primary", "auto-failover": true},
+        {"name": "standby", "url": "http://127.0.0.1:8002/", "role": "standby", "auto-failover": true}]}]}}]'
+  cat <<JSON
 {"Dhcp4": {
-  "interfaces-config": {"interfaces": ["eth0"], "dhcp-socket-type": "udp"},
-  "lease-database": {"type": "memfile", "persist": true, "name": "$work/kea-leases4.csv", "lfc-interval": 0},
+  "interfaces-config": {"interfaces": ["$iface"], "dhcp-socket-type": "$socket"},
+  "lease-database": {"type": "memfile", "persist": true, "name": "$work/kea-leases4${role:+-$role}.csv", "lfc-interval": 0},
   "valid-lifetime": 3600,
   "multi-threading": {"enable-multi-threading": ${KEA_MT:-true}, "thread-pool-size": 2, "packet-queue-size": 256},
   "subnet4": [{"id": 1, "subnet": "198.18.0.0/15",
     "pools": [{"pool": "198.18.1.0 - 198.18.235.95"}],
     "option-data": [{"name": "routers", "data": "198.18.0.1"}]}],
-  "loggers": [{"name": "kea-dhcp4", "severity": "ERROR", "output_options": [{"output": "stderr"}]}]
+  "loggers": [{"name": "kea-dhcp4", "severity": "ERROR", "output_options": [{"output": "stderr"}]}]$ha
 }}
 JSON
+}
 export KEA_PIDFILE_DIR=$work KEA_LOCKFILE_DIR=$work
 
-# The etcd row: three members on 127.0.0.1 in the server's namespace
+# The etcd rows: three members on 127.0.0.1 in the servers' namespace
 # (contrib/bench/etcd.sh), each step on a fresh prefix.
 etcd_prefix=0
-etcd_yaml() {
-  etcd_prefix=$((etcd_prefix + 1))
-  sed -e "s|^  store: .*|  store: $work/lantel-copy.db\n  engine: etcd\n  etcd:\n    endpoints: [http://127.0.0.1:23790, http://127.0.0.1:23791, http://127.0.0.1:23792]\n    prefix: /bench/$etcd_prefix/|" \
-    "$work/lantel.yaml" > "$work/lantel-etcd.yaml"
+
+# launch NAME CPU CMD...: one server process in the servers' namespace
+# (pinned to CPU when given), its output in NAME.log.
+launch() {
+  local name=$1 cpu=$2; shift 2
+  local pin=()
+  [ -n "$cpu" ] && pin=(taskset -c "$cpu")
+  ip netns exec "$srv" "${pin[@]}" "$@" >"$work/$name.log" 2>&1 &
+  spids+=($!)
+}
+
+# ha_state PORT: the HA state of the Kea server whose dedicated listener is
+# on PORT (hot-standby once the pair is in service).
+ha_state() {
+  ip netns exec "$srv" curl -s -m 2 -X POST -H 'Content-Type: application/json' \
+    -d '{"command": "ha-heartbeat", "service": ["dhcp4"]}' "http://127.0.0.1:$1/" 2>/dev/null |
+    sed -n 's/.*"state": *"\([a-z-]*\)".*/\1/p'
 }
 
 start() {
-  rm -f "$work"/lantel.db "$work"/kea-leases4.csv*
+  rm -rf "$work"/lantel*.db "$work"/kea-leases4*.csv*
+  local bin=$BIN n
   case $1 in
-    lanteld) ip netns exec "$srv" "$BIN/lanteld" -c "$work/lantel.yaml" ${LANTELD_ARGS:-} 2>"$work/server.log" & ;;
-    old)     ip netns exec "$srv" "$OLD_BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
-    etcd)    [ ${#etcd_pids[@]} -gt 0 ] || etcd_cluster "$work" "$srv"; etcd_yaml; ip netns exec "$srv" "$BIN/lanteld" -c "$work/lantel-etcd.yaml" 2>"$work/server.log" & ;;
-    kea)     ip netns exec "$srv" kea-dhcp4 -c "$work/kea.json" >"$work/server.log" 2>&1 & ;;
+    lanteld|old)
+      [ "$1" = old ] && bin=$OLD_BIN
+      lantel_yaml 0 > "$work/lantel0.yaml"
+      launch server "" "$bin/lanteld" -c "$work/lantel0.yaml" ${LANTELD_ARGS:-} ;;
+    etcd|pair)
+      [ ${#etcd_pids[@]} -gt 0 ] || etcd_cluster "$work" "$srv"
+      etcd_prefix=$((etcd_prefix + 1))
+      local nodes=0 cpu=""
+      [ "$1" = pair ] && nodes="0 1" cpu=$PAIR_CPU
+      for n in $nodes; do
+        lantel_yaml "$n" "$etcd_prefix" > "$work/lantel$n.yaml"
+        launch "server$n" "$cpu" "$BIN/lanteld" -c "$work/lantel$n.yaml" ${LANTELD_ARGS:-}
+      done ;;
+    kea)
+      kea_json > "$work/kea.json"
+      launch server "" kea-dhcp4 -c "$work/kea.json" ;;
+    keaha)
+      for role in primary standby; do
+        kea_json "$role" > "$work/kea-$role.json"
+        launch "$role" "$PAIR_CPU" kea-dhcp4 -c "$work/kea-$role.json"
+      done ;;
   esac
-  spid=$!
   sleep 1.5
-  kill -0 "$spid" 2>/dev/null || { echo "$1 did not start:"; cat "$work/server.log"; exit 1; }
+  if [ "$1" = keaha ]; then # in service once the standby has synced
+    for _ in $(seq 150); do [ "$(ha_state 8001)" = hot-standby ] && break; sleep 0.2; done
+    [ "$(ha_state 8001)" = hot-standby ] || { echo "the Kea HA pair did not reach hot-standby:" >&2; cat "$work"/primary.log "$work"/standby.log >&2; exit 1; }
+  fi
+  local p
+  for p in "${spids[@]}"; do
+    kill -0 "$p" 2>/dev/null || { echo "$1 did not start:" >&2; cat "$work"/*.log >&2; exit 1; }
+  done
 }
-stop() { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true; spid=; }
+stop() {
+  local p
+  for p in "${spids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${spids[@]}"; do wait "$p" 2>/dev/null || true; done
+  spids=()
+}
 
-# cputicks: the server's CPU time so far (user + system, clock ticks).
-cputicks() { awk '{print $14 + $15}' "/proc/$spid/stat" 2>/dev/null || echo 0; }
+# cputicks: the servers' CPU time so far (user + system, clock ticks; the
+# two processes of a pair; not etcd's).
+cputicks() {
+  local p t=0
+  for p in "${spids[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
 
 # run SERVER RATE -> prints "rate drops% cpu short%" (contrib/bench/perfdhcp.awk:
 # the achieved DORA rate, the worse of DO and RA drops, the server's CPU time
@@ -114,10 +227,15 @@ cputicks() { awk '{print $14 + $15}' "/proc/$spid/stat" 2>/dev/null || echo 0; }
 run() {
   start "$1"
   local c0; c0=$(cputicks)
-  out=$(ip netns exec "$cli" timeout $((PERIOD + 20)) perfdhcp -4 -l eth0 -r "$2" -R $CLIENTS -p "$PERIOD" \
-        -o 60,4772616e6473747265616d 198.18.0.1 2>&1 || true)
+  local to=198.18.0.1
+  case $1 in keaha|pair) to="-B 255.255.255.255" ;; esac
+  out=$(ip netns exec "$cli" timeout $((PERIOD + 20)) perfdhcp -4 -l br0 -r "$2" -R $CLIENTS -p "$PERIOD" \
+        -o 60,4772616e6473747265616d $to 2>&1 || true)
   local c1; c1=$(cputicks)
-  [ -n "${KEEP:-}" ] && { ip netns exec "$srv" busybox wget -q -O "$work/metrics.$1.$2.txt" http://127.0.0.1:5758/metrics 2>/dev/null || true; }
+  if [ -n "${KEEP:-}" ]; then
+    ip netns exec "$srv" curl -s -o "$work/metrics.$1.$2.txt" http://127.0.0.1:5758/metrics || true
+    [ "$1" = pair ] && { ip netns exec "$srv" curl -s -o "$work/metrics.$1.$2.node1.txt" http://127.0.0.1:5768/metrics || true; }
+  fi
   stop
   echo "$out" > "$work/perfdhcp.$1.$2.txt"
   awk -v period="$PERIOD" -v offered="$2" -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -f contrib/bench/perfdhcp.awk <<<"$out"
@@ -158,7 +276,7 @@ fi
 # as a part of the maximum's (it should not collapse past saturation).
 search() {
   local server=$1 best=0 bestrate=0 fail=0 rates=$RATES got drops cost short
-  [ "$server" = etcd ] && rates=$ETCD_RATES
+  case $server in etcd) rates=$ETCD_RATES ;; keaha|pair) rates=$PAIR_RATES ;; esac
   for r in $rates; do
     read -r got drops cost short < <(run "$server" "$r")
     step "$server" "$r" "$got" "$drops" "$cost" "$short"
@@ -187,22 +305,32 @@ search() {
 echo "DHCPv4 full DORA, perfdhcp -R $CLIENTS, ${PERIOD}s per step, < 1 % drops (DO and RA)"
 declare -A res
 servers=()
-[ -z "${ONLY_LANTELD:-}" ] && servers+=(kea)
-[ -z "${ONLY_KEA:-}" ] && servers+=(lanteld)
-[ -n "${OLD_BIN:-}" ] && servers+=(old)
-command -v etcd >/dev/null && [ -z "${NO_ETCD:-}" ] && [ -z "${ONLY_KEA:-}" ] && servers+=(etcd)
+if [ -n "${SERVERS:-}" ]; then
+  read -ra servers <<<"$SERVERS"
+else
+  servers=(kea lanteld)
+  [ -n "${OLD_BIN:-}" ] && servers+=(old)
+  if command -v etcd >/dev/null; then servers+=(etcd); else echo "(etcd-server not installed: no etcd rows)"; fi
+  if [ -f "$HOOKS/libdhcp_ha.so" ] && command -v curl >/dev/null; then servers+=(keaha); else echo "(no $HOOKS/libdhcp_ha.so or curl: no Kea HA row)"; fi
+  command -v etcd >/dev/null && servers+=(pair)
+fi
 for server in "${servers[@]}"; do res[$server]=$(search "$server"); done
 declare -A label=([kea]="Kea 2.2 (memfile, multi-threaded, no fsync)" [lanteld]="lanteld (numbering on, ACKs fsync'd)"
-  [old]="lanteld (OLD_BIN=${OLD_BIN:-})" [etcd]="lanteld on etcd (3 members, this machine)")
+  [old]="lanteld (OLD_BIN=${OLD_BIN:-})" [etcd]="lanteld on etcd (3 members, this machine)"
+  [keaha]="Kea 2.2 HA hot-standby pair (MT, one core)" [pair]="lanteld pair on etcd (one core)")
 echo
 printf '%-44s %10s %12s   %s\n' "server" "max rate" "ACKs/s" "goodput offered 1.5x, 2x the max (% of the max's)"
 for server in "${servers[@]}"; do
   read -r b r over <<<"${res[$server]}"
   printf '%-44s %8d/s %10.0f/s   %s\n' "${label[$server]}" "$b" "$r" "$(tr ' ' '\n' <<<"$over" | awk -F: 'NF == 2 { printf "%s%sx %s%%", sep, $1, $2; sep = ", " }')"
 done
-kea_best=$(awk '{print $1}' <<<"${res[kea]:-0}")
-for server in lanteld old etcd; do
-  [ -n "${res[$server]:-}" ] || continue
-  awk -v a="$(awk '{print $1}' <<<"${res[$server]}")" -v b="$kea_best" -v s="$server" 'BEGIN { if (b > 0) printf "ratio %s / Kea: %.2f\n", s, a/b }'
-done
+ratio() { # A B LABEL
+  [ -n "${res[$1]:-}" ] && [ -n "${res[$2]:-}" ] || return 0
+  awk -v a="$(awk '{print $1}' <<<"${res[$1]}")" -v b="$(awk '{print $1}' <<<"${res[$2]}")" -v l="$3" \
+    'BEGIN { if (b > 0) printf "ratio %s: %.2f\n", l, a/b }'
+}
+ratio lanteld kea "lanteld / Kea"
+ratio old kea "old / Kea"
+ratio etcd kea "lanteld on etcd / Kea"
+ratio pair keaha "lanteld pair / Kea HA pair"
 exit 0

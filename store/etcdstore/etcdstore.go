@@ -9,17 +9,38 @@
 // holds; the transaction's writes are recorded as they are made. Commit is
 // one etcd Txn:
 //
-//	If   mod_revision(<prefix>rev) < applied+1   (no other commit since the copy's revision)
+//	If   for each key written: mod_revision(key) < applied+1
+//	     (or = R, for a key this node itself last wrote at revision R
+//	     that the watch has not brought back yet)
 //	Then the recorded puts and deletes, and a put of <prefix>rev
+//	Else get <prefix>rev
 //
-// so a transaction commits only if nothing it could have read changed
-// since: every commit of every node writes <prefix>rev, so the compare is
-// on the whole of what was read (serializable, by the strictest compare).
-// The loser of a race (another node committed first) rolls its copy back,
-// waits until the watch has brought the winner's commit, and runs its
-// function again on the newer state; a lease or a number is therefore never
-// given to two clients, and a lease and its number still change in one
-// etcd transaction. Conflicts are counted (Stats).
+// so a transaction commits only if no other node changed any key it
+// writes since the copy's revision: the first committer wins on each key
+// (snapshot isolation). Every uniqueness the domain keeps is a key that
+// both sides of a race write: an address (lease.ip/<IP>), a client
+// (lease.cli/<client>), a number (num.term/<number>, num.mem n<number>), a
+// MAC (num.term.mac/<MAC>); two nodes giving one of them twice write the
+// same key, and the second commit fails. Two nodes writing different keys
+// (two clients, two addresses) commit side by side: neither waits for the
+// other, and neither starves when the other commits faster (the whole-prefix
+// compare of earlier versions made the slower node of a pair lose nearly
+// every race: 5 commits against 105 conflicts in 5 s). <prefix>rev is
+// still written by every commit, for nodes of earlier versions during a
+// rolling upgrade (they compare it), and read back by the loser: its mod
+// revision is the newest commit of the prefix, which the watch brings.
+//
+// The loser of a race rolls its copy back, waits until the watch has
+// brought the winner's commit, and runs its function again on the newer
+// state; a lease or a number is therefore never given to two clients, and
+// a lease and its number still change in one etcd transaction. Conflicts
+// are counted (Stats).
+//
+// This node's own commits come back through the watch too: the copy
+// already holds them (written under the same lock as the commit), so the
+// watch skips each key this node last wrote at that revision, and the
+// copy's revision moves only with the watch, in order, so that no other
+// node's commit between two of this node's is ever skipped.
 //
 // Without a quorum (a partition, two of three members down) the Txn fails
 // within CommitTimeout: Update returns store.ErrUnavailable and nothing is
@@ -128,10 +149,14 @@ type Store struct {
 
 	mu        sync.Mutex
 	observers []func(store.Tx, []byte, []byte, []byte, []byte)
-	// applied is the revision the copy holds; caught is signalled (closed
-	// and replaced) whenever it moves.
+	// applied is the revision the copy holds (brought by the watch);
+	// caught is signalled (closed and replaced) whenever it moves.
 	applied int64
 	caught  chan struct{}
+	// own holds the keys this node committed that the watch has not
+	// brought back yet: etcd key -> the commit's revision (negative: a
+	// delete).
+	own map[string]int64
 	// id is this node's ID; members the live nodes' (members.go).
 	id      string
 	members []string
@@ -163,7 +188,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("etcd: local copy: %w", err)
 	}
 	s := &Store{cfg: cfg, cli: cli, cache: cache, data: cfg.Prefix + "b/", revKey: cfg.Prefix + "rev",
-		caught: make(chan struct{}), id: newNodeID()}
+		caught: make(chan struct{}), own: map[string]int64{}, id: newNodeID()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.resync(); err != nil {
 		s.cancel()
@@ -296,25 +321,30 @@ func (s *Store) Update(f func(store.Tx) error) error {
 // commit sends tx's writes; the caller holds the copy's write lock, so the
 // watch applies nothing meanwhile.
 func (s *Store) commit(tx *recTx, deadline time.Time) error {
+	ops := make([]clientv3.Op, 0, len(tx.ops)+1)
+	cmps := make([]clientv3.Cmp, 0, len(tx.ops))
 	s.mu.Lock()
 	applied := s.applied
-	s.mu.Unlock()
-	ops := make([]clientv3.Op, 0, len(tx.ops)+1)
 	for _, o := range tx.ops {
+		switch r, mine := s.own[o.key]; {
+		case mine && r < 0: // deleted by this node: still absent
+			cmps = append(cmps, clientv3.Compare(clientv3.Version(o.key), "=", 0))
+		case mine:
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(o.key), "=", r))
+		default:
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(o.key), "<", applied+1))
+		}
 		if o.del {
 			ops = append(ops, clientv3.OpDelete(o.key))
 		} else {
 			ops = append(ops, clientv3.OpPut(o.key, string(o.val)))
 		}
 	}
+	s.mu.Unlock()
 	ops = append(ops, clientv3.OpPut(s.revKey, ""))
 	ctx, cancel := context.WithDeadline(clientv3.WithRequireLeader(s.ctx), deadline)
 	defer cancel()
-	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(s.revKey), "<", applied+1)).
-		Then(ops...).
-		Else(clientv3.OpGet(s.revKey)).
-		Commit()
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(s.revKey)).Commit()
 	switch {
 	case errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge):
 		return fmt.Errorf("%w (%d changes): %w", store.ErrTooLarge, len(ops), err)
@@ -331,7 +361,16 @@ func (s *Store) commit(tx *recTx, deadline time.Time) error {
 		return &errConflict{rev: rev}
 	}
 	s.commits.Add(1)
-	s.setApplied(resp.Header.Revision)
+	rev := resp.Header.Revision
+	s.mu.Lock()
+	for _, o := range tx.ops {
+		if o.del {
+			s.own[o.key] = -rev
+		} else {
+			s.own[o.key] = rev
+		}
+	}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -341,8 +380,43 @@ func (s *Store) setApplied(rev int64) {
 		s.applied = rev
 		close(s.caught)
 		s.caught = make(chan struct{})
+		// The watch brings revisions in order: this node's keys of a
+		// commit at or below rev came back (or were read again by a
+		// resync).
+		for k, r := range s.own {
+			if abs(r) <= rev {
+				delete(s.own, k)
+			}
+		}
 	}
 	s.mu.Unlock()
+}
+
+func abs(r int64) int64 {
+	if r < 0 {
+		return -r
+	}
+	return r
+}
+
+// mine reports whether the change of key at rev is one the copy already
+// holds because this node wrote it (at rev, or later), and forgets a
+// commit of this node once the watch brought it. Under s.mu.
+func (s *Store) mine(key string, rev int64) bool {
+	r, ok := s.own[key]
+	if !ok {
+		return false
+	}
+	switch r = abs(r); {
+	case rev < r:
+		return true // older than this node's own write, which the copy holds
+	case rev == r:
+		delete(s.own, key)
+		return true // this node's own commit
+	default:
+		delete(s.own, key)
+		return false // another node wrote it after this one
+	}
 }
 
 // waitApplied waits until the copy holds revision rev.
@@ -404,6 +478,12 @@ func (s *Store) apply(changes []change, rev int64) error {
 		tx := boltstore.Tx(btx)
 		for _, c := range changes {
 			if c.rev <= applied {
+				continue
+			}
+			s.mu.Lock()
+			skip := s.mine(s.etcdKey(c.bucket, c.key), c.rev)
+			s.mu.Unlock()
+			if skip {
 				continue
 			}
 			b, err := tx.CreateBucketIfNotExists(c.bucket)
@@ -534,7 +614,7 @@ func (s *Store) applyEvents(resp clientv3.WatchResponse) error {
 	rev := applied
 	for _, ev := range resp.Events {
 		if ev.Kv.ModRevision <= applied {
-			continue // this node's own commit, already in the copy
+			continue // in the copy already (a resync read it)
 		}
 		rev = max(rev, ev.Kv.ModRevision)
 		b, k, ok := s.split(ev.Kv.Key)
