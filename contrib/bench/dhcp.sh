@@ -148,8 +148,14 @@ JSON
 export KEA_PIDFILE_DIR=$work KEA_LOCKFILE_DIR=$work
 
 # The etcd rows: three members on 127.0.0.1 in the servers' namespace
-# (contrib/bench/etcd.sh), each step on a fresh prefix.
-etcd_prefix=0
+# (contrib/bench/etcd.sh), started once before the searches, each step on a
+# fresh prefix (counted in a file: each run is a subshell).
+next_prefix() {
+  local n
+  n=$(($(cat "$work/prefix" 2>/dev/null || echo 0) + 1))
+  echo "$n" > "$work/prefix"
+  echo "$n"
+}
 
 # launch NAME CPU CMD...: one server process in the servers' namespace
 # (pinned to CPU when given), its output in NAME.log.
@@ -178,9 +184,8 @@ start() {
       lantel_yaml 0 > "$work/lantel0.yaml"
       launch server "" "$bin/lanteld" -c "$work/lantel0.yaml" ${LANTELD_ARGS:-} ;;
     etcd|pair)
-      [ ${#etcd_pids[@]} -gt 0 ] || etcd_cluster "$work" "$srv"
-      etcd_prefix=$((etcd_prefix + 1))
-      local nodes=0 cpu=""
+      local nodes=0 cpu="" etcd_prefix
+      etcd_prefix=$(next_prefix)
       [ "$1" = pair ] && nodes="0 1" cpu=$PAIR_CPU
       for n in $nodes; do
         lantel_yaml "$n" "$etcd_prefix" > "$work/lantel$n.yaml"
@@ -226,27 +231,43 @@ cputicks() {
 # noisy machine), and the part of the offered load perfdhcp did not send)
 run() {
   start "$1"
-  local c0; c0=$(cputicks)
+  local c0 e0; c0=$(cputicks) e0=$(etcdticks)
   local to=198.18.0.1
   case $1 in keaha|pair) to="-B 255.255.255.255" ;; esac
-  out=$(ip netns exec "$cli" timeout $((PERIOD + 20)) perfdhcp -4 -l br0 -r "$2" -R $CLIENTS -p "$PERIOD" \
+  # -W: answers that arrive within a second after the last message was
+  # sent still count (a real client waits 4 s before it sends again, RFC
+  # 2131 4.1); without it every answer in flight when the sending stops is
+  # a drop, and a server that answers in 50 ms "drops" 1 % at 1,000/s.
+  out=$(ip netns exec "$cli" timeout $((PERIOD + 20)) perfdhcp -4 -l br0 -r "$2" -R $CLIENTS -p "$PERIOD" -W 1000000 \
         -o 60,4772616e6473747265616d $to 2>&1 || true)
-  local c1; c1=$(cputicks)
+  local c1 e1; c1=$(cputicks) e1=$(etcdticks)
   if [ -n "${KEEP:-}" ]; then
     ip netns exec "$srv" curl -s -o "$work/metrics.$1.$2.txt" http://127.0.0.1:5758/metrics || true
     [ "$1" = pair ] && { ip netns exec "$srv" curl -s -o "$work/metrics.$1.$2.node1.txt" http://127.0.0.1:5768/metrics || true; }
   fi
   stop
   echo "$out" > "$work/perfdhcp.$1.$2.txt"
-  awk -v period="$PERIOD" -v offered="$2" -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -f contrib/bench/perfdhcp.awk <<<"$out"
+  local line
+  line=$(awk -v period="$PERIOD" -v offered="$2" -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -f contrib/bench/perfdhcp.awk <<<"$out")
+  # The etcd members' CPU per DORA, beside the servers' own.
+  awk -v l="$line" -v t=$((e1 - e0)) -v hz="$(getconf CLK_TCK)" -v p="$PERIOD" \
+    'BEGIN { split(l, f, " "); a = f[1] * p; printf "%s %.0f\n", l, (a > 0 ? t * 1e6 / hz / a : 0) }'
+}
+
+# etcdticks: the etcd members' CPU time so far (0 without them).
+etcdticks() {
+  local p t=0
+  for p in "${etcd_pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$t"
 }
 
 # passes DROPS SHORT: a step is sustained with < 1 % drops, and only if
 # perfdhcp sent at least 97 % of the offered load (else the load tool, not
 # the server, was the limit: the step tells nothing and counts as failed).
 passes() { awk -v d="$1" -v s="$2" 'BEGIN{exit !(d < 1 && s < 3)}'; }
-step() { # SERVER OFFERED GOT DROPS COST SHORT
-  printf '  %-8s offered %6d/s: %8.0f DORA/s, drops %6.2f%%, %4.0f µs CPU/DORA%s\n' "$1" "$2" "$3" "$4" "$5" \
+step() { # SERVER OFFERED GOT DROPS COST SHORT ETCDCOST
+  printf '  %-8s offered %6d/s: %8.0f DORA/s, drops %6.2f%%, %4.0f µs CPU/DORA%s%s\n' "$1" "$2" "$3" "$4" "$5" \
+    "$(awk -v e="${7:-0}" 'BEGIN { if (e > 0) printf " (+ etcd %.0f)", e }')" \
     "$(awk -v s="$6" 'BEGIN { if (s >= 3) printf " (perfdhcp sent %.0f%% of it: not measured)", 100 - s }')" >&2
 }
 
@@ -255,7 +276,18 @@ step() { # SERVER OFFERED GOT DROPS COST SHORT
 # (below saturation), medians of RUNS (3) rounds, the servers alternating.
 # COST_SERVERS may name "old": the lanteld in OLD_BIN (an earlier build), to
 # compare two versions in one run.
+# need_etcd SERVER...: starts the etcd cluster (in this shell, so that
+# cleanup stops it) when a row needs it.
+need_etcd() {
+  local server
+  for server in "$@"; do
+    case $server in etcd|pair) [ ${#etcd_pids[@]} -gt 0 ] || etcd_cluster "$work" "$srv" ;; esac
+  done
+}
+
 if [ -n "${COST:-}" ]; then
+  read -ra cs <<<"${COST_SERVERS:-kea lanteld}"
+  need_etcd "${cs[@]}"
   # Rounds of one run per server (alternating, so a burst of noise from
   # other work on the machine falls on all of them), then each one's medians.
   declare -A costruns
@@ -275,18 +307,18 @@ fi
 # those multiples of its maximum and each step's goodput (ACKs/s) is given
 # as a part of the maximum's (it should not collapse past saturation).
 search() {
-  local server=$1 best=0 bestrate=0 fail=0 rates=$RATES got drops cost short
+  local server=$1 best=0 bestrate=0 fail=0 rates=$RATES got drops cost short ecost
   case $server in etcd) rates=$ETCD_RATES ;; keaha|pair) rates=$PAIR_RATES ;; esac
   for r in $rates; do
-    read -r got drops cost short < <(run "$server" "$r")
-    step "$server" "$r" "$got" "$drops" "$cost" "$short"
+    read -r got drops cost short ecost < <(run "$server" "$r")
+    step "$server" "$r" "$got" "$drops" "$cost" "$short" "$ecost"
     if passes "$drops" "$short"; then best=$r; bestrate=$got; else fail=$r; break; fi
   done
   if [ "$fail" -gt 0 ] && [ "$best" -gt 0 ]; then
     for _ in 1 2; do
       local mid=$(( (best + fail) / 2 ))
-      read -r got drops cost short < <(run "$server" "$mid")
-      step "$server" "$mid" "$got" "$drops" "$cost" "$short"
+      read -r got drops cost short ecost < <(run "$server" "$mid")
+      step "$server" "$mid" "$got" "$drops" "$cost" "$short" "$ecost"
       if passes "$drops" "$short"; then best=$mid; bestrate=$got; else fail=$mid; fi
     done
   fi
@@ -294,8 +326,8 @@ search() {
   if [ "$best" -gt 0 ]; then
     for m in ${OVERLOAD-1.5 2}; do
       local r; r=$(awk -v b="$best" -v m="$m" 'BEGIN{printf "%d", b*m}')
-      read -r got drops cost short < <(run "$server" "$r")
-      step "$server" "$r" "$got" "$drops" "$cost" "$short"
+      read -r got drops cost short ecost < <(run "$server" "$r")
+      step "$server" "$r" "$got" "$drops" "$cost" "$short" "$ecost"
       over+=" $m:$(awk -v g="$got" -v b="$bestrate" -v s="$short" 'BEGIN { if (s >= 3) printf "-"; else printf "%.0f", (b > 0 ? 100*g/b : 0) }')"
     done
   fi
@@ -314,6 +346,7 @@ else
   if [ -f "$HOOKS/libdhcp_ha.so" ] && command -v curl >/dev/null; then servers+=(keaha); else echo "(no $HOOKS/libdhcp_ha.so or curl: no Kea HA row)"; fi
   command -v etcd >/dev/null && servers+=(pair)
 fi
+need_etcd "${servers[@]}"
 for server in "${servers[@]}"; do res[$server]=$(search "$server"); done
 declare -A label=([kea]="Kea 2.2 (memfile, multi-threaded, no fsync)" [lanteld]="lanteld (numbering on, ACKs fsync'd)"
   [old]="lanteld (OLD_BIN=${OLD_BIN:-})" [etcd]="lanteld on etcd (3 members, this machine)"
