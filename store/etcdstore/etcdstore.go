@@ -9,20 +9,22 @@
 // holds; the transaction's writes are recorded as they are made. Commit is
 // one etcd Txn:
 //
-//	If   for each key written: mod_revision(key) < applied+1
+//	If   for each key written or read (Get): mod_revision(key) < applied+1
 //	     (or = R, for a key this node itself last wrote at revision R
 //	     that the watch has not brought back yet)
 //	Then the recorded puts and deletes, and a put of <prefix>rev
 //	Else get <prefix>rev
 //
 // so a transaction commits only if no other node changed any key it
-// writes since the copy's revision: the first committer wins on each key
-// (snapshot isolation). Every uniqueness the domain keeps is a key that
-// both sides of a race write: an address (lease.ip/<IP>), a client
-// (lease.cli/<client>), a number (num.term/<number>, num.mem n<number>), a
-// MAC (num.term.mac/<MAC>); two nodes giving one of them twice write the
-// same key, and the second commit fails. Two nodes writing different keys
-// (two clients, two addresses) commit side by side: neither waits for the
+// wrote or read since the copy's revision: the first committer wins on
+// each key. Every uniqueness the domain keeps is a key that both sides of
+// a race write (an address, lease.ip/<IP>; a client, lease.cli/<client>; a
+// number, num.term/<number>; a MAC, num.term.mac/<MAC>), or one side reads
+// and the other writes (a reservation, num.res/<number>, read by a binding
+// of that number); either way the second commit fails. What a cursor walks
+// is not compared (the domain's decisions on a range, like the lease
+// reclaimer's, write each key they act on). Two nodes touching different
+// keys (two clients, two addresses) commit side by side: neither waits for the
 // other, and neither starves when the other commits faster (the whole-prefix
 // compare of earlier versions made the slower node of a pair lose nearly
 // every race: 5 commits against 105 conflicts in 5 s). <prefix>rev is
@@ -322,18 +324,28 @@ func (s *Store) Update(f func(store.Tx) error) error {
 // watch applies nothing meanwhile.
 func (s *Store) commit(tx *recTx, deadline time.Time) error {
 	ops := make([]clientv3.Op, 0, len(tx.ops)+1)
-	cmps := make([]clientv3.Cmp, 0, len(tx.ops))
+	cmps := make([]clientv3.Cmp, 0, len(tx.ops)+len(tx.reads))
 	s.mu.Lock()
 	applied := s.applied
-	for _, o := range tx.ops {
-		switch r, mine := s.own[o.key]; {
+	// unchanged: key is as the copy has it (absent, or as this node last
+	// wrote it, or not changed since the copy's revision).
+	unchanged := func(key string) clientv3.Cmp {
+		switch r, mine := s.own[key]; {
 		case mine && r < 0: // deleted by this node: still absent
-			cmps = append(cmps, clientv3.Compare(clientv3.Version(o.key), "=", 0))
+			return clientv3.Compare(clientv3.Version(key), "=", 0)
 		case mine:
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(o.key), "=", r))
+			return clientv3.Compare(clientv3.ModRevision(key), "=", r)
 		default:
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(o.key), "<", applied+1))
+			return clientv3.Compare(clientv3.ModRevision(key), "<", applied+1)
 		}
+	}
+	for k := range tx.reads {
+		if _, written := tx.at[k]; !written {
+			cmps = append(cmps, unchanged(k))
+		}
+	}
+	for _, o := range tx.ops {
+		cmps = append(cmps, unchanged(o.key))
 		if o.del {
 			ops = append(ops, clientv3.OpDelete(o.key))
 		} else {

@@ -177,6 +177,64 @@ func TestNoLostUpdateBetweenTwoWriters(t *testing.T) {
 	t.Logf("%d commits, %d conflicts", a.Stats().Commits+b.Stats().Commits, a.Stats().Conflicts+b.Stats().Conflicts)
 }
 
+// A decision on a key one node reads and the other writes is not lost
+// either (no write skew): node a takes x only while y is free, node b
+// takes y only while x is free, at the same moment, round after round;
+// never both.
+func TestNoWriteSkew(t *testing.T) {
+	ms := storetest.StartCluster(t, t.TempDir(), []string{"127.0.0.1"}, "")
+	eps := storetest.Endpoints(ms)
+	a := node(t, eps, "/t/skew/", etcdstore.Config{CommitTimeout: 10 * time.Second})
+	b := node(t, eps, "/t/skew/", etcdstore.Config{CommitTimeout: 10 * time.Second})
+	takeIfFree := func(s *etcdstore.Store, mine, other []byte) error {
+		return s.Update(func(tx store.Tx) error {
+			bk := tx.Bucket(bkt)
+			if bk.Get(other) != nil {
+				return nil
+			}
+			return bk.Put(mine, []byte("taken"))
+		})
+	}
+	const rounds = 100
+	for i := range rounds {
+		x, y := fmt.Appendf(nil, "x%03d", i), fmt.Appendf(nil, "y%03d", i)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for _, c := range []struct {
+			s           *etcdstore.Store
+			mine, other []byte
+		}{{a, x, y}, {b, y, x}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if err := takeIfFree(c.s, c.mine, c.other); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+	}
+	waitRev(t, a, max(a.Stats().Revision, b.Stats().Revision))
+	both := 0
+	if err := a.View(func(tx store.Tx) error {
+		bk := tx.Bucket(bkt)
+		for i := range rounds {
+			if bk.Get(fmt.Appendf(nil, "x%03d", i)) != nil && bk.Get(fmt.Appendf(nil, "y%03d", i)) != nil {
+				both++
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if both > 0 {
+		t.Fatalf("%d of %d rounds took both x and y", both, rounds)
+	}
+	t.Logf("%d conflicts", a.Stats().Conflicts+b.Stats().Conflicts)
+}
+
 func waitRev(t *testing.T, s *etcdstore.Store, rev int64) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); s.Stats().Revision < rev; {

@@ -7,13 +7,22 @@ import (
 )
 
 // recTx is a write transaction on the local copy that records its writes
-// for the etcd Txn. The last write of a key wins (etcd refuses a key twice
-// in one Txn).
+// for the etcd Txn, and the keys it read with Get: the commit compares
+// both (see the package doc). The last write of a key wins (etcd refuses a
+// key twice in one Txn).
 type recTx struct {
 	store.Tx
-	s   *Store
-	ops []op
-	at  map[string]int // etcd key -> index in ops
+	s     *Store
+	ops   []op
+	at    map[string]int      // etcd key -> index in ops
+	reads map[string]struct{} // etcd keys read by Get (absent ones too)
+}
+
+func (t *recTx) read(bucket, key []byte) {
+	if t.reads == nil {
+		t.reads = map[string]struct{}{}
+	}
+	t.reads[t.s.etcdKey(bucket, key)] = struct{}{}
 }
 
 type op struct {
@@ -64,6 +73,15 @@ type recBucket struct {
 	store.Bucket
 	name []byte
 	tx   *recTx
+}
+
+// Get reads k and remembers that the transaction depends on it: the
+// commit fails if another node has changed it since (a reservation read
+// on one node while another binds the same number, for instance, is a
+// conflict, not two answers that each looked right alone).
+func (b *recBucket) Get(k []byte) []byte {
+	b.tx.read(b.name, k)
+	return b.Bucket.Get(k)
 }
 
 func (b *recBucket) Put(k, v []byte) error {
