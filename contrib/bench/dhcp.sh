@@ -182,14 +182,16 @@ start() {
     lanteld|old)
       [ "$1" = old ] && bin=$OLD_BIN
       lantel_yaml 0 > "$work/lantel0.yaml"
-      launch server "" "$bin/lanteld" -c "$work/lantel0.yaml" ${LANTELD_ARGS:-} ;;
+      launch server "" "$bin/lanteld" -c "$work/lantel0.yaml" ${LANTELD_ARGS:-} \
+        ${PROFILE:+-cpuprofile "$work/cpu.$1.$(date +%s).prof"} ;;
     etcd|pair)
       local nodes=0 cpu="" etcd_prefix
       etcd_prefix=$(next_prefix)
       [ "$1" = pair ] && nodes="0 1" cpu=$PAIR_CPU
       for n in $nodes; do
         lantel_yaml "$n" "$etcd_prefix" > "$work/lantel$n.yaml"
-        launch "server$n" "$cpu" "$BIN/lanteld" -c "$work/lantel$n.yaml" ${LANTELD_ARGS:-}
+        launch "server$n" "$cpu" "$BIN/lanteld" -c "$work/lantel$n.yaml" ${LANTELD_ARGS:-} \
+          ${PROFILE:+-cpuprofile "$work/cpu.$1.$n.$(date +%s).prof"}
       done ;;
     kea)
       kea_json > "$work/kea.json"
@@ -271,7 +273,9 @@ step() { # SERVER OFFERED GOT DROPS COST SHORT ETCDCOST
     "$(awk -v s="$6" 'BEGIN { if (s >= 3) printf " (perfdhcp sent %.0f%% of it: not measured)", 100 - s }')" >&2
 }
 
-# LANTELD_ARGS: more arguments for lanteld (e.g. -cpuprofile FILE).
+# LANTELD_ARGS: more arguments for lanteld. PROFILE=1 (with KEEP=1): a CPU
+# profile of each lanteld run, cpu.<row>[.<node>].<time>.prof in the kept
+# directory.
 # COST=RATE: only the cost per DORA of each server at that offered rate
 # (below saturation), medians of RUNS (3) rounds, the servers alternating.
 # COST_SERVERS may name "old": the lanteld in OLD_BIN (an earlier build), to
@@ -339,12 +343,18 @@ declare -A res
 servers=()
 if [ -n "${SERVERS:-}" ]; then
   read -ra servers <<<"$SERVERS"
+elif [ -n "${ONLY_LANTELD:-}" ]; then # the older switches
+  servers=(lanteld)
+elif [ -n "${ONLY_KEA:-}" ]; then
+  servers=(kea)
 else
   servers=(kea lanteld)
   [ -n "${OLD_BIN:-}" ] && servers+=(old)
-  if command -v etcd >/dev/null; then servers+=(etcd); else echo "(etcd-server not installed: no etcd rows)"; fi
+  if [ -n "${NO_ETCD:-}" ]; then :
+  elif command -v etcd >/dev/null; then servers+=(etcd)
+  else echo "(etcd-server not installed: no etcd rows)"; fi
   if [ -f "$HOOKS/libdhcp_ha.so" ] && command -v curl >/dev/null; then servers+=(keaha); else echo "(no $HOOKS/libdhcp_ha.so or curl: no Kea HA row)"; fi
-  command -v etcd >/dev/null && servers+=(pair)
+  command -v etcd >/dev/null && [ -z "${NO_ETCD:-}" ] && servers+=(pair)
 fi
 need_etcd "${servers[@]}"
 for server in "${servers[@]}"; do res[$server]=$(search "$server"); done

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +72,7 @@ type packet6 struct {
 // relays.
 func Start6(addrs []net.UDPAddr, chain []handler.Handler6, opts Options6) (*Server6, error) {
 	if opts.Workers <= 0 {
-		opts.Workers = 64 * runtime.GOMAXPROCS(0)
+		opts.Workers = defaultWorkers()
 	}
 	if opts.Queue <= 0 {
 		opts.Queue = 4096
