@@ -237,7 +237,7 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []b
 		case replayPending:
 			return nil // the first copy's reply is on its way
 		}
-		if !(*s.trusted.Load())[src.Addr()] && !s.limit.Allow(src.Addr(), start) {
+		if !(*s.trusted.Load())[src.Addr()] && !s.limit.Allow(ratelimit.SourceKey(src.Addr()), start) {
 			reply := errorReply(&m, ltnp.ResultTryLater, "too many requests from this address")
 			s.replay.forget(key)
 			return s.encode(&reply, out, start, m.Type)

@@ -22,7 +22,8 @@ func NewAdmission(perSource, total float64) Admission {
 	return Admission{PerSource: New(perSource), Total: New(total)}
 }
 
-// Allow takes a token for src and one of the total at now.
+// Allow takes a token for src (an IPv6 source by its /64: SourceKey) and
+// one of the total at now.
 func (a Admission) Allow(src netip.Addr, now time.Time) bool {
-	return a.PerSource.Allow(src, now) && a.Total.Allow(everybody, now)
+	return a.PerSource.Allow(SourceKey(src), now) && a.Total.Allow(everybody, now)
 }

@@ -114,14 +114,15 @@ func exhausted(err error) bool {
 }
 
 // SourceKey is what a source's limits count under: an IPv4 address as it
-// is, an IPv6 address by its /64 (one host may use any address of its /64,
-// RFC 4941 and RFC 8981, so a bound per address would bound nothing).
+// is (also when mapped in IPv6), an IPv6 address by its /64 (one host may
+// use any address of its /64, RFC 4941 and RFC 8981, so a bound per
+// address would bound nothing).
 func SourceKey(a netip.Addr) netip.Addr {
 	if a.Is6() && !a.Is4In6() {
 		p, _ := a.Prefix(64)
 		return p.Addr()
 	}
-	return a
+	return a.Unmap()
 }
 
 func addrOf(a net.Addr) netip.Addr {

@@ -14,7 +14,7 @@ func TestSourceKey(t *testing.T) {
 		"2001:db8:1::100":      "2001:db8:1::",
 		"2001:db8:1:0:a:b:c:d": "2001:db8:1::",
 		"2001:db8:1:2::1":      "2001:db8:1:2::",
-		"::ffff:198.51.100.1":  "::ffff:198.51.100.1",
+		"::ffff:198.51.100.1":  "198.51.100.1", // the IPv4 host it is
 	} {
 		if got := sourceKey(netip.MustParseAddr(in)); got != netip.MustParseAddr(want) {
 			t.Errorf("sourceKey(%s) = %v, want %s", in, got, want)
