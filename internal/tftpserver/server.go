@@ -309,7 +309,7 @@ func (s *Server) request(b []byte, src netip.AddrPort, local netip.Addr) {
 		s.replyError(s.conn, src, errIllegal, err.Error())
 		return
 	}
-	if !s.acquire(src.Addr()) {
+	if !s.acquire(ratelimit.SourceKey(src.Addr())) {
 		s.Busy.Add(1)
 		s.observe("busy")
 		return // the client retransmits its request
@@ -317,7 +317,7 @@ func (s *Server) request(b []byte, src netip.AddrPort, local netip.Addr) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer s.release(src.Addr())
+		defer s.release(ratelimit.SourceKey(src.Addr()))
 		s.serve(rq, src, local)
 	}()
 }
