@@ -2,6 +2,7 @@ package dhcpserve
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,13 +41,17 @@ type Server6 struct {
 	Dropped atomic.Uint64 // datagrams dropped: the queue was full, or they waited past MaxDelay
 }
 
-// Options6 configure a Server6 (see Options).
+// Options6 configure a Server6 (see Options: the same defaults, the same
+// shedding: a SOLICIT or INFORMATION-REQUEST, directly or inside relays, is
+// admitted only while fewer than SolicitQueue datagrams wait; what a
+// server sends, and what is not DHCPv6, is dropped unread).
 type Options6 struct {
-	Workers    int
-	Queue      int
-	QueueBytes int64
-	MaxDelay   time.Duration
-	Log        *slog.Logger
+	Workers      int
+	Queue        int
+	SolicitQueue int
+	QueueBytes   int64
+	MaxDelay     time.Duration
+	Log          *slog.Logger
 	// Bind, when set, gives the chain for requests that arrive on an
 	// interface (a direct client's link is the interface's).
 	Bind func(ifi net.Interface) []handler.Handler6
@@ -75,13 +80,16 @@ func Start6(addrs []net.UDPAddr, chain []handler.Handler6, opts Options6) (*Serv
 		opts.Workers = defaultWorkers()
 	}
 	if opts.Queue <= 0 {
-		opts.Queue = 4096
+		opts.Queue = 1024
+	}
+	if opts.SolicitQueue <= 0 || opts.SolicitQueue > opts.Queue {
+		opts.SolicitQueue = max(1, opts.Queue/4)
 	}
 	if opts.QueueBytes <= 0 {
 		opts.QueueBytes = 2 << 20
 	}
 	if opts.MaxDelay <= 0 {
-		opts.MaxDelay = time.Second
+		opts.MaxDelay = 500 * time.Millisecond
 	}
 	s := &Server6{handlers: chain, opts: opts, log: opts.Log, queue: make(chan packet6, opts.Queue)}
 	if s.log == nil {
@@ -231,7 +239,14 @@ func (s *Server6) read(l *listener6) {
 			s.log.Warn("dhcpv6 read", "err", err)
 			continue
 		}
-		if s.queued.Load()+int64(n) > s.opts.QueueBytes {
+		limit := s.opts.Queue
+		switch peekType6(buf[:n], 0) {
+		case 0:
+			continue // a server's message, or not DHCPv6: unread
+		case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeInformationRequest:
+			limit = s.opts.SolicitQueue
+		}
+		if len(s.queue) >= limit || s.queued.Load()+int64(n) > s.opts.QueueBytes {
 			s.Dropped.Add(1)
 			continue
 		}
@@ -326,4 +341,33 @@ func (s *Server6) chain(p packet6) []handler.Handler6 {
 		return s.handlers
 	}
 	return boundChain(&s.bound, s.opts.Bind, p.l.iface, p.ifIndex)
+}
+
+// peekType6 is the type of the client's message in b, inside its relays
+// (RFC 8415 9: a Relay-forward carries it in option 9, Relay Message),
+// read without parsing; 0 when b is not a client's message (ADVERTISE,
+// REPLY, RECONFIGURE, RELAY-REPL: what a server sends) or is cut short.
+func peekType6(b []byte, depth int) dhcpv6.MessageType {
+	if len(b) < 4 || depth > 32 { // HOP_COUNT_LIMIT is 8; 32 tolerates more
+		return 0
+	}
+	switch t := dhcpv6.MessageType(b[0]); t {
+	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeConfirm,
+		dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind, dhcpv6.MessageTypeRelease,
+		dhcpv6.MessageTypeDecline, dhcpv6.MessageTypeInformationRequest:
+		return t
+	case dhcpv6.MessageTypeRelayForward:
+		const header = 34 // type, hop count, link-address, peer-address
+		for o := b[min(header, len(b)):]; len(o) >= 4; {
+			code, l := binary.BigEndian.Uint16(o), int(binary.BigEndian.Uint16(o[2:]))
+			if 4+l > len(o) {
+				return 0
+			}
+			if code == uint16(dhcpv6.OptionRelayMsg) {
+				return peekType6(o[4:4+l], depth+1)
+			}
+			o = o[4+l:]
+		}
+	}
+	return 0
 }
