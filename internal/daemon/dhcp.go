@@ -352,7 +352,7 @@ func (s *dhcpSetup) start(d *Daemon) (*dhcpserve.Server, error) {
 		c[lt] = lh.On(ifi)
 		return c
 	}
-	srv, err := dhcpserve.Start(s.conf.Server4.Addresses, chain, dhcpserve.Options{Log: d.log, Bind: bind})
+	srv, err := dhcpserve.Start(s.conf.Server4.Addresses, chain, dhcpserve.Options{Queueing: dhcpserve.Queueing{Log: d.log}, Bind: bind})
 	if err != nil {
 		return nil, fmt.Errorf("%s: server4.listen: %w", file, err)
 	}

@@ -165,7 +165,7 @@ func (s *dhcp6Setup) start(d *Daemon) (*dhcpserve.Server6, error) {
 		c[lt] = lh.On(ifi)
 		return c
 	}
-	srv, err := dhcpserve.Start6(s.conf.Server6.Addresses, chain, dhcpserve.Options6{Log: d.log, Bind: bind})
+	srv, err := dhcpserve.Start6(s.conf.Server6.Addresses, chain, dhcpserve.Options6{Queueing: dhcpserve.Queueing{Log: d.log}, Bind: bind})
 	if err != nil {
 		return nil, fmt.Errorf("%s: server6.listen: %w", file, err)
 	}

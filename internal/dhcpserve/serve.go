@@ -14,7 +14,7 @@
 // Datagrams are read in batches (recvmmsg) and judged as they are read,
 // before any parsing: what is not a BOOTREQUEST is dropped, and a
 // DISCOVER (or INFORM) is admitted only while the queue is short
-// (DiscoverQueue), so that past saturation the work goes to the REQUESTs
+// (NewQueue), so that past saturation the work goes to the REQUESTs
 // of exchanges already begun, each of which ends in a lease, instead of
 // to new OFFERs that the queue would then answer late or not at all: the
 // goodput stays near the maximum however much more is offered. Replies
@@ -46,15 +46,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Options configure a Server.
-type Options struct {
+// Queueing is how a server, DHCPv4 or DHCPv6, queues what it reads and
+// sheds what it cannot answer in time. The zero value takes the defaults.
+type Queueing struct {
 	Workers int // default defaultWorkers(): ACKs wait for a shared commit
 	Queue   int // datagrams waiting for a worker; default 1024
-	// DiscoverQueue: a DISCOVER or INFORM is admitted only while fewer
-	// than this many datagrams wait (default Queue/4); REQUESTs, RELEASEs
-	// and DECLINEs up to Queue. Past saturation new exchanges are turned
-	// away at the door and the ones begun are finished.
-	DiscoverQueue int
+	// NewQueue: a message that begins an exchange (DISCOVER or INFORM;
+	// SOLICIT or INFORMATION-REQUEST, inside its relays too) is admitted
+	// only while fewer than this many datagrams wait (default Queue/4);
+	// the others (REQUEST, RENEW, RELEASE, DECLINE...) up to Queue. Past
+	// saturation new exchanges are turned away at the door and the ones
+	// begun are finished.
+	NewQueue int
 	// QueueBytes bounds the bytes of the datagrams waiting (default 2 MiB):
 	// each is kept at its own size, not in a 64 KiB read buffer.
 	QueueBytes int64
@@ -65,6 +68,32 @@ type Options struct {
 	// given up on only costs work.
 	MaxDelay time.Duration
 	Log      *slog.Logger
+}
+
+func (q *Queueing) defaults() {
+	if q.Workers <= 0 {
+		q.Workers = defaultWorkers()
+	}
+	if q.Queue <= 0 {
+		q.Queue = 1024
+	}
+	if q.NewQueue <= 0 || q.NewQueue > q.Queue {
+		q.NewQueue = max(1, q.Queue/4)
+	}
+	if q.QueueBytes <= 0 {
+		q.QueueBytes = 2 << 20
+	}
+	if q.MaxDelay <= 0 {
+		q.MaxDelay = 500 * time.Millisecond
+	}
+	if q.Log == nil {
+		q.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Options configure a Server.
+type Options struct {
+	Queueing
 	// Bind, when set, gives the chain for requests that arrive on an
 	// interface (lantel picks a direct client's subnet by it). It is
 	// called once per interface; without it every request gets the chain
@@ -121,25 +150,8 @@ func defaultWorkers() int { return max(512, 64*runtime.GOMAXPROCS(0)) }
 // Start listens on addrs (CoreDHCP's server4.listen entries: an IP, and an
 // interface as the zone) and serves with the chain.
 func Start(addrs []net.UDPAddr, chain []handler.Handler4, opts Options) (*Server, error) {
-	if opts.Workers <= 0 {
-		opts.Workers = defaultWorkers()
-	}
-	if opts.Queue <= 0 {
-		opts.Queue = 1024
-	}
-	if opts.DiscoverQueue <= 0 || opts.DiscoverQueue > opts.Queue {
-		opts.DiscoverQueue = max(1, opts.Queue/4)
-	}
-	if opts.QueueBytes <= 0 {
-		opts.QueueBytes = 2 << 20
-	}
-	if opts.MaxDelay <= 0 {
-		opts.MaxDelay = 500 * time.Millisecond
-	}
+	opts.defaults()
 	s := &Server{handlers: chain, opts: opts, log: opts.Log, queue: make(chan packet, opts.Queue)}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
 	for _, a := range addrs {
 		l, err := listen(a)
 		if err != nil {
@@ -253,7 +265,7 @@ func (s *Server) read(l *listener) {
 
 // admit queues a datagram just read, or drops it: unread when it is not a
 // BOOTREQUEST; counted in Dropped when the queue has no room for it (a
-// DISCOVER or INFORM finds no room once DiscoverQueue datagrams wait).
+// DISCOVER or INFORM finds no room once NewQueue datagrams wait).
 func (s *Server) admit(l *listener, m *ipv4.Message, now time.Time) {
 	b := m.Buffers[0][:m.N]
 	if m.Flags&unix.MSG_TRUNC != 0 || len(b) < optionsAt || b[0] != byte(dhcpv4.OpcodeBootRequest) {
@@ -262,7 +274,7 @@ func (s *Server) admit(l *listener, m *ipv4.Message, now time.Time) {
 	limit := s.opts.Queue
 	switch peekType(b) {
 	case dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeInform:
-		limit = s.opts.DiscoverQueue
+		limit = s.opts.NewQueue
 	}
 	if len(s.queue) >= limit || s.queued.Load()+int64(len(b)) > s.opts.QueueBytes {
 		s.Dropped.Add(1)

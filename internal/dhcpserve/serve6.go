@@ -41,17 +41,10 @@ type Server6 struct {
 	Dropped atomic.Uint64 // datagrams dropped: the queue was full, or they waited past MaxDelay
 }
 
-// Options6 configure a Server6 (see Options: the same defaults, the same
-// shedding: a SOLICIT or INFORMATION-REQUEST, directly or inside relays, is
-// admitted only while fewer than SolicitQueue datagrams wait; what a
-// server sends, and what is not DHCPv6, is dropped unread).
+// Options6 configure a Server6: the same queueing as DHCPv4's (Queueing);
+// what a server sends, and what is not DHCPv6, is dropped unread.
 type Options6 struct {
-	Workers      int
-	Queue        int
-	SolicitQueue int
-	QueueBytes   int64
-	MaxDelay     time.Duration
-	Log          *slog.Logger
+	Queueing
 	// Bind, when set, gives the chain for requests that arrive on an
 	// interface (a direct client's link is the interface's).
 	Bind func(ifi net.Interface) []handler.Handler6
@@ -76,25 +69,8 @@ type packet6 struct {
 // group (ff02::1:2) there, so that "%eth0" alone serves direct clients and
 // relays.
 func Start6(addrs []net.UDPAddr, chain []handler.Handler6, opts Options6) (*Server6, error) {
-	if opts.Workers <= 0 {
-		opts.Workers = defaultWorkers()
-	}
-	if opts.Queue <= 0 {
-		opts.Queue = 1024
-	}
-	if opts.SolicitQueue <= 0 || opts.SolicitQueue > opts.Queue {
-		opts.SolicitQueue = max(1, opts.Queue/4)
-	}
-	if opts.QueueBytes <= 0 {
-		opts.QueueBytes = 2 << 20
-	}
-	if opts.MaxDelay <= 0 {
-		opts.MaxDelay = 500 * time.Millisecond
-	}
+	opts.defaults()
 	s := &Server6{handlers: chain, opts: opts, log: opts.Log, queue: make(chan packet6, opts.Queue)}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
 	for _, a := range addrs {
 		l, err := listen6(a)
 		if err != nil {
@@ -244,7 +220,7 @@ func (s *Server6) read(l *listener6) {
 		case 0:
 			continue // a server's message, or not DHCPv6: unread
 		case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeInformationRequest:
-			limit = s.opts.SolicitQueue
+			limit = s.opts.NewQueue
 		}
 		if len(s.queue) >= limit || s.queued.Load()+int64(n) > s.opts.QueueBytes {
 			s.Dropped.Add(1)

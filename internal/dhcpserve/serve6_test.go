@@ -73,7 +73,7 @@ func mustAdvertise(t *testing.T, sol *dhcpv6.Message) *dhcpv6.Message {
 }
 
 // As for DHCPv4 (TestAdmission): past saturation a SOLICIT finds no room
-// once SolicitQueue datagrams wait, a REQUEST still does; a server's
+// once NewQueue datagrams wait, a REQUEST still does; a server's
 // message is dropped unread and not counted.
 func TestAdmission6(t *testing.T) {
 	release := make(chan struct{})
@@ -94,7 +94,7 @@ func TestAdmission6(t *testing.T) {
 		return nil, true
 	}
 	s, err := Start6([]net.UDPAddr{{IP: net.IPv6loopback}}, []handler.Handler6{h},
-		Options6{Workers: 1, Queue: 8, SolicitQueue: 2, MaxDelay: time.Minute})
+		Options6{Queueing: Queueing{Workers: 1, Queue: 8, NewQueue: 2, MaxDelay: time.Minute}})
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}

@@ -89,7 +89,7 @@ func TestShedAndFastClose(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // a worker's commit
 		return nil, true
 	}
-	s, err := Start([]net.UDPAddr{{IP: net.IPv4(127, 0, 0, 1)}}, []handler.Handler4{slow}, Options{Workers: 1, MaxDelay: 100 * time.Millisecond})
+	s, err := Start([]net.UDPAddr{{IP: net.IPv4(127, 0, 0, 1)}}, []handler.Handler4{slow}, Options{Queueing: Queueing{Workers: 1, MaxDelay: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestShedAndFastClose(t *testing.T) {
 }
 
 // Past saturation new exchanges are turned away at the door: a DISCOVER
-// finds no room once DiscoverQueue datagrams wait, a REQUEST (an exchange
+// finds no room once NewQueue datagrams wait, a REQUEST (an exchange
 // begun) still does; a BOOTREPLY is dropped unread and not counted.
 func TestAdmission(t *testing.T) {
 	release := make(chan struct{})
@@ -138,7 +138,7 @@ func TestAdmission(t *testing.T) {
 		return nil, true
 	}
 	s, err := Start([]net.UDPAddr{{IP: net.IPv4(127, 0, 0, 1)}}, []handler.Handler4{h},
-		Options{Workers: 1, Queue: 8, DiscoverQueue: 2, MaxDelay: time.Minute})
+		Options{Queueing: Queueing{Workers: 1, Queue: 8, NewQueue: 2, MaxDelay: time.Minute}})
 	if err != nil {
 		t.Fatal(err)
 	}
