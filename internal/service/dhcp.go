@@ -189,9 +189,35 @@ func (s *Service) end(c leases.Client, a netip.Addr, why string, f func(store.Tx
 	if s.leases == nil {
 		return false, ErrNoDHCP
 	}
+	return endLease(s, family4, c.MAC, a, why, f)
+}
+
+// leaseFamily is what ending a lease (endLease) needs of DHCPv4 or
+// DHCPv6: its lease and effects types, how its number is unbound, and how
+// its lines are logged.
+type leaseFamily[L, E any] struct {
+	name, addrKey string // the log's prefix and address field
+	unbind        func(s *Service, tx store.Tx, l *L, now time.Time) (string, error)
+	apply         func(s *Service, eff E, now time.Time)
+	mac           func(l *L) domain.MAC
+}
+
+var family4 = leaseFamily[leases.Lease, leases.Effects]{
+	name: "", addrKey: "ipv4",
+	unbind: func(s *Service, tx store.Tx, l *leases.Lease, now time.Time) (string, error) {
+		return s.dir.UnbindLeaseTx(tx, l.MAC, l.Addr, now)
+	},
+	apply: func(s *Service, eff leases.Effects, now time.Time) { s.leases.Apply(eff, now) },
+	mac:   func(l *leases.Lease) domain.MAC { return l.MAC },
+}
+
+// endLease ends the lease of a that f finds (a RELEASE or DECLINE: nil
+// when a is not the client's lease) and takes its number offline, in one
+// transaction; ok is false when nothing changed.
+func endLease[L, E any](s *Service, fam leaseFamily[L, E], mac domain.MAC, a netip.Addr, why string, f func(store.Tx, time.Time) (*L, E, error)) (bool, error) {
 	var (
-		l      *leases.Lease
-		eff    leases.Effects
+		l      *L
+		eff    E
 		number string
 	)
 	now := s.now()
@@ -201,23 +227,23 @@ func (s *Service) end(c leases.Client, a netip.Addr, why string, f func(store.Tx
 		if l, eff, err = f(tx, now); err != nil || l == nil {
 			return err
 		}
-		if number, err = s.dir.UnbindLeaseTx(tx, l.MAC, l.Addr, now); err != nil || number == "" {
+		if number, err = fam.unbind(s, tx, l, now); err != nil || number == "" {
 			return err
 		}
-		return s.dir.AppendEventTx(tx, number, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: "lease " + why})
+		return s.dir.AppendEventTx(tx, number, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: fam.name + "lease " + why})
 	})
 	if err != nil {
-		s.log.Error("lease "+why+": commit failed", "ipv4", a, "err", err)
+		s.log.Error(fam.name+"lease "+why+": commit failed", fam.addrKey, a, "err", err)
 		return false, err
 	}
-	s.leases.Apply(eff, now)
+	fam.apply(s, eff, now)
 	if l == nil {
-		s.log.Info(logIgnored, "what", why, "ipv4", a, "mac", c.MAC, "reason", "not this client's lease")
+		s.log.Info(logIgnored, "what", why, fam.addrKey, a, "mac", mac, "reason", "not this client's lease")
 		return false, nil
 	}
-	s.log.Info("lease "+why, "ipv4", a, "mac", c.MAC)
+	s.log.Info(fam.name+"lease "+why, fam.addrKey, a, "mac", fam.mac(l))
 	if number != "" {
-		s.log.Info("number offline", "number", number, "ipv4", a, "reason", "lease "+why)
+		s.log.Info("number offline", "number", number, fam.addrKey, a, "reason", "lease "+why)
 	}
 	return true, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/store"
@@ -147,37 +148,16 @@ func (s *Service) end6(c leases.Client6, a netip.Addr, why string, f func(store.
 	if s.leases6 == nil {
 		return false, ErrNoDHCP6
 	}
-	var (
-		l      *leases.Lease6
-		eff    leases.Effects6
-		number string
-	)
-	now := s.now()
-	err := s.write(func(tx store.Tx) error {
-		var err error
-		number = ""
-		if l, eff, err = f(tx, now); err != nil || l == nil {
-			return err
-		}
-		if number, err = s.dir.UnbindLease6Tx(tx, l.MAC, l.Addr, now); err != nil || number == "" {
-			return err
-		}
-		return s.dir.AppendEventTx(tx, number, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: "DHCPv6 lease " + why})
-	})
-	if err != nil {
-		s.log.Error("DHCPv6 lease "+why+": commit failed", "ipv6", a, "err", err)
-		return false, err
-	}
-	s.leases6.Apply(eff, now)
-	if l == nil {
-		s.log.Info(logIgnored, "what", why, "ipv6", a, "reason", "not this client's lease")
-		return false, nil
-	}
-	s.log.Info("DHCPv6 lease "+why, "ipv6", a, "mac", l.MAC)
-	if number != "" {
-		s.log.Info("number offline", "number", number, "ipv6", a, "reason", "lease "+why)
-	}
-	return true, nil
+	return endLease(s, family6, c.MAC, a, why, f)
+}
+
+var family6 = leaseFamily[leases.Lease6, leases.Effects6]{
+	name: "DHCPv6 ", addrKey: "ipv6",
+	unbind: func(s *Service, tx store.Tx, l *leases.Lease6, now time.Time) (string, error) {
+		return s.dir.UnbindLease6Tx(tx, l.MAC, l.Addr, now)
+	},
+	apply: func(s *Service, eff leases.Effects6, now time.Time) { s.leases6.Apply(eff, now) },
+	mac:   func(l *leases.Lease6) domain.MAC { return l.MAC },
 }
 
 // unbindEnded6 takes the IPv6 addresses of ended DHCPv6 leases off their
