@@ -71,85 +71,28 @@ func decodeLease(a netip.Addr, v []byte) (*Lease, error) {
 	return l, nil
 }
 
-func expKey(t time.Time, a netip.Addr) []byte {
-	k := binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(t.Unix()))
-	a4 := a.As4()
-	return append(k, a4[:]...)
-}
+func expKey(t time.Time, a netip.Addr) []byte { return table4.expKey(t, a) }
 
-func putLease(tx store.Tx, l *Lease) error {
-	k := l.Addr.As4()
-	if err := tx.Bucket(bktLeases).Put(k[:], appendLease(nil, l)); err != nil {
-		return err
-	}
-	if err := tx.Bucket(bktByClient).Put([]byte(l.Key), k[:]); err != nil {
-		return err
-	}
-	return tx.Bucket(bktExpiry).Put(expKey(l.Expiry, l.Addr), nil)
-}
+func putLease(tx store.Tx, l *Lease) error { return table4.put(tx, l) }
 
-func deleteLease(tx store.Tx, l *Lease) error {
-	k := l.Addr.As4()
-	if err := tx.Bucket(bktLeases).Delete(k[:]); err != nil {
-		return err
-	}
-	// The client index is kept: it remembers the client's last address so
-	// that it gets it back while nobody else has taken it.
-	return tx.Bucket(bktExpiry).Delete(expKey(l.Expiry, l.Addr))
-}
+func deleteLease(tx store.Tx, l *Lease) error { return table4.delete(tx, l) }
 
-func leaseOf(tx store.Tx, key string) (*Lease, error) {
-	v := tx.Bucket(bktByClient).Get([]byte(key))
-	if len(v) != 4 {
-		return nil, nil
-	}
-	l, err := leaseAt(tx, netip.AddrFrom4([4]byte(v)))
-	if err != nil || l == nil || l.Key != key {
-		return nil, err
-	}
-	return l, nil
-}
+func leaseOf(tx store.Tx, key string) (*Lease, error) { return table4.leaseOf(tx, key) }
 
-func leaseAt(tx store.Tx, a netip.Addr) (*Lease, error) {
-	k := a.As4()
-	v := tx.Bucket(bktLeases).Get(k[:])
-	if v == nil {
-		return nil, nil
-	}
-	return decodeLease(a, v)
-}
+func leaseAt(tx store.Tx, a netip.Addr) (*Lease, error) { return table4.at(tx, a) }
 
 // LeaseOf returns the client's lease record (current or expired), or nil.
 func (s *Allocator) LeaseOf(tx store.Tx, key string) (*Lease, error) { return leaseOf(tx, key) }
 
 // Quarantined reports whether a is quarantined at now.
 func (s *Allocator) Quarantined(tx store.Tx, a netip.Addr, now time.Time) bool {
-	k := a.As4()
-	v := tx.Bucket(bktQuarantine).Get(k[:])
-	return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now.Unix()
+	return table4.quarantined(tx, a, now)
 }
 
 // PageTx calls f for the lease records after address after (all when
 // invalid), in address order, until f returns false.
 func PageTx(tx store.Tx, after netip.Addr, f func(*Lease) (bool, error)) error {
-	c := tx.Bucket(bktLeases).Cursor()
-	k, v := c.First()
-	if after.Is4() {
-		a := after.As4()
-		if k, v = c.Seek(a[:]); k != nil && string(k) == string(a[:]) {
-			k, v = c.Next()
-		}
-	}
-	for ; k != nil; k, v = c.Next() {
-		l, err := decodeLease(netip.AddrFrom4([4]byte(k)), v)
-		if err != nil {
-			return err
-		}
-		if more, err := f(l); err != nil || !more {
-			return err
-		}
-	}
-	return nil
+	return table4.page(tx, after, f)
 }
 
 // Quarantine is a quarantined address.
@@ -173,18 +116,7 @@ func QuarantineTx(tx store.Tx) ([]Quarantine, error) {
 
 // NextDue returns when the earliest lease or quarantine ends, or the zero
 // time when none does (the reclaimer commits only when one is due).
-func NextDue(tx store.Tx) time.Time {
-	var due time.Time
-	for _, b := range [][]byte{bktExpiry, bktQuarExpiry} {
-		if k, _ := tx.Bucket(b).Cursor().First(); len(k) == 12 {
-			t := time.Unix(int64(binary.BigEndian.Uint64(k)), 0)
-			if due.IsZero() || t.Before(due) {
-				due = t
-			}
-		}
-	}
-	return due
-}
+func NextDue(tx store.Tx) time.Time { return table4.nextDue(tx) }
 
 // AddrOfMAC returns the address of the current lease held by a client with
 // this hardware address, if any: under the client key of its chaddr, or of

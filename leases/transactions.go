@@ -1,7 +1,6 @@
 package leases
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -196,12 +195,7 @@ func (s *Allocator) DeclineTx(tx store.Tx, c Client, a netip.Addr, now time.Time
 		e.free = append(e.free, a)
 		return cur, e, nil
 	}
-	until := now.Add(s.cfg.Quarantine)
-	k := a.As4()
-	if err := tx.Bucket(bktQuarantine).Put(k[:], binary.BigEndian.AppendUint64(nil, uint64(until.Unix()))); err != nil {
-		return nil, e, err
-	}
-	if err := tx.Bucket(bktQuarExpiry).Put(expKey(until, a), nil); err != nil {
+	if err := table4.quarantineAddr(tx, a, now.Add(s.cfg.Quarantine)); err != nil {
 		return nil, e, err
 	}
 	e.busy = append(e.busy, a)
@@ -214,53 +208,17 @@ func (s *Allocator) DeclineTx(tx store.Tx, c Client, a netip.Addr, now time.Time
 // leases it ended.
 func (s *Allocator) ReclaimTx(tx store.Tx, now time.Time, limit int) ([]Lease, Effects, error) {
 	var e Effects
-	var ended []Lease
-	keys := dueKeys(tx.Bucket(bktExpiry), now, limit)
-	for _, k := range keys {
-		a := netip.AddrFrom4([4]byte(k[8:]))
-		l, err := leaseAt(tx, a)
-		if err != nil {
-			return nil, e, err
-		}
-		if l != nil && uint64(l.Expiry.Unix()) == binary.BigEndian.Uint64(k[:8]) {
-			if err := deleteLease(tx, l); err != nil {
-				return nil, e, err
-			}
-			ended = append(ended, *l)
-			e.free = append(e.free, a)
-			e.ended = append(e.ended, a)
-			continue
-		}
-		if err := tx.Bucket(bktExpiry).Delete(k); err != nil {
-			return nil, e, err
-		}
+	ended, lifted, err := table4.reclaim(tx, now, limit)
+	if err != nil {
+		return nil, e, err
 	}
-	for _, k := range dueKeys(tx.Bucket(bktQuarExpiry), now, limit) {
-		a := k[8:]
-		if err := tx.Bucket(bktQuarExpiry).Delete(k); err != nil {
-			return nil, e, err
-		}
-		if v := tx.Bucket(bktQuarantine).Get(a); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now.Unix() {
-			if err := tx.Bucket(bktQuarantine).Delete(a); err != nil {
-				return nil, e, err
-			}
-			e.free = append(e.free, netip.AddrFrom4([4]byte(a)))
-			e.quarDelta--
-		}
+	for _, l := range ended {
+		e.free = append(e.free, l.Addr)
+		e.ended = append(e.ended, l.Addr)
 	}
+	e.free = append(e.free, lifted...)
+	e.quarDelta -= len(lifted)
 	return ended, e, nil
-}
-
-func dueKeys(b store.Bucket, now time.Time, limit int) [][]byte {
-	var keys [][]byte
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
-		if len(k) != 12 || int64(binary.BigEndian.Uint64(k)) > now.Unix() {
-			break
-		}
-		keys = append(keys, append([]byte(nil), k...))
-	}
-	return keys
 }
 
 // ceilSecond rounds t up to the second the store keeps: a lease never ends

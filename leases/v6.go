@@ -91,15 +91,11 @@ type Client6 struct {
 // IAID (4 bytes) and the client's DUID.
 func ClientKey6(duid []byte, iaid [4]byte) string { return "6" + string(iaid[:]) + string(duid) }
 
-// Lease6 is a granted DHCPv6 lease (of one IA_NA address).
-type Lease6 struct {
-	Addr     netip.Addr `json:"address"`
-	Key      string     `json:"-"`
-	MAC      domain.MAC `json:"-"`
-	Hostname string     `json:"hostname,omitempty"`
-	Start    time.Time  `json:"start"`
-	Expiry   time.Time  `json:"expiry"` // the end of the valid lifetime
-}
+// Lease6 is a granted DHCPv6 lease (of one IA_NA address): a Lease of an
+// IPv6 address, kept the same way (table6), its Key the IAID and DUID
+// (ClientKey6), its MAC zero when unknown, its Expiry the end of the valid
+// lifetime.
+type Lease6 Lease
 
 // Active reports whether the lease has not ended at now.
 func (l *Lease6) Active(now time.Time) bool { return l != nil && now.Before(l.Expiry) }

@@ -2,7 +2,6 @@ package leases
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -348,12 +347,7 @@ func (s *Allocator6) DeclineTx(tx store.Tx, c Client6, a netip.Addr, now time.Ti
 		e.free = append(e.free, a)
 		return cur, e, nil
 	}
-	until := now.Add(s.cfg.Quarantine)
-	k := a.As16()
-	if err := tx.Bucket(bkt6Quarantine).Put(k[:], binary.BigEndian.AppendUint64(nil, uint64(until.Unix()))); err != nil {
-		return nil, Effects6{}, err
-	}
-	if err := tx.Bucket(bkt6QuarExpiry).Put(expKey6(until, a), nil); err != nil {
+	if err := table6.quarantineAddr(tx, a, now.Add(s.cfg.Quarantine)); err != nil {
 		return nil, Effects6{}, err
 	}
 	e.busy = append(e.busy, a)
@@ -366,52 +360,19 @@ func (s *Allocator6) DeclineTx(tx store.Tx, c Client6, a netip.Addr, now time.Ti
 // ended.
 func (s *Allocator6) ReclaimTx(tx store.Tx, now time.Time, limit int) ([]Lease6, Effects6, error) {
 	var e Effects6
-	var ended []Lease6
-	for _, k := range dueKeys6(tx.Bucket(bkt6Expiry), now, limit) {
-		a := netip.AddrFrom16([16]byte(k[8:]))
-		l, err := lease6At(tx, a)
-		if err != nil {
-			return nil, e, err
-		}
-		if l != nil && uint64(l.Expiry.Unix()) == binary.BigEndian.Uint64(k[:8]) {
-			if err := deleteLease6(tx, l); err != nil {
-				return nil, e, err
-			}
-			ended = append(ended, *l)
-			e.free = append(e.free, a)
-			e.ended++
-			continue
-		}
-		if err := tx.Bucket(bkt6Expiry).Delete(k); err != nil {
-			return nil, e, err
-		}
+	ended, lifted, err := table6.reclaim(tx, now, limit)
+	if err != nil {
+		return nil, e, err
 	}
-	for _, k := range dueKeys6(tx.Bucket(bkt6QuarExpiry), now, limit) {
-		a := k[8:]
-		if err := tx.Bucket(bkt6QuarExpiry).Delete(k); err != nil {
-			return nil, e, err
-		}
-		if v := tx.Bucket(bkt6Quarantine).Get(a); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now.Unix() {
-			if err := tx.Bucket(bkt6Quarantine).Delete(a); err != nil {
-				return nil, e, err
-			}
-			e.free = append(e.free, netip.AddrFrom16([16]byte(a)))
-			e.quarDelta--
-		}
+	out := make([]Lease6, len(ended))
+	for i, l := range ended {
+		out[i] = Lease6(l)
+		e.free = append(e.free, l.Addr)
 	}
-	return ended, e, nil
-}
-
-func dueKeys6(b store.Bucket, now time.Time, limit int) [][]byte {
-	var keys [][]byte
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
-		if len(k) != 24 || int64(binary.BigEndian.Uint64(k)) > now.Unix() {
-			break
-		}
-		keys = append(keys, append([]byte(nil), k...))
-	}
-	return keys
+	e.ended += len(ended)
+	e.free = append(e.free, lifted...)
+	e.quarDelta -= len(lifted)
+	return out, e, nil
 }
 
 // remote takes a DHCPv6 lease or quarantine record that another lanteld
@@ -424,7 +385,8 @@ func (s *Allocator6) remote(tx store.Tx, bucket, key, old, val []byte) {
 	a := netip.AddrFrom16([16]byte(key))
 	var l *Lease6
 	if val != nil && isLease {
-		l, _ = decodeLease6(a, val)
+		l0, _ := decodeLease(a, val)
+		l = (*Lease6)(l0)
 	}
 	quarantined := tx.Bucket(bkt6Quarantine).Get(key) != nil
 	tx.OnCommit(func() {

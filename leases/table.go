@@ -1,0 +1,210 @@
+package leases
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/lantel/lantel/store"
+)
+
+// table is one address family's lease tables: the records under their
+// address, the client index, the expiry index and the quarantine with its
+// expiry index, in buckets of its own, with keys as wide as its addresses
+// (4 or 16 bytes). DHCPv4 (table4) and DHCPv6 (table6) keep the same
+// records the same way; only the buckets and the width differ.
+type table struct {
+	leases, byClient, expiry, quarantine, quarExpiry []byte
+	width                                            int
+}
+
+var (
+	table4 = table{bktLeases, bktByClient, bktExpiry, bktQuarantine, bktQuarExpiry, 4}
+	table6 = table{bkt6Leases, bkt6ByClient, bkt6Expiry, bkt6Quarantine, bkt6QuarExpiry, 16}
+)
+
+// key is a's key in t, nil when a is not of t's family.
+func (t table) key(a netip.Addr) []byte {
+	switch {
+	case t.width == 4 && (a.Is4() || a.Is4In6()):
+		k := a.Unmap().As4()
+		return k[:]
+	case t.width == 16 && a.Is6():
+		k := a.As16()
+		return k[:]
+	}
+	return nil
+}
+
+// addr is the address of key k (len(k) == t.width).
+func (t table) addr(k []byte) netip.Addr {
+	if t.width == 4 {
+		return netip.AddrFrom4([4]byte(k))
+	}
+	return netip.AddrFrom16([16]byte(k))
+}
+
+// expKey is the key of an expiry index: the time (8 bytes, big-endian
+// Unix seconds), then the address, so that a cursor walks it in order.
+func (t table) expKey(at time.Time, a netip.Addr) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+t.width), uint64(at.Unix()))
+	return append(k, t.key(a)...)
+}
+
+func (t table) put(tx store.Tx, l *Lease) error {
+	k := t.key(l.Addr)
+	if err := tx.Bucket(t.leases).Put(k, appendLease(nil, l)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(t.byClient).Put([]byte(l.Key), k); err != nil {
+		return err
+	}
+	return tx.Bucket(t.expiry).Put(t.expKey(l.Expiry, l.Addr), nil)
+}
+
+func (t table) delete(tx store.Tx, l *Lease) error {
+	if err := tx.Bucket(t.leases).Delete(t.key(l.Addr)); err != nil {
+		return err
+	}
+	// The client index is kept: it remembers the client's last address so
+	// that it gets it back while nobody else has taken it.
+	return tx.Bucket(t.expiry).Delete(t.expKey(l.Expiry, l.Addr))
+}
+
+// leaseOf is the lease record of the client with this key (current or
+// expired), or nil.
+func (t table) leaseOf(tx store.Tx, key string) (*Lease, error) {
+	v := tx.Bucket(t.byClient).Get([]byte(key))
+	if len(v) != t.width {
+		return nil, nil
+	}
+	l, err := t.at(tx, t.addr(v))
+	if err != nil || l == nil || l.Key != key {
+		return nil, err
+	}
+	return l, nil
+}
+
+// at is the lease record of a, or nil.
+func (t table) at(tx store.Tx, a netip.Addr) (*Lease, error) {
+	k := t.key(a)
+	if k == nil {
+		return nil, nil
+	}
+	v := tx.Bucket(t.leases).Get(k)
+	if v == nil {
+		return nil, nil
+	}
+	return decodeLease(a, v)
+}
+
+// quarantined reports whether a is quarantined at now.
+func (t table) quarantined(tx store.Tx, a netip.Addr, now time.Time) bool {
+	v := tx.Bucket(t.quarantine).Get(t.key(a))
+	return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now.Unix()
+}
+
+// quarantine keeps a out of use until until.
+func (t table) quarantineAddr(tx store.Tx, a netip.Addr, until time.Time) error {
+	if err := tx.Bucket(t.quarantine).Put(t.key(a), binary.BigEndian.AppendUint64(nil, uint64(until.Unix()))); err != nil {
+		return err
+	}
+	return tx.Bucket(t.quarExpiry).Put(t.expKey(until, a), nil)
+}
+
+// page calls f for the lease records after address after (all when it is
+// not of t's family), in address order, until f returns false.
+func (t table) page(tx store.Tx, after netip.Addr, f func(*Lease) (bool, error)) error {
+	b := tx.Bucket(t.leases)
+	if b == nil {
+		return nil
+	}
+	c := b.Cursor()
+	k, v := c.First()
+	if a := t.key(after); a != nil {
+		if k, v = c.Seek(a); k != nil && bytes.Equal(k, a) {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		if len(k) != t.width {
+			continue
+		}
+		l, err := decodeLease(t.addr(k), v)
+		if err != nil {
+			return err
+		}
+		if more, err := f(l); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// nextDue is when the earliest lease or quarantine ends, or the zero time
+// when none does (the reclaimer commits only when one is due).
+func (t table) nextDue(tx store.Tx) time.Time {
+	var due time.Time
+	for _, name := range [][]byte{t.expiry, t.quarExpiry} {
+		b := tx.Bucket(name)
+		if b == nil {
+			continue
+		}
+		if k, _ := b.Cursor().First(); len(k) == 8+t.width {
+			at := time.Unix(int64(binary.BigEndian.Uint64(k)), 0)
+			if due.IsZero() || at.Before(due) {
+				due = at
+			}
+		}
+	}
+	return due
+}
+
+// reclaim ends up to limit leases that expired by now (through the
+// expiry index, not a scan) and lifts ended quarantines: it returns the
+// leases it ended and the addresses it took out of quarantine.
+func (t table) reclaim(tx store.Tx, now time.Time, limit int) (ended []Lease, lifted []netip.Addr, err error) {
+	for _, k := range t.dueKeys(tx.Bucket(t.expiry), now, limit) {
+		a := t.addr(k[8:])
+		l, err := t.at(tx, a)
+		if err != nil {
+			return nil, nil, err
+		}
+		if l != nil && uint64(l.Expiry.Unix()) == binary.BigEndian.Uint64(k[:8]) {
+			if err := t.delete(tx, l); err != nil {
+				return nil, nil, err
+			}
+			ended = append(ended, *l)
+			continue
+		}
+		if err := tx.Bucket(t.expiry).Delete(k); err != nil { // a stale index entry
+			return nil, nil, err
+		}
+	}
+	for _, k := range t.dueKeys(tx.Bucket(t.quarExpiry), now, limit) {
+		a := k[8:]
+		if err := tx.Bucket(t.quarExpiry).Delete(k); err != nil {
+			return nil, nil, err
+		}
+		if v := tx.Bucket(t.quarantine).Get(a); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now.Unix() {
+			if err := tx.Bucket(t.quarantine).Delete(a); err != nil {
+				return nil, nil, err
+			}
+			lifted = append(lifted, t.addr(a))
+		}
+	}
+	return ended, lifted, nil
+}
+
+func (t table) dueKeys(b store.Bucket, now time.Time, limit int) [][]byte {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
+		if len(k) != 8+t.width || int64(binary.BigEndian.Uint64(k)) > now.Unix() {
+			break
+		}
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	return keys
+}
