@@ -71,13 +71,11 @@ type Allocator struct {
 	db  store.DB
 	cfg Config
 
-	mu          sync.Mutex
-	busy        []*bitset.BitSet // per range: leased, offered or quarantined
-	held        []int            // per range: the held-back addresses of its group
-	cursor      []uint
-	offers      map[string]offer
-	offeredTo   map[netip.Addr]string
-	declined    map[string]declines
+	mu     sync.Mutex
+	busy   []*bitset.BitSet // per range: leased, offered or quarantined
+	held   []int            // per range: the held-back addresses of its group
+	cursor []uint
+	offerBook
 	quarantined int
 	leasedN     int // lease records in the store (Stats without a scan)
 
@@ -132,10 +130,10 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 	if cfg.MaxQuarantined <= 0 {
 		cfg.MaxQuarantined = max(1, int(total/10))
 	}
-	s := &Allocator{db: db, cfg: cfg, held: held, offers: map[string]offer{},
-		offeredTo: map[netip.Addr]string{}, declined: map[string]declines{},
+	s := &Allocator{db: db, cfg: cfg, held: held,
 		fixedAt: map[netip.Addr]Fixed{}, fixedKey: map[string]netip.Addr{}, fixedMAC: map[domain.MAC]netip.Addr{},
 		byName: map[string]netip.Addr{}, nameAt: map[netip.Addr]named{}}
+	s.offerBook = newOfferBook(s.mark)
 	for _, r := range cfg.Ranges {
 		s.busy = append(s.busy, bitset.New(r.Size()))
 		s.cursor = append(s.cursor, 0)

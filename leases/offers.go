@@ -12,16 +12,6 @@ import (
 // OFFER holds its address for OfferHold without writing anything, and a
 // client that declines in a loop is ignored for a while.
 
-type offer struct {
-	addr    netip.Addr
-	expires time.Time
-}
-
-type declines struct {
-	count int
-	until time.Time
-}
-
 // Offer chooses an address for a DISCOVER and holds it for the client for
 // OfferHold, without writing anything. In order: the address reserved for
 // the client (unless another client still holds its lease); the address
@@ -106,43 +96,21 @@ func (s *Allocator) Offer(c Client, requested netip.Addr, within func(netip.Addr
 		s.mu.Unlock()
 		// The bitmap is a hint: check the store (outside the lock).
 		var taken bool
-		if err := s.db.View(func(tx store.Tx) error {
-			k := a.As4()
-			taken = tx.Bucket(bktLeases).Get(k[:]) != nil || tx.Bucket(bktQuarantine).Get(k[:]) != nil
-			return nil
-		}); err != nil {
+		if err := s.db.View(func(tx store.Tx) error { taken = table4.taken(tx, a); return nil }); err != nil {
 			return netip.Addr{}, err
 		}
 		if !taken {
 			return a, nil
 		}
 		s.mu.Lock()
-		if s.offeredTo[a] == c.Key {
-			delete(s.offeredTo, a)
-			delete(s.offers, c.Key)
-		}
-		s.mark(a, true) // stays busy: the store holds it
+		s.unhold(c.Key, a) // stays busy: the store holds it
 		s.mu.Unlock()
 	}
 	return netip.Addr{}, domain.Errorf(domain.Exhausted, "no free address")
 }
 
 func (s *Allocator) hold(key string, a netip.Addr, now time.Time) {
-	s.offers[key] = offer{addr: a, expires: now.Add(s.cfg.OfferHold)}
-	s.offeredTo[a] = key
-	s.mark(a, true)
-}
-
-// dropOffer forgets the client's offer; the address stays marked busy
-// until PurgeOffers checks the store (it may have been acknowledged).
-func (s *Allocator) dropOffer(key string) {
-	if o, ok := s.offers[key]; ok {
-		delete(s.offers, key)
-		if s.offeredTo[o.addr] == key {
-			delete(s.offeredTo, o.addr)
-		}
-		s.mark(o.addr, false)
-	}
+	s.offerBook.hold(key, a, now, s.cfg.OfferHold)
 }
 
 // Offered returns the address offered to the client, if any.
@@ -164,34 +132,12 @@ func (s *Allocator) Forget(key string) {
 // free unless the store holds them.
 func (s *Allocator) PurgeOffers(now time.Time) {
 	s.mu.Lock()
-	var stale []netip.Addr
-	for k, o := range s.offers {
-		if now.After(o.expires) {
-			delete(s.offers, k)
-			if s.offeredTo[o.addr] == k {
-				delete(s.offeredTo, o.addr)
-			}
-			stale = append(stale, o.addr)
-		}
-	}
-	for k, d := range s.declined {
-		if now.After(d.until) {
-			delete(s.declined, k)
-		}
-	}
+	stale := s.expire(now)
 	s.mu.Unlock()
 	if len(stale) == 0 {
 		return
 	}
 	var free []netip.Addr
-	_ = s.db.View(func(tx store.Tx) error {
-		for _, a := range stale {
-			k := a.As4()
-			if tx.Bucket(bktLeases).Get(k[:]) == nil && tx.Bucket(bktQuarantine).Get(k[:]) == nil {
-				free = append(free, a)
-			}
-		}
-		return nil
-	})
+	_ = s.db.View(func(tx store.Tx) error { free = table4.unused(tx, stale); return nil })
 	s.Apply(Effects{free: free}, now)
 }

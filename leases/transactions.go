@@ -28,32 +28,7 @@ type Effects struct {
 func (s *Allocator) Apply(e Effects, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, k := range e.acked {
-		if o, ok := s.offers[k]; ok {
-			delete(s.offers, k)
-			if s.offeredTo[o.addr] == k {
-				delete(s.offeredTo, o.addr)
-			}
-			s.mark(o.addr, false) // re-marked below if it is the lease
-		}
-	}
-	for _, a := range e.free {
-		if _, offered := s.offeredTo[a]; !offered {
-			s.mark(a, false)
-		}
-	}
-	for _, a := range e.busy {
-		s.mark(a, true)
-	}
-	if e.declinedBy != "" {
-		d := s.declined[e.declinedBy]
-		if now.After(d.until) {
-			d = declines{}
-		}
-		d.count++
-		d.until = now.Add(s.cfg.Quarantine)
-		s.declined[e.declinedBy] = d
-	}
+	s.settle(e.acked, e.free, e.busy, e.declinedBy, now, s.cfg.Quarantine)
 	s.quarantined += e.quarDelta
 	s.leasedN += e.newRows - len(e.ended)
 	for _, a := range e.ended {

@@ -144,12 +144,10 @@ type Allocator6 struct {
 	db  store.DB
 	cfg Config6
 
-	mu          sync.Mutex
-	busy        []*bitset.BitSet
-	cursor      []uint
-	offers      map[string]offer
-	offeredTo   map[netip.Addr]string
-	declined    map[string]declines
+	mu     sync.Mutex
+	busy   []*bitset.BitSet
+	cursor []uint
+	offerBook
 	quarantined int
 	leasedN     int
 
@@ -201,9 +199,9 @@ func newAllocator6(db store.DB, cfg Config6) (*Allocator6, error) {
 	if cfg.MaxQuarantined <= 0 {
 		cfg.MaxQuarantined = max(1, int(total/10))
 	}
-	s := &Allocator6{db: db, cfg: cfg, offers: map[string]offer{}, offeredTo: map[netip.Addr]string{},
-		declined: map[string]declines{}, fixedAt: map[netip.Addr]Fixed6{}, fixedDUID: map[string]netip.Addr{},
+	s := &Allocator6{db: db, cfg: cfg, fixedAt: map[netip.Addr]Fixed6{}, fixedDUID: map[string]netip.Addr{},
 		fixedMAC: map[domain.MAC]netip.Addr{}}
+	s.offerBook = newOfferBook(s.mark)
 	for _, r := range cfg.Ranges {
 		s.busy = append(s.busy, bitset.New(r.Size()))
 		s.cursor = append(s.cursor, 0)

@@ -28,32 +28,7 @@ type Effects6 struct {
 func (s *Allocator6) Apply(e Effects6, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, k := range e.acked {
-		if o, ok := s.offers[k]; ok {
-			delete(s.offers, k)
-			if s.offeredTo[o.addr] == k {
-				delete(s.offeredTo, o.addr)
-			}
-			s.mark(o.addr, false)
-		}
-	}
-	for _, a := range e.free {
-		if _, offered := s.offeredTo[a]; !offered {
-			s.mark(a, false)
-		}
-	}
-	for _, a := range e.busy {
-		s.mark(a, true)
-	}
-	if e.declinedBy != "" {
-		d := s.declined[e.declinedBy]
-		if now.After(d.until) {
-			d = declines{}
-		}
-		d.count++
-		d.until = now.Add(s.cfg.Quarantine)
-		s.declined[e.declinedBy] = d
-	}
+	s.settle(e.acked, e.free, e.busy, e.declinedBy, now, s.cfg.Quarantine)
 	s.quarantined += e.quarDelta
 	s.leasedN += e.newRows - e.ended
 }
@@ -144,41 +119,21 @@ func (s *Allocator6) Offer(c Client6, hint netip.Addr, within func(netip.Addr) b
 		s.hold(c.Key, a, now)
 		s.mu.Unlock()
 		var taken bool
-		if err := s.db.View(func(tx store.Tx) error {
-			k := a.As16()
-			taken = tx.Bucket(bkt6Leases).Get(k[:]) != nil || tx.Bucket(bkt6Quarantine).Get(k[:]) != nil
-			return nil
-		}); err != nil {
+		if err := s.db.View(func(tx store.Tx) error { taken = table6.taken(tx, a); return nil }); err != nil {
 			return netip.Addr{}, err
 		}
 		if !taken {
 			return a, nil
 		}
 		s.mu.Lock()
-		if s.offeredTo[a] == c.Key {
-			delete(s.offeredTo, a)
-			delete(s.offers, c.Key)
-		}
-		s.mark(a, true)
+		s.unhold(c.Key, a)
 		s.mu.Unlock()
 	}
 	return netip.Addr{}, domain.Errorf(domain.Exhausted, "no free IPv6 address")
 }
 
 func (s *Allocator6) hold(key string, a netip.Addr, now time.Time) {
-	s.offers[key] = offer{addr: a, expires: now.Add(s.cfg.OfferHold)}
-	s.offeredTo[a] = key
-	s.mark(a, true)
-}
-
-func (s *Allocator6) dropOffer(key string) {
-	if o, ok := s.offers[key]; ok {
-		delete(s.offers, key)
-		if s.offeredTo[o.addr] == key {
-			delete(s.offeredTo, o.addr)
-		}
-		s.mark(o.addr, false)
-	}
+	s.offerBook.hold(key, a, now, s.cfg.OfferHold)
 }
 
 // Offered returns the address offered to the client, if any.
@@ -199,35 +154,13 @@ func (s *Allocator6) Forget(key string) {
 // PurgeOffers forgets offers whose hold ran out.
 func (s *Allocator6) PurgeOffers(now time.Time) {
 	s.mu.Lock()
-	var stale []netip.Addr
-	for k, o := range s.offers {
-		if now.After(o.expires) {
-			delete(s.offers, k)
-			if s.offeredTo[o.addr] == k {
-				delete(s.offeredTo, o.addr)
-			}
-			stale = append(stale, o.addr)
-		}
-	}
-	for k, d := range s.declined {
-		if now.After(d.until) {
-			delete(s.declined, k)
-		}
-	}
+	stale := s.expire(now)
 	s.mu.Unlock()
 	if len(stale) == 0 {
 		return
 	}
 	var free []netip.Addr
-	_ = s.db.View(func(tx store.Tx) error {
-		for _, a := range stale {
-			k := a.As16()
-			if tx.Bucket(bkt6Leases).Get(k[:]) == nil && tx.Bucket(bkt6Quarantine).Get(k[:]) == nil {
-				free = append(free, a)
-			}
-		}
-		return nil
-	})
+	_ = s.db.View(func(tx store.Tx) error { free = table6.unused(tx, stale); return nil })
 	s.Apply(Effects6{free: free}, now)
 }
 
