@@ -61,24 +61,10 @@ type Match struct {
 }
 
 // AutoNumber reports whether one of the classes gives a pool number.
-func (m Match) AutoNumber() bool {
-	for _, c := range m.Classes {
-		if c.AutoNumber {
-			return true
-		}
-	}
-	return false
-}
+func (m Match) AutoNumber() bool { return autoNumber(m.Classes) }
 
 // PhoneClass is the first of the classes whose members are phones, or nil.
-func (m Match) PhoneClass() *Class {
-	for _, c := range m.Classes {
-		if c.Phone {
-			return c
-		}
-	}
-	return nil
-}
+func (m Match) PhoneClass() *Class { return phoneClass(m.Classes) }
 
 // Options are the reply's options, global < subnet < classes < host.
 func (p *Policy) OptionsFor(m Match) Options {
@@ -176,16 +162,7 @@ func (c *Class) matches(r Request) bool {
 			return false
 		}
 	}
-	if len(c.OUI) > 0 {
-		ok := false
-		for _, p := range c.OUI {
-			ok = ok || bytes.HasPrefix(r.MAC[:], p)
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
+	return c.ouiMatches(r.MAC)
 }
 
 // vendorMatches matches option 60 as text and, when it has RFC 3925's

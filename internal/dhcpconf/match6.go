@@ -38,24 +38,10 @@ type Match6 struct {
 }
 
 // AutoNumber reports whether one of the classes gives a pool number.
-func (m Match6) AutoNumber() bool {
-	for _, c := range m.Classes {
-		if c.AutoNumber {
-			return true
-		}
-	}
-	return false
-}
+func (m Match6) AutoNumber() bool { return autoNumber(m.Classes) }
 
 // PhoneClass is the first of the classes whose members are phones, or nil.
-func (m Match6) PhoneClass() *Class6 {
-	for _, c := range m.Classes {
-		if c.Phone {
-			return c
-		}
-	}
-	return nil
-}
+func (m Match6) PhoneClass() *Class6 { return phoneClass(m.Classes) }
 
 // OptionsFor are the reply's options, global < subnet < classes < host.
 func (p *Policy6) OptionsFor(m Match6) Options6 {
@@ -177,16 +163,7 @@ func (c *Class6) matches(r Request6) bool {
 			return false
 		}
 	}
-	if len(c.OUI) > 0 {
-		ok := false
-		for _, p := range c.OUI {
-			ok = ok || (r.MAC.IsValid() && bytes.HasPrefix(r.MAC[:], p))
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
+	return c.ouiMatches(r.MAC)
 }
 
 // MACOfDUID returns the link-layer address of a DUID-LLT (type 1) or

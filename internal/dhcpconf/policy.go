@@ -62,18 +62,112 @@ type Subnet struct {
 	Options    Options       // with router, dns and domain; the mask comes from Prefix
 }
 
-// Class is a client class: a request that meets every criterion given is
-// in it.
-type Class struct {
-	Name        string
-	VendorClass *regexp.Regexp // option 60, or each data item of its RFC 3925 form
-	Enterprise  uint32         // RFC 3925 enterprise number, in option 124 or option 60
-	UserClass   *regexp.Regexp // each RFC 3004 user class of option 77
-	OUI         [][]byte       // MAC prefixes (any)
-	AutoNumber  bool           // members get a number from the numbering pool
+// Membership is what puts a request in a class, DHCPv4 (Class) or DHCPv6
+// (Class6): every criterion given must match.
+type Membership struct {
+	Name string
+	// VendorClass: DHCPv4 option 60, or each data item of its RFC 3925
+	// form; DHCPv6 each vendor-class-data item of option 16.
+	VendorClass *regexp.Regexp
+	// Enterprise: an RFC 3925 enterprise number (DHCPv4 option 124 or
+	// 60; DHCPv6 option 16 or 17).
+	Enterprise uint32
+	UserClass  *regexp.Regexp // each user class (DHCPv4 option 77, DHCPv6 option 15)
+	OUI        [][]byte       // MAC prefixes (any)
+	AutoNumber bool           // members get a number from the numbering pool
 	// Phone: members are phones; one without a number goes to the inbox
 	// (so are auto-numbered ones that found the pool full).
-	Phone   bool
+	Phone bool
+}
+
+func (m *Membership) membership() *Membership { return m }
+
+// ouiMatches reports whether mac starts with one of the prefixes (true
+// when none is given).
+func (m *Membership) ouiMatches(mac domain.MAC) bool {
+	if len(m.OUI) == 0 {
+		return true
+	}
+	for _, p := range m.OUI {
+		if mac.IsValid() && bytes.HasPrefix(mac[:], p) {
+			return true
+		}
+	}
+	return false
+}
+
+// member is a class of either family.
+type member interface{ membership() *Membership }
+
+// autoNumber reports whether one of the classes gives a pool number.
+func autoNumber[C member](cs []C) bool {
+	for _, c := range cs {
+		if c.membership().AutoNumber {
+			return true
+		}
+	}
+	return false
+}
+
+// phoneClass is the first of the classes whose members are phones, or
+// the zero C.
+func phoneClass[C member](cs []C) C {
+	for _, c := range cs {
+		if c.membership().Phone {
+			return c
+		}
+	}
+	var none C
+	return none
+}
+
+// fileClass is a class as the file gives it, under dhcp4 or dhcp6.
+type fileClass struct {
+	Name        string    `yaml:"name"`
+	VendorClass string    `yaml:"vendor_class"`
+	Enterprise  uint32    `yaml:"enterprise"`
+	UserClass   string    `yaml:"user_class"`
+	MAC         []string  `yaml:"mac"`
+	AutoNumber  bool      `yaml:"auto_number"`
+	Phone       bool      `yaml:"phone"`
+	Options     yaml.Node `yaml:"options"`
+}
+
+// parseMembership checks a class's criteria (key: where it is in the
+// file).
+func parseMembership(fc *fileClass, key string) (Membership, error) {
+	m := Membership{Name: fc.Name, Enterprise: fc.Enterprise, AutoNumber: fc.AutoNumber, Phone: fc.Phone || fc.AutoNumber}
+	if m.Name == "" {
+		return m, errorf(key+".name", "is required")
+	}
+	var err error
+	if fc.VendorClass != "" {
+		if m.VendorClass, err = regexp.Compile(fc.VendorClass); err != nil {
+			return m, errorf(key+".vendor_class", "%v", err)
+		}
+	}
+	if fc.UserClass != "" {
+		if m.UserClass, err = regexp.Compile(fc.UserClass); err != nil {
+			return m, errorf(key+".user_class", "%v", err)
+		}
+	}
+	for j, mac := range fc.MAC {
+		b, err := parseOUI(mac)
+		if err != nil {
+			return m, errorf(fmt.Sprintf("%s.mac[%d]", key, j), "%v", err)
+		}
+		m.OUI = append(m.OUI, b)
+	}
+	if m.VendorClass == nil && m.UserClass == nil && m.Enterprise == 0 && len(m.OUI) == 0 {
+		return m, errorf(key, "class %q matches nothing: give vendor_class, enterprise, user_class or mac", m.Name)
+	}
+	return m, nil
+}
+
+// Class is a DHCPv4 client class: a request that meets every criterion
+// given is in it.
+type Class struct {
+	Membership
 	Options Options
 }
 
@@ -104,17 +198,8 @@ type fileSection struct {
 		NextServer string    `yaml:"next_server"`
 		Options    yaml.Node `yaml:"options"`
 	} `yaml:"subnets"`
-	Classes []struct {
-		Name        string    `yaml:"name"`
-		VendorClass string    `yaml:"vendor_class"`
-		Enterprise  uint32    `yaml:"enterprise"`
-		UserClass   string    `yaml:"user_class"`
-		MAC         []string  `yaml:"mac"`
-		AutoNumber  bool      `yaml:"auto_number"`
-		Phone       bool      `yaml:"phone"`
-		Options     yaml.Node `yaml:"options"`
-	} `yaml:"classes"`
-	Hosts []struct {
+	Classes []fileClass `yaml:"classes"`
+	Hosts   []struct {
 		MAC      string    `yaml:"mac"`
 		ClientID string    `yaml:"client_id"`
 		Address  string    `yaml:"address"`
@@ -222,30 +307,11 @@ func Parse(n *yaml.Node) (*Policy, error) {
 	}
 	for i, fc := range f.Classes {
 		key := fmt.Sprintf("dhcp4.classes[%d]", i)
-		c := &Class{Name: fc.Name, Enterprise: fc.Enterprise, AutoNumber: fc.AutoNumber, Phone: fc.Phone || fc.AutoNumber}
-		if c.Name == "" {
-			return nil, errorf(key+".name", "is required")
+		m, err := parseMembership(&fc, key)
+		if err != nil {
+			return nil, err
 		}
-		if fc.VendorClass != "" {
-			if c.VendorClass, err = regexp.Compile(fc.VendorClass); err != nil {
-				return nil, errorf(key+".vendor_class", "%v", err)
-			}
-		}
-		if fc.UserClass != "" {
-			if c.UserClass, err = regexp.Compile(fc.UserClass); err != nil {
-				return nil, errorf(key+".user_class", "%v", err)
-			}
-		}
-		for j, m := range fc.MAC {
-			b, err := parseOUI(m)
-			if err != nil {
-				return nil, errorf(fmt.Sprintf("%s.mac[%d]", key, j), "%v", err)
-			}
-			c.OUI = append(c.OUI, b)
-		}
-		if c.VendorClass == nil && c.UserClass == nil && c.Enterprise == 0 && len(c.OUI) == 0 {
-			return nil, errorf(key, "class %q matches nothing: give vendor_class, enterprise, user_class or mac", c.Name)
-		}
+		c := &Class{Membership: m}
 		if c.Options, err = parseOptions(&fc.Options, key+".options"); err != nil {
 			return nil, err
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"time"
 
 	"github.com/lantel/lantel/domain"
@@ -47,14 +46,8 @@ type Subnet6 struct {
 // Class6 is a DHCPv6 client class: a request that meets every criterion
 // given is in it.
 type Class6 struct {
-	Name        string
-	VendorClass *regexp.Regexp // each vendor-class-data item of option 16
-	Enterprise  uint32         // option 16's or 17's enterprise number
-	UserClass   *regexp.Regexp // each user class of option 15
-	OUI         [][]byte       // MAC prefixes (any)
-	AutoNumber  bool
-	Phone       bool
-	Options     Options6
+	Membership
+	Options Options6
 }
 
 // Host6 is a DHCPv6 host reservation: a fixed address (and options) for a
@@ -82,17 +75,8 @@ type fileSection6 struct {
 		RapidCommit   bool      `yaml:"rapid_commit"`
 		Options       yaml.Node `yaml:"options"`
 	} `yaml:"subnets"`
-	Classes []struct {
-		Name        string    `yaml:"name"`
-		VendorClass string    `yaml:"vendor_class"`
-		Enterprise  uint32    `yaml:"enterprise"`
-		UserClass   string    `yaml:"user_class"`
-		MAC         []string  `yaml:"mac"`
-		AutoNumber  bool      `yaml:"auto_number"`
-		Phone       bool      `yaml:"phone"`
-		Options     yaml.Node `yaml:"options"`
-	} `yaml:"classes"`
-	Hosts []struct {
+	Classes []fileClass `yaml:"classes"`
+	Hosts   []struct {
 		DUID     string    `yaml:"duid"`
 		MAC      string    `yaml:"mac"`
 		Address  string    `yaml:"address"`
@@ -203,30 +187,11 @@ func Parse6(n *yaml.Node) (*Policy6, error) {
 	}
 	for i, fc := range f.Classes {
 		key := fmt.Sprintf("dhcp6.classes[%d]", i)
-		c := &Class6{Name: fc.Name, Enterprise: fc.Enterprise, AutoNumber: fc.AutoNumber, Phone: fc.Phone || fc.AutoNumber}
-		if c.Name == "" {
-			return nil, errorf(key+".name", "is required")
+		m, err := parseMembership(&fc, key)
+		if err != nil {
+			return nil, err
 		}
-		if fc.VendorClass != "" {
-			if c.VendorClass, err = regexp.Compile(fc.VendorClass); err != nil {
-				return nil, errorf(key+".vendor_class", "%v", err)
-			}
-		}
-		if fc.UserClass != "" {
-			if c.UserClass, err = regexp.Compile(fc.UserClass); err != nil {
-				return nil, errorf(key+".user_class", "%v", err)
-			}
-		}
-		for j, m := range fc.MAC {
-			b, err := parseOUI(m)
-			if err != nil {
-				return nil, errorf(fmt.Sprintf("%s.mac[%d]", key, j), "%v", err)
-			}
-			c.OUI = append(c.OUI, b)
-		}
-		if c.VendorClass == nil && c.UserClass == nil && c.Enterprise == 0 && len(c.OUI) == 0 {
-			return nil, errorf(key, "class %q matches nothing: give vendor_class, enterprise, user_class or mac", c.Name)
-		}
+		c := &Class6{Membership: m}
 		if c.Options, err = parseOptions6(&fc.Options, key+".options"); err != nil {
 			return nil, err
 		}
