@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/store"
 )
 
@@ -207,4 +208,55 @@ func (t table) dueKeys(b store.Bucket, now time.Time, limit int) [][]byte {
 		keys = append(keys, append([]byte(nil), k...))
 	}
 	return keys
+}
+
+// reserver is what an allocator of either family knows of its ranges and
+// host reservations, for a client of type C.
+type reserver[C any] interface {
+	InRange(a netip.Addr) bool
+	ReservedFor(c C) (netip.Addr, bool)
+	othersFixed(a netip.Addr, c C) bool
+}
+
+// ackable checks, before anything is written, that the client (key) may
+// be acknowledged a: in a range, not reserved for another client, not
+// while its own reserved address is free for it, not quarantined.
+func ackable[C any](r reserver[C], t table, tx store.Tx, c C, key string, a netip.Addr, now time.Time) error {
+	if !r.InRange(a) {
+		return domain.Errorf(domain.NotFound, "%v is in no pool", a)
+	}
+	if r.othersFixed(a, c) {
+		return domain.Errorf(domain.InUse, "%v is reserved for another client", a)
+	}
+	if f, ok := r.ReservedFor(c); ok && f != a {
+		// Its own address unless another client still holds that (then
+		// it takes a dynamic one meanwhile, as Offer gives).
+		held, err := t.at(tx, f)
+		if err != nil {
+			return err
+		}
+		if held == nil || held.Key == key || !held.Active(now) {
+			return domain.Errorf(domain.InUse, "the client's address is %v (host reservation)", f)
+		}
+	}
+	if t.quarantined(tx, a, now) {
+		return domain.Errorf(domain.InUse, "%v is quarantined", a)
+	}
+	return nil
+}
+
+// current returns a's lease record; another client's expired one, not
+// reclaimed yet, is ended (deleted, and returned as ended); another
+// client's active one refuses (InUse).
+func (t table) current(tx store.Tx, key string, a netip.Addr, now time.Time) (cur, ended *Lease, err error) {
+	if cur, err = t.at(tx, a); err != nil || cur == nil || cur.Key == key {
+		return cur, nil, err
+	}
+	if cur.Active(now) {
+		return nil, nil, domain.Errorf(domain.InUse, "%v is leased to another client until %v", a, cur.Expiry.Format(time.RFC3339))
+	}
+	if err := t.delete(tx, cur); err != nil {
+		return nil, nil, err
+	}
+	return cur, cur, nil
 }

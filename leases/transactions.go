@@ -46,43 +46,20 @@ func (s *Allocator) Apply(e Effects, now time.Time) {
 // client's expired lease of a that was not reclaimed yet.
 func (s *Allocator) AckTx(tx store.Tx, c Client, a netip.Addr, d time.Duration, now time.Time) (*Lease, []Lease, Effects, error) {
 	var e Effects
-	if !s.InRange(a) {
-		return nil, nil, e, domain.Errorf(domain.NotFound, "%v is in no pool", a)
-	}
-	if s.othersFixed(a, c) {
-		return nil, nil, e, domain.Errorf(domain.InUse, "%v is reserved for another client", a)
-	}
-	if f, ok := s.ReservedFor(c); ok && f != a {
-		// Its own address unless another client still holds that (then
-		// it takes a dynamic one meanwhile, as Offer gives).
-		held, err := leaseAt(tx, f)
-		if err != nil {
-			return nil, nil, e, err
-		}
-		if held == nil || held.Key == c.Key || !held.Active(now) {
-			return nil, nil, e, domain.Errorf(domain.InUse, "the client's address is %v (host reservation)", f)
-		}
-	}
-	if s.Quarantined(tx, a, now) {
-		return nil, nil, e, domain.Errorf(domain.InUse, "%v is quarantined", a)
+	if err := ackable(s, table4, tx, c, c.Key, a, now); err != nil {
+		return nil, nil, e, err
 	}
 	if d <= 0 {
 		d = s.cfg.LeaseTime
 	}
-	cur, err := leaseAt(tx, a)
+	cur, gone, err := table4.current(tx, c.Key, a, now)
 	if err != nil {
 		return nil, nil, e, err
 	}
 	var ended []Lease
-	if cur != nil && cur.Key != c.Key {
-		if cur.Active(now) {
-			return nil, nil, e, domain.Errorf(domain.InUse, "%v is leased to another client until %v", a, cur.Expiry.Format(time.RFC3339))
-		}
-		if err := deleteLease(tx, cur); err != nil {
-			return nil, nil, e, err
-		}
-		ended = append(ended, *cur)
-		e.ended = append(e.ended, cur.Addr)
+	if gone != nil {
+		ended = append(ended, *gone)
+		e.ended = append(e.ended, gone.Addr)
 	}
 	old, err := leaseOf(tx, c.Key)
 	if err != nil {

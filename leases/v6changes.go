@@ -172,40 +172,20 @@ func (s *Allocator6) PurgeOffers(now time.Time) {
 // expired lease of a that was not reclaimed yet.
 func (s *Allocator6) AckTx(tx store.Tx, c Client6, a netip.Addr, d time.Duration, now time.Time) (*Lease6, []Lease6, Effects6, error) {
 	var e Effects6
-	if !s.InRange(a) {
-		return nil, nil, e, domain.Errorf(domain.NotFound, "%v is in no pool", a)
-	}
-	if s.othersFixed(a, c) {
-		return nil, nil, e, domain.Errorf(domain.InUse, "%v is reserved for another client", a)
-	}
-	if f, ok := s.ReservedFor(c); ok && f != a {
-		held, err := lease6At(tx, f)
-		if err != nil {
-			return nil, nil, e, err
-		}
-		if held == nil || held.Key == c.Key || !held.Active(now) {
-			return nil, nil, e, domain.Errorf(domain.InUse, "the client's address is %v (host reservation)", f)
-		}
-	}
-	if s.Quarantined(tx, a, now) {
-		return nil, nil, e, domain.Errorf(domain.InUse, "%v is quarantined", a)
+	if err := ackable(s, table6, tx, c, c.Key, a, now); err != nil {
+		return nil, nil, e, err
 	}
 	if d <= 0 {
 		d = s.cfg.LeaseTime
 	}
-	cur, err := lease6At(tx, a)
+	cur0, gone, err := table6.current(tx, c.Key, a, now)
 	if err != nil {
 		return nil, nil, e, err
 	}
+	cur := (*Lease6)(cur0)
 	var ended []Lease6
-	if cur != nil && cur.Key != c.Key {
-		if cur.Active(now) {
-			return nil, nil, e, domain.Errorf(domain.InUse, "%v is leased to another client until %v", a, cur.Expiry.Format(time.RFC3339))
-		}
-		if err := deleteLease6(tx, cur); err != nil {
-			return nil, nil, e, err
-		}
-		ended = append(ended, *cur)
+	if gone != nil {
+		ended = append(ended, Lease6(*gone))
 		e.ended++
 	}
 	old, err := lease6Of(tx, c.Key)
