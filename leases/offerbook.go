@@ -2,8 +2,10 @@ package leases
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
+	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/store"
 )
 
@@ -127,4 +129,86 @@ func (t table) unused(tx store.Tx, addrs []netip.Addr) []netip.Addr {
 		}
 	}
 	return free
+}
+
+// allocState is what an offer needs of an allocator of either family, for
+// a client of type C: its ranges and reservations, and its bitmap.
+type allocState[C any] interface {
+	reserver[C]
+	isBusy(a netip.Addr) bool
+}
+
+// offerKnown is the part of an offer made from what is known of the
+// client, under the allocator's mu: a client that declined too often is
+// ignored (Denied); its offer still held is held longer; else the first of
+// its lease's address, the address it last had (while free) and the one it
+// asked for (while free) that it may use and that is offered to nobody.
+// ok is false when none is: the caller searches the bitmap.
+func offerKnown[C any](s allocState[C], b *offerBook, c C, key string, own *Lease, remembered, asked netip.Addr,
+	within func(netip.Addr) bool, now time.Time, hold time.Duration, maxDeclines int) (netip.Addr, bool, error) {
+	if d, ok := b.declined[key]; ok && d.count >= maxDeclines && now.Before(d.until) {
+		return netip.Addr{}, false, domain.Errorf(domain.Denied, "ignored until %v", d.until.Format(time.RFC3339))
+	}
+	if o, ok := b.offers[key]; ok && within(o.addr) && !s.othersFixed(o.addr, c) {
+		o.expires = now.Add(hold)
+		b.offers[key] = o
+		return o.addr, true, nil
+	}
+	b.dropOffer(key)
+	usable := func(a netip.Addr) bool { return a.IsValid() && within(a) && s.InRange(a) && !s.othersFixed(a, c) }
+	var cands []netip.Addr
+	if own != nil && usable(own.Addr) {
+		cands = append(cands, own.Addr)
+	}
+	// The address the client had last, after its lease ended, while nobody
+	// else has taken it.
+	if own == nil && usable(remembered) && !s.isBusy(remembered) {
+		cands = append(cands, remembered)
+	}
+	if usable(asked) && !s.isBusy(asked) {
+		cands = append(cands, asked)
+	}
+	for _, a := range cands {
+		if _, offered := b.offeredTo[a]; !offered {
+			b.hold(key, a, now, hold)
+			return a, true, nil
+		}
+	}
+	return netip.Addr{}, false, nil
+}
+
+// offerFree is the rest of an offer: the next free address of the bitmap
+// (next, under mu), held for the client, then checked against the store
+// outside mu (the bitmap is a hint), up to 64 tries. refuse, when given,
+// may turn an address down under mu (a subnet whose only free addresses
+// are held back for reserved phones); none says what is exhausted.
+func (b *offerBook) offerFree(mu *sync.Mutex, db store.DB, t table, key string, now time.Time, hold time.Duration,
+	next func() (netip.Addr, bool), refuse func(netip.Addr) error, none string) (netip.Addr, error) {
+	for tries := 0; tries < 64; tries++ {
+		mu.Lock()
+		a, ok := next()
+		if !ok {
+			mu.Unlock()
+			return netip.Addr{}, domain.Errorf(domain.Exhausted, "%s", none)
+		}
+		if refuse != nil {
+			if err := refuse(a); err != nil {
+				mu.Unlock()
+				return netip.Addr{}, err
+			}
+		}
+		b.hold(key, a, now, hold)
+		mu.Unlock()
+		var taken bool
+		if err := db.View(func(tx store.Tx) error { taken = t.taken(tx, a); return nil }); err != nil {
+			return netip.Addr{}, err
+		}
+		if !taken {
+			return a, nil
+		}
+		mu.Lock()
+		b.unhold(key, a) // stays busy: the store holds it
+		mu.Unlock()
+	}
+	return netip.Addr{}, domain.Errorf(domain.Exhausted, "%s", none)
 }

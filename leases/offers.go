@@ -23,23 +23,13 @@ func (s *Allocator) Offer(c Client, requested netip.Addr, within func(netip.Addr
 	if within == nil {
 		within = func(netip.Addr) bool { return true }
 	}
-	var own, onFixed *Lease
-	var remembered netip.Addr
 	fixed, hasFixed := s.ReservedFor(c)
 	hasFixed = hasFixed && within(fixed)
-	if err := s.db.View(func(tx store.Tx) error {
-		var err error
-		if v := tx.Bucket(bktByClient).Get([]byte(c.Key)); len(v) == 4 {
-			remembered = netip.AddrFrom4([4]byte(v))
-		}
-		if hasFixed {
-			if onFixed, err = leaseAt(tx, fixed); err != nil {
-				return err
-			}
-		}
-		own, err = leaseOf(tx, c.Key)
-		return err
-	}); err != nil {
+	if !hasFixed {
+		fixed = netip.Addr{}
+	}
+	own, onFixed, remembered, err := table4.known(s.db, c.Key, fixed)
+	if err != nil {
 		return netip.Addr{}, err
 	}
 	if hasFixed && (onFixed == nil || onFixed.Key == c.Key || !onFixed.Active(now)) {
@@ -50,63 +40,22 @@ func (s *Allocator) Offer(c Client, requested netip.Addr, within func(netip.Addr
 		return fixed, nil
 	}
 	s.mu.Lock()
-	if d, ok := s.declined[c.Key]; ok && d.count >= s.cfg.MaxDeclines && now.Before(d.until) {
-		s.mu.Unlock()
-		return netip.Addr{}, domain.Errorf(domain.Denied, "ignored until %v", d.until.Format(time.RFC3339))
-	}
-	if o, ok := s.offers[c.Key]; ok && within(o.addr) && !s.othersFixed(o.addr, c) {
-		o.expires = now.Add(s.cfg.OfferHold)
-		s.offers[c.Key] = o
-		s.mu.Unlock()
-		return o.addr, nil
-	}
-	s.dropOffer(c.Key)
-	var cands []netip.Addr
-	if own != nil && within(own.Addr) && s.InRange(own.Addr) && !s.othersFixed(own.Addr, c) {
-		cands = append(cands, own.Addr)
-	}
-	// The address the client had last, after its lease ended, while nobody
-	// else has taken it.
-	if own == nil && remembered.IsValid() && within(remembered) && s.InRange(remembered) && !s.isBusy(remembered) && !s.othersFixed(remembered, c) {
-		cands = append(cands, remembered)
-	}
-	if requested.Is4() && within(requested) && s.InRange(requested) && !s.isBusy(requested) && !s.othersFixed(requested, c) {
-		cands = append(cands, requested)
-	}
-	for _, a := range cands {
-		if _, offered := s.offeredTo[a]; !offered {
-			s.hold(c.Key, a, now)
-			s.mu.Unlock()
-			return a, nil
-		}
-	}
+	a, ok, err := offerKnown(s, &s.offerBook, c, c.Key, own, remembered, requested, within, now, s.cfg.OfferHold, s.cfg.MaxDeclines)
 	s.mu.Unlock()
-	for tries := 0; tries < 64; tries++ {
-		s.mu.Lock()
-		a, ok := s.nextFree(within)
-		if short, held := s.shortAt(a); ok && !c.Reserved && short {
-			s.mu.Unlock()
-			return netip.Addr{}, domain.Errorf(domain.Exhausted, "only the %d addresses of the subnet held back for reserved phones are free", held)
-		}
-		if !ok {
-			s.mu.Unlock()
-			return netip.Addr{}, domain.Errorf(domain.Exhausted, "no free address")
-		}
-		s.hold(c.Key, a, now)
-		s.mu.Unlock()
-		// The bitmap is a hint: check the store (outside the lock).
-		var taken bool
-		if err := s.db.View(func(tx store.Tx) error { taken = table4.taken(tx, a); return nil }); err != nil {
-			return netip.Addr{}, err
-		}
-		if !taken {
-			return a, nil
-		}
-		s.mu.Lock()
-		s.unhold(c.Key, a) // stays busy: the store holds it
-		s.mu.Unlock()
+	if err != nil || ok {
+		return a, err
 	}
-	return netip.Addr{}, domain.Errorf(domain.Exhausted, "no free address")
+	next := func() (netip.Addr, bool) { return s.nextFree(within) }
+	var refuse func(netip.Addr) error
+	if !c.Reserved {
+		refuse = func(a netip.Addr) error {
+			if short, held := s.shortAt(a); short {
+				return domain.Errorf(domain.Exhausted, "only the %d addresses of the subnet held back for reserved phones are free", held)
+			}
+			return nil
+		}
+	}
+	return s.offerFree(&s.mu, s.db, table4, c.Key, now, s.cfg.OfferHold, next, refuse, "no free address")
 }
 
 func (s *Allocator) hold(key string, a netip.Addr, now time.Time) {

@@ -260,3 +260,24 @@ func (t table) current(tx store.Tx, key string, a netip.Addr, now time.Time) (cu
 	}
 	return cur, cur, nil
 }
+
+// known reads, in one read transaction, what an offer needs of the store:
+// the client's lease (current or expired, nil when none), the address it
+// last had (its client index), and the lease of the address reserved for
+// it (when fixed is valid).
+func (t table) known(db store.DB, key string, fixed netip.Addr) (own, onFixed *Lease, remembered netip.Addr, err error) {
+	err = db.View(func(tx store.Tx) error {
+		var err error
+		if v := tx.Bucket(t.byClient).Get([]byte(key)); len(v) == t.width {
+			remembered = t.addr(v)
+		}
+		if fixed.IsValid() {
+			if onFixed, err = t.at(tx, fixed); err != nil {
+				return err
+			}
+		}
+		own, err = t.leaseOf(tx, key)
+		return err
+	})
+	return own, onFixed, remembered, err
+}

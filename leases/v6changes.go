@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/store"
 )
 
@@ -44,23 +43,13 @@ func (s *Allocator6) Offer(c Client6, hint netip.Addr, within func(netip.Addr) b
 	if within == nil {
 		within = func(netip.Addr) bool { return true }
 	}
-	var own, onFixed *Lease6
-	var remembered netip.Addr
 	fixed, hasFixed := s.ReservedFor(c)
 	hasFixed = hasFixed && within(fixed)
-	if err := s.db.View(func(tx store.Tx) error {
-		var err error
-		if v := tx.Bucket(bkt6ByClient).Get([]byte(c.Key)); len(v) == 16 {
-			remembered = netip.AddrFrom16([16]byte(v))
-		}
-		if hasFixed {
-			if onFixed, err = lease6At(tx, fixed); err != nil {
-				return err
-			}
-		}
-		own, err = lease6Of(tx, c.Key)
-		return err
-	}); err != nil {
+	if !hasFixed {
+		fixed = netip.Addr{}
+	}
+	own, onFixed, remembered, err := table6.known(s.db, c.Key, fixed)
+	if err != nil {
 		return netip.Addr{}, err
 	}
 	s.mu.Lock()
@@ -80,56 +69,13 @@ func (s *Allocator6) Offer(c Client6, hint netip.Addr, within func(netip.Addr) b
 			return fixed, nil
 		}
 	}
-	if d, ok := s.declined[c.Key]; ok && d.count >= s.cfg.MaxDeclines && now.Before(d.until) {
-		s.mu.Unlock()
-		return netip.Addr{}, domain.Errorf(domain.Denied, "ignored until %v", d.until.Format(time.RFC3339))
-	}
-	if o, ok := s.offers[c.Key]; ok && within(o.addr) && !s.othersFixed(o.addr, c) {
-		o.expires = now.Add(s.cfg.OfferHold)
-		s.offers[c.Key] = o
-		s.mu.Unlock()
-		return o.addr, nil
-	}
-	s.dropOffer(c.Key)
-	var cands []netip.Addr
-	if own != nil && within(own.Addr) && s.InRange(own.Addr) && !s.othersFixed(own.Addr, c) {
-		cands = append(cands, own.Addr)
-	}
-	if own == nil && remembered.IsValid() && within(remembered) && s.InRange(remembered) && !s.isBusy(remembered) && !s.othersFixed(remembered, c) {
-		cands = append(cands, remembered)
-	}
-	if hint.Is6() && within(hint) && s.InRange(hint) && !s.isBusy(hint) && !s.othersFixed(hint, c) {
-		cands = append(cands, hint)
-	}
-	for _, a := range cands {
-		if _, offered := s.offeredTo[a]; !offered {
-			s.hold(c.Key, a, now)
-			s.mu.Unlock()
-			return a, nil
-		}
-	}
+	a, ok, err := offerKnown(s, &s.offerBook, c, c.Key, own, remembered, hint, within, now, s.cfg.OfferHold, s.cfg.MaxDeclines)
 	s.mu.Unlock()
-	for tries := 0; tries < 64; tries++ {
-		s.mu.Lock()
-		a, ok := s.nextFree(within)
-		if !ok {
-			s.mu.Unlock()
-			return netip.Addr{}, domain.Errorf(domain.Exhausted, "no free IPv6 address")
-		}
-		s.hold(c.Key, a, now)
-		s.mu.Unlock()
-		var taken bool
-		if err := s.db.View(func(tx store.Tx) error { taken = table6.taken(tx, a); return nil }); err != nil {
-			return netip.Addr{}, err
-		}
-		if !taken {
-			return a, nil
-		}
-		s.mu.Lock()
-		s.unhold(c.Key, a)
-		s.mu.Unlock()
+	if err != nil || ok {
+		return a, err
 	}
-	return netip.Addr{}, domain.Errorf(domain.Exhausted, "no free IPv6 address")
+	next := func() (netip.Addr, bool) { return s.nextFree(within) }
+	return s.offerFree(&s.mu, s.db, table6, c.Key, now, s.cfg.OfferHold, next, nil, "no free IPv6 address")
 }
 
 func (s *Allocator6) hold(key string, a netip.Addr, now time.Time) {
