@@ -1,7 +1,9 @@
 // Package leases is lantel's DHCPv4 lease allocator, stored through the
 // store seam (package store: bbolt or etcd), and beside it the DHCPv6 one
 // (Allocator6, v6*.go: IA_NA addresses, the same rules, buckets of its
-// own).
+// own). What the two share is written once: the records and their indexes
+// (table.go: table4, table6) and the offers held in memory
+// (offerbook.go).
 //
 // It follows RFC 2131 and what Kea does rather than CoreDHCP's range
 // plugin: an OFFER is held in memory for a short time and not written; an
