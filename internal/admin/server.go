@@ -88,6 +88,8 @@ type Config struct {
 	// the listener may be reached: the Host header of every request must be
 	// one of them (see guard.go).
 	Hosts []string
+	// Conns: the listener's connection caps (zero: ConnLimits).
+	Conns ratelimit.ConnLimits
 	Svc   Service
 	// Health returns the state of the parts beyond the store (listeners);
 	// nil error: ok.
@@ -124,7 +126,11 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	// Connections capped in all and per source; an accept that finds no
 	// descriptor waits and tries again (ratelimit.Listener).
-	ln := ratelimit.Guard(raw, ConnLimits)
+	conns := cfg.Conns
+	if conns == (ratelimit.ConnLimits{}) {
+		conns = ConnLimits
+	}
+	ln := ratelimit.Guard(raw, conns)
 	s := &Server{cfg: cfg, ln: ln, done: make(chan error, 1)}
 	// No WriteTimeout: a backup streams for as long as the store takes.
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,

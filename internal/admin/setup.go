@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/internal/setup"
 )
 
@@ -17,6 +18,9 @@ type Section struct {
 	Hosts     []string `yaml:"hosts"`  // names the listener answers to, besides IP literals and localhost
 	Token     string   `yaml:"token"`
 	TokenFile string   `yaml:"token_file"`
+	// TCP: the listener's connection caps (default 256 in all, 64 from
+	// one source).
+	TCP setup.TCP `yaml:"tcp"`
 }
 
 // Checked is the section, checked.
@@ -24,6 +28,7 @@ type Checked struct {
 	Listen string // "" when off
 	Token  string
 	Hosts  []string
+	Conns  ratelimit.ConnLimits
 }
 
 // Setup checks the section: a listener on a non-loopback address needs a
@@ -35,6 +40,10 @@ func (s Section) Setup() (Checked, error) {
 		if c.Listen == "off" {
 			c.Listen = ""
 		}
+	}
+	var err error
+	if c.Conns, err = s.TCP.Caps(ConnLimits); err != nil {
+		return c, err
 	}
 	if s.TokenFile != "" {
 		b, err := os.ReadFile(s.TokenFile)

@@ -21,6 +21,7 @@ import (
 	"github.com/lantel/lantel/internal/dnsserver"
 	"github.com/lantel/lantel/internal/ltnpserver"
 	"github.com/lantel/lantel/internal/provision"
+	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/internal/setup"
 	"github.com/lantel/lantel/internal/sipserver"
 	"github.com/lantel/lantel/internal/tftpserver"
@@ -157,6 +158,7 @@ type Config struct {
 	SIPListen  string
 	SIP        sipserver.Options
 	AdminHosts []string // names the admin listener answers to, besides IP literals and localhost
+	AdminConns ratelimit.ConnLimits
 	// Provisioning: the HTTP front of phone files, off when Listen is "".
 	Provisioning Provisioning
 	// DNS: the DNS front (dnsserver.Section.Setup), off when DNSListen is
@@ -373,7 +375,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, section(name, "admin", err)
 	}
-	c.Admin, c.AdminToken, c.AdminHosts = adm.Listen, adm.Token, adm.Hosts
+	c.Admin, c.AdminToken, c.AdminHosts, c.AdminConns = adm.Listen, adm.Token, adm.Hosts, adm.Conns
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
 	default:

@@ -161,6 +161,9 @@ func TestParseErrorsNameKey(t *testing.T) {
 		{"sip rate", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060, limits: {total: -3}}\n", "sip.limits.total"},
 		{"sip idle", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060, tcp: {idle_timeout: 10ms}}\n", "sip.tcp.idle_timeout"},
 		{"sip guesses", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060, guess_rate: 0}\n", "sip.guess_rate"},
+		{"admin tcp", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nadmin: {tcp: {max_connections: 8, max_per_source: 9}}\n", "admin.tcp.max_per_source"},
+		{"provisioning tcp", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060}\nprovisioning: {listen: 192.0.2.1:8080, tcp: {max_connections: -1}}\n", "provisioning.tcp"},
+		{"dns tcp", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, tcp: {max_per_source: 600}}\n", "dns.tcp.max_per_source"},
 	} {
 		_, err := Parse("site.yaml", []byte(tc.yaml))
 		if err == nil {
@@ -229,5 +232,26 @@ numbering:
 	d, _ := Parse("d", Defaults)
 	if d.RegisterRate != 50 || d.Directory.PoolPerSource != 8 {
 		t.Fatalf("default limits: %v %d", d.RegisterRate, d.Directory.PoolPerSource)
+	}
+}
+
+// The tcp keys of the admin, provisioning and DNS listeners reach their
+// fronts; absent, the fronts' defaults.
+func TestTCPCapsKeys(t *testing.T) {
+	c, err := Parse("site.yaml", []byte("store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060}\n"+
+		"admin: {tcp: {max_connections: 8, max_per_source: 2}}\n"+
+		"provisioning: {listen: 192.0.2.1:8080, tcp: {max_connections: 100}}\n"+
+		"dns: {listen: 192.0.2.1:53, zone: office.lan, tcp: {max_per_source: 4}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.AdminConns; got.Total != 8 || got.PerSource != 2 {
+		t.Errorf("admin caps %+v", got)
+	}
+	if got := c.Provisioning.Conns; got.Total != 100 || got.PerSource != 16 {
+		t.Errorf("provisioning caps %+v", got)
+	}
+	if got := c.DNS.TCP; got.Total != 512 || got.PerSource != 4 {
+		t.Errorf("DNS TCP caps %+v", got)
 	}
 }

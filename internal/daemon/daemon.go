@@ -163,7 +163,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		}
 		site := phones.Site{SIPHost: p.SIPHost, SIPPort: p.SIPPort, NTP: p.NTP, TimeZone: p.TimeZone, Vars: p.Vars, BaseURL: p.URL}
 		d.prov = provision.New(d.svc, provision.Options{Files: files, Site: site, Allow: p.Allow, User: p.User, Password: p.Password, Log: log,
-			RatePerSource: p.RatePerSource, RateTotal: p.RateTotal, Observe: d.metrics.Provisioning})
+			RatePerSource: p.RatePerSource, RateTotal: p.RateTotal, Conns: p.Conns, Observe: d.metrics.Provisioning})
 		if err = d.prov.Listen(p.Listen); err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "provisioning.listen", Err: err}
 		}
@@ -199,7 +199,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		log.Info("DNS front listening", "addr", d.dns.Addr().String(), "zone", o.Zone, "enum", o.ENUM, "forward", o.Forward != nil)
 	}
 	if cfg.Admin != "" {
-		d.admin, err = admin.Listen(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Hosts: cfg.AdminHosts, Svc: d.svc,
+		d.admin, err = admin.Listen(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Hosts: cfg.AdminHosts, Conns: cfg.AdminConns, Svc: d.svc,
 			Health: d.health, Metrics: d.metrics.Registry, Log: log, CheckSync: d.checkSync(), Zone: cfg.DNS.Zone})
 		if err != nil {
 			return nil, &config.Error{File: cfg.File, Key: "admin.listen", Err: err}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/dnsforward"
+	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/numbering"
 	"github.com/miekg/dns"
 )
@@ -52,6 +53,8 @@ type Options struct {
 	Reverse []netip.Prefix
 	// Limits bound the UDP queries admitted.
 	Limits Limits
+	// TCP: the TCP listener's connection caps (zero: TCPLimits).
+	TCP ratelimit.ConnLimits
 	// Forward, when set, answers the names outside the zones (and the
 	// reverse names outside Reverse) for the sources in Allow and on
 	// loopback; others still get REFUSED.

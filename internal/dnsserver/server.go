@@ -35,6 +35,7 @@ type Server struct {
 	udp     net.PacketConn
 	tcp     net.Listener
 	limits  Limits
+	tcpCaps ratelimit.ConnLimits
 	admit   ratelimit.Admission // of UDP queries
 	// Dropped counts the datagrams dropped by the limits (and the queries
 	// beyond the forwarding caps).
@@ -62,7 +63,10 @@ func New(names Names, opts Options, log *slog.Logger, observe func(qtype, rcode 
 	if limits.Total == 0 {
 		limits.Total = 50_000
 	}
-	s := &Server{a: newAnswerer(names, opts), log: log, observe: observe, limits: limits, fwd: opts.Forward, allow: opts.Allow}
+	if opts.TCP == (ratelimit.ConnLimits{}) {
+		opts.TCP = TCPLimits
+	}
+	s := &Server{a: newAnswerer(names, opts), log: log, observe: observe, limits: limits, fwd: opts.Forward, allow: opts.Allow, tcpCaps: opts.TCP}
 	if s.fwd != nil {
 		s.fw.init()
 	}
@@ -79,7 +83,7 @@ func (s *Server) Listen(addr string) error {
 	}
 	// TCP connections capped in all and per source; an accept that finds
 	// no descriptor waits and tries again (ratelimit.Listener).
-	s.udp, s.tcp = udp, ratelimit.Guard(tcp, TCPLimits)
+	s.udp, s.tcp = udp, ratelimit.Guard(tcp, s.tcpCaps)
 	s.admit = ratelimit.NewAdmission(s.limits.PerSource, s.limits.Total)
 	// UDP: several readers on the one socket, each taking and answering
 	// datagrams in batches (recvmmsg/sendmmsg), with no goroutine per

@@ -19,6 +19,9 @@ type Section struct {
 	TTL     time.Duration `yaml:"ttl"`
 	Reverse []string      `yaml:"reverse"`
 	Limits  setup.Limits  `yaml:"limits"`
+	// TCP: the TCP listener's connection caps (default 512 in all, 16
+	// from one source).
+	TCP setup.TCP `yaml:"tcp"`
 	// Forward: upstream resolvers (address, or address:port), asked in
 	// order for the names outside the zones, for the LAN's clients only:
 	// the DHCP subnets' and Allow's (and loopback). Off when empty.
@@ -70,6 +73,9 @@ func (s Section) Setup(subnets []netip.Prefix) (listen string, o Options, err er
 		o.Reverse = append(o.Reverse, p.Masked())
 	}
 	o.Reverse = append(o.Reverse, subnets...)
+	if o.TCP, err = s.TCP.Caps(TCPLimits); err != nil {
+		return "", o, err
+	}
 	if o.Limits.PerSource, o.Limits.Total, err = s.Limits.Rates(); err != nil {
 		return "", o, err
 	}

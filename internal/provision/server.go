@@ -34,6 +34,8 @@ type Options struct {
 	// RatePerSource, RateTotal: requests per second served (0: Rates;
 	// negative: no bound).
 	RatePerSource, RateTotal float64
+	// Conns: the listener's connection caps (zero: ConnLimits).
+	Conns ratelimit.ConnLimits
 	// Observe, when set, counts each request by outcome: served, refused
 	// (403; a phone's file for another address: 404 like an unknown one),
 	// unauthorized (401), not-found, limited (429: beyond Rates), error.
@@ -93,7 +95,11 @@ func (s *Server) Listen(addr string) error {
 	}
 	// Connections capped in all and per source; an accept that finds no
 	// descriptor waits and tries again (ratelimit.Listener).
-	ln := ratelimit.Guard(raw, ConnLimits)
+	conns := s.opts.Conns
+	if conns == (ratelimit.ConnLimits{}) {
+		conns = ConnLimits
+	}
+	ln := ratelimit.Guard(raw, conns)
 	s.ln = ln
 	go func() { defer close(s.done); _ = s.http.Serve(ln) }()
 	return nil

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/internal/setup"
 )
 
@@ -30,6 +31,9 @@ type Section struct {
 	// Limits: requests per second served from one source and in all
 	// (default 10 and 500; 0: no bound), HTTP and TFTP each.
 	Limits setup.Limits `yaml:"limits"`
+	// TCP: the listener's connection caps (default 1,024 in all, 16
+	// from one source).
+	TCP setup.TCP `yaml:"tcp"`
 }
 
 // Checked is the section, checked.
@@ -44,6 +48,7 @@ type Checked struct {
 	User, Password    string
 	// RatePerSource, RateTotal: 0 for the defaults, negative for no bound.
 	RatePerSource, RateTotal float64
+	Conns                    ratelimit.ConnLimits
 }
 
 // Setup checks the section; sipListen is the SIP front's address (the
@@ -59,6 +64,9 @@ func (p Section) Setup(sipListen string) (Checked, error) {
 		User: p.BasicAuth.User, Password: p.BasicAuth.Password, URL: p.URL}
 	var err error
 	if out.RatePerSource, out.RateTotal, err = p.Limits.Rates(); err != nil {
+		return Checked{}, err
+	}
+	if out.Conns, err = p.TCP.Caps(ConnLimits); err != nil {
 		return Checked{}, err
 	}
 	if p.URL != "" {

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/lantel/lantel/internal/ratelimit"
 )
 
 // KeyError is a wrong value at a key of a section (relative to it:
@@ -84,4 +86,30 @@ func AddrPort(key, v string) error {
 		return Errorf(key, "%q is not IPv4:port or [IPv6]:port", v)
 	}
 	return nil
+}
+
+// TCP is a stream listener's tcp key: its connection caps, in all and
+// from one source (an IPv6 source counts by its /64). Absent or 0: the
+// front's default.
+type TCP struct {
+	MaxConnections int `yaml:"max_connections"`
+	MaxPerSource   int `yaml:"max_per_source"`
+}
+
+// Caps checks t over the front's defaults def.
+func (t TCP) Caps(def ratelimit.ConnLimits) (ratelimit.ConnLimits, error) {
+	if t.MaxConnections < 0 || t.MaxPerSource < 0 {
+		return def, Errorf("tcp", "connection caps must not be negative (0: the defaults, %d and %d)", def.Total, def.PerSource)
+	}
+	c := def
+	if t.MaxConnections > 0 {
+		c.Total = t.MaxConnections
+	}
+	if t.MaxPerSource > 0 {
+		c.PerSource = t.MaxPerSource
+	}
+	if c.PerSource > c.Total {
+		return def, Errorf("tcp.max_per_source", "%d is more than max_connections (%d)", c.PerSource, c.Total)
+	}
+	return c, nil
 }
