@@ -186,7 +186,10 @@ func (s *Service) flushProvisioning(all bool) {
 	}
 	for _, n := range news {
 		if n.served != nil {
-			s.log.Info("phone provisioned", "number", s.dir.Config().Plan.Full(n.number), "mac", n.served.mac, "from", n.served.from)
+			// Logged when the batch is written (every 2 s): fetched says
+			// when the phone fetched its file.
+			s.log.Info("phone provisioned", "number", s.dir.Config().Plan.Full(n.number), "mac", n.served.mac, "from", n.served.from,
+				"fetched", n.ev.Time.Format(time.RFC3339Nano))
 		}
 	}
 }
