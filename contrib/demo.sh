@@ -9,7 +9,7 @@
 #   REGISTER with the digest, 200); the reception phone (a Grandstream with a
 #   MAC reservation, busybox udhcpc) calls it by its short number: lanteld
 #   answers 302 with the phone's Contact and the caller sets the call up with
-#   it (INVITE, 180, 200, ACK, BYE); DNS finds the phone by name and number,
+#   it (INVITE, 180, 200, ACK, BYE); DNS finds the phone by name and number (and a PBX by ENUM),
 #   LTNP/1 by number; released, it is offline in all of them at once.
 # Everything runs in namespaces the script creates and is removed on exit,
 # even on failure. Without root it shows the LTNP/1 part on loopback.
@@ -217,6 +217,11 @@ for q in "desk-1.office.lan" "$short.office.lan" "$number.office.lan" "-x $ip"; 
   printf 'pc$ dig @192.0.2.1 +short %s\n  %s\n' "$q" "$(quiet pc dig @192.0.2.1 +short +norecurse $q)"
 done
 [ "$(quiet pc dig @192.0.2.1 +short desk-1.office.lan)" = "$ip" ] || fail "DNS does not have desk-1"
+# ENUM (RFC 6116), for a PBX: the number's digits reversed, under dns.enum.
+enum="$(echo "$number" | rev | sed 's/./&./g')e164.office.lan"
+naptr=$(quiet pc dig @192.0.2.1 +short +norecurse NAPTR "$enum")
+printf 'pc$ dig @192.0.2.1 +short NAPTR %s   (ENUM, as a PBX asks)\n  %s\n' "$enum" "$naptr"
+grep -q "E2U+sip" <<<"$naptr" || fail "no ENUM NAPTR for $number"
 
 say "10. LTNP/1 has it too"
 on pc lantelctl query "$short" -s 192.0.2.1:5757 || fail "LTNP/1 does not have $short"
