@@ -62,16 +62,26 @@ func (s *dhcpSetup) leases() leases.Config {
 	return lc
 }
 
-// loadDHCP reads the server4 section with CoreDHCP's config package and
-// the arguments of its (one) lantel plugin.
-func loadDHCP(cfg *config.Config) (*dhcpSetup, error) {
+// loadCoreDHCP reads the file with CoreDHCP's config package (its logs at
+// WARN and above) and checks that section (server4 or server6) is there.
+func loadCoreDHCP(cfg *config.Config, section string, present func(*coreconfig.Config) bool) (*coreconfig.Config, error) {
 	corelogger.GetLogger("lanteld").Logger.SetLevel(logrus.WarnLevel)
 	conf, err := coreconfig.Load(cfg.File)
 	if err != nil {
-		return nil, fmt.Errorf("%s: server4: %w", cfg.File, err)
+		return nil, fmt.Errorf("%s: %s: %w", cfg.File, section, err)
 	}
-	if conf.Server4 == nil {
-		return nil, fmt.Errorf("%s: server4: section is empty", cfg.File)
+	if !present(conf) {
+		return nil, fmt.Errorf("%s: %s: section is empty", cfg.File, section)
+	}
+	return conf, nil
+}
+
+// loadDHCP reads the server4 section with CoreDHCP's config package and
+// the arguments of its (one) lantel plugin.
+func loadDHCP(cfg *config.Config) (*dhcpSetup, error) {
+	conf, err := loadCoreDHCP(cfg, "server4", func(c *coreconfig.Config) bool { return c.Server4 != nil })
+	if err != nil {
+		return nil, err
 	}
 	s := &dhcpSetup{cfg: cfg, conf: conf, policy: cfg.DHCP4}
 	if s.policy == nil {

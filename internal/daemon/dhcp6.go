@@ -8,14 +8,12 @@ import (
 
 	coreconfig "github.com/coredhcp/coredhcp/config"
 	"github.com/coredhcp/coredhcp/handler"
-	corelogger "github.com/coredhcp/coredhcp/logger"
 	"github.com/coredhcp/coredhcp/plugins"
 	"github.com/lantel/lantel/internal/config"
 	"github.com/lantel/lantel/internal/dhcpconf"
 	"github.com/lantel/lantel/internal/dhcpserve"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/plugins/lantel"
-	"github.com/sirupsen/logrus"
 )
 
 // The DHCPv6 server: CoreDHCP's server6 section (listen addresses and the
@@ -54,13 +52,9 @@ func (s *dhcp6Setup) leases() leases.Config6 {
 // ADVERTISE and REPLY carries the server's DUID, and REQUEST/RENEW/RELEASE
 // for another server are not ours), lantel once, known plugins only.
 func loadDHCP6(cfg *config.Config) (*dhcp6Setup, error) {
-	corelogger.GetLogger("lanteld").Logger.SetLevel(logrus.WarnLevel)
-	conf, err := coreconfig.Load(cfg.File)
+	conf, err := loadCoreDHCP(cfg, "server6", func(c *coreconfig.Config) bool { return c.Server6 != nil })
 	if err != nil {
-		return nil, fmt.Errorf("%s: server6: %w", cfg.File, err)
-	}
-	if conf.Server6 == nil {
-		return nil, fmt.Errorf("%s: server6: section is empty", cfg.File)
+		return nil, err
 	}
 	s := &dhcp6Setup{cfg: cfg, conf: conf, policy: cfg.DHCP6}
 	file := cfg.File
