@@ -9,6 +9,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/lantel/lantel/internal/ratelimit"
+	"github.com/lantel/lantel/internal/udpbatch"
+	"golang.org/x/net/ipv4"
 )
 
 // udpFront owns the UDP socket. Its readers (one per CPU) take every
@@ -41,7 +43,13 @@ type udpFront struct {
 	inFlight chan struct{} // stateless REGISTERs being carried out
 	readers  sync.WaitGroup
 	work     sync.WaitGroup // the REGISTER goroutines
-	bufs     sync.Pool
+	// The socket is read in batches (recvmmsg) by udpbatch.Serve: an
+	// answer known at once (a 302, 404, 480, OPTIONS) leaves with its
+	// batch's answers in one sendmmsg. A REGISTER's answer, known after
+	// its commit, is queued to send (sendmmsg of what is waiting, see
+	// udpbatch.Sender), in a buffer from free and given back to it.
+	send *udpbatch.Sender
+	free chan []byte
 }
 
 type datagram struct {
@@ -50,81 +58,74 @@ type datagram struct {
 }
 
 // queueLen bounds the datagrams waiting for sipgo's reader; maxInFlight
-// the stateless REGISTERs being carried out.
+// the stateless REGISTERs being carried out (and so the answers waiting
+// to be sent).
 const (
 	queueLen    = 1024
 	maxInFlight = 4096
 )
 
-func newUDPFront(s *Server, conn net.PacketConn, readers int) *udpFront {
+func newUDPFront(s *Server, conn *net.UDPConn, readers int) *udpFront {
 	f := &udpFront{s: s, conn: conn, admit: s.guard.admit, parser: sip.NewParser(), queue: make(chan datagram, queueLen),
-		inFlight: make(chan struct{}, maxInFlight)}
-	f.bufs.New = func() any { return new(bytes.Buffer) }
+		inFlight: make(chan struct{}, maxInFlight), free: make(chan []byte, maxInFlight)}
+	f.send = udpbatch.NewSender(ipv4.NewPacketConn(conn), maxInFlight, func(err error) { s.log.Debug("sip: send", "err", err) })
+	f.send.Free = func(b []byte) {
+		select {
+		case f.free <- b[:0]:
+		default:
+		}
+	}
 	for i := 0; i < readers; i++ {
 		f.readers.Add(1)
-		go f.read()
+		go func() {
+			defer f.readers.Done()
+			_ = udpbatch.Serve(conn, int(sip.TransportBufferReadSize), f.serve, func(err error) { s.log.Debug("sip: send", "err", err) })
+		}()
 	}
 	go func() { // the socket is closed: when all work is done, sipgo's reader ends too
 		f.readers.Wait()
 		f.work.Wait()
+		f.send.Close()
 		close(f.queue)
 	}()
 	return f
 }
 
-func (f *udpFront) read() {
-	defer f.readers.Done()
-	buf := make([]byte, sip.TransportBufferReadSize)
-	for {
-		n, from, err := f.conn.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		f.serve(buf[:n], from)
-	}
-}
-
-// serve is one datagram from from.
-func (f *udpFront) serve(data []byte, from net.Addr) {
-	ua, ok := from.(*net.UDPAddr)
-	if !ok {
-		return
-	}
-	src := ua.AddrPort().Addr().Unmap()
+// serve is one datagram from from (a udpbatch.Handler): the answer known
+// at once is appended to out and returned, to leave with its batch.
+func (f *udpFront) serve(data []byte, from *net.UDPAddr, out []byte) []byte {
+	src := from.AddrPort().Addr().Unmap()
 	now := f.s.opts.Clock()
 	if !f.admit.Allow(sourceKey(src), now) { // an IPv6 source by its /64
 		f.s.Dropped.Add(1)
-		return
+		return nil
 	}
 	start := bytes.TrimLeft(data, "\r\n") // RFC 3261 7.5: CRLFs before the start line
 	if len(bytes.Trim(start, "\x00")) == 0 {
-		return // keep-alive
+		return nil // keep-alive
 	}
 	if bytes.HasPrefix(start, []byte("SIP/")) {
 		f.toSipgo(data, from) // a response: sipgo's client transactions'
-		return
+		return nil
 	}
 	msg, err := f.parser.ParseSIP(data)
 	if err != nil {
-		return
+		return nil
 	}
 	req, ok := msg.(*sip.Request)
 	if !ok {
-		return
+		return nil
 	}
 	if req.Method == sip.REGISTER {
 		if req.GetHeader("Authorization") != nil {
 			f.toSipgo(data, from)
-			return
+			return nil
 		}
 		select {
 		case f.inFlight <- struct{}{}:
 		default:
 			f.s.Dropped.Add(1)
-			return
+			return nil
 		}
 		req.SetTransport("UDP")
 		req.SetSource(from.String())
@@ -135,11 +136,13 @@ func (f *udpFront) serve(data []byte, from net.Addr) {
 				f.s.registerTo(req, &datagramReply{f: f, to: from})
 			}
 		}()
-		return
+		return nil
 	}
 	req.SetTransport("UDP")
 	req.SetSource(from.String())
-	f.s.stateless(req, &datagramReply{f: f, to: from})
+	r := inlineReply{b: out}
+	f.s.stateless(req, &r)
+	return r.b
 }
 
 func (f *udpFront) toSipgo(data []byte, from net.Addr) {
@@ -168,19 +171,46 @@ func (s *Server) stateless(req *sip.Request, r responder) {
 
 // datagramReply sends a response back to the request's source (RFC 3261
 // 18.2.2 with RFC 3581's rport: a UDP response goes where the request came
-// from).
+// from), later than the request was read (a REGISTER's, after its commit).
 type datagramReply struct {
 	f  *udpFront
-	to net.Addr
+	to *net.UDPAddr
 }
 
 func (r *datagramReply) Respond(res *sip.Response) error {
-	b := r.f.bufs.Get().(*bytes.Buffer)
-	b.Reset()
-	res.StringWrite(b)
-	_, err := r.f.conn.WriteTo(b.Bytes(), r.to)
-	r.f.bufs.Put(b)
-	return err
+	var b []byte
+	select {
+	case b = <-r.f.free:
+	default:
+		b = make([]byte, 0, 512)
+	}
+	w := appender{b: b}
+	res.StringWrite(&w)
+	if !r.f.send.Send(udpbatch.Out{B: w.b, To: r.to}) {
+		return errSendQueue
+	}
+	return nil
+}
+
+var errSendQueue = errors.New("sip: send queue full or closed")
+
+// inlineReply appends a response known at once to its read batch's
+// answers (see udpbatch.Serve).
+type inlineReply struct{ b []byte }
+
+func (r *inlineReply) Respond(res *sip.Response) error {
+	w := appender{b: r.b}
+	res.StringWrite(&w)
+	r.b = w.b
+	return nil
+}
+
+// appender is the io.StringWriter that sipgo encodes a message into.
+type appender struct{ b []byte }
+
+func (a *appender) WriteString(s string) (int, error) {
+	a.b = append(a.b, s...)
+	return len(s), nil
 }
 
 // sipgoConn is the socket as sipgo's UDP transport sees it: it reads what

@@ -186,7 +186,7 @@ func (s *Server) Listen(addr string) error {
 		return net.ErrClosed
 	}
 	s.udp, s.tcp = udp, tcp
-	front := newUDPFront(s, udp, runtime.GOMAXPROCS(0))
+	front := newUDPFront(s, udp.(*net.UDPConn), runtime.GOMAXPROCS(0))
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); _ = s.srv.ServeUDP(sipgoConn{PacketConn: udp, f: front}) }()
 	go func() { defer s.wg.Done(); _ = s.srv.ServeTCP(s.guard.listener(tcp)) }()
