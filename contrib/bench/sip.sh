@@ -49,6 +49,7 @@ start() {
   rm -f "$work/lantel.db"
   case $1 in
     lanteld)  "$BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
+    old)      "$OLD_BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
     kamailio) kamailio -f "$work/kamailio.cfg" -DD -E -m 256 -M 16 -P "$work/kam.pid" -Y "$work" >"$work/server.log" 2>&1 & ;;
   esac
   spid=$!
@@ -56,7 +57,18 @@ start() {
   kill -0 "$spid" 2>/dev/null || { echo "$1 did not start:"; cat "$work/server.log"; exit 1; }
 }
 stop() { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true; spid=; }
-addr() { [ "$1" = lanteld ] && echo $LT:5060 || echo $KAM:5060; }
+addr() { [ "$1" = kamailio ] && echo $KAM:5060 || echo $LT:5060; }
+
+# cputicks: the server's CPU time so far (user + system, clock ticks), with
+# its children's (Kamailio's workers).
+cputicks() {
+  local p t=0 ps=("$spid")
+  for ((i = 0; i < ${#ps[@]}; i++)); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/${ps[i]}/stat" 2>/dev/null || echo 0)))
+    ps+=($(cat /proc/"${ps[i]}"/task/*/children 2>/dev/null))
+  done
+  echo "$t"
+}
 
 # sippload SERVER SCENARIO RATE CALLS -> "successful failed"
 sippload() {
@@ -80,14 +92,40 @@ run() {
       read -r ok _ < <(sippload "$1" register.xml "${REG_RATE:-1000}" "$NUMBERS")
       [ "$ok" -ge "$NUMBERS" ] && break
     done
-    [ "$ok" -ge "$NUMBERS" ] || { echo "0 100 (only $ok of $NUMBERS numbers registered: not measured)"; stop; return; }
+    [ "$ok" -ge "$NUMBERS" ] || { echo "0 100 0 (only $ok of $NUMBERS numbers registered: not measured)"; stop; return; }
   fi
-  local calls=$(( $3 * PERIOD ))
+  local calls=$(( $3 * PERIOD )) t0 t1
+  t0=$(cputicks)
   read -r ok failed < <(sippload "$1" "$2.xml" "$3" "$calls")
+  t1=$(cputicks)
   stop
-  awk -v s="$ok" -v f="$failed" -v n="$calls" -v p="$PERIOD" \
-    'BEGIN { lost = n - s; printf "%.0f %.2f\n", s / p, (n > 0 ? 100 * lost / n : 100) }'
+  # The rate, the failed part and the server's CPU time per successful call.
+  awk -v s="$ok" -v f="$failed" -v n="$calls" -v p="$PERIOD" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { lost = n - s; printf "%.0f %.2f %.1f\n", s / p, (n > 0 ? 100 * lost / n : 100), (s > 0 ? t * 1e6 / hz / s : 0) }'
 }
+
+# COST=RATE: only each server's CPU time per successful call at that
+# offered rate (below saturation), for each load, medians of RUNS (3)
+# rounds with the servers alternating (noise from other work falls on
+# all). COST_SERVERS (default "kamailio lanteld") may name "old": the
+# lanteld in OLD_BIN, to compare two builds in one run.
+if [ -n "${COST:-}" ]; then
+  echo "SIP over UDP on loopback, sipp at $COST/s, $NUMBERS numbers, ${PERIOD}s per run: server CPU per call (medians of ${RUNS:-3})"
+  for load in ${LOADS:-register invite}; do
+    declare -A costs=()
+    for ((i = 0; i < ${RUNS:-3}; i++)); do
+      for server in ${COST_SERVERS:-kamailio lanteld}; do
+        read -r _ failed cost _ < <(run "$server" "$load" "$COST")
+        costs[$server]+="$cost $failed"$'\n'
+      done
+    done
+    for server in ${COST_SERVERS:-kamailio lanteld}; do
+      med() { awk -v f="$1" 'NF { print $f }' <<<"${costs[$server]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+      printf '%-8s %-8s %8s µs CPU per call, %s %% failed\n' "$server" "$load" "$(med 1)" "$(med 2)"
+    done
+  done
+  exit 0
+fi
 
 # search SERVER LOAD -> "best capped": ascending steps (RATES, then x1.25
 # until one fails or MAX_RATE), then two bisections; capped is 1 when no
@@ -98,14 +136,14 @@ search() {
   for ((i = 0; ; i++)); do
     if ((i < ${#rates[@]})); then r=${rates[i]}
     else r=$(( r * 5 / 4 )); ((r <= MAX_RATE)) || break; fi
-    read -r got failed note < <(run "$server" "$load" "$r")
+    read -r got failed _ note < <(run "$server" "$load" "$r")
     printf '  %-8s %-8s offered %6d/s: %6.0f/s, failed %6.2f%% %s\n' "$server" "$load" "$r" "$got" "$failed" "${note:-}" >&2
     if awk -v f="$failed" 'BEGIN{exit !(f < 1)}'; then best=$r; else fail=$r; break; fi
   done
   if [ "$fail" -gt 0 ] && [ "$best" -gt 0 ]; then
     for _ in 1 2; do
       local mid=$(( (best + fail) / 2 ))
-      read -r got failed note < <(run "$server" "$load" "$mid")
+      read -r got failed _ note < <(run "$server" "$load" "$mid")
       printf '  %-8s %-8s offered %6d/s: %6.0f/s, failed %6.2f%% %s\n' "$server" "$load" "$mid" "$got" "$failed" "${note:-}" >&2
       if awk -v f="$failed" 'BEGIN{exit !(f < 1)}'; then best=$mid; else fail=$mid; fi
     done
