@@ -53,13 +53,20 @@ func (t table) expKey(at time.Time, a netip.Addr) []byte {
 	return append(k, t.key(a)...)
 }
 
+// put writes lease l: its record, its client's index entry and its
+// expiry entry. The client index is written only when it changes (a
+// renewal leaves it as it was): a write that changes nothing still dirties
+// a page that the commit writes out.
 func (t table) put(tx store.Tx, l *Lease) error {
 	k := t.key(l.Addr)
 	if err := tx.Bucket(t.leases).Put(k, appendLease(nil, l)); err != nil {
 		return err
 	}
-	if err := tx.Bucket(t.byClient).Put([]byte(l.Key), k); err != nil {
-		return err
+	cli := tx.Bucket(t.byClient)
+	if cur := cli.Get([]byte(l.Key)); cur == nil || !bytes.Equal(cur, k) {
+		if err := cli.Put([]byte(l.Key), k); err != nil {
+			return err
+		}
 	}
 	return tx.Bucket(t.expiry).Put(t.expKey(l.Expiry, l.Addr), nil)
 }
