@@ -41,10 +41,19 @@ func (s *Service) Offer(c leases.Client, requested netip.Addr, within func(netip
 		return netip.Addr{}, kinded(store.ErrUnavailable)
 	}
 	if s.leases.Short() { // only then does a reservation make a difference
-		_ = s.db.View(func(tx store.Tx) error { c.Reserved = s.dir.ReservedMACTx(tx, c.MAC); return nil })
+		c.Reserved = s.reservedMAC(c.MAC)
 	}
 	a, err := s.leases.Offer(c, requested, within, s.now())
 	return a, kinded(err)
+}
+
+// reservedMAC reads whether mac holds a number reservation (a function of
+// its own: what its transaction sets does not move Offer's client to the
+// heap on every DISCOVER).
+func (s *Service) reservedMAC(mac domain.MAC) bool {
+	var r bool
+	_ = s.db.View(func(tx store.Tx) error { r = s.dir.ReservedMACTx(tx, mac); return nil })
+	return r
 }
 
 // Forget drops the client's offer (its REQUEST chose another server).
