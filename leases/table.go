@@ -53,13 +53,20 @@ func (t table) expKey(at time.Time, a netip.Addr) []byte {
 	return append(k, t.key(a)...)
 }
 
+// put writes lease l: its record, its client's index entry and its
+// expiry entry. The client index is written only when it changes (a
+// renewal leaves it as it was): a write that changes nothing still dirties
+// a page that the commit writes out.
 func (t table) put(tx store.Tx, l *Lease) error {
 	k := t.key(l.Addr)
 	if err := tx.Bucket(t.leases).Put(k, appendLease(nil, l)); err != nil {
 		return err
 	}
-	if err := tx.Bucket(t.byClient).Put([]byte(l.Key), k); err != nil {
-		return err
+	cli := tx.Bucket(t.byClient)
+	if cur := cli.Get([]byte(l.Key)); cur == nil || !bytes.Equal(cur, k) {
+		if err := cli.Put([]byte(l.Key), k); err != nil {
+			return err
+		}
 	}
 	return tx.Bucket(t.expiry).Put(t.expKey(l.Expiry, l.Addr), nil)
 }
@@ -266,18 +273,26 @@ func (t table) current(tx store.Tx, key string, a netip.Addr, now time.Time) (cu
 // last had (its client index), and the lease of the address reserved for
 // it (when fixed is valid).
 func (t table) known(db store.DB, key string, fixed netip.Addr) (own, onFixed *Lease, remembered netip.Addr, err error) {
+	// What the function finds, in one value: it outlives this frame (one
+	// allocation per DISCOVER, not one per result). A second run starts
+	// afresh.
+	var k struct {
+		own, onFixed *Lease
+		remembered   netip.Addr
+	}
 	err = db.View(func(tx store.Tx) error {
 		var err error
+		k.remembered, k.onFixed = netip.Addr{}, nil
 		if v := tx.Bucket(t.byClient).Get([]byte(key)); len(v) == t.width {
-			remembered = t.addr(v)
+			k.remembered = t.addr(v)
 		}
 		if fixed.IsValid() {
-			if onFixed, err = t.at(tx, fixed); err != nil {
+			if k.onFixed, err = t.at(tx, fixed); err != nil {
 				return err
 			}
 		}
-		own, err = t.leaseOf(tx, key)
+		k.own, err = t.leaseOf(tx, key)
 		return err
 	})
-	return own, onFixed, remembered, err
+	return k.own, k.onFixed, k.remembered, err
 }

@@ -1,7 +1,9 @@
 package service
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -39,10 +41,19 @@ func (s *Service) Offer(c leases.Client, requested netip.Addr, within func(netip
 		return netip.Addr{}, kinded(store.ErrUnavailable)
 	}
 	if s.leases.Short() { // only then does a reservation make a difference
-		_ = s.db.View(func(tx store.Tx) error { c.Reserved = s.dir.ReservedMACTx(tx, c.MAC); return nil })
+		c.Reserved = s.reservedMAC(c.MAC)
 	}
 	a, err := s.leases.Offer(c, requested, within, s.now())
 	return a, kinded(err)
+}
+
+// reservedMAC reads whether mac holds a number reservation (a function of
+// its own: what its transaction sets does not move Offer's client to the
+// heap on every DISCOVER).
+func (s *Service) reservedMAC(mac domain.MAC) bool {
+	var r bool
+	_ = s.db.View(func(tx store.Tx) error { r = s.dir.ReservedMACTx(tx, mac); return nil })
+	return r
 }
 
 // Forget drops the client's offer (its REQUEST chose another server).
@@ -96,15 +107,18 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 	if s.leases == nil {
 		return Ack{}, ErrNoDHCP
 	}
-	var (
+	// What the transaction function finds, in one value (the function
+	// outlives this call's frame: one allocation, not one per variable).
+	// It may run more than once: each run starts it afresh.
+	var st struct {
 		out     Ack
 		ended   []leases.Lease
 		eff     leases.Effects
 		offline []string
-	)
+	}
 	now := s.now()
 	err := s.write(func(tx store.Tx) error {
-		out, ended, offline = Ack{}, nil, offline[:0]
+		st.out, st.ended, st.offline = Ack{}, nil, st.offline[:0]
 		if r.Selecting {
 			if off, ok := s.leases.Offered(r.Client.Key); !ok || off != r.Addr {
 				own, err := s.leases.LeaseOf(tx, r.Client.Key)
@@ -122,19 +136,19 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		if err != nil {
 			return err
 		}
-		ended, eff = e, eff2
-		if offline, err = s.unbindEnded(tx, ended, offline, now); err != nil {
+		st.ended, st.eff = e, eff2
+		if st.offline, err = s.unbindEnded(tx, st.ended, st.offline, now); err != nil {
 			return err
 		}
-		out.Lease = *l
-		if out.Number, err = s.dir.BindLeaseTx(tx, r.Client.MAC, r.Addr, l.Expiry, r.AutoNumber, now); err != nil {
+		st.out.Lease = *l
+		if st.out.Number, err = s.dir.BindLeaseTx(tx, r.Client.MAC, r.Addr, l.Expiry, r.AutoNumber, now); err != nil {
 			return err
 		}
 		switch {
-		case out.Number != "": // once per lease, not per renewal
-			return s.dir.NoteEventTx(tx, out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
+		case st.out.Number != "": // once per lease, not per renewal
+			return s.dir.NoteEventTx(tx, st.out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 				Detail: "DHCP lease of " + r.Addr.String() + " for " + r.Client.MAC.String()})
-		case out.Number == "" && r.Phone != nil:
+		case st.out.Number == "" && r.Phone != nil:
 			p := *r.Phone
 			p.MAC, p.Addr, p.First, p.Last = r.Client.MAC, r.Addr, now, now
 			return s.dir.NoteUnassignedTx(tx, p)
@@ -147,20 +161,28 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		}
 		return Ack{}, err
 	}
+	out := st.out
 	name := leases.HostName(r.Client.Hostname)
 	prev, _, held := s.ResolveHost(name)
-	s.leases.Apply(eff, now)
-	if now2, _, _ := s.ResolveHost(name); name != "" && held && prev != r.Addr && now2 == r.Addr {
+	s.leases.Apply(st.eff, now)
+	// The INFO lines of every ACK are built only when they are logged
+	// (their arguments are allocated even for a handler that drops them).
+	info := s.log.Enabled(context.Background(), slog.LevelInfo)
+	if now2, _, _ := s.ResolveHost(name); info && name != "" && held && prev != r.Addr && now2 == r.Addr {
 		s.log.Info("DNS name moved to a newer lease", "name", name, "from", prev, "to", r.Addr)
 	}
-	for i, l := range ended {
-		if offline[i] != "" {
-			s.log.Info("number offline", "number", offline[i], "ipv4", l.Addr, "reason", "lease ended")
+	for i, l := range st.ended {
+		if info && st.offline[i] != "" {
+			s.log.Info("number offline", "number", st.offline[i], "ipv4", l.Addr, "reason", "lease ended")
 		}
 	}
-	s.log.Info("lease granted", "ipv4", r.Addr, "mac", r.Client.MAC, "hostname", r.Client.Hostname, "expiry", out.Lease.Expiry.Format(time.RFC3339))
+	if info {
+		s.log.Info("lease granted", "ipv4", r.Addr, "mac", r.Client.MAC, "hostname", r.Client.Hostname, "expiry", out.Lease.Expiry.Format(time.RFC3339))
+	}
 	if out.Number != "" {
-		s.log.Info("number online", "number", out.Number, "ipv4", r.Addr, "mac", r.Client.MAC, "source", "dhcp")
+		if info {
+			s.log.Info("number online", "number", out.Number, "ipv4", r.Addr, "mac", r.Client.MAC, "source", "dhcp")
+		}
 	} else if r.AutoNumber && r.Client.MAC.IsValid() {
 		s.exhausted.Add(1) // a warning: rate-limited like every warning
 		s.log.Warn("no free number in the pool for an auto-numbered phone: it has a lease but no number", "mac", r.Client.MAC, "ipv4", r.Addr)

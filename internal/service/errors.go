@@ -35,8 +35,11 @@ const (
 // holds (no quorum, closed, I/O, a record that does not decode) is
 // Unavailable. A refusal, an *ImportError and nil pass as they are.
 func kinded(err error) error {
+	if err == nil || domain.As(err) != nil {
+		return err // nil (every success) costs no allocation: ie below escapes
+	}
 	var ie *ImportError
-	if err == nil || domain.As(err) != nil || errors.As(err, &ie) {
+	if errors.As(err, &ie) {
 		return err
 	}
 	e := &domain.Error{Kind: domain.Unavailable, Reason: reasonUnavailable}

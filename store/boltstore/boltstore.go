@@ -22,6 +22,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -99,16 +100,70 @@ func (s *Store) Close() error {
 }
 
 // Tx wraps a bbolt transaction.
-func Tx(tx *bolt.Tx) store.Tx { return boltTx{tx} }
+func Tx(tx *bolt.Tx) store.Tx {
+	if tx.Writable() {
+		return boltTx{tx, &kept{}}
+	}
+	return boltTx{tx: tx}
+}
 
-type boltTx struct{ tx *bolt.Tx }
+// boltTx is a transaction. A write transaction keeps the buckets it has
+// handed out (kept), each with a cursor of its own for Get: bbolt's
+// Bucket.Get makes a cursor and grows its stack anew for every key (an
+// allocation per page level), and a group commit reads some buckets a
+// few hundred times; a kept cursor reuses its stack, and what Get
+// returns is the same (a cursor only finds the key; the value is the
+// page's or the node's, valid for the transaction). A read transaction
+// reads a bucket a few times at most: it keeps nothing, which costs
+// nothing. A transaction is used by one goroutine (bbolt's rule): no lock.
+type boltTx struct {
+	tx   *bolt.Tx
+	kept *kept // nil: a read transaction
+}
+
+type kept struct{ buckets []*keptBucket }
 
 func (t boltTx) Bucket(name []byte) store.Bucket {
-	b := t.tx.Bucket(name)
-	if b == nil {
-		return nil
+	if t.kept != nil {
+		if b := t.kept.find(name); b != nil {
+			return b
+		}
 	}
-	return boltBucket{b}
+	b := t.tx.Bucket(name)
+	switch {
+	case b == nil:
+		return nil
+	case t.kept == nil:
+		return boltBucket{b}
+	}
+	return t.kept.keep(name, b)
+}
+
+func (k *kept) find(name []byte) *keptBucket {
+	for _, b := range k.buckets {
+		if string(b.name) == string(name) {
+			return b
+		}
+	}
+	return nil
+}
+
+// keep adds b, opened under name, to the buckets handed out.
+func (k *kept) keep(name []byte, b *bolt.Bucket) *keptBucket {
+	w := &keptBucket{boltBucket: boltBucket{b}, name: append([]byte(nil), name...)}
+	k.buckets = append(k.buckets, w)
+	return w
+}
+
+// forget drops the bucket under name from those handed out (deleted, or
+// replaced).
+func (k *kept) forget(name []byte) {
+	for i, b := range k.buckets {
+		if string(b.name) == string(name) {
+			k.buckets = append(k.buckets[:i], k.buckets[i+1:]...)
+			return
+		}
+	}
 }
 
 func (t boltTx) CreateBucketIfNotExists(name []byte) (store.Bucket, error) {
@@ -116,10 +171,20 @@ func (t boltTx) CreateBucketIfNotExists(name []byte) (store.Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	return boltBucket{b}, nil
+	if t.kept == nil {
+		return boltBucket{b}, nil
+	}
+	if w := t.kept.find(name); w != nil && w.b == b {
+		return w, nil
+	}
+	t.kept.forget(name)
+	return t.kept.keep(name, b), nil
 }
 
 func (t boltTx) DeleteBucket(name []byte) error {
+	if t.kept != nil {
+		t.kept.forget(name)
+	}
 	err := t.tx.DeleteBucket(name)
 	if errors.Is(err, berrors.ErrBucketNotFound) {
 		return nil
@@ -137,3 +202,24 @@ func (b boltBucket) Put(k, v []byte) error                   { return b.b.Put(k,
 func (b boltBucket) Delete(k []byte) error                   { return b.b.Delete(k) }
 func (b boltBucket) Cursor() store.Cursor                    { return b.b.Cursor() }
 func (b boltBucket) ForEach(f func(k, v []byte) error) error { return b.b.ForEach(f) }
+
+// keptBucket is a bucket of a write transaction, with the cursor its Get
+// reuses (made at the first Get).
+type keptBucket struct {
+	boltBucket
+	name []byte
+	get  *bolt.Cursor
+}
+
+// Get returns what bbolt's Bucket.Get returns: the value under key, nil
+// when there is none or key names a nested bucket.
+func (b *keptBucket) Get(key []byte) []byte {
+	if b.get == nil {
+		b.get = b.b.Cursor()
+	}
+	k, v := b.get.Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
+}

@@ -93,9 +93,9 @@ func (s *Store) dropEvery(interval time.Duration) {
 // tx wraps a bbolt transaction of s: counted while opening.
 func (s *Store) tx(tx *bolt.Tx) store.Tx {
 	if s.opening.Load() {
-		return &countingTx{boltTx: boltTx{tx}, reads: &s.reads}
+		return &countingTx{boltTx: boltTx{tx: tx}, reads: &s.reads}
 	}
-	return boltTx{tx}
+	return Tx(tx)
 }
 
 // countingTx is a transaction during whileOpening: its buckets count the
