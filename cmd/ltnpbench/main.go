@@ -1,8 +1,11 @@
 // Command ltnpbench measures LTNP/1 throughput and latency on loopback: it
 // starts lanteld (the real binary) on a scratch store, drives it with a
 // window of outstanding requests over several sockets, and in the same run
-// drives a bare Go UDP responder doing a map lookup, the ceiling for any Go
-// server on this machine. Every load phase is bounded in time and count.
+// drives a bare Go UDP responder doing a map lookup with batched reads and
+// writes (recvmmsg/sendmmsg), the ceiling for any Go server on this
+// machine, and, when it is installed, dnsmasq answering the same numbers as
+// DNS names from a hosts file (a C server doing the same lookup). Every
+// load phase is bounded in time and count.
 //
 // Usage: ltnpbench [-lanteld bin/lanteld] [-duration 3s] [-runs 3]
 //
@@ -27,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lantel/lantel/internal/udpbatch"
 	"github.com/lantel/lantel/ltnp"
 	"golang.org/x/net/ipv4"
 )
@@ -35,8 +39,9 @@ func main() {
 	lanteld := flag.String("lanteld", "", "lanteld binary (default: next to this one)")
 	duration := flag.Duration("duration", 3*time.Second, "length of one load phase")
 	runs := flag.Int("runs", 3, "runs per figure (the median is reported)")
-	sockets := flag.Int("sockets", 8, "client sockets")
-	window := flag.Int("window", 32, "outstanding requests per socket")
+	sockets := flag.Int("sockets", 4, "client sockets")
+	window := flag.Int("window", 25, "outstanding requests per socket")
+	dnsmasq := flag.Bool("dnsmasq", true, "also drive dnsmasq (when installed) with the same numbers as DNS A queries")
 	responder := flag.String("responder", "", "internal: run the bare responder on this address")
 	port := flag.Int("port", 25757, "lanteld's LTNP/1 port on 127.0.0.1 (the responder takes the next one; 0: ports the system gives both)")
 	only := flag.String("only", "", "run only the figures whose name contains this (e.g. REGISTER; for profiling)")
@@ -60,7 +65,7 @@ func main() {
 		self, _ := os.Executable()
 		*lanteld = filepath.Join(filepath.Dir(self), "lanteld")
 	}
-	if err := bench(*lanteld, *port, *duration, *runs, *sockets, *window, *only); err != nil {
+	if err := bench(*lanteld, *port, *duration, *runs, *sockets, *window, *only, *dnsmasq); err != nil {
 		fmt.Fprintln(os.Stderr, "ltnpbench:", err)
 		os.Exit(1)
 	}
@@ -73,7 +78,7 @@ type result struct {
 	answered int64
 }
 
-func bench(lanteld string, port int, d time.Duration, runs, sockets, window int, only string) error {
+func bench(lanteld string, port int, d time.Duration, runs, sockets, window int, only string, withDNSMasq bool) error {
 	dir, err := os.MkdirTemp("", "ltnpbench")
 	if err != nil {
 		return err
@@ -146,17 +151,29 @@ func bench(lanteld string, port int, d time.Duration, runs, sockets, window int,
 		b, _ := m.Append(nil)
 		return b
 	}
-	if r := load(addr, regMsg, 10*time.Second, 1, 32, nums); r.answered < nums {
+	if r := load(addr, regMsg, ltnpID, 10*time.Second, 1, 32, nums); r.answered < nums {
 		return fmt.Errorf("warm-up: %d of %d registrations answered", r.answered, nums)
 	}
 	figures := []struct {
 		name string
 		to   netip.AddrPort
 		msg  func(int, uint32) []byte
+		id   func([]byte) (uint32, bool)
 	}{
-		{"bare Go responder (map lookup), ceiling", netip.MustParseAddrPort(raddr), qryMsg},
-		{"lanteld QUERY", addr, qryMsg},
-		{"lanteld REGISTER (durable, fsync'd)", addr, regMsg},
+		{"bare Go responder (batched), ceiling", netip.MustParseAddrPort(raddr), qryMsg, ltnpID},
+		{"lanteld QUERY", addr, qryMsg, ltnpID},
+		{"lanteld REGISTER (durable, fsync'd)", addr, regMsg, ltnpID},
+	}
+	if dm, stop, err := startDNSMasq(dir, withDNSMasq && strings.Contains(dnsmasqFigure, only), nums); err != nil {
+		return err
+	} else if dm.IsValid() {
+		defer stop()
+		figures = append(figures, struct {
+			name string
+			to   netip.AddrPort
+			msg  func(int, uint32) []byte
+			id   func([]byte) (uint32, bool)
+		}{dnsmasqFigure, dm, dnsQuery, dnsID})
 	}
 	pinned := "unpinned"
 	if os.Getenv("LTNPBENCH_PINNED") != "" {
@@ -165,19 +182,24 @@ func bench(lanteld string, port int, d time.Duration, runs, sockets, window int,
 	fmt.Printf("LTNP/1 on loopback: %d sockets x %d outstanding, %v per run, median of %d runs, GOMAXPROCS=%d, %s\n",
 		sockets, window, d, runs, runtimeProcs(), pinned)
 	fmt.Printf("%-42s %12s %10s %10s %8s\n", "figure", "req/s", "p50", "p99", "answered")
-	var ceiling float64
+	var ceiling, query, dnsmasq float64
 	for i, f := range figures {
 		if !strings.Contains(f.name, only) {
 			continue
 		}
 		var rs []result
 		for r := 0; r < runs; r++ {
-			rs = append(rs, load(f.to, f.msg, d, sockets, window, 0))
+			rs = append(rs, load(f.to, f.msg, f.id, d, sockets, window, 0))
 		}
 		sort.Slice(rs, func(a, b int) bool { return rs[a].rate < rs[b].rate })
 		m := rs[len(rs)/2]
-		if i == 0 {
+		switch {
+		case i == 0:
 			ceiling = m.rate
+		case f.name == "lanteld QUERY":
+			query = m.rate
+		case f.name == dnsmasqFigure:
+			dnsmasq = m.rate
 		}
 		fmt.Printf("%-42s %12.0f %10v %10v %7.2f%%", f.name, m.rate, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond),
 			100*float64(m.answered)/float64(max(m.sent, 1)))
@@ -186,7 +208,18 @@ func bench(lanteld string, port int, d time.Duration, runs, sockets, window int,
 		}
 		fmt.Println()
 	}
+	if query > 0 && dnsmasq > 0 {
+		fmt.Printf("lanteld QUERY / dnsmasq: %.2f\n", query/dnsmasq)
+	}
 	return nil
+}
+
+// ltnpID is an LTNP/1 reply's transaction ID.
+func ltnpID(b []byte) (uint32, bool) {
+	if len(b) < 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(b[4:8]), true
 }
 
 func runtimeProcs() int {
@@ -205,8 +238,9 @@ func serverCmd(name string, args ...string) *exec.Cmd {
 }
 
 // load keeps window requests outstanding on each of sockets sockets for d
-// (or until limit requests were answered, when limit > 0).
-func load(to netip.AddrPort, msg func(int, uint32) []byte, d time.Duration, sockets, window, limit int) result {
+// (or until limit requests were answered, when limit > 0). id reads a
+// reply's transaction ID (the low 16 bits are enough: ring below).
+func load(to netip.AddrPort, msg func(int, uint32) []byte, id func([]byte) (uint32, bool), d time.Duration, sockets, window, limit int) result {
 	var sent, answered, pending atomic.Int64
 	var mu sync.Mutex
 	var lats []time.Duration
@@ -272,10 +306,10 @@ func load(to netip.AddrPort, msg func(int, uint32) []byte, d time.Duration, sock
 				}
 				now := time.Now()
 				for i := 0; i < n; i++ {
-					if rbatch[i].N < 8 {
+					id, ok := id(rbatch[i].Buffers[0][:rbatch[i].N])
+					if !ok {
 						continue
 					}
-					id := binary.BigEndian.Uint32(rbatch[i].Buffers[0][4:8])
 					local = append(local, now.Sub(sentAt[id%ring]))
 					answered.Add(1)
 					out--
@@ -327,9 +361,11 @@ func waitReady(path string, exited <-chan struct{}, d time.Duration) (netip.Addr
 	return netip.AddrPort{}, fmt.Errorf("lanteld not ready after %v", d)
 }
 
-// runResponder is the ceiling: a Go UDP server that reads a datagram,
-// looks its NUMBER up in a map and answers, with as many readers as CPUs.
-// Once it listens it prints "responder listening on ADDR".
+// runResponder is the ceiling: a Go UDP server that reads datagrams in
+// batches (recvmmsg, as lanteld's fronts do: internal/udpbatch), looks each
+// one's NUMBER up in a map and answers the batch with one sendmmsg, with as
+// many loops as CPUs. Once it listens it prints "responder listening on
+// ADDR".
 func runResponder(addr string) {
 	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
 	if err != nil {
@@ -347,24 +383,18 @@ func runResponder(addr string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 2048)
-			out := make([]byte, 0, 64)
-			for {
-				n, src, err := conn.ReadFromUDPAddrPort(buf)
-				if err != nil {
-					return
+			_ = udpbatch.Serve(conn, 2047, func(b []byte, _ *net.UDPAddr, out []byte) []byte {
+				if len(b) < 16 {
+					return nil
 				}
-				if n < 16 {
-					continue
-				}
-				key := string(buf[14:n]) // NUMBER value of a one-attribute QUERY
+				key := string(b[14:]) // NUMBER value of a one-attribute QUERY
 				ip := table[strings.TrimSpace(key)]
-				out = append(out[:0], buf[:12]...)
+				out = append(out, b[:12]...)
 				out[3] = 6
 				out = append(out, 6, 1, 0, 3, 4, ip[0], ip[1], ip[2], ip[3])
 				binary.BigEndian.PutUint16(out[10:], uint16(len(out)-12))
-				conn.WriteToUDPAddrPort(out, src)
-			}
+				return out
+			}, func(error) {})
 		}()
 	}
 	wg.Wait()

@@ -1,9 +1,12 @@
 // Package groupcommit runs write functions against a store (store.DB) so that
 // many concurrent callers share one transaction and one fsync.
 //
-// Unlike bbolt's own DB.Batch it adds no artificial delay: a single caller
-// commits at once, and callers that arrive while a commit is being written
-// to disk are gathered into the next transaction ("natural batching"). A
+// Unlike bbolt's own DB.Batch it adds no delay to a caller alone: a single
+// caller commits at once, and callers that arrive while a commit is being
+// written to disk are gathered into the next transaction ("natural
+// batching"). Only under load, after a large group, the next one waits a
+// few milliseconds for as many callers (see gatherFor): each commit's
+// fsyncs and page writes are then shared by more of them. A
 // caller returns only after the transaction that holds its change has been
 // committed (and so fsync'd, unless the database was opened with NoSync).
 //
@@ -214,6 +217,35 @@ func (c *Committer) loop() {
 		c.queue = c.queue[:rest]
 		c.mu.Unlock()
 		c.run(group)
+		if len(group) >= gatherFrom {
+			c.gather(len(group))
+		}
+	}
+}
+
+// gatherFrom and gatherFor: under load (a group of gatherFrom or more just
+// committed), the next group waits up to gatherFor for as many callers as
+// the last one had before it starts. Every commit costs its fsyncs and
+// writes each page it changes once, whatever the number of changes on it:
+// larger groups share them among more callers. A caller alone, or a few,
+// never wait (natural batching).
+const (
+	gatherFrom = 32
+	gatherFor  = 5 * time.Millisecond
+)
+
+// gather waits until want calls are queued, gatherFor has passed, or the
+// committer is closed.
+func (c *Committer) gather(want int) {
+	deadline := time.Now().Add(gatherFor)
+	for {
+		c.mu.Lock()
+		enough := len(c.queue) >= want || c.closed
+		c.mu.Unlock()
+		if enough || !time.Now().Before(deadline) {
+			return
+		}
+		time.Sleep(gatherFor / 8)
 	}
 }
 

@@ -251,3 +251,45 @@ func TestGoCallsBackAfterCommit(t *testing.T) {
 		t.Errorf("Go after Close: %v, want ErrClosed at once", closed)
 	}
 }
+
+// Under load (a group of gatherFrom or more just committed), the next
+// group waits for as many callers as the last one had, up to gatherFor.
+func TestGathersUnderLoad(t *testing.T) {
+	_, c := open(t)
+	var sizes []int
+	var mu sync.Mutex
+	c.SetOnCommit(func(n int, _ time.Duration) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() })
+	put := func(k string) func(store.Tx) error {
+		return func(tx store.Tx) error { return tx.Bucket([]byte("b")).Put([]byte(k), []byte("x")) }
+	}
+	// A first commit holds the committer while 40 callers queue: they are
+	// the next group, a large one.
+	hold, held := make(chan struct{}), make(chan struct{})
+	c.Go(func(tx store.Tx) error { close(held); <-hold; return nil }, func(error) {})
+	<-held
+	var wg sync.WaitGroup
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		c.Go(put(fmt.Sprint("a", i)), func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			wg.Done()
+		})
+	}
+	close(hold)
+	wg.Wait()
+	// A lone caller now waits out the gather window.
+	start := time.Now()
+	if err := c.Do(put("lone")); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < gatherFor {
+		t.Errorf("a caller after a large group committed in %v, before the gather window (%v) ended", d, gatherFor)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) < 2 || sizes[1] != 40 {
+		t.Errorf("group sizes %v, want 1 then 40", sizes)
+	}
+}
