@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,8 @@ type Metrics struct {
 	ltnpLatency  *prometheus.HistogramVec
 	commitTime   prometheus.Histogram
 	commitGroup  prometheus.Histogram
+	dhcpSeries   seriesCache
+	ltnpSeries   seriesCache
 }
 
 // Gauges are read at scrape time.
@@ -166,6 +169,8 @@ func New(g Gauges) *Metrics {
 	m.dnsQueries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_dns_queries_total",
 		Help: "DNS queries answered, by query type and response code."}, []string{"qtype", "rcode"})
 	m.Registry.MustRegister(m.dnsQueries)
+	m.dhcpSeries = seriesCache{count: m.dhcpMessages, latency: m.dhcpLatency}
+	m.ltnpSeries = seriesCache{count: m.ltnpRequests, latency: m.ltnpLatency}
 	m.Registry.MustRegister(m.dhcpMessages, m.dhcpLatency, m.ltnpRequests, m.ltnpLatency, m.commitTime, m.commitGroup,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&gaugeCollector{g: g,
@@ -180,14 +185,51 @@ func New(g Gauges) *Metrics {
 
 // DHCP records one DHCP message.
 func (m *Metrics) DHCP(msgType, outcome string, d time.Duration) {
-	m.dhcpMessages.WithLabelValues(msgType, outcome).Inc()
-	m.dhcpLatency.WithLabelValues(msgType).Observe(d.Seconds())
+	s := m.dhcpSeries.get(msgType, outcome)
+	s.count.Inc()
+	s.latency.Observe(d.Seconds())
 }
 
 // LTNP records one LTNP request.
 func (m *Metrics) LTNP(reqType, result string, d time.Duration) {
-	m.ltnpRequests.WithLabelValues(reqType, result).Inc()
-	m.ltnpLatency.WithLabelValues(reqType).Observe(d.Seconds())
+	s := m.ltnpSeries.get(reqType, result)
+	s.count.Inc()
+	s.latency.Observe(d.Seconds())
+}
+
+// seriesCache keeps, for each (kind, outcome) seen, its counter (labelled
+// with both) and its latency histogram (labelled with the kind): a front
+// records every request, and a vector's WithLabelValues checks and hashes
+// the label values each time (about a tenth of an LTNP/1 QUERY's cost).
+// The pairs are few (message types by outcomes) and never forgotten.
+type seriesCache struct {
+	count   *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	mu      sync.RWMutex
+	m       map[[2]string]series
+}
+
+type series struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+func (c *seriesCache) get(kind, outcome string) series {
+	k := [2]string{kind, outcome}
+	c.mu.RLock()
+	s, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = series{c.count.WithLabelValues(kind, outcome), c.latency.WithLabelValues(kind)}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[[2]string]series)
+	}
+	c.m[k] = s
+	c.mu.Unlock()
+	return s
 }
 
 // SIP records one answered SIP request.
