@@ -83,7 +83,11 @@ func (d *Directory) Lookup(number string, now time.Time) (a Answer, ok bool) {
 	if !ok || (!e.expiry.IsZero() && !now.Before(e.expiry)) {
 		return Answer{}, false
 	}
-	a = Answer{Number: srv + t, Addr: e.addr, Contact: e.contact}
+	full := number // dialled in full: srv + t, without building it again
+	if len(number) == len(t) {
+		full = srv + t
+	}
+	a = Answer{Number: full, Addr: e.addr, Contact: e.contact}
 	if !e.expiry.IsZero() {
 		a.Lifetime = e.expiry.Sub(now).Truncate(time.Second)
 	}

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// udpFront owns the UDP socket. Its readers (one per CPU) take every
+// udpFront owns the UDP socket. Its readers (udpReaders) take every
 // datagram and:
 //
 //   - drop it, before anything parses it, when its source sends faster than

@@ -186,12 +186,19 @@ func (s *Server) Listen(addr string) error {
 		return net.ErrClosed
 	}
 	s.udp, s.tcp = udp, tcp
-	front := newUDPFront(s, udp.(*net.UDPConn), runtime.GOMAXPROCS(0))
+	front := newUDPFront(s, udp.(*net.UDPConn), udpReaders())
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); _ = s.srv.ServeUDP(sipgoConn{PacketConn: udp, f: front}) }()
 	go func() { defer s.wg.Done(); _ = s.srv.ServeTCP(s.guard.listener(tcp)) }()
 	return nil
 }
+
+// udpReaders is how many goroutines read the UDP socket: one per two
+// CPUs. A reader parses and answers a redirect in about 20 µs (50,000/s),
+// and fewer readers take larger batches per recvmmsg and are woken less
+// often: on 2 CPUs one reader costs 14 % less CPU per INVITE than two
+// (bench-sip COST=20000 LOADS=invite), at the same maximum.
+func udpReaders() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // Addr is the UDP (and TCP) address the front listens on.
 func (s *Server) Addr() net.Addr {
