@@ -6,36 +6,8 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/storetest"
 )
-
-// writeCounter is a transaction that counts the writes made through it.
-type writeCounter struct {
-	store.Tx
-	writes map[string]int // "bucket put" / "bucket delete"
-}
-
-func (w *writeCounter) Bucket(name []byte) store.Bucket {
-	b := w.Tx.Bucket(name)
-	if b == nil {
-		return nil
-	}
-	return &countedBucket{b, w, string(name)}
-}
-
-type countedBucket struct {
-	store.Bucket
-	w    *writeCounter
-	name string
-}
-
-func (b *countedBucket) Put(k, v []byte) error {
-	b.w.writes[b.name+" put"]++
-	return b.Bucket.Put(k, v)
-}
-func (b *countedBucket) Delete(k []byte) error {
-	b.w.writes[b.name+" delete"]++
-	return b.Bucket.Delete(k)
-}
 
 // A renewal (the same client and address) writes the lease record and
 // moves its expiry entry, nothing else: the client index holds the address
@@ -47,9 +19,9 @@ func TestRenewalWritesOnlyTheLeaseAndItsExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.advance(30 * time.Minute)
-	w := &writeCounter{writes: map[string]int{}}
+	var w *storetest.WriteCounter
 	err := f.db.Update(func(tx store.Tx) error {
-		w.Tx = tx
+		w = storetest.CountWrites(tx)
 		_, _, _, err := f.s.AckTx(w, c, a, time.Hour, f.clock())
 		return err
 	})
@@ -57,12 +29,12 @@ func TestRenewalWritesOnlyTheLeaseAndItsExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{"lease.ip put": 1, "lease.exp delete": 1, "lease.exp put": 1}
-	if len(w.writes) != len(want) {
-		t.Errorf("a renewal wrote %v, want %v", w.writes, want)
+	if len(w.Writes) != len(want) {
+		t.Errorf("a renewal wrote %v, want %v", w.Writes, want)
 	}
 	for k, n := range want {
-		if w.writes[k] != n {
-			t.Errorf("a renewal wrote %v, want %v", w.writes, want)
+		if w.Writes[k] != n {
+			t.Errorf("a renewal wrote %v, want %v", w.Writes, want)
 			break
 		}
 	}

@@ -6,36 +6,8 @@ import (
 
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/storetest"
 )
-
-// writeCounter is a transaction that counts the writes made through it.
-type writeCounter struct {
-	store.Tx
-	writes map[string]int // "bucket put" / "bucket delete"
-}
-
-func (w *writeCounter) Bucket(name []byte) store.Bucket {
-	b := w.Tx.Bucket(name)
-	if b == nil {
-		return nil
-	}
-	return &countedBucket{b, w, string(name)}
-}
-
-type countedBucket struct {
-	store.Bucket
-	w    *writeCounter
-	name string
-}
-
-func (b *countedBucket) Put(k, v []byte) error {
-	b.w.writes[b.name+" put"]++
-	return b.Bucket.Put(k, v)
-}
-func (b *countedBucket) Delete(k []byte) error {
-	b.w.writes[b.name+" delete"]++
-	return b.Bucket.Delete(k)
-}
 
 // A refresh (the same number, terminal and address) writes the binding and
 // moves its expiry entry, nothing else; the binding then ends at its new
@@ -48,9 +20,9 @@ func TestRefreshWritesOnlyItsExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.advance(30 * time.Minute)
-	var w *writeCounter
+	var w *storetest.WriteCounter
 	if err := f.c.Do(func(tx store.Tx) error {
-		w = &writeCounter{Tx: tx, writes: map[string]int{}}
+		w = storetest.CountWrites(tx)
 		reg, err := f.d.RegisterTx(w, req, f.clock())
 		if err == nil && !reg.Refresh {
 			t.Errorf("the same registration again is not a refresh: %+v", reg)
@@ -60,12 +32,12 @@ func TestRefreshWritesOnlyItsExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{"num.term put": 1, "num.term.exp delete": 1, "num.term.exp put": 1}
-	if len(w.writes) != len(want) {
-		t.Errorf("a refresh wrote %v, want %v", w.writes, want)
+	if len(w.Writes) != len(want) {
+		t.Errorf("a refresh wrote %v, want %v", w.Writes, want)
 	}
 	for k, n := range want {
-		if w.writes[k] != n {
-			t.Errorf("a refresh wrote %v, want %v", w.writes, want)
+		if w.Writes[k] != n {
+			t.Errorf("a refresh wrote %v, want %v", w.Writes, want)
 			break
 		}
 	}
