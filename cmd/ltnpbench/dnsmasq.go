@@ -28,8 +28,8 @@ const dnsmasqFigure = "dnsmasq (DNS A, hosts file)"
 // and dnsmasq is installed; it returns its address (invalid when not
 // started) and how to stop it.
 func startDNSMasq(dir string, on bool, nums int) (netip.AddrPort, func(), error) {
-	bin, err := exec.LookPath("dnsmasq")
-	if !on || err != nil {
+	bin, installed := lookPath("dnsmasq")
+	if !on || !installed {
 		return netip.AddrPort{}, nil, nil
 	}
 	pid := os.Getpid()
@@ -76,6 +76,12 @@ func startDNSMasq(dir string, on bool, nums int) (netip.AddrPort, func(), error)
 	}
 	stop()
 	return netip.AddrPort{}, nil, fmt.Errorf("dnsmasq on %v did not answer", to)
+}
+
+// lookPath reports where name is installed, if it is.
+func lookPath(name string) (string, bool) {
+	p, err := exec.LookPath(name)
+	return p, err == nil
 }
 
 func dnsAnswers(to netip.AddrPort) bool {
