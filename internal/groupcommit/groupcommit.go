@@ -223,29 +223,38 @@ func (c *Committer) loop() {
 	}
 }
 
-// gatherFrom and gatherFor: under load (a group of gatherFrom or more just
-// committed), the next group waits up to gatherFor for as many callers as
-// the last one had before it starts. Every commit costs its fsyncs and
-// writes each page it changes once, whatever the number of changes on it:
-// larger groups share them among more callers. A caller alone, or a few,
-// never wait (natural batching).
+// gatherFrom, gatherFor and gatherIdle: under load (a group of gatherFrom
+// or more just committed), the next group waits up to gatherFor for as
+// many callers as the last one had before it starts, while they keep
+// coming: it starts as soon as none came for gatherIdle. Independent
+// clients (phones, DHCP clients) arrive about every 1/rate, so at a rate
+// high enough for a large group one comes within gatherIdle and the groups
+// grow; callers that wait for their answers before they ask again (a
+// window of outstanding requests) are all there once they have come, and
+// are not kept waiting. Every commit costs its fsyncs and writes each page
+// it changes once, whatever the number of changes on it: larger groups
+// share them among more callers. A caller alone, or a few, never wait
+// (natural batching).
 const (
 	gatherFrom = 32
 	gatherFor  = 5 * time.Millisecond
+	gatherIdle = 250 * time.Microsecond
 )
 
-// gather waits until want calls are queued, gatherFor has passed, or the
-// committer is closed.
+// gather waits until want calls are queued, gatherFor has passed, no call
+// came for gatherIdle, or the committer is closed.
 func (c *Committer) gather(want int) {
 	deadline := time.Now().Add(gatherFor)
+	seen := -1
 	for {
 		c.mu.Lock()
-		enough := len(c.queue) >= want || c.closed
+		n, closed := len(c.queue), c.closed
 		c.mu.Unlock()
-		if enough || !time.Now().Before(deadline) {
+		if n >= want || closed || n == seen || !time.Now().Before(deadline) {
 			return
 		}
-		time.Sleep(gatherFor / 8)
+		seen = n
+		time.Sleep(gatherIdle)
 	}
 }
 

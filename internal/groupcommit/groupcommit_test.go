@@ -253,12 +253,23 @@ func TestGoCallsBackAfterCommit(t *testing.T) {
 }
 
 // Under load (a group of gatherFrom or more just committed), the next
-// group waits for as many callers as the last one had, up to gatherFor.
+// group waits for more callers before it starts: here ten callers queued
+// during the large group's commit are not committed before a gatherIdle
+// step has passed (to see whether more come). A lower bound only: a sleep
+// never ends early, so this holds on the busiest machine.
 func TestGathersUnderLoad(t *testing.T) {
 	_, c := open(t)
-	var sizes []int
 	var mu sync.Mutex
-	c.SetOnCommit(func(n int, _ time.Duration) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() })
+	var sizes []int
+	var committed time.Time // when the large group's commit ended
+	c.SetOnCommit(func(n int, _ time.Duration) {
+		mu.Lock()
+		sizes = append(sizes, n)
+		if n == 40 {
+			committed = time.Now()
+		}
+		mu.Unlock()
+	})
 	put := func(k string) func(store.Tx) error {
 		return func(tx store.Tx) error { return tx.Bucket([]byte("b")).Put([]byte(k), []byte("x")) }
 	}
@@ -268,9 +279,14 @@ func TestGathersUnderLoad(t *testing.T) {
 	c.Go(func(tx store.Tx) error { close(held); <-hold; return nil }, func(error) {})
 	<-held
 	var wg sync.WaitGroup
+	hold2, held2 := make(chan struct{}), make(chan struct{})
 	for i := 0; i < 40; i++ {
+		fn := put(fmt.Sprint("a", i))
+		if i == 0 { // the large group's commit waits for the lone caller below
+			fn = func(tx store.Tx) error { close(held2); <-hold2; return put("a0")(tx) }
+		}
 		wg.Add(1)
-		c.Go(put(fmt.Sprint("a", i)), func(err error) {
+		c.Go(fn, func(err error) {
 			if err != nil {
 				t.Error(err)
 			}
@@ -278,18 +294,33 @@ func TestGathersUnderLoad(t *testing.T) {
 		})
 	}
 	close(hold)
-	wg.Wait()
-	// A lone caller now waits out the gather window.
-	start := time.Now()
-	if err := c.Do(put("lone")); err != nil {
-		t.Fatal(err)
+	<-held2
+	// Ten more arrive while the large group commits.
+	var started time.Time
+	late := make(chan error, 10)
+	for i := 0; i < 10; i++ {
+		c.Go(func(tx store.Tx) error {
+			mu.Lock()
+			if started.IsZero() {
+				started = time.Now()
+			}
+			mu.Unlock()
+			return put(fmt.Sprint("b", i))(tx)
+		}, func(err error) { late <- err })
 	}
-	if d := time.Since(start); d < gatherFor {
-		t.Errorf("a caller after a large group committed in %v, before the gather window (%v) ended", d, gatherFor)
+	close(hold2)
+	wg.Wait()
+	for i := 0; i < 10; i++ {
+		if err := <-late; err != nil {
+			t.Fatal(err)
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(sizes) < 2 || sizes[1] != 40 {
-		t.Errorf("group sizes %v, want 1 then 40", sizes)
+	if len(sizes) < 3 || sizes[1] != 40 {
+		t.Fatalf("group sizes %v, want 1, 40, then the late callers", sizes)
+	}
+	if d := started.Sub(committed); d < gatherIdle {
+		t.Errorf("the next group started %v after a large group committed, before a gather step (%v) passed", d, gatherIdle)
 	}
 }
