@@ -1,6 +1,7 @@
 package leases_test
 
 import (
+	"maps"
 	"net/netip"
 	"testing"
 	"time"
@@ -29,14 +30,8 @@ func TestRenewalWritesOnlyTheLeaseAndItsExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{"lease.ip put": 1, "lease.exp delete": 1, "lease.exp put": 1}
-	if len(w.Writes) != len(want) {
+	if !maps.Equal(w.Writes, want) {
 		t.Errorf("a renewal wrote %v, want %v", w.Writes, want)
-	}
-	for k, n := range want {
-		if w.Writes[k] != n {
-			t.Errorf("a renewal wrote %v, want %v", w.Writes, want)
-			break
-		}
 	}
 	_ = f.db.View(func(tx store.Tx) error {
 		own, err := f.s.LeaseOf(tx, c.Key)

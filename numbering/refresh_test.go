@@ -1,6 +1,7 @@
 package numbering_test
 
 import (
+	"maps"
 	"testing"
 	"time"
 
@@ -32,14 +33,8 @@ func TestRefreshWritesOnlyItsExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{"num.term put": 1, "num.term.exp delete": 1, "num.term.exp put": 1}
-	if len(w.Writes) != len(want) {
+	if !maps.Equal(w.Writes, want) {
 		t.Errorf("a refresh wrote %v, want %v", w.Writes, want)
-	}
-	for k, n := range want {
-		if w.Writes[k] != n {
-			t.Errorf("a refresh wrote %v, want %v", w.Writes, want)
-			break
-		}
 	}
 	f.advance(31 * time.Minute) // past the first expiry
 	if ended, err := f.expire(); err != nil || len(ended) != 0 {

@@ -162,28 +162,32 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		return Ack{}, err
 	}
 	out := st.out
-	name := leases.HostName(r.Client.Hostname)
-	prev, _, held := s.ResolveHost(name)
-	s.leases.Apply(st.eff, now)
-	// The INFO lines of every ACK are built only when they are logged
-	// (their arguments are allocated even for a handler that drops them).
+	// The INFO lines of every ACK, and the look-ups they need, are done
+	// only when they are logged (their arguments are allocated even for a
+	// handler that drops them).
 	info := s.log.Enabled(context.Background(), slog.LevelInfo)
-	if now2, _, _ := s.ResolveHost(name); info && name != "" && held && prev != r.Addr && now2 == r.Addr {
-		s.log.Info("DNS name moved to a newer lease", "name", name, "from", prev, "to", r.Addr)
-	}
-	for i, l := range st.ended {
-		if info && st.offline[i] != "" {
-			s.log.Info("number offline", "number", st.offline[i], "ipv4", l.Addr, "reason", "lease ended")
-		}
-	}
+	name := leases.HostName(r.Client.Hostname)
+	var prev netip.Addr
+	var held bool
 	if info {
-		s.log.Info("lease granted", "ipv4", r.Addr, "mac", r.Client.MAC, "hostname", r.Client.Hostname, "expiry", out.Lease.Expiry.Format(time.RFC3339))
+		prev, _, held = s.ResolveHost(name)
 	}
-	if out.Number != "" {
-		if info {
+	s.leases.Apply(st.eff, now)
+	if info {
+		if now2, _, _ := s.ResolveHost(name); name != "" && held && prev != r.Addr && now2 == r.Addr {
+			s.log.Info("DNS name moved to a newer lease", "name", name, "from", prev, "to", r.Addr)
+		}
+		for i, l := range st.ended {
+			if st.offline[i] != "" {
+				s.log.Info("number offline", "number", st.offline[i], "ipv4", l.Addr, "reason", "lease ended")
+			}
+		}
+		s.log.Info("lease granted", "ipv4", r.Addr, "mac", r.Client.MAC, "hostname", r.Client.Hostname, "expiry", out.Lease.Expiry.Format(time.RFC3339))
+		if out.Number != "" {
 			s.log.Info("number online", "number", out.Number, "ipv4", r.Addr, "mac", r.Client.MAC, "source", "dhcp")
 		}
-	} else if r.AutoNumber && r.Client.MAC.IsValid() {
+	}
+	if out.Number == "" && r.AutoNumber && r.Client.MAC.IsValid() {
 		s.exhausted.Add(1) // a warning: rate-limited like every warning
 		s.log.Warn("no free number in the pool for an auto-numbered phone: it has a lease but no number", "mac", r.Client.MAC, "ipv4", r.Addr)
 	}

@@ -36,7 +36,6 @@ import (
 //     through the PacketConn sipgoConn, by a bounded queue.
 type udpFront struct {
 	s        *Server
-	conn     net.PacketConn
 	admit    ratelimit.Admission
 	parser   *sip.Parser // read-only: shared by the readers
 	queue    chan datagram
@@ -66,7 +65,7 @@ const (
 )
 
 func newUDPFront(s *Server, conn *net.UDPConn, readers int) *udpFront {
-	f := &udpFront{s: s, conn: conn, admit: s.guard.admit, parser: sip.NewParser(), queue: make(chan datagram, queueLen),
+	f := &udpFront{s: s, admit: s.guard.admit, parser: sip.NewParser(), queue: make(chan datagram, queueLen),
 		inFlight: make(chan struct{}, maxInFlight), free: make(chan []byte, maxInFlight)}
 	f.send = udpbatch.NewSender(ipv4.NewPacketConn(conn), maxInFlight, func(err error) { s.log.Debug("sip: send", "err", err) })
 	f.send.Free = func(b []byte) {
