@@ -103,12 +103,9 @@ func (d *Directory) Lookup6(number string, now time.Time) (netip.Addr, time.Dura
 	d.live.mu.RLock()
 	e, ok := d.live.m[t]
 	d.live.mu.RUnlock()
-	if !ok || !e.addr6.IsValid() || (!e.expiry6.IsZero() && !now.Before(e.expiry6)) {
+	on, left := e.online6(now)
+	if !ok || !on {
 		return netip.Addr{}, 0, false
 	}
-	var left time.Duration
-	if !e.expiry6.IsZero() {
-		left = e.expiry6.Sub(now).Truncate(time.Second)
-	}
-	return e.addr6, left, true
+	return e.addr6(), left, true
 }

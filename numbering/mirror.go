@@ -57,14 +57,97 @@ type notedEntry struct {
 	e liveEntry
 }
 
+// liveEntry is one number's entry. It is kept small (24 bytes, one
+// pointer, nil for most numbers) because the view holds one per bound or
+// reserved number: at 200,000 numbers each byte of it is 0.2 MB of map,
+// and every pointer is one more for the garbage collector to follow.
 type liveEntry struct {
-	addr     netip.Addr // valid when bound
-	expiry   time.Time  // of the binding; zero: no end known
-	contact  string     // SIP contact, as registered
-	addr6    netip.Addr // valid while an IPv6 address holds the number
-	expiry6  time.Time  // of the IPv6 address
-	reserved bool       // the number is reserved
-	seen     bool       // reserved, and was online once
+	v4       [4]byte // the IPv4 address, when has4
+	has4     bool    // bound to an IPv4 address
+	reserved bool    // the number is reserved
+	seen     bool    // reserved, and was online once
+	exp      int64   // end of the binding, Unix nanoseconds; 0: no end known
+	// ext holds what few numbers have: a SIP contact, an IPv6 address.
+	// It is never changed once in the view (a change makes a new one).
+	ext *liveExt
+}
+
+type liveExt struct {
+	contact string     // SIP contact, as registered
+	addr6   netip.Addr // valid while an IPv6 address holds the number
+	exp6    int64      // end of the IPv6 address, as exp
+}
+
+// entryOf is the view's entry for binding b (nil: none).
+func entryOf(b *Binding) liveEntry {
+	var e liveEntry
+	if b == nil {
+		return e
+	}
+	if a := b.Addr.Unmap(); a.Is4() {
+		e.v4, e.has4 = a.As4(), true
+	}
+	e.exp = unixNano(b.Expiry)
+	if b.Contact != "" || b.Addr6.IsValid() {
+		e.ext = &liveExt{contact: b.Contact, addr6: b.Addr6, exp6: unixNano(b.Expiry6)}
+	}
+	return e
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// addr is the number's IPv4 address (invalid: none).
+func (e liveEntry) addr() netip.Addr {
+	if !e.has4 {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom4(e.v4)
+}
+
+func (e liveEntry) contact() string {
+	if e.ext == nil {
+		return ""
+	}
+	return e.ext.contact
+}
+
+func (e liveEntry) addr6() netip.Addr {
+	if e.ext == nil {
+		return netip.Addr{}
+	}
+	return e.ext.addr6
+}
+
+// current reports whether an end exp (0: none) is after now, and the
+// whole seconds left (0 when no end is known).
+func current(exp int64, now time.Time) (bool, time.Duration) {
+	if exp == 0 {
+		return true, 0
+	}
+	left := time.Duration(exp - now.UnixNano())
+	return left > 0, left.Truncate(time.Second)
+}
+
+// online4 reports whether the entry has a current IPv4 address at now,
+// and its lifetime left.
+func (e liveEntry) online4(now time.Time) (bool, time.Duration) {
+	if !e.has4 {
+		return false, 0
+	}
+	return current(e.exp, now)
+}
+
+// online6 is online4 for the entry's IPv6 address.
+func (e liveEntry) online6(now time.Time) (bool, time.Duration) {
+	if e.ext == nil || !e.ext.addr6.IsValid() {
+		return false, 0
+	}
+	return current(e.ext.exp6, now)
 }
 
 // state is the entry's state as Counts counts it: a binding counts as
@@ -72,7 +155,7 @@ type liveEntry struct {
 // second after its expiry).
 func (e liveEntry) state() string {
 	switch {
-	case e.addr.IsValid() || e.addr6.IsValid():
+	case e.has4 || e.addr6().IsValid():
 		return StateOnline
 	case e.seen:
 		return StateOffline
@@ -107,7 +190,7 @@ func (v *mirror) load(tx store.Tx, pool Pool) error {
 		if err != nil {
 			return err
 		}
-		m[b.Number] = liveEntry{addr: b.Addr, expiry: b.Expiry, contact: b.Contact, addr6: b.Addr6, expiry6: b.Expiry6}
+		m[b.Number] = entryOf(b)
 		return nil
 	})
 	if err != nil {
@@ -160,37 +243,34 @@ func (v *mirror) recount(pool Pool) {
 func (v *mirror) add(t string, e liveEntry, inPool bool, delta int) {
 	v.counts.add(e, inPool, delta)
 	if i, ok := v.pool.Index(t); ok {
-		taken := delta > 0 && (e.reserved || e.addr.IsValid() || e.addr6.IsValid())
+		bound := e.has4 || e.addr6().IsValid()
+		taken := delta > 0 && (e.reserved || bound)
 		v.nTaken = v.nTaken - b2u(v.taken.Test(uint(i))) + b2u(taken)
 		v.taken.SetTo(uint(i), taken)
-		if taken && (e.addr.IsValid() || e.addr6.IsValid()) {
+		if taken && bound {
 			v.remembered.Set(uint(i)) // a binding is remembered (bktMemory)
 		}
 		used := taken || v.remembered.Test(uint(i))
 		v.nUsed = v.nUsed - b2u(v.used.Test(uint(i))) + b2u(used)
 		v.used.SetTo(uint(i), used)
 	}
-	if e.addr.IsValid() {
+	for _, a := range [2]netip.Addr{e.addr(), e.addr6()} {
+		if !a.IsValid() {
+			continue
+		}
 		switch {
 		case delta > 0:
-			v.byAddr[e.addr] = t
-		case v.byAddr[e.addr] == t:
-			delete(v.byAddr, e.addr)
+			v.byAddr[a] = t
+		case v.byAddr[a] == t:
+			delete(v.byAddr, a)
 		}
 	}
-	if e.addr6.IsValid() {
-		switch {
-		case delta > 0:
-			v.byAddr[e.addr6] = t
-		case v.byAddr[e.addr6] == t:
-			delete(v.byAddr, e.addr6)
-		}
-	}
-	if inPool && e.addr.IsValid() {
-		if n := v.poolByAddr[e.addr] + delta; n > 0 {
-			v.poolByAddr[e.addr] = n
+	if inPool && e.has4 {
+		a := e.addr()
+		if n := v.poolByAddr[a] + delta; n > 0 {
+			v.poolByAddr[a] = n
 		} else {
-			delete(v.poolByAddr, e.addr)
+			delete(v.poolByAddr, a)
 		}
 	}
 }
@@ -261,7 +341,7 @@ func (v *mirror) get(t string) (liveEntry, bool) {
 	v.mu.RLock()
 	e, ok := v.m[t]
 	v.mu.RUnlock()
-	return e, ok && e.addr.IsValid()
+	return e, ok && e.has4
 }
 
 func (v *mirror) snapshotCounts() Counts {
@@ -285,11 +365,7 @@ func (v *mirror) note(tx store.Tx, t string) error {
 // noteBinding is note for a number whose binding the caller has in hand
 // (b, as tx now holds it; nil: none).
 func (v *mirror) noteBinding(tx store.Tx, t string, b *Binding) {
-	var e liveEntry
-	if b != nil {
-		e.addr, e.expiry, e.contact = b.Addr, b.Expiry, b.Contact
-		e.addr6, e.expiry6 = b.Addr6, b.Expiry6
-	}
+	e := entryOf(b)
 	e.reserved = tx.Bucket(bktReservations).Get([]byte(t)) != nil
 	e.seen = e.reserved && tx.Bucket(bktSeen).Get([]byte(t)) != nil
 	v.curMu.Lock()

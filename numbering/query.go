@@ -80,36 +80,35 @@ func (d *Directory) Lookup(number string, now time.Time) (a Answer, ok bool) {
 		return Answer{}, false
 	}
 	e, ok := d.live.get(t)
-	if !ok || (!e.expiry.IsZero() && !now.Before(e.expiry)) {
+	if !ok {
+		return Answer{}, false
+	}
+	on, left := e.online4(now)
+	if !on {
 		return Answer{}, false
 	}
 	full := number // dialled in full: srv + t, without building it again
 	if len(number) == len(t) {
 		full = srv + t
 	}
-	a = Answer{Number: full, Addr: e.addr, Contact: e.contact}
-	if !e.expiry.IsZero() {
-		a.Lifetime = e.expiry.Sub(now).Truncate(time.Second)
-	}
-	return a, true
+	return Answer{Number: full, Addr: e.addr(), Contact: e.contact(), Lifetime: left}, true
 }
 
 // NumberAt returns the online number bound at addr (the answer of a
 // reverse lookup), from the live view.
 func (d *Directory) NumberAt(addr netip.Addr, now time.Time) (Answer, bool) {
 	t, e, ok := d.live.at(addr)
-	exp := e.expiry
-	if addr.Is6() {
-		exp = e.expiry6 // the number's IPv6 address ends on its own
-	}
-	if !ok || (!exp.IsZero() && !now.Before(exp)) {
+	if !ok {
 		return Answer{}, false
 	}
-	a := Answer{Number: d.cfg.Load().Plan.Full(t), Addr: e.addr, Contact: e.contact}
-	if !exp.IsZero() {
-		a.Lifetime = exp.Sub(now).Truncate(time.Second)
+	on, left := e.online4(now)
+	if addr.Is6() {
+		on, left = e.online6(now) // the number's IPv6 address ends on its own
 	}
-	return a, true
+	if !on {
+		return Answer{}, false
+	}
+	return Answer{Number: d.cfg.Load().Plan.Full(t), Addr: e.addr(), Contact: e.contact(), Lifetime: left}, true
 }
 
 // QueryTx implements QUERY for this server's numbers and referrals. A

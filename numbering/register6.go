@@ -122,14 +122,11 @@ func (d *Directory) Reach6(number string, now time.Time) (Answer, bool) {
 	d.live.mu.RLock()
 	e, ok := d.live.m[t]
 	d.live.mu.RUnlock()
-	if !ok || !e.addr6.IsValid() || (!e.expiry6.IsZero() && !now.Before(e.expiry6)) {
+	on, left := e.online6(now)
+	if !ok || !on {
 		return Answer{}, false
 	}
-	a := Answer{Number: srv + t, Addr6: e.addr6, Contact: e.contact}
-	if !e.expiry6.IsZero() {
-		a.Lifetime = e.expiry6.Sub(now).Truncate(time.Second)
-	}
-	return a, true
+	return Answer{Number: srv + t, Addr6: e.addr6(), Contact: e.contact(), Lifetime: left}, true
 }
 
 // deregister6Tx is DeregisterTx for a request from an IPv6 address: the

@@ -163,35 +163,41 @@ func fillScale(t *testing.T, store string, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < 256; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < 2*n; i = int(next.Add(1)) - 1 {
-				if i < n {
-					if _, err := svc.Register(numbering.RegisterRequest{Fixed: true, Number: fmt.Sprintf("%06d", 100000+i),
-						Addr: netip.MustParseAddr("127.0.0.1"), Lifetime: 24 * time.Hour}); err != nil {
+	// The registrations first, then the leases: an auto-number is the
+	// pool's next free number, and one of a registration still in flight
+	// would take it (the registration then fails: in use).
+	fill := func(from, to int, one func(i int) error) {
+		var next atomic.Int64
+		next.Store(int64(from))
+		var wg sync.WaitGroup
+		for w := 0; w < 256; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)) - 1; i < to; i = int(next.Add(1)) - 1 {
+					if err := one(i); err != nil {
 						t.Error(err)
 						return
 					}
-					continue
 				}
-				mac := domain.MAC{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}
-				c := leases.Client{Key: leases.ClientKey(nil, mac), MAC: mac}
-				a, err := svc.Offer(c, netip.Addr{}, nil)
-				if err == nil {
-					_, err = svc.Ack(service.AckRequest{Client: c, Addr: a, Selecting: true, LeaseTime: 24 * time.Hour, AutoNumber: true})
-				}
-				if err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	fill(0, n, func(i int) error {
+		_, err := svc.Register(numbering.RegisterRequest{Fixed: true, Number: fmt.Sprintf("%06d", 100000+i),
+			Addr: netip.MustParseAddr("127.0.0.1"), Lifetime: 24 * time.Hour})
+		return err
+	})
+	fill(n, 2*n, func(i int) error {
+		mac := domain.MAC{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}
+		c := leases.Client{Key: leases.ClientKey(nil, mac), MAC: mac}
+		a, err := svc.Offer(c, netip.Addr{}, nil)
+		if err == nil {
+			_, err = svc.Ack(service.AckRequest{Client: c, Addr: a, Selecting: true, LeaseTime: 24 * time.Hour, AutoNumber: true})
+		}
+		return err
+	})
 	svc.Close()
 	db.Close()
 }
