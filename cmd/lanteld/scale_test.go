@@ -50,6 +50,7 @@ func TestScale(t *testing.T) {
 		n                        int
 		fill, startup, stop      time.Duration
 		rssRest, rssScraped, hwm int
+		peakAnon, peakFile       int
 		anon, file               int
 		queries, registers       float64
 		dora                     int
@@ -97,6 +98,7 @@ numbering:
 		startup := time.Since(t1)
 		addr, admin := p.ltnp, p.ls.MustAddr(t, "admin tcp")
 		pid := p.cmd.Process.Pid
+		peaks := samplePeaks(pid)
 		time.Sleep(time.Second)
 		rest := rssKB(t, pid)
 		for i := 0; i < 20; i++ { // a Prometheus and an open page, 20 times over
@@ -126,6 +128,7 @@ numbering:
 			time.Sleep(1500 * time.Millisecond)
 		}
 		hwm := statusKB(t, pid, "VmHWM:")
+		peakAnon, peakFile := peaks()
 		t2 := time.Now()
 		p.signal(syscall.SIGTERM)
 		_ = p.wait()
@@ -133,16 +136,16 @@ numbering:
 		if flood != nil {
 			_ = flood.Wait()
 		}
-		rows = append(rows, row{n: n, fill: fill, startup: startup, stop: stop, rssRest: rest, rssScraped: scraped, hwm: hwm, queries: q, registers: r, anon: anon, file: file, dora: dora})
+		rows = append(rows, row{n: n, fill: fill, startup: startup, stop: stop, rssRest: rest, rssScraped: scraped, hwm: hwm, queries: q, registers: r, anon: anon, file: file, dora: dora, peakAnon: peakAnon, peakFile: peakFile})
 	}
 	doraHead, stopHead := "DORA/s (perfdhcp, < 1 % drops)", "SIGTERM (under 20,000 DISCOVERs/s)"
 	if !dhcp {
 		doraHead, stopHead = "DORA/s (not run: contrib/bench/scale.sh, as root)", "SIGTERM (at rest)"
 	}
-	t.Logf("\n| numbers + leases | start-up | RSS at rest | RSS after 20 × (/metrics, directory, page): anonymous + store file mapped | QUERY/s | REGISTER refresh/s | %s | %s | peak RSS (VmHWM) |\n|---|---|---|---|---|---|---|---|---|", doraHead, stopHead)
+	t.Logf("\n| numbers + leases | start-up | RSS at rest | RSS after 20 × (/metrics, directory, page): anonymous + store file mapped | QUERY/s | REGISTER refresh/s | %s | %s | peak RSS (VmHWM): peak anonymous, peak file mapped (sampled every 20 ms) |\n|---|---|---|---|---|---|---|---|---|", doraHead, stopHead)
 	for _, r := range rows {
-		t.Logf("| %d + %d | %v | %d MB | %d MB: %d + %d | %.0f | %.0f | %d | %v | %d MB |", 2*r.n, r.n, r.startup.Round(time.Millisecond),
-			r.rssRest/1024, r.rssScraped/1024, r.anon/1024, r.file/1024, r.queries, r.registers, r.dora, r.stop.Round(time.Millisecond), r.hwm/1024)
+		t.Logf("| %d + %d | %v | %d MB | %d MB: %d + %d | %.0f | %.0f | %d | %v | %d MB: %d, %d |", 2*r.n, r.n, r.startup.Round(time.Millisecond),
+			r.rssRest/1024, r.rssScraped/1024, r.anon/1024, r.file/1024, r.queries, r.registers, r.dora, r.stop.Round(time.Millisecond), r.hwm/1024, r.peakAnon/1024, r.peakFile/1024)
 	}
 }
 
@@ -269,6 +272,46 @@ func ltnpRate(t *testing.T, addr netip.AddrPort, d time.Duration, msg func(i int
 }
 
 var statusLine = regexp.MustCompile(`\s+`)
+
+// samplePeaks reads pid's anonymous and file-mapped RSS every 20 ms until
+// the returned function is called, which returns their highest values (KB):
+// what the peak (VmHWM, their sum at one moment) was made of.
+func samplePeaks(pid int) func() (anon, file int) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var maxAnon, maxFile int
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+				for _, l := range strings.Split(string(b), "\n") {
+					f := statusLine.Split(l, -1)
+					if len(f) < 2 {
+						continue
+					}
+					n, _ := strconv.Atoi(f[1])
+					switch f[0] {
+					case "RssAnon:":
+						maxAnon = max(maxAnon, n)
+					case "RssFile:":
+						maxFile = max(maxFile, n)
+					}
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() (int, int) {
+		close(stop)
+		<-done
+		return maxAnon, maxFile
+	}
+}
 
 func statusKB(t *testing.T, pid int, field string) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
