@@ -10,11 +10,11 @@ import (
 	"github.com/lantel/lantel/numbering"
 )
 
-func (s *Server) forward(conn *net.UDPConn, src netip.AddrPort, m *ltnp.Message, to *numbering.Server, start time.Time) {
+func (s *Server) forward(conn *net.UDPConn, src netip.AddrPort, m ltnp.Message, to *numbering.Server, start time.Time) {
 	select {
 	case s.fwdSem <- struct{}{}:
 	default:
-		reply := errorReply(m, ltnp.ResultTryLater, "too many forwarded queries")
+		reply := errorReply(&m, ltnp.ResultTryLater, "too many forwarded queries")
 		reply.SetNumber(m.Number)
 		s.write(conn, src, s.encode(&reply, nil, start, m.Type))
 		return
@@ -31,7 +31,7 @@ func (s *Server) forward(conn *net.UDPConn, src netip.AddrPort, m *ltnp.Message,
 		ans, err := s.fwd.Do(ctx, to.Addr, &q)
 		var reply ltnp.Message
 		if err != nil {
-			reply = errorReply(m, ltnp.ResultTryLater, "server "+to.Number+" at "+to.Addr.String()+" did not answer")
+			reply = errorReply(&m, ltnp.ResultTryLater, "server "+to.Number+" at "+to.Addr.String()+" did not answer")
 			reply.SetNumber(m.Number)
 		} else {
 			reply = ans

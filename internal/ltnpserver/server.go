@@ -224,47 +224,55 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []b
 	case ltnp.TypeQuery:
 		reply, fwd := s.query(&m)
 		if fwd != nil {
-			s.forward(conn, src, &m, fwd, start)
+			s.forward(conn, src, m, fwd, start) // by value: its goroutine keeps it
 			return nil
 		}
 		return s.encode(&reply, out, start, m.Type)
 	default:
-		key := replayKey{src: src, txid: m.TxID, typ: m.Type}
-		cached, state := s.replay.begin(key)
-		switch state {
-		case replayDone:
-			return append(out, cached...)
-		case replayPending:
-			return nil // the first copy's reply is on its way
-		}
-		if !(*s.trusted.Load())[src.Addr()] && !s.limit.Allow(ratelimit.SourceKey(src.Addr()), start) {
-			reply := errorReply(&m, ltnp.ResultTryLater, "too many requests from this address")
-			s.replay.forget(key)
-			return s.encode(&reply, out, start, m.Type)
-		}
-		select {
-		case s.writes <- struct{}{}:
-		default:
-			reply := errorReply(&m, ltnp.ResultTryLater, "server overloaded")
-			s.replay.forget(key)
-			return s.encode(&reply, out, start, m.Type)
-		}
-		p := s.newProof(&m, b, src)
-		s.wg.Add(1)
-		late := func(reply ltnp.Message) {
-			// The write's slot in s.writes is given back by the replier
-			// once the reply is out: its queue never holds more than
-			// MaxWrites, and send never blocks.
-			s.replies.send(lateReply{reply: reply, key: p.key, to: src, rk: key, start: start, typ: m.Type})
-			s.wg.Done()
-		}
-		if m.Type == ltnp.TypeRegister {
-			s.register(&m, p, late) // no goroutine: late is called back after the commit
-		} else {
-			go func() { late(s.deregister(&m, p)) }()
-		}
-		return nil
+		return s.beginWrite(src, b, m, out, start)
 	}
+}
+
+// beginWrite begins a REGISTER or DEREGISTER, whose reply leaves after its
+// commit (nil here), unless it is a retransmission or refused at once. It
+// takes the request by value: the callbacks below keep it, so it lives on
+// the heap, and in handle a QUERY's request stays on the stack.
+func (s *Server) beginWrite(src netip.AddrPort, b []byte, m ltnp.Message, out []byte, start time.Time) []byte {
+	key := replayKey{src: src, txid: m.TxID, typ: m.Type}
+	cached, state := s.replay.begin(key)
+	switch state {
+	case replayDone:
+		return append(out, cached...)
+	case replayPending:
+		return nil // the first copy's reply is on its way
+	}
+	if !(*s.trusted.Load())[src.Addr()] && !s.limit.Allow(ratelimit.SourceKey(src.Addr()), start) {
+		reply := errorReply(&m, ltnp.ResultTryLater, "too many requests from this address")
+		s.replay.forget(key)
+		return s.encode(&reply, out, start, m.Type)
+	}
+	select {
+	case s.writes <- struct{}{}:
+	default:
+		reply := errorReply(&m, ltnp.ResultTryLater, "server overloaded")
+		s.replay.forget(key)
+		return s.encode(&reply, out, start, m.Type)
+	}
+	p := s.newProof(&m, b, src)
+	s.wg.Add(1)
+	late := func(reply ltnp.Message) {
+		// The write's slot in s.writes is given back by the replier
+		// once the reply is out: its queue never holds more than
+		// MaxWrites, and send never blocks.
+		s.replies.send(lateReply{reply: reply, key: p.key, to: src, rk: key, start: start, typ: m.Type})
+		s.wg.Done()
+	}
+	if m.Type == ltnp.TypeRegister {
+		s.register(&m, p, late) // no goroutine: late is called back after the commit
+	} else {
+		go func() { late(s.deregister(&m, p)) }()
+	}
+	return nil
 }
 
 // encodeSigned encodes a reply, with TIME and AUTH when the request's AUTH

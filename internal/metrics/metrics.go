@@ -3,8 +3,10 @@
 package metrics
 
 import (
+	"maps"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -205,8 +207,11 @@ func (m *Metrics) LTNP(reqType, result string, d time.Duration) {
 type seriesCache struct {
 	count   *prometheus.CounterVec
 	latency *prometheus.HistogramVec
-	mu      sync.RWMutex
-	m       map[[2]string]series
+	// m is replaced, never changed, so that a look-up takes no lock: the
+	// readers of every front's sockets record at once, and a read lock's
+	// shared counter bounces between their CPUs. mu orders the additions.
+	m  atomic.Pointer[map[[2]string]series]
+	mu sync.Mutex
 }
 
 type series struct {
@@ -216,19 +221,26 @@ type series struct {
 
 func (c *seriesCache) get(kind, outcome string) series {
 	k := [2]string{kind, outcome}
-	c.mu.RLock()
-	s, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok {
-		return s
+	if m := c.m.Load(); m != nil {
+		if s, ok := (*m)[k]; ok {
+			return s
+		}
 	}
-	s = series{c.count.WithLabelValues(kind, outcome), c.latency.WithLabelValues(kind)}
 	c.mu.Lock()
-	if c.m == nil {
-		c.m = make(map[[2]string]series)
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if s, ok := (*old)[k]; ok {
+			return s
+		}
 	}
-	c.m[k] = s
-	c.mu.Unlock()
+	m := make(map[[2]string]series, 1)
+	if old != nil {
+		m = maps.Clone(*old)
+	}
+	s := series{c.count.WithLabelValues(kind, outcome), c.latency.WithLabelValues(kind)}
+	m[k] = s
+	c.m.Store(&m)
 	return s
 }
 
