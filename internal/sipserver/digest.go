@@ -137,27 +137,37 @@ var errStale = domain.Errorf(domain.Unauthenticated, "the nonce has expired")
 // (number, secret) is kept and given again, so the (nonce, nc) the digest
 // consumes is taken once per request, and a second run answers the same.
 func (s *Server) authenticator(req *sip.Request, method string, names []string) numbering.Authenticator {
-	var (
-		done    bool
-		number  string
-		secret  []byte
-		verdict error
-	)
-	return func(full string, sec []byte) error {
-		if done && full == number && hmac.Equal(sec, secret) {
-			return verdict
-		}
-		v := ""
-		if h := req.GetHeader("Authorization"); h != nil {
-			v = h.Value()
-		}
-		done, number, secret = true, full, append([]byte(nil), sec...)
-		verdict = s.verify(v, method, full, names, sec)
-		if errors.Is(verdict, domain.Denied) {
-			s.guard.wrong(source(req), full)
-		}
-		return verdict
+	return (&digestCheck{s: s, req: req, method: method, names: names}).check
+}
+
+// digestCheck is an authenticator's state: its last verdict, kept for the
+// same number and secret (one allocation, where a closure's captured
+// variables were one each).
+type digestCheck struct {
+	s       *Server
+	req     *sip.Request
+	method  string
+	names   []string
+	done    bool
+	number  string
+	secret  []byte
+	verdict error
+}
+
+func (c *digestCheck) check(full string, sec []byte) error {
+	if c.done && full == c.number && hmac.Equal(sec, c.secret) {
+		return c.verdict
 	}
+	v := ""
+	if h := c.req.GetHeader("Authorization"); h != nil {
+		v = h.Value()
+	}
+	c.done, c.number, c.secret = true, full, append([]byte(nil), sec...)
+	c.verdict = c.s.verify(v, c.method, full, c.names, sec)
+	if errors.Is(c.verdict, domain.Denied) {
+		c.s.guard.wrong(source(c.req), full)
+	}
+	return c.verdict
 }
 
 // verify checks an Authorization value for method and the number's secret.

@@ -98,11 +98,12 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 		s.respond(req, tx, start, 200, "OK")
 		return
 	}
-	if !usableContact(contact) {
+	uri := contact.Address.String()
+	if !usableContact(contact, uri) {
 		s.respond(req, tx, start, 400, "Bad Request: Contact must be a sip: or sips: URI with a host")
 		return
 	}
-	if !publishable(contact.Address.String()) {
+	if !publishable(uri) {
 		s.respond(req, tx, start, 400, "Bad Request: Contact longer than "+strconv.Itoa(maxContact)+" bytes or with ! or \\ (it is published as an ENUM NAPTR)")
 		return
 	}
@@ -113,7 +114,7 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 	}
 	r := numbering.RegisterRequest{Fixed: true, Number: number, Addr: src, Auth: auth,
 		LeaseProves: s.opts.LeaseProves, ProofRequired: true, Open: s.opts.OpenRegistration,
-		Source: SourceSIP, Contact: contact.Address.String()}
+		Source: SourceSIP, Contact: uri}
 	if exp > 0 {
 		r.Lifetime = time.Duration(exp) * time.Second
 	}
@@ -131,14 +132,15 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 
 // usableContact reports whether a Contact can be stored and given back in
 // a 302: a sip: or sips: URI with a host that reads back as it is written
-// (sipgo's parser is lenient; a callee's contact must not be).
-func usableContact(c *sip.ContactHeader) bool {
+// (sipgo's parser is lenient; a callee's contact must not be). uri is
+// c.Address written out.
+func usableContact(c *sip.ContactHeader, uri string) bool {
 	a := c.Address
 	if (a.Scheme != "sip" && a.Scheme != "sips") || a.Host == "" {
 		return false
 	}
 	var back sip.Uri
-	if err := sip.ParseUri(a.String(), &back); err != nil || back.Host != a.Host || back.String() != a.String() {
+	if err := sip.ParseUri(uri, &back); err != nil || back.Host != a.Host || back.String() != uri {
 		return false
 	}
 	return true
