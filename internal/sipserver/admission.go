@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -25,11 +26,12 @@ import (
 //     SUBSCRIBE, OPTIONS, ...) statelessly, at once: a redirect server needs
 //     no transaction (RFC 3261 8.2.7, 16.11), a retransmitted INVITE gets
 //     the same 302 again, and the ACK of a 3xx is absorbed;
-//   - carry out a REGISTER without credentials statelessly too, each in a
-//     goroutine of its own (it waits for its commit, which concurrent
-//     REGISTERs share), at most maxInFlight at once: answered again, a
-//     retransmission gets the same answer (the same binding refreshed, or
-//     a fresh challenge);
+//   - carry out a REGISTER without credentials statelessly too, at most
+//     maxInFlight at once: it is checked on the reader, waits for its
+//     commit (which concurrent REGISTERs share) without a goroutine of its
+//     own, and is answered by the front's workers (later); answered again,
+//     a retransmission gets the same answer (the same binding refreshed,
+//     or a fresh challenge);
 //   - hand the rest (a REGISTER with credentials, whose digest (nonce,
 //     count) is single-use, so that its retransmission must get the stored
 //     answer rather than a second attempt) to sipgo's transaction layer
@@ -41,7 +43,8 @@ type udpFront struct {
 	queue    chan datagram
 	inFlight chan struct{} // stateless REGISTERs being carried out
 	readers  sync.WaitGroup
-	work     sync.WaitGroup // the REGISTER goroutines
+	work     sync.WaitGroup // the stateless REGISTERs not answered yet
+	later    *workers       // answer them once committed
 	// The socket is read in batches (recvmmsg) by udpbatch.Serve: an
 	// answer known at once (a 302, 404, 480, OPTIONS) leaves with its
 	// batch's answers in one sendmmsg. A REGISTER's answer, known after
@@ -66,7 +69,8 @@ const (
 
 func newUDPFront(s *Server, conn *net.UDPConn, readers int) *udpFront {
 	f := &udpFront{s: s, admit: s.guard.admit, parser: sip.NewParser(), queue: make(chan datagram, queueLen),
-		inFlight: make(chan struct{}, maxInFlight), free: make(chan []byte, maxInFlight)}
+		inFlight: make(chan struct{}, maxInFlight), free: make(chan []byte, maxInFlight),
+		later: newWorkers(runtime.GOMAXPROCS(0), maxInFlight)}
 	f.send = udpbatch.NewSender(ipv4.NewPacketConn(conn), maxInFlight, func(err error) { s.log.Debug("sip: send", "err", err) })
 	f.send.Free = func(b []byte) {
 		select {
@@ -84,6 +88,7 @@ func newUDPFront(s *Server, conn *net.UDPConn, readers int) *udpFront {
 	go func() { // the socket is closed: when all work is done, sipgo's reader ends too
 		f.readers.Wait()
 		f.work.Wait()
+		f.later.close()
 		f.send.Close()
 		close(f.queue)
 	}()
@@ -128,13 +133,12 @@ func (f *udpFront) serve(data []byte, from *net.UDPAddr, out []byte) []byte {
 		}
 		req.SetTransport("UDP")
 		req.SetSource(from.String())
+		if !answerable(req) {
+			<-f.inFlight
+			return nil
+		}
 		f.work.Add(1)
-		go func() {
-			defer func() { <-f.inFlight; f.work.Done() }()
-			if answerable(req) {
-				f.s.registerTo(req, &datagramReply{f: f, to: from})
-			}
-		}()
+		f.s.registerTo(req, &datagramReply{f: f, to: from}, f.later, func() { <-f.inFlight; f.work.Done() })
 		return nil
 	}
 	req.SetTransport("UDP")
@@ -166,6 +170,38 @@ func (s *Server) stateless(req *sip.Request, r responder) {
 	default:
 		s.redirectTo(req, r)
 	}
+}
+
+// workers run what is queued to them (do) on a few goroutines of their
+// own: the answers of REGISTERs whose commit called them back, built and
+// sent off the committer's goroutine. The queue is as long as the
+// REGISTERs in flight, so do never waits.
+type workers struct {
+	q  chan func()
+	wg sync.WaitGroup
+}
+
+func newWorkers(n, queue int) *workers {
+	w := &workers{q: make(chan func(), queue)}
+	for i := 0; i < n; i++ {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for f := range w.q {
+				f()
+			}
+		}()
+	}
+	return w
+}
+
+func (w *workers) do(f func()) { w.q <- f }
+
+// close ends the workers once what is queued is done; nothing may be
+// queued after it.
+func (w *workers) close() {
+	close(w.q)
+	w.wg.Wait()
 }
 
 // datagramReply sends a response back to the request's source (RFC 3261

@@ -46,10 +46,24 @@ func expires(req *sip.Request, c *sip.ContactHeader) int {
 
 // register binds (or, with Expires: 0 or Contact: *, unbinds) the number of
 // the To URI.
-func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) { s.registerTo(req, tx) }
+func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
+	s.registerTo(req, tx, nil, func() {})
+}
 
-func (s *Server) registerTo(req *sip.Request, tx responder) {
+// registerTo answers a REGISTER, then calls done. With later nil it waits
+// for the registration's commit and returns once done is called. With
+// later (the UDP front's readers, which must not wait) it returns at once
+// whatever is left to do, the registration waits for its commit without a
+// goroutine of its own (Service.RegisterAsync), and later's workers send
+// its answer and call done.
+func (s *Server) registerTo(req *sip.Request, tx responder, later *workers, done func()) {
 	start := time.Now()
+	waiting := false // done is someone else's to call
+	defer func() {
+		if !waiting {
+			done()
+		}
+	}()
 	to := req.To()
 	if to == nil || to.Address.User == "" {
 		s.respond(req, tx, start, 400, "Bad Request: To has no user part")
@@ -89,13 +103,21 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 	}
 	auth := s.authenticator(req, "REGISTER", names)
 	if exp == 0 || (contact != nil && contact.Address.Wildcard) {
-		full, err := s.svc.Deregister(numbering.DeregisterRequest{Number: number, Addr: src, Auth: auth, ContactOnly: true})
-		if err != nil && !errors.Is(err, domain.Offline) {
-			s.refuse(req, tx, start, err)
+		unregister := func() {
+			full, err := s.svc.Deregister(numbering.DeregisterRequest{Number: number, Addr: src, Auth: auth, ContactOnly: true})
+			if err != nil && !errors.Is(err, domain.Offline) {
+				s.refuse(req, tx, start, err)
+				return
+			}
+			s.log.Info("sip: unregistered", "number", full, "from", src)
+			s.respond(req, tx, start, 200, "OK")
+		}
+		if later == nil {
+			unregister()
 			return
 		}
-		s.log.Info("sip: unregistered", "number", full, "from", src)
-		s.respond(req, tx, start, 200, "OK")
+		waiting = true
+		go func() { defer done(); unregister() }() // rare: a goroutine that waits
 		return
 	}
 	uri := contact.Address.String()
@@ -118,16 +140,26 @@ func (s *Server) registerTo(req *sip.Request, tx responder) {
 	if exp > 0 {
 		r.Lifetime = time.Duration(exp) * time.Second
 	}
-	reg, err := s.svc.Register(r)
-	if err != nil {
-		s.refuse(req, tx, start, err)
+	answer := func(reg numbering.Registration, err error) {
+		if err != nil {
+			s.refuse(req, tx, start, err)
+			return
+		}
+		granted := int(reg.Lifetime / time.Second)
+		c := contact.Clone()
+		c.Params = sip.NewParams()
+		c.Params.Add("expires", strconv.Itoa(granted))
+		s.respond(req, tx, start, 200, "OK", c, sip.NewHeader("Expires", strconv.Itoa(granted)))
+	}
+	if later == nil {
+		answer(s.svc.Register(r))
 		return
 	}
-	granted := int(reg.Lifetime / time.Second)
-	c := contact.Clone()
-	c.Params = sip.NewParams()
-	c.Params.Add("expires", strconv.Itoa(granted))
-	s.respond(req, tx, start, 200, "OK", c, sip.NewHeader("Expires", strconv.Itoa(granted)))
+	waiting = true
+	s.svc.RegisterAsync(r, func(reg numbering.Registration, err error) {
+		// On the committer's goroutine: the answer is built elsewhere.
+		later.do(func() { defer done(); answer(reg, err) })
+	})
 }
 
 // usableContact reports whether a Contact can be stored and given back in

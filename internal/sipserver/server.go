@@ -33,6 +33,9 @@ import (
 // Numbers is what the front asks of lantel's service.
 type Numbers interface {
 	Register(numbering.RegisterRequest) (numbering.Registration, error)
+	// RegisterAsync is Register without the wait: then gets the result,
+	// on a goroutine that must not be held (service.RegisterAsync).
+	RegisterAsync(req numbering.RegisterRequest, then func(numbering.Registration, error))
 	Deregister(numbering.DeregisterRequest) (string, error)
 	Query(number string) (numbering.Answer, error)
 	Config() numbering.Config
