@@ -179,7 +179,7 @@ func bench(lanteld string, port int, d time.Duration, runs, sockets, window int,
 	if os.Getenv("LTNPBENCH_PINNED") != "" {
 		pinned = "load generator on CPU 0, servers on CPU 1"
 	}
-	fmt.Printf("LTNP/1 on loopback: %d sockets x %d outstanding, %v per run, median of %d runs, GOMAXPROCS=%d, %s\n",
+	fmt.Printf("LTNP/1 on loopback: %d sockets x %d outstanding, %v per run, median of %d runs (ratios: median of the rounds' ratios), GOMAXPROCS=%d, %s\n",
 		sockets, window, d, runs, runtimeProcs(), pinned)
 	fmt.Printf("%-42s %12s %10s %10s %8s\n", "figure", "req/s", "p50", "p99", "answered")
 	// Rounds of one run of each figure, so that a burst of other work on
@@ -192,7 +192,37 @@ func bench(lanteld string, port int, d time.Duration, runs, sockets, window int,
 			}
 		}
 	}
-	var ceiling, query, dnsmasq float64
+	// A ratio is the median of the rounds' ratios: each compares two runs
+	// a few seconds apart, where the machine's state changes less than
+	// between the medians of all runs.
+	ratio := func(a, b int) float64 {
+		if len(all[a]) == 0 || len(all[a]) != len(all[b]) {
+			return 0
+		}
+		rs := make([]float64, len(all[a]))
+		for r := range rs {
+			rs[r] = all[a][r].rate / max(all[b][r].rate, 1)
+		}
+		sort.Float64s(rs)
+		return rs[len(rs)/2]
+	}
+	query, dnsmasq := -1, -1
+	for i, f := range figures {
+		switch f.name {
+		case "lanteld QUERY":
+			query = i
+		case dnsmasqFigure:
+			dnsmasq = i
+		}
+	}
+	ratios := make([]float64, len(figures))
+	for i := range figures {
+		ratios[i] = ratio(i, 0)
+	}
+	var queryPerDNSMasq float64
+	if query >= 0 && dnsmasq >= 0 {
+		queryPerDNSMasq = ratio(query, dnsmasq)
+	}
 	for i, f := range figures {
 		if !strings.Contains(f.name, only) {
 			continue
@@ -200,23 +230,15 @@ func bench(lanteld string, port int, d time.Duration, runs, sockets, window int,
 		rs := all[i]
 		sort.Slice(rs, func(a, b int) bool { return rs[a].rate < rs[b].rate })
 		m := rs[len(rs)/2]
-		switch {
-		case i == 0:
-			ceiling = m.rate
-		case f.name == "lanteld QUERY":
-			query = m.rate
-		case f.name == dnsmasqFigure:
-			dnsmasq = m.rate
-		}
 		fmt.Printf("%-42s %12.0f %10v %10v %7.2f%%", f.name, m.rate, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond),
 			100*float64(m.answered)/float64(max(m.sent, 1)))
-		if i > 0 && ceiling > 0 {
-			fmt.Printf("  %.2f x ceiling", m.rate/ceiling)
+		if i > 0 && ratios[i] > 0 {
+			fmt.Printf("  %.2f x ceiling", ratios[i])
 		}
 		fmt.Println()
 	}
-	if query > 0 && dnsmasq > 0 {
-		fmt.Printf("lanteld QUERY / dnsmasq: %.2f\n", query/dnsmasq)
+	if queryPerDNSMasq > 0 {
+		fmt.Printf("lanteld QUERY / dnsmasq: %.2f\n", queryPerDNSMasq)
 	}
 	return nil
 }
