@@ -268,31 +268,50 @@ func (t table) current(tx store.Tx, key string, a netip.Addr, now time.Time) (cu
 	return cur, cur, nil
 }
 
-// known reads, in one read transaction, what an offer needs of the store:
-// the client's lease (current or expired, nil when none), the address it
-// last had (its client index), and the lease of the address reserved for
-// it (when fixed is valid).
+// known reads, in one read transaction, what an offer needs of the store
+// (knownTx).
 func (t table) known(db store.DB, key string, fixed netip.Addr) (own, onFixed *Lease, remembered netip.Addr, err error) {
 	// What the function finds, in one value: it outlives this frame (one
 	// allocation per DISCOVER, not one per result). A second run starts
 	// afresh.
-	var k struct {
-		own, onFixed *Lease
-		remembered   netip.Addr
-	}
+	var k known
 	err = db.View(func(tx store.Tx) error {
 		var err error
-		k.remembered, k.onFixed = netip.Addr{}, nil
-		if v := tx.Bucket(t.byClient).Get([]byte(key)); len(v) == t.width {
-			k.remembered = t.addr(v)
-		}
-		if fixed.IsValid() {
-			if k.onFixed, err = t.at(tx, fixed); err != nil {
-				return err
-			}
-		}
-		k.own, err = t.leaseOf(tx, key)
+		k, err = t.knownTx(tx, key, fixed)
 		return err
 	})
 	return k.own, k.onFixed, k.remembered, err
+}
+
+// known is what an offer needs of the store.
+type known struct {
+	own, onFixed *Lease
+	remembered   netip.Addr
+}
+
+// knownTx reads, in tx, the client's lease (current or expired, nil when
+// none), the address it last had (its client index), and the lease of
+// the address reserved for it (when fixed is valid). The client index is
+// read once: its entry is both the remembered address and where the
+// client's lease is (leaseOf's two reads).
+func (t table) knownTx(tx store.Tx, key string, fixed netip.Addr) (k known, err error) {
+	v := tx.Bucket(t.byClient).Get([]byte(key))
+	if len(v) == t.width {
+		k.remembered = t.addr(v)
+	}
+	if fixed.IsValid() {
+		if k.onFixed, err = t.at(tx, fixed); err != nil {
+			return known{}, err
+		}
+	}
+	if k.remembered.IsValid() {
+		l, err := t.at(tx, k.remembered)
+		if err != nil {
+			return known{}, err
+		}
+		if l != nil && l.Key == key {
+			k.own = l
+		}
+	}
+	return k, nil
 }

@@ -60,8 +60,9 @@ type Service interface {
 	// AnswersDiscover reports whether this node answers the client (a
 	// cluster spreads clients over its nodes).
 	AnswersDiscover(mac domain.MAC, waited time.Duration) bool
-	// Offer holds an address for a DISCOVER (within: the client's subnet).
-	Offer(c leases.Client, requested netip.Addr, within func(netip.Addr) bool) (netip.Addr, error)
+	// Discover holds an address for a DISCOVER (within: the client's
+	// subnet) and tells the client's number.
+	Discover(c leases.Client, requested netip.Addr, within func(netip.Addr) bool) (service.Offer, error)
 	// Forget drops the client's offer.
 	Forget(key string)
 	// Ack grants or renews a lease and puts the client's number online.
@@ -370,7 +371,7 @@ func (h *Handler) discover(k *call) (*dhcpv4.DHCPv4, string) {
 	if !h.env.Svc.AnswersDiscover(c.MAC, time.Duration(req.NumSeconds)*time.Second) {
 		return nil, "other-node" // another lanteld node of the cluster answers this client
 	}
-	a, err := h.env.Svc.Offer(c, addrOpt(req.Options, dhcpv4.OptionRequestedIPAddress), within(k))
+	o, err := h.env.Svc.Discover(c, addrOpt(req.Options, dhcpv4.OptionRequestedIPAddress), within(k))
 	if err != nil {
 		if answerOf(err) == silence {
 			return nil, "unavailable" // cut off from the cluster, or storage: another node answers, or a retransmission
@@ -378,11 +379,10 @@ func (h *Handler) discover(k *call) (*dhcpv4.DHCPv4, string) {
 		h.log.Warn("no offer", "mac", c.MAC, "err", err)
 		return nil, "no-address"
 	}
-	resp.YourIPAddr = a.AsSlice()
+	resp.YourIPAddr = o.Addr.AsSlice()
 	setLeaseTime(resp, h.leaseTime(k))
-	number := h.env.Svc.NumberFor(c.MAC)
-	h.numberOptions(resp, h.env.Policy(), number, false)
-	h.decorate(k, number)
+	h.numberOptions(resp, h.env.Policy(), o.Number, false)
+	h.decorate(k, o.Number)
 	return resp, "offer"
 }
 
