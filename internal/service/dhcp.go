@@ -182,7 +182,7 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		switch {
 		case st.out.Number != "": // once per lease, not per renewal
 			return s.dir.NoteEventTx(tx, st.out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
-				Detail: "DHCP lease of " + r.Addr.String() + " for " + r.Client.MAC.String()})
+				Detail: leaseDetail(r.Addr, r.Client.MAC)})
 		case st.out.Number == "" && r.Phone != nil:
 			p := *r.Phone
 			p.MAC, p.Addr, p.First, p.Last = r.Client.MAC, r.Addr, now, now
@@ -227,6 +227,20 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		s.log.Warn("no free number in the pool for an auto-numbered phone: it has a lease but no number", "mac", r.Client.MAC, "ipv4", r.Addr)
 	}
 	return out, nil
+}
+
+// leaseDetail is the detail of an ACK's online event, "DHCP lease of ADDR
+// for MAC", built in one allocation: every renewal builds it, to find it
+// equal to the number's last event.
+func leaseDetail(a netip.Addr, mac domain.MAC) string {
+	if !a.IsValid() { // AppendTo writes nothing for it, String "invalid IP"
+		return "DHCP lease of " + a.String() + " for " + mac.String()
+	}
+	var buf [64]byte
+	b := append(buf[:0], "DHCP lease of "...)
+	b = a.AppendTo(b)
+	b = append(b, " for "...)
+	return string(mac.AppendTo(b))
 }
 
 // Release ends the client's lease of a (DHCPRELEASE) and takes its number
