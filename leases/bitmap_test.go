@@ -67,7 +67,10 @@ func TestBusyCountFollowsBitmap(t *testing.T) {
 		case 2:
 			write(func(tx store.Tx) (leases.Effects, error) { _, e, err := s.ReleaseTx(tx, c, a); return e, err })
 		case 3:
-			write(func(tx store.Tx) (leases.Effects, error) { _, e, err := s.DeclineTx(tx, c, a, clk.Now()); return e, err })
+			write(func(tx store.Tx) (leases.Effects, error) {
+				_, e, err := s.DeclineTx(tx, c, a, clk.Now())
+				return e, err
+			})
 		case 4:
 			clk.Advance(time.Duration(r.IntN(20)) * time.Second)
 			s.PurgeOffers(clk.Now())
