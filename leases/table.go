@@ -58,13 +58,22 @@ func (t table) expKey(at time.Time, a netip.Addr) []byte {
 // renewal leaves it as it was): a write that changes nothing still dirties
 // a page that the commit writes out.
 func (t table) put(tx store.Tx, l *Lease) error {
+	var indexed netip.Addr
+	if v := tx.Bucket(t.byClient).Get([]byte(l.Key)); len(v) == t.width {
+		indexed = t.addr(v)
+	}
+	return t.putIndexed(tx, l, indexed)
+}
+
+// putIndexed is put for a caller that knows the client's index entry
+// (ownLease's indexed): the entry is not read again.
+func (t table) putIndexed(tx store.Tx, l *Lease, indexed netip.Addr) error {
 	k := t.key(l.Addr)
 	if err := tx.Bucket(t.leases).Put(k, appendLease(nil, l)); err != nil {
 		return err
 	}
-	cli := tx.Bucket(t.byClient)
-	if cur := cli.Get([]byte(l.Key)); cur == nil || !bytes.Equal(cur, k) {
-		if err := cli.Put([]byte(l.Key), k); err != nil {
+	if !bytes.Equal(t.key(indexed), k) {
+		if err := tx.Bucket(t.byClient).Put([]byte(l.Key), k); err != nil {
 			return err
 		}
 	}
@@ -92,6 +101,30 @@ func (t table) leaseOf(tx store.Tx, key string) (*Lease, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// ownLease is leaseOf for a caller that has just read cur, the lease
+// record of a (current's): the client's index entry is read once, and
+// when it names a, the client's lease is cur (or none), not read and
+// decoded again (a renewal). It also returns the address the entry names
+// (invalid: none), which putIndexed takes.
+func (t table) ownLease(tx store.Tx, key string, a netip.Addr, cur *Lease) (own *Lease, indexed netip.Addr, err error) {
+	v := tx.Bucket(t.byClient).Get([]byte(key))
+	if len(v) != t.width {
+		return nil, netip.Addr{}, nil
+	}
+	indexed = t.addr(v)
+	if indexed == a {
+		if cur != nil && cur.Key == key {
+			return cur, indexed, nil
+		}
+		return nil, indexed, nil
+	}
+	l, err := t.at(tx, indexed)
+	if err != nil || l == nil || l.Key != key {
+		return nil, indexed, err
+	}
+	return l, indexed, nil
 }
 
 // at is the lease record of a, or nil.
