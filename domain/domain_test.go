@@ -58,3 +58,12 @@ func TestIdentifiers(t *testing.T) {
 		t.Error("IsDigits")
 	}
 }
+
+// AppendTo appends what String returns, for the zero MAC too.
+func TestMACAppendTo(t *testing.T) {
+	for _, m := range []domain.MAC{{}, {0, 0xa0, 0x24, 0x97, 0x36, 0xf2}, {0xff, 0xfe, 0x10, 0x01, 0xab, 0xcd}, {1}} {
+		if got, want := string(m.AppendTo([]byte("x "))), "x "+m.String(); got != want {
+			t.Errorf("AppendTo(%v) = %q, want %q", [6]byte(m), got, want)
+		}
+	}
+}

@@ -79,6 +79,22 @@ func (m MAC) String() string {
 	return net.HardwareAddr(m[:]).String()
 }
 
+// AppendTo appends m.String() to b (what a log line or an event detail
+// builds without a string of its own).
+func (m MAC) AppendTo(b []byte) []byte {
+	if !m.IsValid() {
+		return b
+	}
+	const hex = "0123456789abcdef"
+	for i, c := range m {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, hex[c>>4], hex[c&0xf])
+	}
+	return b
+}
+
 // MarshalText implements encoding.TextMarshaler.
 func (m MAC) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 

@@ -73,6 +73,7 @@ type Allocator struct {
 
 	mu     sync.Mutex
 	busy   []*bitset.BitSet // per range: leased, offered or quarantined
+	nBusy  []uint           // per range: busy's set bits (setBusy keeps them; freeIn reads them on every DISCOVER)
 	held   []int            // per range: the held-back addresses of its group
 	cursor []uint
 	offerBook
@@ -136,6 +137,7 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 	s.offerBook = newOfferBook(s.mark)
 	for _, r := range cfg.Ranges {
 		s.busy = append(s.busy, bitset.New(r.Size()))
+		s.nBusy = append(s.nBusy, 0)
 		s.cursor = append(s.cursor, 0)
 	}
 	for _, f := range cfg.Fixed {
@@ -157,7 +159,7 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 			s.fixedMAC[f.MAC] = f.Addr
 		}
 		if i, j, ok := s.locate(f.Addr); ok {
-			s.busy[i].Set(j) // never free for others
+			s.setBusy(i, j, true) // never free for others
 		}
 	}
 	err := db.Update(func(tx store.Tx) error {

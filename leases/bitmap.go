@@ -28,7 +28,23 @@ func (s *Allocator) mark(a netip.Addr, busy bool) {
 		return // always busy
 	}
 	if i, j, ok := s.locate(a); ok {
-		s.busy[i].SetTo(j, busy)
+		s.setBusy(i, j, busy)
+	}
+}
+
+// setBusy sets or clears bit j of range i's bitmap and keeps its count of
+// set bits (freeIn would otherwise count a range's bitmap, thousands of
+// words, on every DISCOVER); the caller holds mu (or is single-threaded).
+// Every change of the bitmap goes through here.
+func (s *Allocator) setBusy(i int, j uint, busy bool) {
+	if s.busy[i].Test(j) == busy {
+		return
+	}
+	s.busy[i].SetTo(j, busy)
+	if busy {
+		s.nBusy[i]++
+	} else {
+		s.nBusy[i]--
 	}
 }
 
@@ -43,7 +59,7 @@ func (s *Allocator) freeIn(i int) int {
 	n, g := 0, s.cfg.Ranges[i].Group
 	for j, r := range s.cfg.Ranges {
 		if r.Group == g {
-			n += int(r.Size()) - int(s.busy[j].Count())
+			n += int(r.Size()) - int(s.nBusy[j])
 		}
 	}
 	return n

@@ -19,20 +19,46 @@ import (
 // while it is not reused); the requested address when free; any free
 // address. An address reserved for another client is never chosen.
 // within limits the choice (the client's subnet); nil allows every range.
+// It is KnownTx in a read transaction of its own, then OfferKnown.
 func (s *Allocator) Offer(c Client, requested netip.Addr, within func(netip.Addr) bool, now time.Time) (netip.Addr, error) {
-	if within == nil {
-		within = func(netip.Addr) bool { return true }
+	var k Known // what the function finds: it outlives this frame
+	if err := s.db.View(func(tx store.Tx) error {
+		var err error
+		k, err = s.KnownTx(tx, c, within)
+		return err
+	}); err != nil {
+		return netip.Addr{}, err
 	}
+	return s.OfferKnown(c, k, requested, within, now)
+}
+
+// Known is what an offer to a client needs of the store, read by KnownTx
+// in the caller's read transaction (where the caller may read what it
+// needs of its other tables) and given to OfferKnown.
+type Known struct {
+	fixed    netip.Addr // reserved for the client, within its subnet (hasFixed)
+	hasFixed bool
+	stored   known
+}
+
+// KnownTx reads in tx what an offer to c needs (within as for Offer).
+func (s *Allocator) KnownTx(tx store.Tx, c Client, within func(netip.Addr) bool) (Known, error) {
 	fixed, hasFixed := s.ReservedFor(c)
-	hasFixed = hasFixed && within(fixed)
+	hasFixed = hasFixed && (within == nil || within(fixed))
 	if !hasFixed {
 		fixed = netip.Addr{}
 	}
-	own, onFixed, remembered, err := table4.known(s.db, c.Key, fixed)
-	if err != nil {
-		return netip.Addr{}, err
+	k, err := table4.knownTx(tx, c.Key, fixed)
+	return Known{fixed: fixed, hasFixed: hasFixed, stored: k}, err
+}
+
+// OfferKnown is Offer from what KnownTx read for c with the same within.
+func (s *Allocator) OfferKnown(c Client, k Known, requested netip.Addr, within func(netip.Addr) bool, now time.Time) (netip.Addr, error) {
+	if within == nil {
+		within = func(netip.Addr) bool { return true }
 	}
-	if hasFixed && (onFixed == nil || onFixed.Key == c.Key || !onFixed.Active(now)) {
+	fixed, onFixed := k.fixed, k.stored.onFixed
+	if k.hasFixed && (onFixed == nil || onFixed.Key == c.Key || !onFixed.Active(now)) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.dropOffer(c.Key)
@@ -40,7 +66,7 @@ func (s *Allocator) Offer(c Client, requested netip.Addr, within func(netip.Addr
 		return fixed, nil
 	}
 	s.mu.Lock()
-	a, ok, err := offerKnown(s, &s.offerBook, c, c.Key, own, remembered, requested, within, now, s.cfg.OfferHold, s.cfg.MaxDeclines)
+	a, ok, err := offerKnown(s, &s.offerBook, c, c.Key, k.stored.own, k.stored.remembered, requested, within, now, s.cfg.OfferHold, s.cfg.MaxDeclines)
 	s.mu.Unlock()
 	if err != nil || ok {
 		return a, err

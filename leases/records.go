@@ -73,8 +73,6 @@ func decodeLease(a netip.Addr, v []byte) (*Lease, error) {
 
 func expKey(t time.Time, a netip.Addr) []byte { return table4.expKey(t, a) }
 
-func putLease(tx store.Tx, l *Lease) error { return table4.put(tx, l) }
-
 func deleteLease(tx store.Tx, l *Lease) error { return table4.delete(tx, l) }
 
 func leaseOf(tx store.Tx, key string) (*Lease, error) { return table4.leaseOf(tx, key) }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/store"
 	"github.com/lantel/lantel/store/storetest"
 )
@@ -37,6 +38,66 @@ func TestRenewalWritesOnlyTheLeaseAndItsExpiry(t *testing.T) {
 		own, err := f.s.LeaseOf(tx, c.Key)
 		if err != nil || own == nil || own.Addr != a || !own.Expiry.Equal(f.clock().Add(time.Hour)) {
 			t.Errorf("the renewed lease: %+v %v", own, err)
+		}
+		return nil
+	})
+}
+
+// An ACK of the address the client's index names, while another client's
+// expired lease (not reclaimed yet) holds it: that lease ends, the client
+// has no lease of its own to end, and its index is not written again;
+// then a move to another address ends the client's lease and rewrites
+// its index.
+func TestAckOverAnotherClientsExpiredLeaseAtTheIndexedAddress(t *testing.T) {
+	f := open(t, "", "192.0.2.10-192.0.2.20")
+	c1, c2 := client(1), client(2)
+	x, y := netip.MustParseAddr("192.0.2.12"), netip.MustParseAddr("192.0.2.13")
+	if _, _, err := f.ack(t, c1, x); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Update(func(tx store.Tx) error {
+		_, e, err := f.s.ReleaseTx(tx, c1, x) // c1's index still names x
+		f.s.Apply(e, f.clock())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.ack(t, c2, x); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(2 * time.Hour) // c2's lease expired, not reclaimed
+	ack := func(c leases.Client, a netip.Addr) ([]leases.Lease, map[string]int) {
+		t.Helper()
+		var w *storetest.WriteCounter
+		var ended []leases.Lease
+		err := f.db.Update(func(tx store.Tx) error {
+			w = storetest.CountWrites(tx)
+			var err error
+			_, ended, _, err = f.s.AckTx(w, c, a, time.Hour, f.clock())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ended, w.Writes
+	}
+	ended, writes := ack(c1, x)
+	if len(ended) != 1 || ended[0].Key != c2.Key || ended[0].Addr != x {
+		t.Errorf("ended %+v, want c2's lease of %v alone", ended, x)
+	}
+	if want := map[string]int{"lease.ip delete": 1, "lease.exp delete": 1, "lease.ip put": 1, "lease.exp put": 1}; !maps.Equal(writes, want) {
+		t.Errorf("wrote %v, want %v", writes, want)
+	}
+	ended, writes = ack(c1, y)
+	if len(ended) != 1 || ended[0].Key != c1.Key || ended[0].Addr != x {
+		t.Errorf("the move ended %+v, want c1's lease of %v", ended, x)
+	}
+	if writes["lease.cli put"] != 1 {
+		t.Errorf("the move wrote %v: no index", writes)
+	}
+	_ = f.db.View(func(tx store.Tx) error {
+		if own, err := f.s.LeaseOf(tx, c1.Key); err != nil || own == nil || own.Addr != y {
+			t.Errorf("c1's lease: %+v %v", own, err)
 		}
 		return nil
 	})

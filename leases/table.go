@@ -58,13 +58,22 @@ func (t table) expKey(at time.Time, a netip.Addr) []byte {
 // renewal leaves it as it was): a write that changes nothing still dirties
 // a page that the commit writes out.
 func (t table) put(tx store.Tx, l *Lease) error {
+	var indexed netip.Addr
+	if v := tx.Bucket(t.byClient).Get([]byte(l.Key)); len(v) == t.width {
+		indexed = t.addr(v)
+	}
+	return t.putIndexed(tx, l, indexed)
+}
+
+// putIndexed is put for a caller that knows the client's index entry
+// (ownLease's indexed): the entry is not read again.
+func (t table) putIndexed(tx store.Tx, l *Lease, indexed netip.Addr) error {
 	k := t.key(l.Addr)
 	if err := tx.Bucket(t.leases).Put(k, appendLease(nil, l)); err != nil {
 		return err
 	}
-	cli := tx.Bucket(t.byClient)
-	if cur := cli.Get([]byte(l.Key)); cur == nil || !bytes.Equal(cur, k) {
-		if err := cli.Put([]byte(l.Key), k); err != nil {
+	if !bytes.Equal(t.key(indexed), k) {
+		if err := tx.Bucket(t.byClient).Put([]byte(l.Key), k); err != nil {
 			return err
 		}
 	}
@@ -92,6 +101,30 @@ func (t table) leaseOf(tx store.Tx, key string) (*Lease, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// ownLease is leaseOf for a caller that has just read cur, the lease
+// record of a (current's): the client's index entry is read once, and
+// when it names a, the client's lease is cur (or none), not read and
+// decoded again (a renewal). It also returns the address the entry names
+// (invalid: none), which putIndexed takes.
+func (t table) ownLease(tx store.Tx, key string, a netip.Addr, cur *Lease) (own *Lease, indexed netip.Addr, err error) {
+	v := tx.Bucket(t.byClient).Get([]byte(key))
+	if len(v) != t.width {
+		return nil, netip.Addr{}, nil
+	}
+	indexed = t.addr(v)
+	if indexed == a {
+		if cur != nil && cur.Key == key {
+			return cur, indexed, nil
+		}
+		return nil, indexed, nil
+	}
+	l, err := t.at(tx, indexed)
+	if err != nil || l == nil || l.Key != key {
+		return nil, indexed, err
+	}
+	return l, indexed, nil
 }
 
 // at is the lease record of a, or nil.
@@ -268,31 +301,50 @@ func (t table) current(tx store.Tx, key string, a netip.Addr, now time.Time) (cu
 	return cur, cur, nil
 }
 
-// known reads, in one read transaction, what an offer needs of the store:
-// the client's lease (current or expired, nil when none), the address it
-// last had (its client index), and the lease of the address reserved for
-// it (when fixed is valid).
+// known reads, in one read transaction, what an offer needs of the store
+// (knownTx).
 func (t table) known(db store.DB, key string, fixed netip.Addr) (own, onFixed *Lease, remembered netip.Addr, err error) {
 	// What the function finds, in one value: it outlives this frame (one
 	// allocation per DISCOVER, not one per result). A second run starts
 	// afresh.
-	var k struct {
-		own, onFixed *Lease
-		remembered   netip.Addr
-	}
+	var k known
 	err = db.View(func(tx store.Tx) error {
 		var err error
-		k.remembered, k.onFixed = netip.Addr{}, nil
-		if v := tx.Bucket(t.byClient).Get([]byte(key)); len(v) == t.width {
-			k.remembered = t.addr(v)
-		}
-		if fixed.IsValid() {
-			if k.onFixed, err = t.at(tx, fixed); err != nil {
-				return err
-			}
-		}
-		k.own, err = t.leaseOf(tx, key)
+		k, err = t.knownTx(tx, key, fixed)
 		return err
 	})
 	return k.own, k.onFixed, k.remembered, err
+}
+
+// known is what an offer needs of the store.
+type known struct {
+	own, onFixed *Lease
+	remembered   netip.Addr
+}
+
+// knownTx reads, in tx, the client's lease (current or expired, nil when
+// none), the address it last had (its client index), and the lease of
+// the address reserved for it (when fixed is valid). The client index is
+// read once: its entry is both the remembered address and where the
+// client's lease is (leaseOf's two reads).
+func (t table) knownTx(tx store.Tx, key string, fixed netip.Addr) (k known, err error) {
+	v := tx.Bucket(t.byClient).Get([]byte(key))
+	if len(v) == t.width {
+		k.remembered = t.addr(v)
+	}
+	if fixed.IsValid() {
+		if k.onFixed, err = t.at(tx, fixed); err != nil {
+			return known{}, err
+		}
+	}
+	if k.remembered.IsValid() {
+		l, err := t.at(tx, k.remembered)
+		if err != nil {
+			return known{}, err
+		}
+		if l != nil && l.Key == key {
+			k.own = l
+		}
+	}
+	return k, nil
 }

@@ -61,7 +61,7 @@ func (s *Allocator) AckTx(tx store.Tx, c Client, a netip.Addr, d time.Duration, 
 		ended = append(ended, *gone)
 		e.ended = append(e.ended, gone.Addr)
 	}
-	old, err := leaseOf(tx, c.Key)
+	old, indexed, err := table4.ownLease(tx, c.Key, a, cur)
 	if err != nil {
 		return nil, nil, e, err
 	}
@@ -92,7 +92,7 @@ func (s *Allocator) AckTx(tx store.Tx, c Client, a netip.Addr, d time.Duration, 
 			return nil, nil, e, err
 		}
 	}
-	if err := putLease(tx, l); err != nil {
+	if err := table4.putIndexed(tx, l, indexed); err != nil {
 		return nil, nil, e, err
 	}
 	e.acked = append(e.acked, c.Key)

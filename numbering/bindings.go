@@ -25,13 +25,14 @@ func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 			return err
 		}
 	}
-	if err := term.Put([]byte(b.Number), appendBinding(nil, b)); err != nil {
+	num := []byte(b.Number) // the key or value of up to four entries: one copy
+	if err := term.Put(num, appendBinding(nil, b)); err != nil {
 		return err
 	}
 	if b.MAC.IsValid() {
 		// The MAC's previous number, if any and different, keeps its
 		// binding until it ends; the index follows the newest.
-		if err := putChanged(byMAC, b.MAC[:], []byte(b.Number)); err != nil {
+		if err := putChanged(byMAC, b.MAC[:], num); err != nil {
 			return err
 		}
 	}
@@ -46,11 +47,11 @@ func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 		at = b.Addr6 // bound over IPv6 only
 	}
 	holder := holderKey(b.MAC, at)
-	if err := putChanged(mem, holder, []byte(b.Number)); err != nil {
+	if err := putChanged(mem, holder, num); err != nil {
 		return err
 	}
 	if b.MAC.IsValid() && b.Addr.Is4() { // not for a binding over IPv6 only
-		if err := putChanged(mem, memKeyIP(b.Addr), []byte(b.Number)); err != nil {
+		if err := putChanged(mem, memKeyIP(b.Addr), num); err != nil {
 			return err
 		}
 	}

@@ -56,6 +56,15 @@ func decodeEvent(k, v []byte) (Event, error) {
 
 func historyPrefix(t string) []byte { return append([]byte(t), 0) }
 
+// eventKey is number t's history key for an event at ns (Unix
+// nanoseconds) with sequence seq: the prefix, ns and seq big-endian.
+func eventKey(t string, ns int64, seq uint16) []byte {
+	k := make([]byte, 0, len(t)+1+8+2)
+	k = append(append(k, t...), 0)
+	k = binary.BigEndian.AppendUint64(k, uint64(ns))
+	return binary.BigEndian.AppendUint16(k, seq)
+}
+
 // AppendEventTx records an event of number (short or full), keeping the
 // latest HistoryLen.
 func (d *Directory) AppendEventTx(tx store.Tx, number string, e Event) error {
@@ -64,15 +73,12 @@ func (d *Directory) AppendEventTx(tx store.Tx, number string, e Event) error {
 		return err
 	}
 	b := tx.Bucket(bktHistory)
-	prefix := historyPrefix(t)
-	key := binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(e.Time.UnixNano()))
-	// Events in the same nanosecond (a clock that stands still) keep their order.
-	for seq := uint16(0); ; seq++ {
-		k := binary.BigEndian.AppendUint16(bytes.Clone(key), seq)
-		if b.Get(k) == nil {
-			key = k
-			break
-		}
+	// Events in the same nanosecond (a clock that stands still) keep their
+	// order: the first free sequence number, written into the key in place
+	// (Put copies the key).
+	key := eventKey(t, e.Time.UnixNano(), 0)
+	for seq := uint16(1); b.Get(key) != nil; seq++ {
+		binary.BigEndian.PutUint16(key[len(key)-2:], seq)
 	}
 	if err := b.Put(key, appendEvent(nil, e)); err != nil {
 		return err
@@ -80,23 +86,39 @@ func (d *Directory) AppendEventTx(tx store.Tx, number string, e Event) error {
 	// Beyond HistoryLen, notes (provisioned, refused) go first, oldest
 	// first; state events (online, offline, claimed) only when the
 	// history holds nothing else: a burst of refused fetches never pushes
-	// out how the number got where it is.
-	var notes, states [][]byte
+	// out how the number got where it is. The keys are counted first and
+	// copied only when some go (most appends find room).
+	prefix := key[:len(t)+1]
+	var nNotes, nStates int
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if len(v) > 0 && isNote(v[0]) {
-			notes = append(notes, bytes.Clone(k))
+			nNotes++
 		} else {
-			states = append(states, bytes.Clone(k))
+			nStates++
 		}
 	}
-	excess := len(notes) + len(states) - HistoryLen
-	for _, ks := range [][][]byte{notes, states} {
-		for _, k := range ks[:min(max(0, excess), len(ks))] {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-			excess--
+	excess := nNotes + nStates - HistoryLen
+	if excess <= 0 {
+		return nil
+	}
+	dropNotes := min(excess, nNotes) // the oldest notes, then the oldest states
+	dropStates := excess - dropNotes
+	var gone [][]byte
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && (dropNotes > 0 || dropStates > 0); k, v = c.Next() {
+		switch note := len(v) > 0 && isNote(v[0]); {
+		case note && dropNotes > 0:
+			dropNotes--
+		case !note && dropStates > 0:
+			dropStates--
+		default:
+			continue
+		}
+		gone = append(gone, bytes.Clone(k))
+	}
+	for _, k := range gone {
+		if err := b.Delete(k); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -116,20 +138,29 @@ func (d *Directory) NoteEventTx(tx store.Tx, number string, e Event) error {
 	if err != nil {
 		return err
 	}
-	prefix := historyPrefix(t)
+	seek := append(append(make([]byte, 0, len(t)+2), t...), 0, 0xff) // after the number's last event
+	prefix := seek[:len(t)+1]
 	c := tx.Bucket(bktHistory).Cursor()
 	var k, v []byte
-	if k, _ = c.Seek(append(bytes.Clone(prefix), 0xff)); k == nil {
+	if k, _ = c.Seek(seek); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()
 	}
-	if k != nil && bytes.HasPrefix(k, prefix) {
-		if last, err := decodeEvent(k, v); err == nil && last.Kind == e.Kind && last.Detail == e.Detail {
-			return nil
-		}
+	if k != nil && bytes.HasPrefix(k, prefix) && sameEvent(k, v, e) {
+		return nil
 	}
 	return d.AppendEventTx(tx, t, e)
+}
+
+// sameEvent reports whether the history record k, v is a sound record of
+// e's kind and detail (decodeEvent's, compared without copying the
+// detail).
+func sameEvent(k, v []byte, e Event) bool {
+	if len(v) < 1 || int(v[0]) >= len(eventKinds) || len(k) < 10 {
+		return false // corrupt: as decodeEvent's error
+	}
+	return eventKinds[v[0]] == e.Kind && string(v[1:]) == e.Detail
 }
 
 // HistoryTx returns a number's events, oldest first.

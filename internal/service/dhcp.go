@@ -32,28 +32,63 @@ func (s *Service) LeaseTime() time.Duration {
 // (nothing is written). within limits the choice to the client's subnet
 // (nil: any range).
 func (s *Service) Offer(c leases.Client, requested netip.Addr, within func(netip.Addr) bool) (netip.Addr, error) {
+	o, err := s.offer(c, requested, within, false)
+	return o.Addr, err
+}
+
+// Offer is what a DISCOVER gets: an address held for the client, and the
+// number it has or gets on its ACK (NumberFor).
+type Offer struct {
+	Addr   netip.Addr
+	Number string
+}
+
+// Discover is Offer and NumberFor, read in one transaction: what a
+// DHCPOFFER carries.
+func (s *Service) Discover(c leases.Client, requested netip.Addr, within func(netip.Addr) bool) (Offer, error) {
+	return s.offer(c, requested, within, true)
+}
+
+func (s *Service) offer(c leases.Client, requested netip.Addr, within func(netip.Addr) bool, number bool) (Offer, error) {
 	if s.leases == nil {
-		return netip.Addr{}, ErrNoDHCP
+		return Offer{}, ErrNoDHCP
 	}
 	if !s.db.Writable() {
 		// A node cut off from its cluster could offer but not
 		// acknowledge: silence sends the client to a node that can.
-		return netip.Addr{}, kinded(store.ErrUnavailable)
+		return Offer{}, kinded(store.ErrUnavailable)
 	}
-	if s.leases.Short() { // only then does a reservation make a difference
-		c.Reserved = s.reservedMAC(c.MAC)
+	short := s.leases.Short() // only then does a reservation make a difference
+	// What the read finds, in one value (the function outlives this
+	// frame; the client, which it reads, is not moved to the heap).
+	var st struct {
+		known    leases.Known
+		number   string
+		reserved bool
 	}
-	a, err := s.leases.Offer(c, requested, within, s.now())
-	return a, kinded(err)
-}
-
-// reservedMAC reads whether mac holds a number reservation (a function of
-// its own: what its transaction sets does not move Offer's client to the
-// heap on every DISCOVER).
-func (s *Service) reservedMAC(mac domain.MAC) bool {
-	var r bool
-	_ = s.db.View(func(tx store.Tx) error { r = s.dir.ReservedMACTx(tx, mac); return nil })
-	return r
+	cl := c
+	err := s.db.View(func(tx store.Tx) error {
+		var err error
+		if short {
+			st.reserved = s.dir.ReservedMACTx(tx, cl.MAC)
+		}
+		if number {
+			st.number = s.dir.NumberForMACTx(tx, cl.MAC)
+		}
+		st.known, err = s.leases.KnownTx(tx, cl, within)
+		return err
+	})
+	if err != nil {
+		return Offer{}, kinded(err)
+	}
+	if short {
+		c.Reserved = st.reserved
+	}
+	a, err := s.leases.OfferKnown(c, st.known, requested, within, s.now())
+	if err != nil {
+		return Offer{}, kinded(err)
+	}
+	return Offer{Addr: a, Number: st.number}, nil
 }
 
 // Forget drops the client's offer (its REQUEST chose another server).
@@ -147,7 +182,7 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		switch {
 		case st.out.Number != "": // once per lease, not per renewal
 			return s.dir.NoteEventTx(tx, st.out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
-				Detail: "DHCP lease of " + r.Addr.String() + " for " + r.Client.MAC.String()})
+				Detail: leaseDetail(r.Addr, r.Client.MAC)})
 		case st.out.Number == "" && r.Phone != nil:
 			p := *r.Phone
 			p.MAC, p.Addr, p.First, p.Last = r.Client.MAC, r.Addr, now, now
@@ -192,6 +227,20 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		s.log.Warn("no free number in the pool for an auto-numbered phone: it has a lease but no number", "mac", r.Client.MAC, "ipv4", r.Addr)
 	}
 	return out, nil
+}
+
+// leaseDetail is the detail of an ACK's online event, "DHCP lease of ADDR
+// for MAC", built in one allocation: every renewal builds it, to find it
+// equal to the number's last event.
+func leaseDetail(a netip.Addr, mac domain.MAC) string {
+	if !a.IsValid() { // AppendTo writes nothing for it, String "invalid IP"
+		return "DHCP lease of " + a.String() + " for " + mac.String()
+	}
+	var buf [64]byte
+	b := append(buf[:0], "DHCP lease of "...)
+	b = a.AppendTo(b)
+	b = append(b, " for "...)
+	return string(mac.AppendTo(b))
 }
 
 // Release ends the client's lease of a (DHCPRELEASE) and takes its number

@@ -532,3 +532,32 @@ func TestTwoNodesRaceForOnePool(t *testing.T) {
 		return true
 	})
 }
+
+// Discover is Offer and NumberFor in one read: the same address as an
+// Offer would hold, and the number NumberFor tells (reserved before the
+// ACK, bound after it, none for a client without one).
+func TestDiscoverIsOfferAndNumberFor(t *testing.T) {
+	r := newRig(t)
+	for _, mac := range []domain.MAC{macPhone, macOther} {
+		o, err := r.svc.Discover(client(mac), netip.Addr{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, err := r.svc.Offer(client(mac), netip.Addr{}, nil); err != nil || a != o.Addr {
+			t.Fatalf("%v: Discover held %v, Offer %v (%v)", mac, o.Addr, a, err)
+		}
+		if n := r.svc.NumberFor(mac); o.Number != n {
+			t.Fatalf("%v: Discover's number %q, NumberFor's %q", mac, o.Number, n)
+		}
+		if _, err := r.svc.Ack(service.AckRequest{Client: client(mac), Addr: o.Addr, Selecting: true, AutoNumber: true}); err != nil {
+			t.Fatal(err)
+		}
+		again, err := r.svc.Discover(client(mac), netip.Addr{}, nil)
+		if err != nil || again.Addr != o.Addr || again.Number != r.svc.NumberFor(mac) || again.Number == "" {
+			t.Fatalf("%v: after the ACK, Discover = %+v, %v; NumberFor %q", mac, again, err, r.svc.NumberFor(mac))
+		}
+	}
+	if o, _ := r.svc.Discover(client(macPhone), netip.Addr{}, nil); o.Number != "10002001" {
+		t.Fatalf("the reserved phone's number: %q", o.Number)
+	}
+}

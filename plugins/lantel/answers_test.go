@@ -34,14 +34,14 @@ func TestEveryKindHasAnAnswer(t *testing.T) {
 	}
 }
 
-// failingSvc is the service with Offer and Ack failing with err.
+// failingSvc is the service with Discover and Ack failing with err.
 type failingSvc struct {
 	Service
 	err error
 }
 
-func (f failingSvc) Offer(leases.Client, netip.Addr, func(netip.Addr) bool) (netip.Addr, error) {
-	return netip.Addr{}, f.err
+func (f failingSvc) Discover(leases.Client, netip.Addr, func(netip.Addr) bool) (service.Offer, error) {
+	return service.Offer{}, f.err
 }
 
 func (f failingSvc) Ack(service.AckRequest) (service.Ack, error) { return service.Ack{}, f.err }

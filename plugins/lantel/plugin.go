@@ -20,6 +20,7 @@
 package lantel
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,8 +60,9 @@ type Service interface {
 	// AnswersDiscover reports whether this node answers the client (a
 	// cluster spreads clients over its nodes).
 	AnswersDiscover(mac domain.MAC, waited time.Duration) bool
-	// Offer holds an address for a DISCOVER (within: the client's subnet).
-	Offer(c leases.Client, requested netip.Addr, within func(netip.Addr) bool) (netip.Addr, error)
+	// Discover holds an address for a DISCOVER (within: the client's
+	// subnet) and tells the client's number.
+	Discover(c leases.Client, requested netip.Addr, within func(netip.Addr) bool) (service.Offer, error)
 	// Forget drops the client's offer.
 	Forget(key string)
 	// Ack grants or renews a lease and puts the client's number online.
@@ -258,10 +260,10 @@ func toAddr(ip net.IP) netip.Addr {
 // when relayed, else the server identifier's, both with the netmask an
 // earlier plugin put in the reply. Without a netmask every range is allowed.
 func subnet(req, resp *dhcpv4.DHCPv4) func(netip.Addr) bool {
-	mask := resp.SubnetMask()
+	mask := net.IPMask(ip4Opt(resp.Options, dhcpv4.OptionSubnetMask))
 	base := toAddr(req.GatewayIPAddr)
 	if !base.IsValid() {
-		base = toAddr(resp.ServerIdentifier())
+		base = addrOpt(resp.Options, dhcpv4.OptionServerIdentifier)
 	}
 	if len(mask) != 4 || !base.IsValid() {
 		return nil
@@ -278,7 +280,7 @@ func (h *Handler) leaseTime(k *call) time.Duration {
 	if s := k.m.Subnet; s != nil && s.LeaseTime > 0 {
 		return s.LeaseTime
 	}
-	if d := k.resp.IPAddressLeaseTime(0); d > 0 {
+	if d := leaseTimeOpt(k.resp, 0); d > 0 {
 		return d
 	}
 	return h.env.Svc.LeaseTime()
@@ -292,7 +294,7 @@ func (h *Handler) Handle(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 
 func (h *Handler) serve(req, resp *dhcpv4.DHCPv4, in dhcpconf.Interface) (*dhcpv4.DHCPv4, bool) {
 	start := time.Now()
-	mt := req.MessageType()
+	mt := msgType(req)
 	out, outcome := h.handle(req, resp, mt, in)
 	if h.env.Observe != nil {
 		h.env.Observe(mt.String(), outcome, time.Since(start))
@@ -369,7 +371,7 @@ func (h *Handler) discover(k *call) (*dhcpv4.DHCPv4, string) {
 	if !h.env.Svc.AnswersDiscover(c.MAC, time.Duration(req.NumSeconds)*time.Second) {
 		return nil, "other-node" // another lanteld node of the cluster answers this client
 	}
-	a, err := h.env.Svc.Offer(c, toAddr(req.RequestedIPAddress()), within(k))
+	o, err := h.env.Svc.Discover(c, addrOpt(req.Options, dhcpv4.OptionRequestedIPAddress), within(k))
 	if err != nil {
 		if answerOf(err) == silence {
 			return nil, "unavailable" // cut off from the cluster, or storage: another node answers, or a retransmission
@@ -377,11 +379,10 @@ func (h *Handler) discover(k *call) (*dhcpv4.DHCPv4, string) {
 		h.log.Warn("no offer", "mac", c.MAC, "err", err)
 		return nil, "no-address"
 	}
-	resp.YourIPAddr = a.AsSlice()
-	resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(h.leaseTime(k)))
-	number := h.env.Svc.NumberFor(c.MAC)
-	h.numberOptions(resp, h.env.Policy(), number, false)
-	h.decorate(k, number)
+	resp.YourIPAddr = o.Addr.AsSlice()
+	setLeaseTime(resp, h.leaseTime(k))
+	h.numberOptions(resp, h.env.Policy(), o.Number, false)
+	h.decorate(k, o.Number)
 	return resp, "offer"
 }
 
@@ -390,7 +391,7 @@ func (h *Handler) discover(k *call) (*dhcpv4.DHCPv4, string) {
 func (h *Handler) decorate(k *call, number string) {
 	resp := k.resp
 	if s := k.m.Subnet; s != nil {
-		resp.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(s.Prefix.Bits(), 32)))
+		setOpt(resp, dhcpv4.OptionSubnetMask, net.CIDRMask(s.Prefix.Bits(), 32))
 		resp.ServerIPAddr = net.IPv4zero
 		if s.NextServer.IsValid() {
 			resp.ServerIPAddr = s.NextServer.AsSlice()
@@ -400,9 +401,9 @@ func (h *Handler) decorate(k *call, number string) {
 	if len(opts) == 0 {
 		return
 	}
-	vars := dhcpconf.Vars{Number: number, MAC: k.c.MAC, Server: toAddr(resp.ServerIdentifier()), Hostname: k.c.Hostname}
+	vars := dhcpconf.Vars{Number: number, MAC: k.c.MAC, Server: addrOpt(resp.Options, dhcpv4.OptionServerIdentifier), Hostname: k.c.Hostname}
 	for _, o := range opts {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(o.Code), o.Value(vars)))
+		setOpt(resp, dhcpv4.GenericOptionCode(o.Code), o.Value(vars))
 	}
 	fit(k.req, resp, opts)
 }
@@ -428,15 +429,15 @@ func fit(req, resp *dhcpv4.DHCPv4, opts dhcpconf.Options) {
 // is a number or always is set, the LTNP/1 server into the reply.
 func (h *Handler) numberOptions(resp *dhcpv4.DHCPv4, pol Policy, number string, always bool) {
 	if number != "" {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(pol.OptNumber), []byte(number)))
+		setOpt(resp, dhcpv4.GenericOptionCode(pol.OptNumber), []byte(number))
 	}
 	if number == "" && !always {
 		return
 	}
 	if srv := ltnpAddr(pol.LTNP, resp); srv.IsValid() {
 		ip := srv.Addr().As4()
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(pol.OptServer),
-			[]byte{ip[0], ip[1], ip[2], ip[3], byte(srv.Port() >> 8), byte(srv.Port())}))
+		setOpt(resp, dhcpv4.GenericOptionCode(pol.OptServer),
+			[]byte{ip[0], ip[1], ip[2], ip[3], byte(srv.Port() >> 8), byte(srv.Port())})
 	}
 }
 
@@ -461,14 +462,14 @@ func (h *Handler) nak(req, resp *dhcpv4.DHCPv4, reason string) (*dhcpv4.DHCPv4, 
 
 func (h *Handler) request(k *call) (*dhcpv4.DHCPv4, string) {
 	c, req, resp := k.c, k.req, k.resp
-	ours := resp.ServerIdentifier()
-	sid := req.ServerIdentifier()
-	if sid != nil && ours != nil && !sid.Equal(ours) {
+	ours := ip4Opt(resp.Options, dhcpv4.OptionServerIdentifier)
+	sid := ip4Opt(req.Options, dhcpv4.OptionServerIdentifier)
+	if sid != nil && ours != nil && !bytes.Equal(sid, ours) {
 		// SELECTING another server's offer: ours is freed, no reply.
 		h.env.Svc.Forget(c.Key)
 		return nil, "other-server"
 	}
-	a := toAddr(req.RequestedIPAddress())
+	a := addrOpt(req.Options, dhcpv4.OptionRequestedIPAddress)
 	if !a.IsValid() {
 		a = toAddr(req.ClientIPAddr) // RENEWING / REBINDING
 	}
@@ -483,8 +484,9 @@ func (h *Handler) request(k *call) (*dhcpv4.DHCPv4, string) {
 	}
 	pol := h.env.Policy()
 	d := h.leaseTime(k)
+	class := req.ClassIdentifier()
 	ack, err := h.env.Svc.Ack(service.AckRequest{Client: c, Addr: a, Selecting: sid != nil,
-		LeaseTime: d, AutoNumber: k.m.AutoNumber() || autoNumber(pol, req.ClassIdentifier()), Phone: phoneOf(k)})
+		LeaseTime: d, AutoNumber: k.m.AutoNumber() || autoNumber(pol, class), Phone: phoneOf(k, class)})
 	if err != nil {
 		if answerOf(err) == silence {
 			return nil, "error" // no reply: the client retransmits (or another node answers)
@@ -492,7 +494,7 @@ func (h *Handler) request(k *call) (*dhcpv4.DHCPv4, string) {
 		return h.nak(req, resp, domain.As(err).Reason)
 	}
 	resp.YourIPAddr = a.AsSlice()
-	resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(d))
+	setLeaseTime(resp, d)
 	h.numberOptions(resp, pol, ack.Number, false)
 	h.decorate(k, ack.Number)
 	return resp, "ack"
@@ -500,10 +502,9 @@ func (h *Handler) request(k *call) (*dhcpv4.DHCPv4, string) {
 
 // phoneOf describes the client for the inbox when it looks like a phone:
 // a vendor's phone by its option 60 or MAC prefix (phones.Identify), or a
-// member of a phone class. The model is the one option 60 names, else the
-// vendor class as sent (a text one).
-func phoneOf(k *call) *numbering.InboxEntry {
-	class := k.req.ClassIdentifier()
+// member of a phone class. The model is the one option 60 (class) names,
+// else the vendor class as sent (a text one).
+func phoneOf(k *call, class string) *numbering.InboxEntry {
 	if !domain.IsText(class) {
 		class = "" // the binary RFC 3925 form
 	}
@@ -539,7 +540,7 @@ func ltnpAddr(a netip.AddrPort, resp *dhcpv4.DHCPv4) netip.AddrPort {
 		return a
 	}
 	if a.Addr().IsUnspecified() {
-		sid := toAddr(resp.ServerIdentifier())
+		sid := addrOpt(resp.Options, dhcpv4.OptionServerIdentifier)
 		if !sid.IsValid() {
 			return netip.AddrPort{}
 		}

@@ -102,45 +102,69 @@ func (s *Store) Close() error {
 // Tx wraps a bbolt transaction.
 func Tx(tx *bolt.Tx) store.Tx {
 	if tx.Writable() {
-		return boltTx{tx, &kept{}}
+		return &writeTx{readTx: readTx{tx}}
 	}
-	return boltTx{tx: tx}
+	return readTx{tx}
 }
 
-// boltTx is a transaction. A write transaction keeps the buckets it has
-// handed out (kept), each with a cursor of its own for Get: bbolt's
-// Bucket.Get makes a cursor and grows its stack anew for every key (an
-// allocation per page level), and a group commit reads some buckets a
-// few hundred times; a kept cursor reuses its stack, and what Get
-// returns is the same (a cursor only finds the key; the value is the
-// page's or the node's, valid for the transaction). A read transaction
-// reads a bucket a few times at most: it keeps nothing, which costs
-// nothing. A transaction is used by one goroutine (bbolt's rule): no lock.
-type boltTx struct {
-	tx   *bolt.Tx
-	kept *kept // nil: a read transaction
-}
+// readTx is a read transaction: a single pointer, so that a store.Tx
+// holds it without an allocation (a DISCOVER makes a few). It keeps no
+// bucket: a read transaction reads a bucket a few times at most. It also
+// wraps the write transactions of whileOpening (countingTx). A
+// transaction is used by one goroutine (bbolt's rule): no lock.
+type readTx struct{ tx *bolt.Tx }
 
-type kept struct{ buckets []*keptBucket }
-
-func (t boltTx) Bucket(name []byte) store.Bucket {
-	if t.kept != nil {
-		if b := t.kept.find(name); b != nil {
-			return b
-		}
-	}
-	b := t.tx.Bucket(name)
-	switch {
-	case b == nil:
-		return nil
-	case t.kept == nil:
+func (t readTx) Bucket(name []byte) store.Bucket {
+	if b := t.tx.Bucket(name); b != nil {
 		return boltBucket{b}
 	}
-	return t.kept.keep(name, b)
+	return nil
 }
 
-func (k *kept) find(name []byte) *keptBucket {
-	for _, b := range k.buckets {
+func (t readTx) CreateBucketIfNotExists(name []byte) (store.Bucket, error) {
+	b, err := t.tx.CreateBucketIfNotExists(name)
+	if err != nil {
+		return nil, err
+	}
+	return boltBucket{b}, nil
+}
+
+func (t readTx) DeleteBucket(name []byte) error {
+	err := t.tx.DeleteBucket(name)
+	if errors.Is(err, berrors.ErrBucketNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (t readTx) Writable() bool    { return t.tx.Writable() }
+func (t readTx) OnCommit(f func()) { t.tx.OnCommit(f) }
+
+// writeTx is a write transaction. It keeps the buckets it has handed out,
+// each with a cursor of its own for Get: bbolt's Bucket.Get makes a
+// cursor and grows its stack anew for every key (an allocation per page
+// level), and a group commit reads some buckets a few hundred times; a
+// kept cursor reuses its stack, and what Get returns is the same (a
+// cursor only finds the key; the value is the page's or the node's, valid
+// for the transaction).
+type writeTx struct {
+	readTx
+	buckets []*keptBucket
+}
+
+func (t *writeTx) Bucket(name []byte) store.Bucket {
+	if b := t.find(name); b != nil {
+		return b
+	}
+	b := t.tx.Bucket(name)
+	if b == nil {
+		return nil
+	}
+	return t.keep(name, b)
+}
+
+func (t *writeTx) find(name []byte) *keptBucket {
+	for _, b := range t.buckets {
 		if string(b.name) == string(name) {
 			return b
 		}
@@ -149,51 +173,39 @@ func (k *kept) find(name []byte) *keptBucket {
 }
 
 // keep adds b, opened under name, to the buckets handed out.
-func (k *kept) keep(name []byte, b *bolt.Bucket) *keptBucket {
+func (t *writeTx) keep(name []byte, b *bolt.Bucket) *keptBucket {
 	w := &keptBucket{boltBucket: boltBucket{b}, name: append([]byte(nil), name...)}
-	k.buckets = append(k.buckets, w)
+	t.buckets = append(t.buckets, w)
 	return w
 }
 
 // forget drops the bucket under name from those handed out (deleted, or
 // replaced).
-func (k *kept) forget(name []byte) {
-	for i, b := range k.buckets {
+func (t *writeTx) forget(name []byte) {
+	for i, b := range t.buckets {
 		if string(b.name) == string(name) {
-			k.buckets = append(k.buckets[:i], k.buckets[i+1:]...)
+			t.buckets = append(t.buckets[:i], t.buckets[i+1:]...)
 			return
 		}
 	}
 }
 
-func (t boltTx) CreateBucketIfNotExists(name []byte) (store.Bucket, error) {
+func (t *writeTx) CreateBucketIfNotExists(name []byte) (store.Bucket, error) {
 	b, err := t.tx.CreateBucketIfNotExists(name)
 	if err != nil {
 		return nil, err
 	}
-	if t.kept == nil {
-		return boltBucket{b}, nil
-	}
-	if w := t.kept.find(name); w != nil && w.b == b {
+	if w := t.find(name); w != nil && w.b == b {
 		return w, nil
 	}
-	t.kept.forget(name)
-	return t.kept.keep(name, b), nil
+	t.forget(name)
+	return t.keep(name, b), nil
 }
 
-func (t boltTx) DeleteBucket(name []byte) error {
-	if t.kept != nil {
-		t.kept.forget(name)
-	}
-	err := t.tx.DeleteBucket(name)
-	if errors.Is(err, berrors.ErrBucketNotFound) {
-		return nil
-	}
-	return err
+func (t *writeTx) DeleteBucket(name []byte) error {
+	t.forget(name)
+	return t.readTx.DeleteBucket(name)
 }
-
-func (t boltTx) Writable() bool    { return t.tx.Writable() }
-func (t boltTx) OnCommit(f func()) { t.tx.OnCommit(f) }
 
 type boltBucket struct{ b *bolt.Bucket }
 

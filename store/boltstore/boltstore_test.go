@@ -89,3 +89,29 @@ func TestGetAsBbolt(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+var txSink store.Tx
+
+// TestReadTxNoAllocation: a read transaction goes into a store.Tx without
+// an allocation (readTx is one pointer), and is not a writeTx: a DISCOVER
+// makes a few.
+func TestReadTxNoAllocation(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(db)
+	defer s.Close()
+	err = db.View(func(raw *bolt.Tx) error {
+		if n := testing.AllocsPerRun(100, func() { txSink = Tx(raw) }); n != 0 {
+			t.Errorf("a read transaction's wrapper: %v allocations", n)
+		}
+		if _, ok := Tx(raw).(readTx); !ok {
+			t.Errorf("a read transaction is wrapped as %T", Tx(raw))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

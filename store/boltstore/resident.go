@@ -93,7 +93,7 @@ func (s *Store) dropEvery(interval time.Duration) {
 // tx wraps a bbolt transaction of s: counted while opening.
 func (s *Store) tx(tx *bolt.Tx) store.Tx {
 	if s.opening.Load() {
-		return &countingTx{boltTx: boltTx{tx: tx}, reads: &s.reads}
+		return &countingTx{readTx: readTx{tx}, reads: &s.reads}
 	}
 	return Tx(tx)
 }
@@ -101,7 +101,7 @@ func (s *Store) tx(tx *bolt.Tx) store.Tx {
 // countingTx is a transaction during whileOpening: its buckets count the
 // keys they read and drop the mapping's pages every keysPerDrop.
 type countingTx struct {
-	boltTx
+	readTx
 	reads *atomic.Int64
 }
 
