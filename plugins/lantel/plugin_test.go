@@ -310,15 +310,13 @@ func (r *rig) stats() (leases.Stats, error) {
 	return st, err
 }
 
-func TestDHCP4Section(t *testing.T) {
+// sectionHandler is the plugin (lease=1h) over a fresh service whose
+// leases are the ranges of the dhcp4 section in yamlText, with numbers
+// 2100-2199 of server 1000.
+func sectionHandler(t *testing.T, yamlText string) *Handler {
+	t.Helper()
 	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(`
-subnets:
-  - {prefix: 192.0.2.0/25, interface: eth0, ranges: [192.0.2.20-192.0.2.29], router: 192.0.2.1}
-  - {prefix: 198.51.100.0/24, ranges: [198.51.100.20-198.51.100.29], router: 198.51.100.1, next_server: 198.51.100.5, lease_time: 2h}
-classes:
-  - {name: phones, vendor_class: ^Yealink, auto_number: true, options: {tftp-server-name: "http://{server}/{mac}.cfg"}}
-`), &doc); err != nil {
+	if err := yaml.Unmarshal([]byte(yamlText), &doc); err != nil {
 		t.Fatal(err)
 	}
 	p, err := dhcpconf.Parse(doc.Content[0])
@@ -333,6 +331,22 @@ classes:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+// officeSection is a dhcp4 section with two subnets (one on eth0, one
+// relayed), a lease time, and a class of auto-numbered phones with an
+// option.
+const officeSection = `
+subnets:
+  - {prefix: 192.0.2.0/25, interface: eth0, ranges: [192.0.2.20-192.0.2.29], router: 192.0.2.1}
+  - {prefix: 198.51.100.0/24, ranges: [198.51.100.20-198.51.100.29], router: 198.51.100.1, next_server: 198.51.100.5, lease_time: 2h}
+classes:
+  - {name: phones, vendor_class: ^Yealink, auto_number: true, options: {tftp-server-name: "http://{server}/{mac}.cfg"}}
+`
+
+func TestDHCP4Section(t *testing.T) {
+	h := sectionHandler(t, officeSection)
 	eth0, uplink := h.On(net.Interface{Name: "eth0"}), h.On(net.Interface{Name: "uplink0"})
 	run := func(hf func(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool), req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 		resp, _ := dhcpv4.NewReplyFromRequest(req)

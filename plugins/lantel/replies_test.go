@@ -5,17 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/lantel/lantel/internal/dhcpconf"
-	"github.com/lantel/lantel/internal/service"
-	"github.com/lantel/lantel/internal/testutil"
-	"github.com/lantel/lantel/leases"
-	"go.yaml.in/yaml/v3"
 )
 
 var updateReplies = flag.Bool("update-replies", false, "rewrite testdata/replies.golden from this build")
@@ -85,28 +79,7 @@ func TestRepliesByteForByte(t *testing.T) {
 	note("relay elsewhere", r.do(t, msg(dhcpv4.MessageTypeDiscover, "02:00:00:00:00:0f", dhcpv4.WithGatewayIP(net.IPv4(203, 0, 113, 1)))))
 
 	// The dhcp4 section: subnets, a class with an option, a lease time.
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(`
-subnets:
-  - {prefix: 192.0.2.0/25, interface: eth0, ranges: [192.0.2.20-192.0.2.29], router: 192.0.2.1}
-  - {prefix: 198.51.100.0/24, ranges: [198.51.100.20-198.51.100.29], router: 198.51.100.1, next_server: 198.51.100.5, lease_time: 2h}
-classes:
-  - {name: phones, vendor_class: ^Yealink, auto_number: true, options: {tftp-server-name: "http://{server}/{mac}.cfg"}}
-`), &doc); err != nil {
-		t.Fatal(err)
-	}
-	p, err := dhcpconf.Parse(doc.Content[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	lc := leases.Config{Ranges: p.Ranges()}
-	st := testutil.Service(t, "", service.Config{Numbering: testutil.Config(t, "1000", "2100-2199"), Leases: &lc, JobInterval: -1})
-	h, err := NewHandler(Env{Svc: st.Svc, DHCP: p, Policy: func() Policy {
-		return Policy{OptNumber: 224, OptServer: 225, LTNP: netip.MustParseAddrPort("0.0.0.0:5757")}
-	}}, []string{"lease=1h"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := sectionHandler(t, officeSection)
 	eth0, uplink := h.On(net.Interface{Name: "eth0"}), h.On(net.Interface{Name: "uplink0"})
 	run := func(hf func(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool), req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) *dhcpv4.DHCPv4 {
 		resp, _ := dhcpv4.NewReplyFromRequest(req)

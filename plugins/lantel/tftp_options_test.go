@@ -7,39 +7,19 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/lantel/lantel/internal/dhcpconf"
-	"github.com/lantel/lantel/internal/service"
-	"github.com/lantel/lantel/internal/testutil"
-	"github.com/lantel/lantel/leases"
-	"go.yaml.in/yaml/v3"
 )
 
 // The options that send phones to the TFTP front: 150 (Cisco, RFC 5859: a
 // list of IPv4 addresses) and 66 as a bare host, here the reply's server
 // address ({server}). Read back from the wire as a phone reads them.
 func TestTFTPOptions(t *testing.T) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(`
+	h := sectionHandler(t, `
 subnets:
   - {prefix: 192.0.2.0/24, interface: eth0, ranges: [192.0.2.20-192.0.2.29], router: 192.0.2.1}
 classes:
   - {name: cisco, vendor_class: ^Cisco, options: {tftp-server-address: [192.0.2.1, 192.0.2.2], tftp-server-name: "{server}"}}
   - {name: others, vendor_class: ^Grandstream, options: {tftp-server-name: "192.0.2.1"}}
-`), &doc); err != nil {
-		t.Fatal(err)
-	}
-	p, err := dhcpconf.Parse(doc.Content[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	lc := leases.Config{Ranges: p.Ranges()}
-	st := testutil.Service(t, "", service.Config{Numbering: testutil.Config(t, "1000", "2100-2199"), Leases: &lc, JobInterval: -1})
-	h, err := NewHandler(Env{Svc: st.Svc, DHCP: p, Policy: func() Policy {
-		return Policy{OptNumber: 224, OptServer: 225, LTNP: netip.MustParseAddrPort("0.0.0.0:5757")}
-	}}, []string{"lease=1h"})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	eth0 := h.On(net.Interface{Name: "eth0"})
 	offer := func(mac, vendor string) *dhcpv4.DHCPv4 {
 		req := discover(t, mac, dhcpv4.WithOption(dhcpv4.OptClassIdentifier(vendor)),
