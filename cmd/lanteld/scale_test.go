@@ -81,17 +81,18 @@ func TestScale(t *testing.T) {
     - server_id: 198.18.0.1
     - netmask: 255.254.0.0
     - lantel: 198.18.1.0-198.19.255.254
+store: {path: %s}
 numbering:
-  store: %s
   server_number: "10"
   terminal_digits: 6
-  listen: 127.0.0.1:0
   pool: ["100000-399999"]
+  dhcp: {auto_assign: {vendor_class: ["."]}}
+ltnp:
+  listen: 127.0.0.1:0
   trusted: [127.0.0.1]
   limits: {register_rate: 0}
-  admin: "127.0.0.1:0"
-  log: {level: warn}
-  dhcp: {auto_assign: {vendor_class: ["."]}}
+admin: {listen: "127.0.0.1:0"}
+log: {level: warn}
 `, dhcpListen(), store)), 0o600)
 		t1 := time.Now()
 		p := start(t, cfg)
@@ -142,7 +143,7 @@ numbering:
 	if !dhcp {
 		doraHead, stopHead = "DORA/s (not run: contrib/bench/scale.sh, as root)", "SIGTERM (at rest)"
 	}
-	t.Logf("\n| numbers + leases | start-up | RSS at rest | RSS after 20 × (/metrics, directory, page): anonymous + store file mapped | QUERY/s | REGISTER refresh/s | %s | %s | peak RSS (VmHWM): peak anonymous, peak file mapped (sampled every 20 ms) |\n|---|---|---|---|---|---|---|---|---|", doraHead, stopHead)
+	t.Logf("\n| numbers + leases | start-up | RSS at rest | RSS after 20 × (/metrics, directory, page): anonymous + mapped files (the store's and the program's) | QUERY/s | REGISTER refresh/s | %s | %s | peak RSS (VmHWM): peak anonymous, peak file mapped (sampled every 20 ms) |\n|---|---|---|---|---|---|---|---|---|", doraHead, stopHead)
 	for _, r := range rows {
 		t.Logf("| %d + %d | %v | %d MB | %d MB: %d + %d | %.0f | %.0f | %d | %v | %d MB: %d, %d |", 2*r.n, r.n, r.startup.Round(time.Millisecond),
 			r.rssRest/1024, r.rssScraped/1024, r.anon/1024, r.file/1024, r.queries, r.registers, r.dora, r.stop.Round(time.Millisecond), r.hwm/1024, r.peakAnon/1024, r.peakFile/1024)

@@ -90,16 +90,18 @@ func bench(lanteld string, port int, d time.Duration, runs, sockets, window int,
 		raddr = "127.0.0.1:0"
 	}
 	cfg := filepath.Join(dir, "lantel.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`numbering:
-  store: %s/lantel.db
-  server_number: "1000"
-  listen: %s
-  pool: ["9000-9999"]
-  trusted: [127.0.0.1]
-  log: {level: warn}
-  admin: "off"
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`store:
+  path: %s/lantel.db
 %s
-`, dir, addr, os.Getenv("LTNPBENCH_CONFIG"))), 0o600)
+numbering:
+  server_number: "1000"
+  pool: ["9000-9999"]
+ltnp:
+  listen: %s
+  trusted: [127.0.0.1]
+admin: {listen: "off"}
+log: {level: warn}
+`, dir, os.Getenv("LTNPBENCH_CONFIG"), addr)), 0o600)
 	ready := filepath.Join(dir, "ready")
 	srv := serverCmd(lanteld, append([]string{"-c", cfg, "-ready-file", ready}, strings.Fields(os.Getenv("LTNPBENCH_LANTELD_ARGS"))...)...)
 	srv.Stderr = os.Stderr

@@ -293,6 +293,9 @@ need_etcd() {
 
 if [ -n "${COST:-}" ]; then
   read -ra cs <<<"${COST_SERVERS:-kea lanteld}"
+  case " ${cs[*]} " in
+    *" old "*) [ -x "${OLD_BIN:-}/lanteld" ] || { echo "dhcp bench: COST_SERVERS names old: set OLD_BIN to a directory with an earlier lanteld"; exit 2; } ;;
+  esac
   need_etcd "${cs[@]}"
   # Rounds of one run per server (alternating, so a burst of noise from
   # other work on the machine falls on all of them), then each one's medians.

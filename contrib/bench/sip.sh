@@ -18,6 +18,9 @@ MAX_RATE=${MAX_RATE:-120000}
 NUMBERS=${NUMBERS:-10000}
 LT=127.0.0.10 KAM=127.0.0.11 CLI=127.0.0.12
 
+case " ${COST_SERVERS:-} " in
+  *" old "*) [ -x "${OLD_BIN:-}/lanteld" ] || { echo "sip bench: COST_SERVERS names old: set OLD_BIN to a directory with an earlier lanteld"; exit 2; } ;;
+esac
 for t in sipp kamailio; do
   command -v $t >/dev/null || { echo "sip bench: $t missing (apt-get install sip-tester kamailio)"; exit 1; }
 done
@@ -31,17 +34,17 @@ trap cleanup EXIT
 
 { echo SEQUENTIAL; for ((i = 0; i < NUMBERS; i++)); do echo "$((20000 + i));"; done; } >"$work/numbers.csv"
 cat >"$work/lantel.yaml" <<YAML
+store: {path: $work/lantel.db}
 numbering:
-  store: $work/lantel.db
   server_number: "1000"
   terminal_digits: 5
-  listen: $LT:5757
-  admin: "off"
-  log: {level: error}
-  sip:
-    listen: $LT:5060
-    limits: {per_source: 0, total: 0}   # the load comes from one address
-    open_registration: true             # as Kamailio's registrar here: no digest
+ltnp: {listen: "$LT:5757"}
+admin: {listen: "off"}
+log: {level: error}
+sip:
+  listen: $LT:5060
+  limits: {per_source: 0, total: 0}   # the load comes from one address
+  open_registration: true             # as Kamailio's registrar here: no digest
 YAML
 sed "s/KAM_ADDR/$KAM:5060/" contrib/bench/sip/kamailio.cfg >"$work/kamailio.cfg"
 
