@@ -50,12 +50,12 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction) {
 	s.registerTo(req, tx, nil, func() {})
 }
 
-// registerTo answers a REGISTER, then calls done. With later nil it waits
-// for the registration's commit and returns once done is called. With
-// later (the UDP front's readers, which must not wait) it returns at once
-// whatever is left to do, the registration waits for its commit without a
-// goroutine of its own (Service.RegisterAsync), and later's workers send
-// its answer and call done.
+// registerTo answers a REGISTER, then calls done. With later nil, it waits
+// for the registration's commit and calls done before it returns. With
+// later set (the UDP front's readers must not wait), it returns without
+// waiting: the registration waits for its commit without a goroutine of its
+// own (Service.RegisterAsync), and later's workers send the answer and call
+// done.
 func (s *Server) registerTo(req *sip.Request, tx responder, later *workers, done func()) {
 	start := time.Now()
 	waiting := false // done is someone else's to call
