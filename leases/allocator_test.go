@@ -29,6 +29,18 @@ func open(t *testing.T, path string, ranges ...string) *fx {
 		path = filepath.Join(t.TempDir(), "db")
 	}
 	db := storetest.Open(t, path)
+	s, err := leases.Open(db, leases.Config{Ranges: parseRanges(t, ranges...), Quarantine: time.Minute, MaxDeclines: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fx{db: db, s: s, clk: testutil.NewClock()}
+	t.Cleanup(func() { db.Close() })
+	return f
+}
+
+// parseRanges parses ranges written as in the config.
+func parseRanges(t *testing.T, ranges ...string) []leases.Range {
+	t.Helper()
 	var rs []leases.Range
 	for _, r := range ranges {
 		rr, err := leases.ParseRange(r)
@@ -37,13 +49,7 @@ func open(t *testing.T, path string, ranges ...string) *fx {
 		}
 		rs = append(rs, rr)
 	}
-	s, err := leases.Open(db, leases.Config{Ranges: rs, Quarantine: time.Minute, MaxDeclines: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fx{db: db, s: s, clk: testutil.NewClock()}
-	t.Cleanup(func() { db.Close() })
-	return f
+	return rs
 }
 
 func client(b byte) leases.Client {

@@ -21,14 +21,7 @@ import (
 func TestBusyCountFollowsBitmap(t *testing.T) {
 	db := storetest.Open(t, filepath.Join(t.TempDir(), "db"))
 	t.Cleanup(func() { db.Close() })
-	var rs []leases.Range
-	for _, s := range []string{"192.0.2.20-192.0.2.29", "192.0.2.40-192.0.2.45"} {
-		r, err := leases.ParseRange(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs = append(rs, r)
-	}
+	rs := parseRanges(t, "192.0.2.20-192.0.2.29", "192.0.2.40-192.0.2.45")
 	fixed := leases.Fixed{Addr: netip.MustParseAddr("192.0.2.21"), MAC: domain.MAC{2, 0, 0, 0, 0, 1}}
 	s, err := leases.Open(db, leases.Config{Ranges: rs, Fixed: []leases.Fixed{fixed}, Quarantine: time.Minute,
 		OfferHold: 10 * time.Second, MaxDeclines: 100, LeaseTime: 30 * time.Second})

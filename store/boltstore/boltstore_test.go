@@ -11,17 +11,25 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// TestGetAsBbolt: Get, through the cursor a bucket keeps, answers what
-// bbolt's own Get answers, within a write transaction that splits pages,
-// deletes keys and deletes and creates the bucket again, and in a read
-// transaction after it (which asks for the bucket several times).
-func TestGetAsBbolt(t *testing.T) {
+// openBolt is a fresh bbolt file, with a Store over it closed at the
+// test's end.
+func openBolt(t *testing.T) (*Store, *bolt.DB) {
+	t.Helper()
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := New(db)
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s, db
+}
+
+// TestGetAsBbolt: Get, through the cursor a bucket keeps, answers what
+// bbolt's own Get answers, within a write transaction that splits pages,
+// deletes keys and deletes and creates the bucket again, and in a read
+// transaction after it (which asks for the bucket several times).
+func TestGetAsBbolt(t *testing.T) {
+	s, db := openBolt(t)
 	name := []byte("b")
 	key := func(i int) []byte { return binary.BigEndian.AppendUint32([]byte("k"), uint32(i)) }
 	r := rand.New(rand.NewPCG(1, 2))
@@ -35,7 +43,7 @@ func TestGetAsBbolt(t *testing.T) {
 		}
 	}
 	const n = 3000
-	err = db.Update(func(raw *bolt.Tx) error {
+	err := db.Update(func(raw *bolt.Tx) error {
 		tx := s.tx(raw)
 		b, err := tx.CreateBucketIfNotExists(name)
 		if err != nil {
@@ -96,13 +104,8 @@ var txSink store.Tx
 // an allocation (readTx is one pointer), and is not a writeTx: a DISCOVER
 // makes a few.
 func TestReadTxNoAllocation(t *testing.T) {
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(db)
-	defer s.Close()
-	err = db.View(func(raw *bolt.Tx) error {
+	_, db := openBolt(t)
+	err := db.View(func(raw *bolt.Tx) error {
 		if n := testing.AllocsPerRun(100, func() { txSink = Tx(raw) }); n != 0 {
 			t.Errorf("a read transaction's wrapper: %v allocations", n)
 		}
