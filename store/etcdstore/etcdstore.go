@@ -527,7 +527,7 @@ func (s *Store) apply(changes []change, rev int64) error {
 				}
 				err = b.Delete(c.key)
 			} else {
-				if bytes.Equal(old, c.val) {
+				if old != nil && bytes.Equal(old, c.val) { // an empty value is not an absent key
 					continue
 				}
 				err = b.Put(c.key, c.val)
@@ -574,7 +574,11 @@ func (s *Store) resync() error {
 		for _, kv := range resp.Kvs {
 			if b, k, ok := s.split(kv.Key); ok {
 				seen[string(kv.Key)] = true
-				changes = append(changes, change{bucket: b, key: k, val: kv.Value, rev: rev})
+				v := kv.Value
+				if v == nil { // an empty value (an index key's), not a deletion
+					v = []byte{}
+				}
+				changes = append(changes, change{bucket: b, key: k, val: v, rev: rev})
 			}
 		}
 		if !resp.More || len(resp.Kvs) == 0 {

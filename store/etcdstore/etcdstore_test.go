@@ -307,6 +307,49 @@ func TestRemoteChangesReachObservers(t *testing.T) {
 	}
 }
 
+// A key with an empty value (an index's: lease.qexp, num.term.exp) is a
+// key: a node that opens later and reads the whole prefix into a fresh
+// copy has it, and so does a node that learns of it through its watch.
+// (Both once skipped it, as an "unchanged" absent key: another node's
+// quarantines and LTNP registrations never ended on this one.)
+func TestEmptyValuesSurviveAFullRead(t *testing.T) {
+	ms := storetest.StartCluster(t, t.TempDir(), []string{"127.0.0.1"}, "")
+	eps := storetest.Endpoints(ms)
+	a := node(t, eps, "/t/empty/", etcdstore.Config{})
+	if err := a.Update(func(tx store.Tx) error {
+		if err := tx.Bucket(bkt).Put([]byte("index"), nil); err != nil {
+			return err
+		}
+		return tx.Bucket(bkt).Put([]byte("record"), []byte("v"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := node(t, eps, "/t/empty/", etcdstore.Config{})
+	_ = b.View(func(tx store.Tx) error {
+		for _, k := range []string{"index", "record"} {
+			if tx.Bucket(bkt).Get([]byte(k)) == nil {
+				t.Errorf("the later node's copy has no %q", k)
+			}
+		}
+		return nil
+	})
+	if err := a.Update(func(tx store.Tx) error { return tx.Bucket(bkt).Put([]byte("index2"), nil) }); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var ok bool
+		_ = b.View(func(tx store.Tx) error { ok = tx.Bucket(bkt).Get([]byte("index2")) != nil; return nil })
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watching node's copy never got the empty-valued key")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Without a quorum a commit fails within its deadline and writes nothing;
 // reads go on from the copy until stale_after; with the quorum back, the
 // node commits again and catches up.
