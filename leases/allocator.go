@@ -83,6 +83,8 @@ type Allocator struct {
 	byName map[string]netip.Addr // see names.go
 	nameAt map[netip.Addr]named
 
+	due *dueIndex[[4]byte] // when each lease record ends (due.go); its own lock
+
 	fixedAt  map[netip.Addr]Fixed      // reserved address -> its reservation
 	fixedKey map[string]netip.Addr     // by client identifier
 	fixedMAC map[domain.MAC]netip.Addr // by MAC
@@ -133,7 +135,7 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 	}
 	s := &Allocator{db: db, cfg: cfg, held: held,
 		fixedAt: map[netip.Addr]Fixed{}, fixedKey: map[string]netip.Addr{}, fixedMAC: map[domain.MAC]netip.Addr{},
-		byName: map[string]netip.Addr{}, nameAt: map[netip.Addr]named{}}
+		byName: map[string]netip.Addr{}, nameAt: map[netip.Addr]named{}, due: newDueIndex4()}
 	s.offerBook = newOfferBook(s.mark)
 	for _, r := range cfg.Ranges {
 		s.busy = append(s.busy, bitset.New(r.Size()))
@@ -162,8 +164,11 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 			s.setBusy(i, j, true) // never free for others
 		}
 	}
+	if err := dropBucket(db, bktOldExpiry); err != nil {
+		return nil, fmt.Errorf("leases: open: %w", err)
+	}
 	err := db.Update(func(tx store.Tx) error {
-		for _, b := range [][]byte{bktLeases, bktByClient, bktExpiry, bktQuarantine, bktQuarExpiry} {
+		for _, b := range [][]byte{bktLeases, bktByClient, bktQuarantine, bktQuarExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -172,8 +177,9 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 			a := netip.AddrFrom4([4]byte(k))
 			s.mark(a, true)
 			s.leasedN++
-			if l, err := decodeLease(a, v); err == nil { // a record it cannot read just has no name
+			if l, err := decodeLease(a, v); err == nil { // a record it cannot read has no name and is not reclaimed
 				s.indexName(*l)
+				s.due.set(s.due.key(a), unix32(l.Expiry))
 			}
 			return nil
 		}); err != nil {

@@ -88,6 +88,23 @@ func (f *fx) dora(t *testing.T, c leases.Client, req netip.Addr) netip.Addr {
 	return a
 }
 
+// reclaim runs the reclaimer once, in a transaction of its own.
+func (f *fx) reclaim(t *testing.T) []leases.Lease {
+	t.Helper()
+	var ended []leases.Lease
+	var e leases.Effects
+	err := f.db.Update(func(tx store.Tx) error {
+		var err error
+		ended, e, err = f.s.ReclaimTx(tx, f.clock(), 100)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.s.Apply(e, f.clock())
+	return ended
+}
+
 var ip = netip.MustParseAddr
 
 func TestOfferIsNotWrittenAndAckIs(t *testing.T) {
@@ -135,16 +152,8 @@ func TestRequestedAddressAndPreviousAddress(t *testing.T) {
 	// The lease expires and is reclaimed; the client comes back and gets
 	// the same address, even asking for another.
 	f.advance(2 * time.Hour)
-	var ended []leases.Lease
-	err := f.db.Update(func(tx store.Tx) error {
-		var e leases.Effects
-		var err error
-		ended, e, err = f.s.ReclaimTx(tx, f.clock(), 100)
-		f.s.Apply(e, f.clock())
-		return err
-	})
-	if err != nil || len(ended) != 1 || ended[0].Addr != ip("192.0.2.25") {
-		t.Fatalf("reclaim: %v %v", ended, err)
+	if ended := f.reclaim(t); len(ended) != 1 || ended[0].Addr != ip("192.0.2.25") {
+		t.Fatalf("reclaim: %v", ended)
 	}
 	if a, _ := f.s.Offer(client(1), netip.Addr{}, nil, f.clock()); a != ip("192.0.2.25") {
 		t.Fatalf("previous address not offered back: %v", a)

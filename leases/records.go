@@ -15,13 +15,16 @@ import (
 // caller's transaction.
 
 // Buckets. Keys are fixed width: IPv4 4 bytes, times 8-byte big-endian
-// Unix seconds, so that Seek scans the expiry indexes in order.
+// Unix seconds, so that Seek scans the quarantine's expiry index in order.
 var (
 	bktLeases     = []byte("lease.ip")   // IPv4 -> lease record
 	bktByClient   = []byte("lease.cli")  // client key -> IPv4 of its lease, or of its last one
-	bktExpiry     = []byte("lease.exp")  // expiry(8)+IPv4 -> nil
 	bktQuarantine = []byte("lease.quar") // IPv4 -> until(8)
 	bktQuarExpiry = []byte("lease.qexp") // until(8)+IPv4 -> nil
+
+	// The leases' expiry index of earlier versions (expiry(8)+IPv4 ->
+	// nil), in memory now (due.go); Open drops the bucket.
+	bktOldExpiry = []byte("lease.exp")
 )
 
 const leaseVersion = 1
@@ -71,10 +74,6 @@ func decodeLease(a netip.Addr, v []byte) (*Lease, error) {
 	return l, nil
 }
 
-func expKey(t time.Time, a netip.Addr) []byte { return table4.expKey(t, a) }
-
-func deleteLease(tx store.Tx, l *Lease) error { return table4.delete(tx, l) }
-
 func leaseOf(tx store.Tx, key string) (*Lease, error) { return table4.leaseOf(tx, key) }
 
 func leaseAt(tx store.Tx, a netip.Addr) (*Lease, error) { return table4.at(tx, a) }
@@ -114,7 +113,7 @@ func QuarantineTx(tx store.Tx) ([]Quarantine, error) {
 
 // NextDue returns when the earliest lease or quarantine ends, or the zero
 // time when none does (the reclaimer commits only when one is due).
-func NextDue(tx store.Tx) time.Time { return table4.nextDue(tx) }
+func (s *Allocator) NextDue(tx store.Tx) time.Time { return table4.nextDue(tx, s.due) }
 
 // AddrOfMAC returns the address of the current lease held by a client with
 // this hardware address, if any: under the client key of its chaddr, or of

@@ -9,8 +9,8 @@ import (
 
 // remote takes a lease or quarantine record that another lanteld node
 // committed to the shared store (etcd) into the allocation state: the
-// address is busy while a record holds it, counted, and its lease's host
-// name resolves. An offer this node made for an address another node has
+// address is busy while a record holds it, counted, its lease's host
+// name resolves, and the expiry index holds when it ends. An offer this node made for an address another node has
 // since leased is dropped (its client's REQUEST is NAKed by the store).
 func (s *Allocator) remote(tx store.Tx, bucket, key, old, val []byte) {
 	if len(key) != 4 {
@@ -45,6 +45,9 @@ func (s *Allocator) remote(tx store.Tx, bucket, key, old, val []byte) {
 			}
 			if l != nil {
 				s.indexName(*l)
+				s.due.set(s.due.key(a), unix32(l.Expiry))
+			} else if val == nil {
+				s.due.remove(s.due.key(a))
 			}
 		}
 	case bytes.Equal(bucket, bktQuarantine):

@@ -11,18 +11,20 @@ import (
 )
 
 // table is one address family's lease tables: the records under their
-// address, the client index, the expiry index and the quarantine with its
-// expiry index, in buckets of its own, with keys as wide as its addresses
-// (4 or 16 bytes). DHCPv4 (table4) and DHCPv6 (table6) keep the same
-// records the same way; only the buckets and the width differ.
+// address, the client index and the quarantine with its expiry index, in
+// buckets of its own, with keys as wide as its addresses (4 or 16 bytes).
+// The leases' expiry index is in memory (due.go): the functions that write
+// or delete a record take it (d) and register the change there. DHCPv4
+// (table4) and DHCPv6 (table6) keep the same records the same way; only
+// the buckets and the width differ.
 type table struct {
-	leases, byClient, expiry, quarantine, quarExpiry []byte
-	width                                            int
+	leases, byClient, quarantine, quarExpiry []byte
+	width                                    int
 }
 
 var (
-	table4 = table{bktLeases, bktByClient, bktExpiry, bktQuarantine, bktQuarExpiry, 4}
-	table6 = table{bkt6Leases, bkt6ByClient, bkt6Expiry, bkt6Quarantine, bkt6QuarExpiry, 16}
+	table4 = table{bktLeases, bktByClient, bktQuarantine, bktQuarExpiry, 4}
+	table6 = table{bkt6Leases, bkt6ByClient, bkt6Quarantine, bkt6QuarExpiry, 16}
 )
 
 // key is a's key in t, nil when a is not of t's family.
@@ -46,28 +48,29 @@ func (t table) addr(k []byte) netip.Addr {
 	return netip.AddrFrom16([16]byte(k))
 }
 
-// expKey is the key of an expiry index: the time (8 bytes, big-endian
-// Unix seconds), then the address, so that a cursor walks it in order.
+// expKey is the key of the quarantine's expiry index: the time (8 bytes,
+// big-endian Unix seconds), then the address, so that a cursor walks it in
+// order.
 func (t table) expKey(at time.Time, a netip.Addr) []byte {
 	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+t.width), uint64(at.Unix()))
 	return append(k, t.key(a)...)
 }
 
-// put writes lease l: its record, its client's index entry and its
-// expiry entry. The client index is written only when it changes (a
+// put writes lease l: its record and its client's index entry, and
+// registers its expiry in d. The client index is written only when it changes (a
 // renewal leaves it as it was): a write that changes nothing still dirties
 // a page that the commit writes out.
-func (t table) put(tx store.Tx, l *Lease) error {
+func (t table) put(tx store.Tx, d expiries, l *Lease) error {
 	var indexed netip.Addr
 	if v := tx.Bucket(t.byClient).Get([]byte(l.Key)); len(v) == t.width {
 		indexed = t.addr(v)
 	}
-	return t.putIndexed(tx, l, indexed)
+	return t.putIndexed(tx, d, l, indexed)
 }
 
 // putIndexed is put for a caller that knows the client's index entry
 // (ownLease's indexed): the entry is not read again.
-func (t table) putIndexed(tx store.Tx, l *Lease, indexed netip.Addr) error {
+func (t table) putIndexed(tx store.Tx, d expiries, l *Lease, indexed netip.Addr) error {
 	k := t.key(l.Addr)
 	if err := tx.Bucket(t.leases).Put(k, appendLease(nil, l)); err != nil {
 		return err
@@ -77,16 +80,19 @@ func (t table) putIndexed(tx store.Tx, l *Lease, indexed netip.Addr) error {
 			return err
 		}
 	}
-	return tx.Bucket(t.expiry).Put(t.expKey(l.Expiry, l.Addr), nil)
+	d.put(tx, l.Addr, l.Expiry)
+	return nil
 }
 
-func (t table) delete(tx store.Tx, l *Lease) error {
+// delete deletes lease l's record and registers in d that it is gone.
+func (t table) delete(tx store.Tx, d expiries, l *Lease) error {
 	if err := tx.Bucket(t.leases).Delete(t.key(l.Addr)); err != nil {
 		return err
 	}
 	// The client index is kept: it remembers the client's last address so
 	// that it gets it back while nobody else has taken it.
-	return tx.Bucket(t.expiry).Delete(t.expKey(l.Expiry, l.Addr))
+	d.deleted(tx, l.Addr)
+	return nil
 }
 
 // leaseOf is the lease record of the client with this key (current or
@@ -183,15 +189,11 @@ func (t table) page(tx store.Tx, after netip.Addr, f func(*Lease) (bool, error))
 	return nil
 }
 
-// nextDue is when the earliest lease or quarantine ends, or the zero time
-// when none does (the reclaimer commits only when one is due).
-func (t table) nextDue(tx store.Tx) time.Time {
-	var due time.Time
-	for _, name := range [][]byte{t.expiry, t.quarExpiry} {
-		b := tx.Bucket(name)
-		if b == nil {
-			continue
-		}
+// nextDue is when the earliest lease (d) or quarantine ends, or the zero
+// time when none does (the reclaimer commits only when one is due).
+func (t table) nextDue(tx store.Tx, d expiries) time.Time {
+	due, _ := d.first()
+	if b := tx.Bucket(t.quarExpiry); b != nil {
 		if k, _ := b.Cursor().First(); len(k) == 8+t.width {
 			at := time.Unix(int64(binary.BigEndian.Uint64(k)), 0)
 			if due.IsZero() || at.Before(due) {
@@ -202,25 +204,27 @@ func (t table) nextDue(tx store.Tx) time.Time {
 	return due
 }
 
-// reclaim ends up to limit leases that expired by now (through the
-// expiry index, not a scan) and lifts ended quarantines: it returns the
-// leases it ended and the addresses it took out of quarantine.
-func (t table) reclaim(tx store.Tx, now time.Time, limit int) (ended []Lease, lifted []netip.Addr, err error) {
-	for _, k := range t.dueKeys(tx.Bucket(t.expiry), now, limit) {
-		a := t.addr(k[8:])
-		l, err := t.at(tx, a)
+// reclaim ends up to limit leases that expired by now (found through the
+// expiry index d, not a scan) and lifts ended quarantines: it returns the
+// leases it ended and the addresses it took out of quarantine. Each
+// record is read again: one the index holds wrongly (a change it was not
+// told of yet) is not ended, and the index learns the record's expiry.
+func (t table) reclaim(tx store.Tx, d expiries, now time.Time, limit int) (ended []Lease, lifted []netip.Addr, err error) {
+	for _, c := range d.dueBy(now, limit) {
+		l, err := t.at(tx, c.addr)
 		if err != nil {
 			return nil, nil, err
 		}
-		if l != nil && uint64(l.Expiry.Unix()) == binary.BigEndian.Uint64(k[:8]) {
-			if err := t.delete(tx, l); err != nil {
+		switch {
+		case l == nil:
+			d.deleted(tx, c.addr)
+		case !l.Active(now):
+			if err := t.delete(tx, d, l); err != nil {
 				return nil, nil, err
 			}
 			ended = append(ended, *l)
-			continue
-		}
-		if err := tx.Bucket(t.expiry).Delete(k); err != nil { // a stale index entry
-			return nil, nil, err
+		default:
+			d.put(tx, l.Addr, l.Expiry)
 		}
 	}
 	for _, k := range t.dueKeys(tx.Bucket(t.quarExpiry), now, limit) {
@@ -288,14 +292,14 @@ func ackable[C any](r reserver[C], t table, tx store.Tx, c C, key string, a neti
 // current returns a's lease record; another client's expired one, not
 // reclaimed yet, is ended (deleted, and returned as ended); another
 // client's active one refuses (InUse).
-func (t table) current(tx store.Tx, key string, a netip.Addr, now time.Time) (cur, ended *Lease, err error) {
+func (t table) current(tx store.Tx, d expiries, key string, a netip.Addr, now time.Time) (cur, ended *Lease, err error) {
 	if cur, err = t.at(tx, a); err != nil || cur == nil || cur.Key == key {
 		return cur, nil, err
 	}
 	if cur.Active(now) {
 		return nil, nil, domain.Errorf(domain.InUse, "%v is leased to another client until %v", a, cur.Expiry.Format(time.RFC3339))
 	}
-	if err := t.delete(tx, cur); err != nil {
+	if err := t.delete(tx, d, cur); err != nil {
 		return nil, nil, err
 	}
 	return cur, cur, nil

@@ -52,7 +52,7 @@ func (s *Allocator) AckTx(tx store.Tx, c Client, a netip.Addr, d time.Duration, 
 	if d <= 0 {
 		d = s.cfg.LeaseTime
 	}
-	cur, gone, err := table4.current(tx, c.Key, a, now)
+	cur, gone, err := table4.current(tx, s.due, c.Key, a, now)
 	if err != nil {
 		return nil, nil, e, err
 	}
@@ -78,7 +78,7 @@ func (s *Allocator) AckTx(tx store.Tx, c Client, a netip.Addr, d time.Duration, 
 		}
 	}
 	if old != nil && old.Addr != a {
-		if err := deleteLease(tx, old); err != nil {
+		if err := table4.delete(tx, s.due, old); err != nil {
 			return nil, nil, e, err
 		}
 		ended = append(ended, *old)
@@ -88,11 +88,8 @@ func (s *Allocator) AckTx(tx store.Tx, c Client, a netip.Addr, d time.Duration, 
 	l := &Lease{Addr: a, Key: c.Key, MAC: c.MAC, Hostname: c.Hostname, Start: now, Expiry: ceilSecond(now.Add(d))}
 	if cur != nil && cur.Key == c.Key {
 		l.Start = cur.Start
-		if err := tx.Bucket(bktExpiry).Delete(expKey(cur.Expiry, a)); err != nil {
-			return nil, nil, e, err
-		}
 	}
-	if err := table4.putIndexed(tx, l, indexed); err != nil {
+	if err := table4.putIndexed(tx, s.due, l, indexed); err != nil {
 		return nil, nil, e, err
 	}
 	e.acked = append(e.acked, c.Key)
@@ -112,7 +109,7 @@ func (s *Allocator) ReleaseTx(tx store.Tx, c Client, a netip.Addr) (*Lease, Effe
 	if err != nil || cur == nil || cur.Key != c.Key {
 		return nil, e, err
 	}
-	if err := deleteLease(tx, cur); err != nil {
+	if err := table4.delete(tx, s.due, cur); err != nil {
 		return nil, e, err
 	}
 	e.free = append(e.free, a)
@@ -135,7 +132,7 @@ func (s *Allocator) DeclineTx(tx store.Tx, c Client, a netip.Addr, now time.Time
 		e.declinedBy = c.Key
 		return nil, e, nil
 	}
-	if err := deleteLease(tx, cur); err != nil {
+	if err := table4.delete(tx, s.due, cur); err != nil {
 		return nil, e, err
 	}
 	e.ended = append(e.ended, a)
@@ -160,7 +157,7 @@ func (s *Allocator) DeclineTx(tx store.Tx, c Client, a netip.Addr, now time.Time
 // leases it ended.
 func (s *Allocator) ReclaimTx(tx store.Tx, now time.Time, limit int) ([]Lease, Effects, error) {
 	var e Effects
-	ended, lifted, err := table4.reclaim(tx, now, limit)
+	ended, lifted, err := table4.reclaim(tx, s.due, now, limit)
 	if err != nil {
 		return nil, e, err
 	}

@@ -154,6 +154,8 @@ type Allocator6 struct {
 	fixedAt   map[netip.Addr]Fixed6
 	fixedDUID map[string]netip.Addr
 	fixedMAC  map[domain.MAC]netip.Addr
+
+	due *dueIndex[[16]byte] // when each lease record ends (due.go); its own lock
 }
 
 // Check6 checks a configuration as Open6 would, without a store.
@@ -199,7 +201,7 @@ func newAllocator6(db store.DB, cfg Config6) (*Allocator6, error) {
 	if cfg.MaxQuarantined <= 0 {
 		cfg.MaxQuarantined = max(1, int(total/10))
 	}
-	s := &Allocator6{db: db, cfg: cfg, fixedAt: map[netip.Addr]Fixed6{}, fixedDUID: map[string]netip.Addr{},
+	s := &Allocator6{db: db, cfg: cfg, due: newDueIndex6(), fixedAt: map[netip.Addr]Fixed6{}, fixedDUID: map[string]netip.Addr{},
 		fixedMAC: map[domain.MAC]netip.Addr{}}
 	s.offerBook = newOfferBook(s.mark)
 	for _, r := range cfg.Ranges {
@@ -234,16 +236,23 @@ func newAllocator6(db store.DB, cfg Config6) (*Allocator6, error) {
 
 func (s *Allocator6) load() error {
 	db := s.db
+	if err := dropBucket(db, bkt6OldExpiry); err != nil {
+		return fmt.Errorf("leases: open (IPv6): %w", err)
+	}
 	err := db.Update(func(tx store.Tx) error {
-		for _, b := range [][]byte{bkt6Leases, bkt6ByClient, bkt6Expiry, bkt6Quarantine, bkt6QuarExpiry} {
+		for _, b := range [][]byte{bkt6Leases, bkt6ByClient, bkt6Quarantine, bkt6QuarExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		if err := tx.Bucket(bkt6Leases).ForEach(func(k, _ []byte) error {
+		if err := tx.Bucket(bkt6Leases).ForEach(func(k, v []byte) error {
 			if len(k) == 16 {
-				s.mark(netip.AddrFrom16([16]byte(k)), true)
+				a := netip.AddrFrom16([16]byte(k))
+				s.mark(a, true)
 				s.leasedN++
+				if l, err := decodeLease(a, v); err == nil {
+					s.due.set(s.due.key(a), unix32(l.Expiry))
+				}
 			}
 			return nil
 		}); err != nil {

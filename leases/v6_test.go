@@ -178,7 +178,7 @@ func TestV6ReleaseDeclineReclaimReopen(t *testing.T) {
 	f.clk.Advance(2 * time.Hour)
 	var ended []leases.Lease6
 	_ = f.db.Update(func(tx store.Tx) error {
-		if due := leases.NextDue6(tx); due.IsZero() || due.After(f.clk.Now()) {
+		if due := f.s.NextDue(tx); due.IsZero() || due.After(f.clk.Now()) {
 			t.Errorf("next due %v", due)
 		}
 		ended, e, _ = f.s.ReclaimTx(tx, f.clk.Now(), 10)

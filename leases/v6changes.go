@@ -124,7 +124,7 @@ func (s *Allocator6) AckTx(tx store.Tx, c Client6, a netip.Addr, d time.Duration
 	if d <= 0 {
 		d = s.cfg.LeaseTime
 	}
-	cur0, gone, err := table6.current(tx, c.Key, a, now)
+	cur0, gone, err := table6.current(tx, s.due, c.Key, a, now)
 	if err != nil {
 		return nil, nil, e, err
 	}
@@ -139,7 +139,7 @@ func (s *Allocator6) AckTx(tx store.Tx, c Client6, a netip.Addr, d time.Duration
 		return nil, nil, e, err
 	}
 	if old != nil && old.Addr != a {
-		if err := deleteLease6(tx, old); err != nil {
+		if err := s.deleteLease(tx, old); err != nil {
 			return nil, nil, e, err
 		}
 		ended = append(ended, *old)
@@ -152,11 +152,8 @@ func (s *Allocator6) AckTx(tx store.Tx, c Client6, a netip.Addr, d time.Duration
 		if !l.MAC.IsValid() {
 			l.MAC = cur.MAC // learned from a relay earlier
 		}
-		if err := tx.Bucket(bkt6Expiry).Delete(expKey6(cur.Expiry, a)); err != nil {
-			return nil, nil, e, err
-		}
 	}
-	if err := putLease6(tx, l); err != nil {
+	if err := s.putLease(tx, l); err != nil {
 		return nil, nil, e, err
 	}
 	e.acked = append(e.acked, c.Key)
@@ -175,7 +172,7 @@ func (s *Allocator6) ReleaseTx(tx store.Tx, c Client6, a netip.Addr) (*Lease6, E
 	if err != nil || cur == nil || cur.Key != c.Key {
 		return nil, e, err
 	}
-	if err := deleteLease6(tx, cur); err != nil {
+	if err := s.deleteLease(tx, cur); err != nil {
 		return nil, e, err
 	}
 	e.free = append(e.free, a)
@@ -195,7 +192,7 @@ func (s *Allocator6) DeclineTx(tx store.Tx, c Client6, a netip.Addr, now time.Ti
 	if cur == nil || cur.Key != c.Key {
 		return nil, e, nil
 	}
-	if err := deleteLease6(tx, cur); err != nil {
+	if err := s.deleteLease(tx, cur); err != nil {
 		return nil, Effects6{}, err
 	}
 	e.ended++
@@ -219,7 +216,7 @@ func (s *Allocator6) DeclineTx(tx store.Tx, c Client6, a netip.Addr, now time.Ti
 // ended.
 func (s *Allocator6) ReclaimTx(tx store.Tx, now time.Time, limit int) ([]Lease6, Effects6, error) {
 	var e Effects6
-	ended, lifted, err := table6.reclaim(tx, now, limit)
+	ended, lifted, err := table6.reclaim(tx, s.due, now, limit)
 	if err != nil {
 		return nil, e, err
 	}
@@ -251,6 +248,9 @@ func (s *Allocator6) remote(tx store.Tx, bucket, key, old, val []byte) {
 	tx.OnCommit(func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if l != nil {
+			s.due.set(s.due.key(a), unix32(l.Expiry))
+		}
 		switch {
 		case isLease && old == nil && val != nil:
 			s.leasedN++
@@ -261,6 +261,7 @@ func (s *Allocator6) remote(tx store.Tx, bucket, key, old, val []byte) {
 			}
 		case isLease && old != nil && val == nil:
 			s.leasedN--
+			s.due.remove(s.due.key(a))
 			if _, offered := s.offeredTo[a]; !offered && !quarantined {
 				s.mark(a, false)
 			}

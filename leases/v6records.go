@@ -9,25 +9,29 @@ import (
 )
 
 // The DHCPv6 records. Keys are fixed width: the address 16 bytes, times
-// 8-byte big-endian Unix seconds, so that Seek scans the expiry indexes in
-// order.
+// 8-byte big-endian Unix seconds, so that Seek scans the quarantine's
+// expiry index in order.
 var (
 	bkt6Leases     = []byte("lease6.ip")   // IPv6 -> lease record
 	bkt6ByClient   = []byte("lease6.cli")  // ClientKey6 -> IPv6 of its lease, or of its last one
-	bkt6Expiry     = []byte("lease6.exp")  // expiry(8)+IPv6 -> nil
 	bkt6Quarantine = []byte("lease6.quar") // IPv6 -> until(8)
 	bkt6QuarExpiry = []byte("lease6.qexp") // until(8)+IPv6 -> nil
+
+	// The leases' expiry index of earlier versions, in memory now (due.go).
+	bkt6OldExpiry = []byte("lease6.exp")
 )
 
 // The records are DHCPv4's (appendLease): a Lease6 is a Lease of an IPv6
 // address, its key the IAID and DUID (ClientKey6), its MAC zero when
 // unknown; table6 keeps them as table4 keeps DHCPv4's.
 
-func expKey6(t time.Time, a netip.Addr) []byte { return table6.expKey(t, a) }
+func (s *Allocator6) putLease(tx store.Tx, l *Lease6) error {
+	return table6.put(tx, s.due, (*Lease)(l))
+}
 
-func putLease6(tx store.Tx, l *Lease6) error { return table6.put(tx, (*Lease)(l)) }
-
-func deleteLease6(tx store.Tx, l *Lease6) error { return table6.delete(tx, (*Lease)(l)) }
+func (s *Allocator6) deleteLease(tx store.Tx, l *Lease6) error {
+	return table6.delete(tx, s.due, (*Lease)(l))
+}
 
 func lease6Of(tx store.Tx, key string) (*Lease6, error) {
 	l, err := table6.leaseOf(tx, key)
@@ -58,7 +62,7 @@ func Page6Tx(tx store.Tx, after netip.Addr, f func(*Lease6) (bool, error)) error
 
 // NextDue6 returns when the earliest DHCPv6 lease or quarantine ends, or
 // the zero time when none does.
-func NextDue6(tx store.Tx) time.Time { return table6.nextDue(tx) }
+func (s *Allocator6) NextDue(tx store.Tx) time.Time { return table6.nextDue(tx, s.due) }
 
 // Addr6OfMAC returns the address of a current DHCPv6 lease whose client has
 // this MAC, if any, by a scan of the leases (the admin page and tests; the

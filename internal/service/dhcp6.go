@@ -180,7 +180,7 @@ func (s *Service) unbindEnded6(tx store.Tx, ended []leases.Lease6, offline []str
 }
 
 func (s *Service) reclaimLeases6() {
-	for s.due(leases.NextDue6) {
+	for s.due(s.leases6.NextDue) {
 		now := s.now()
 		var (
 			ended   []leases.Lease6

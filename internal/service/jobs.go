@@ -54,7 +54,7 @@ func (s *Service) due(next func(store.Tx) time.Time) bool {
 }
 
 func (s *Service) reclaimLeases() {
-	for s.due(leases.NextDue) {
+	for s.due(s.leases.NextDue) {
 		now := s.now()
 		var (
 			ended   []leases.Lease

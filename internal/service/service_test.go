@@ -421,6 +421,23 @@ func TestTwoNodesOneStore(t *testing.T) {
 	if offline != 1 {
 		t.Errorf("%d offline events for one expired lease: %+v", offline, h)
 	}
+	// Each node keeps its own expiry index, derived from the records it
+	// sees: a lease granted on A is ended by B's reclaimer alone.
+	if _, err := a.Ack(service.AckRequest{Client: client(macOther), Addr: ip21}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "B to count A's lease", func() bool {
+		st, _, _ := b.AddressCounts()
+		return st.Leased == 1
+	})
+	clk.Advance(2 * time.Minute)
+	b.RunJobs()
+	for name, s := range map[string]*service.Service{"A": a, "B": b} {
+		testutil.Eventually(t, 5*time.Second, name+" to see B end A's lease", func() bool {
+			st, _, _ := s.AddressCounts()
+			return st.Leased == 0
+		})
+	}
 }
 
 // Two nodes on one etcd prefix answer DORAs for the same pool at once.
