@@ -305,8 +305,9 @@ if [ -n "${COST:-}" ]; then
   done
   for server in ${COST_SERVERS:-kea lanteld}; do
     med() { awk -v f="$1" 'NF { print $f }' <<<"${costruns[$server]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-    printf '%-8s at %d DORA/s: %s µs of CPU per DORA, %s %% drops, %s ACKs/s (medians of %d)\n' \
-      "$server" "$COST" "$(med 3)" "$(med 2)" "$(med 1)" "${RUNS:-3}"
+    printf '%-8s at %d DORA/s: %s µs of CPU per DORA%s, %s %% drops, %s ACKs/s (medians of %d)\n' \
+      "$server" "$COST" "$(med 3)" "$(awk -v e="$(med 5)" 'BEGIN { if (e > 0) printf " (+ etcd members %.0f)", e }')" \
+      "$(med 2)" "$(med 1)" "${RUNS:-3}"
   done
   exit 0
 fi

@@ -440,6 +440,51 @@ func TestTwoNodesOneStore(t *testing.T) {
 	}
 }
 
+// What one node of a pair starts, the other ends: a quarantine that A
+// put on a declined address, and a static phone's registration made on
+// A, end on B's jobs alone. Both are found through index keys whose value
+// is empty (lease.qexp, num.term.exp), which B's copy once never got.
+func TestTwoNodesEndEachOthersQuarantinesAndRegistrations(t *testing.T) {
+	if storetest.Engine() != "etcd" {
+		t.Skip("two nodes share a store on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
+	}
+	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
+	clk := testutil.NewClock()
+	path := filepath.Join(t.TempDir(), "lantel.db")
+	cfg := service.Config{
+		Numbering: testutil.Config(t, "1000", "2100-2101"),
+		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2002"}}},
+		Leases:    &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Hour, Quarantine: time.Minute},
+		Clock:     clk.Now, JobInterval: -1,
+	}
+	a := testutil.Service(t, path, cfg).Svc
+	b := testutil.Service(t, path, cfg).Svc
+	if _, err := a.Ack(service.AckRequest{Client: client(macOther), Addr: ip21}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := a.Decline(client(macOther), ip21); !ok || err != nil {
+		t.Fatalf("Decline on A = %v, %v", ok, err)
+	}
+	reg := numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: netip.MustParseAddr("192.0.2.50"), Lifetime: time.Minute}
+	if _, err := a.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "B to see the quarantine and the registration", func() bool {
+		st, _, _ := b.AddressCounts()
+		_, err := b.Query("2002")
+		return st.Quarantined == 1 && err == nil
+	})
+	clk.Advance(2 * time.Minute)
+	b.RunJobs()
+	for name, s := range map[string]*service.Service{"A": a, "B": b} {
+		testutil.Eventually(t, 5*time.Second, name+" to see B end both", func() bool {
+			st, _, _ := s.AddressCounts()
+			_, err := s.Query("2002")
+			return st.Quarantined == 0 && errors.Is(err, domain.Offline)
+		})
+	}
+}
+
 // Two nodes on one etcd prefix answer DORAs for the same pool at once.
 // Each client's DISCOVER is answered by one node (a rendezvous hash of its
 // MAC over the live nodes), and each node prefers its own share of the
