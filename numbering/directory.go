@@ -21,6 +21,13 @@ type Config struct {
 	// Sealer seals and opens the per-number secrets; nil: numbers cannot
 	// have secrets.
 	Sealer Sealer
+	// Prefer, when set, is this server's share of the dynamic pool
+	// (several lanteld nodes on one store: a rendezvous hash over the live
+	// nodes). A search takes the first free number it prefers among the
+	// next candidates, else any free one, so that two nodes assigning
+	// numbers at once rarely pick the same one (the second commit would
+	// have to run again).
+	Prefer func(number string) bool
 }
 
 // Validate checks c.

@@ -2,7 +2,9 @@ package numbering_test
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/lantel/lantel/domain"
@@ -61,5 +63,36 @@ func TestPoolPerSourceWhateverTheMode(t *testing.T) {
 	// Another address still gets its own.
 	if _, err := f.register(numbering.RegisterRequest{Fixed: true, Number: "2105", Addr: ip21}); err != nil {
 		t.Fatalf("another address: %v", err)
+	}
+}
+
+// With several nodes on one store, each takes its own share of the pool
+// first (Config.Prefer), in order, so that two nodes assigning numbers at
+// once rarely pick the same one; once its share is taken, any free number.
+func TestPoolPrefersThisNodesShare(t *testing.T) {
+	f := &fixture{db: testutil.OpenDB(t, filepath.Join(t.TempDir(), "db")), clk: testutil.NewClock()}
+	f.c = groupcommit.New(f.db)
+	t.Cleanup(f.close)
+	cfg := testutil.Config(t, "1000", "2100-2109")
+	asked := 0
+	cfg.Prefer = func(number string) bool { asked++; return (number[len(number)-1]-'0')%2 == 0 }
+	var err error
+	if f.d, err = numbering.Open(f.db, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := range 7 {
+		r, err := f.register(numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(100 + i)})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r.Number)
+	}
+	want := []string{"10002100", "10002102", "10002104", "10002106", "10002108", "10002109", "10002101"} // then on from the cursor
+	if !slices.Equal(got, want) {
+		t.Fatalf("the pool gave %v, want %v", got, want)
+	}
+	if asked == 0 {
+		t.Fatal("Prefer was never asked")
 	}
 }

@@ -332,9 +332,17 @@ func (d *Directory) poolNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr ne
 	}
 	// First a number no other terminal remembers, then any free one: each
 	// found by the next clear bit from the rotating cursor (Kea's iterative
-	// allocator), not by decoding the pool.
+	// allocator), not by decoding the pool. With several nodes, each pass
+	// takes this node's share first (cfg.Prefer); another node's number is
+	// passed over unread (a read is compared at the commit, so reading a
+	// number the other node is taking would make this commit run again).
 	key := make([]byte, 0, 8)
-	for _, allowRemembered := range []bool{false, true} {
+	passes := []struct{ allowRemembered, own bool }{{false, false}, {true, false}}
+	if cfg.Prefer != nil {
+		passes = []struct{ allowRemembered, own bool }{{false, true}, {true, true}, {false, false}, {true, false}}
+	}
+	for _, pass := range passes {
+		allowRemembered := pass.allowRemembered
 		from := d.cursor % size
 		for tries := 0; tries < maxPoolTries; tries++ {
 			idx, ok := d.live.nextPool(from, allowRemembered)
@@ -342,6 +350,10 @@ func (d *Directory) poolNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr ne
 				break
 			}
 			key = padLeft(strconv.AppendUint(key[:0], uint64(cfg.Pool.At(idx)), 10), cfg.Plan.TerminalDigits)
+			if pass.own && !cfg.Prefer(string(key)) {
+				from = (idx + 1) % size
+				continue
+			}
 			ok, err := available(key, allowRemembered)
 			if err != nil {
 				return "", err

@@ -61,6 +61,11 @@ func (s *Service) prefers(a netip.Addr) bool {
 	return s.owner(b[:])
 }
 
+// prefersNumber reports whether dynamic-pool number t is this node's
+// share (numbering.Config.Prefer): two nodes assigning numbers at once
+// then rarely pick the same one.
+func (s *Service) prefersNumber(t string) bool { return s.owner([]byte(t)) }
+
 // mix is MurmurHash3's 64-bit finalizer: FNV's last bytes (the key's)
 // barely reach its high bits, which decide the comparison.
 func mix(h uint64) uint64 {

@@ -100,6 +100,9 @@ func Open(db store.DB, cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
+	if _, shared := db.(members); shared && cfg.Numbering.Prefer == nil {
+		cfg.Numbering.Prefer = s.prefersNumber
+	}
 	if s.dir, err = numbering.Open(db, cfg.Numbering); err != nil {
 		return nil, err
 	}
@@ -179,6 +182,9 @@ var ErrRestart = errors.New("needs a restart")
 func (s *Service) Reload(cfg numbering.Config, static numbering.Static) error {
 	if cfg.Sealer == nil {
 		cfg.Sealer = s.dir.Config().Sealer
+	}
+	if cfg.Prefer == nil {
+		cfg.Prefer = s.dir.Config().Prefer
 	}
 	if cfg.Plan != s.dir.Config().Plan {
 		return fmt.Errorf("changing the number plan %w", ErrRestart)
