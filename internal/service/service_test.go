@@ -345,26 +345,31 @@ func TestWrongSecretsKeyIsReported(t *testing.T) {
 	}
 }
 
+// twoNodes opens two services on one etcd prefix (skipping on bbolt),
+// with the pool 192.0.2.20-29 under lc, numbers 1000 + 2100-2101 and the
+// entries st, and the clock they share.
+func twoNodes(t *testing.T, st numbering.Static, lc leases.Config) (a, b *service.Service, clk *testutil.Clock) {
+	t.Helper()
+	if storetest.Engine() != "etcd" {
+		t.Skip("two nodes share a store on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
+	}
+	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
+	lc.Ranges = []leases.Range{r}
+	clk = testutil.NewClock()
+	path := filepath.Join(t.TempDir(), "lantel.db")
+	cfg := service.Config{Numbering: testutil.Config(t, "1000", "2100-2101"), Static: st, Leases: &lc,
+		Clock: clk.Now, JobInterval: -1}
+	return testutil.Service(t, path, cfg).Svc, testutil.Service(t, path, cfg).Svc, clk
+}
+
 // Two nodes on one etcd prefix (the etcd half of the matrix): a lease and
 // its number acknowledged by one are seen by the other's live view and
 // allocator, an address leased by one is refused to another client by the
 // other, and both nodes' reclaimers run on the expired lease without
 // ending it twice.
 func TestTwoNodesOneStore(t *testing.T) {
-	if storetest.Engine() != "etcd" {
-		t.Skip("two nodes share a store on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
-	}
-	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
-	clk := testutil.NewClock()
-	path := filepath.Join(t.TempDir(), "lantel.db")
-	cfg := service.Config{
-		Numbering: testutil.Config(t, "1000", "2100-2101"),
-		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
-		Leases:    &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Minute},
-		Clock:     clk.Now, JobInterval: -1,
-	}
-	a := testutil.Service(t, path, cfg).Svc
-	b := testutil.Service(t, path, cfg).Svc
+	a, b, clk := twoNodes(t, numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
+		leases.Config{LeaseTime: time.Minute})
 	// Each lists both live nodes, itself among them (admin GET /nodes).
 	for name, s := range map[string]*service.Service{"A": a, "B": b} {
 		testutil.Eventually(t, 10*time.Second, name+" to list both nodes", func() bool {
@@ -445,20 +450,8 @@ func TestTwoNodesOneStore(t *testing.T) {
 // A, end on B's jobs alone. Both are found through index keys whose value
 // is empty (lease.qexp, num.term.exp), which B's copy once never got.
 func TestTwoNodesEndEachOthersQuarantinesAndRegistrations(t *testing.T) {
-	if storetest.Engine() != "etcd" {
-		t.Skip("two nodes share a store on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
-	}
-	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
-	clk := testutil.NewClock()
-	path := filepath.Join(t.TempDir(), "lantel.db")
-	cfg := service.Config{
-		Numbering: testutil.Config(t, "1000", "2100-2101"),
-		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2002"}}},
-		Leases:    &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Hour, Quarantine: time.Minute},
-		Clock:     clk.Now, JobInterval: -1,
-	}
-	a := testutil.Service(t, path, cfg).Svc
-	b := testutil.Service(t, path, cfg).Svc
+	a, b, clk := twoNodes(t, numbering.Static{Reservations: []numbering.Reservation{{Number: "2002"}}},
+		leases.Config{LeaseTime: time.Hour, Quarantine: time.Minute})
 	if _, err := a.Ack(service.AckRequest{Client: client(macOther), Addr: ip21}); err != nil {
 		t.Fatal(err)
 	}
