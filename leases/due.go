@@ -161,13 +161,6 @@ func (d *dueIndex[K]) dueBy(now time.Time, limit int) []dueAt {
 	return out
 }
 
-// len returns how many addresses have a record.
-func (d *dueIndex[K]) len() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.at)
-}
-
 // rebuild makes the heap of the live entries alone.
 func (d *dueIndex[K]) rebuild() {
 	d.h = d.h[:0]

@@ -186,8 +186,8 @@ type countingTx struct {
 }
 
 func (c *countingTx) DeleteBucket(name []byte) error {
-	if b := c.WriteCounter.Tx.Bucket(name); b != nil {
+	if b := c.Tx.Bucket(name); b != nil {
 		_ = b.ForEach(func(_, _ []byte) error { c.dropped++; return nil })
 	}
-	return c.WriteCounter.Tx.DeleteBucket(name)
+	return c.Tx.DeleteBucket(name)
 }
