@@ -87,9 +87,10 @@ var ErrClosed = errors.New("groupcommit: closed")
 const MaxGroup = 4096
 
 type call struct {
-	fn   func(store.Tx) error
-	done chan error  // Do waits here,
-	then func(error) // or Go's callback is called.
+	fn      func(store.Tx) error
+	done    chan error  // Do waits here,
+	then    func(error) // or Go's callback is called.
+	patient bool        // DoPatient's: may wait for a larger group
 }
 
 func (cl *call) finish(err error) {
@@ -106,6 +107,7 @@ type Committer struct {
 
 	mu       sync.Mutex
 	queue    []call
+	urgent   int // calls in queue that are not patient
 	closed   bool
 	wake     chan struct{}
 	stopped  chan struct{}
@@ -129,7 +131,17 @@ var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
 // Do runs fn inside a write transaction shared with other concurrent callers
 // and returns once that transaction is durable. It returns fn's refusal (a
 // *domain.Error, after the group committed), fn's failure, or the commit's.
-func (c *Committer) Do(fn func(store.Tx) error) error {
+func (c *Committer) Do(fn func(store.Tx) error) error { return c.do(fn, false) }
+
+// DoPatient is Do for a caller that a few milliseconds more do not harm (a
+// DHCP ACK: its client waits seconds for it). Under load, a group made of
+// such callers alone waits up to patientFor for several times as many
+// before it starts (see patientFrom), so that each commit's fsyncs and
+// page writes are shared by more of them; a Do or Go caller that arrives
+// meanwhile ends the wait at once.
+func (c *Committer) DoPatient(fn func(store.Tx) error) error { return c.do(fn, true) }
+
+func (c *Committer) do(fn func(store.Tx) error, patient bool) error {
 	done := donePool.Get().(chan error)
 	c.mu.Lock()
 	if c.closed {
@@ -137,7 +149,10 @@ func (c *Committer) Do(fn func(store.Tx) error) error {
 		donePool.Put(done)
 		return ErrClosed
 	}
-	c.queue = append(c.queue, call{fn: fn, done: done})
+	c.queue = append(c.queue, call{fn: fn, done: done, patient: patient})
+	if !patient {
+		c.urgent++
+	}
 	select { // under mu: Close cannot close wake meanwhile
 	case c.wake <- struct{}{}:
 	default:
@@ -164,6 +179,7 @@ func (c *Committer) Go(fn func(store.Tx) error, then func(error)) {
 		return
 	}
 	c.queue = append(c.queue, call{fn: fn, then: then})
+	c.urgent++
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -210,6 +226,13 @@ func (c *Committer) loop() {
 			n = MaxGroup
 		}
 		group = append(group[:0], c.queue[:n]...)
+		patient := true
+		for _, cl := range group {
+			if !cl.patient {
+				patient = false
+				c.urgent--
+			}
+		}
 		rest := copy(c.queue, c.queue[n:])
 		for i := rest; i < len(c.queue); i++ {
 			c.queue[i] = call{}
@@ -217,8 +240,11 @@ func (c *Committer) loop() {
 		c.queue = c.queue[:rest]
 		c.mu.Unlock()
 		c.run(group)
-		if len(group) >= gatherFrom {
-			c.gather(len(group))
+		switch {
+		case patient && len(group) >= patientFrom:
+			c.gather(min(patientGrowth*len(group), MaxGroup), patientFor, patientIdle, true)
+		case len(group) >= gatherFrom:
+			c.gather(len(group), gatherFor, gatherIdle, false)
 		}
 	}
 }
@@ -241,20 +267,40 @@ const (
 	gatherIdle = 250 * time.Microsecond
 )
 
-// gather waits until want calls are queued, gatherFor has passed, no call
-// came for gatherIdle, or the committer is closed.
-func (c *Committer) gather(want int) {
-	deadline := time.Now().Add(gatherFor)
+// patientFrom, patientGrowth, patientFor and patientIdle: after a group of
+// patientFrom or more DoPatient callers alone, the next group waits up to
+// patientFor for patientGrowth times as many, while they keep coming (it
+// starts once none came for patientIdle), unless a caller that is not
+// patient is queued. DHCP clients arrive independently: at 8,000 ACKs/s
+// the groups grow from about 30 to about 100, a third of the commits, and
+// lanteld's CPU per DORA falls by about a tenth (make bench-dhcp, COST);
+// an ACK waits at most patientFor more. Variables, for the tests.
+var (
+	patientFrom   = 8
+	patientGrowth = 4
+	patientFor    = 8 * time.Millisecond
+	patientIdle   = 2 * time.Millisecond
+)
+
+// gather waits until want calls are queued, maxWait has passed, no call
+// came for idle, or the committer is closed; with yield, also until a
+// caller that is not patient is queued. It looks every gatherIdle.
+func (c *Committer) gather(want int, maxWait, idle time.Duration, yield bool) {
+	now := time.Now()
+	deadline, quiet := now.Add(maxWait), now.Add(idle)
 	seen := -1
 	for {
 		c.mu.Lock()
-		n, closed := len(c.queue), c.closed
+		n, closed, urgent := len(c.queue), c.closed, c.urgent
 		c.mu.Unlock()
-		if n >= want || closed || n == seen || !time.Now().Before(deadline) {
+		now := time.Now()
+		if n != seen {
+			seen, quiet = n, now.Add(idle)
+		}
+		if n >= want || closed || (yield && urgent > 0) || !now.Before(quiet) || !now.Before(deadline) {
 			return
 		}
-		seen = n
-		time.Sleep(gatherIdle)
+		time.Sleep(min(gatherIdle, time.Until(quiet)))
 	}
 }
 

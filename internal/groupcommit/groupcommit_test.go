@@ -324,3 +324,69 @@ func TestGathersUnderLoad(t *testing.T) {
 		t.Errorf("the next group started %v after a large group committed, before a gather step (%v) passed", d, gatherIdle)
 	}
 }
+
+// Patient callers (DoPatient) alone, after a group of them, wait for more
+// before their group starts: here ten queued while a group of 40 commits
+// are still uncommitted 300 ms later (patientIdle is 3 s in this test).
+// A caller that is not patient ends the wait: it commits with the ten at
+// once, not after the seconds the patient ones would have waited.
+func TestPatientCallersWaitForMoreAndYieldToOthers(t *testing.T) {
+	defer func(f, i time.Duration) { patientFor, patientIdle = f, i }(patientFor, patientIdle)
+	patientFor, patientIdle = 3*time.Second, 3*time.Second
+	_, c := open(t)
+	sizes := make(chan int, 16)
+	c.SetOnCommit(func(n int, _ time.Duration) { sizes <- n })
+	put := func(k string) func(store.Tx) error {
+		return func(tx store.Tx) error { return tx.Bucket([]byte("b")).Put([]byte(k), []byte("x")) }
+	}
+	// A first commit holds the committer while 40 patient callers queue.
+	hold, held := make(chan struct{}), make(chan struct{})
+	c.Go(func(tx store.Tx) error { close(held); <-hold; return nil }, func(error) {})
+	<-held
+	var wg sync.WaitGroup
+	patient := func(prefix string, n int) {
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.DoPatient(put(fmt.Sprint(prefix, i))); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	patient("a", 40)
+	for { // all 40 queued
+		c.mu.Lock()
+		n := len(c.queue)
+		c.mu.Unlock()
+		if n == 40 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(hold)
+	if n := <-sizes; n != 1 {
+		t.Fatalf("the holding group had %d calls", n)
+	}
+	if n := <-sizes; n != 40 {
+		t.Fatalf("the patient group had %d calls, want 40", n)
+	}
+	patient("b", 10)
+	select {
+	case n := <-sizes:
+		t.Fatalf("a group of %d committed while patient callers were gathered", n)
+	case <-time.After(300 * time.Millisecond):
+	}
+	start := time.Now()
+	if err := c.Do(put("urgent")); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("a caller that is not patient waited %v for the patient ones' gathering", d)
+	}
+	if n := <-sizes; n != 11 {
+		t.Errorf("the urgent caller's group had %d calls, want the ten patient ones and itself", n)
+	}
+	wg.Wait()
+}

@@ -152,7 +152,7 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		offline []string
 	}
 	now := s.now()
-	err := s.write(func(tx store.Tx) error {
+	err := s.writePatient(func(tx store.Tx) error {
 		st.out, st.ended, st.offline = Ack{}, nil, st.offline[:0]
 		if r.Selecting {
 			if off, ok := s.leases.Offered(r.Client.Key); !ok || off != r.Addr {
@@ -296,7 +296,7 @@ func endLease[L, E any](s *Service, fam leaseFamily[L, E], mac domain.MAC, a net
 		number string
 	)
 	now := s.now()
-	err := s.write(func(tx store.Tx) error {
+	err := s.writePatient(func(tx store.Tx) error {
 		var err error
 		number = ""
 		if l, eff, err = f(tx, now); err != nil || l == nil {

@@ -84,7 +84,7 @@ func (s *Service) Ack6(r AckRequest6) (Ack6, error) {
 		offline []string
 	)
 	now := s.now()
-	err := s.write(func(tx store.Tx) error {
+	err := s.writePatient(func(tx store.Tx) error {
 		out, ended, offline = Ack6{}, nil, offline[:0]
 		l, e, eff2, err := s.leases6.AckTx(tx, r.Client, r.Addr, r.LeaseTime, now)
 		if err != nil {

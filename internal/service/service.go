@@ -203,6 +203,11 @@ func (s *Service) Reload(cfg numbering.Config, static numbering.Static) error {
 // back with its kind (errors.go).
 func (s *Service) write(f func(tx store.Tx) error) error { return kinded(s.c.Do(f)) }
 
+// writePatient is write for a DHCP client's ACK, RELEASE or DECLINE: under
+// load it may wait a few milliseconds for a larger group
+// (groupcommit.DoPatient); the client waits seconds for its answer.
+func (s *Service) writePatient(f func(tx store.Tx) error) error { return kinded(s.c.DoPatient(f)) }
+
 // writeAsync is write without the wait: then gets its result on the
 // committer's goroutine (groupcommit.Committer.Go).
 func (s *Service) writeAsync(f func(tx store.Tx) error, then func(error)) {
