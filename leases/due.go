@@ -28,8 +28,9 @@ import (
 type expiries interface {
 	// put registers that a's record ends at exp once tx commits.
 	put(tx store.Tx, a netip.Addr, exp time.Time)
-	// deleted registers that a has no record once tx commits.
-	deleted(tx store.Tx, a netip.Addr)
+	// deleted registers that a's record, which ended at exp, is gone once
+	// tx commits (see dueIndex.remove).
+	deleted(tx store.Tx, a netip.Addr, exp time.Time)
 	// dueBy returns up to limit addresses whose records end by now, with
 	// the expiry the index holds for each.
 	dueBy(now time.Time, limit int) []dueAt
@@ -86,9 +87,9 @@ func (d *dueIndex[K]) put(tx store.Tx, a netip.Addr, exp time.Time) {
 	tx.OnCommit(func() { d.set(k, e) })
 }
 
-func (d *dueIndex[K]) deleted(tx store.Tx, a netip.Addr) {
-	k := d.key(a)
-	tx.OnCommit(func() { d.remove(k) })
+func (d *dueIndex[K]) deleted(tx store.Tx, a netip.Addr, exp time.Time) {
+	k, e := d.key(a), unix32(exp)
+	tx.OnCommit(func() { d.remove(k, e) })
 }
 
 // set records that k's record ends at exp.
@@ -103,10 +104,20 @@ func (d *dueIndex[K]) set(k K, exp uint32) {
 	d.compact()
 }
 
-// remove records that k has no record.
-func (d *dueIndex[K]) remove(k K) {
+// remove records that k's record, which ended at exp, is gone: unless
+// the index holds another expiry for k by now. The hooks of one node's
+// commits run in commit order, but another node's (OnRemote) may run
+// before or after this node's own for the same address; a later record's
+// set that ran first is not undone by an earlier record's removal. (A set
+// that comes late leaves an entry too early or stale, which the reclaimer
+// corrects when it re-reads the record; only a lost entry could leave a
+// lease unreclaimed.)
+func (d *dueIndex[K]) remove(k K, exp uint32) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if cur, ok := d.at[k]; !ok || cur != exp {
+		return
+	}
 	delete(d.at, k) // its heap entries are stale now
 	d.compact()
 }

@@ -25,7 +25,7 @@ func TestDueIndexAsModel(t *testing.T) {
 			d.set(d.key(a), exp)
 			model[a] = exp
 		case 2:
-			d.remove(d.key(a))
+			d.remove(d.key(a), model[a])
 			delete(model, a)
 		}
 		if len(d.h) > 2*len(d.at)+64 {
@@ -67,5 +67,21 @@ func TestDueIndexAsModel(t *testing.T) {
 		if lim := 3; len(want) > lim && len(d.dueBy(now, lim)) != lim {
 			t.Fatalf("step %d: the limit is not kept", step)
 		}
+	}
+}
+
+// A removal names the expiry of the record that went: a later record's
+// expiry, set first (another node's hook ran before this node's), stays.
+func TestDueRemoveKeepsALaterRecord(t *testing.T) {
+	d := newDueIndex4()
+	k := d.key(netip.MustParseAddr("192.0.2.7"))
+	d.set(k, 2000) // the new record's, its hook first
+	d.remove(k, 1000)
+	if first, ok := d.first(); !ok || first.Unix() != 2000 {
+		t.Fatalf("after the older record's removal: %v %v, want 2000", first.Unix(), ok)
+	}
+	d.remove(k, 2000)
+	if _, ok := d.first(); ok {
+		t.Fatal("the record's own removal left it")
 	}
 }

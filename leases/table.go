@@ -3,6 +3,7 @@ package leases
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -91,7 +92,7 @@ func (t table) delete(tx store.Tx, d expiries, l *Lease) error {
 	}
 	// The client index is kept: it remembers the client's last address so
 	// that it gets it back while nobody else has taken it.
-	d.deleted(tx, l.Addr)
+	d.deleted(tx, l.Addr, l.Expiry)
 	return nil
 }
 
@@ -212,12 +213,19 @@ func (t table) nextDue(tx store.Tx, d expiries) time.Time {
 func (t table) reclaim(tx store.Tx, d expiries, now time.Time, limit int) (ended []Lease, lifted []netip.Addr, err error) {
 	for _, c := range d.dueBy(now, limit) {
 		l, err := t.at(tx, c.addr)
+		if errors.Is(err, errBadRecord) {
+			// A record this node cannot read (a newer format during an
+			// upgrade, damage) is left to the nodes that can; the others
+			// are still reclaimed.
+			d.deleted(tx, c.addr, c.exp)
+			continue
+		}
 		if err != nil {
 			return nil, nil, err
 		}
 		switch {
 		case l == nil:
-			d.deleted(tx, c.addr)
+			d.deleted(tx, c.addr, c.exp)
 		case !l.Active(now):
 			if err := t.delete(tx, d, l); err != nil {
 				return nil, nil, err

@@ -239,10 +239,12 @@ func (s *Allocator6) remote(tx store.Tx, bucket, key, old, val []byte) {
 		return
 	}
 	a := netip.AddrFrom16([16]byte(key))
-	var l *Lease6
-	if val != nil && isLease {
-		l0, _ := decodeLease(a, val)
-		l = (*Lease6)(l0)
+	var l, was *Lease
+	if isLease && val != nil {
+		l, _ = decodeLease(a, val)
+	}
+	if isLease && old != nil {
+		was, _ = decodeLease(a, old)
 	}
 	quarantined := tx.Bucket(bkt6Quarantine).Get(key) != nil
 	tx.OnCommit(func() {
@@ -261,7 +263,9 @@ func (s *Allocator6) remote(tx store.Tx, bucket, key, old, val []byte) {
 			}
 		case isLease && old != nil && val == nil:
 			s.leasedN--
-			s.due.remove(s.due.key(a))
+			if was != nil {
+				s.due.remove(s.due.key(a), unix32(was.Expiry))
+			}
 			if _, offered := s.offeredTo[a]; !offered && !quarantined {
 				s.mark(a, false)
 			}

@@ -69,6 +69,8 @@ func TestPoolPerSourceWhateverTheMode(t *testing.T) {
 // With several nodes on one store, each takes its own share of the pool
 // first (Config.Prefer), in order, so that two nodes assigning numbers at
 // once rarely pick the same one; once its share is taken, any free number.
+// A number that another terminal remembers still comes last: a free one
+// of the other node's share goes first.
 func TestPoolPrefersThisNodesShare(t *testing.T) {
 	f := &fixture{db: testutil.OpenDB(t, filepath.Join(t.TempDir(), "db")), clk: testutil.NewClock()}
 	f.c = groupcommit.New(f.db)
@@ -80,19 +82,34 @@ func TestPoolPrefersThisNodesShare(t *testing.T) {
 	if f.d, err = numbering.Open(f.db, cfg); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for i := range 7 {
-		r, err := f.register(numbering.RegisterRequest{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(100 + i)})})
+	from := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(100 + i)}) }
+	register := func(i int) string {
+		t.Helper()
+		r, err := f.register(numbering.RegisterRequest{Addr: from(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, r.Number)
+		return r.Number
 	}
-	want := []string{"10002100", "10002102", "10002104", "10002106", "10002108", "10002109", "10002101"} // then on from the cursor
-	if !slices.Equal(got, want) {
-		t.Fatalf("the pool gave %v, want %v", got, want)
+	var got []string
+	for i := range 5 {
+		got = append(got, register(i))
+	}
+	if want := []string{"10002100", "10002102", "10002104", "10002106", "10002108"}; !slices.Equal(got, want) {
+		t.Fatalf("the pool gave %v, want this node's share %v", got, want)
 	}
 	if asked == 0 {
 		t.Fatal("Prefer was never asked")
+	}
+	// 2100's terminal goes; it remembers 2100. The next terminal gets a
+	// number of the other share that nobody remembers, not 2100.
+	if _, err := f.deregister("2100", from(0)); err != nil {
+		t.Fatal(err)
+	}
+	if n := register(5); n != "10002109" {
+		t.Fatalf("with this node's share remembered or taken, the pool gave %s, want 10002109 (then on from the cursor)", n)
+	}
+	if n := register(0); n != "10002100" {
+		t.Fatalf("the terminal that left came back to %s, want its 10002100", n)
 	}
 }

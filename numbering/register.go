@@ -332,14 +332,16 @@ func (d *Directory) poolNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr ne
 	}
 	// First a number no other terminal remembers, then any free one: each
 	// found by the next clear bit from the rotating cursor (Kea's iterative
-	// allocator), not by decoding the pool. With several nodes, each pass
-	// takes this node's share first (cfg.Prefer); another node's number is
-	// passed over unread (a read is compared at the commit, so reading a
+	// allocator), not by decoding the pool. With several nodes, a number no
+	// other terminal remembers is looked for in this node's share first
+	// (cfg.Prefer), then in the whole pool, and so is one that is
+	// remembered: another node's number is passed over unread in a pass of
+	// this node's own (a read is compared at the commit, so reading a
 	// number the other node is taking would make this commit run again).
 	key := make([]byte, 0, 8)
 	passes := []struct{ allowRemembered, own bool }{{false, false}, {true, false}}
 	if cfg.Prefer != nil {
-		passes = []struct{ allowRemembered, own bool }{{false, true}, {true, true}, {false, false}, {true, false}}
+		passes = []struct{ allowRemembered, own bool }{{false, true}, {false, false}, {true, true}, {true, false}}
 	}
 	for _, pass := range passes {
 		allowRemembered := pass.allowRemembered

@@ -390,3 +390,31 @@ func TestPatientCallersWaitForMoreAndYieldToOthers(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// With the patient wait off (SetPatient(false), the etcd engine's
+// committer), patient callers are committed as Do's are.
+func TestPatientWaitOff(t *testing.T) {
+	defer func(f, i time.Duration) { patientFor, patientIdle = f, i }(patientFor, patientIdle)
+	patientFor, patientIdle = 3*time.Second, 3*time.Second
+	_, c := open(t)
+	c.SetPatient(false)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for round := range 3 { // rounds of 20 concurrent callers: groups large enough to gather after
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.DoPatient(func(tx store.Tx) error {
+					return tx.Bucket([]byte("b")).Put(fmt.Appendf(nil, "%d-%d", round, i), []byte("x"))
+				}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("patient callers with the wait off took %v", d)
+	}
+}

@@ -125,6 +125,9 @@ func Open(db store.DB, cfg Config) (*Service, error) {
 		}
 	}
 	s.c = groupcommit.New(db)
+	if _, shared := db.(members); shared {
+		s.c.SetPatient(false) // an etcd commit is long enough to gather by itself
+	}
 	if err := s.c.Do(func(tx store.Tx) error { return s.dir.ApplyStaticTx(tx, cfg.Static) }); err != nil {
 		s.c.Close()
 		return nil, err
