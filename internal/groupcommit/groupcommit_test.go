@@ -270,20 +270,15 @@ func TestGathersUnderLoad(t *testing.T) {
 		}
 		mu.Unlock()
 	})
-	put := func(k string) func(store.Tx) error {
-		return func(tx store.Tx) error { return tx.Bucket([]byte("b")).Put([]byte(k), []byte("x")) }
-	}
 	// A first commit holds the committer while 40 callers queue: they are
 	// the next group, a large one.
-	hold, held := make(chan struct{}), make(chan struct{})
-	c.Go(func(tx store.Tx) error { close(held); <-hold; return nil }, func(error) {})
-	<-held
+	release := holdCommits(c)
 	var wg sync.WaitGroup
 	hold2, held2 := make(chan struct{}), make(chan struct{})
 	for i := 0; i < 40; i++ {
-		fn := put(fmt.Sprint("a", i))
+		fn := putKey(fmt.Sprint("a", i))
 		if i == 0 { // the large group's commit waits for the lone caller below
-			fn = func(tx store.Tx) error { close(held2); <-hold2; return put("a0")(tx) }
+			fn = func(tx store.Tx) error { close(held2); <-hold2; return putKey("a0")(tx) }
 		}
 		wg.Add(1)
 		c.Go(fn, func(err error) {
@@ -293,7 +288,7 @@ func TestGathersUnderLoad(t *testing.T) {
 			wg.Done()
 		})
 	}
-	close(hold)
+	release()
 	<-held2
 	// Ten more arrive while the large group commits.
 	var started time.Time
@@ -305,7 +300,7 @@ func TestGathersUnderLoad(t *testing.T) {
 				started = time.Now()
 			}
 			mu.Unlock()
-			return put(fmt.Sprint("b", i))(tx)
+			return putKey(fmt.Sprint("b", i))(tx)
 		}, func(err error) { late <- err })
 	}
 	close(hold2)
@@ -336,20 +331,15 @@ func TestPatientCallersWaitForMoreAndYieldToOthers(t *testing.T) {
 	_, c := open(t)
 	sizes := make(chan int, 16)
 	c.SetOnCommit(func(n int, _ time.Duration) { sizes <- n })
-	put := func(k string) func(store.Tx) error {
-		return func(tx store.Tx) error { return tx.Bucket([]byte("b")).Put([]byte(k), []byte("x")) }
-	}
 	// A first commit holds the committer while 40 patient callers queue.
-	hold, held := make(chan struct{}), make(chan struct{})
-	c.Go(func(tx store.Tx) error { close(held); <-hold; return nil }, func(error) {})
-	<-held
+	release := holdCommits(c)
 	var wg sync.WaitGroup
 	patient := func(prefix string, n int) {
 		for i := range n {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := c.DoPatient(put(fmt.Sprint(prefix, i))); err != nil {
+				if err := c.DoPatient(putKey(fmt.Sprint(prefix, i))); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -365,7 +355,7 @@ func TestPatientCallersWaitForMoreAndYieldToOthers(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	close(hold)
+	release()
 	if n := <-sizes; n != 1 {
 		t.Fatalf("the holding group had %d calls", n)
 	}
@@ -379,7 +369,7 @@ func TestPatientCallersWaitForMoreAndYieldToOthers(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	start := time.Now()
-	if err := c.Do(put("urgent")); err != nil {
+	if err := c.Do(putKey("urgent")); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -417,4 +407,19 @@ func TestPatientWaitOff(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("patient callers with the wait off took %v", d)
 	}
+}
+
+// putKey is a write function that puts k in bucket b.
+func putKey(k string) func(store.Tx) error {
+	return func(tx store.Tx) error { return tx.Bucket([]byte("b")).Put([]byte(k), []byte("x")) }
+}
+
+// holdCommits starts a commit that holds c's committer until release is
+// called, and returns once it has begun: callers queued meanwhile are the
+// next group.
+func holdCommits(c *Committer) (release func()) {
+	hold, held := make(chan struct{}), make(chan struct{})
+	c.Go(func(tx store.Tx) error { close(held); <-hold; return nil }, func(error) {})
+	<-held
+	return func() { close(hold) }
 }
