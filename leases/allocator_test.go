@@ -25,17 +25,23 @@ func (f *fx) advance(d time.Duration) { f.clk.Advance(d) }
 
 func open(t *testing.T, path string, ranges ...string) *fx {
 	t.Helper()
+	return openWith(t, path, leases.Config{Ranges: parseRanges(t, ranges...), Quarantine: time.Minute, MaxDeclines: 2})
+}
+
+// openWith opens an allocator with cfg over the store at path (a new one
+// when ""), closed when the test ends.
+func openWith(t *testing.T, path string, cfg leases.Config) *fx {
+	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "db")
 	}
 	db := storetest.Open(t, path)
-	s, err := leases.Open(db, leases.Config{Ranges: parseRanges(t, ranges...), Quarantine: time.Minute, MaxDeclines: 2})
+	t.Cleanup(func() { db.Close() })
+	s, err := leases.Open(db, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fx{db: db, s: s, clk: testutil.NewClock()}
-	t.Cleanup(func() { db.Close() })
-	return f
+	return &fx{db: db, s: s, clk: testutil.NewClock()}
 }
 
 // parseRanges parses ranges written as in the config.
@@ -289,17 +295,13 @@ func TestParseRange(t *testing.T) {
 }
 
 func TestHostReservations(t *testing.T) {
-	db := storetest.Open(t, "")
 	pc, printer := client(1), client(2)                          // fixed: .101 (in the range) and .50 (outside)
 	printer.Key = leases.ClientKey([]byte{1, 2, 3}, printer.MAC) // it sends option 61: reserved by MAC all the same
 	r, _ := leases.ParseRange("192.0.2.100-192.0.2.102")
 	in, out := netip.MustParseAddr("192.0.2.101"), netip.MustParseAddr("192.0.2.50")
-	s, err := leases.Open(db, leases.Config{Ranges: []leases.Range{r}, HeldBack: -1,
+	f := openWith(t, "", leases.Config{Ranges: []leases.Range{r}, HeldBack: -1,
 		Fixed: []leases.Fixed{{MAC: pc.MAC, Addr: in}, {MAC: printer.MAC, Addr: out}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fx{db: db, s: s, clk: testutil.NewClock()}
+	db, s := f.db, f.s
 	if !s.InRange(out) {
 		t.Error("a reserved address outside the ranges is ours")
 	}
@@ -341,7 +343,7 @@ func TestHostReservations(t *testing.T) {
 	}
 	// Released, it is still nobody else's.
 	var e leases.Effects
-	if err := db.Update(func(tx store.Tx) error { _, e, err = s.ReleaseTx(tx, pc, in); return err }); err != nil {
+	if err := db.Update(func(tx store.Tx) error { var err error; _, e, err = s.ReleaseTx(tx, pc, in); return err }); err != nil {
 		t.Fatal(err)
 	}
 	s.Apply(e, f.clock())

@@ -3,7 +3,6 @@ package leases_test
 import (
 	"math/rand/v2"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/store"
-	"github.com/lantel/lantel/store/storetest"
 )
 
 // The count of busy addresses that Short and the held-back checks read
@@ -19,15 +17,11 @@ import (
 // expired offers and reclaimed leases, with host reservations in the
 // ranges.
 func TestBusyCountFollowsBitmap(t *testing.T) {
-	db := storetest.Open(t, filepath.Join(t.TempDir(), "db"))
-	t.Cleanup(func() { db.Close() })
 	rs := parseRanges(t, "192.0.2.20-192.0.2.29", "192.0.2.40-192.0.2.45")
 	fixed := leases.Fixed{Addr: netip.MustParseAddr("192.0.2.21"), MAC: domain.MAC{2, 0, 0, 0, 0, 1}}
-	s, err := leases.Open(db, leases.Config{Ranges: rs, Fixed: []leases.Fixed{fixed}, Quarantine: time.Minute,
+	fx := openWith(t, "", leases.Config{Ranges: rs, Fixed: []leases.Fixed{fixed}, Quarantine: time.Minute,
 		OfferHold: 10 * time.Second, MaxDeclines: 100, LeaseTime: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, s := fx.db, fx.s
 	if !s.BusyCounted() {
 		t.Fatal("after Open")
 	}

@@ -3,29 +3,20 @@ package leases_test
 import (
 	"errors"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/lantel/lantel/domain"
-	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/leases"
-	"github.com/lantel/lantel/store/storetest"
 )
 
 // Each subnet holds back its own addresses for reserved phones: a flood of
 // invented MACs in one subnet leaves that subnet's held-back addresses to
 // its reserved phones, and takes nothing from another subnet.
 func TestHeldBackPerSubnet(t *testing.T) {
-	db := storetest.Open(t, filepath.Join(t.TempDir(), "db"))
-	t.Cleanup(func() { db.Close() })
 	a := leases.Range{Start: ip("192.0.2.10"), End: ip("192.0.2.29"), Group: 1}       // 20: 1 held back
 	b := leases.Range{Start: ip("198.51.100.10"), End: ip("198.51.100.49"), Group: 2} // 40: 2 held back
-	s, err := leases.Open(db, leases.Config{Ranges: []leases.Range{a, b}, Quarantine: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fx{db: db, s: s, clk: testutil.NewClock()}
+	f := openWith(t, "", leases.Config{Ranges: []leases.Range{a, b}, Quarantine: time.Minute})
 	inA := func(x netip.Addr) bool { return a.Contains(x) }
 	inB := func(x netip.Addr) bool { return b.Contains(x) }
 	flood := func(within func(netip.Addr) bool, from byte) (n int) {

@@ -50,8 +50,21 @@ func appendLease(b []byte, l *Lease) []byte {
 	return append(b, h...)
 }
 
+// leaseFixed is the length of a lease record's fixed fields.
+const leaseFixed = 1 + 6 + 8 + 8 + 2
+
+// recordExpiry returns the expiry of the lease record v without decoding
+// the rest (the expiry index learns it of every record another node
+// replaces); false for a record it cannot read.
+func recordExpiry(v []byte) (time.Time, bool) {
+	if len(v) < leaseFixed || v[0] != leaseVersion {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(binary.BigEndian.Uint64(v[15:23])), 0), true
+}
+
 func decodeLease(a netip.Addr, v []byte) (*Lease, error) {
-	const fixed = 1 + 6 + 8 + 8 + 2
+	const fixed = leaseFixed
 	if len(v) < fixed || v[0] != leaseVersion {
 		return nil, fmt.Errorf("%w: %v", errBadRecord, a)
 	}

@@ -17,15 +17,11 @@ func (s *Allocator) remote(tx store.Tx, bucket, key, old, val []byte) {
 		return
 	}
 	a := netip.AddrFrom4([4]byte(key))
-	var l, was *Lease
-	if bytes.Equal(bucket, bktLeases) {
-		if val != nil {
-			l, _ = decodeLease(a, val) // a record it cannot read just has no name
-		}
-		if old != nil {
-			was, _ = decodeLease(a, old)
-		}
+	var l *Lease
+	if val != nil && bytes.Equal(bucket, bktLeases) {
+		l, _ = decodeLease(a, val) // a record it cannot read just has no name
 	}
+	wasExp, wasRead := recordExpiry(old)
 	quarantined := tx.Bucket(bktQuarantine).Get(key) != nil
 	var apply func()
 	switch {
@@ -51,8 +47,8 @@ func (s *Allocator) remote(tx store.Tx, bucket, key, old, val []byte) {
 			if l != nil {
 				s.indexName(*l)
 				s.due.set(s.due.key(a), unix32(l.Expiry))
-			} else if val == nil && was != nil {
-				s.due.remove(s.due.key(a), unix32(was.Expiry))
+			} else if val == nil && wasRead {
+				s.due.remove(s.due.key(a), unix32(wasExp))
 			}
 		}
 	case bytes.Equal(bucket, bktQuarantine):

@@ -239,13 +239,11 @@ func (s *Allocator6) remote(tx store.Tx, bucket, key, old, val []byte) {
 		return
 	}
 	a := netip.AddrFrom16([16]byte(key))
-	var l, was *Lease
+	var l *Lease
 	if isLease && val != nil {
 		l, _ = decodeLease(a, val)
 	}
-	if isLease && old != nil {
-		was, _ = decodeLease(a, old)
-	}
+	wasExp, wasRead := recordExpiry(old)
 	quarantined := tx.Bucket(bkt6Quarantine).Get(key) != nil
 	tx.OnCommit(func() {
 		s.mu.Lock()
@@ -263,8 +261,8 @@ func (s *Allocator6) remote(tx store.Tx, bucket, key, old, val []byte) {
 			}
 		case isLease && old != nil && val == nil:
 			s.leasedN--
-			if was != nil {
-				s.due.remove(s.due.key(a), unix32(was.Expiry))
+			if wasRead {
+				s.due.remove(s.due.key(a), unix32(wasExp))
 			}
 			if _, offered := s.offeredTo[a]; !offered && !quarantined {
 				s.mark(a, false)

@@ -339,9 +339,9 @@ func (d *Directory) poolNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr ne
 	// this node's own (a read is compared at the commit, so reading a
 	// number the other node is taking would make this commit run again).
 	key := make([]byte, 0, 8)
-	passes := []struct{ allowRemembered, own bool }{{false, false}, {true, false}}
+	passes := poolPasses
 	if cfg.Prefer != nil {
-		passes = []struct{ allowRemembered, own bool }{{false, true}, {false, false}, {true, true}, {true, false}}
+		passes = poolPassesShared
 	}
 	for _, pass := range passes {
 		allowRemembered := pass.allowRemembered
@@ -371,6 +371,16 @@ func (d *Directory) poolNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr ne
 	}
 	return "", domain.Errorf(domain.Exhausted, "all %d numbers of the dynamic pool are taken", size)
 }
+
+// poolPasses are poolNumber's searches in order, alone and with several
+// nodes (Config.Prefer): whether a number another terminal remembers may
+// be taken, and whether only this node's share is looked at.
+var (
+	poolPasses       = []poolPass{{allowRemembered: false}, {allowRemembered: true}}
+	poolPassesShared = []poolPass{{false, true}, {false, false}, {true, true}, {true, false}}
+)
+
+type poolPass struct{ allowRemembered, own bool }
 
 // maxPoolTries bounds the candidates poolNumber checks in its transaction:
 // the live view lags only by the transaction in progress, whose other
