@@ -7,7 +7,11 @@
 # each, the highest rate with < 1 % failed calls (ascending steps, then a
 # bisection), and the ratio. The steps go on past the last of RATES (x1.25
 # each, up to MAX_RATE) until each server fails one: a maximum is never a
-# step that both reach; one that hit MAX_RATE is printed as ">=".
+# step that both reach; one that hit MAX_RATE is printed as ">=". The load
+# comes from SIPP_PROCS sipp processes (2), each with its share of the
+# numbers and of the rate: one sipp is one thread, and at about 30,000
+# calls/s it takes a core of its own, so that a single one found its own
+# maximum rather than the server's.
 # Needs sipp (sip-tester) and kamailio.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,7 +36,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-{ echo SEQUENTIAL; for ((i = 0; i < NUMBERS; i++)); do echo "$((20000 + i));"; done; } >"$work/numbers.csv"
+PROCS=${SIPP_PROCS:-2}
+# numbers.P.csv: sipp process P's share of the numbers (every PROCS-th).
+for ((p = 0; p < PROCS; p++)); do
+  { echo SEQUENTIAL; for ((i = p; i < NUMBERS; i += PROCS)); do echo "$((20000 + i));"; done; } >"$work/numbers.$p.csv"
+done
 cat >"$work/lantel.yaml" <<YAML
 store: {path: $work/lantel.db}
 numbering:
@@ -73,13 +81,20 @@ cputicks() {
   echo "$t"
 }
 
-# sippload SERVER SCENARIO RATE CALLS -> "successful failed"
+# sippload SERVER SCENARIO RATE CALLS -> "successful failed": PROCS sipp
+# processes at once, each with its share of RATE, CALLS and the numbers
+# (its own source port); their counts are summed.
 sippload() {
-  local out
-  out=$(cd "$work" && timeout $((PERIOD + 60)) sipp -sf "$OLDPWD/contrib/bench/sip/$2" -inf "$work/numbers.csv" \
-        -r "$3" -m "$4" -l 20000 -i $CLI -p 0 -nostdin -recv_timeout 2000 -timeout $((PERIOD + 30))s \
-        -max_socket 4096 -buff_size 4194304 "$(addr "$1")" 2>&1 || true)
-  awk '/Successful call/ { s = $NF } /Failed call/ { f = $NF } END { printf "%d %d\n", s, f }' <<<"$out"
+  local p pids=()
+  for ((p = 0; p < PROCS; p++)); do
+    (cd "$work" && timeout $((PERIOD + 60)) sipp -sf "$OLDPWD/contrib/bench/sip/$2" -inf "$work/numbers.$p.csv" \
+        -r "$(( ($3 + PROCS - 1) / PROCS ))" -m "$(( ($4 + p) / PROCS ))" -l 20000 -i $CLI -p 0 -nostdin -recv_timeout 2000 \
+        -timeout $((PERIOD + 30))s -max_socket 4096 -buff_size 4194304 "$(addr "$1")" >"$work/sipp.$p.out" 2>&1) &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true
+  for ((p = 0; p < PROCS; p++)); do cat "$work/sipp.$p.out"; done |
+    awk '/Successful call/ { s += $NF } /Failed call/ { f += $NF } END { printf "%d %d\n", s, f }'
 }
 
 # run SERVER LOAD RATE -> "rate failed%": a fresh server; for INVITEs the
