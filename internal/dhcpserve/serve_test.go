@@ -177,3 +177,57 @@ func TestAdmission(t *testing.T) {
 		t.Errorf("handled %d DISCOVERs and %d REQUESTs, want 3 and 4", discovers.Load(), requests.Load())
 	}
 }
+
+// With InlineDiscover the reader answers a DISCOVER itself while nothing
+// waits: one comes through while the only worker is held by a REQUEST.
+// Once a datagram waits, a DISCOVER is queued behind it as without the
+// option (the admission past saturation is unchanged).
+func TestInlineDiscover(t *testing.T) {
+	release := make(chan struct{})
+	discovered := make(chan struct{}, 8)
+	held := make(chan struct{}, 8)
+	h := func(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
+		if req.MessageType() == dhcpv4.MessageTypeDiscover {
+			discovered <- struct{}{}
+			return nil, true
+		}
+		held <- struct{}{}
+		<-release
+		return nil, true
+	}
+	s, err := Start([]net.UDPAddr{{IP: net.IPv4(127, 0, 0, 1)}}, []handler.Handler4{h},
+		Options{Queueing: Queueing{Workers: 1, MaxDelay: time.Minute}, InlineDiscover: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defer close(release)
+	addr := *s.Addrs()[0].Addr.(*net.UDPAddr)
+	c, err := net.DialUDP("udp4", nil, &addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	disc, _ := dhcpv4.NewDiscovery(mac)
+	req, _ := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest))
+	c.Write(req.ToBytes())
+	select { // the worker took it (the queue is empty) and waits
+	case <-held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the REQUEST never reached the worker")
+	}
+	c.Write(disc.ToBytes())
+	select {
+	case <-discovered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a DISCOVER waited for the busy worker although nothing was queued")
+	}
+	c.Write(req.ToBytes()) // queued: the worker is still held
+	c.Write(disc.ToBytes())
+	select {
+	case <-discovered:
+		t.Fatal("a DISCOVER was answered ahead of a waiting REQUEST")
+	case <-time.After(300 * time.Millisecond):
+	}
+}
