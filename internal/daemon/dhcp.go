@@ -362,15 +362,7 @@ func (s *dhcpSetup) start(d *Daemon) (*dhcpserve.Server, error) {
 		c[lt] = lh.On(ifi)
 		return c
 	}
-	// The reader answers DISCOVERs itself unless a plugin of the chain
-	// may wait on one: sleep does, range writes its lease file.
-	inline := true
-	for _, pc := range s.conf.Server4.Plugins {
-		if pc.Name == "sleep" || pc.Name == "range" {
-			inline = false
-		}
-	}
-	srv, err := dhcpserve.Start(s.conf.Server4.Addresses, chain, dhcpserve.Options{Queueing: dhcpserve.Queueing{Log: d.log}, Bind: bind, InlineDiscover: inline})
+	srv, err := dhcpserve.Start(s.conf.Server4.Addresses, chain, dhcpserve.Options{Queueing: dhcpserve.Queueing{Log: d.log}, Bind: bind})
 	if err != nil {
 		return nil, fmt.Errorf("%s: server4.listen: %w", file, err)
 	}

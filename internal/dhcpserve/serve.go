@@ -99,12 +99,6 @@ type Options struct {
 	// called once per interface; without it every request gets the chain
 	// Start was given.
 	Bind func(ifi net.Interface) []handler.Handler4
-	// InlineDiscover: the chain answers a DISCOVER without waiting for
-	// anything (it reads, it never commits or sleeps), so the reader
-	// answers a DISCOVER itself while no datagram waits for a worker,
-	// instead of waking a worker for it. Past saturation (datagrams
-	// waiting) DISCOVERs are queued and admitted as without it.
-	InlineDiscover bool
 }
 
 type packet struct {
@@ -279,37 +273,13 @@ func (s *Server) admit(l *listener, m *ipv4.Message, now time.Time) {
 	}
 	limit := s.opts.Queue
 	switch peekType(b) {
-	case dhcpv4.MessageTypeDiscover:
-		if s.opts.InlineDiscover && len(s.queue) == 0 && !s.closing.Load() {
-			// Nothing waits: the reader answers it itself. A DISCOVER
-			// only reads (no commit to wait for), and handing it to a
-			// worker would cost more than answering it: a goroutine
-			// woken per datagram, and a worker's stack grown again.
-			s.serve(s.packet(l, m, b, now))
-			return
-		}
-		limit = s.opts.NewQueue
-	case dhcpv4.MessageTypeInform:
+	case dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeInform:
 		limit = s.opts.NewQueue
 	}
 	if len(s.queue) >= limit || s.queued.Load()+int64(len(b)) > s.opts.QueueBytes {
 		s.Dropped.Add(1)
 		return
 	}
-	p := s.packet(l, m, b, now)
-	s.queued.Add(int64(len(b)))
-	select {
-	case s.queue <- p:
-	default:
-		s.queued.Add(-int64(len(b)))
-		s.Dropped.Add(1)
-	}
-}
-
-// packet is the datagram b, read into m, as a packet of its own: b is
-// copied (the read buffer is read into again, and a decoded request's
-// fields are slices of its datagram).
-func (s *Server) packet(l *listener, m *ipv4.Message, b []byte, now time.Time) packet {
 	p := packet{buf: bytes.Clone(b), l: l, at: now}
 	p.peer, _ = m.Addr.(*net.UDPAddr)
 	if len(m.OOB) > 0 && m.NN > 0 {
@@ -318,7 +288,13 @@ func (s *Server) packet(l *listener, m *ipv4.Message, b []byte, now time.Time) p
 			p.ifIndex = cm.IfIndex
 		}
 	}
-	return p
+	s.queued.Add(int64(len(b)))
+	select {
+	case s.queue <- p:
+	default:
+		s.queued.Add(-int64(len(b)))
+		s.Dropped.Add(1)
+	}
 }
 
 // peekType is the message type (option 53) of a BOOTREQUEST, read without
