@@ -40,6 +40,9 @@ func TestPerfdhcpParse(t *testing.T) {
 		// No server: no OFFER, so no REQUEST was sent (perfdhcp prints
 		// "drops ratio: -nan %" for it): 100 % drops, no cost.
 		{"perfdhcp-no-server.txt", "1000", "2", "0 100.00 0 0.0"},
+		// Two perfdhcp processes at 2,000/s each (PERF_PROCS=2), their
+		// outputs one after the other: 9,998 + 9,999 exchanges.
+		{"perfdhcp-two-procs.txt", "4000", "5", "3999 0.00 50 0.0"},
 		// perfdhcp printed nothing (killed by timeout): a failed step.
 		{"perfdhcp-empty.txt", "1000", "5", "0 100.00 0 100.0"},
 	} {

@@ -1,5 +1,6 @@
-# contrib/bench/perfdhcp.awk: reads the output of one perfdhcp -4 run (full
-# DORA) and prints one line, "ACKS/S DROPS% COST SHORT%":
+# contrib/bench/perfdhcp.awk: reads the output of a perfdhcp -4 run (full
+# DORA), or of several run at once one after the other (their counts are
+# added up), and prints one line, "ACKS/S DROPS% COST SHORT%":
 #   ACKS/S  ACKs received per second of the run (-v period=SECONDS)
 #   DROPS%  the worse of DISCOVER-OFFER and REQUEST-ACK, from the counts
 #           (sent, received), not from perfdhcp's "drops ratio" (printed
@@ -13,8 +14,8 @@
 # place for `read`: a step without drops once read as "drops 114 %", its
 # cost). Checked on fixtures by parse_test.go.
 /^\*\*\*Statistics for: / { sec = $3; gsub(/\*/, "", sec) }
-/^sent packets:/     { sent[sec] = $3 + 0; seen[sec] = 1 }
-/^received packets:/ { rcvd[sec] = $3 + 0 }
+/^sent packets:/     { sent[sec] += $3; seen[sec] = 1 }
+/^received packets:/ { rcvd[sec] += $3 }
 function droppct(s) {
   if (!seen[s] || sent[s] <= 0) return 100
   if (rcvd[s] >= sent[s]) return 0
