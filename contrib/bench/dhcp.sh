@@ -39,6 +39,7 @@ PAIR_CPU=${PAIR_CPU:-1}
 # docs/performance.md two lowered both maxima (the load tool took more of
 # the cores than it freed). The pair rows always use one.
 PERF_PROCS=${PERF_PROCS:-1}
+((PERF_PROCS >= 1 && PERF_PROCS <= 100)) || { echo "dhcp bench: PERF_PROCS must be 1 to 100"; exit 2; }
 CLIENTS=60000
 HOOKS=${HOOKS:-/usr/lib/x86_64-linux-gnu/kea/hooks}
 
@@ -251,10 +252,10 @@ run() {
   # Each process relays from its own address (giaddr) with its own clients
   # (base MACs 00:0c:01:..., 00:0c:02:...); perfdhcp.awk adds up their counts.
   for ((p = 0; p < procs; p++)); do
-    local from=198.18.0.$((2 * p + 2))
-    ((procs > 1)) || from=br0
-    ip netns exec "$cli" timeout $((PERIOD + 20)) perfdhcp -4 -l "$from" -b "mac=00:0c:0$((p + 1)):00:00:00" \
-      -r "$(( ($2 + p) / procs ))" -R $((CLIENTS / procs)) -p "$PERIOD" -W 1000000 \
+    local from=(-l br0) # one process: perfdhcp's own base MAC, as before
+    ((procs == 1)) || from=(-l 198.18.0.$((2 * p + 2)) -b "mac=00:0c:$(printf %02x $((p + 1))):00:00:00")
+    ip netns exec "$cli" timeout $((PERIOD + 20)) perfdhcp -4 "${from[@]}" \
+      -r "$(( ($2 + procs - 1 - p) / procs ))" -R $((CLIENTS / procs)) -p "$PERIOD" -W 1000000 \
       -o 60,4772616e6473747265616d $to >"$work/perfdhcp.out.$p" 2>&1 &
     pids+=($!)
   done

@@ -37,6 +37,7 @@ cleanup() {
 trap cleanup EXIT
 
 PROCS=${SIPP_PROCS:-2}
+((PROCS >= 1)) || { echo "sip bench: SIPP_PROCS must be 1 or more"; exit 2; }
 # numbers.P.csv: sipp process P's share of the numbers (every PROCS-th).
 for ((p = 0; p < PROCS; p++)); do
   { echo SEQUENTIAL; for ((i = p; i < NUMBERS; i += PROCS)); do echo "$((20000 + i));"; done; } >"$work/numbers.$p.csv"
@@ -83,12 +84,14 @@ cputicks() {
 
 # sippload SERVER SCENARIO RATE CALLS -> "successful failed": PROCS sipp
 # processes at once, each with its share of RATE, CALLS and the numbers
-# (its own source port); their counts are summed.
+# (its own source port); their counts are summed. Process P's share of a
+# total T is ceil((T - P) / PROCS), the size of its numbers file for
+# NUMBERS: the shares add up to T.
 sippload() {
   local p pids=()
   for ((p = 0; p < PROCS; p++)); do
     (cd "$work" && timeout $((PERIOD + 60)) sipp -sf "$OLDPWD/contrib/bench/sip/$2" -inf "$work/numbers.$p.csv" \
-        -r "$(( ($3 + PROCS - 1) / PROCS ))" -m "$(( ($4 + p) / PROCS ))" -l 20000 -i $CLI -p 0 -nostdin -recv_timeout 2000 \
+        -r "$(( ($3 + PROCS - 1 - p) / PROCS ))" -m "$(( ($4 + PROCS - 1 - p) / PROCS ))" -l 20000 -i $CLI -p 0 -nostdin -recv_timeout 2000 \
         -timeout $((PERIOD + 30))s -max_socket 4096 -buff_size 4194304 "$(addr "$1")" >"$work/sipp.$p.out" 2>&1) &
     pids+=($!)
   done

@@ -112,6 +112,13 @@ func (f *udpFront) serve(data []byte, from *net.UDPAddr, out []byte) []byte {
 		f.toSipgo(data, from) // a response: sipgo's client transactions'
 		return nil
 	}
+	if bytes.HasPrefix(start, []byte("ACK ")) {
+		// An ACK here is the caller's to a 3xx or 4xx this front sent
+		// statelessly (no INVITE over UDP reaches a transaction): it is
+		// absorbed, so it is not parsed. Half of a redirected call's
+		// datagrams are ACKs.
+		return nil
+	}
 	msg, err := f.parser.ParseSIP(data)
 	if err != nil {
 		return nil
