@@ -68,9 +68,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 		sleep = 0
 		src := SourceKey(addrOf(c.RemoteAddr())) // an IPv6 peer by its /64
 		if why := l.take(src); why != "" {
-			_ = c.Close()
+			// Counted before the close: whoever sees the connection
+			// closed sees it counted too (TestListenerCaps read the
+			// count between the two once).
 			l.Refused.Add(1)
 			l.refuse(why)
+			_ = c.Close()
 			continue
 		}
 		return &guardedConn{Conn: c, l: l, src: src}, nil
