@@ -7,7 +7,9 @@
 //   - CoreDHCP starts one goroutine per datagram without bound; under load
 //     that is unbounded memory and latency. Here a fixed pool of workers
 //     takes datagrams from a queue bounded in count and in bytes (each kept
-//     at its own size); datagrams that find it full, or that waited past
+//     at its own size), the worker idle last first (workqueue.go: the few
+//     a light load needs serve it, and the rest of the pool is there for
+//     bursts and slow commits); datagrams that find it full, or that waited past
 //     MaxDelay, are dropped and counted (the client retransmits), so past
 //     saturation the server sheds load rather than answering all of it late.
 //
@@ -126,7 +128,7 @@ type Server struct {
 	opts      Options
 	log       *slog.Logger
 	listeners []*listener
-	queue     chan packet
+	queue     *workQueue[packet]
 	queued    atomic.Int64 // bytes in the queue
 	closing   atomic.Bool  // Close was called: queued work is dropped
 	wg        sync.WaitGroup
@@ -151,7 +153,7 @@ func defaultWorkers() int { return max(512, 64*runtime.GOMAXPROCS(0)) }
 // interface as the zone) and serves with the chain.
 func Start(addrs []net.UDPAddr, chain []handler.Handler4, opts Options) (*Server, error) {
 	opts.defaults()
-	s := &Server{handlers: chain, opts: opts, log: opts.Log, queue: make(chan packet, opts.Queue)}
+	s := &Server{handlers: chain, opts: opts, log: opts.Log, queue: newWorkQueue[packet](opts.Queue)}
 	for _, a := range addrs {
 		l, err := listen(a)
 		if err != nil {
@@ -226,7 +228,7 @@ func (s *Server) Close() error {
 		s.closing.Store(true)
 		s.closeListeners()
 		s.readers.Wait()
-		close(s.queue)
+		s.queue.Close()
 		s.wg.Wait()
 		for _, l := range s.listeners {
 			l.out.Close()
@@ -276,7 +278,7 @@ func (s *Server) admit(l *listener, m *ipv4.Message, now time.Time) {
 	case dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeInform:
 		limit = s.opts.NewQueue
 	}
-	if len(s.queue) >= limit || s.queued.Load()+int64(len(b)) > s.opts.QueueBytes {
+	if s.queue.Len() >= limit || s.queued.Load()+int64(len(b)) > s.opts.QueueBytes {
 		s.Dropped.Add(1)
 		return
 	}
@@ -289,9 +291,7 @@ func (s *Server) admit(l *listener, m *ipv4.Message, now time.Time) {
 		}
 	}
 	s.queued.Add(int64(len(b)))
-	select {
-	case s.queue <- p:
-	default:
+	if !s.queue.Push(p, limit) {
 		s.queued.Add(-int64(len(b)))
 		s.Dropped.Add(1)
 	}
@@ -323,7 +323,12 @@ func peekType(b []byte) dhcpv4.MessageType {
 
 func (s *Server) worker() {
 	defer s.wg.Done()
-	for p := range s.queue {
+	self := make(chan packet, 1)
+	for {
+		p, ok := s.queue.Pop(self)
+		if !ok {
+			return
+		}
 		s.queued.Add(-int64(len(p.buf)))
 		if s.closing.Load() || time.Since(p.at) > s.opts.MaxDelay {
 			s.Dropped.Add(1) // too late to be useful, or shutting down

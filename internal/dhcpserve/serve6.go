@@ -30,7 +30,7 @@ type Server6 struct {
 	opts      Options6
 	log       *slog.Logger
 	listeners []*listener6
-	queue     chan packet6
+	queue     *workQueue[packet6]
 	queued    atomic.Int64
 	closing   atomic.Bool
 	wg        sync.WaitGroup
@@ -70,7 +70,7 @@ type packet6 struct {
 // relays.
 func Start6(addrs []net.UDPAddr, chain []handler.Handler6, opts Options6) (*Server6, error) {
 	opts.defaults()
-	s := &Server6{handlers: chain, opts: opts, log: opts.Log, queue: make(chan packet6, opts.Queue)}
+	s := &Server6{handlers: chain, opts: opts, log: opts.Log, queue: newWorkQueue[packet6](opts.Queue)}
 	for _, a := range addrs {
 		l, err := listen6(a)
 		if err != nil {
@@ -194,7 +194,7 @@ func (s *Server6) Close() error {
 		s.closing.Store(true)
 		s.closeListeners()
 		s.readers.Wait()
-		close(s.queue)
+		s.queue.Close()
 		s.wg.Wait()
 		if n := s.Dropped.Load(); n > 0 {
 			s.log.Warn("DHCPv6 datagrams dropped: the queue was full, they waited too long, or lanteld was stopping", "count", n)
@@ -222,7 +222,7 @@ func (s *Server6) read(l *listener6) {
 		case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeInformationRequest:
 			limit = s.opts.NewQueue
 		}
-		if len(s.queue) >= limit || s.queued.Load()+int64(n) > s.opts.QueueBytes {
+		if s.queue.Len() >= limit || s.queued.Load()+int64(n) > s.opts.QueueBytes {
 			s.Dropped.Add(1)
 			continue
 		}
@@ -232,9 +232,7 @@ func (s *Server6) read(l *listener6) {
 			p.ifIndex = cm.IfIndex
 		}
 		s.queued.Add(int64(n))
-		select {
-		case s.queue <- p:
-		default:
+		if !s.queue.Push(p, limit) {
 			s.queued.Add(-int64(n))
 			s.Dropped.Add(1)
 		}
@@ -243,7 +241,12 @@ func (s *Server6) read(l *listener6) {
 
 func (s *Server6) worker() {
 	defer s.wg.Done()
-	for p := range s.queue {
+	self := make(chan packet6, 1)
+	for {
+		p, ok := s.queue.Pop(self)
+		if !ok {
+			return
+		}
 		s.queued.Add(-int64(len(p.buf)))
 		if s.closing.Load() || time.Since(p.at) > s.opts.MaxDelay {
 			s.Dropped.Add(1)
