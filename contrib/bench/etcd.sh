@@ -2,7 +2,8 @@
 # starts three etcd members (Debian's etcd-server) on 127.0.0.1 (inside
 # network namespace NETNS when given), ports 23790-23792 (clients) and
 # 23800-23802 (peers), and waits until they answer; etcd_stop stops them.
-# ETCD_ENDPOINTS is then the client URLs, comma-separated.
+# ETCD_ENDPOINTS is then the client URLs, comma-separated. ETCD_ARGS: more
+# arguments for each member (--enable-pprof to profile one under load).
 ETCD_ENDPOINTS=http://127.0.0.1:23790,http://127.0.0.1:23791,http://127.0.0.1:23792
 etcd_pids=()
 etcd_cluster() {
@@ -15,7 +16,7 @@ etcd_cluster() {
       --listen-client-urls http://127.0.0.1:$((23790 + i)) --advertise-client-urls http://127.0.0.1:$((23790 + i)) \
       --listen-peer-urls http://127.0.0.1:$((23800 + i)) --initial-advertise-peer-urls http://127.0.0.1:$((23800 + i)) \
       --initial-cluster "$init" --initial-cluster-state new --max-txn-ops 10000 \
-      --logger zap --log-level error >"$dir/etcd$i.log" 2>&1 &
+      --logger zap --log-level error ${ETCD_ARGS:-} >"$dir/etcd$i.log" 2>&1 &
     etcd_pids+=($!)
   done
   for _ in $(seq 100); do

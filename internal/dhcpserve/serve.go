@@ -324,6 +324,7 @@ func peekType(b []byte) dhcpv4.MessageType {
 func (s *Server) worker() {
 	defer s.wg.Done()
 	self := make(chan packet, 1)
+	reply := &dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 16)} // this worker's, reused (serve)
 	for {
 		p, ok := s.queue.Pop(self)
 		if !ok {
@@ -334,11 +335,14 @@ func (s *Server) worker() {
 			s.Dropped.Add(1) // too late to be useful, or shutting down
 			continue
 		}
-		s.serve(p)
+		s.serve(p, reply)
 	}
 }
 
-func (s *Server) serve(p packet) {
+// serve answers p. reply is the worker's message for its answers: reset
+// here, encoded before serve returns, and kept by nothing else (the chain's
+// handlers, CoreDHCP's and lantel's, hold no message past their return).
+func (s *Server) serve(p packet, reply *dhcpv4.DHCPv4) {
 	req, err := decode(p.buf) // p.buf is the request's own: its fields point into it
 	if err != nil {
 		s.log.Debug("dhcp: unparsable datagram", "from", p.peer, "err", err)
@@ -347,7 +351,7 @@ func (s *Server) serve(p packet) {
 	if req.OpCode != dhcpv4.OpcodeBootRequest {
 		return
 	}
-	resp := newReply(req)
+	resp := resetReply(reply, req)
 	switch mt := req.MessageType(); mt {
 	case dhcpv4.MessageTypeDiscover:
 		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeOffer))
