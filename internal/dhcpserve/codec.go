@@ -117,7 +117,7 @@ func newReply(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 	return resetReply(&dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 16)}, req)
 }
 
-// resetReply makes d (a reply already sent) newReply(req), keeping its
+// resetReply makes d (the last request's reply) newReply(req), keeping its
 // options map and the room in it: a worker answers every request with the
 // same message, and allocates no map for it (a map of 16 options was a
 // sixth of the bytes lanteld allocated per DORA).
@@ -127,6 +127,9 @@ func resetReply(d *dhcpv4.DHCPv4, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 		op = dhcpv4.OpcodeBootRequest
 	}
 	opts := d.Options
+	if opts == nil { // a handler took the map away
+		opts = make(dhcpv4.Options, 16)
+	}
 	clear(opts)
 	*d = dhcpv4.DHCPv4{
 		OpCode:        op,

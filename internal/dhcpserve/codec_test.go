@@ -73,6 +73,16 @@ func checkCodec(t *testing.T, b []byte) {
 	if !bytes.Equal(b, keep) {
 		t.Fatal("the datagram changed")
 	}
+	// A worker's reply, used for this request and reset for the next one,
+	// is what newReply would make: nothing of the last answer stays.
+	gr.UpdateOption(dhcpv4.OptRouter(net.IPv4(198, 18, 0, 1)))
+	gr.ServerHostName, gr.BootFileName = "tftp", "boot.cfg"
+	if r := resetReply(gr, got); !reflect.DeepEqual(r, wr) {
+		t.Fatalf("resetReply on a used reply:\n got %v\nwant %v", r, wr)
+	}
+	if r := resetReply(&dhcpv4.DHCPv4{}, got); !reflect.DeepEqual(r, wr) { // a handler left no map
+		t.Fatalf("resetReply without a map:\n got %v\nwant %v", r, wr)
+	}
 }
 
 func TestCodecAsDhcpv4(t *testing.T) {

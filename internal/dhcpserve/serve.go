@@ -7,11 +7,12 @@
 //   - CoreDHCP starts one goroutine per datagram without bound; under load
 //     that is unbounded memory and latency. Here a fixed pool of workers
 //     takes datagrams from a queue bounded in count and in bytes (each kept
-//     at its own size), the worker idle last first (workqueue.go: the few
-//     a light load needs serve it, and the rest of the pool is there for
-//     bursts and slow commits); datagrams that find it full, or that waited past
-//     MaxDelay, are dropped and counted (the client retransmits), so past
-//     saturation the server sheds load rather than answering all of it late.
+//     at its own size); the worker that became idle last takes the next
+//     one (workqueue.go: the few workers a light load needs serve it, the
+//     rest are there for bursts and slow commits). Datagrams that find the
+//     queue full, or that waited past MaxDelay, are dropped and counted
+//     (the client retransmits), so past saturation the server sheds load
+//     rather than answering all of it late.
 //
 // Datagrams are read in batches (recvmmsg) and judged as they are read,
 // before any parsing: what is not a BOOTREQUEST is dropped, and a
@@ -150,7 +151,9 @@ type Server struct {
 func defaultWorkers() int { return max(512, 64*runtime.GOMAXPROCS(0)) }
 
 // Start listens on addrs (CoreDHCP's server4.listen entries: an IP, and an
-// interface as the zone) and serves with the chain.
+// interface as the zone) and serves with the chain. A handler must not keep
+// the request or the reply it is given past its return: each worker reuses
+// its reply message for the next request.
 func Start(addrs []net.UDPAddr, chain []handler.Handler4, opts Options) (*Server, error) {
 	opts.defaults()
 	s := &Server{handlers: chain, opts: opts, log: opts.Log, queue: newWorkQueue[packet](opts.Queue)}
@@ -324,7 +327,7 @@ func peekType(b []byte) dhcpv4.MessageType {
 func (s *Server) worker() {
 	defer s.wg.Done()
 	self := make(chan packet, 1)
-	reply := &dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 16)} // this worker's, reused (serve)
+	var reply *dhcpv4.DHCPv4 // this worker's, reused (serve); made when first needed
 	for {
 		p, ok := s.queue.Pop(self)
 		if !ok {
@@ -334,6 +337,9 @@ func (s *Server) worker() {
 		if s.closing.Load() || time.Since(p.at) > s.opts.MaxDelay {
 			s.Dropped.Add(1) // too late to be useful, or shutting down
 			continue
+		}
+		if reply == nil {
+			reply = &dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 16)}
 		}
 		s.serve(p, reply)
 	}

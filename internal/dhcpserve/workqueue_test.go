@@ -24,6 +24,19 @@ func waitIdle[T any](t *testing.T, q *workQueue[T], k int) {
 	}
 }
 
+// waitGroup waits for wg, or fails the test: a worker that Close did not
+// end would hang it.
+func waitGroup(t *testing.T, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("workers still running after Close")
+	}
+}
+
 // TestWorkQueueLastIdleFirst: a datagram goes to the worker that became idle
 // last, so that a few workers serve a light load while the rest stay parked.
 func TestWorkQueueLastIdleFirst(t *testing.T) {
@@ -49,14 +62,19 @@ func TestWorkQueueLastIdleFirst(t *testing.T) {
 		if !q.Push(v, 4) {
 			t.Fatalf("push %d refused with workers idle", v)
 		}
-		r := <-got
+		var r [2]int
+		select {
+		case r = <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("datagram %d taken but no idle worker got it", v)
+		}
 		if r[0] != 2 {
 			t.Fatalf("datagram %d went to worker %d; the last idle (2) should take every one", v, r[0])
 		}
 		waitIdle(t, q, 3)
 	}
 	q.Close()
-	wg.Wait()
+	waitGroup(t, &wg)
 }
 
 // TestWorkQueueLimitAndClose: with no worker idle, datagrams wait in FIFO
@@ -93,10 +111,11 @@ func TestWorkQueueLimitAndClose(t *testing.T) {
 	}
 }
 
-// TestWorkQueueNothingLost: many pushes against workers that come and go
-// idle; every datagram taken is served exactly once, and Close ends them all.
+// TestWorkQueueNothingLost: several readers push at once against workers
+// that come and go idle; every datagram taken is served exactly once, and
+// Close ends them all.
 func TestWorkQueueNothingLost(t *testing.T) {
-	const workers, pushes = 8, 20000
+	const workers, readers, pushes = 8, 3, 20000
 	q := newWorkQueue[int](16)
 	seen := make([]int, pushes)
 	var mu sync.Mutex
@@ -117,26 +136,36 @@ func TestWorkQueueNothingLost(t *testing.T) {
 			}
 		}()
 	}
-	taken := 0
-	var want []int
-	for v := 0; v < pushes; v++ {
-		if q.Push(v, 16) {
-			taken++
-			want = append(want, v)
-		}
+	taken := make([][]int, readers)
+	var rg sync.WaitGroup
+	for r := 0; r < readers; r++ {
+		rg.Add(1)
+		go func() {
+			defer rg.Done()
+			for v := r; v < pushes; v += readers {
+				if q.Push(v, 16) {
+					taken[r] = append(taken[r], v)
+				}
+			}
+		}()
 	}
+	rg.Wait()
 	q.Close()
-	wg.Wait()
-	for _, v := range want {
-		if seen[v] != 1 {
-			t.Fatalf("datagram %d served %d times", v, seen[v])
+	waitGroup(t, &wg)
+	n := 0
+	for _, vs := range taken {
+		for _, v := range vs {
+			if seen[v] != 1 {
+				t.Fatalf("datagram %d served %d times", v, seen[v])
+			}
 		}
+		n += len(vs)
 	}
 	total := 0
 	for _, c := range seen {
 		total += c
 	}
-	if total != taken {
-		t.Fatalf("%d served, %d taken", total, taken)
+	if total != n || n == 0 {
+		t.Fatalf("%d served, %d taken", total, n)
 	}
 }
