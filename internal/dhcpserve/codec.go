@@ -35,10 +35,22 @@ var errShort = errors.New("dhcp: datagram shorter than a BOOTP header")
 // addresses and option values are slices of b: b must not change while the
 // message is in use.
 func decode(b []byte) (*dhcpv4.DHCPv4, error) {
+	return decodeInto(&dhcpv4.DHCPv4{}, b)
+}
+
+// decodeInto is decode into p, a message decoded before (a worker decodes
+// every request into the same one): p's options map is emptied and kept,
+// every other field is set anew. On an error p is left partly written.
+func decodeInto(p *dhcpv4.DHCPv4, b []byte) (*dhcpv4.DHCPv4, error) {
 	if len(b) < optionsAt {
 		return nil, errShort
 	}
-	p := &dhcpv4.DHCPv4{
+	opts := p.Options
+	if opts == nil {
+		opts = make(dhcpv4.Options, 8)
+	}
+	clear(opts)
+	*p = dhcpv4.DHCPv4{
 		OpCode:     dhcpv4.OpcodeType(b[0]),
 		HWType:     iana.HWType(b[1]),
 		HopCount:   b[3],
@@ -60,7 +72,7 @@ func decode(b []byte) (*dhcpv4.DHCPv4, error) {
 	if [4]byte(b[headerLen:optionsAt]) != magicCookie {
 		return nil, fmt.Errorf("malformed DHCP packet: got magic cookie %v, want %v", b[headerLen:optionsAt], magicCookie[:])
 	}
-	p.Options = make(dhcpv4.Options, 8)
+	p.Options = opts
 	if err := decodeOptions(p.Options, b[optionsAt:]); err != nil {
 		return nil, err
 	}

@@ -57,6 +57,13 @@ func checkCodec(t *testing.T, b []byte) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("decode:\n got %v\nwant %v", got, want)
 	}
+	// A worker's request message, decoded into again: nothing of the last
+	// request stays.
+	used := &dhcpv4.DHCPv4{Options: dhcpv4.Options{12: []byte("old"), 82: []byte{1, 1, 0}},
+		ServerHostName: "old", YourIPAddr: net.IPv4(198, 18, 9, 9), HopCount: 3}
+	if again, err := decodeInto(used, b); err != nil || !reflect.DeepEqual(again, want) {
+		t.Fatalf("decodeInto a used message (%v):\n got %v\nwant %v", err, again, want)
+	}
 	wr, _ := dhcpv4.NewReplyFromRequest(want)
 	gr := newReply(got)
 	if !reflect.DeepEqual(gr, wr) {

@@ -327,7 +327,7 @@ func peekType(b []byte) dhcpv4.MessageType {
 func (s *Server) worker() {
 	defer s.wg.Done()
 	self := make(chan packet, 1)
-	var reply *dhcpv4.DHCPv4 // this worker's, reused (serve); made when first needed
+	var req, reply *dhcpv4.DHCPv4 // this worker's, reused (serve); made when first needed
 	for {
 		p, ok := s.queue.Pop(self)
 		if !ok {
@@ -339,17 +339,18 @@ func (s *Server) worker() {
 			continue
 		}
 		if reply == nil {
-			reply = &dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 16)}
+			req, reply = &dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 8)}, &dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 16)}
 		}
-		s.serve(p, reply)
+		s.serve(p, req, reply)
 	}
 }
 
-// serve answers p. reply is the worker's message for its answers: reset
-// here, encoded before serve returns, and kept by nothing else (the chain's
-// handlers, CoreDHCP's and lantel's, hold no message past their return).
-func (s *Server) serve(p packet, reply *dhcpv4.DHCPv4) {
-	req, err := decode(p.buf) // p.buf is the request's own: its fields point into it
+// serve answers p. into and reply are the worker's messages for its
+// requests and its answers: set anew here, done with when serve returns
+// (the reply encoded), and kept by nothing else (the chain's handlers,
+// CoreDHCP's and lantel's, hold no message past their return).
+func (s *Server) serve(p packet, into, reply *dhcpv4.DHCPv4) {
+	req, err := decodeInto(into, p.buf) // p.buf is the request's own: its fields point into it
 	if err != nil {
 		s.log.Debug("dhcp: unparsable datagram", "from", p.peer, "err", err)
 		return
