@@ -37,6 +37,23 @@ func waitGroup(t *testing.T, wg *sync.WaitGroup) {
 	}
 }
 
+// startWorker runs a worker of q, as dhcpserve's are, that hands each
+// datagram to serve; wg is done when Close ended it.
+func startWorker(q *workQueue[int], wg *sync.WaitGroup, serve func(int)) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		self := make(chan int, 1)
+		for {
+			v, ok := q.Pop(self)
+			if !ok {
+				return
+			}
+			serve(v)
+		}
+	}()
+}
+
 // TestWorkQueueLastIdleFirst: a datagram goes to the worker that became idle
 // last, so that a few workers serve a light load while the rest stay parked.
 func TestWorkQueueLastIdleFirst(t *testing.T) {
@@ -44,18 +61,7 @@ func TestWorkQueueLastIdleFirst(t *testing.T) {
 	got := make(chan [2]int, 3)
 	var wg sync.WaitGroup
 	for w := 0; w < 3; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			self := make(chan int, 1)
-			for {
-				v, ok := q.Pop(self)
-				if !ok {
-					return
-				}
-				got <- [2]int{w, v}
-			}
-		}()
+		startWorker(q, &wg, func(v int) { got <- [2]int{w, v} })
 		waitIdle(t, q, w+1) // worker w parks w-th
 	}
 	for v := 1; v <= 3; v++ {
@@ -121,20 +127,11 @@ func TestWorkQueueNothingLost(t *testing.T) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			self := make(chan int, 1)
-			for {
-				v, ok := q.Pop(self)
-				if !ok {
-					return
-				}
-				mu.Lock()
-				seen[v]++
-				mu.Unlock()
-			}
-		}()
+		startWorker(q, &wg, func(v int) {
+			mu.Lock()
+			seen[v]++
+			mu.Unlock()
+		})
 	}
 	taken := make([][]int, readers)
 	var rg sync.WaitGroup
