@@ -139,7 +139,7 @@ func resetReply(d *dhcpv4.DHCPv4, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 		op = dhcpv4.OpcodeBootRequest
 	}
 	opts := d.Options
-	if opts == nil { // a handler took the map away
+	if opts == nil { // a worker's first reply, or a handler took the map away
 		opts = make(dhcpv4.Options, 16)
 	}
 	clear(opts)

@@ -327,7 +327,9 @@ func peekType(b []byte) dhcpv4.MessageType {
 func (s *Server) worker() {
 	defer s.wg.Done()
 	self := make(chan packet, 1)
-	var req, reply *dhcpv4.DHCPv4 // this worker's, reused (serve); made when first needed
+	// This worker's request and reply, reused (serve); their options maps
+	// are made when they are first needed (decodeInto, resetReply).
+	var req, reply dhcpv4.DHCPv4
 	for {
 		p, ok := s.queue.Pop(self)
 		if !ok {
@@ -338,10 +340,7 @@ func (s *Server) worker() {
 			s.Dropped.Add(1) // too late to be useful, or shutting down
 			continue
 		}
-		if reply == nil {
-			req, reply = &dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 8)}, &dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 16)}
-		}
-		s.serve(p, req, reply)
+		s.serve(p, &req, &reply)
 	}
 }
 
