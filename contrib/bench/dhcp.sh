@@ -259,7 +259,20 @@ run() {
       -o 60,4772616e6473747265616d $to >"$work/perfdhcp.out.$p" 2>&1 &
     pids+=($!)
   done
+  # PROFILE: a CPU profile of each etcd member over the step (the members
+  # serve pprof when PROFILE is set: need_etcd).
+  local prof=() i
+  if [ -n "${PROFILE:-}" ]; then
+    case $1 in etcd|pair)
+      for i in 0 1 2; do
+        ip netns exec "$srv" curl -s -m $((PERIOD + 10)) -o "$work/cpu.$1.$2.member$i.prof" \
+          "http://127.0.0.1:$((23790 + i))/debug/pprof/profile?seconds=$((PERIOD > 2 ? PERIOD - 1 : 1))" &
+        prof+=($!)
+      done ;;
+    esac
+  fi
   wait "${pids[@]}" || true
+  ((${#prof[@]} == 0)) || wait "${prof[@]}" || true
   out=$(for ((p = 0; p < procs; p++)); do cat "$work/perfdhcp.out.$p"; done)
   local c1; c1=$(cputicks)
   case $1 in etcd|pair) e1=$(etcdticks) ;; esac
@@ -295,7 +308,8 @@ step() { # SERVER OFFERED GOT DROPS COST SHORT ETCDCOST
 
 # LANTELD_ARGS: more arguments for lanteld. PROFILE=1 (with KEEP=1): a CPU
 # profile of each lanteld run, cpu.<row>[.<node>].<time>.prof in the kept
-# directory.
+# directory, and on the etcd rows one of each member over each step,
+# cpu.<row>.<rate>.member<i>.prof (go tool pprof $(command -v etcd) FILE).
 # COST=RATE: only the cost per DORA of each server at that offered rate
 # (below saturation), medians of RUNS (3) rounds, the servers alternating.
 # COST_SERVERS may name "old": the lanteld in OLD_BIN (an earlier build), to
@@ -305,7 +319,9 @@ step() { # SERVER OFFERED GOT DROPS COST SHORT ETCDCOST
 need_etcd() {
   local server
   for server in "$@"; do
-    case $server in etcd|pair) [ ${#etcd_pids[@]} -gt 0 ] || etcd_cluster "$work" "$srv" ;; esac
+    case $server in etcd|pair)
+      [ ${#etcd_pids[@]} -gt 0 ] || ETCD_ARGS="${ETCD_ARGS:-}${PROFILE:+ --enable-pprof}" etcd_cluster "$work" "$srv" ;;
+    esac
   done
 }
 

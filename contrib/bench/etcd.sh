@@ -3,7 +3,8 @@
 # network namespace NETNS when given), ports 23790-23792 (clients) and
 # 23800-23802 (peers), and waits until they answer; etcd_stop stops them.
 # ETCD_ENDPOINTS is then the client URLs, comma-separated. ETCD_ARGS: more
-# arguments for each member (--enable-pprof to profile one under load).
+# arguments for each member (dhcp.sh's PROFILE adds --enable-pprof and
+# profiles each one under load).
 ETCD_ENDPOINTS=http://127.0.0.1:23790,http://127.0.0.1:23791,http://127.0.0.1:23792
 etcd_pids=()
 etcd_cluster() {
