@@ -32,6 +32,12 @@ RATES=${RATES:-"2000 4000 6000 8000 10000 13000 16000 20000 25000 30000"}
 ETCD_RATES=${ETCD_RATES:-"500 1000 1500 2000 3000 4000 6000 8000"}
 PAIR_RATES=${PAIR_RATES:-"250 500 1000 1500 2000 3000 4000 6000 8000"}
 PAIR_CPU=${PAIR_CPU:-1}
+# SERVER_CPU: run the single-server rows (kea, lanteld, old) on that core
+# (taskset), as the pairs run on PAIR_CPU. Unpinned, lanteld's maximum
+# is about what one perfdhcp can send, so its 1.5 x and 2 x steps are not
+# measured; pinned, each server's maximum is lower and the load tool can
+# offer twice it.
+SERVER_CPU=${SERVER_CPU:-}
 # PERF_PROCS: perfdhcp processes for the single-server rows (default 1),
 # each with its share of the rate and of the clients, from an address of
 # its own (198.18.0.2, .4, ...), for a machine where one perfdhcp (one
@@ -190,7 +196,7 @@ start() {
     lanteld|old)
       [ "$1" = old ] && bin=$OLD_BIN
       lantel_yaml 0 > "$work/lantel0.yaml"
-      launch server "" "$bin/lanteld" -c "$work/lantel0.yaml" ${LANTELD_ARGS:-} \
+      launch server "$SERVER_CPU" "$bin/lanteld" -c "$work/lantel0.yaml" ${LANTELD_ARGS:-} \
         ${PROFILE:+-cpuprofile "$work/cpu.$1.$(date +%s).prof"} ;;
     etcd|pair)
       local nodes=0 cpu="" etcd_prefix
@@ -203,7 +209,7 @@ start() {
       done ;;
     kea)
       kea_json > "$work/kea.json"
-      launch server "" kea-dhcp4 -c "$work/kea.json" ;;
+      launch server "$SERVER_CPU" kea-dhcp4 -c "$work/kea.json" ;;
     keaha)
       for role in primary standby; do
         kea_json "$role" > "$work/kea-$role.json"
@@ -378,7 +384,7 @@ search() {
   echo "$best $bestrate$over"
 }
 
-echo "DHCPv4 full DORA, perfdhcp -R $CLIENTS, ${PERIOD}s per step, < 1 % drops (DO and RA)"
+echo "DHCPv4 full DORA, perfdhcp -R $CLIENTS, ${PERIOD}s per step, < 1 % drops (DO and RA)${SERVER_CPU:+, kea and lanteld on CPU $SERVER_CPU}"
 declare -A res
 servers=()
 if [ -n "${SERVERS:-}" ]; then
