@@ -3,6 +3,7 @@ package udpbatch
 import (
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 
 	"golang.org/x/net/ipv4"
@@ -82,6 +83,15 @@ func (s *Sender) loop() {
 	for o := range s.ch {
 		out = out[:0]
 		add(o)
+		// Nothing else queued yet: let the goroutines that are about to
+		// queue theirs (the other workers' replies) run first, once, so
+		// that one sendmmsg carries them all. Under DHCP load at 8,000
+		// DORA/s this took the datagrams per sendmmsg from 1.65 to 4.7,
+		// and lanteld's CPU per DORA down by 2-4 % (docs/performance.md);
+		// a yield costs no system call and no timer.
+		if len(s.ch) == 0 {
+			runtime.Gosched()
+		}
 	more:
 		for len(out) < Batch {
 			select {
