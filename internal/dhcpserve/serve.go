@@ -109,7 +109,6 @@ type packet struct {
 	ifIndex int
 	peer    *net.UDPAddr
 	l       *listener
-	at      time.Time
 }
 
 type listener struct {
@@ -129,9 +128,7 @@ type Server struct {
 	opts      Options
 	log       *slog.Logger
 	listeners []*listener
-	queue     *workQueue[packet]
-	queued    atomic.Int64 // bytes in the queue
-	closing   atomic.Bool  // Close was called: queued work is dropped
+	queue     *workQueue[packet] // admission and shedding (workqueue.go)
 	wg        sync.WaitGroup
 	readers   sync.WaitGroup
 	closeOnce sync.Once
@@ -156,7 +153,8 @@ func defaultWorkers() int { return max(512, 64*runtime.GOMAXPROCS(0)) }
 // its reply message for the next request.
 func Start(addrs []net.UDPAddr, chain []handler.Handler4, opts Options) (*Server, error) {
 	opts.defaults()
-	s := &Server{handlers: chain, opts: opts, log: opts.Log, queue: newWorkQueue[packet](opts.Queue)}
+	s := &Server{handlers: chain, opts: opts, log: opts.Log}
+	s.queue = newWorkQueue[packet](opts.Queueing, &s.Dropped)
 	for _, a := range addrs {
 		l, err := listen(a)
 		if err != nil {
@@ -228,10 +226,9 @@ func (s *Server) Addrs() []Bound {
 // goroutine has stopped: quickly, whatever the queue held.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
-		s.closing.Store(true)
+		s.queue.Close()
 		s.closeListeners()
 		s.readers.Wait()
-		s.queue.Close()
 		s.wg.Wait()
 		for _, l := range s.listeners {
 			l.out.Close()
@@ -276,16 +273,12 @@ func (s *Server) admit(l *listener, m *ipv4.Message, now time.Time) {
 	if m.Flags&unix.MSG_TRUNC != 0 || len(b) < optionsAt || b[0] != byte(dhcpv4.OpcodeBootRequest) {
 		return
 	}
-	limit := s.opts.Queue
-	switch peekType(b) {
-	case dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeInform:
-		limit = s.opts.NewQueue
-	}
-	if s.queue.Len() >= limit || s.queued.Load()+int64(len(b)) > s.opts.QueueBytes {
-		s.Dropped.Add(1)
+	mt := peekType(b)
+	fresh := mt == dhcpv4.MessageTypeDiscover || mt == dhcpv4.MessageTypeInform
+	if !s.queue.Room(len(b), fresh) {
 		return
 	}
-	p := packet{buf: bytes.Clone(b), l: l, at: now}
+	p := packet{buf: bytes.Clone(b), l: l}
 	p.peer, _ = m.Addr.(*net.UDPAddr)
 	if len(m.OOB) > 0 && m.NN > 0 {
 		var cm ipv4.ControlMessage
@@ -293,11 +286,7 @@ func (s *Server) admit(l *listener, m *ipv4.Message, now time.Time) {
 			p.ifIndex = cm.IfIndex
 		}
 	}
-	s.queued.Add(int64(len(b)))
-	if !s.queue.Push(p, limit) {
-		s.queued.Add(-int64(len(b)))
-		s.Dropped.Add(1)
-	}
+	s.queue.Push(p, len(b), fresh, now)
 }
 
 // peekType is the message type (option 53) of a BOOTREQUEST, read without
@@ -326,7 +315,7 @@ func peekType(b []byte) dhcpv4.MessageType {
 
 func (s *Server) worker() {
 	defer s.wg.Done()
-	self := make(chan packet, 1)
+	self := make(chan queued[packet], 1)
 	// This worker's request and reply, reused (serve); their options maps
 	// are made when they are first needed (decodeInto, resetReply).
 	var req, reply dhcpv4.DHCPv4
@@ -334,11 +323,6 @@ func (s *Server) worker() {
 		p, ok := s.queue.Pop(self)
 		if !ok {
 			return
-		}
-		s.queued.Add(-int64(len(p.buf)))
-		if s.closing.Load() || time.Since(p.at) > s.opts.MaxDelay {
-			s.Dropped.Add(1) // too late to be useful, or shutting down
-			continue
 		}
 		s.serve(p, &req, &reply)
 	}

@@ -30,9 +30,7 @@ type Server6 struct {
 	opts      Options6
 	log       *slog.Logger
 	listeners []*listener6
-	queue     *workQueue[packet6]
-	queued    atomic.Int64
-	closing   atomic.Bool
+	queue     *workQueue[packet6] // admission and shedding (workqueue.go)
 	wg        sync.WaitGroup
 	readers   sync.WaitGroup
 	closeOnce sync.Once
@@ -60,7 +58,6 @@ type packet6 struct {
 	ifIndex int
 	peer    *net.UDPAddr
 	l       *listener6
-	at      time.Time
 }
 
 // Start6 listens on addrs (CoreDHCP's server6.listen entries: an IPv6
@@ -70,7 +67,8 @@ type packet6 struct {
 // relays.
 func Start6(addrs []net.UDPAddr, chain []handler.Handler6, opts Options6) (*Server6, error) {
 	opts.defaults()
-	s := &Server6{handlers: chain, opts: opts, log: opts.Log, queue: newWorkQueue[packet6](opts.Queue)}
+	s := &Server6{handlers: chain, opts: opts, log: opts.Log}
+	s.queue = newWorkQueue[packet6](opts.Queueing, &s.Dropped)
 	for _, a := range addrs {
 		l, err := listen6(a)
 		if err != nil {
@@ -191,10 +189,9 @@ func (s *Server6) Addrs() []Bound {
 // handled finish and returns when every goroutine has stopped.
 func (s *Server6) Close() error {
 	s.closeOnce.Do(func() {
-		s.closing.Store(true)
+		s.queue.Close()
 		s.closeListeners()
 		s.readers.Wait()
-		s.queue.Close()
 		s.wg.Wait()
 		if n := s.Dropped.Load(); n > 0 {
 			s.log.Warn("DHCPv6 datagrams dropped: the queue was full, they waited too long, or lanteld was stopping", "count", n)
@@ -215,42 +212,30 @@ func (s *Server6) read(l *listener6) {
 			s.log.Warn("dhcpv6 read", "err", err)
 			continue
 		}
-		limit := s.opts.Queue
-		switch peekType6(buf[:n], 0) {
-		case 0:
+		mt := peekType6(buf[:n], 0)
+		if mt == 0 {
 			continue // a server's message, or not DHCPv6: unread
-		case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeInformationRequest:
-			limit = s.opts.NewQueue
 		}
-		if s.queue.Len() >= limit || s.queued.Load()+int64(n) > s.opts.QueueBytes {
-			s.Dropped.Add(1)
+		fresh := mt == dhcpv6.MessageTypeSolicit || mt == dhcpv6.MessageTypeInformationRequest
+		if !s.queue.Room(n, fresh) {
 			continue
 		}
-		p := packet6{buf: bytes.Clone(buf[:n]), l: l, at: time.Now()}
+		p := packet6{buf: bytes.Clone(buf[:n]), l: l}
 		p.peer, _ = peer.(*net.UDPAddr)
 		if cm != nil {
 			p.ifIndex = cm.IfIndex
 		}
-		s.queued.Add(int64(n))
-		if !s.queue.Push(p, limit) {
-			s.queued.Add(-int64(n))
-			s.Dropped.Add(1)
-		}
+		s.queue.Push(p, n, fresh, time.Now())
 	}
 }
 
 func (s *Server6) worker() {
 	defer s.wg.Done()
-	self := make(chan packet6, 1)
+	self := make(chan queued[packet6], 1)
 	for {
 		p, ok := s.queue.Pop(self)
 		if !ok {
 			return
-		}
-		s.queued.Add(-int64(len(p.buf)))
-		if s.closing.Load() || time.Since(p.at) > s.opts.MaxDelay {
-			s.Dropped.Add(1)
-			continue
 		}
 		s.serve(p)
 	}

@@ -2,6 +2,7 @@ package dhcpserve
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -43,7 +44,7 @@ func startWorker(q *workQueue[int], wg *sync.WaitGroup, serve func(int)) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		self := make(chan int, 1)
+		self := make(chan queued[int], 1)
 		for {
 			v, ok := q.Pop(self)
 			if !ok {
@@ -54,10 +55,18 @@ func startWorker(q *workQueue[int], wg *sync.WaitGroup, serve func(int)) {
 	}()
 }
 
+// testQueue is a queue of ints under rules (defaults filled in), with the
+// counter its drops go to.
+func testQueue(rules Queueing) (*workQueue[int], *atomic.Uint64) {
+	rules.defaults()
+	var dropped atomic.Uint64
+	return newWorkQueue[int](rules, &dropped), &dropped
+}
+
 // TestWorkQueueLastIdleFirst: a datagram goes to the worker that became idle
 // last, so that a few workers serve a light load while the rest stay parked.
 func TestWorkQueueLastIdleFirst(t *testing.T) {
-	q := newWorkQueue[int](4)
+	q, _ := testQueue(Queueing{Queue: 4})
 	got := make(chan [2]int, 3)
 	var wg sync.WaitGroup
 	for w := 0; w < 3; w++ {
@@ -65,7 +74,7 @@ func TestWorkQueueLastIdleFirst(t *testing.T) {
 		waitIdle(t, q, w+1) // worker w parks w-th
 	}
 	for v := 1; v <= 3; v++ {
-		if !q.Push(v, 4) {
+		if !q.Push(v, 100, false, time.Now()) {
 			t.Fatalf("push %d refused with workers idle", v)
 		}
 		var r [2]int
@@ -83,46 +92,95 @@ func TestWorkQueueLastIdleFirst(t *testing.T) {
 	waitGroup(t, &wg)
 }
 
-// TestWorkQueueLimitAndClose: with no worker idle, datagrams wait in FIFO
-// order up to the limit; after Close nothing is taken and what waits is
-// still handed out, then workers are told to stop.
-func TestWorkQueueLimitAndClose(t *testing.T) {
-	q := newWorkQueue[int](3)
-	for v := 1; v <= 2; v++ {
-		if !q.Push(v, 2) {
-			t.Fatalf("push %d refused below the limit", v)
+// TestWorkQueueAdmission: with no worker idle, a datagram that begins an
+// exchange waits only while fewer than NewQueue do, any other while fewer
+// than Queue do, and only while the bytes waiting stay within QueueBytes;
+// Room says the same before the copy. Every refusal is counted, and what
+// waits is handed out in FIFO order.
+func TestWorkQueueAdmission(t *testing.T) {
+	q, dropped := testQueue(Queueing{Queue: 4, NewQueue: 2, QueueBytes: 1000, MaxDelay: time.Minute})
+	now := time.Now()
+	steps := []struct {
+		v, size int
+		fresh   bool
+		taken   bool
+	}{
+		{1, 100, true, true},
+		{2, 100, true, true},
+		{3, 100, true, false},  // two wait: NewQueue reached
+		{3, 100, false, true},  // any other still fits
+		{4, 800, false, false}, // 300 + 800 bytes > QueueBytes
+		{4, 700, false, true},  // exactly 1000 bytes
+		{5, 1, false, false},   // four wait: Queue reached
+	}
+	var want uint64
+	for _, st := range steps {
+		if room := q.Room(st.size, st.fresh); room != st.taken {
+			t.Fatalf("Room(%d bytes, fresh %v) = %v with %d waiting (%d bytes), want %v", st.size, st.fresh, room, q.length.Load(), q.bytes.Load(), st.taken)
+		}
+		if !st.taken {
+			want++ // Room counted it; a reader stops there
+			if q.Push(st.v, st.size, st.fresh, now) {
+				t.Fatalf("push of %d (%d bytes, fresh %v) taken past the rules", st.v, st.size, st.fresh)
+			}
+			want++
+		} else if !q.Push(st.v, st.size, st.fresh, now) {
+			t.Fatalf("push of %d (%d bytes, fresh %v) refused", st.v, st.size, st.fresh)
+		}
+		if got := dropped.Load(); got != want {
+			t.Fatalf("after %d: %d counted dropped, want %d", st.v, got, want)
 		}
 	}
-	if q.Push(3, 2) || q.Len() != 2 {
-		t.Fatalf("a push past the limit of 2 was taken (Len %d)", q.Len())
-	}
-	if !q.Push(3, 5) { // a limit above the size is the size
-		t.Fatal("push refused below the size")
-	}
-	if q.Push(4, 5) {
-		t.Fatal("push taken past the queue's size")
-	}
-	q.Close()
-	if q.Push(5, 5) {
-		t.Fatal("push taken after Close")
-	}
-	self := make(chan int, 1)
-	for want := 1; want <= 3; want++ {
+	self := make(chan queued[int], 1)
+	for want := 1; want <= 4; want++ {
 		if v, ok := q.Pop(self); !ok || v != want {
 			t.Fatalf("Pop = %d, %v; want %d in FIFO order", v, ok, want)
 		}
 	}
-	if _, ok := q.Pop(self); ok {
-		t.Fatal("Pop after Close with nothing queued did not report the end")
+	if q.length.Load() != 0 || q.bytes.Load() != 0 {
+		t.Fatalf("empty queue counts %d datagrams, %d bytes", q.length.Load(), q.bytes.Load())
+	}
+}
+
+// TestWorkQueueSheds: a datagram that waited past MaxDelay is dropped and
+// counted when a worker comes to it, and the next one is served; after
+// Close nothing is taken, what still waits is dropped and counted, and the
+// workers are told to stop.
+func TestWorkQueueSheds(t *testing.T) {
+	q, dropped := testQueue(Queueing{Queue: 8, MaxDelay: time.Second})
+	now := time.Now()
+	q.Push(1, 10, false, now.Add(-2*time.Second)) // waited too long
+	q.Push(2, 10, false, now)
+	self := make(chan queued[int], 1)
+	if v, ok := q.Pop(self); !ok || v != 2 {
+		t.Fatalf("Pop = %d, %v; want 2 (1 waited past MaxDelay)", v, ok)
+	}
+	if dropped.Load() != 1 {
+		t.Fatalf("%d counted dropped, want 1 (the late one)", dropped.Load())
+	}
+	q.Push(3, 10, false, now)
+	q.Push(4, 10, false, now)
+	q.Close()
+	if q.Push(5, 10, false, now) {
+		t.Fatal("push taken after Close")
+	}
+	if v, ok := q.Pop(self); ok {
+		t.Fatalf("Pop after Close served %d; what waits is dropped", v)
+	}
+	if dropped.Load() != 4 {
+		t.Fatalf("%d counted dropped, want 4 (1 late, 2 queued at Close, 1 pushed after)", dropped.Load())
+	}
+	if q.bytes.Load() != 0 {
+		t.Fatalf("%d bytes counted after everything left", q.bytes.Load())
 	}
 }
 
 // TestWorkQueueNothingLost: several readers push at once against workers
-// that come and go idle; every datagram taken is served exactly once, and
-// Close ends them all.
+// that come and go idle; every datagram taken is served exactly once, every
+// other is counted dropped, and Close ends them all.
 func TestWorkQueueNothingLost(t *testing.T) {
 	const workers, readers, pushes = 8, 3, 20000
-	q := newWorkQueue[int](16)
+	q, dropped := testQueue(Queueing{Queue: 16, QueueBytes: 16 * 100, MaxDelay: time.Minute})
 	seen := make([]int, pushes)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -140,29 +198,32 @@ func TestWorkQueueNothingLost(t *testing.T) {
 		go func() {
 			defer rg.Done()
 			for v := r; v < pushes; v += readers {
-				if q.Push(v, 16) {
+				if q.Push(v, 100, false, time.Now()) {
 					taken[r] = append(taken[r], v)
 				}
 			}
 		}()
 	}
 	rg.Wait()
+	for q.length.Load() > 0 { // let the workers serve what waits before Close drops it
+		time.Sleep(time.Millisecond)
+	}
 	q.Close()
 	waitGroup(t, &wg)
 	n := 0
 	for _, vs := range taken {
 		for _, v := range vs {
-			if seen[v] != 1 {
+			if seen[v] > 1 {
 				t.Fatalf("datagram %d served %d times", v, seen[v])
 			}
 		}
 		n += len(vs)
 	}
-	total := 0
+	served := 0
 	for _, c := range seen {
-		total += c
+		served += c
 	}
-	if total != n || n == 0 {
-		t.Fatalf("%d served, %d taken", total, n)
+	if served == 0 || served+int(dropped.Load()) != pushes {
+		t.Fatalf("%d served + %d dropped of %d pushed (%d taken)", served, dropped.Load(), pushes, n)
 	}
 }
