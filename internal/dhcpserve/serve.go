@@ -134,7 +134,11 @@ type Server struct {
 	closeOnce sync.Once
 	bound     sync.Map // ifindex -> []handler.Handler4
 
-	Dropped        atomic.Uint64 // datagrams dropped: the queue was full, or they waited past MaxDelay
+	// Dropped counts the datagrams dropped unanswered: refused by the
+	// queue (too many or too many bytes waiting), shed by it (waited past
+	// MaxDelay, or still queued at Close), or a reply the send queue had no
+	// room for.
+	Dropped        atomic.Uint64
 	ForgedReleases atomic.Uint64 // RELEASEs ignored: not from the released address
 }
 
@@ -275,7 +279,7 @@ func (s *Server) admit(l *listener, m *ipv4.Message, now time.Time) {
 	}
 	mt := peekType(b)
 	fresh := mt == dhcpv4.MessageTypeDiscover || mt == dhcpv4.MessageTypeInform
-	if !s.queue.Room(len(b), fresh) {
+	if !s.queue.Admits(len(b), fresh) {
 		return
 	}
 	p := packet{buf: bytes.Clone(b), l: l}

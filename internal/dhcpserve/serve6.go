@@ -36,7 +36,10 @@ type Server6 struct {
 	closeOnce sync.Once
 	bound     sync.Map // ifindex -> []handler.Handler6
 
-	Dropped atomic.Uint64 // datagrams dropped: the queue was full, or they waited past MaxDelay
+	// Dropped counts the datagrams dropped unanswered: refused by the
+	// queue (too many or too many bytes waiting) or shed by it (waited past
+	// MaxDelay, or still queued at Close).
+	Dropped atomic.Uint64
 }
 
 // Options6 configure a Server6: the same queueing as DHCPv4's (Queueing);
@@ -217,7 +220,7 @@ func (s *Server6) read(l *listener6) {
 			continue // a server's message, or not DHCPv6: unread
 		}
 		fresh := mt == dhcpv6.MessageTypeSolicit || mt == dhcpv6.MessageTypeInformationRequest
-		if !s.queue.Room(n, fresh) {
+		if !s.queue.Admits(n, fresh) {
 			continue
 		}
 		p := packet6{buf: bytes.Clone(buf[:n]), l: l}

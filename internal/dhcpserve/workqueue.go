@@ -69,10 +69,11 @@ func (q *workQueue[T]) limit(fresh bool) int {
 	return q.opts.Queue
 }
 
-// Room is a reader's cheap look, before it copies a datagram of size bytes
-// out of its read buffer, at whether Push would take it; a datagram it
-// turns away is counted as dropped. Push judges again under the lock.
-func (q *workQueue[T]) Room(size int, fresh bool) bool {
+// Admits is a reader's cheap look, before it copies a datagram of size
+// bytes out of its read buffer, at whether Push would take it. Not a pure
+// query: a datagram it turns away is counted as dropped, and the reader
+// then lets it go. Push judges again under the lock.
+func (q *workQueue[T]) Admits(size int, fresh bool) bool {
 	if q.length.Load() >= int64(q.limit(fresh)) || q.bytes.Load()+int64(size) > q.opts.QueueBytes {
 		q.dropped.Add(1)
 		return false
@@ -99,7 +100,9 @@ func (q *workQueue[T]) Push(v T, size int, fresh bool, at time.Time) bool {
 		w <- e // buffered: the worker may not have reached its receive yet
 		return true
 	}
-	if q.n >= q.limit(fresh) || q.bytes.Load()+int64(size) > q.opts.QueueBytes {
+	// defaults keeps NewQueue <= Queue, the ring's size; the min keeps a
+	// slip there from overwriting a datagram that waits.
+	if q.n >= min(q.limit(fresh), len(q.buf)) || q.bytes.Load()+int64(size) > q.opts.QueueBytes {
 		q.mu.Unlock()
 		q.dropped.Add(1)
 		return false

@@ -92,34 +92,62 @@ func TestWorkQueueLastIdleFirst(t *testing.T) {
 	waitGroup(t, &wg)
 }
 
+// popWithin is q.Pop on a worker's channel, failing the test when it does
+// not return within 5 s (a broken rule would otherwise hang it).
+func popWithin(t *testing.T, q *workQueue[int], self chan queued[int]) (int, bool) {
+	t.Helper()
+	type popped struct {
+		v  int
+		ok bool
+	}
+	c := make(chan popped, 1)
+	go func() { v, ok := q.Pop(self); c <- popped{v, ok} }()
+	select {
+	case p := <-c:
+		return p.v, p.ok
+	case <-time.After(5 * time.Second):
+		t.Fatal("Pop did not return within 5 s")
+		return 0, false
+	}
+}
+
 // TestWorkQueueAdmission: with no worker idle, a datagram that begins an
 // exchange waits only while fewer than NewQueue do, any other while fewer
 // than Queue do, and only while the bytes waiting stay within QueueBytes;
-// Room says the same before the copy. Every refusal is counted, and what
-// waits is handed out in FIFO order.
+// Admits says the same before the copy. Each bound is reached alone (the
+// others leave room), every refusal is counted, and what waits is handed
+// out in FIFO order.
 func TestWorkQueueAdmission(t *testing.T) {
 	q, dropped := testQueue(Queueing{Queue: 4, NewQueue: 2, QueueBytes: 1000, MaxDelay: time.Minute})
 	now := time.Now()
+	self := make(chan queued[int], 1)
 	steps := []struct {
 		v, size int
 		fresh   bool
 		taken   bool
+		pop     int // pop this value first (0: none)
 	}{
-		{1, 100, true, true},
-		{2, 100, true, true},
-		{3, 100, true, false},  // two wait: NewQueue reached
-		{3, 100, false, true},  // any other still fits
-		{4, 800, false, false}, // 300 + 800 bytes > QueueBytes
-		{4, 700, false, true},  // exactly 1000 bytes
-		{5, 1, false, false},   // four wait: Queue reached
+		{v: 1, size: 100, fresh: true, taken: true},
+		{v: 2, size: 100, fresh: true, taken: true},
+		{v: 3, size: 100, fresh: true, taken: false},         // two wait: NewQueue reached
+		{v: 3, size: 100, fresh: false, taken: true},         // any other still fits
+		{v: 4, size: 800, fresh: false, taken: false},        // 300 + 800 bytes > QueueBytes
+		{v: 4, size: 600, fresh: false, taken: true},         // 900 bytes
+		{v: 5, size: 1, fresh: false, taken: false},          // four wait (901 bytes): Queue reached
+		{v: 5, size: 200, fresh: false, taken: true, pop: 1}, // three wait: exactly 1000 bytes
 	}
 	var want uint64
 	for _, st := range steps {
-		if room := q.Room(st.size, st.fresh); room != st.taken {
-			t.Fatalf("Room(%d bytes, fresh %v) = %v with %d waiting (%d bytes), want %v", st.size, st.fresh, room, q.length.Load(), q.bytes.Load(), st.taken)
+		if st.pop != 0 {
+			if v, ok := popWithin(t, q, self); !ok || v != st.pop {
+				t.Fatalf("Pop = %d, %v; want %d", v, ok, st.pop)
+			}
+		}
+		if admits := q.Admits(st.size, st.fresh); admits != st.taken {
+			t.Fatalf("Admits(%d bytes, fresh %v) = %v with %d waiting (%d bytes), want %v", st.size, st.fresh, admits, q.length.Load(), q.bytes.Load(), st.taken)
 		}
 		if !st.taken {
-			want++ // Room counted it; a reader stops there
+			want++ // Admits counted it; a reader stops there
 			if q.Push(st.v, st.size, st.fresh, now) {
 				t.Fatalf("push of %d (%d bytes, fresh %v) taken past the rules", st.v, st.size, st.fresh)
 			}
@@ -131,9 +159,8 @@ func TestWorkQueueAdmission(t *testing.T) {
 			t.Fatalf("after %d: %d counted dropped, want %d", st.v, got, want)
 		}
 	}
-	self := make(chan queued[int], 1)
-	for want := 1; want <= 4; want++ {
-		if v, ok := q.Pop(self); !ok || v != want {
+	for want := 2; want <= 5; want++ {
+		if v, ok := popWithin(t, q, self); !ok || v != want {
 			t.Fatalf("Pop = %d, %v; want %d in FIFO order", v, ok, want)
 		}
 	}
@@ -152,7 +179,7 @@ func TestWorkQueueSheds(t *testing.T) {
 	q.Push(1, 10, false, now.Add(-2*time.Second)) // waited too long
 	q.Push(2, 10, false, now)
 	self := make(chan queued[int], 1)
-	if v, ok := q.Pop(self); !ok || v != 2 {
+	if v, ok := popWithin(t, q, self); !ok || v != 2 {
 		t.Fatalf("Pop = %d, %v; want 2 (1 waited past MaxDelay)", v, ok)
 	}
 	if dropped.Load() != 1 {
@@ -164,7 +191,7 @@ func TestWorkQueueSheds(t *testing.T) {
 	if q.Push(5, 10, false, now) {
 		t.Fatal("push taken after Close")
 	}
-	if v, ok := q.Pop(self); ok {
+	if v, ok := popWithin(t, q, self); ok {
 		t.Fatalf("Pop after Close served %d; what waits is dropped", v)
 	}
 	if dropped.Load() != 4 {
@@ -176,11 +203,12 @@ func TestWorkQueueSheds(t *testing.T) {
 }
 
 // TestWorkQueueNothingLost: several readers push at once against workers
-// that come and go idle; every datagram taken is served exactly once, every
-// other is counted dropped, and Close ends them all.
+// that come and go idle; every datagram taken is served exactly once (none
+// waited past MaxDelay, and Close comes once every worker is idle again),
+// every other is counted dropped, and Close ends the workers.
 func TestWorkQueueNothingLost(t *testing.T) {
 	const workers, readers, pushes = 8, 3, 20000
-	q, dropped := testQueue(Queueing{Queue: 16, QueueBytes: 16 * 100, MaxDelay: time.Minute})
+	q, dropped := testQueue(Queueing{Queue: 16, QueueBytes: 1 << 20, MaxDelay: time.Minute})
 	seen := make([]int, pushes)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -205,16 +233,15 @@ func TestWorkQueueNothingLost(t *testing.T) {
 		}()
 	}
 	rg.Wait()
-	for q.length.Load() > 0 { // let the workers serve what waits before Close drops it
-		time.Sleep(time.Millisecond)
-	}
+	// Every worker idle: nothing waits in the ring or in a worker's hands.
+	waitIdle(t, q, workers)
 	q.Close()
 	waitGroup(t, &wg)
 	n := 0
 	for _, vs := range taken {
 		for _, v := range vs {
-			if seen[v] > 1 {
-				t.Fatalf("datagram %d served %d times", v, seen[v])
+			if seen[v] != 1 {
+				t.Fatalf("datagram %d taken and served %d times", v, seen[v])
 			}
 		}
 		n += len(vs)
@@ -223,7 +250,7 @@ func TestWorkQueueNothingLost(t *testing.T) {
 	for _, c := range seen {
 		served += c
 	}
-	if served == 0 || served+int(dropped.Load()) != pushes {
-		t.Fatalf("%d served + %d dropped of %d pushed (%d taken)", served, dropped.Load(), pushes, n)
+	if served != n || n == 0 || served+int(dropped.Load()) != pushes {
+		t.Fatalf("%d served, %d taken, %d dropped of %d pushed", served, n, dropped.Load(), pushes)
 	}
 }

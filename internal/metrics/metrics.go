@@ -42,8 +42,8 @@ type Gauges struct {
 	// Addresses returns pool address counts: free, leased, offered,
 	// quarantined; nil when DHCP is off.
 	Addresses func() (map[string]int, error)
-	// DHCPDropped returns how many DHCP datagrams were dropped because the
-	// serve queue was full; nil when DHCP is off.
+	// DHCPDropped returns how many DHCPv4 datagrams were dropped unanswered
+	// (dhcpserve.Server.Dropped); nil when DHCP is off.
 	DHCPDropped func() uint64
 	// LogSuppressed returns the log lines dropped by the rate limit, by
 	// message (a fixed set of messages, no per-client label).
@@ -153,7 +153,7 @@ func New(g Gauges) *Metrics {
 	}
 	if g.DHCPDropped != nil {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dhcp_dropped_total",
-			Help: "DHCPv4 datagrams dropped unread because the serve queue was full (clients retransmit)."},
+			Help: "DHCPv4 datagrams dropped unanswered: the serve queue was full, they waited too long in it, lanteld was stopping, or the reply found the send queue full (clients retransmit)."},
 			func() float64 { return float64(g.DHCPDropped()) }))
 	}
 	m.sipRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_sip_requests_total",

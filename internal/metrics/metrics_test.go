@@ -21,7 +21,7 @@ func TestMetrics(t *testing.T) {
 	m.LTNP("QUERY", "OK", time.Microsecond)
 	m.Commit(4, time.Millisecond)
 	want := `
-# HELP lantel_dhcp_dropped_total DHCPv4 datagrams dropped unread because the serve queue was full (clients retransmit).
+# HELP lantel_dhcp_dropped_total DHCPv4 datagrams dropped unanswered: the serve queue was full, they waited too long in it, lanteld was stopping, or the reply found the send queue full (clients retransmit).
 # TYPE lantel_dhcp_dropped_total counter
 lantel_dhcp_dropped_total 3
 # HELP lantel_dhcp_messages_total DHCPv4 messages handled, by message type and outcome (offer, ack, nak, released, declined, no-address, unavailable: cut off from the etcd cluster, other-node: another lanteld node answers this client, other-server, dropped, error).
