@@ -78,7 +78,8 @@ func (f *fixture) register(req numbering.RegisterRequest) (reg numbering.Registr
 
 func (f *fixture) deregister(number string, addr netip.Addr) (full string, err error) {
 	err = f.c.Do(func(tx store.Tx) error {
-		full, err = f.d.DeregisterTx(tx, numbering.DeregisterRequest{Number: number, Addr: addr}, f.clock())
+		d, err := f.d.DeregisterTx(tx, numbering.DeregisterRequest{Number: number, Addr: addr}, f.clock())
+		full = d.Number
 		return err
 	})
 	return full, err

@@ -8,46 +8,63 @@ import (
 	"github.com/lantel/lantel/store"
 )
 
-// DeregisterTx implements DEREGISTER (PROTOCOL.md, steps 2-3) and returns
-// the full number. On a refusal it has written nothing.
-func (d *Directory) DeregisterTx(tx store.Tx, req DeregisterRequest, now time.Time) (string, error) {
+// DeregisterTx implements DEREGISTER (PROTOCOL.md, steps 2-3) and says
+// what it ended. On a refusal it has written nothing.
+func (d *Directory) DeregisterTx(tx store.Tx, req DeregisterRequest, now time.Time) (Deregistration, error) {
 	cfg := d.cfg.Load()
 	addr := req.Addr
 	t, err := cfg.Plan.Own(req.Number)
 	if err != nil {
-		return "", err
+		return Deregistration{}, err
 	}
-	full := cfg.Plan.Full(t)
+	out := Deregistration{Number: cfg.Plan.Full(t)}
 	b, err := getBinding(tx, t)
 	if err != nil {
-		return full, err
+		return out, err
 	}
 	if addr.Is6() && !addr.Is4In6() {
-		return full, d.deregister6Tx(tx, cfg, full, b, req, now)
+		return d.deregister6Tx(tx, cfg, out, b, req, now)
 	}
 	if !b.Online(now) {
 		if b != nil || tx.Bucket(bktReservations).Get([]byte(t)) != nil {
-			return full, domain.Errorf(domain.Offline, "%s has no current address", full)
+			return out, domain.Errorf(domain.Offline, "%s has no current address", out.Number)
 		}
-		return full, domain.Errorf(domain.NotFound, "%s is neither bound nor reserved", full)
+		return out, domain.Errorf(domain.NotFound, "%s is neither bound nor reserved", out.Number)
 	}
 	if b.Addr != addr {
-		return full, domain.Errorf(domain.Denied, "%s is bound to %s, not %s", full, b.Addr, addr)
+		return out, domain.Errorf(domain.Denied, "%s is bound to %s, not %s", out.Number, b.Addr, addr)
 	}
 	if err := d.authenticate(tx, cfg, t, req.Auth); err != nil {
-		return full, err
+		return out, err
 	}
 	if req.ContactOnly && b.Source == SourceDHCP {
 		// The lease still holds the number: only the contact that rode
 		// on it ends.
-		if b.Contact == "" {
-			return full, nil
-		}
-		nb := *b
-		nb.Contact, nb.Updated = "", now
-		return full, d.putBinding(tx, b, &nb)
+		return out, d.endContact(tx, b, &out, now)
 	}
-	return full, d.deleteBinding(tx, b, now)
+	out.Offline = true
+	return out, d.deleteBinding(tx, b, now)
+}
+
+// endContact ends the contact of b, a binding that a lease holds and
+// that stays online.
+func (d *Directory) endContact(tx store.Tx, b *Binding, out *Deregistration, now time.Time) error {
+	if b.Contact == "" {
+		return nil
+	}
+	nb := *b
+	nb.Contact, nb.Updated = "", now
+	out.ContactEnded = true
+	return d.putBinding(tx, b, &nb)
+}
+
+// Deregistration is what a DEREGISTER ended.
+type Deregistration struct {
+	Number string // the full number
+	// Offline: the binding ended and the number is offline. When it is
+	// not, a DHCP lease holds the number, which stays online: only the
+	// registration's contact ended (ContactEnded), or there was none.
+	Offline, ContactEnded bool
 }
 
 // DeregisterRequest is a DEREGISTER in domain terms.

@@ -130,25 +130,22 @@ func (d *Directory) Reach6(number string, now time.Time) (Answer, bool) {
 }
 
 // deregister6Tx is DeregisterTx for a request from an IPv6 address: the
-// number's IPv6 binding at that address ends (with ContactOnly, a lease's
-// binding keeps its addresses and loses its contact).
-func (d *Directory) deregister6Tx(tx store.Tx, cfg *Config, full string, b *Binding, req DeregisterRequest, now time.Time) error {
+// number's IPv6 binding at that address ends (with ContactOnly, or while
+// the IPv4 lease holds it, a lease's binding keeps its addresses and loses
+// its contact).
+func (d *Directory) deregister6Tx(tx store.Tx, cfg *Config, out Deregistration, b *Binding, req DeregisterRequest, now time.Time) (Deregistration, error) {
 	if !b.Online6(now) {
-		return domain.Errorf(domain.Offline, "%s has no current IPv6 address", full)
+		return out, domain.Errorf(domain.Offline, "%s has no current IPv6 address", out.Number)
 	}
 	if b.Addr6 != req.Addr {
-		return domain.Errorf(domain.Denied, "%s is bound to %s, not %s", full, b.Addr6, req.Addr)
+		return out, domain.Errorf(domain.Denied, "%s is bound to %s, not %s", out.Number, b.Addr6, req.Addr)
 	}
 	if err := d.authenticate(tx, cfg, b.Number, req.Auth); err != nil {
-		return err
+		return out, err
 	}
 	if b.Source == SourceDHCP && (req.ContactOnly || b.Online(now)) {
-		if b.Contact == "" {
-			return nil
-		}
-		nb := *b
-		nb.Contact, nb.Updated = "", now
-		return d.putBinding(tx, b, &nb)
+		return out, d.endContact(tx, b, &out, now)
 	}
-	return d.deleteBinding(tx, b, now)
+	out.Offline = true
+	return out, d.deleteBinding(tx, b, now)
 }

@@ -122,35 +122,48 @@ func (s *Service) registerTx(tx store.Tx, req numbering.RegisterRequest, now tim
 	return s.dir.RegisterTx(tx, req, now)
 }
 
-// Deregister ends a terminal's binding (LTNP/1 DEREGISTER) and returns the
-// full number.
+// Deregister ends a terminal's binding (LTNP/1 DEREGISTER), or only its
+// registration's contact when a DHCP lease holds the number (a SIP
+// REGISTER with expires 0), and returns the full number. Only a number
+// that goes offline is recorded and logged as offline.
 func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
-	var full string
+	var d numbering.Deregistration
 	now := s.now()
 	if s.refusals.high() { // see Register
 		err := s.db.View(func(tx store.Tx) error {
 			var err error
-			full, err = s.dir.DeregisterTx(tx, req, now)
+			d, err = s.dir.DeregisterTx(tx, req, now)
 			return err
 		})
 		if refused(err) {
 			s.refusals.note(true)
-			return full, err
+			return d.Number, err
 		}
 	}
 	err := s.write(func(tx store.Tx) error {
 		now := s.now()
 		var err error
-		if full, err = s.dir.DeregisterTx(tx, req, now); err != nil {
+		if d, err = s.dir.DeregisterTx(tx, req, now); err != nil {
 			return err
 		}
-		return s.dir.AppendEventTx(tx, full, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: "deregistered from " + req.Addr.String()})
+		switch {
+		case d.Offline:
+			return s.dir.AppendEventTx(tx, d.Number, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: "deregistered from " + req.Addr.String()})
+		case d.ContactEnded:
+			return s.dir.NoteEventTx(tx, d.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
+				Detail: "registration from " + req.Addr.String() + " ended; the DHCP lease keeps the number online"})
+		}
+		return nil
 	})
 	s.refusals.note(refused(err))
-	if err == nil {
-		s.log.Info("number offline", "number", full, "ipv4", req.Addr, "reason", "deregistered")
+	switch {
+	case err != nil:
+	case d.Offline:
+		s.log.Info("number offline", "number", d.Number, "ipv4", req.Addr, "reason", "deregistered")
+	case d.ContactEnded:
+		s.log.Info("registration ended; the DHCP lease keeps the number online", "number", d.Number, "ipv4", req.Addr)
 	}
-	return full, err
+	return d.Number, err
 }
 
 // Query answers a QUERY: from the live view when the number is online,

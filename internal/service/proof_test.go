@@ -3,6 +3,7 @@ package service_test
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/lantel/lantel/domain"
@@ -80,6 +81,27 @@ func TestSIPProofByLease(t *testing.T) {
 	if ans, err := r.svc.Query("2001"); err != nil || ans.Contact != "" || ans.Addr != a {
 		t.Fatalf("after the unregistration: %+v %v", ans, err)
 	}
+	// The number stayed online: its history says the registration ended,
+	// not that the number went offline; an unregistration with no contact
+	// left records nothing.
+	h, err := r.svc.History("2001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range h {
+		if e.Kind == numbering.EventOffline {
+			t.Fatalf("an offline event while the lease keeps the number online: %+v", h)
+		}
+	}
+	if last := h[len(h)-1]; last.Kind != numbering.EventOnline || !strings.Contains(last.Detail, "ended") {
+		t.Fatalf("the unregistration's event: %+v", last)
+	}
+	if _, err := r.svc.Deregister(numbering.DeregisterRequest{Number: "2001", Addr: a, ContactOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if h2, _ := r.svc.History("2001"); len(h2) != len(h) {
+		t.Fatalf("a second unregistration wrote %d events", len(h2)-len(h))
+	}
 	if _, err := r.svc.Register(sipRegister("2001", a, true, nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +110,9 @@ func TestSIPProofByLease(t *testing.T) {
 	}
 	if _, err := r.svc.Query("2001"); !errors.Is(err, domain.Offline) {
 		t.Fatalf("after the release: %v", err)
+	}
+	if h, _ := r.svc.History("2001"); h[len(h)-1].Kind != numbering.EventOffline {
+		t.Fatalf("the release's event: %+v", h[len(h)-1])
 	}
 }
 
