@@ -10,15 +10,17 @@ import (
 
 // A DHCP phone that never registers is reachable by its number over SIP:
 // udhcpc leases an address for a MAC-reserved number; baresip answers at
-// that address; a caller (sipp: Debian's baresip 1.0 does not follow a 3xx)
-// INVITEs the short number at lanteld's SIP front, follows the 302 to the
-// lease address and completes the call with baresip.
+// that address. Two callers INVITE the short number at lanteld's SIP front,
+// follow the 302 to the lease address and complete the call with the
+// phone: sipp, which checks each message, then a softphone (baresip) that
+// dials 2001 as a user does, its audio flowing both ways.
 func TestDHCPPhoneReachedBySIP(t *testing.T) {
 	needLab(t, "busybox", "sipp", "baresip")
 	l := NewLab(t)
 	srv := l.Host("srv", "", "192.0.2.1/24")
 	phone := l.Host("phone", phoneMAC, "")
 	caller := l.Host("caller", "", "192.0.2.60/24")
+	softphone := l.Host("softphone", "", "192.0.2.61/24")
 	l.Lanteld(srv, fmt.Sprintf(`server4:
   listen: ["%%eth0"]
   plugins:
@@ -78,6 +80,27 @@ numbering:
 	Eventually(t, 5*time.Second, "baresip to see the call established and closed", func() bool {
 		o := ua.Output()
 		return strings.Contains(o, "Call established: sip:caller@192.0.2.60") && strings.Contains(o, "session closed")
+	})
+
+	// A softphone (baresip, not registered) dials the short number as a
+	// user does, with lanteld as its server: it follows the 302 to the
+	// phone's lease address, the phone answers, and the softphone hangs up
+	// when it quits.
+	sconf := l.Path("softphone")
+	if err := os.MkdirAll(sconf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l.File("softphone/config", fmt.Sprintf(baresipConfig, "192.0.2.61"), 0o644)
+	l.File("softphone/accounts", "<sip:10002002@192.0.2.1>;regint=0\n", 0o644)
+	sp := l.Start(softphone, "baresip", "-f", sconf, "-e", "/dial 2001", "-t", "10")
+	Eventually(t, 20*time.Second, "the softphone's call through the 302, answered by the phone", func() bool {
+		return strings.Contains(sp.Output(), "Call established") &&
+			strings.Contains(ua.Output(), "Call established: sip:10002002@192.0.2.1") &&
+			// the media comes from the phone itself, not through lanteld
+			strings.Contains(sp.Output(), "receiving from "+ip+":")
+	})
+	Eventually(t, 20*time.Second, "the phone to see the softphone's call closed", func() bool {
+		return strings.Count(ua.Output(), "session closed") >= 2
 	})
 }
 

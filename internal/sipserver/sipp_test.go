@@ -119,8 +119,8 @@ func TestWithSipp(t *testing.T) {
 // A call by number with real SIP user agents: B (a sipp UAS that answers)
 // is registered with its contact; A (sipp) INVITEs the number at lanteld,
 // gets 302 with B's contact, and calls B directly: 200, ACK, BYE. lanteld
-// sees one INVITE. (Debian's baresip 1.0 does not follow a 3xx, so sipp
-// plays both user agents.)
+// sees one INVITE. (sipp plays both user agents here, so that each
+// message is checked; integration/sip_test.go has baresip follow the 302.)
 func TestCallByNumberWithSipp(t *testing.T) {
 	if _, err := exec.LookPath("sipp"); err != nil {
 		t.Skip("sipp is not installed (make test installs sip-tester as root)")
