@@ -5,7 +5,7 @@
 #   a Yealink phone is plugged in (ISC dhclient, option 60) and lands in the
 #   inbox; it is claimed (lantelctl claim) and gets its number at its next
 #   DHCP exchange; it fetches its file from its own address (curl; a PC gets
-#   403) and registers over SIP with the account in it (sipp: REGISTER, 401,
+#   404) and registers over SIP with the account in it (sipp: REGISTER, 401,
 #   REGISTER with the digest, 200); the reception phone (a Grandstream with a
 #   MAC reservation, busybox udhcpc) calls it by its short number: lanteld
 #   answers 302 with the phone's Contact and the caller sets the call up with
@@ -162,7 +162,9 @@ url="$(field option66)${deskmac//:/}.cfg"
 echo "desk$ curl -o desk.cfg $url"
 quiet desk curl -sS -o "$work/desk.cfg" -w '  HTTP %{http_code}, %{content_type}\n' "$url"
 grep -E '^account\.1\.(user_name|auth_name|password|sip_server\.1\.address|sip_server\.1\.port) ' "$work/desk.cfg" | sed 's/^/  /'
-printf '  (from the PC at 192.0.2.50: '; quiet pc curl -s -o /dev/null -w 'HTTP %{http_code})\n' "$url"
+pccode=$(quiet pc curl -s -o /dev/null -w '%{http_code}' "$url" || true)
+echo "  (from the PC at 192.0.2.50: HTTP $pccode)"
+[ "$pccode" = 404 ] || fail "a PC got HTTP $pccode for the phone's file, not 404"
 cfg() { sed -n "s/^account\.1\.$1 = //p" "$work/desk.cfg"; }
 user=$(cfg user_name) auth=$(cfg auth_name) pass=$(cfg password)
 [ -n "$user" ] && [ -n "$pass" ] || fail "the file holds no SIP account"
