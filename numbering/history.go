@@ -131,26 +131,35 @@ func isNote(k byte) bool {
 }
 
 // NoteEventTx is AppendEventTx, except that an event of the same kind and
-// detail as the number's last one is not recorded again (a DHCP renewal is
-// not a new "online").
-func (d *Directory) NoteEventTx(tx store.Tx, number string, e Event) error {
+// detail as the number's last one of its class (a state: online, offline,
+// claimed; or a note: provisioned, refused) is not recorded again: a DHCP
+// renewal is not a new "online", even after the phone fetched its file.
+// It reports whether e was recorded (a change the caller may log).
+func (d *Directory) NoteEventTx(tx store.Tx, number string, e Event) (bool, error) {
 	t, err := d.own(number)
 	if err != nil {
-		return err
+		return false, err
 	}
 	seek := append(append(make([]byte, 0, len(t)+2), t...), 0, 0xff) // after the number's last event
 	prefix := seek[:len(t)+1]
+	note := e.Kind == EventProvisioned || e.Kind == EventRefused
 	c := tx.Bucket(bktHistory).Cursor()
 	var k, v []byte
-	if k, _ = c.Seek(seek); k == nil {
+	if k, v = c.Seek(seek); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()
 	}
-	if k != nil && bytes.HasPrefix(k, prefix) && sameEvent(k, v, e) {
-		return nil
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+		if len(v) > 0 && isNote(v[0]) != note {
+			continue // the other class: look further back
+		}
+		if sameEvent(k, v, e) {
+			return false, nil
+		}
+		break
 	}
-	return d.AppendEventTx(tx, t, e)
+	return true, d.AppendEventTx(tx, t, e)
 }
 
 // sameEvent reports whether the history record k, v is a sound record of

@@ -15,7 +15,7 @@ import (
 // events), times that repeat (the same nanosecond takes the first free
 // sequence number) and go back, more events than HistoryLen (notes go first,
 // oldest first, then the oldest state events), and NoteEventTx skipping
-// an event equal in kind and detail to the number's last.
+// an event equal in kind and detail to the number's last of its class.
 func TestHistoryAsModel(t *testing.T) {
 	f := newFixture(t, "")
 	const full = "10002001"
@@ -45,14 +45,24 @@ func TestHistoryAsModel(t *testing.T) {
 		noted := r.IntN(2) == 0
 		err := f.c.Do(func(tx store.Tx) error {
 			if noted {
-				return f.d.NoteEventTx(tx, full, e)
+				_, err := f.d.NoteEventTx(tx, full, e)
+				return err
 			}
 			return f.d.AppendEventTx(tx, full, e)
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !noted || len(model) == 0 || model[len(model)-1].e.Kind != e.Kind || model[len(model)-1].e.Detail != e.Detail {
+		// NoteEventTx compares e with the last event of its class (a state
+		// or a note).
+		same := false
+		for j := len(model) - 1; j >= 0; j-- {
+			if m := model[j].e; note(m.Kind) == note(e.Kind) {
+				same = m.Kind == e.Kind && m.Detail == e.Detail
+				break
+			}
+		}
+		if !noted || !same {
 			seq := 0 // the first free one (one freed by a trim is taken again)
 			for slices.ContainsFunc(model, func(m ev) bool { return m.e.Time.Equal(e.Time) && m.seq == seq }) {
 				seq++
@@ -79,5 +89,53 @@ func TestHistoryAsModel(t *testing.T) {
 				t.Fatalf("step %d: event %d is %+v, the model's %+v", i, j, h[j], m)
 			}
 		}
+	}
+}
+
+// TestNoteEventOfItsClass: a DHCP renewal's "online" is not recorded again
+// after the phone fetched its file (a note since), and NoteEventTx says
+// whether it recorded: what the service logs as a change.
+func TestNoteEventOfItsClass(t *testing.T) {
+	f := newFixture(t, "")
+	const full = "10002001"
+	base := time.Unix(1_700_000_000, 0)
+	online := numbering.Event{Kind: numbering.EventOnline, Detail: "DHCP lease of 192.0.2.20 for 02:00:00:00:00:01"}
+	fetched := numbering.Event{Kind: numbering.EventProvisioned, Detail: "file served to 192.0.2.20"}
+	moved := numbering.Event{Kind: numbering.EventOnline, Detail: "DHCP lease of 192.0.2.21 for 02:00:00:00:00:01"}
+	for i, st := range []struct {
+		e      numbering.Event
+		noted  bool // NoteEventTx, else AppendEventTx
+		record bool
+	}{
+		{online, true, true},
+		{fetched, false, true},
+		{online, true, false}, // the renewal: its last state event is this one
+		{fetched, true, false},
+		{moved, true, true},
+		{online, true, true}, // back at the first address: a change again
+	} {
+		e := st.e
+		e.Time = base.Add(time.Duration(i) * time.Second)
+		var recorded bool
+		if err := f.c.Do(func(tx store.Tx) (err error) {
+			if !st.noted {
+				recorded = true
+				return f.d.AppendEventTx(tx, full, e)
+			}
+			recorded, err = f.d.NoteEventTx(tx, full, e)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if recorded != st.record {
+			t.Fatalf("step %d (%s %q): recorded %v, want %v", i, e.Kind, e.Detail, recorded, st.record)
+		}
+	}
+	var h []numbering.Event
+	if err := f.db.View(func(tx store.Tx) (err error) { h, err = f.d.HistoryTx(tx, full); return }); err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 4 {
+		t.Fatalf("%d events, want 4: %+v", len(h), h)
 	}
 }

@@ -150,10 +150,11 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		ended   []leases.Lease
 		eff     leases.Effects
 		offline []string
+		online  bool // the number came online (not a renewal)
 	}
 	now := s.now()
 	err := s.writePatient(func(tx store.Tx) error {
-		st.out, st.ended, st.offline = Ack{}, nil, st.offline[:0]
+		st.out, st.ended, st.offline, st.online = Ack{}, nil, st.offline[:0], false
 		if r.Selecting {
 			if off, ok := s.leases.Offered(r.Client.Key); !ok || off != r.Addr {
 				own, err := s.leases.LeaseOf(tx, r.Client.Key)
@@ -181,8 +182,10 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		}
 		switch {
 		case st.out.Number != "": // once per lease, not per renewal
-			return s.dir.NoteEventTx(tx, st.out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
+			var err error
+			st.online, err = s.dir.NoteEventTx(tx, st.out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 				Detail: leaseDetail(r.Addr, r.Client.MAC)})
+			return err
 		case st.out.Number == "" && r.Phone != nil:
 			p := *r.Phone
 			p.MAC, p.Addr, p.First, p.Last = r.Client.MAC, r.Addr, now, now
@@ -218,7 +221,7 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 			}
 		}
 		s.log.Info("lease granted", "ipv4", r.Addr, "mac", r.Client.MAC, "hostname", r.Client.Hostname, "expiry", out.Lease.Expiry.Format(time.RFC3339))
-		if out.Number != "" {
+		if out.Number != "" && st.online {
 			s.log.Info("number online", "number", out.Number, "ipv4", r.Addr, "mac", r.Client.MAC, "source", "dhcp")
 		}
 	}

@@ -82,10 +82,11 @@ func (s *Service) Ack6(r AckRequest6) (Ack6, error) {
 		ended   []leases.Lease6
 		eff     leases.Effects6
 		offline []string
+		online  bool // the number came online (not a renewal)
 	)
 	now := s.now()
 	err := s.writePatient(func(tx store.Tx) error {
-		out, ended, offline = Ack6{}, nil, offline[:0]
+		out, ended, offline, online = Ack6{}, nil, offline[:0], false
 		l, e, eff2, err := s.leases6.AckTx(tx, r.Client, r.Addr, r.LeaseTime, now)
 		if err != nil {
 			return err
@@ -101,8 +102,9 @@ func (s *Service) Ack6(r AckRequest6) (Ack6, error) {
 		}
 		switch {
 		case out.Number != "":
-			return s.dir.NoteEventTx(tx, out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
+			online, err = s.dir.NoteEventTx(tx, out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 				Detail: "DHCPv6 lease of " + r.Addr.String() + " for " + mac.String()})
+			return err
 		case r.Phone != nil && mac.IsValid():
 			p := *r.Phone
 			p.MAC, p.First, p.Last = mac, now, now
@@ -123,7 +125,7 @@ func (s *Service) Ack6(r AckRequest6) (Ack6, error) {
 		}
 	}
 	s.log.Info("DHCPv6 lease granted", "ipv6", r.Addr, "mac", out.Lease.MAC, "expiry", out.Lease.Expiry.Format(time.RFC3339))
-	if out.Number != "" {
+	if out.Number != "" && online {
 		s.log.Info("number online", "number", out.Number, "ipv6", r.Addr, "mac", out.Lease.MAC, "source", "dhcpv6")
 	}
 	return out, nil

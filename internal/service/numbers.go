@@ -58,8 +58,9 @@ func (s *Service) RegisterAsync(req numbering.RegisterRequest, then func(numberi
 		if reg, err = s.registerTx(tx, req, now); err != nil || reg.Refresh {
 			return err // a refresh is no event: once per binding
 		}
-		return s.dir.NoteEventTx(tx, reg.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
+		_, err = s.dir.NoteEventTx(tx, reg.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 			Detail: sourceName(req.Source) + " registration from " + reg.Addr.String()})
+		return err
 	}, func(err error) {
 		s.refusals.note(refused(err))
 		if err == nil && !reg.Refresh && s.log.Enabled(context.Background(), slog.LevelInfo) {
@@ -150,8 +151,9 @@ func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
 		case d.Offline:
 			return s.dir.AppendEventTx(tx, d.Number, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: "deregistered from " + req.Addr.String()})
 		case d.ContactEnded:
-			return s.dir.NoteEventTx(tx, d.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
+			_, err := s.dir.NoteEventTx(tx, d.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 				Detail: "registration from " + req.Addr.String() + " ended; the DHCP lease keeps the number online"})
+			return err
 		}
 		return nil
 	})

@@ -616,3 +616,74 @@ func TestDiscoverIsOfferAndNumberFor(t *testing.T) {
 		t.Fatalf("the reserved phone's number: %q", o.Number)
 	}
 }
+
+// A renewal is no change: lanteld logs "number online" once per lease, not
+// at every ACK, and records one online event even when the phone fetched
+// its file in between.
+func TestRenewalLogsNoChange(t *testing.T) {
+	r, err := leases.ParseRange("192.0.2.20-192.0.2.29")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	clk := testutil.NewClock()
+	st := testutil.Service(t, "", service.Config{
+		Numbering: testutil.Config(t, "1000", "2100-2101"),
+		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
+		Leases:    &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Minute},
+		Clock:     clk.Now, JobInterval: -1, Log: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	svc := st.Svc
+	a, err := svc.Offer(client(macPhone), netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Ack(service.AckRequest{Client: client(macPhone), Addr: a, Selecting: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Provision(macPhone, a); err != nil {
+		t.Fatal(err)
+	}
+	svc.RunJobs() // the provisioned note is written by a job
+	for range 3 {
+		clk.Advance(30 * time.Second)
+		if _, err := svc.Ack(service.AckRequest{Client: client(macPhone), Addr: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(logs.String(), `msg="number online"`); n != 1 {
+		t.Fatalf(`"number online" logged %d times for one lease and 3 renewals:\n%s`, n, logs.String())
+	}
+	h, err := svc.History("2001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	online := 0
+	for _, e := range h {
+		if e.Kind == numbering.EventOnline {
+			online++
+		}
+	}
+	if online != 1 || h[len(h)-1].Kind != numbering.EventProvisioned {
+		t.Fatalf("%d online events for one lease, its file's fetch and 3 renewals: %+v", online, h)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from several
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
