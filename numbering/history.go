@@ -145,7 +145,7 @@ func (d *Directory) NoteEventTx(tx store.Tx, number string, e Event) (bool, erro
 	note := e.Kind == EventProvisioned || e.Kind == EventRefused
 	c := tx.Bucket(bktHistory).Cursor()
 	var k, v []byte
-	if k, v = c.Seek(seek); k == nil {
+	if k, _ = c.Seek(seek); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()
