@@ -85,10 +85,14 @@ func (s *Server) forwards(q *dns.Msg, src netip.Addr) bool {
 	if !s.allowed(src) {
 		return false
 	}
-	if n := qq.Name; len(n) >= 14 && strings.EqualFold(n[len(n)-14:], ".in-addr.arpa.") {
-		return s.a.answer(qq).foreign
+	if n := qq.Name; hasSuffixFold(n, ".in-addr.arpa.") || hasSuffixFold(n, ".ip6.arpa.") {
+		return s.a.answer(qq).foreign // an address of the LAN's, IPv4 or IPv6, is answered here
 	}
 	return s.a.zoneOf(qq.Name) == ""
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
 }
 
 func (s *Server) allowed(src netip.Addr) bool {

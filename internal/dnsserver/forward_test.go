@@ -22,6 +22,7 @@ func TestForwards(t *testing.T) {
 	o := opts()
 	o.Allow = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.7/32")}
 	o.Forward = &fakeForwarder{}
+	o.Reverse = append(o.Reverse, netip.MustParsePrefix("2001:db8:1::/64")) // a dhcp6 subnet
 	s, err := New(names{now: time.Now()}, o, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +49,9 @@ func TestForwards(t *testing.T) {
 		{"0.192.in-addr.arpa.", dns.TypeNS, lan, false},       // holds it
 		{"113.0.203.in-addr.arpa.", dns.TypeSOA, lan, true},
 		{"1.0.0.0.ip6.arpa.", dns.TypePTR, lan, true},
+		{rev6("2001:db8:1::100"), dns.TypePTR, lan, false},                  // a DHCPv6 lease's address: answered here
+		{strings.ToUpper(rev6("2001:db8:1::100")), dns.TypePTR, lan, false}, // in any case
+		{rev6("2001:db8:99::1"), dns.TypePTR, lan, true},                    // not the LAN's
 	} {
 		q := new(dns.Msg).SetQuestion(c.name, c.qtype)
 		if got := s.forwards(q, c.src); got != c.want {
@@ -63,6 +67,15 @@ func TestForwards(t *testing.T) {
 	if s.forwards(new(dns.Msg).SetQuestion("example.com.", dns.TypeA), lan) {
 		t.Error("forwarded with forwarding off")
 	}
+}
+
+// rev6 is the ip6.arpa name of a.
+func rev6(a string) string {
+	n, err := dns.ReverseAddr(a)
+	if err != nil {
+		panic(err)
+	}
+	return n
 }
 
 type fakeForwarder struct{ calls atomic.Int32 }
