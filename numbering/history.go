@@ -130,11 +130,14 @@ func isNote(k byte) bool {
 	return int(k) < len(eventKinds) && (eventKinds[k] == EventProvisioned || eventKinds[k] == EventRefused)
 }
 
-// NoteEventTx is AppendEventTx, except that an event of the same kind and
-// detail as the number's last one of its class (a state: online, offline,
-// claimed; or a note: provisioned, refused) is not recorded again: a DHCP
-// renewal is not a new "online", even after the phone fetched its file.
-// It reports whether e was recorded (a change the caller may log).
+// NoteEventTx is AppendEventTx, except that an event already told is not
+// recorded again: one of the same kind and detail among the number's
+// latest events of that kind, back to its last event of another kind in
+// the same class (a state: online, offline, claimed; or a note:
+// provisioned, refused). A DHCP renewal is not a new "online", even after
+// the phone fetched its file, nor are a dual-stack phone's IPv4 and IPv6
+// renewals in turn. It reports whether e was recorded (a change the caller
+// may log).
 func (d *Directory) NoteEventTx(tx store.Tx, number string, e Event) (bool, error) {
 	t, err := d.own(number)
 	if err != nil {
@@ -154,10 +157,12 @@ func (d *Directory) NoteEventTx(tx store.Tx, number string, e Event) (bool, erro
 		if len(v) > 0 && isNote(v[0]) != note {
 			continue // the other class: look further back
 		}
+		if len(v) < 1 || int(v[0]) >= len(eventKinds) || eventKinds[v[0]] != e.Kind {
+			break // another kind of its class: e is news
+		}
 		if sameEvent(k, v, e) {
 			return false, nil
 		}
-		break
 	}
 	return true, d.AppendEventTx(tx, t, e)
 }

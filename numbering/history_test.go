@@ -53,14 +53,19 @@ func TestHistoryAsModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// NoteEventTx compares e with the last event of its class (a state
-		// or a note).
+		// NoteEventTx looks for e among the latest events of its kind, back
+		// to the last event of another kind in its class (a state or a
+		// note).
 		same := false
-		for j := len(model) - 1; j >= 0; j-- {
-			if m := model[j].e; note(m.Kind) == note(e.Kind) {
-				same = m.Kind == e.Kind && m.Detail == e.Detail
+		for j := len(model) - 1; j >= 0 && !same; j-- {
+			m := model[j].e
+			if note(m.Kind) != note(e.Kind) {
+				continue
+			}
+			if m.Kind != e.Kind {
 				break
 			}
+			same = m.Detail == e.Detail
 		}
 		if !noted || !same {
 			seq := 0 // the first free one (one freed by a trim is taken again)
@@ -111,8 +116,11 @@ func TestNoteEventOfItsClass(t *testing.T) {
 		{fetched, false, true},
 		{online, true, false}, // the renewal: its last state event is this one
 		{fetched, true, false},
-		{moved, true, true},
-		{online, true, true}, // back at the first address: a change again
+		{moved, true, true},   // online at another address (or over IPv6 too)
+		{online, true, false}, // the first lease's renewal, in turn with the other's
+		{moved, true, false},
+		{numbering.Event{Kind: numbering.EventOffline, Detail: "lease ended"}, true, true},
+		{online, true, true}, // online again after it went offline: a change
 	} {
 		e := st.e
 		e.Time = base.Add(time.Duration(i) * time.Second)
@@ -135,7 +143,7 @@ func TestNoteEventOfItsClass(t *testing.T) {
 	if err := f.db.View(func(tx store.Tx) (err error) { h, err = f.d.HistoryTx(tx, full); return }); err != nil {
 		t.Fatal(err)
 	}
-	if len(h) != 4 {
-		t.Fatalf("%d events, want 4: %+v", len(h), h)
+	if len(h) != 5 {
+		t.Fatalf("%d events, want 5: %+v", len(h), h)
 	}
 }
