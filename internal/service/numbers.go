@@ -64,7 +64,7 @@ func (s *Service) RegisterAsync(req numbering.RegisterRequest, then func(numberi
 	}, func(err error) {
 		s.refusals.note(refused(err))
 		if err == nil && !reg.Refresh && s.log.Enabled(context.Background(), slog.LevelInfo) {
-			s.log.Info("number online", "number", reg.Number, "ipv4", reg.Addr, "mac", req.MAC, "source", sourceName(req.Source), "lifetime", reg.Lifetime)
+			s.log.Info("number online", "number", reg.Number, family(reg.Addr), reg.Addr, "mac", req.MAC, "source", sourceName(req.Source), "lifetime", reg.Lifetime)
 		}
 		then(reg, err)
 	})
@@ -161,11 +161,20 @@ func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
 	switch {
 	case err != nil:
 	case d.Offline:
-		s.log.Info("number offline", "number", d.Number, "ipv4", req.Addr, "reason", "deregistered")
+		s.log.Info("number offline", "number", d.Number, family(req.Addr), req.Addr, "reason", "deregistered")
 	case d.ContactEnded:
-		s.log.Info("registration ended; the DHCP lease keeps the number online", "number", d.Number, "ipv4", req.Addr)
+		s.log.Info("registration ended; the DHCP lease keeps the number online", "number", d.Number, family(req.Addr), req.Addr)
 	}
 	return d.Number, err
+}
+
+// family is the log key of a terminal's address: "ipv4" (as the DHCPv4
+// lines say) or "ipv6" for a registration over IPv6.
+func family(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		return "ipv6"
+	}
+	return "ipv4"
 }
 
 // Query answers a QUERY: from the live view when the number is online,
