@@ -26,6 +26,7 @@ type Entry struct {
 	Terminal string     `json:"terminal"` // terminal number
 	State    string     `json:"state"`
 	IPv4     string     `json:"ipv4,omitempty"`
+	IPv6     string     `json:"ipv6,omitempty"` // bound by DHCPv6 or registered over IPv6
 	MAC      string     `json:"mac,omitempty"`
 	UserID   string     `json:"user,omitempty"`
 	Name     string     `json:"name,omitempty"`
@@ -43,7 +44,7 @@ type Entry struct {
 // ListFilter selects directory entries.
 type ListFilter struct {
 	State string // one of the states, or "" for all but free
-	Query string // substring of number, name, user, MAC or IPv4 (case-insensitive)
+	Query string // substring of number, name, user, MAC, IPv4 or IPv6 (case-insensitive)
 	After string // only numbers (full) after this one: the cursor of the next page
 	Limit int    // at most this many entries; 0: no limit
 }
@@ -63,7 +64,7 @@ func (d *Directory) DirectoryTx(tx store.Tx, f ListFilter, now time.Time) ([]Ent
 	q := strings.ToLower(f.Query)
 	match := func(e *Entry) bool {
 		return (f.State == "" || e.State == f.State) &&
-			(q == "" || strings.Contains(strings.ToLower(strings.Join([]string{e.Number, e.Terminal, e.Name, e.UserID, e.MAC, e.IPv4}, "\x00")), q))
+			(q == "" || strings.Contains(strings.ToLower(strings.Join([]string{e.Number, e.Terminal, e.Name, e.UserID, e.MAC, e.IPv4, e.IPv6}, "\x00")), q))
 	}
 	var after []byte // terminal number of the cursor (exclusive)
 	if f.After != "" {
@@ -213,7 +214,13 @@ type Counts struct{ Online, Offline, Reserved, FreePool int }
 func (d *Directory) Counts() Counts { return d.live.snapshotCounts() }
 
 func fillBinding(e *Entry, b *Binding, now time.Time) {
-	e.IPv4, e.Source, e.Contact = b.Addr.String(), b.Source.String(), b.Contact
+	e.Source, e.Contact = b.Source.String(), b.Contact
+	if b.Addr.IsValid() {
+		e.IPv4 = b.Addr.String()
+	}
+	if b.Addr6.IsValid() {
+		e.IPv6 = b.Addr6.String()
+	}
 	if b.MAC.IsValid() {
 		e.MAC = b.MAC.String()
 	}
@@ -221,12 +228,15 @@ func fillBinding(e *Entry, b *Binding, now time.Time) {
 		e.UserID = b.UserID
 	}
 	upd, exp := b.Updated, b.Expiry
+	if exp.IsZero() || (!b.Online(now) && b.Online6(now)) {
+		exp = b.Expiry6 // online over IPv6 only: its lease's end
+	}
 	e.LastSeen = &upd // the last registration, refresh or lease renewal: not the time of the listing
 	if !exp.IsZero() {
 		e.Expiry = &exp
 	}
 	e.State = StateOffline
-	if b.Online(now) {
+	if b.Online(now) || b.Online6(now) {
 		e.State = StateOnline
 	}
 }

@@ -175,9 +175,9 @@ func directoryCmd(c *adminCall, pos []string) (shown, error) {
 		out = list
 	}
 	return shown{out: out, table: func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "NUMBER\tSTATE\tIPV4\tMAC\tUSER\tNAME\tSOURCE\tEXPIRY")
+		fmt.Fprintln(w, "NUMBER\tSTATE\tIPV4\tIPV6\tMAC\tUSER\tNAME\tSOURCE\tEXPIRY")
 		for _, e := range list {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Number, e.State, e.IPv4, e.MAC, e.UserID, e.Name, e.Source, tsp(e.Expiry))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Number, e.State, e.IPv4, e.IPv6, e.MAC, e.UserID, e.Name, e.Source, tsp(e.Expiry))
 		}
 	}}, nil
 }

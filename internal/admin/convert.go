@@ -23,7 +23,7 @@ func apiList[T, A any](in []T, f func(T) A) []A {
 }
 
 func entryOf(e numbering.Entry) api.Entry {
-	return api.Entry{Number: e.Number, Terminal: e.Terminal, State: e.State, IPv4: e.IPv4, MAC: e.MAC, UserID: e.UserID,
+	return api.Entry{Number: e.Number, Terminal: e.Terminal, State: e.State, IPv4: e.IPv4, IPv6: e.IPv6, MAC: e.MAC, UserID: e.UserID,
 		Name: e.Name, Source: e.Source, Contact: e.Contact, Expiry: e.Expiry, LastSeen: e.LastSeen, Reserved: e.Reserved,
 		HasSecret: e.HasSecret, Origin: string(e.Origin), Pool: e.Pool}
 }

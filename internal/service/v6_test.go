@@ -56,6 +56,17 @@ func TestIPv6LeaseProvesAndProvisions(t *testing.T) {
 	if ack, err := r.svc.Ack6(service.AckRequest6{Client: client6(macPhone), Addr: a}); err != nil || ack.Number != "10002001" {
 		t.Fatalf("Ack6 = %+v, %v", ack, err)
 	}
+	// The directory lists it online at its IPv6 address, not offline at an
+	// "invalid IP".
+	if e, err := r.svc.Entry("2001"); err != nil || e.State != numbering.StateOnline || e.IPv6 != a.String() || e.IPv4 != "" || e.Expiry == nil {
+		t.Fatalf("the entry of a number online over IPv6 only: %+v %v", e, err)
+	}
+	if es, err := r.svc.Directory(numbering.ListFilter{State: numbering.StateOnline}); err != nil || len(es) != 1 || es[0].Number != "10002001" {
+		t.Fatalf("the online numbers: %+v %v", es, err)
+	}
+	if es, err := r.svc.Directory(numbering.ListFilter{Query: a.String()}); err != nil || len(es) != 1 {
+		t.Fatalf("found by its IPv6 address: %+v %v", es, err)
+	}
 	if p, err := r.svc.Provision(macPhone, a); err != nil || p.Number != "10002001" || p.Secret != "s3cret" {
 		t.Fatalf("the file from the v6 lease address: %+v %v", p, err)
 	}

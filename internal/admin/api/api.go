@@ -92,6 +92,7 @@ type Entry struct {
 	Terminal string     `json:"terminal"` // terminal number
 	State    string     `json:"state"`    // free, reserved, online, offline
 	IPv4     string     `json:"ipv4,omitempty"`
+	IPv6     string     `json:"ipv6,omitempty"` // bound by DHCPv6 or registered over IPv6
 	MAC      string     `json:"mac,omitempty"`
 	UserID   string     `json:"user,omitempty"`
 	Name     string     `json:"name,omitempty"`
