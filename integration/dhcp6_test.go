@@ -254,6 +254,21 @@ func TestDHCPv6DirectDualStack(t *testing.T) {
 	if got := dig("A", "2001.office.example"); got != "" {
 		t.Errorf("A of a number online over IPv6 only: %q", got)
 	}
+	// The admin sees it: the number online at its IPv6 address, the lease
+	// in the DHCPv6 list.
+	ctl := func(args ...string) string {
+		out, code := x.Exec(x.srv, append([]string{binDir + "/lantelctl"}, append(args, "--admin", "http://127.0.0.1:5758")...)...)
+		if code != 0 {
+			t.Errorf("lantelctl %v: exit %d: %s", args, code, out)
+		}
+		return out
+	}
+	if out := ctl("directory", "2001", "--json"); !strings.Contains(out, `"state": "online"`) || !strings.Contains(out, `"ipv6": "`+env["ip6_address"]+`"`) {
+		t.Errorf("lantelctl directory 2001 of a number online over IPv6 only:\n%s", out)
+	}
+	if out := ctl("leases", "-6"); !strings.Contains(out, env["ip6_address"]) || !strings.Contains(out, "10002001") {
+		t.Errorf("lantelctl leases -6:\n%s", out)
+	}
 	// Then IPv4: one number, two leases.
 	env4 := dhclient4(t, x.Lab, phone, "dual4")
 	in(t, "dual phone v4", env4["ip_address"], "192.0.2.100-192.0.2.199")

@@ -19,7 +19,7 @@ import (
 
 const adminUsage = `Admin commands (over the admin API):
   directory  [NUMBER] [--state free|reserved|online|offline] [-q TEXT]
-  leases     [--quarantine]
+  leases     [-6 | --quarantine]   the active DHCPv4 leases; -6: the DHCPv6 leases
   reserve    NUMBER [--mac M] [--user U] [--name N] [--secret-file F]   a new reservation (an existing one: edit)
   edit       NUMBER [--mac M] [--user U] [--name N] [--secret-file F | --clear-secret]   only the fields given change
   unreserve  NUMBER
@@ -47,8 +47,8 @@ var adminCommands = map[string]func(*adminCall, []string) (shown, error){
 // adminFlags are the flags every admin subcommand takes (each uses its
 // own).
 type adminFlags struct {
-	asJSON, quarantine, clearSecret, withSecrets bool
-	state, query, mac, user, name, secretFile    string
+	asJSON, quarantine, clearSecret, withSecrets, v6 bool
+	state, query, mac, user, name, secretFile        string
 }
 
 // adminCall is one admin subcommand being run.
@@ -92,6 +92,7 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.f.state, "state", "", "directory: only this state")
 	fs.StringVar(&c.f.query, "q", "", "directory: search text")
 	fs.BoolVar(&c.f.quarantine, "quarantine", false, "leases: the quarantined addresses")
+	fs.BoolVar(&c.f.v6, "6", false, "leases: the DHCPv6 leases")
 	fs.StringVar(&c.f.mac, "mac", "", "reserve: MAC")
 	fs.StringVar(&c.f.user, "user", "", "reserve: user ID")
 	fs.StringVar(&c.f.name, "name", "", "reserve, users add: display name")
@@ -182,7 +183,8 @@ func directoryCmd(c *adminCall, pos []string) (shown, error) {
 	}}, nil
 }
 
-// leasesCmd: every page of the active leases, or the quarantine.
+// leasesCmd: every page of the active leases (DHCPv4, or with -6
+// DHCPv6), or the quarantine.
 func leasesCmd(c *adminCall, pos []string) (shown, error) {
 	if c.f.quarantine {
 		list, err := c.api.Quarantine()
@@ -193,9 +195,13 @@ func leasesCmd(c *adminCall, pos []string) (shown, error) {
 			}
 		}}, err
 	}
+	leases := c.api.Leases
+	if c.f.v6 {
+		leases = c.api.Leases6
+	}
 	var list []api.Lease
 	for after := ""; ; {
-		page, err := c.api.Leases(after, api.DefaultLimit)
+		page, err := leases(after, api.DefaultLimit)
 		if err != nil {
 			return shown{}, err
 		}

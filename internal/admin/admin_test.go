@@ -104,6 +104,9 @@ func TestAPI(t *testing.T) {
 		{"GET", "/api/v1/servers", "", nil, 200, `"1002"`},
 		{"DELETE", "/api/v1/servers/1002", "", nil, 204, ``},
 		{"GET", "/api/v1/leases", "", nil, 200, `[]`},
+		{"GET", "/api/v1/leases?after=2001:db8::1", "", nil, 400, `want an IPv4 address`},
+		{"GET", "/api/v1/leases6", "", nil, 200, `[]`}, // DHCPv6 off here: none (internal/service tests the leases)
+		{"GET", "/api/v1/leases6?after=192.0.2.1", "", nil, 400, `want an IPv6 address`},
 		{"GET", "/api/v1/quarantine", "", nil, 200, `[]`},
 		{"GET", "/metrics", "", nil, 200, `lantel_numbers{state="online"} 1`},
 		{"GET", "/", "", nil, 200, `reception`},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lantel/lantel/domain"
@@ -109,8 +110,8 @@ func (s *Server) entry(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, entryOf(e))
 }
 
-func (s *Server) leaseList(after netip.Addr, limit int) ([]api.Lease, error) {
-	ls, err := s.cfg.Svc.LeasePage(after, limit)
+func (s *Server) leaseList(page func(netip.Addr, int) ([]service.LeaseInfo, error), after netip.Addr, limit int) ([]api.Lease, error) {
+	ls, err := page(after, limit)
 	out := make([]api.Lease, 0, len(ls))
 	for _, l := range ls {
 		name, _, _ := s.cfg.Svc.HostAt(l.Addr)
@@ -120,7 +121,13 @@ func (s *Server) leaseList(after netip.Addr, limit int) ([]api.Lease, error) {
 	return out, err
 }
 
+// leases is GET /leases (DHCPv4) and GET /leases6 (DHCPv6): a page of the
+// active leases after the address after.
 func (s *Server) leases(w http.ResponseWriter, r *http.Request) {
+	page, family := s.cfg.Svc.LeasePage, "IPv4"
+	if strings.HasSuffix(r.URL.Path, "/leases6") {
+		page, family = s.cfg.Svc.LeasePage6, "IPv6"
+	}
 	limit := defaultPageLimit
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -133,13 +140,13 @@ func (s *Server) leases(w http.ResponseWriter, r *http.Request) {
 	var after netip.Addr
 	if v := r.URL.Query().Get("after"); v != "" {
 		a, err := netip.ParseAddr(v)
-		if err != nil || !a.Is4() {
-			writeErr(w, http.StatusBadRequest, fmt.Errorf("after %q: want an IPv4 address", v))
+		if err != nil || a.Is4() != (family == "IPv4") || a.Zone() != "" {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("after %q: want an %s address", v, family))
 			return
 		}
 		after = a
 	}
-	out, err := s.leaseList(after, limit)
+	out, err := s.leaseList(page, after, limit)
 	if err != nil {
 		s.fail(w, err)
 		return

@@ -71,7 +71,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if d.Leases, err = s.leaseList(netip.Addr{}, defaultPageLimit); err != nil {
+	if d.Leases, err = s.leaseList(s.cfg.Svc.LeasePage, netip.Addr{}, defaultPageLimit); err != nil {
 		s.fail(w, err)
 		return
 	}

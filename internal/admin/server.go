@@ -56,6 +56,7 @@ type Service interface {
 	Secret(number string) (string, error) // for an export with secrets
 
 	LeasePage(after netip.Addr, limit int) ([]service.LeaseInfo, error)
+	LeasePage6(after netip.Addr, limit int) ([]service.LeaseInfo, error)
 	HostAt(addr netip.Addr) (string, time.Time, bool) // a lease's DNS name
 	Quarantine() ([]leases.Quarantine, error)
 
@@ -162,6 +163,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/directory", s.directory)
 	mux.HandleFunc("GET /api/v1/directory/{number}", s.entry)
 	mux.HandleFunc("GET /api/v1/leases", s.leases)
+	mux.HandleFunc("GET /api/v1/leases6", s.leases)
 	mux.HandleFunc("GET /api/v1/quarantine", s.quarantine)
 	mux.HandleFunc("GET /api/v1/reservations", s.listReservations)
 	mux.HandleFunc("POST /api/v1/reservations", s.putReservation)

@@ -109,15 +109,35 @@ func (s *Service) Leases() ([]LeaseInfo, error) { return s.LeasePage(netip.Addr{
 // LeasePage lists up to limit active leases (0: all) after address after,
 // in address order: a page costs what it returns.
 func (s *Service) LeasePage(after netip.Addr, limit int) ([]LeaseInfo, error) {
-	out := []LeaseInfo{}
 	if s.leases == nil {
-		return out, nil
+		return []LeaseInfo{}, nil
 	}
+	return s.leasePage(leases.PageTx, after, limit)
+}
+
+// LeasePage6 is LeasePage for the DHCPv6 leases (none when DHCPv6 is off);
+// a lease's number is its MAC's, as the REPLY bound it.
+func (s *Service) LeasePage6(after netip.Addr, limit int) ([]LeaseInfo, error) {
+	if s.leases6 == nil {
+		return []LeaseInfo{}, nil
+	}
+	page6 := func(tx store.Tx, after netip.Addr, f func(*leases.Lease) (bool, error)) error {
+		return leases.Page6Tx(tx, after, func(l *leases.Lease6) (bool, error) { return f((*leases.Lease)(l)) })
+	}
+	return s.leasePage(page6, after, limit)
+}
+
+func (s *Service) leasePage(page func(store.Tx, netip.Addr, func(*leases.Lease) (bool, error)) error, after netip.Addr, limit int) ([]LeaseInfo, error) {
+	out := []LeaseInfo{}
 	now := s.now()
 	err := s.view(func(tx store.Tx) error {
-		return leases.PageTx(tx, after, func(l *leases.Lease) (bool, error) {
+		return page(tx, after, func(l *leases.Lease) (bool, error) {
 			if l.Active(now) {
-				out = append(out, LeaseInfo{Lease: *l, Number: s.dir.NumberOfMACTx(tx, l.MAC)})
+				li := LeaseInfo{Lease: *l}
+				if l.MAC.IsValid() {
+					li.Number = s.dir.NumberOfMACTx(tx, l.MAC)
+				}
+				out = append(out, li)
 			}
 			return limit <= 0 || len(out) < limit, nil
 		})

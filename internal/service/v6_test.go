@@ -67,6 +67,13 @@ func TestIPv6LeaseProvesAndProvisions(t *testing.T) {
 	if es, err := r.svc.Directory(numbering.ListFilter{Query: a.String()}); err != nil || len(es) != 1 {
 		t.Fatalf("found by its IPv6 address: %+v %v", es, err)
 	}
+	// The admin's lease list has it, with its number; the DHCPv4 list not.
+	if ls, err := r.svc.LeasePage6(netip.Addr{}, 0); err != nil || len(ls) != 1 || ls[0].Addr != a || ls[0].Number != "10002001" {
+		t.Fatalf("the DHCPv6 leases: %+v %v", ls, err)
+	}
+	if ls, err := r.svc.LeasePage6(a, 0); err != nil || len(ls) != 0 {
+		t.Fatalf("the DHCPv6 leases after the only one: %+v %v", ls, err)
+	}
 	if p, err := r.svc.Provision(macPhone, a); err != nil || p.Number != "10002001" || p.Secret != "s3cret" {
 		t.Fatalf("the file from the v6 lease address: %+v %v", p, err)
 	}

@@ -158,6 +158,16 @@ func (c *Client) Leases(after string, limit int) ([]Lease, error) {
 	return get[[]Lease](c, "/leases?"+v.Encode())
 }
 
+// Leases6 is GET /leases6: a page of the active DHCPv6 leases after the
+// address after ("" for the first).
+func (c *Client) Leases6(after string, limit int) ([]Lease, error) {
+	v := url.Values{"after": {after}}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	return get[[]Lease](c, "/leases6?"+v.Encode())
+}
+
 // Quarantine is GET /quarantine.
 func (c *Client) Quarantine() ([]Quarantine, error) { return get[[]Quarantine](c, "/quarantine") }
 
