@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -441,6 +442,37 @@ func TestApplyStaticRemovesAndConflicts(t *testing.T) {
 	}
 	if _, err := f.query("2001"); !errors.Is(err, domain.Offline) {
 		t.Fatalf("a refused change must change nothing: %v", err)
+	}
+	// A run-time reservation (the API, lantelctl, a claim) is not
+	// replaced by the file's, of its number or of its MAC: the reload is
+	// refused, naming it, and the run-time entry keeps its MAC.
+	rt := mustMAC(t, "02:00:00:00:00:77")
+	if err := f.c.Do(func(tx store.Tx) error {
+		return f.d.CreateReservationTx(tx, numbering.Reservation{Number: "2004", MAC: rt, Name: "desk"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range []numbering.Static{
+		{Reservations: []numbering.Reservation{{Number: "2001"}, {Number: "2004", Name: "from file"}}},
+		{Reservations: []numbering.Reservation{{Number: "2001"}, {Number: "2003", MAC: rt}}},
+	} {
+		err := f.c.Do(func(tx store.Tx) error { return f.d.ApplyStaticTx(tx, s) })
+		if !errors.Is(err, domain.Conflict) || !strings.Contains(err.Error(), "run time") {
+			t.Errorf("file %d over a run-time reservation: %v, want a conflict naming it", i, err)
+		}
+	}
+	snap, err := f.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range snap.Reservations {
+		if r.Number == "2004" {
+			found = r.MAC == rt && r.Name == "desk" && r.Origin == numbering.OriginRuntime
+		}
+	}
+	if !found {
+		t.Fatalf("the run-time reservation after the refused reloads: %+v", snap.Reservations)
 	}
 }
 

@@ -79,8 +79,13 @@ func (s *Static) Validate(p Plan) error {
 
 // ApplyStaticTx makes the configuration-file entries of the reservation,
 // user and server tables equal to s: it adds, changes and removes entries
-// of origin "config" and leaves run-time entries alone unless s claims the
-// same key (the file wins).
+// of origin "config" and leaves run-time entries alone. A reservation of
+// the file whose number or MAC a run-time reservation holds (made with the
+// admin API, lantelctl or a claim) is refused (domain.Conflict, naming
+// it), and nothing changes: replacing the run-time entry would lose its
+// MAC, user and secret without a word, and taking the number out of the
+// file again would then delete it. Run-time users and servers that the
+// file names are the file's (they carry nothing the file does not).
 func (d *Directory) ApplyStaticTx(tx store.Tx, s Static) error {
 	if err := s.Validate(d.cfg.Load().Plan); err != nil {
 		return err
@@ -88,6 +93,9 @@ func (d *Directory) ApplyStaticTx(tx store.Tx, s Static) error {
 	res, users, srvs := tx.Bucket(bktReservations), tx.Bucket(bktUsers), tx.Bucket(bktServers)
 	removed, err := deleteOrigin[Reservation](res, func(r *Reservation) Origin { return r.Origin })
 	if err != nil {
+		return err
+	}
+	if err := runtimeConflicts(res, s.Reservations); err != nil {
 		return err
 	}
 	if _, err := deleteOrigin[User](users, func(u *User) Origin { return u.Origin }); err != nil {
@@ -143,6 +151,33 @@ func (d *Directory) ApplyStaticTx(tx store.Tx, s Static) error {
 	for _, r := range s.Reservations {
 		if err := d.live.note(tx, r.Number); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// runtimeConflicts refuses a reservation of the file whose number or MAC a
+// run-time reservation holds; res holds the run-time ones alone (the
+// file's were just deleted).
+func runtimeConflicts(res store.Bucket, file []Reservation) error {
+	held := map[domain.MAC]string{}
+	if err := res.ForEach(func(k, v []byte) error {
+		r, err := getJSON[Reservation](v)
+		if err == nil && r.MAC.IsValid() {
+			held[r.MAC] = string(k)
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	for i, r := range file {
+		if res.Get([]byte(r.Number)) != nil {
+			return domain.Errorf(domain.Conflict, "numbering.reservations[%d]: %s is reserved at run time (the admin API, lantelctl or a claim): "+
+				"unreserve it there first (lantelctl unreserve %s), or take it out of the file", i, r.Number, r.Number)
+		}
+		if n, ok := held[r.MAC]; ok && r.MAC.IsValid() {
+			return domain.Errorf(domain.Conflict, "numbering.reservations[%d]: MAC %v is reserved at run time for %s: "+
+				"unreserve that first (lantelctl unreserve %s), or take the MAC out of the file", i, r.MAC, n, n)
 		}
 	}
 	return nil
