@@ -610,3 +610,42 @@ func TestInboxClaimHistory(t *testing.T) {
 		t.Fatalf("history of state events: %d events, first %v", len(h), h[0])
 	}
 }
+
+// A user given another number leaves the old one free: the reservation
+// that adding the user made goes (before, the old number stayed reserved
+// for the user, and for nobody once the user was deleted).
+func TestUserMovesWithItsReservation(t *testing.T) {
+	f := newFixture(t, "")
+	put := func(number string) {
+		t.Helper()
+		if err := f.c.Do(func(tx store.Tx) error {
+			return f.d.PutUserTx(tx, numbering.User{ID: "U100", Number: number, Name: "Dave"})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reserved := func() map[string]string {
+		snap, err := f.snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, r := range snap.Reservations {
+			if r.Number == "2060" || r.Number == "2061" {
+				m[r.Number] = r.UserID
+			}
+		}
+		return m
+	}
+	put("2060")
+	put("2061")
+	if got := reserved(); len(got) != 1 || got["2061"] != "U100" {
+		t.Fatalf("after the user moved to 2061: reservations %v, want 2061 for U100 only", got)
+	}
+	if err := f.c.Do(func(tx store.Tx) error { return f.d.DeleteUserTx(tx, "U100") }); err != nil {
+		t.Fatal(err)
+	}
+	if got := reserved(); len(got) != 0 {
+		t.Fatalf("after the user was deleted: reservations %v", got)
+	}
+}

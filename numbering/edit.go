@@ -228,6 +228,13 @@ func (d *Directory) PutUserTx(tx store.Tx, u User) error {
 	if err := putJSON(tx.Bucket(bktUsers), u.ID, u); err != nil {
 		return err
 	}
+	if old != nil && old.Number != u.Number {
+		// The user moves: the old number's reservation for the user goes
+		// as DeleteUserTx lets it go.
+		if err := d.releaseUserNumber(tx, old); err != nil {
+			return err
+		}
+	}
 	switch {
 	case r == nil:
 		err = putJSON(tx.Bucket(bktReservations), u.Number, Reservation{Number: u.Number, UserID: u.ID, Name: u.Name, Origin: OriginRuntime})
@@ -256,8 +263,15 @@ func (d *Directory) DeleteUserTx(tx store.Tx, id string) error {
 	if err := tx.Bucket(bktUsers).Delete([]byte(id)); err != nil {
 		return err
 	}
-	// The reservation that adding the user made goes with it; one that
-	// holds more (a MAC, a secret, another name) only loses the user.
+	return d.releaseUserNumber(tx, u)
+}
+
+// releaseUserNumber lets go of the reservation of u's number for u (u
+// deleted, or moved to another number): the reservation that adding the
+// user made goes; one that holds more (a MAC, a secret, another name) only
+// loses the user.
+func (d *Directory) releaseUserNumber(tx store.Tx, u *User) error {
+	id := u.ID
 	r, err := getReservation(tx, u.Number)
 	if err != nil || r == nil || r.UserID != id || r.Origin == OriginConfig {
 		return err
