@@ -129,6 +129,14 @@ func TestClient(t *testing.T) {
 	if !errors.As(err, &se) || se.Status != 400 || len(se.Body.Lines) != 1 || !strings.Contains(se.Message, "\n  line 2: ") {
 		t.Errorf("bad import: %v", err)
 	}
+	// Every row refused is named, not the first alone, and none is taken.
+	_, err = c.ImportReservations("number,name\n77777,a\n2014,fine\nabcd,b\n")
+	if !errors.As(err, &se) || se.Status != 400 || len(se.Body.Lines) != 2 || se.Body.Lines[0].Line != 2 || se.Body.Lines[1].Line != 4 {
+		t.Errorf("an import with two refused rows: %v %+v", err, se.Body.Lines)
+	}
+	if _, err := c.Entry("2014"); !errors.As(err, &se) || se.Status != 404 {
+		t.Errorf("a row of a refused import was taken: %v", err)
+	}
 	ur, err := c.PutUser("U5", api.User{Number: "2005", Name: "Eve"})
 	check("put user", err)
 	if ur != (api.UserReply{ID: "U5", Number: "2005", Name: "Eve"}) {

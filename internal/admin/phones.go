@@ -208,7 +208,9 @@ func (s *Server) importReservations(w http.ResponseWriter, r *http.Request) {
 		var ie *service.ImportError
 		switch {
 		case errors.As(err, &ie):
-			errs = append(errs, api.LineError{Line: lines[ie.Row], Error: ie.Reason})
+			for _, row := range ie.Rows {
+				errs = append(errs, api.LineError{Line: lines[row.Row], Error: row.Reason})
+			}
 		case err != nil:
 			s.fail(w, err)
 			return

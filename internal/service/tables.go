@@ -194,27 +194,48 @@ func (s *Service) PatchReservation(number string, p numbering.ReservationPatch) 
 	return s.edit("reservation changed", number, func(tx store.Tx) error { return s.dir.PatchReservationTx(tx, number, p) })
 }
 
-// ImportError is the refusal of an import: the row (0-based, of the list
-// given) that was refused, and why. Nothing was imported. (It does not
-// wrap the domain error: see groupcommit.Abort.)
+// ImportError is the refusal of an import: each refused row (0-based, of
+// the list given) and why.
 type ImportError struct {
+	Rows []RowRefusal
+}
+
+// RowRefusal is one row an import refused.
+type RowRefusal struct {
 	Row    int
 	Reason string
 }
 
-func (e *ImportError) Error() string { return fmt.Sprintf("row %d: %s", e.Row, e.Reason) }
+func (e *ImportError) Error() string {
+	if len(e.Rows) == 0 {
+		return "import refused"
+	}
+	msg := fmt.Sprintf("row %d: %s", e.Rows[0].Row, e.Rows[0].Reason)
+	if n := len(e.Rows) - 1; n > 0 {
+		msg += fmt.Sprintf(" (and %d more rows)", n)
+	}
+	return msg
+}
 
 // ImportReservations adds or replaces run-time reservations, all in one
-// transaction: all of them, or (an *ImportError) none.
+// transaction: all of them, or (an *ImportError naming every row refused)
+// none.
 func (s *Service) ImportReservations(rs []numbering.Reservation) error {
 	err := s.write(func(tx store.Tx) error {
+		var refused []RowRefusal
 		for i, r := range rs {
 			if err := s.dir.PutReservationTx(tx, r); err != nil {
-				if e := domain.As(err); e != nil { // the rows before it are rolled back
-					return groupcommit.Abort(&ImportError{Row: i, Reason: e.Reason})
+				e := domain.As(err)
+				if e == nil {
+					return err
 				}
-				return err
+				// A refused row wrote nothing; the others are checked on,
+				// against the rows before them, and all rolled back.
+				refused = append(refused, RowRefusal{Row: i, Reason: e.Reason})
 			}
+		}
+		if len(refused) > 0 {
+			return groupcommit.Abort(&ImportError{Rows: refused})
 		}
 		return nil
 	})
