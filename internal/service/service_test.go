@@ -37,19 +37,26 @@ type rig struct {
 	commits atomic.Int64
 }
 
-func newRig(t *testing.T) *rig {
+// newRig is a service on a fresh store: numbers 1000 + 2100-2101, 2001
+// reserved for macPhone, 2002 reserved, the pool 192.0.2.20-29, and the
+// logger log when one is given.
+func newRig(t *testing.T, log ...*slog.Logger) *rig {
 	t.Helper()
 	r, err := leases.ParseRange("192.0.2.20-192.0.2.29")
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := testutil.NewClock()
-	st := testutil.Service(t, "", service.Config{
+	cfg := service.Config{
 		Numbering: testutil.Config(t, "1000", "2100-2101"),
 		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}, {Number: "2002"}}},
 		Leases:    &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Minute},
 		Clock:     clk.Now, JobInterval: -1,
-	})
+	}
+	if len(log) > 0 {
+		cfg.Log = log[0]
+	}
+	st := testutil.Service(t, "", cfg)
 	g := &rig{svc: st.Svc, db: st.DB, clk: clk}
 	st.Svc.SetOnCommit(func(n int, _ time.Duration) { g.commits.Add(1) })
 	return g
@@ -413,16 +420,7 @@ func TestTwoNodesOneStore(t *testing.T) {
 			return errors.Is(err, domain.Offline) && st.Leased == 0
 		})
 	}
-	h, err := a.History("2001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	offline := 0
-	for _, e := range h {
-		if e.Kind == numbering.EventOffline {
-			offline++
-		}
-	}
+	h, offline := countEvents(t, a, "2001", numbering.EventOffline)
 	if offline != 1 {
 		t.Errorf("%d offline events for one expired lease: %+v", offline, h)
 	}
@@ -621,19 +619,9 @@ func TestDiscoverIsOfferAndNumberFor(t *testing.T) {
 // at every ACK, and records one online event even when the phone fetched
 // its file in between.
 func TestRenewalLogsNoChange(t *testing.T) {
-	r, err := leases.ParseRange("192.0.2.20-192.0.2.29")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs syncBuffer
-	clk := testutil.NewClock()
-	st := testutil.Service(t, "", service.Config{
-		Numbering: testutil.Config(t, "1000", "2100-2101"),
-		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
-		Leases:    &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Minute},
-		Clock:     clk.Now, JobInterval: -1, Log: slog.New(slog.NewTextHandler(&logs, nil)),
-	})
-	svc := st.Svc
+	r := newRig(t, slog.New(slog.NewTextHandler(&logs, nil)))
+	svc, clk := r.svc, r.clk
 	a, err := svc.Offer(client(macPhone), netip.Addr{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -654,19 +642,27 @@ func TestRenewalLogsNoChange(t *testing.T) {
 	if n := strings.Count(logs.String(), `msg="number online"`); n != 1 {
 		t.Fatalf(`"number online" logged %d times for one lease and 3 renewals:\n%s`, n, logs.String())
 	}
-	h, err := svc.History("2001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	online := 0
-	for _, e := range h {
-		if e.Kind == numbering.EventOnline {
-			online++
-		}
-	}
+	h, online := countEvents(t, svc, "2001", numbering.EventOnline)
 	if online != 1 || h[len(h)-1].Kind != numbering.EventProvisioned {
 		t.Fatalf("%d online events for one lease, its file's fetch and 3 renewals: %+v", online, h)
 	}
+}
+
+// countEvents returns a number's history and how many of its events are of
+// kind k.
+func countEvents(t *testing.T, svc *service.Service, number string, k numbering.EventKind) ([]numbering.Event, int) {
+	t.Helper()
+	h, err := svc.History(number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range h {
+		if e.Kind == k {
+			n++
+		}
+	}
+	return h, n
 }
 
 // syncBuffer is a bytes.Buffer for a logger written from several
