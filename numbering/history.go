@@ -127,8 +127,11 @@ func (d *Directory) AppendEventTx(tx store.Tx, number string, e Event) error {
 // isNote reports an event record's kind byte of a note: what was asked of
 // the number (provisioned, refused), not a change of its state.
 func isNote(k byte) bool {
-	return int(k) < len(eventKinds) && (eventKinds[k] == EventProvisioned || eventKinds[k] == EventRefused)
+	return int(k) < len(eventKinds) && eventKinds[k].note()
 }
+
+// note reports a kind of note (provisioned, refused), not of state.
+func (k EventKind) note() bool { return k == EventProvisioned || k == EventRefused }
 
 // NoteEventTx is AppendEventTx, except that an event already told is not
 // recorded again: one of the same kind and detail among the number's
@@ -145,7 +148,7 @@ func (d *Directory) NoteEventTx(tx store.Tx, number string, e Event) (bool, erro
 	}
 	seek := append(append(make([]byte, 0, len(t)+2), t...), 0, 0xff) // after the number's last event
 	prefix := seek[:len(t)+1]
-	note := e.Kind == EventProvisioned || e.Kind == EventRefused
+	note := e.Kind.note()
 	c := tx.Bucket(bktHistory).Cursor()
 	var k, v []byte
 	if k, _ = c.Seek(seek); k == nil {

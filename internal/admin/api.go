@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/lantel/lantel/domain"
@@ -121,12 +120,17 @@ func (s *Server) leaseList(page func(netip.Addr, int) ([]service.LeaseInfo, erro
 	return out, err
 }
 
-// leases is GET /leases (DHCPv4) and GET /leases6 (DHCPv6): a page of the
-// active leases after the address after.
-func (s *Server) leases(w http.ResponseWriter, r *http.Request) {
-	page, family := s.cfg.Svc.LeasePage, "IPv4"
-	if strings.HasSuffix(r.URL.Path, "/leases6") {
-		page, family = s.cfg.Svc.LeasePage6, "IPv6"
+// leases is the handler of GET /leases (DHCPv4: page is LeasePage, v6
+// false) and GET /leases6 (DHCPv6): a page of the active leases after the
+// address after, of that family.
+func (s *Server) leases(page func(netip.Addr, int) ([]service.LeaseInfo, error), v6 bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.leasePage(w, r, page, v6) }
+}
+
+func (s *Server) leasePage(w http.ResponseWriter, r *http.Request, page func(netip.Addr, int) ([]service.LeaseInfo, error), v6 bool) {
+	family := "IPv4"
+	if v6 {
+		family = "IPv6"
 	}
 	limit := defaultPageLimit
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -140,7 +144,7 @@ func (s *Server) leases(w http.ResponseWriter, r *http.Request) {
 	var after netip.Addr
 	if v := r.URL.Query().Get("after"); v != "" {
 		a, err := netip.ParseAddr(v)
-		if err != nil || a.Is4() != (family == "IPv4") || a.Zone() != "" {
+		if err != nil || a.Is4() == v6 || a.Zone() != "" {
 			writeErr(w, http.StatusBadRequest, fmt.Errorf("after %q: want an %s address", v, family))
 			return
 		}

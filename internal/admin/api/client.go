@@ -151,21 +151,20 @@ func (c *Client) History(number string) ([]Event, error) {
 // Leases is GET /leases: one page of the active leases after address
 // after ("": from the first); limit 0: DefaultLimit.
 func (c *Client) Leases(after string, limit int) ([]Lease, error) {
-	v := url.Values{"after": {after}}
-	if limit > 0 {
-		v.Set("limit", strconv.Itoa(limit))
-	}
-	return get[[]Lease](c, "/leases?"+v.Encode())
+	return c.leasePage("/leases", after, limit)
 }
 
-// Leases6 is GET /leases6: a page of the active DHCPv6 leases after the
-// address after ("" for the first).
+// Leases6 is Leases for the DHCPv6 leases (GET /leases6).
 func (c *Client) Leases6(after string, limit int) ([]Lease, error) {
+	return c.leasePage("/leases6", after, limit)
+}
+
+func (c *Client) leasePage(path, after string, limit int) ([]Lease, error) {
 	v := url.Values{"after": {after}}
 	if limit > 0 {
 		v.Set("limit", strconv.Itoa(limit))
 	}
-	return get[[]Lease](c, "/leases6?"+v.Encode())
+	return get[[]Lease](c, path+"?"+v.Encode())
 }
 
 // Quarantine is GET /quarantine.
