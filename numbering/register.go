@@ -283,12 +283,24 @@ func holderKey(m domain.MAC, a netip.Addr) []byte {
 // preferring numbers that no other terminal remembers.
 func (d *Directory) poolNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr netip.Addr, now time.Time) (string, error) {
 	mem := tx.Bucket(bktMemory)
+	// The number it holds now (a terminal's memory while its binding
+	// lasts, see putBinding), else the one it held last.
 	var last []byte
 	if mac.IsValid() {
-		last = mem.Get(memKeyMAC(mac))
+		if last = tx.Bucket(bktTermByMAC).Get(mac[:]); last == nil || !cfg.Pool.Contains(string(last)) {
+			last = mem.Get(memKeyMAC(mac))
+		}
 	}
 	if last == nil && addr.IsValid() {
 		last = mem.Get(memKeyIP(addr))
+	}
+	if last == nil && addr.IsValid() {
+		// A terminal known by its MAC (a DHCP lease) registering from its
+		// address without it: its number is in the live view (a hint,
+		// checked below in the transaction).
+		if t, _, ok := d.live.at(addr); ok {
+			last = []byte(t)
+		}
 	}
 	if last != nil && cfg.Pool.Contains(string(last)) {
 		t := string(last)

@@ -1,0 +1,125 @@
+package numbering_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/numbering"
+	"github.com/lantel/lantel/store"
+	"github.com/lantel/lantel/store/storetest"
+)
+
+const bktMemory = "num.mem"
+
+// lease binds (end set) or unbinds (end zero) an auto-numbered lease of
+// mac at a, and returns the number and what the transaction wrote.
+func (f *fixture) lease(t *testing.T, mac string, a netip.Addr, end time.Time) (string, map[string]int) {
+	t.Helper()
+	var num string
+	var w *storetest.WriteCounter
+	err := f.c.Do(func(tx store.Tx) error {
+		w = storetest.CountWrites(tx)
+		var err error
+		if end.IsZero() {
+			num, err = f.d.UnbindLeaseTx(w, mustMAC(t, mac), a, f.clock())
+		} else {
+			num, err = f.d.BindLeaseTx(w, mustMAC(t, mac), a, end, true, f.clock())
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return num, w.Writes
+}
+
+// While a terminal known by its MAC holds a number, its binding is its
+// memory: a new lease writes nothing into num.mem, its renewal keeps the
+// number, and the memory is written as the lease ends, so that the
+// terminal gets the same number back later.
+func TestMemoryWrittenWhenBindingEnds(t *testing.T) {
+	f := newFixture(t, "")
+	const macP, macQ = "00:0b:82:00:00:01", "00:0b:82:00:00:02"
+	end := f.clock().Add(time.Hour)
+	num, w := f.lease(t, macP, ip21, end)
+	if num == "" || w[bktMemory+" put"] != 0 {
+		t.Fatalf("new lease: number %q, writes %v (none into %s while it lasts)", num, w, bktMemory)
+	}
+	if again, _ := f.lease(t, macP, ip21, end.Add(time.Hour)); again != num {
+		t.Fatalf("renewal: %q, want %q", again, num)
+	}
+	// Another terminal comes and goes meanwhile: the pool's cursor moves.
+	other, _ := f.lease(t, macQ, ip22, end)
+	if other == num {
+		t.Fatalf("two terminals got %s", num)
+	}
+	if _, w := f.lease(t, macQ, ip22, time.Time{}); w[bktMemory+" put"] == 0 {
+		t.Fatalf("lease end wrote %v: nothing into %s", w, bktMemory)
+	}
+	if off, w := f.lease(t, macP, ip21, time.Time{}); off != num || w[bktMemory+" put"] != 3 {
+		t.Fatalf("lease end: offline %q, writes %v (MAC, address and number into %s)", off, w, bktMemory)
+	}
+	if back, _ := f.lease(t, macP, ip20, end); back != num {
+		t.Fatalf("back at another address: %q, want %q", back, num)
+	}
+	if back, _ := f.lease(t, macQ, ip22, end); back != other {
+		t.Fatalf("the other terminal back: %q, want %q", back, other)
+	}
+}
+
+// A terminal with a DHCP lease that registers over LTNP from its address,
+// without MAC or number, gets the number its lease holds.
+func TestRegisterFromLeaseAddressGetsItsNumber(t *testing.T) {
+	f := newFixture(t, "")
+	num, _ := f.lease(t, "00:0b:82:00:00:01", ip21, f.clock().Add(time.Hour))
+	reg, err := f.register(numbering.RegisterRequest{Addr: ip21})
+	if err != nil || reg.Number != num {
+		t.Fatalf("register from the lease's address: %+v %v, want %s", reg, err, num)
+	}
+}
+
+// A number that passes to another terminal (a fixed registration of it
+// after its holder's lease ran out) is remembered by its holder, which
+// gets it back once it is free again, and passed over by a new terminal
+// while another is free.
+func TestMemoryOfNumberTakenOver(t *testing.T) {
+	f := newFixture(t, "") // pool 2100-2102
+	const macA, macB = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
+	ipA, ipB, ipR := netip.MustParseAddr("192.0.2.40"), netip.MustParseAddr("192.0.2.41"), netip.MustParseAddr("192.0.2.42")
+	a, _ := f.lease(t, macA, ipA, f.clock().Add(time.Minute))
+	f.advance(2 * time.Minute) // A's lease ran out; the reclaimer has not ended it
+	reg, err := f.register(numbering.RegisterRequest{Fixed: true, Number: a, Addr: ipR})
+	if err != nil || reg.Number != a {
+		t.Fatalf("fixed registration of %s: %+v %v", a, reg, err)
+	}
+	if _, err := f.deregister(a, ipR); err != nil {
+		t.Fatal(err)
+	}
+	long := f.clock().Add(time.Hour)
+	if b, _ := f.lease(t, macB, ipB, long); b == a {
+		t.Fatalf("B took %s, remembered, while others were free", a)
+	}
+	if back, _ := f.lease(t, macA, ipA, long); back != a {
+		t.Fatalf("A back: %q, want %s", back, a)
+	}
+}
+
+// A terminal known by its address alone is remembered as it binds: a
+// retransmitted REGISTER in the same group commit as the first finds the
+// number the first took (the live view follows commits, not the group).
+func TestRegisterByAddressTwiceInOneCommit(t *testing.T) {
+	f := newFixture(t, "")
+	var first, second numbering.Registration
+	err := f.c.Do(func(tx store.Tx) error {
+		var err error
+		if first, err = f.d.RegisterTx(tx, numbering.RegisterRequest{Addr: ip21}, f.clock()); err != nil {
+			return err
+		}
+		second, err = f.d.RegisterTx(tx, numbering.RegisterRequest{Addr: ip21}, f.clock())
+		return err
+	})
+	if err != nil || first.Number == "" || second.Number != first.Number {
+		t.Fatalf("two REGISTERs from %v in one commit: %q and %q (%v)", ip21, first.Number, second.Number, err)
+	}
+}
