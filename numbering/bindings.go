@@ -19,27 +19,22 @@ func expiryKey(b *Binding) []byte {
 // binding and moves its expiry entry, nothing else, so that a commit of
 // many refreshes dirties as few pages as it can.
 //
-// While a terminal known by its MAC holds a number, its binding and
-// num.term.mac are its memory (poolNumber reads them first): its entries
-// in num.mem are written when the binding ends (deleteBinding) or passes
-// to another terminal, not by every new binding. A new client's ACK thus
-// writes two keys of numbering (the binding and num.term.mac), not five:
-// on etcd, three puts and three compares fewer for each of the cluster's
-// members to apply. A terminal known by its address alone has no other
-// index that finds it, and keeps its entries written as it binds.
+// A binding writes one entry of num.mem, its holder's (MAC, else
+// address) -> its number, so that a renewal (on this node or on one of an
+// earlier release) finds the number in the transaction; the holder's
+// other entries (its IPv4 address, and the number -> its holder) are
+// written when the binding ends (deleteBinding, remember): while it
+// lasts, the binding itself says who holds the number. A new client's ACK thus writes three keys of numbering (the
+// binding, num.term.mac and the holder's entry), not five: on etcd, two
+// puts and a compare fewer for each of the cluster's members to apply.
 func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 	term, byMAC, exp := tx.Bucket(bktTerminals), tx.Bucket(bktTermByMAC), tx.Bucket(bktTermExpiry)
 	if old != nil {
 		if err := dropIndexes(tx, old, b); err != nil {
 			return err
 		}
-		if !old.sameHolder(b) {
-			if err := remember(tx, old); err != nil { // it may come back for it
-				return err
-			}
-		}
 	}
-	num := []byte(b.Number) // the key or value of up to three entries: one copy
+	num := []byte(b.Number) // the key or value of up to four entries: one copy
 	if err := term.Put(num, appendBinding(nil, b)); err != nil {
 		return err
 	}
@@ -55,10 +50,8 @@ func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 			return err
 		}
 	}
-	if !b.MAC.IsValid() {
-		if err := remember(tx, b); err != nil {
-			return err
-		}
+	if err := putChanged(tx.Bucket(bktMemory), b.holder(), num); err != nil {
+		return err
 	}
 	d.live.noteBinding(tx, b.Number, b)
 	return nil
@@ -91,12 +84,6 @@ func (b *Binding) holder() []byte {
 		at = b.Addr6
 	}
 	return holderKey(b.MAC, at)
-}
-
-// sameHolder reports whether next is held by b's terminal, as num.mem
-// names it.
-func (b *Binding) sameHolder(next *Binding) bool {
-	return bytes.Equal(b.holder(), next.holder())
 }
 
 // registration: b is an LTNP or SIP registration, with an entry in the

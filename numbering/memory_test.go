@@ -34,20 +34,20 @@ func (f *fixture) lease(t *testing.T, mac string, a netip.Addr, end time.Time) (
 	return num, w.Writes
 }
 
-// While a terminal known by its MAC holds a number, its binding is its
-// memory: a new lease writes nothing into num.mem, its renewal keeps the
-// number, and the memory is written as the lease ends, so that the
-// terminal gets the same number back later.
+// While a terminal known by its MAC holds a number, a new lease writes one
+// entry of num.mem (MAC -> number), its renewal none and keeps the number,
+// and the rest of the memory (address -> number, number -> MAC) is written
+// as the lease ends, so that the terminal gets the same number back later.
 func TestMemoryWrittenWhenBindingEnds(t *testing.T) {
 	f := newFixture(t, "")
 	const macP, macQ = "00:0b:82:00:00:01", "00:0b:82:00:00:02"
 	end := f.clock().Add(time.Hour)
 	num, w := f.lease(t, macP, ip21, end)
-	if num == "" || w[bktMemory+" put"] != 0 {
-		t.Fatalf("new lease: number %q, writes %v (none into %s while it lasts)", num, w, bktMemory)
+	if num == "" || w[bktMemory+" put"] != 1 {
+		t.Fatalf("new lease: number %q, writes %v (one into %s)", num, w, bktMemory)
 	}
-	if again, _ := f.lease(t, macP, ip21, end.Add(time.Hour)); again != num {
-		t.Fatalf("renewal: %q, want %q", again, num)
+	if again, w := f.lease(t, macP, ip21, end.Add(time.Hour)); again != num || w[bktMemory+" put"] != 0 {
+		t.Fatalf("renewal: %q, want %q; writes %v (none into %s)", again, num, w, bktMemory)
 	}
 	// Another terminal comes and goes meanwhile: the pool's cursor moves.
 	other, _ := f.lease(t, macQ, ip22, end)
@@ -57,8 +57,8 @@ func TestMemoryWrittenWhenBindingEnds(t *testing.T) {
 	if _, w := f.lease(t, macQ, ip22, time.Time{}); w[bktMemory+" put"] == 0 {
 		t.Fatalf("lease end wrote %v: nothing into %s", w, bktMemory)
 	}
-	if off, w := f.lease(t, macP, ip21, time.Time{}); off != num || w[bktMemory+" put"] != 3 {
-		t.Fatalf("lease end: offline %q, writes %v (MAC, address and number into %s)", off, w, bktMemory)
+	if off, w := f.lease(t, macP, ip21, time.Time{}); off != num || w[bktMemory+" put"] != 2 {
+		t.Fatalf("lease end: offline %q, writes %v (address and number into %s)", off, w, bktMemory)
 	}
 	if back, _ := f.lease(t, macP, ip20, end); back != num {
 		t.Fatalf("back at another address: %q, want %q", back, num)
@@ -82,7 +82,7 @@ func TestRegisterFromLeaseAddressGetsItsNumber(t *testing.T) {
 // A number that passes to another terminal (a fixed registration of it
 // after its holder's lease ran out) is remembered by its holder, which
 // gets it back once it is free again, and passed over by a new terminal
-// while another is free.
+// while another is free (the registration remembers it as it ends).
 func TestMemoryOfNumberTakenOver(t *testing.T) {
 	f := newFixture(t, "") // pool 2100-2102
 	const macA, macB = "02:00:00:00:00:0a", "02:00:00:00:00:0b"

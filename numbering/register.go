@@ -283,13 +283,9 @@ func holderKey(m domain.MAC, a netip.Addr) []byte {
 // preferring numbers that no other terminal remembers.
 func (d *Directory) poolNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr netip.Addr, now time.Time) (string, error) {
 	mem := tx.Bucket(bktMemory)
-	// The number it holds now (a terminal's memory while its binding
-	// lasts, see putBinding), else the one it held last.
 	var last []byte
 	if mac.IsValid() {
-		if last = tx.Bucket(bktTermByMAC).Get(mac[:]); last == nil || !cfg.Pool.Contains(string(last)) {
-			last = mem.Get(memKeyMAC(mac))
-		}
+		last = mem.Get(memKeyMAC(mac))
 	}
 	if last == nil && addr.IsValid() {
 		last = mem.Get(memKeyIP(addr))
