@@ -354,11 +354,13 @@ func TestLeaseBindUnbind(t *testing.T) {
 	var num, auto string
 	end := f.clock().Add(time.Hour)
 	err := f.c.Do(func(tx store.Tx) error {
-		var err error
-		if num, err = f.d.BindLeaseTx(tx, macA, ip20, end, false, f.clock()); err != nil {
+		b, err := f.d.BindLeaseTx(tx, macA, ip20, end, false, f.clock())
+		if err != nil {
 			return err
 		}
-		auto, err = f.d.BindLeaseTx(tx, macP, ip21, end, true, f.clock())
+		num = b.Number
+		b, err = f.d.BindLeaseTx(tx, macP, ip21, end, true, f.clock())
+		auto = b.Number
 		return err
 	})
 	if err != nil || num != "10002002" || auto == "" {
@@ -370,8 +372,8 @@ func TestLeaseBindUnbind(t *testing.T) {
 	// No reservation, no auto: no number.
 	err = f.c.Do(func(tx store.Tx) error {
 		n, err := f.d.BindLeaseTx(tx, mustMAC(t, "02:11:11:11:11:11"), ip22, end, false, f.clock())
-		if n != "" {
-			t.Errorf("unreserved client got %s", n)
+		if n.Number != "" {
+			t.Errorf("unreserved client got %s", n.Number)
 		}
 		return err
 	})
@@ -395,8 +397,8 @@ func TestLeaseBindUnbind(t *testing.T) {
 	}
 	var again string
 	err = f.c.Do(func(tx store.Tx) error {
-		var err error
-		again, err = f.d.BindLeaseTx(tx, macP, ip22, end, true, f.clock())
+		b, err := f.d.BindLeaseTx(tx, macP, ip22, end, true, f.clock())
+		again = b.Number
 		return err
 	})
 	if err != nil || again != auto {

@@ -42,6 +42,17 @@ func (d *Directory) NoteUnassignedTx(tx store.Tx, e InboxEntry) error {
 	return putJSON(b, string(e.MAC[:]), e)
 }
 
+// LeaveInboxTx takes mac out of the inbox, if it is there: a phone that
+// got a number (of the pool, when its class numbers it) is no longer
+// waiting for one.
+func (d *Directory) LeaveInboxTx(tx store.Tx, mac domain.MAC) error {
+	b := tx.Bucket(bktInbox)
+	if b.Get(mac[:]) == nil {
+		return nil
+	}
+	return b.Delete(mac[:])
+}
+
 // InboxTx lists the phones without a number, the most recently seen first.
 func (d *Directory) InboxTx(tx store.Tx) ([]InboxEntry, error) {
 	var all []InboxEntry

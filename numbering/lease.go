@@ -10,35 +10,48 @@ import (
 	"github.com/lantel/lantel/store"
 )
 
+// LeaseBinding is what a DHCP lease's ACK did to the numbers of its MAC.
+type LeaseBinding struct {
+	// Number is the full number the lease holds online ("" for none).
+	Number string
+	// Left is the full number an earlier lease of the same MAC held and
+	// this one no longer does (a reservation gave the MAC another number,
+	// or took its number away): that binding ended with this ACK, and the
+	// number went offline and back to the pool's memory ("" for none).
+	Left string
+}
+
 // BindLeaseTx puts the number of a DHCP client online at its leased address
 // until the lease ends: the number reserved for mac, or, when auto is set
 // and none is, a number of the dynamic pool (the one mac held before when it
-// is free). It returns the full number, or "" when the client gets none
-// (no valid MAC, no reservation and auto unset, or the pool exhausted). It
-// never refuses: it runs after the lease was written in the same
-// transaction.
-func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, leaseEnd time.Time, auto bool, now time.Time) (string, error) {
+// is free). The client gets none with no valid MAC, no reservation and auto
+// unset, or the pool exhausted. A number that an earlier lease of the MAC
+// holds, and that this one does not, goes offline (Left): nothing else
+// would end it, since the lease's end ends the binding of the MAC's
+// current number. It never refuses: it runs after the lease was written
+// in the same transaction.
+func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, leaseEnd time.Time, auto bool, now time.Time) (LeaseBinding, error) {
 	cfg := d.cfg.Load()
 	if !mac.IsValid() || !addr.Is4() {
-		return "", nil // no identity to bind a number to (a refusal here would follow the lease's writes)
+		return LeaseBinding{}, nil // no identity to bind a number to (a refusal here would follow the lease's writes)
 	}
 	var t string
 	if v := tx.Bucket(bktResByMAC).Get(mac[:]); v != nil {
 		t = string(v)
 	} else if auto {
 		var err error
-		if t, err = d.poolNumber(tx, cfg, mac, netip.Addr{}, now); err != nil {
-			if errors.Is(err, domain.Exhausted) {
-				return "", nil
-			}
-			return "", err
+		if t, err = d.poolNumber(tx, cfg, mac, netip.Addr{}, now); err != nil && !errors.Is(err, domain.Exhausted) {
+			return LeaseBinding{}, err
 		}
-	} else {
-		return "", nil
+	}
+	var out LeaseBinding
+	var err error
+	if out.Left, err = d.leavePrevious(tx, mac, t, false, now); err != nil || t == "" {
+		return out, err
 	}
 	old, err := getBinding(tx, t)
 	if err != nil {
-		return "", err
+		return out, err
 	}
 	b := &Binding{Number: t, Addr: addr, MAC: mac, Source: SourceDHCP,
 		Expiry: leaseEnd.Truncate(time.Second), Updated: now}
@@ -47,12 +60,38 @@ func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, le
 		b.Addr6, b.Expiry6 = old.Addr6, old.Expiry6 // a DHCPv6 lease holds it too
 	}
 	if old.Online(now) && old.Addr == addr && old.Contact != "" && (old.MAC == mac || !old.MAC.IsValid()) {
-		b.Contact = old.Contact // a registration at this address rides on the renewed lease
+		b.Contact = old.Contact // a registration at this address rides on the lease
 	}
 	if err := d.putBinding(tx, old, b); err != nil {
+		return out, err
+	}
+	out.Number = cfg.Plan.Full(t)
+	return out, nil
+}
+
+// leavePrevious ends the part that a lease of mac holds (IPv4, else IPv6)
+// of the binding of the number mac is bound to, when that is not keep: a
+// DHCP binding of the MAC's number before this lease. A registration
+// keeps its own end. It returns the full number when it went offline.
+func (d *Directory) leavePrevious(tx store.Tx, mac domain.MAC, keep string, v6 bool, now time.Time) (string, error) {
+	cur := tx.Bucket(bktTermByMAC).Get(mac[:])
+	if cur == nil || string(cur) == keep {
+		return "", nil
+	}
+	b, err := getBinding(tx, string(cur))
+	if err != nil || b == nil || b.MAC != mac || b.Source != SourceDHCP {
 		return "", err
 	}
-	return cfg.Plan.Full(t), nil
+	if v6 {
+		if !b.Addr6.IsValid() {
+			return "", nil
+		}
+		return d.endLease6(tx, b, b.Addr6, now)
+	}
+	if !b.Addr.IsValid() {
+		return "", nil
+	}
+	return d.endLease4(tx, b, b.Addr, now)
 }
 
 // UnbindLeaseTx takes offline the number that a DHCP lease of mac at addr
@@ -72,6 +111,13 @@ func (d *Directory) UnbindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, 
 	if b.Addr != addr || (b.Source != SourceDHCP && b.MAC != mac) {
 		return "", nil
 	}
+	return d.endLease4(tx, b, addr, now)
+}
+
+// endLease4 ends the IPv4 address addr of binding b: the whole binding,
+// unless a DHCPv6 lease holds the number too. It returns the full number
+// when it went offline.
+func (d *Directory) endLease4(tx store.Tx, b *Binding, addr netip.Addr, now time.Time) (string, error) {
 	if b.Online6(now) {
 		// A DHCPv6 lease holds the number too: it stays, without IPv4.
 		nb := *b

@@ -15,12 +15,13 @@ import (
 // number reserved for mac, or with auto a number of the dynamic pool (the
 // one the MAC holds already, over IPv4 or before, when free). A number the
 // same MAC holds over IPv4 keeps its IPv4 address: both leases hold it and
-// each ends on its own (UnbindLeaseTx, UnbindLease6Tx). It returns the full
-// number, or "" when the client gets none; it never refuses.
-func (d *Directory) BindLease6Tx(tx store.Tx, mac domain.MAC, addr netip.Addr, leaseEnd time.Time, auto bool, now time.Time) (string, error) {
+// each ends on its own (UnbindLeaseTx, UnbindLease6Tx). Like BindLeaseTx,
+// it ends the IPv6 part of the binding of a number an earlier lease of the
+// MAC holds and this one does not (Left); it never refuses.
+func (d *Directory) BindLease6Tx(tx store.Tx, mac domain.MAC, addr netip.Addr, leaseEnd time.Time, auto bool, now time.Time) (LeaseBinding, error) {
 	cfg := d.cfg.Load()
 	if !mac.IsValid() || !addr.Is6() || addr.Is4In6() {
-		return "", nil
+		return LeaseBinding{}, nil
 	}
 	var t string
 	switch v := tx.Bucket(bktResByMAC).Get(mac[:]); {
@@ -32,18 +33,18 @@ func (d *Directory) BindLease6Tx(tx store.Tx, mac domain.MAC, addr netip.Addr, l
 			break
 		}
 		var err error
-		if t, err = d.poolNumber(tx, cfg, mac, netip.Addr{}, now); err != nil {
-			if errors.Is(err, domain.Exhausted) {
-				return "", nil
-			}
-			return "", err
+		if t, err = d.poolNumber(tx, cfg, mac, netip.Addr{}, now); err != nil && !errors.Is(err, domain.Exhausted) {
+			return LeaseBinding{}, err
 		}
-	default:
-		return "", nil
+	}
+	var out LeaseBinding
+	var err error
+	if out.Left, err = d.leavePrevious(tx, mac, t, true, now); err != nil || t == "" {
+		return out, err
 	}
 	old, err := getBinding(tx, t)
 	if err != nil {
-		return "", err
+		return out, err
 	}
 	end := leaseEnd.Truncate(time.Second)
 	var b Binding
@@ -60,9 +61,10 @@ func (d *Directory) BindLease6Tx(tx store.Tx, mac domain.MAC, addr netip.Addr, l
 	}
 	b.Addr6, b.Expiry6, b.Updated = addr, end, now
 	if err := d.putBinding(tx, old, &b); err != nil {
-		return "", err
+		return out, err
 	}
-	return cfg.Plan.Full(t), nil
+	out.Number = cfg.Plan.Full(t)
+	return out, nil
 }
 
 // UnbindLease6Tx takes offline, at the end of a DHCPv6 lease of mac at
@@ -81,6 +83,13 @@ func (d *Directory) UnbindLease6Tx(tx store.Tx, mac domain.MAC, addr netip.Addr,
 	if err != nil || b == nil || b.Addr6 != addr || b.MAC != mac {
 		return "", err
 	}
+	return d.endLease6(tx, b, addr, now)
+}
+
+// endLease6 ends the IPv6 address addr of binding b: the whole binding,
+// unless it is online over IPv4 too. It returns the full number when it
+// went offline.
+func (d *Directory) endLease6(tx store.Tx, b *Binding, addr netip.Addr, now time.Time) (string, error) {
 	if b.Online(now) {
 		nb := *b
 		nb.Addr6, nb.Expiry6, nb.Updated = netip.Addr{}, time.Time{}, now

@@ -24,7 +24,9 @@ func (f *fixture) lease(t *testing.T, mac string, a netip.Addr, end time.Time) (
 		if end.IsZero() {
 			num, err = f.d.UnbindLeaseTx(w, mustMAC(t, mac), a, f.clock())
 		} else {
-			num, err = f.d.BindLeaseTx(w, mustMAC(t, mac), a, end, true, f.clock())
+			var b numbering.LeaseBinding
+			b, err = f.d.BindLeaseTx(w, mustMAC(t, mac), a, end, true, f.clock())
+			num = b.Number
 		}
 		return err
 	})
@@ -69,13 +71,33 @@ func TestMemoryWrittenWhenBindingEnds(t *testing.T) {
 }
 
 // A terminal with a DHCP lease that registers over LTNP from its address,
-// without MAC or number, gets the number its lease holds.
+// without MAC or number, gets the number its lease holds: of the pool, or
+// reserved for its MAC; not the number of a terminal that held the
+// address before.
 func TestRegisterFromLeaseAddressGetsItsNumber(t *testing.T) {
 	f := newFixture(t, "")
 	num, _ := f.lease(t, "00:0b:82:00:00:01", ip21, f.clock().Add(time.Hour))
 	reg, err := f.register(numbering.RegisterRequest{Addr: ip21})
 	if err != nil || reg.Number != num {
 		t.Fatalf("register from the lease's address: %+v %v, want %s", reg, err, num)
+	}
+	// 2002 is reserved for this MAC.
+	if err := f.c.Do(func(tx store.Tx) error {
+		_, err := f.d.BindLeaseTx(tx, mustMAC(t, "00:a0:24:97:36:f3"), ip20, f.clock().Add(time.Hour), false, f.clock())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if reg, err := f.register(numbering.RegisterRequest{Addr: ip20}); err != nil || reg.Number != "10002002" {
+		t.Fatalf("register from the reserved phone's lease: %+v %v", reg, err)
+	}
+	// A terminal whose lease of ip22 ran out (not yet ended), then another
+	// at ip22.
+	gone, _ := f.lease(t, "02:00:00:00:00:31", ip22, f.clock().Add(time.Minute))
+	f.advance(2 * time.Minute)
+	now, _ := f.lease(t, "02:00:00:00:00:32", ip22, f.clock().Add(time.Hour))
+	if reg, err := f.register(numbering.RegisterRequest{Addr: ip22}); err != nil || reg.Number != now {
+		t.Fatalf("register from %v: %+v %v, want %s (not %s, the address's earlier holder's)", ip22, reg, err, now, gone)
 	}
 }
 
@@ -121,5 +143,46 @@ func TestRegisterByAddressTwiceInOneCommit(t *testing.T) {
 	})
 	if err != nil || first.Number == "" || second.Number != first.Number {
 		t.Fatalf("two REGISTERs from %v in one commit: %q and %q (%v)", ip21, first.Number, second.Number, err)
+	}
+}
+
+// A DHCPv6 lease, like a DHCPv4 one, leaves the number its MAC held when
+// a reservation gives the MAC another: the old binding ends (Left).
+func TestLease6LeavesPreviousNumber(t *testing.T) {
+	f := newFixture(t, "")
+	mac := mustMAC(t, "02:00:00:00:00:61")
+	a6 := netip.MustParseAddr("2001:db8::61")
+	bind := func() numbering.LeaseBinding {
+		t.Helper()
+		var b numbering.LeaseBinding
+		err := f.c.Do(func(tx store.Tx) error {
+			var err error
+			b, err = f.d.BindLease6Tx(tx, mac, a6, f.clock().Add(time.Hour), true, f.clock())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	first := bind()
+	if first.Number == "" || first.Left != "" {
+		t.Fatalf("first lease: %+v", first)
+	}
+	if err := f.c.Do(func(tx store.Tx) error {
+		return f.d.PutReservationTx(tx, numbering.Reservation{Number: "2050", MAC: mac})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if b := bind(); b.Number != "10002050" || b.Left != first.Number {
+		t.Fatalf("after the reservation: %+v, want 10002050 leaving %s", b, first.Number)
+	}
+	if err := f.c.Do(func(tx store.Tx) error {
+		if b, err := f.d.BindingTx(tx, first.Number[4:]); err != nil || b != nil {
+			t.Errorf("%s still bound: %+v %v", first.Number, b, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

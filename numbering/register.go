@@ -242,6 +242,18 @@ func (d *Directory) pickNumber(tx store.Tx, cfg *Config, req *RegisterRequest, n
 		}
 		return t, nil
 	}
+	if !req.MAC.IsValid() {
+		// From the address of a DHCP lease that holds a number: the
+		// request is that lease's terminal's (PROTOCOL.md: same MAC, else
+		// same IPv4), and gets the number its MAC has.
+		if t, _, ok := d.live.at(req.Addr); ok {
+			if b, err := getBinding(tx, t); err != nil {
+				return "", err
+			} else if b != nil && b.Source == SourceDHCP && b.Online(now) && b.Addr == req.Addr && b.MAC.IsValid() {
+				req.MAC = b.MAC
+			}
+		}
+	}
 	if req.MAC.IsValid() {
 		if v := tx.Bucket(bktResByMAC).Get(req.MAC[:]); v != nil {
 			return string(v), nil
@@ -289,14 +301,6 @@ func (d *Directory) poolNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr ne
 	}
 	if last == nil && addr.IsValid() {
 		last = mem.Get(memKeyIP(addr))
-	}
-	if last == nil && addr.IsValid() {
-		// A terminal known by its MAC (a DHCP lease) registering from its
-		// address without it: its number is in the live view (a hint,
-		// checked below in the transaction).
-		if t, _, ok := d.live.at(addr); ok {
-			last = []byte(t)
-		}
 	}
 	if last != nil && cfg.Pool.Contains(string(last)) {
 		t := string(last)

@@ -150,11 +150,12 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		ended   []leases.Lease
 		eff     leases.Effects
 		offline []string
-		online  bool // the number came online (not a renewal)
+		online  bool   // the number came online (not a renewal)
+		left    string // the number the MAC held before and no longer does
 	}
 	now := s.now()
 	err := s.writePatient(func(tx store.Tx) error {
-		st.out, st.ended, st.offline, st.online = Ack{}, nil, st.offline[:0], false
+		st.out, st.ended, st.offline, st.online, st.left = Ack{}, nil, st.offline[:0], false, ""
 		if r.Selecting {
 			if off, ok := s.leases.Offered(r.Client.Key); !ok || off != r.Addr {
 				own, err := s.leases.LeaseOf(tx, r.Client.Key)
@@ -177,7 +178,12 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 			return err
 		}
 		st.out.Lease = *l
-		if st.out.Number, err = s.dir.BindLeaseTx(tx, r.Client.MAC, r.Addr, l.Expiry, r.AutoNumber, now); err != nil {
+		bound, err := s.dir.BindLeaseTx(tx, r.Client.MAC, r.Addr, l.Expiry, r.AutoNumber, now)
+		if err != nil {
+			return err
+		}
+		st.out.Number, st.left = bound.Number, bound.Left
+		if err := s.noteLeft(tx, bound, r.Client.MAC, now); err != nil {
 			return err
 		}
 		switch {
@@ -185,7 +191,10 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 			var err error
 			st.online, err = s.dir.NoteEventTx(tx, st.out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 				Detail: leaseDetail(r.Addr, r.Client.MAC)})
-			return err
+			if err != nil || r.Phone == nil {
+				return err
+			}
+			return s.dir.LeaveInboxTx(tx, r.Client.MAC)
 		case st.out.Number == "" && r.Phone != nil:
 			p := *r.Phone
 			p.MAC, p.Addr, p.First, p.Last = r.Client.MAC, r.Addr, now, now
@@ -220,6 +229,9 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 				s.log.Info("number offline", "number", st.offline[i], "ipv4", l.Addr, "reason", "lease ended")
 			}
 		}
+		if st.left != "" {
+			s.log.Info("number offline", "number", st.left, "mac", r.Client.MAC, "reason", leftReason(out.Number))
+		}
 		s.log.Info("lease granted", "ipv4", r.Addr, "mac", r.Client.MAC, "hostname", r.Client.Hostname, "expiry", out.Lease.Expiry.Format(time.RFC3339))
 		if out.Number != "" && st.online {
 			s.log.Info("number online", "number", out.Number, "ipv4", r.Addr, "mac", r.Client.MAC, "source", "dhcp")
@@ -230,6 +242,24 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		s.log.Warn("no free number in the pool for an auto-numbered phone: it has a lease but no number", "mac", r.Client.MAC, "ipv4", r.Addr)
 	}
 	return out, nil
+}
+
+// noteLeft records in the history of the number a lease's MAC left
+// (LeaseBinding.Left) why it went offline.
+func (s *Service) noteLeft(tx store.Tx, b numbering.LeaseBinding, mac domain.MAC, now time.Time) error {
+	if b.Left == "" {
+		return nil
+	}
+	return s.dir.AppendEventTx(tx, b.Left, numbering.Event{Time: now, Kind: numbering.EventOffline,
+		Detail: mac.String() + " " + leftReason(b.Number)})
+}
+
+// leftReason says why a MAC's number went offline at its lease's ACK.
+func leftReason(now string) string {
+	if now == "" {
+		return "has no number any more"
+	}
+	return "has number " + now + " now"
 }
 
 // leaseDetail is the detail of an ACK's online event, "DHCP lease of ADDR

@@ -82,11 +82,12 @@ func (s *Service) Ack6(r AckRequest6) (Ack6, error) {
 		ended   []leases.Lease6
 		eff     leases.Effects6
 		offline []string
-		online  bool // the number came online (not a renewal)
+		online  bool   // the number came online (not a renewal)
+		left    string // the number the MAC held before and no longer does
 	)
 	now := s.now()
 	err := s.writePatient(func(tx store.Tx) error {
-		out, ended, offline, online = Ack6{}, nil, offline[:0], false
+		out, ended, offline, online, left = Ack6{}, nil, offline[:0], false, ""
 		l, e, eff2, err := s.leases6.AckTx(tx, r.Client, r.Addr, r.LeaseTime, now)
 		if err != nil {
 			return err
@@ -97,14 +98,22 @@ func (s *Service) Ack6(r AckRequest6) (Ack6, error) {
 		}
 		out.Lease = *l
 		mac := l.MAC // the client's, or one learned from a relay before
-		if out.Number, err = s.dir.BindLease6Tx(tx, mac, r.Addr, l.Expiry, r.AutoNumber, now); err != nil {
+		bound, err := s.dir.BindLease6Tx(tx, mac, r.Addr, l.Expiry, r.AutoNumber, now)
+		if err != nil {
+			return err
+		}
+		out.Number, left = bound.Number, bound.Left
+		if err := s.noteLeft(tx, bound, mac, now); err != nil {
 			return err
 		}
 		switch {
 		case out.Number != "":
 			online, err = s.dir.NoteEventTx(tx, out.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 				Detail: "DHCPv6 lease of " + r.Addr.String() + " for " + mac.String()})
-			return err
+			if err != nil || r.Phone == nil {
+				return err
+			}
+			return s.dir.LeaveInboxTx(tx, mac)
 		case r.Phone != nil && mac.IsValid():
 			p := *r.Phone
 			p.MAC, p.First, p.Last = mac, now, now
@@ -123,6 +132,9 @@ func (s *Service) Ack6(r AckRequest6) (Ack6, error) {
 		if offline[i] != "" {
 			s.log.Info("number offline", "number", offline[i], "ipv6", l.Addr, "reason", "lease ended")
 		}
+	}
+	if left != "" {
+		s.log.Info("number offline", "number", left, "mac", out.Lease.MAC, "reason", leftReason(out.Number))
 	}
 	s.log.Info("DHCPv6 lease granted", "ipv6", r.Addr, "mac", out.Lease.MAC, "expiry", out.Lease.Expiry.Format(time.RFC3339))
 	if out.Number != "" && online {
