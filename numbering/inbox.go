@@ -1,7 +1,6 @@
 package numbering
 
 import (
-	"fmt"
 	"net/netip"
 	"sort"
 	"time"
@@ -70,7 +69,9 @@ func (d *Directory) InboxTx(tx store.Tx) ([]InboxEntry, error) {
 }
 
 // ClaimTx gives the inbox's phone mac a number: number (short or full), or
-// with "" the first number of the pool that is neither reserved nor bound.
+// with "" a number of the pool as an auto-numbered terminal gets one (the
+// one it holds or held last when it is free, else one that no other
+// terminal remembers, else any free one).
 // It creates the MAC reservation (named after the phone's model, with
 // secret when it is not ""), removes
 // the phone from the inbox and records the claim in the number's history.
@@ -99,24 +100,10 @@ func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number, secret string, 
 		} else if b.Online(now) {
 			return "", domain.Errorf(domain.InUse, "%s is online at %s", cfg.Plan.Full(t), b.Addr)
 		}
-	} else {
-		for i := uint32(0); i < cfg.Pool.Size() && t == ""; i++ {
-			c := fmt.Sprintf("%0*d", cfg.Plan.TerminalDigits, cfg.Pool.At(i))
-			r, err := getReservation(tx, c)
-			if err != nil {
-				return "", err
-			}
-			b, err := getBinding(tx, c)
-			if err != nil {
-				return "", err
-			}
-			if r == nil && !b.Online(now) {
-				t = c
-			}
-		}
-		if t == "" {
-			return "", domain.Errorf(domain.Exhausted, "no free number in the pool")
-		}
+	} else if t, err = d.poolNumber(tx, cfg, mac, e.Addr, now); err != nil {
+		// As an auto-numbered terminal gets one: the number it holds or
+		// held last when free, else one no other terminal remembers.
+		return "", err
 	}
 	if err := d.PutReservationTx(tx, Reservation{Number: t, MAC: mac, Name: e.Model, Secret: secret}); err != nil {
 		return "", err
