@@ -92,3 +92,42 @@ func holds(d []numbering.Entry, number string) bool {
 	}
 	return false
 }
+
+// A claim without a number gives the phone the number it holds (its
+// class numbers it from the pool), so that it keeps it; not the pool's
+// first free one, which would strand its own.
+func TestClaimKeepsPoolNumber(t *testing.T) {
+	r := newRig(t)
+	phone := &numbering.InboxEntry{Vendor: "Yealink", Model: "SIP-T46S"}
+	// 2100 is taken by one terminal, then freed: the pool's first free
+	// number, which the claim is not to take.
+	other := client(domain.MAC{2, 0, 0, 0, 0, 0x31})
+	a0, err := r.svc.Offer(other, netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack, err := r.svc.Ack(service.AckRequest{Client: other, Addr: a0, Selecting: true, AutoNumber: true}); err != nil || ack.Number != "10002100" {
+		t.Fatalf("first terminal: %+v %v", ack, err)
+	}
+	c := client(macOther)
+	a, err := r.svc.Offer(c, netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := r.svc.Ack(service.AckRequest{Client: c, Addr: a, Selecting: true, AutoNumber: true, Phone: phone})
+	if err != nil || ack.Number != "10002101" {
+		t.Fatalf("the phone: %+v %v", ack, err)
+	}
+	if _, err := r.svc.Release(other, a0); err != nil {
+		t.Fatal(err)
+	}
+	// Back in the inbox (its class no longer numbers it), then claimed.
+	r.clk.Advance(30 * time.Second)
+	if ack, err := r.svc.Ack(service.AckRequest{Client: c, Addr: a, Phone: phone}); err != nil || ack.Number != "" {
+		t.Fatalf("unnumbered renewal: %+v %v", ack, err)
+	}
+	full, _, err := r.svc.Claim(macOther, "")
+	if err != nil || full != "10002101" {
+		t.Fatalf("claim: %q %v, want the number it held, 10002101", full, err)
+	}
+}
