@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -298,4 +299,55 @@ func nodesWant() string {
 		return `"self": true`
 	}
 	return `[]`
+}
+
+// A request whose body comes a byte at a time holds no connection: without
+// the token it is answered 401 at once and closed, and with it the whole
+// request must arrive within ReadTimeout.
+func TestSlowBodyHoldsNoConnection(t *testing.T) {
+	st := testutil.Directory(t, "", testutil.Config(t, "1000", "2100-2101"), numbering.Static{})
+	srv, err := Listen(Config{Addr: "127.0.0.1:0", Token: "a-long-enough-token", Svc: st.Svc, ReadTimeout: time.Second,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	slow := func(token string) (string, time.Duration) {
+		t.Helper()
+		c, err := net.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		hdr := "POST /api/v1/reservations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n"
+		if token != "" {
+			hdr += "Authorization: Bearer " + token + "\r\n"
+		}
+		if _, err := io.WriteString(c, hdr+"\r\n{"); err != nil {
+			t.Fatal(err)
+		}
+		// A byte every 200 ms, until the server closes or 5 s pass.
+		done := make(chan []byte)
+		go func() { b, _ := io.ReadAll(c); done <- b }()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		limit := time.After(5 * time.Second)
+		for {
+			select {
+			case b := <-done:
+				return string(b), time.Since(start)
+			case <-tick.C:
+				_, _ = io.WriteString(c, " ")
+			case <-limit:
+				t.Fatalf("the connection was still open after %v", time.Since(start))
+			}
+		}
+	}
+	if got, took := slow(""); !strings.Contains(got, "401") || took > 500*time.Millisecond {
+		t.Fatalf("without the token: %q after %v, want a 401 and the connection closed", got, took)
+	}
+	if _, took := slow("a-long-enough-token"); took > 3*time.Second {
+		t.Fatalf("with the token: closed after %v, want within the 1 s ReadTimeout", took)
+	}
 }

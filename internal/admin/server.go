@@ -16,17 +16,21 @@
 package admin
 
 import (
+	"bytes"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/admin/api"
 	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/leases"
@@ -102,7 +106,15 @@ type Config struct {
 	CheckSync func(addr netip.Addr, number string, timeout time.Duration) (int, error)
 	// Zone is the DNS front's zone ("" when off): the page shows names.
 	Zone string
+	// ReadTimeout bounds the reading of a whole request, body included
+	// (zero: RequestTimeout), so that a body sent a byte at a time holds
+	// no connection.
+	ReadTimeout time.Duration
 }
+
+// RequestTimeout is how long a request, headers and body, may take to
+// arrive (Config.ReadTimeout).
+const RequestTimeout = 30 * time.Second
 
 // ConnLimits bound the admin listener's connections: in all and from one
 // source address (beyond them a connection is closed as it is accepted).
@@ -134,8 +146,12 @@ func Listen(cfg Config) (*Server, error) {
 	ln := ratelimit.Guard(raw, conns)
 	s := &Server{cfg: cfg, ln: ln, done: make(chan error, 1)}
 	// No WriteTimeout: a backup streams for as long as the store takes.
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
-		MaxHeaderBytes: 16 << 10}
+	read := cfg.ReadTimeout
+	if read <= 0 {
+		read = RequestTimeout
+	}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: min(10*time.Second, read), ReadTimeout: read,
+		IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10}
 	go func() {
 		err := s.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -217,12 +233,34 @@ func (s *Server) auth(next http.Handler) http.Handler {
 			}
 		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="lantel"`)
-			writeErr(w, http.StatusUnauthorized, errors.New("a valid bearer token is required"))
+			unauthorized(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// unauthorized answers 401 and closes the connection at once: the server
+// would otherwise read a body it was sent, however slowly it came, to
+// reuse the connection, and a client without the token would hold it.
+func unauthorized(w http.ResponseWriter, r *http.Request) {
+	var body bytes.Buffer
+	e := json.NewEncoder(&body)
+	e.SetIndent("", "  ")
+	_ = e.Encode(api.ErrorBody{Error: "a valid bearer token is required", Code: codeName(http.StatusUnauthorized)})
+	h := w.Header()
+	h.Set("WWW-Authenticate", `Bearer realm="lantel"`)
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(body.Len())) // whole before the close
+	h.Set("Connection", "close")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write(body.Bytes())
+	if r.ContentLength == 0 {
+		return // nothing to read: the server closes after the answer
+	}
+	if c, _, err := http.NewResponseController(w).Hijack(); err == nil { // flushes the answer
+		_ = c.Close()
+	}
 }
 
 // bearer returns the token of an Authorization header of the scheme
