@@ -22,8 +22,9 @@ import (
 //     (UDP datagrams are dropped before they are parsed, see udpFront; a
 //     TCP request beyond the rate gets 503 with Retry-After);
 //   - TCP connections: a total and a per-source cap (beyond: closed at
-//     accept), an idle timeout (sipgo's read deadline), and an accept
-//     loop that outlives EMFILE (ratelimit.Listener);
+//     accept), an idle timeout (sipgo's read deadline), a deadline for
+//     each message to arrive whole (MessageTimeout: messageConn), and an
+//     accept loop that outlives EMFILE (ratelimit.Listener);
 //   - digest guesses: a rate of attempts per source and per number, and a
 //     lockout (lockoutFor) of a source or number whose wrong answers come
 //     faster than wrongRate (after a burst of wrongBurst): a brute force
@@ -38,6 +39,7 @@ import (
 type guard struct {
 	admit    ratelimit.Admission
 	tcp      ratelimit.ConnLimits
+	message  time.Duration // TCP: Options.TCPMessage
 	bySource *ratelimit.PerSource
 	byNumber *ratelimit.Keyed[string]
 	wrongSrc *ratelimit.PerSource
@@ -59,7 +61,7 @@ const (
 
 func newGuard(o Options) *guard {
 	g := &guard{admit: ratelimit.NewAdmission(o.RatePerSource, o.RateTotal),
-		tcp:      ratelimit.ConnLimits{Total: o.TCPMaxConns, PerSource: o.TCPMaxPerSource},
+		tcp:      ratelimit.ConnLimits{Total: o.TCPMaxConns, PerSource: o.TCPMaxPerSource}, message: o.TCPMessage,
 		bySource: ratelimit.New(o.GuessRate), byNumber: ratelimit.NewKeyed[string](o.GuessRate),
 		wrongSrc: ratelimit.NewBurst[netip.Addr](wrongRate, wrongBurst), wrongNum: ratelimit.NewBurst[string](wrongRate, wrongBurst),
 		onGuard: o.OnGuard}
@@ -72,7 +74,7 @@ func newGuard(o Options) *guard {
 func (g *guard) listener(l net.Listener) net.Listener {
 	gl := ratelimit.Guard(l, g.tcp)
 	gl.OnRefuse = func(why string) { g.onGuard("tcp-" + why) }
-	return gl
+	return messageListener{Listener: gl, timeout: g.message}
 }
 
 // admitted wraps a handler of sipgo's: a request that did not come over

@@ -72,6 +72,9 @@ type Options struct {
 	// Requests over TCP are admitted at RatePerSource and RateTotal too.
 	TCPMaxConns, TCPMaxPerSource int
 	TCPIdle                      time.Duration
+	// TCPMessage bounds how long one message may take to arrive whole
+	// over TCP, from its first byte (default MessageTimeout).
+	TCPMessage time.Duration
 	// GuessRate bounds digest attempts per second from one address and for
 	// one number (default 5, bursts of twice that); beyond, a REGISTER
 	// with credentials is refused unchecked (403), except, for the number,
@@ -143,6 +146,9 @@ func New(svc Numbers, opts Options) (*Server, error) {
 	}
 	if opts.TCPIdle <= 0 {
 		opts.TCPIdle = 60 * time.Second
+	}
+	if opts.TCPMessage <= 0 {
+		opts.TCPMessage = MessageTimeout
 	}
 	if opts.GuessRate == 0 {
 		opts.GuessRate = 5

@@ -3,6 +3,7 @@ package sipserver_test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -72,4 +73,51 @@ func TestTCPGuards(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("an idle connection closed after %v, want about 300 ms", d)
 	}
+}
+
+// A message sent a byte at a time holds no connection: it must arrive
+// whole within TCPMessage of its first byte, whatever the idle timeout;
+// keep-alives and whole messages, slow between them, are fine.
+func TestTCPMessageDeadline(t *testing.T) {
+	r := newRig(t, sipserver.Options{TCPIdle: 5 * time.Second, TCPMessage: 700 * time.Millisecond})
+	to := r.addr.String()
+	// Whole messages and keep-alives, 400 ms apart, for 2 s: all answered.
+	c := tcpDial(t, "127.0.0.41", to)
+	rd := bufio.NewReader(c)
+	for i := 0; i < 5; i++ {
+		if _, err := c.Write([]byte("\r\n\r\n" + options(to, 100+i, "127.0.0.41"))); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatalf("answer %d: %v", i, err)
+			}
+			if strings.HasPrefix(line, "SIP/2.0 200") {
+				break
+			}
+		}
+		time.Sleep(400 * time.Millisecond)
+	}
+	// A message dripped a byte every 100 ms: closed about 700 ms in.
+	d := tcpDial(t, "127.0.0.42", to)
+	msg := options(to, 200, "127.0.0.42")
+	start := time.Now()
+	closed := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, d); close(closed) }()
+	for i := 0; i < len(msg); i++ {
+		select {
+		case <-closed:
+			if took := time.Since(start); took > 2*time.Second {
+				t.Fatalf("closed after %v, want about 700 ms", took)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if _, err := d.Write([]byte{msg[i]}); err != nil {
+			return // closed
+		}
+	}
+	t.Fatalf("a message dripped over %v was still being read", time.Since(start))
 }

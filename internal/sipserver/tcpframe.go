@@ -1,0 +1,153 @@
+package sipserver
+
+import (
+	"bytes"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// MessageTimeout bounds how long one SIP message may take to arrive over
+// TCP, from its first byte to its last: sipgo's read deadline (the idle
+// timeout) restarts with every read, so a message sent a byte at a time
+// would hold its connection for ever.
+const MessageTimeout = 10 * time.Second
+
+// maxHeaderBytes bounds the header block the framer keeps to find the
+// Content-Length (sipgo refuses a larger message anyway).
+const maxHeaderBytes = 64 << 10
+
+// messageConn follows the SIP messages of a TCP connection (RFC 3261
+// 18.3: headers to the empty line, then Content-Length bytes of body;
+// CRLFs between messages are keep-alives) and clamps every read deadline
+// to the start of the message in progress plus MessageTimeout.
+type messageConn struct {
+	net.Conn
+	timeout time.Duration
+
+	mu       sync.Mutex
+	start    time.Time // of the message in progress; zero between messages
+	header   []byte    // the header block so far
+	body     int       // body bytes still to come
+	inBody   bool
+	deadline time.Time // the deadline sipgo asked for
+}
+
+func (c *messageConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.deadline = t
+	t = c.clamp(t)
+	c.mu.Unlock()
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *messageConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// clamp returns t, or the end of the message in progress when sooner; mu
+// held.
+func (c *messageConn) clamp(t time.Time) time.Time {
+	if c.start.IsZero() {
+		return t
+	}
+	if end := c.start.Add(c.timeout); t.IsZero() || end.Before(t) {
+		return end
+	}
+	return t
+}
+
+func (c *messageConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.mu.Lock()
+		was := c.start
+		c.follow(b[:n], time.Now())
+		if c.start != was { // a message began or ended: the deadline moves
+			_ = c.Conn.SetReadDeadline(c.clamp(c.deadline))
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// follow advances the framing over p, read at now; mu held.
+func (c *messageConn) follow(p []byte, now time.Time) {
+	for len(p) > 0 {
+		switch {
+		case c.inBody:
+			k := min(c.body, len(p))
+			c.body -= k
+			p = p[k:]
+			if c.body == 0 {
+				c.inBody, c.start = false, time.Time{}
+			}
+		case c.start.IsZero():
+			// Between messages: CRLF keep-alives, then a message begins.
+			i := bytes.IndexFunc(p, func(r rune) bool { return r != '\r' && r != '\n' })
+			if i < 0 {
+				return
+			}
+			c.start, c.header, p = now, c.header[:0], p[i:]
+		default:
+			// In the headers, up to the empty line.
+			from := max(0, len(c.header)-3)
+			c.header = append(c.header, p...)
+			i := bytes.Index(c.header[from:], []byte("\r\n\r\n"))
+			if i < 0 {
+				if len(c.header) > maxHeaderBytes {
+					c.header = c.header[len(c.header)-3:] // sipgo refuses it; keep looking for the end
+				}
+				return
+			}
+			end := from + i + 4
+			rest := len(c.header) - end // bytes of p past the headers
+			c.body = contentLength(c.header[:end])
+			p = p[len(p)-rest:]
+			c.header = c.header[:0]
+			if c.body > 0 {
+				c.inBody = true
+			} else {
+				c.start = time.Time{}
+			}
+		}
+	}
+}
+
+// contentLength returns the Content-Length (or its compact form, l) of a
+// header block; 0 when it has none.
+func contentLength(h []byte) int {
+	for line := range bytes.SplitSeq(h, []byte("\r\n")) {
+		name, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		name = bytes.TrimSpace(name)
+		if bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("l")) {
+			n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
+			if err != nil || n < 0 {
+				return 0
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// messageListener wraps each accepted connection in a messageConn.
+type messageListener struct {
+	net.Listener
+	timeout time.Duration
+}
+
+func (l messageListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &messageConn{Conn: c, timeout: l.timeout}, nil
+}
