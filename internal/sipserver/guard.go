@@ -61,7 +61,7 @@ const (
 
 func newGuard(o Options) *guard {
 	g := &guard{admit: ratelimit.NewAdmission(o.RatePerSource, o.RateTotal),
-		tcp:      ratelimit.ConnLimits{Total: o.TCPMaxConns, PerSource: o.TCPMaxPerSource}, message: o.TCPMessage,
+		tcp: ratelimit.ConnLimits{Total: o.TCPMaxConns, PerSource: o.TCPMaxPerSource}, message: o.TCPMessage,
 		bySource: ratelimit.New(o.GuessRate), byNumber: ratelimit.NewKeyed[string](o.GuessRate),
 		wrongSrc: ratelimit.NewBurst[netip.Addr](wrongRate, wrongBurst), wrongNum: ratelimit.NewBurst[string](wrongRate, wrongBurst),
 		onGuard: o.OnGuard}
