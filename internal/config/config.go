@@ -422,6 +422,10 @@ func parseTFTP(file string, t *tftpserver.Section, c *Config) error {
 	if listen != "" && c.Provisioning.Listen == "" {
 		return &Error{File: file, Key: "tftp.listen", Err: errString("TFTP serves the provisioning files: it needs the provisioning section (listen, sip_server, templates)")}
 	}
+	if listen != "" && c.Provisioning.User != "" && !t.Unauthenticated {
+		return &Error{File: file, Key: "tftp.listen", Err: errString("TFTP has no password: it would serve the files that provisioning.basic_auth guards to whoever takes a phone's address; " +
+			"turn TFTP off, or set tftp.unauthenticated: true to serve them all the same")}
+	}
 	c.TFTP = TFTP{Listen: listen, Limits: limits}
 	return nil
 }

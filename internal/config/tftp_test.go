@@ -31,6 +31,10 @@ func TestTFTP(t *testing.T) {
 	if c.TFTP != want {
 		t.Fatalf("%+v, want %+v", c.TFTP, want)
 	}
+	if c, err = Parse("t.yaml", []byte(base+"provisioning: {listen: 0.0.0.0:8080, basic_auth: {user: phones, password: p}}\n"+
+		"tftp: {listen: 0.0.0.0:69, unauthenticated: true}\n")); err != nil || c.TFTP.Listen == "" {
+		t.Fatalf("basic_auth and TFTP, acknowledged: %+v %v", c.TFTP, err)
+	}
 	if c, err = Parse("t.yaml", []byte(base+prov)); err != nil || c.TFTP.Listen != "" {
 		t.Fatalf("off by default: %+v %v", c.TFTP, err)
 	}
@@ -43,6 +47,8 @@ func TestTFTP(t *testing.T) {
 		{prov + "tftp: {listen: 0.0.0.0:69, limits: {transfer_timeout: 10ms}}\n", "tftp.limits.transfer_timeout"},
 		{prov + "tftp: {listen: 0.0.0.0:69, limits: {max_file_size: 1000000000}}\n", "tftp.limits.max_file_size"},
 		{prov + "tftp: {listen: 0.0.0.0:69, port: 69}\n", "port"},
+		// basic_auth guards the files over HTTP: TFTP would not.
+		{"provisioning: {listen: 0.0.0.0:8080, basic_auth: {user: phones, password: p}}\ntftp: {listen: 0.0.0.0:69}\n", "tftp.listen"},
 	} {
 		_, err := Parse("t.yaml", []byte(base+tc.doc))
 		if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.key) {

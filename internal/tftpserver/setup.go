@@ -10,6 +10,10 @@ import (
 // serves the provisioning section's files, under its rule and allow list.
 type Section struct {
 	Listen string `yaml:"listen"` // off when empty
+	// Unauthenticated acknowledges that TFTP, which has no password,
+	// serves the files that provisioning.basic_auth guards over HTTP: with
+	// basic_auth set, TFTP is refused unless it is true.
+	Unauthenticated bool `yaml:"unauthenticated"`
 	Limits struct {
 		setup.Limits       `yaml:",inline"`
 		Transfers          int           `yaml:"transfers"`
