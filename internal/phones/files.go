@@ -145,7 +145,7 @@ func Load(dir string) (*Set, error) {
 	if dir != "" {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, fmt.Errorf("provisioning.templates: %w", err)
+			return nil, err
 		}
 		for _, e := range entries {
 			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
@@ -153,7 +153,7 @@ func Load(dir string) (*Set, error) {
 			}
 			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 			if err != nil {
-				return nil, fmt.Errorf("provisioning.templates: %w", err)
+				return nil, err
 			}
 			if err := s.add(e.Name(), b); err != nil {
 				return nil, err

@@ -14,7 +14,7 @@ type Section struct {
 	// serves the files that provisioning.basic_auth guards over HTTP: with
 	// basic_auth set, TFTP is refused unless it is true.
 	Unauthenticated bool `yaml:"unauthenticated"`
-	Limits struct {
+	Limits          struct {
 		setup.Limits       `yaml:",inline"`
 		Transfers          int           `yaml:"transfers"`
 		TransfersPerSource int           `yaml:"transfers_per_source"`
