@@ -370,7 +370,7 @@ func TestAdminRefusesOpenNonLoopback(t *testing.T) {
 	if err == nil || !strings.Contains(out, "admin.listen") || !strings.Contains(out, "token") {
 		t.Fatalf("open admin without token: %v %s", err, out)
 	}
-	os.WriteFile(path, []byte("store: {path: "+dir+"/db}\nnumbering: {server_number: \"1000\"}\nadmin: {listen: 0.0.0.0:5758, token: t0ken}\n"), 0o600)
+	os.WriteFile(path, []byte("store: {path: "+dir+"/db}\nnumbering: {server_number: \"1000\"}\nadmin: {listen: 0.0.0.0:5758, token: t0ken-t0ken-t0ken}\n"), 0o600)
 	if out, err := runCmd(lanteld, "-check", "-c", path); err != nil {
 		t.Fatalf("with a token: %v %s", err, out)
 	}

@@ -46,11 +46,18 @@ func (s Section) Setup() (Checked, error) {
 		return c, err
 	}
 	if s.TokenFile != "" {
+		if s.Token != "" {
+			return c, setup.Errorf("token_file", "give token or token_file, not both")
+		}
 		b, err := os.ReadFile(s.TokenFile)
 		if err != nil {
 			return c, setup.Errorf("token_file", "%v", err)
 		}
-		c.Token = strings.TrimSpace(string(b))
+		if c.Token = strings.TrimSpace(string(b)); c.Token == "" {
+			return c, setup.Errorf("token_file", "%s is empty", s.TokenFile)
+		}
+	} else if s.Token != "" && strings.TrimSpace(s.Token) != s.Token {
+		return c, setup.Errorf("token", "begins or ends with white space")
 	}
 	if c.Listen != "" {
 		if err := CheckAddr(c.Listen, c.Token); err != nil {
@@ -63,18 +70,25 @@ func (s Section) Setup() (Checked, error) {
 // ErrInsecure: a non-loopback admin address without a token.
 var ErrInsecure = errors.New("a non-loopback admin address needs a bearer token")
 
-// CheckAddr refuses a non-loopback admin address without a token.
+// CheckAddr refuses a non-loopback admin address without a token of at
+// least MinToken characters.
 func CheckAddr(addr, token string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("admin address %q: %w", addr, err)
 	}
-	if token != "" || host == "localhost" {
+	if host == "localhost" {
 		return nil
 	}
-	a, err := netip.ParseAddr(host)
-	if err != nil || !a.IsLoopback() {
-		return fmt.Errorf("%w (%s)", ErrInsecure, addr)
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+		return nil
+	}
+	if len(token) < MinToken {
+		return fmt.Errorf("%w (%s): of at least %d characters", ErrInsecure, addr, MinToken)
 	}
 	return nil
 }
+
+// MinToken is the shortest bearer token a non-loopback admin address
+// takes (a long random one is better: `openssl rand -hex 16`).
+const MinToken = 12
