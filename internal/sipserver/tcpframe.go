@@ -46,7 +46,7 @@ func (c *messageConn) SetDeadline(t time.Time) error {
 	if err := c.SetReadDeadline(t); err != nil {
 		return err
 	}
-	return c.Conn.SetWriteDeadline(t)
+	return c.SetWriteDeadline(t)
 }
 
 // clamp returns t, or the end of the message in progress when sooner; mu
