@@ -1,7 +1,7 @@
 package numbering
 
 import (
-	"errors"
+	"crypto/rand"
 	"net/netip"
 	"strconv"
 	"time"
@@ -159,11 +159,12 @@ func (d *Directory) prove(tx store.Tx, cfg *Config, t string, req *RegisterReque
 		return checkReservation(tx, cfg, t, req)
 	}
 	// Nothing can prove it. The request is asked for its proof all the
-	// same (with no secret to match, any answer fails), so that a front
-	// answers a number with a secret and one without alike: no oracle of
-	// which numbers have one.
+	// same, checked against a secret nobody has (unguessable), so that a
+	// front answers a number with a secret and one without alike, the
+	// challenge and a wrong answer's refusal both: no oracle of which
+	// numbers have one.
 	if req.Auth != nil {
-		if err := req.Auth(cfg.Plan.Full(t), nil); errors.Is(err, domain.Unauthenticated) {
+		if err := req.Auth(cfg.Plan.Full(t), unguessable[:]); err != nil {
 			return err
 		}
 	}
@@ -172,6 +173,13 @@ func (d *Directory) prove(tx store.Tx, cfg *Config, t string, req *RegisterReque
 	}
 	return domain.Errorf(domain.Denied, "%s has neither a secret nor a DHCP lease that proves it", cfg.Plan.Full(t))
 }
+
+// unguessable is the secret a number without one is checked against
+// (prove): random, never stored nor shown.
+var unguessable = func() (b [32]byte) {
+	_, _ = rand.Read(b[:])
+	return b
+}()
 
 // reservedMAC returns the MAC number t is reserved for (zero for none).
 func reservedMAC(tx store.Tx, t string) domain.MAC {

@@ -145,18 +145,26 @@ func TestNoProofNoRegistration(t *testing.T) {
 	a := client(t, "127.0.0.41")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, n := range []string{"2001", "2999", "2100", "10002003"} {
+	reasons := map[string]bool{}
+	for _, n := range []string{"2001", "2999", "2100", "10002003", "2002"} {
 		// Challenged as a number with a secret is (no oracle of which
-		// have one), and refused whatever the answer.
+		// have one), and refused whatever the answer, in the same words
+		// as a wrong answer for 2002, which has one.
 		req := r.register(t, a, n, "<sip:"+n+"@127.0.0.41:5060>", "600")
 		res := do(t, a, req)
 		if res.StatusCode != 401 {
 			t.Errorf("REGISTER %s without credentials: %v", n, res)
 			continue
 		}
-		if res, err := a.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: n, Password: "anything"}); err != nil || res.StatusCode != 403 {
+		res, err := a.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: n, Password: "anything"})
+		if err != nil || res.StatusCode != 403 {
 			t.Errorf("REGISTER %s with credentials: %v %v", n, res, err)
+			continue
 		}
+		reasons[strings.ReplaceAll(strings.ReplaceAll(res.Reason, "1000"+strings.TrimPrefix(n, "1000"), "N"), n, "N")] = true
+	}
+	if len(reasons) != 1 {
+		t.Errorf("the refusals differ: %v", reasons)
 	}
 	if res := do(t, a, r.request(t, sip.INVITE, "2001")); res.StatusCode != 480 {
 		t.Errorf("INVITE 2001 after refused registrations: %v", res)
