@@ -182,6 +182,8 @@ func TestSetup(t *testing.T) {
 		"forward[1]":      {Listen: "0.0.0.0:53", Zone: "office.lan", Forward: []string{"198.51.100.53", "127.0.0.1"}},
 		"allow":           {Listen: "192.0.2.1:53", Zone: "office.lan", Allow: []string{"203.0.113.0/24"}},
 		"allow[0]":        {Listen: "192.0.2.1:53", Zone: "office.lan", Forward: []string{"198.51.100.53"}, Allow: []string{"lan"}},
+		"allow[1]":        {Listen: "192.0.2.1:53", Zone: "office.lan", Forward: []string{"198.51.100.53"}, Allow: []string{"10.0.0.0/8", "0.0.0.0/0"}},
+		"allow[2]":        {Listen: "192.0.2.1:53", Zone: "office.lan", Forward: []string{"198.51.100.53"}, Allow: []string{"fc00::/7", "10.0.0.0/8", "::/0"}},
 		"forward_timeout": {Listen: "192.0.2.1:53", Zone: "office.lan", Forward: []string{"198.51.100.53"}, ForwardTimeout: time.Minute},
 		"zone":            {Listen: "192.0.2.1:53", Zone: "office..lan"},
 		"cache.max_negative_ttl": func() Section {

@@ -136,6 +136,12 @@ func (s Section) forwarding(listen netip.AddrPort, subnets []netip.Prefix, o *Op
 			}
 			p = netip.PrefixFrom(ad, ad.BitLen())
 		}
+		if p.Bits() < minAllowBits(p.Addr()) {
+			// 0.0.0.0/0 and the like: the whole Internet could use the
+			// forwarder (amplification, cache poisoning attempts).
+			return setup.Errorf(fmt.Sprintf("allow[%d]", i), "%s is wider than a site's network (/%d at most): lanteld is never an open resolver",
+				p, minAllowBits(p.Addr()))
+		}
 		o.Allow = append(o.Allow, p.Masked())
 	}
 	o.Allow = append(o.Allow, subnets...)
@@ -154,4 +160,13 @@ func validZone(z string) bool {
 		}
 	}
 	return true
+}
+
+// minAllowBits is the widest prefix allow takes: a /8 of IPv4 (10/8),
+// a /7 of IPv6 (fc00::/7, the unique local addresses).
+func minAllowBits(a netip.Addr) int {
+	if a.Is4() {
+		return 8
+	}
+	return 7
 }
