@@ -621,7 +621,7 @@ func TestUserMovesWithItsReservation(t *testing.T) {
 	put := func(number string) {
 		t.Helper()
 		if err := f.c.Do(func(tx store.Tx) error {
-			return f.d.PutUserTx(tx, numbering.User{ID: "U100", Number: number, Name: "Dave"})
+			return f.d.PutUserTx(tx, numbering.User{ID: "U100", Number: number, Name: "Dave"}, f.clock())
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -640,11 +640,19 @@ func TestUserMovesWithItsReservation(t *testing.T) {
 		return m
 	}
 	put("2060")
+	// The user's terminal registers the user's number; the user moves: the
+	// registration of the old number ends with it.
+	if reg, err := f.register(numbering.RegisterRequest{UserID: "U100", Addr: ip22}); err != nil || reg.Number != "10002060" {
+		t.Fatalf("register U100: %+v %v", reg, err)
+	}
 	put("2061")
 	if got := reserved(); len(got) != 1 || got["2061"] != "U100" {
 		t.Fatalf("after the user moved to 2061: reservations %v, want 2061 for U100 only", got)
 	}
-	if err := f.c.Do(func(tx store.Tx) error { return f.d.DeleteUserTx(tx, "U100") }); err != nil {
+	if a, err := f.query("2060"); err == nil {
+		t.Fatalf("2060 after the user moved: %+v, still answering", a)
+	}
+	if err := f.c.Do(func(tx store.Tx) error { return f.d.DeleteUserTx(tx, "U100", f.clock()) }); err != nil {
 		t.Fatal(err)
 	}
 	if got := reserved(); len(got) != 0 {

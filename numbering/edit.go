@@ -193,7 +193,7 @@ func (d *Directory) DeleteReservationTx(tx store.Tx, number string) error {
 }
 
 // PutUserTx adds or changes a run-time user.
-func (d *Directory) PutUserTx(tx store.Tx, u User) error {
+func (d *Directory) PutUserTx(tx store.Tx, u User, now time.Time) error {
 	if err := domain.ValidUserID(u.ID); err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func (d *Directory) PutUserTx(tx store.Tx, u User) error {
 	if old != nil && old.Number != u.Number {
 		// The user moves: the old number's reservation for the user goes
 		// as DeleteUserTx lets it go.
-		if err := d.releaseUserNumber(tx, old); err != nil {
+		if err := d.releaseUserNumber(tx, old, now); err != nil {
 			return err
 		}
 	}
@@ -249,7 +249,7 @@ func (d *Directory) PutUserTx(tx store.Tx, u User) error {
 }
 
 // DeleteUserTx removes a run-time user.
-func (d *Directory) DeleteUserTx(tx store.Tx, id string) error {
+func (d *Directory) DeleteUserTx(tx store.Tx, id string, now time.Time) error {
 	u, err := getUser(tx, id)
 	if err != nil {
 		return err
@@ -263,15 +263,27 @@ func (d *Directory) DeleteUserTx(tx store.Tx, id string) error {
 	if err := tx.Bucket(bktUsers).Delete([]byte(id)); err != nil {
 		return err
 	}
-	return d.releaseUserNumber(tx, u)
+	return d.releaseUserNumber(tx, u, now)
 }
 
 // releaseUserNumber lets go of the reservation of u's number for u (u
 // deleted, or moved to another number): the reservation that adding the
 // user made goes; one that holds more (a MAC, a secret, another name) only
 // loses the user.
-func (d *Directory) releaseUserNumber(tx store.Tx, u *User) error {
+func (d *Directory) releaseUserNumber(tx store.Tx, u *User, now time.Time) error {
 	id := u.ID
+	// The user's registration of the number ends with it: it would answer
+	// for the user at the old number until its lifetime ran out.
+	if b, err := getBinding(tx, u.Number); err != nil {
+		return err
+	} else if b != nil && b.UserID == id && b.Source != SourceDHCP {
+		if err := d.deleteBinding(tx, b, now); err != nil {
+			return err
+		}
+		if err := d.AppendEventTx(tx, u.Number, Event{Time: now, Kind: EventOffline, Detail: "user " + id + " left the number"}); err != nil {
+			return err
+		}
+	}
 	r, err := getReservation(tx, u.Number)
 	if err != nil || r == nil || r.UserID != id || r.Origin == OriginConfig {
 		return err

@@ -68,12 +68,12 @@ func (s *Service) DeleteReservation(number string) error {
 
 // PutUser adds or changes a run-time user.
 func (s *Service) PutUser(u numbering.User) error {
-	return s.edit("user set", u.ID, func(tx store.Tx) error { return s.dir.PutUserTx(tx, u) })
+	return s.edit("user set", u.ID, func(tx store.Tx) error { return s.dir.PutUserTx(tx, u, s.now()) })
 }
 
 // DeleteUser removes a run-time user.
 func (s *Service) DeleteUser(id string) error {
-	return s.edit("user removed", id, func(tx store.Tx) error { return s.dir.DeleteUserTx(tx, id) })
+	return s.edit("user removed", id, func(tx store.Tx) error { return s.dir.DeleteUserTx(tx, id, s.now()) })
 }
 
 // PutServer adds or changes a run-time server table entry.
