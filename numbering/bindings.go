@@ -24,9 +24,10 @@ func expiryKey(b *Binding) []byte {
 // earlier release) finds the number in the transaction; the holder's
 // other entries (its IPv4 address, and the number -> its holder) are
 // written when the binding ends (deleteBinding, remember): while it
-// lasts, the binding itself says who holds the number. A new client's ACK thus writes three keys of numbering (the
-// binding, num.term.mac and the holder's entry), not five: on etcd, two
-// puts and a compare fewer for each of the cluster's members to apply.
+// lasts, the binding itself says who holds the number. A new client's ACK
+// thus writes three keys of numbering (the binding, num.term.mac and the
+// holder's entry), not five: on etcd, two puts and a compare fewer for
+// each of the cluster's members to apply.
 func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 	term, byMAC, exp := tx.Bucket(bktTerminals), tx.Bucket(bktTermByMAC), tx.Bucket(bktTermExpiry)
 	if old != nil {
