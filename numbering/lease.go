@@ -46,7 +46,7 @@ func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, le
 	}
 	var out LeaseBinding
 	var err error
-	if out.Left, err = d.leavePrevious(tx, mac, t, false, now); err != nil || t == "" {
+	if out.Left, err = d.leavePrevious(tx, mac, t, addr, now); err != nil || t == "" {
 		return out, err
 	}
 	old, err := getBinding(tx, t)
@@ -69,29 +69,38 @@ func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, le
 	return out, nil
 }
 
-// leavePrevious ends the part that a lease of mac holds (IPv4, else IPv6)
-// of the binding of the number mac is bound to, when that is not keep: a
-// DHCP binding of the MAC's number before this lease. A registration
-// keeps its own end. It returns the full number when it went offline.
-func (d *Directory) leavePrevious(tx store.Tx, mac domain.MAC, keep string, v6 bool, now time.Time) (string, error) {
+// leavePrevious ends, for a lease of mac at addr (IPv4 or IPv6), the part
+// of that family of the binding of the number mac is bound to, when that
+// is not keep: a DHCP binding of the MAC's number before this lease, or a
+// registration of the same MAC at this address when the lease holds a
+// number (the registration rode on the lease's address, which the MAC's
+// new number now holds). Any other registration keeps its own end. It returns the full number when it went
+// offline.
+func (d *Directory) leavePrevious(tx store.Tx, mac domain.MAC, keep string, addr netip.Addr, now time.Time) (string, error) {
 	cur := tx.Bucket(bktTermByMAC).Get(mac[:])
 	if cur == nil || string(cur) == keep {
 		return "", nil
 	}
 	b, err := getBinding(tx, string(cur))
-	if err != nil || b == nil || b.MAC != mac || b.Source != SourceDHCP {
+	if err != nil || b == nil || b.MAC != mac {
 		return "", err
 	}
-	if v6 {
-		if !b.Addr6.IsValid() {
-			return "", nil
-		}
-		return d.endLease6(tx, b, b.Addr6, now)
-	}
-	if !b.Addr.IsValid() {
+	// A registration of a MAC whose lease gets no number (a softphone on
+	// a PC) is none of the lease's business.
+	reg := b.Source != SourceDHCP
+	if reg && keep == "" {
 		return "", nil
 	}
-	return d.endLease4(tx, b, b.Addr, now)
+	if addr.Is4() {
+		if !b.Addr.IsValid() || (reg && b.Addr != addr) {
+			return "", nil
+		}
+		return d.endLease4(tx, b, b.Addr, now)
+	}
+	if !b.Addr6.IsValid() || (reg && b.Addr6 != addr) {
+		return "", nil
+	}
+	return d.endLease6(tx, b, b.Addr6, now)
 }
 
 // UnbindLeaseTx takes offline the number that a DHCP lease of mac at addr

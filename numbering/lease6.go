@@ -39,7 +39,7 @@ func (d *Directory) BindLease6Tx(tx store.Tx, mac domain.MAC, addr netip.Addr, l
 	}
 	var out LeaseBinding
 	var err error
-	if out.Left, err = d.leavePrevious(tx, mac, t, true, now); err != nil || t == "" {
+	if out.Left, err = d.leavePrevious(tx, mac, t, addr, now); err != nil || t == "" {
 		return out, err
 	}
 	old, err := getBinding(tx, t)

@@ -186,3 +186,49 @@ func TestLease6LeavesPreviousNumber(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A registration of the MAC at its lease's address rides on the lease's
+// address: when the lease's number changes (a reservation), it ends too,
+// instead of answering at an address the phone may give up.
+func TestLeaseLeavesRegistrationAtItsAddress(t *testing.T) {
+	f := newFixture(t, "")
+	mac := mustMAC(t, "02:00:00:00:00:78")
+	reg, err := f.register(numbering.RegisterRequest{Addr: ip21, MAC: mac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Do(func(tx store.Tx) error {
+		return f.d.PutReservationTx(tx, numbering.Reservation{Number: "2050", MAC: mac})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var b numbering.LeaseBinding
+	if err := f.c.Do(func(tx store.Tx) (err error) {
+		b, err = f.d.BindLeaseTx(tx, mac, ip21, f.clock().Add(time.Hour), true, f.clock())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if b.Number != "10002050" || b.Left != reg.Number {
+		t.Fatalf("lease after the reservation: %+v, want 10002050 leaving %s", b, reg.Number)
+	}
+	if a, err := f.query(reg.Number[4:]); err == nil {
+		t.Fatalf("%s still answers: %+v", reg.Number, a)
+	}
+	// A softphone registered with its PC's MAC, whose lease has no
+	// number: the lease's renewals leave it alone.
+	pc := mustMAC(t, "02:00:00:00:00:79")
+	soft, err := f.register(numbering.RegisterRequest{Addr: ip22, MAC: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Do(func(tx store.Tx) (err error) {
+		b, err = f.d.BindLeaseTx(tx, pc, ip22, f.clock().Add(time.Hour), false, f.clock())
+		return err
+	}); err != nil || b != (numbering.LeaseBinding{}) {
+		t.Fatalf("the PC's lease: %+v %v", b, err)
+	}
+	if a, err := f.query(soft.Number[4:]); err != nil || a.Addr != ip22 {
+		t.Fatalf("the softphone's %s after the PC's renewal: %+v %v", soft.Number, a, err)
+	}
+}
