@@ -354,11 +354,12 @@ func (d *Daemon) Config() *config.Config {
 // Reload applies a new numbering section. What cannot change without a
 // restart (store, listen address, number widths, server number) is refused
 // and the old configuration stays. The server4 section is read at start
-// only: a change to it is logged as needing a restart.
+// only, as are server6 and dhcp4/dhcp6: a change to them is logged as
+// needing a restart.
 func (d *Daemon) Reload(cfg *config.Config) error {
 	old := d.Config()
 	if cfg.Server4 != old.Server4 {
-		d.log.Warn("the server4 section changed: restart lanteld to apply it; this reload applies the numbering section only")
+		d.log.Warn("the server4 or dhcp4 section changed: restart lanteld to apply it; this reload applies the numbering section only")
 		cfg.Server4, cfg.HasDHCP = old.Server4, old.HasDHCP // what runs is still the old one
 	}
 	if cfg.Server6 != old.Server6 {
