@@ -24,7 +24,7 @@ const adminUsage = `Admin commands (over the admin API):
   edit       NUMBER [--mac M] [--user U] [--name N] [--secret-file F | --clear-secret]   only the fields given change
   unreserve  NUMBER
   inbox                        phones seen without a number
-  claim      MAC [NUMBER]      give an inbox phone a number (default: the next free one of the pool)
+  claim      MAC [NUMBER]      give an inbox phone a number (default: one of the pool, its own or last one if free)
   history    NUMBER            what happened to a number
   export     FILE [--secrets]  the reservations as CSV (secrets only with --secrets)
   import     FILE              reservations from CSV: all of them, or none
