@@ -19,8 +19,8 @@ func expiryKey(b *Binding) []byte {
 // binding and moves its expiry entry, nothing else, so that a commit of
 // many refreshes dirties as few pages as it can.
 //
-// A binding writes one entry of num.mem, its holder's (MAC, else
-// address) -> its number, so that a renewal (on this node or on one of an
+// A binding of a pool number writes one entry of num.mem, its holder's
+// (MAC, else address) -> its number, so that a renewal (on this node or on one of an
 // earlier release) finds the number in the transaction; the holder's
 // other entries (its IPv4 address, and the number -> its holder) are
 // written when the binding ends (deleteBinding, remember): while it
@@ -51,8 +51,10 @@ func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 			return err
 		}
 	}
-	if err := putChanged(tx.Bucket(bktMemory), b.holder(), num); err != nil {
-		return err
+	if d.cfg.Load().Pool.Contains(b.Number) {
+		if err := putChanged(tx.Bucket(bktMemory), b.holder(), num); err != nil {
+			return err
+		}
 	}
 	d.live.noteBinding(tx, b.Number, b)
 	return nil
@@ -62,7 +64,13 @@ func (d *Directory) putBinding(tx store.Tx, old, b *Binding) error {
 // terminal gets it back (poolNumber) and other terminals pass it over
 // while another is free: its holder (MAC, else address) and, for a MAC
 // bound over IPv4, its address -> the number; the number -> its holder.
-func remember(tx store.Tx, b *Binding) error {
+// Only a number of the pool is remembered: the memory serves the pool's
+// choices alone, and a reserved number there would hide the pool number
+// the terminal held before it.
+func (d *Directory) remember(tx store.Tx, b *Binding) error {
+	if !d.cfg.Load().Pool.Contains(b.Number) {
+		return nil
+	}
 	mem := tx.Bucket(bktMemory)
 	num := []byte(b.Number)
 	holder := b.holder()
@@ -133,7 +141,7 @@ func (d *Directory) deleteBinding(tx store.Tx, b *Binding, now time.Time) error 
 	if err := seen(tx, b.Number, b.Addr, last); err != nil {
 		return err
 	}
-	if err := remember(tx, b); err != nil {
+	if err := d.remember(tx, b); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bktTerminals).Delete([]byte(b.Number)); err != nil {

@@ -232,3 +232,34 @@ func TestLeaseLeavesRegistrationAtItsAddress(t *testing.T) {
 		t.Fatalf("the softphone's %s after the PC's renewal: %+v %v", soft.Number, a, err)
 	}
 }
+
+// A phone's pool number is remembered across a reservation: once the
+// reservation goes, the phone gets back the pool number it held before,
+// not a new one (the reserved number, outside the pool, is not
+// remembered in its place).
+func TestPoolNumberBackAfterReservation(t *testing.T) {
+	f := newFixture(t, "")
+	const mac = "02:00:00:00:00:7a"
+	end := f.clock().Add(time.Hour)
+	// Another terminal moves the pool's cursor on meanwhile.
+	first, _ := f.lease(t, mac, ip21, end)
+	if err := f.c.Do(func(tx store.Tx) error {
+		return f.d.PutReservationTx(tx, numbering.Reservation{Number: "2050", MAC: mustMAC(t, mac)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, w := f.lease(t, mac, ip21, end); n != "10002050" || w[bktMemory+" put"] != 2 {
+		t.Fatalf("with the reservation: %q, writes %v (its pool number remembered: 2 entries)", n, w)
+	}
+	// The phone leaves (its reserved number ends), another terminal comes.
+	if off, _ := f.lease(t, mac, ip21, time.Time{}); off != "10002050" {
+		t.Fatalf("release: %q offline", off)
+	}
+	f.lease(t, "02:00:00:00:00:7b", ip22, end)
+	if err := f.c.Do(func(tx store.Tx) error { return f.d.DeleteReservationTx(tx, "2050") }); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := f.lease(t, mac, ip21, end); n != first {
+		t.Fatalf("after the reservation went: %q, want its pool number %s back", n, first)
+	}
+}
