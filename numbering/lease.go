@@ -35,18 +35,8 @@ func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, le
 	if !mac.IsValid() || !addr.Is4() {
 		return LeaseBinding{}, nil // no identity to bind a number to (a refusal here would follow the lease's writes)
 	}
-	var t string
-	if v := tx.Bucket(bktResByMAC).Get(mac[:]); v != nil {
-		t = string(v)
-	} else if auto {
-		var err error
-		if t, err = d.poolNumber(tx, cfg, mac, netip.Addr{}, now); err != nil && !errors.Is(err, domain.Exhausted) {
-			return LeaseBinding{}, err
-		}
-	}
-	var out LeaseBinding
-	var err error
-	if out.Left, err = d.leavePrevious(tx, mac, t, addr, now); err != nil || t == "" {
+	t, out, err := d.leaseNumber(tx, cfg, mac, addr, auto, now)
+	if err != nil || t == "" {
 		return out, err
 	}
 	old, err := getBinding(tx, t)
@@ -67,6 +57,28 @@ func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, le
 	}
 	out.Number = cfg.Plan.Full(t)
 	return out, nil
+}
+
+// leaseNumber chooses the number a lease of mac at addr (either family)
+// holds, "" for none: the one reserved for mac, else with auto one of the
+// pool (the pool number mac is bound to, else poolNumber's choice); and
+// ends the binding of the number mac held before, when that is another
+// (leavePrevious), which out.Left names.
+func (d *Directory) leaseNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr netip.Addr, auto bool, now time.Time) (t string, out LeaseBinding, err error) {
+	switch v := tx.Bucket(bktResByMAC).Get(mac[:]); {
+	case v != nil:
+		t = string(v)
+	case auto:
+		if cur := tx.Bucket(bktTermByMAC).Get(mac[:]); cur != nil && cfg.Pool.Contains(string(cur)) {
+			t = string(cur) // its number, over the other family or before
+			break
+		}
+		if t, err = d.poolNumber(tx, cfg, mac, netip.Addr{}, now); err != nil && !errors.Is(err, domain.Exhausted) {
+			return "", out, err
+		}
+	}
+	out.Left, err = d.leavePrevious(tx, mac, t, addr, now)
+	return t, out, err
 }
 
 // leavePrevious ends, for a lease of mac at addr (IPv4 or IPv6), the part

@@ -1,7 +1,6 @@
 package numbering
 
 import (
-	"errors"
 	"net/netip"
 	"strings"
 	"time"
@@ -23,23 +22,8 @@ func (d *Directory) BindLease6Tx(tx store.Tx, mac domain.MAC, addr netip.Addr, l
 	if !mac.IsValid() || !addr.Is6() || addr.Is4In6() {
 		return LeaseBinding{}, nil
 	}
-	var t string
-	switch v := tx.Bucket(bktResByMAC).Get(mac[:]); {
-	case v != nil:
-		t = string(v)
-	case auto:
-		if cur := tx.Bucket(bktTermByMAC).Get(mac[:]); cur != nil && cfg.Pool.Contains(string(cur)) {
-			t = string(cur) // its number over IPv4
-			break
-		}
-		var err error
-		if t, err = d.poolNumber(tx, cfg, mac, netip.Addr{}, now); err != nil && !errors.Is(err, domain.Exhausted) {
-			return LeaseBinding{}, err
-		}
-	}
-	var out LeaseBinding
-	var err error
-	if out.Left, err = d.leavePrevious(tx, mac, t, addr, now); err != nil || t == "" {
+	t, out, err := d.leaseNumber(tx, cfg, mac, addr, auto, now)
+	if err != nil || t == "" {
 		return out, err
 	}
 	old, err := getBinding(tx, t)
