@@ -65,35 +65,33 @@ func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, le
 // ends the binding of the number mac held before, when that is another
 // (leavePrevious), which out.Left names.
 func (d *Directory) leaseNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr netip.Addr, auto bool, now time.Time) (t string, out LeaseBinding, err error) {
+	cur := string(tx.Bucket(bktTermByMAC).Get(mac[:])) // the number mac is bound to, "" for none
 	switch v := tx.Bucket(bktResByMAC).Get(mac[:]); {
 	case v != nil:
 		t = string(v)
+	case auto && cur != "" && cfg.Pool.Contains(cur):
+		t = cur // its number, over the other family or before
 	case auto:
-		if cur := tx.Bucket(bktTermByMAC).Get(mac[:]); cur != nil && cfg.Pool.Contains(string(cur)) {
-			t = string(cur) // its number, over the other family or before
-			break
-		}
 		if t, err = d.poolNumber(tx, cfg, mac, netip.Addr{}, now); err != nil && !errors.Is(err, domain.Exhausted) {
 			return "", out, err
 		}
 	}
-	out.Left, err = d.leavePrevious(tx, mac, t, addr, now)
+	out.Left, err = d.leavePrevious(tx, mac, cur, t, addr, now)
 	return t, out, err
 }
 
 // leavePrevious ends, for a lease of mac at addr (IPv4 or IPv6), the part
-// of that family of the binding of the number mac is bound to, when that
-// is not keep: a DHCP binding of the MAC's number before this lease, or a
-// registration of the same MAC at this address when the lease holds a
-// number (the registration rode on the lease's address, which the MAC's
-// new number now holds). Any other registration keeps its own end. It returns the full number when it went
-// offline.
-func (d *Directory) leavePrevious(tx store.Tx, mac domain.MAC, keep string, addr netip.Addr, now time.Time) (string, error) {
-	cur := tx.Bucket(bktTermByMAC).Get(mac[:])
-	if cur == nil || string(cur) == keep {
+// of that family of the binding of cur, the number mac is bound to, when
+// that is not keep: a DHCP binding of the MAC's number before this lease,
+// or a registration of the same MAC at this address when the lease holds
+// a number (the registration rode on the lease's address, which the MAC's
+// new number now holds). Any other registration keeps its own end. It
+// returns the full number when it went offline.
+func (d *Directory) leavePrevious(tx store.Tx, mac domain.MAC, cur, keep string, addr netip.Addr, now time.Time) (string, error) {
+	if cur == "" || cur == keep {
 		return "", nil
 	}
-	b, err := getBinding(tx, string(cur))
+	b, err := getBinding(tx, cur)
 	if err != nil || b == nil || b.MAC != mac {
 		return "", err
 	}

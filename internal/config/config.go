@@ -20,7 +20,6 @@ import (
 	"github.com/lantel/lantel/internal/dhcpconf"
 	"github.com/lantel/lantel/internal/dnsserver"
 	"github.com/lantel/lantel/internal/ltnpserver"
-	"github.com/lantel/lantel/internal/phones"
 	"github.com/lantel/lantel/internal/provision"
 	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/internal/setup"
@@ -391,13 +390,6 @@ func parseProvisioning(file string, p *provision.Section, c *Config) error {
 	out, err := p.Setup(c.SIPListen)
 	if err != nil {
 		return section(file, "provisioning", err)
-	}
-	if out.Listen != "" {
-		// Read as a start reads them, so that -check finds what would
-		// stop it (a missing directory, a template that does not parse).
-		if _, err := phones.Load(out.Templates); err != nil {
-			return &Error{File: file, Key: "provisioning.templates", Err: err}
-		}
 	}
 	c.Provisioning = out
 	return nil

@@ -157,10 +157,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		log.Info("SIP front listening", "addr", d.sip.Addr().String())
 	}
 	if p := cfg.Provisioning; p.Listen != "" {
-		files, err := phones.Load(p.Templates)
-		if err != nil {
-			return nil, &config.Error{File: cfg.File, Key: "provisioning.templates", Err: err}
-		}
+		files := p.Files // read by the configuration's check
 		site := phones.Site{SIPHost: p.SIPHost, SIPPort: p.SIPPort, NTP: p.NTP, TimeZone: p.TimeZone, Vars: p.Vars, BaseURL: p.URL}
 		d.prov = provision.New(d.svc, provision.Options{Files: files, Site: site, Allow: p.Allow, User: p.User, Password: p.Password, Log: log,
 			RatePerSource: p.RatePerSource, RateTotal: p.RateTotal, Conns: p.Conns, Observe: d.metrics.Provisioning})

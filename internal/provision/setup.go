@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lantel/lantel/internal/phones"
 	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/internal/setup"
 )
@@ -39,13 +40,17 @@ type Section struct {
 // Checked is the section, checked.
 type Checked struct {
 	Listen, Templates string
-	URL               string // the base URL the files name (phonebooks), "" for the request's Host
-	SIPHost           string // phones register here: sip_server, else the SIP front's host
-	SIPPort           int
-	NTP, TimeZone     string
-	Allow             []netip.Prefix
-	Vars              map[string]string
-	User, Password    string
+	// Files are the templates (built in, and those of Templates), read as
+	// the check reads the section, so that -check finds what would stop a
+	// start (a missing directory, a template that does not parse).
+	Files          *phones.Set
+	URL            string // the base URL the files name (phonebooks), "" for the request's Host
+	SIPHost        string // phones register here: sip_server, else the SIP front's host
+	SIPPort        int
+	NTP, TimeZone  string
+	Allow          []netip.Prefix
+	Vars           map[string]string
+	User, Password string
 	// RatePerSource, RateTotal: 0 for the defaults, negative for no bound.
 	RatePerSource, RateTotal float64
 	Conns                    ratelimit.ConnLimits
@@ -116,6 +121,9 @@ func (p Section) Setup(sipListen string) (Checked, error) {
 	}
 	if (out.User == "") != (out.Password == "") {
 		return Checked{}, setup.Errorf("basic_auth", "give both user and password")
+	}
+	if out.Files, err = phones.Load(p.Templates); err != nil {
+		return Checked{}, setup.Errorf("templates", "%v", err)
 	}
 	return out, nil
 }
