@@ -241,13 +241,20 @@ cputicks() {
   echo "$t"
 }
 
-# run SERVER RATE -> prints "rate drops% cpu short%" (contrib/bench/perfdhcp.awk:
-# the achieved DORA rate, the worse of DO and RA drops, the server's CPU time
-# per acknowledged DORA in microseconds (its cost, steadier than a rate on a
-# noisy machine), and the part of the offered load perfdhcp did not send)
+# machineticks -> "busy total": the whole machine's CPU time so far (all
+# cores, /proc/stat), busy being all but idle and iowait.
+machineticks() { awk '$1 == "cpu" { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9; exit }' /proc/stat; }
+
+# run SERVER RATE -> prints "rate drops% cpu short% etcdcpu busy%"
+# (contrib/bench/perfdhcp.awk: the achieved DORA rate, the worse of DO and
+# RA drops, the server's CPU time per acknowledged DORA in microseconds (its
+# cost, steadier than a rate on a noisy machine), and the part of the
+# offered load perfdhcp did not send; then the etcd members' CPU per DORA,
+# and how busy the machine's cores were over the step, load tool included:
+# near 100 % the step's limit is the machine, not the server's design)
 run() {
   start "$1"
-  local c0 e0=0 e1=0; c0=$(cputicks)
+  local c0 e0=0 e1=0 m0 m1; c0=$(cputicks); m0=$(machineticks)
   case $1 in etcd|pair) e0=$(etcdticks) ;; esac
   local to=198.18.0.1 procs=$PERF_PROCS p pids=() out
   case $1 in keaha|pair) to="-B 255.255.255.255" procs=1 ;; esac
@@ -278,6 +285,7 @@ run() {
     esac
   fi
   wait "${pids[@]}" || true
+  m1=$(machineticks)
   ((${#prof[@]} == 0)) || wait "${prof[@]}" || true
   out=$(for ((p = 0; p < procs; p++)); do cat "$work/perfdhcp.out.$p"; done)
   local c1; c1=$(cputicks)
@@ -291,8 +299,9 @@ run() {
   local line
   line=$(awk -v period="$PERIOD" -v offered="$2" -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -f contrib/bench/perfdhcp.awk <<<"$out")
   # The etcd members' CPU per DORA, beside the servers' own.
-  awk -v l="$line" -v t=$((e1 - e0)) -v hz="$(getconf CLK_TCK)" -v p="$PERIOD" \
-    'BEGIN { split(l, f, " "); a = f[1] * p; printf "%s %.0f\n", l, (a > 0 ? t * 1e6 / hz / a : 0) }'
+  awk -v l="$line" -v t=$((e1 - e0)) -v hz="$(getconf CLK_TCK)" -v p="$PERIOD" -v m0="$m0" -v m1="$m1" \
+    'BEGIN { split(l, f, " "); a = f[1] * p; split(m0, x, " "); split(m1, y, " ")
+      printf "%s %.0f %.0f\n", l, (a > 0 ? t * 1e6 / hz / a : 0), (y[2] > x[2] ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0) }'
 }
 
 # etcdticks: the etcd members' CPU time so far (0 without them).
@@ -306,9 +315,9 @@ etcdticks() {
 # perfdhcp sent at least 97 % of the offered load (else the load tool, not
 # the server, was the limit: the step tells nothing and counts as failed).
 passes() { awk -v d="$1" -v s="$2" 'BEGIN{exit !(d < 1 && s < 3)}'; }
-step() { # SERVER OFFERED GOT DROPS COST SHORT ETCDCOST
-  printf '  %-8s offered %6d/s: %8.0f DORA/s, drops %6.2f%%, %4.0f µs CPU/DORA%s%s\n' "$1" "$2" "$3" "$4" "$5" \
-    "$(awk -v e="${7:-0}" 'BEGIN { if (e > 0) printf " (+ etcd %.0f)", e }')" \
+step() { # SERVER OFFERED GOT DROPS COST SHORT ETCDCOST BUSY
+  printf '  %-8s offered %6d/s: %8.0f DORA/s, drops %6.2f%%, %4.0f µs CPU/DORA%s, machine %3.0f%% busy%s\n' "$1" "$2" "$3" "$4" "$5" \
+    "$(awk -v e="${7:-0}" 'BEGIN { if (e > 0) printf " (+ etcd %.0f)", e }')" "${8:-0}" \
     "$(awk -v s="$6" 'BEGIN { if (s >= 3) printf " (perfdhcp sent %.0f%% of it: not measured)", 100 - s }')" >&2
 }
 
@@ -357,18 +366,18 @@ fi
 # those multiples of its maximum and each step's goodput (ACKs/s) is given
 # as a part of the maximum's (it should not collapse past saturation).
 search() {
-  local server=$1 best=0 bestrate=0 fail=0 rates=$RATES got drops cost short ecost
+  local server=$1 best=0 bestrate=0 fail=0 rates=$RATES got drops cost short ecost busy
   case $server in etcd) rates=$ETCD_RATES ;; keaha|pair) rates=$PAIR_RATES ;; esac
   for r in $rates; do
-    read -r got drops cost short ecost < <(run "$server" "$r")
-    step "$server" "$r" "$got" "$drops" "$cost" "$short" "$ecost"
+    read -r got drops cost short ecost busy < <(run "$server" "$r")
+    step "$server" "$r" "$got" "$drops" "$cost" "$short" "$ecost" "$busy"
     if passes "$drops" "$short"; then best=$r; bestrate=$got; else fail=$r; break; fi
   done
   if [ "$fail" -gt 0 ] && [ "$best" -gt 0 ]; then
     for _ in 1 2; do
       local mid=$(( (best + fail) / 2 ))
-      read -r got drops cost short ecost < <(run "$server" "$mid")
-      step "$server" "$mid" "$got" "$drops" "$cost" "$short" "$ecost"
+      read -r got drops cost short ecost busy < <(run "$server" "$mid")
+      step "$server" "$mid" "$got" "$drops" "$cost" "$short" "$ecost" "$busy"
       if passes "$drops" "$short"; then best=$mid; bestrate=$got; else fail=$mid; fi
     done
   fi
@@ -376,8 +385,8 @@ search() {
   if [ "$best" -gt 0 ]; then
     for m in ${OVERLOAD-1.5 2}; do
       local r; r=$(awk -v b="$best" -v m="$m" 'BEGIN{printf "%d", b*m}')
-      read -r got drops cost short ecost < <(run "$server" "$r")
-      step "$server" "$r" "$got" "$drops" "$cost" "$short" "$ecost"
+      read -r got drops cost short ecost busy < <(run "$server" "$r")
+      step "$server" "$r" "$got" "$drops" "$cost" "$short" "$ecost" "$busy"
       over+=" $m:$(awk -v g="$got" -v b="$bestrate" -v s="$short" 'BEGIN { if (s >= 3) printf "-"; else printf "%.0f", (b > 0 ? 100*g/b : 0) }')"
     done
   fi

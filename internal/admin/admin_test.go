@@ -351,3 +351,46 @@ func TestSlowBodyHoldsNoConnection(t *testing.T) {
 		t.Fatalf("with the token: closed after %v, want within the 1 s ReadTimeout", took)
 	}
 }
+
+// A source that sends wrong tokens too fast is locked out for a minute,
+// the right token included; another source, and a request without any
+// token (a browser's first visit, which is no guess), are not counted.
+func TestWrongTokensLockOut(t *testing.T) {
+	h, _ := newHandler(t, "s3cret-s3cret")
+	get := func(from, auth string) int {
+		r := httptest.NewRequest("GET", "http://127.0.0.1:5758/api/v1/counts", nil)
+		r.RemoteAddr = from
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	const guesser, admin = "192.0.2.66:40000", "192.0.2.7:40000"
+	for range 3 * wrongBurst {
+		if c := get(guesser, ""); c != 401 {
+			t.Fatalf("no token: %d, want 401", c)
+		}
+	}
+	for i := range wrongBurst {
+		if c := get(guesser, "Bearer wrong"); c != 401 {
+			t.Fatalf("wrong token %d: %d, want 401", i+1, c)
+		}
+	}
+	if c := get(guesser, "Bearer s3cret-s3cret"); c != 200 {
+		t.Fatalf("the right token after %d wrong ones: %d, want 200", wrongBurst, c)
+	}
+	if c := get(guesser, "Bearer wrong"); c != 401 {
+		t.Fatalf("one wrong token too many: %d, want 401 (and the lock)", c)
+	}
+	if c := get(guesser, "Bearer s3cret-s3cret"); c != 429 {
+		t.Fatalf("the right token from a locked-out address: %d, want 429", c)
+	}
+	if c := get(guesser, "Basic czNjcmV0"); c != 429 {
+		t.Fatalf("another scheme from a locked-out address: %d, want 429", c)
+	}
+	if c := get(admin, "Bearer s3cret-s3cret"); c != 200 {
+		t.Fatalf("the right token from another address: %d, want 200", c)
+	}
+}

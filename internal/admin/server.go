@@ -126,7 +126,21 @@ type Server struct {
 	srv  *http.Server
 	ln   net.Listener
 	done chan error
+	// wrong counts each source's wrong tokens; locked shuts out a source
+	// that sent them too fast (auth).
+	wrong  *ratelimit.PerSource
+	locked ratelimit.Lockout[netip.Addr]
 }
+
+// A source that sends more than wrongBurst wrong tokens, faster than
+// wrongRate a second, is answered 429 for lockoutFor, its tokens not
+// compared: a guesser gets a dozen tries a minute, not thousands a second.
+// A request without any token is no guess (a browser's first visit).
+const (
+	wrongRate  = 0.2
+	wrongBurst = 10
+	lockoutFor = time.Minute
+)
 
 // Listen opens the listener; Serve serves it.
 func Listen(cfg Config) (*Server, error) {
@@ -173,6 +187,9 @@ func (s *Server) Close() error {
 
 // Handler is the admin HTTP handler (exported for tests).
 func (s *Server) Handler() http.Handler {
+	if s.wrong == nil {
+		s.wrong = ratelimit.NewBurst[netip.Addr](wrongRate, wrongBurst)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/health", s.health)
 	mux.HandleFunc("GET /api/v1/nodes", s.nodes)
@@ -232,7 +249,17 @@ func (s *Server) auth(next http.Handler) http.Handler {
 				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode}) //nolint:gosec
 			}
 		}
+		src := sourceOf(r)
+		if (got != "" || bad) && s.locked.Locked(src, time.Now()) {
+			refuse(w, r, http.StatusTooManyRequests, "too many wrong tokens from this address: try again in a minute",
+				"Retry-After", strconv.Itoa(int(lockoutFor/time.Second)))
+			return
+		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
+			if (got != "" || bad) && !s.wrong.Allow(src, time.Now()) {
+				s.locked.Lock(src, time.Now().Add(lockoutFor))
+				s.cfg.Log.Warn("admin: wrong tokens too fast: address locked out", "addr", src, "for", lockoutFor)
+			}
 			unauthorized(w, r)
 			return
 		}
@@ -240,20 +267,38 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	})
 }
 
+// sourceOf is the key a request's wrong tokens count under: its address
+// (an IPv6 one by its /64).
+func sourceOf(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ratelimit.SourceKey(ap.Addr().Unmap())
+}
+
 // unauthorized answers 401 and closes the connection at once: the server
 // would otherwise read a body it was sent, however slowly it came, to
 // reuse the connection, and a client without the token would hold it.
 func unauthorized(w http.ResponseWriter, r *http.Request) {
+	refuse(w, r, http.StatusUnauthorized, "a valid bearer token is required", "WWW-Authenticate", `Bearer realm="lantel"`)
+}
+
+// refuse answers code with message and the header kv, then closes the
+// connection at once (unauthorized).
+func refuse(w http.ResponseWriter, r *http.Request, code int, message string, kv ...string) {
 	var body bytes.Buffer
 	e := json.NewEncoder(&body)
 	e.SetIndent("", "  ")
-	_ = e.Encode(api.ErrorBody{Error: "a valid bearer token is required", Code: codeName(http.StatusUnauthorized)})
+	_ = e.Encode(api.ErrorBody{Error: message, Code: codeName(code)})
 	h := w.Header()
-	h.Set("WWW-Authenticate", `Bearer realm="lantel"`)
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(body.Len())) // whole before the close
 	h.Set("Connection", "close")
-	w.WriteHeader(http.StatusUnauthorized)
+	w.WriteHeader(code)
 	_, _ = w.Write(body.Bytes())
 	if r.ContentLength == 0 {
 		return // nothing to read: the server closes after the answer
