@@ -126,10 +126,8 @@ type Server struct {
 	srv  *http.Server
 	ln   net.Listener
 	done chan error
-	// wrong counts each source's wrong tokens; locked shuts out a source
-	// that sent them too fast (auth).
-	wrong  *ratelimit.PerSource
-	locked ratelimit.Lockout[netip.Addr]
+	// guesses shuts out a source that sent wrong tokens too fast (auth).
+	guesses *ratelimit.Guesses[netip.Addr]
 }
 
 // A source that sends more than wrongBurst wrong tokens, faster than
@@ -187,8 +185,8 @@ func (s *Server) Close() error {
 
 // Handler is the admin HTTP handler (exported for tests).
 func (s *Server) Handler() http.Handler {
-	if s.wrong == nil {
-		s.wrong = ratelimit.NewBurst[netip.Addr](wrongRate, wrongBurst)
+	if s.guesses == nil {
+		s.guesses = ratelimit.NewGuesses[netip.Addr](wrongRate, wrongBurst, lockoutFor)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/health", s.health)
@@ -250,14 +248,13 @@ func (s *Server) auth(next http.Handler) http.Handler {
 			}
 		}
 		src := sourceOf(r)
-		if (got != "" || bad) && s.locked.Locked(src, time.Now()) {
+		if (got != "" || bad) && s.guesses.Locked(src, time.Now()) {
 			refuse(w, r, http.StatusTooManyRequests, "too many wrong tokens from this address: try again in a minute",
 				"Retry-After", strconv.Itoa(int(lockoutFor/time.Second)))
 			return
 		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
-			if (got != "" || bad) && !s.wrong.Allow(src, time.Now()) {
-				s.locked.Lock(src, time.Now().Add(lockoutFor))
+			if (got != "" || bad) && s.guesses.Wrong(src, time.Now()) {
 				s.cfg.Log.Warn("admin: wrong tokens too fast: address locked out", "addr", src, "for", lockoutFor)
 			}
 			unauthorized(w, r)

@@ -3,6 +3,7 @@ package provision
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -90,5 +91,45 @@ func TestServer(t *testing.T) {
 	}
 	if got := strings.Join(outcomes, ","); got != "served,served,not-found,not-found,served,refused,unauthorized,served,served,served,served,refused,not-found" {
 		t.Errorf("outcomes %s", got)
+	}
+}
+
+// A source that sends wrong basic_auth passwords too fast is locked out
+// for a minute, the right password included; a request without
+// credentials (a phone's first) is no guess, and another source is not
+// counted.
+func TestWrongPasswordsLockOut(t *testing.T) {
+	files, _ := phones.Load("")
+	s := New(fakePhones{}, Options{Files: files, User: "phones", Password: "pw", RatePerSource: -1, RateTotal: -1,
+		Site: phones.Site{SIPHost: "192.0.2.1"}})
+	get := func(from, password string) int {
+		r := httptest.NewRequest("GET", "http://192.0.2.1/805ec0000001.cfg", nil)
+		r.RemoteAddr = from
+		if password != "" {
+			r.SetBasicAuth("phones", password)
+		}
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		return w.Code
+	}
+	const guesser, phone = "192.0.2.66:40000", "127.0.0.1:40000"
+	for range 3 * wrongBurst {
+		if c := get(guesser, ""); c != 401 {
+			t.Fatalf("no credentials: %d, want 401", c)
+		}
+	}
+	for i := range wrongBurst {
+		if c := get(guesser, "guess"); c != 401 {
+			t.Fatalf("wrong password %d: %d, want 401", i+1, c)
+		}
+	}
+	if c := get(guesser, "guess"); c != 401 {
+		t.Fatalf("one wrong password too many: %d, want 401 (and the lock)", c)
+	}
+	if c := get(guesser, "pw"); c != 429 {
+		t.Fatalf("the right password from a locked-out address: %d, want 429", c)
+	}
+	if c := get(phone, "pw"); c != 200 {
+		t.Fatalf("the right password from another address: %d, want 200", c)
 	}
 }

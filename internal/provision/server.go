@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,7 +56,19 @@ type Server struct {
 	ln    net.Listener
 	done  chan struct{}
 	admit ratelimit.Admission
+	// guesses shuts out a source that sent wrong passwords too fast.
+	guesses *ratelimit.Guesses[netip.Addr]
 }
+
+// A source that sends more than wrongBurst wrong basic_auth passwords,
+// faster than wrongRate a second, is answered 429 for lockoutFor, its
+// passwords not compared (a phone's first request, without credentials,
+// is no guess).
+const (
+	wrongRate  = 0.2
+	wrongBurst = 10
+	lockoutFor = time.Minute
+)
 
 var (
 	logRefused = logx.Cause("provisioning: file refused")
@@ -78,7 +91,8 @@ func orDefault(v, def float64) float64 {
 // New returns the front over svc.
 func New(svc phones.Provisioner, opts Options) *Server {
 	s := &Server{fetch: &phones.Fetcher{Files: opts.Files, Svc: svc, Site: opts.Site}, opts: opts, log: opts.Log, done: make(chan struct{}),
-		admit: ratelimit.NewAdmission(orDefault(opts.RatePerSource, Rates.PerSource), orDefault(opts.RateTotal, Rates.Total))}
+		admit:   ratelimit.NewAdmission(orDefault(opts.RatePerSource, Rates.PerSource), orDefault(opts.RateTotal, Rates.Total)),
+		guesses: ratelimit.NewGuesses[netip.Addr](wrongRate, wrongBurst, lockoutFor)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -146,22 +160,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, from, r.URL.Path, "source not in provisioning.allow")
 		return
 	}
-	if s.opts.User != "" {
-		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(s.opts.User)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(p), []byte(s.opts.Password)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="lantel provisioning"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			s.observe("unauthorized")
-			return
-		}
-	}
 	if !s.admit.Allow(from, time.Now()) {
 		// Beyond the source's rate (or the total): before any work.
 		s.log.Warn(logLimited, "from", from)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "too many requests", http.StatusTooManyRequests)
 		s.observe("limited")
+		return
+	}
+	if s.opts.User != "" && !s.authorized(w, r, from) {
 		return
 	}
 	f, err := s.fetch.FetchAt(path.Base(r.URL.Path), from, baseURL(r))
@@ -194,6 +201,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(f.Body)
 	s.observe("served")
 }
+
+// authorized checks the request's basic_auth credentials, and answers
+// when they are missing or wrong (401), or when from sent wrong ones too
+// fast (429).
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, from netip.Addr) bool {
+	u, p, ok := r.BasicAuth()
+	key := ratelimit.SourceKey(from)
+	if ok && s.guesses.Locked(key, time.Now()) {
+		s.log.Warn(logLimited, "from", from, "reason", "wrong passwords")
+		w.Header().Set("Retry-After", strconv.Itoa(int(lockoutFor/time.Second)))
+		http.Error(w, "too many wrong passwords", http.StatusTooManyRequests)
+		s.observe("limited")
+		return false
+	}
+	if ok && subtle.ConstantTimeCompare([]byte(u), []byte(s.opts.User)) == 1 &&
+		subtle.ConstantTimeCompare([]byte(p), []byte(s.opts.Password)) == 1 {
+		return true
+	}
+	if ok && s.guesses.Wrong(key, time.Now()) {
+		s.log.Warn("provisioning: wrong passwords too fast: address locked out", "from", from, "for", lockoutFor)
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="lantel provisioning"`)
+	http.Error(w, "unauthorized", http.StatusUnauthorized)
+	s.observe("unauthorized")
+	return false
+}
+
 func (s *Server) refuse(w http.ResponseWriter, from netip.Addr, file, why string) {
 	s.log.Warn(logRefused, "from", from, "file", file, "reason", why)
 	http.Error(w, "forbidden", http.StatusForbidden)

@@ -98,3 +98,34 @@ func (l *Lockout[K]) Locked(k K, now time.Time) bool {
 	}
 	return ok
 }
+
+// Guesses shuts out a key (a source, a number) that gave wrong
+// credentials too fast: more than burst, faster than rate a second, lock
+// it out for a while. What a guard of a password or a token keeps.
+type Guesses[K comparable] struct {
+	wrong  *Keyed[K]
+	locked Lockout[K]
+	lock   time.Duration
+}
+
+// NewGuesses returns a guard that locks a key out for lock once it gave
+// more than burst wrong answers, faster than rate a second.
+func NewGuesses[K comparable](rate, burst float64, lock time.Duration) *Guesses[K] {
+	return &Guesses[K]{wrong: NewBurst[K](rate, burst), lock: lock}
+}
+
+// Locked reports whether k is shut out at now.
+func (g *Guesses[K]) Locked(k K, now time.Time) bool { return g.locked.Locked(k, now) }
+
+// Wrong counts a wrong answer of k at now, and reports whether it locked
+// k out.
+func (g *Guesses[K]) Wrong(k K, now time.Time) bool {
+	if g.wrong.Allow(k, now) {
+		return false
+	}
+	g.locked.Lock(k, now.Add(g.lock))
+	return true
+}
+
+// LockFor is how long a key stays locked out.
+func (g *Guesses[K]) LockFor() time.Duration { return g.lock }

@@ -42,10 +42,8 @@ type guard struct {
 	message  time.Duration // TCP: Options.TCPMessage
 	bySource *ratelimit.PerSource
 	byNumber *ratelimit.Keyed[string]
-	wrongSrc *ratelimit.PerSource
-	wrongNum *ratelimit.Keyed[string]
-	lockSrc  ratelimit.Lockout[netip.Addr]
-	lockNum  ratelimit.Lockout[string]
+	wrongSrc *ratelimit.Guesses[netip.Addr]
+	wrongNum *ratelimit.Guesses[string]
 	onGuard  func(string)
 }
 
@@ -63,8 +61,9 @@ func newGuard(o Options) *guard {
 	g := &guard{admit: ratelimit.NewAdmission(o.RatePerSource, o.RateTotal),
 		tcp: ratelimit.ConnLimits{Total: o.TCPMaxConns, PerSource: o.TCPMaxPerSource}, message: o.TCPMessage,
 		bySource: ratelimit.New(o.GuessRate), byNumber: ratelimit.NewKeyed[string](o.GuessRate),
-		wrongSrc: ratelimit.NewBurst[netip.Addr](wrongRate, wrongBurst), wrongNum: ratelimit.NewBurst[string](wrongRate, wrongBurst),
-		onGuard: o.OnGuard}
+		wrongSrc: ratelimit.NewGuesses[netip.Addr](wrongRate, wrongBurst, lockoutFor),
+		wrongNum: ratelimit.NewGuesses[string](wrongRate, wrongBurst, lockoutFor),
+		onGuard:  o.OnGuard}
 	if g.onGuard == nil {
 		g.onGuard = func(string) {}
 	}
@@ -100,11 +99,11 @@ func sourceKey(a netip.Addr) netip.Addr { return ratelimit.SourceKey(a) }
 // the number is online at (its phone), which the number's bucket spares.
 func (g *guard) guess(src netip.Addr, number string, online netip.Addr) bool {
 	now := timeNow()
-	if k := sourceKey(src); g.lockSrc.Locked(k, now) || !g.bySource.Allow(k, now) {
+	if k := sourceKey(src); g.wrongSrc.Locked(k, now) || !g.bySource.Allow(k, now) {
 		g.onGuard("digest-source")
 		return false
 	}
-	if src != online && (g.lockNum.Locked(number, now) || !g.byNumber.Allow(number, now)) {
+	if src != online && (g.wrongNum.Locked(number, now) || !g.byNumber.Allow(number, now)) {
 		g.onGuard("digest-number")
 		return false
 	}
@@ -116,12 +115,10 @@ func (g *guard) guess(src netip.Addr, number string, online netip.Addr) bool {
 func (g *guard) wrong(src netip.Addr, number string) {
 	now := timeNow()
 	g.onGuard("digest-wrong")
-	if k := sourceKey(src); !g.wrongSrc.Allow(k, now) {
-		g.lockSrc.Lock(k, now.Add(lockoutFor))
+	if g.wrongSrc.Wrong(sourceKey(src), now) {
 		g.onGuard("lockout-source")
 	}
-	if !g.wrongNum.Allow(number, now) {
-		g.lockNum.Lock(number, now.Add(lockoutFor))
+	if g.wrongNum.Wrong(number, now) {
 		g.onGuard("lockout-number")
 	}
 }
