@@ -249,8 +249,30 @@ func startProxy(t *testing.T, l *Lab, ns, target string) string {
 
 // dialHelper connects stdin/stdout to the TCP address in LANTEL_DIAL.
 // startProxy runs this test binary inside a namespace with that variable
-// set, and TestMain calls dialHelper instead of running the tests.
+// set, and TestMain calls dialHelper instead of running the tests. With
+// "udp:" before the address it sends stdin as one datagram from a
+// connected UDP socket (which takes answers from that address only, as a
+// phone's or a resolver's does) and prints the first answer (exit 1:
+// none within 3 s).
 func dialHelper(target string) int {
+	if addr, ok := strings.CutPrefix(target, "udp:"); ok {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			return 1
+		}
+		b, _ := io.ReadAll(os.Stdin)
+		if _, err := c.Write(b); err != nil {
+			return 1
+		}
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		buf := make([]byte, 65536)
+		n, err := c.Read(buf)
+		if err != nil {
+			return 1
+		}
+		_, _ = os.Stdout.Write(buf[:n])
+		return 0
+	}
 	c, err := net.Dial("tcp", target)
 	if err != nil {
 		return 1

@@ -414,7 +414,7 @@ func runResponder(addr string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = udpbatch.Serve(conn, 2047, func(b []byte, _ *net.UDPAddr, out []byte) []byte {
+			_ = udpbatch.Serve(conn, 2047, func(b []byte, _ *net.UDPAddr, _ netip.Addr, out []byte) []byte {
 				if len(b) < 16 {
 					return nil
 				}

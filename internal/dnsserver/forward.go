@@ -118,7 +118,7 @@ func udpMax(q *dns.Msg) int {
 
 // forwardUDP answers q from the cache at once, or asks upstream on a
 // goroutine that sends the answer itself (nil: no answer now).
-func (s *Server) forwardUDP(q *dns.Msg, from *net.UDPAddr, out []byte) []byte {
+func (s *Server) forwardUDP(q *dns.Msg, from *net.UDPAddr, local netip.Addr, out []byte) []byte {
 	size := udpMax(q)
 	if b, ok := s.fwd.Cached(q, out, size); ok {
 		s.count(q, b)
@@ -136,7 +136,7 @@ func (s *Server) forwardUDP(q *dns.Msg, from *net.UDPAddr, out []byte) []byte {
 		defer s.fw.release(src)
 		b := s.fwd.Answer(s.fw.ctx, &qc, nil, size)
 		s.count(&qc, b)
-		if _, err := s.udp.WriteTo(b, to); err != nil {
+		if err := s.src.WriteTo(s.udp, b, to, local); err != nil {
 			s.log.Debug("dns: send", "err", err)
 		}
 	}()

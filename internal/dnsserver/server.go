@@ -32,7 +32,8 @@ type Server struct {
 	a       *answerer
 	log     *slog.Logger
 	observe func(qtype, rcode string)
-	udp     net.PacketConn
+	udp     *net.UDPConn
+	src     udpbatch.Source // the replies' source on a wildcard's socket
 	tcp     net.Listener
 	limits  Limits
 	tcpCaps ratelimit.ConnLimits
@@ -83,14 +84,15 @@ func (s *Server) Listen(addr string) error {
 	}
 	// TCP connections capped in all and per source; an accept that finds
 	// no descriptor waits and tries again (ratelimit.Listener).
-	s.udp, s.tcp = udp, ratelimit.Guard(tcp, s.tcpCaps)
+	s.udp, s.tcp = udp.(*net.UDPConn), ratelimit.Guard(tcp, s.tcpCaps)
+	s.src = udpbatch.SourceOf(s.udp)
 	s.admit = ratelimit.NewAdmission(s.limits.PerSource, s.limits.Total)
 	// UDP: several readers on the one socket, each taking and answering
 	// datagrams in batches (recvmmsg/sendmmsg), with no goroutine per
 	// query; miekg/dns is the codec. TCP: miekg/dns's server.
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.readLoop(udp.(*net.UDPConn)) }()
+		go func() { defer s.wg.Done(); s.readLoop(s.udp) }()
 	}
 	s.tcpSrv = &dns.Server{Listener: s.tcp, Handler: s, ReadTimeout: 5 * time.Second,
 		WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128}
@@ -140,7 +142,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // no goroutine per query (see udpbatch).
 func (s *Server) readLoop(conn *net.UDPConn) {
 	var q dns.Msg
-	err := udpbatch.Serve(conn, 4095, func(b []byte, from *net.UDPAddr, out []byte) []byte {
+	err := udpbatch.Serve(conn, 4095, func(b []byte, from *net.UDPAddr, to netip.Addr, out []byte) []byte {
 		if now := time.Now(); !s.admit.Allow(from.AddrPort().Addr().Unmap(), now) {
 			s.Dropped.Add(1)
 			return nil
@@ -150,7 +152,7 @@ func (s *Server) readLoop(conn *net.UDPConn) {
 			return nil // malformed, or not a query: no answer (no reflection)
 		}
 		if s.forwards(&q, from.AddrPort().Addr().Unmap()) {
-			return s.forwardUDP(&q, from, out)
+			return s.forwardUDP(&q, from, to, out)
 		}
 		reply, err := s.reply(&q, true).PackBuffer(out)
 		if err != nil {

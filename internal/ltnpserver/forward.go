@@ -10,13 +10,13 @@ import (
 	"github.com/lantel/lantel/numbering"
 )
 
-func (s *Server) forward(conn *net.UDPConn, src netip.AddrPort, m ltnp.Message, to *numbering.Server, start time.Time) {
+func (s *Server) forward(conn *net.UDPConn, src netip.AddrPort, local netip.Addr, m ltnp.Message, to *numbering.Server, start time.Time) {
 	select {
 	case s.fwdSem <- struct{}{}:
 	default:
 		reply := errorReply(&m, ltnp.ResultTryLater, "too many forwarded queries")
 		reply.SetNumber(m.Number)
-		s.write(conn, src, s.encode(&reply, nil, start, m.Type))
+		s.write(conn, src, local, s.encode(&reply, nil, start, m.Type))
 		return
 	}
 	s.wg.Add(1)
@@ -38,6 +38,6 @@ func (s *Server) forward(conn *net.UDPConn, src netip.AddrPort, m ltnp.Message, 
 			reply.TxID = m.TxID
 			reply.Flags = 0
 		}
-		s.write(conn, src, s.encode(&reply, nil, start, m.Type))
+		s.write(conn, src, local, s.encode(&reply, nil, start, m.Type))
 	}()
 }

@@ -17,6 +17,7 @@ type lateReply struct {
 	reply ltnp.Message
 	key   []byte // the request's verified secret: the reply is signed
 	to    netip.AddrPort
+	from  netip.Addr // the address the request came to (a wildcard's socket)
 	rk    replayKey
 	start time.Time
 	typ   ltnp.Type // the request's
@@ -30,12 +31,14 @@ type lateReply struct {
 type replier struct {
 	s       *Server
 	pc      *ipv4.PacketConn
+	src     udpbatch.Source
+	oobs    [udpbatch.Batch][udpbatch.OOBSize]byte // the replies' sources
 	ch      chan *lateReply // pointers: 8 B a slot, MaxWrites slots
 	stopped chan struct{}
 }
 
 func newReplier(s *Server, conn *net.UDPConn) *replier {
-	r := &replier{s: s, pc: ipv4.NewPacketConn(conn), ch: make(chan *lateReply, s.opts.MaxWrites), stopped: make(chan struct{})}
+	r := &replier{s: s, pc: ipv4.NewPacketConn(conn), src: udpbatch.SourceOf(conn), ch: make(chan *lateReply, s.opts.MaxWrites), stopped: make(chan struct{})}
 	go r.loop()
 	return r
 }
@@ -97,5 +100,5 @@ func (r *replier) add(out []ipv4.Message, l *lateReply) []ipv4.Message {
 	if enc == nil {
 		return out
 	}
-	return append(out, ipv4.Message{Buffers: [][]byte{enc}, Addr: net.UDPAddrFromAddrPort(l.to)})
+	return append(out, ipv4.Message{Buffers: [][]byte{enc}, OOB: r.src.OOB(r.oobs[len(out)][:], l.from), Addr: net.UDPAddrFromAddrPort(l.to)})
 }

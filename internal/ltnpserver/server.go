@@ -201,16 +201,17 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) readLoop(conn *net.UDPConn) error {
-	return udpbatch.Serve(conn, ltnp.MaxDatagram, func(b []byte, from *net.UDPAddr, out []byte) []byte {
+	return udpbatch.Serve(conn, ltnp.MaxDatagram, func(b []byte, from *net.UDPAddr, local netip.Addr, out []byte) []byte {
 		src := from.AddrPort()
-		return s.handle(conn, b, netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), out)
+		return s.handle(conn, b, netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), local, out)
 	}, func(err error) { s.log.Warn("ltnp: send replies", "err", err) })
 }
 
 // handle answers one datagram. A reply it can give at once is encoded into
 // out and returned for the caller to send; writes and forwards are answered
-// by goroutines of their own, and handle returns nil for them.
-func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []byte) []byte {
+// by goroutines of their own, from local (the address src sent to, on a
+// wildcard's socket), and handle returns nil for them.
+func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, local netip.Addr, out []byte) []byte {
 	start := time.Now()
 	m, err := ltnp.Decode(b)
 	if errors.Is(err, ltnp.ErrDrop) || !m.Type.IsRequest() {
@@ -224,12 +225,12 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []b
 	case ltnp.TypeQuery:
 		reply, fwd := s.query(&m)
 		if fwd != nil {
-			s.forward(conn, src, m, fwd, start) // by value: its goroutine keeps it
+			s.forward(conn, src, local, m, fwd, start) // by value: its goroutine keeps it
 			return nil
 		}
 		return s.encode(&reply, out, start, m.Type)
 	default:
-		return s.beginWrite(src, b, m, out, start)
+		return s.beginWrite(src, local, b, m, out, start)
 	}
 }
 
@@ -237,7 +238,7 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, out []b
 // commit (nil here), unless it is a retransmission or refused at once. It
 // takes the request by value: the callbacks below keep it, so it lives on
 // the heap, and in handle a QUERY's request stays on the stack.
-func (s *Server) beginWrite(src netip.AddrPort, b []byte, m ltnp.Message, out []byte, start time.Time) []byte {
+func (s *Server) beginWrite(src netip.AddrPort, local netip.Addr, b []byte, m ltnp.Message, out []byte, start time.Time) []byte {
 	key := replayKey{src: src, txid: m.TxID, typ: m.Type}
 	cached, state := s.replay.begin(key)
 	switch state {
@@ -264,7 +265,7 @@ func (s *Server) beginWrite(src netip.AddrPort, b []byte, m ltnp.Message, out []
 		// The write's slot in s.writes is given back by the replier
 		// once the reply is out: its queue never holds more than
 		// MaxWrites, and send never blocks.
-		s.replies.send(lateReply{reply: reply, key: p.key, to: src, rk: key, start: start, typ: m.Type})
+		s.replies.send(lateReply{reply: reply, key: p.key, to: src, from: local, rk: key, start: start, typ: m.Type})
 		s.wg.Done()
 	}
 	if m.Type == ltnp.TypeRegister {
@@ -304,11 +305,11 @@ func (s *Server) observed(enc []byte, err error, r ltnp.Result, start time.Time,
 	return enc
 }
 
-func (s *Server) write(conn *net.UDPConn, dst netip.AddrPort, b []byte) {
+func (s *Server) write(conn *net.UDPConn, dst netip.AddrPort, local netip.Addr, b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	if _, err := conn.WriteToUDPAddrPort(b, dst); err != nil && !errors.Is(err, net.ErrClosed) {
+	if err := s.replies.src.WriteTo(conn, b, net.UDPAddrFromAddrPort(dst), local); err != nil && !errors.Is(err, net.ErrClosed) {
 		s.log.Warn("ltnp: send reply", "to", dst, "err", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"time"
@@ -38,6 +39,7 @@ import (
 //     through the PacketConn sipgoConn, by a bounded queue.
 type udpFront struct {
 	s        *Server
+	conn     *net.UDPConn
 	admit    ratelimit.Admission
 	parser   *sip.Parser // read-only: shared by the readers
 	queue    chan datagram
@@ -52,6 +54,11 @@ type udpFront struct {
 	// udpbatch.Sender), in a buffer from free and given back to it.
 	send *udpbatch.Sender
 	free chan []byte
+	// src: on a wildcard's socket, each answer leaves from the address
+	// its request came to; locals remembers it for the peers whose
+	// messages sipgo answers (udpbatch.Source).
+	src    udpbatch.Source
+	locals localAddrs
 }
 
 type datagram struct {
@@ -68,9 +75,10 @@ const (
 )
 
 func newUDPFront(s *Server, conn *net.UDPConn, readers int) *udpFront {
-	f := &udpFront{s: s, admit: s.guard.admit, parser: sip.NewParser(), queue: make(chan datagram, queueLen),
+	f := &udpFront{s: s, conn: conn, admit: s.guard.admit, parser: sip.NewParser(), queue: make(chan datagram, queueLen),
 		inFlight: make(chan struct{}, maxInFlight), free: make(chan []byte, maxInFlight),
 		later: newWorkers(runtime.GOMAXPROCS(0), maxInFlight)}
+	f.src = udpbatch.SourceOf(conn)
 	f.send = udpbatch.NewSender(ipv4.NewPacketConn(conn), maxInFlight, func(err error) { s.log.Debug("sip: send", "err", err) })
 	f.send.Free = func(b []byte) {
 		select {
@@ -97,7 +105,7 @@ func newUDPFront(s *Server, conn *net.UDPConn, readers int) *udpFront {
 
 // serve is one datagram from from (a udpbatch.Handler): the answer known
 // at once is appended to out and returned, to leave with its batch.
-func (f *udpFront) serve(data []byte, from *net.UDPAddr, out []byte) []byte {
+func (f *udpFront) serve(data []byte, from *net.UDPAddr, local netip.Addr, out []byte) []byte {
 	src := from.AddrPort().Addr().Unmap()
 	now := f.s.opts.Clock()
 	if !f.admit.Allow(sourceKey(src), now) { // an IPv6 source by its /64
@@ -109,7 +117,7 @@ func (f *udpFront) serve(data []byte, from *net.UDPAddr, out []byte) []byte {
 		return nil // keep-alive
 	}
 	if bytes.HasPrefix(start, []byte("SIP/")) {
-		f.toSipgo(data, from) // a response: sipgo's client transactions'
+		f.toSipgo(data, from, local) // a response: sipgo's client transactions'
 		return nil
 	}
 	if bytes.HasPrefix(start, []byte("ACK ")) {
@@ -129,7 +137,7 @@ func (f *udpFront) serve(data []byte, from *net.UDPAddr, out []byte) []byte {
 	}
 	if req.Method == sip.REGISTER {
 		if req.GetHeader("Authorization") != nil {
-			f.toSipgo(data, from)
+			f.toSipgo(data, from, local)
 			return nil
 		}
 		select {
@@ -145,7 +153,7 @@ func (f *udpFront) serve(data []byte, from *net.UDPAddr, out []byte) []byte {
 			return nil
 		}
 		f.work.Add(1)
-		f.s.registerTo(req, &datagramReply{f: f, to: from}, f.later, func() { <-f.inFlight; f.work.Done() })
+		f.s.registerTo(req, &datagramReply{f: f, to: from, from: local}, f.later, func() { <-f.inFlight; f.work.Done() })
 		return nil
 	}
 	req.SetTransport("UDP")
@@ -155,7 +163,10 @@ func (f *udpFront) serve(data []byte, from *net.UDPAddr, out []byte) []byte {
 	return r.b
 }
 
-func (f *udpFront) toSipgo(data []byte, from net.Addr) {
+func (f *udpFront) toSipgo(data []byte, from *net.UDPAddr, local netip.Addr) {
+	if local.IsValid() {
+		f.locals.note(from.AddrPort(), local)
+	}
 	select {
 	case f.queue <- datagram{b: bytes.Clone(data), from: from}:
 	default:
@@ -215,8 +226,9 @@ func (w *workers) close() {
 // 18.2.2 with RFC 3581's rport: a UDP response goes where the request came
 // from), later than the request was read (a REGISTER's, after its commit).
 type datagramReply struct {
-	f  *udpFront
-	to *net.UDPAddr
+	f    *udpFront
+	to   *net.UDPAddr
+	from netip.Addr // the address the request came to (a wildcard's socket)
 }
 
 func (r *datagramReply) Respond(res *sip.Response) error {
@@ -228,7 +240,11 @@ func (r *datagramReply) Respond(res *sip.Response) error {
 	}
 	w := appender{b: b}
 	res.StringWrite(&w)
-	if !r.f.send.Send(udpbatch.Out{B: w.b, To: r.to}) {
+	var oob []byte
+	if r.f.src.On() {
+		oob = r.f.src.OOB(make([]byte, udpbatch.OOBSize), r.from)
+	}
+	if !r.f.send.Send(udpbatch.Out{B: w.b, OOB: oob, To: r.to}) {
 		return errSendQueue
 	}
 	return nil
@@ -262,10 +278,48 @@ type sipgoConn struct {
 	f *udpFront
 }
 
+// WriteTo sends what sipgo sends (its transactions' answers, requests
+// such as a check-sync NOTIFY) from the address the peer last sent to.
+func (c sipgoConn) WriteTo(b []byte, to net.Addr) (int, error) {
+	ua, ok := to.(*net.UDPAddr)
+	if !ok || !c.f.src.On() {
+		return c.PacketConn.WriteTo(b, to)
+	}
+	if err := c.f.src.WriteTo(c.f.conn, b, ua, c.f.locals.of(ua.AddrPort())); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
 func (c sipgoConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	d, ok := <-c.f.queue
 	if !ok {
 		return 0, nil, net.ErrClosed
 	}
 	return copy(b, d.b), d.from, nil
+}
+
+// localAddrs remembers, for the peers whose messages go to sipgo, the
+// local address each last sent to (bounded: at maxLocals it starts
+// afresh, and a forgotten peer is answered from the kernel's choice).
+type localAddrs struct {
+	mu sync.Mutex
+	m  map[netip.AddrPort]netip.Addr
+}
+
+const maxLocals = 1 << 16
+
+func (l *localAddrs) note(peer netip.AddrPort, local netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil || len(l.m) >= maxLocals {
+		l.m = map[netip.AddrPort]netip.Addr{}
+	}
+	l.m[peer] = local
+}
+
+func (l *localAddrs) of(peer netip.AddrPort) netip.Addr {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m[peer]
 }

@@ -28,12 +28,12 @@ func TestUDPFrontAbsorbsACKUnread(t *testing.T) {
 	f := newUDPFront(s, conn, 0) // no reader: serve is called here
 	from := net.UDPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.21:5060"))
 	invite := []byte("INVITE sip:2001@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.21:5060;branch=z9hG4bK3\r\nFrom: <sip:a@x>;tag=2\r\nTo: <sip:2001@192.0.2.1>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
-	if out := f.serve(invite, from, nil); len(out) == 0 {
+	if out := f.serve(invite, from, netip.Addr{}, nil); len(out) == 0 {
 		t.Fatal("the INVITE got no answer")
 	}
 	ack := []byte("ACK sip:2001@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.21:5060;branch=z9hG4bK3\r\nFrom: <sip:a@x>;tag=2\r\nTo: <sip:2001@192.0.2.1>;tag=x\r\nCall-ID: c\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n")
 	var out []byte
-	if n := testing.AllocsPerRun(100, func() { out = f.serve(ack, from, nil) }); n != 0 || out != nil {
+	if n := testing.AllocsPerRun(100, func() { out = f.serve(ack, from, netip.Addr{}, nil) }); n != 0 || out != nil {
 		t.Errorf("an ACK: %v allocations per datagram and %q answered, want none", n, out)
 	}
 }

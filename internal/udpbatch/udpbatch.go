@@ -7,6 +7,7 @@ package udpbatch
 import (
 	"errors"
 	"net"
+	"net/netip"
 
 	"golang.org/x/net/ipv4"
 )
@@ -20,25 +21,37 @@ const Batch = 32
 // 20 ms of a reader's absence.
 const SocketBuffer = 4 << 20
 
-// Handler answers one datagram b from from: it appends the reply to out
-// and returns it, or returns nil for no reply (now: a handler may answer
-// later, from a goroutine of its own, on the socket).
-type Handler func(b []byte, from *net.UDPAddr, out []byte) []byte
+// Handler answers one datagram b from from, sent to the local address to
+// (the zero Addr unless the socket is a wildcard's: see Source): it
+// appends the reply to out and returns it, or returns nil for no reply
+// (now: a handler may answer later, from a goroutine of its own, on the
+// socket, from to).
+type Handler func(b []byte, from *net.UDPAddr, to netip.Addr, out []byte) []byte
 
 // Serve reads conn until it is closed (then it returns nil) or fails.
 // Datagrams longer than max bytes are dropped unread. A failed send is
 // given to warn and the rest of that batch's replies are dropped (the
-// clients retransmit).
+// clients retransmit). On a wildcard's socket each reply leaves from the
+// address its request came to (Source).
 func Serve(conn *net.UDPConn, max int, h Handler, warn func(error)) error {
 	pc := ipv4.NewPacketConn(conn)
+	src := SourceOf(conn)
 	in := make([]ipv4.Message, Batch)
 	for i := range in {
 		in[i].Buffers = [][]byte{make([]byte, max+1)}
 	}
 	out := make([]ipv4.Message, 0, Batch)
 	bufs := make([][]byte, Batch)
+	var oobs [][]byte // the replies' sources
 	for i := range bufs {
 		bufs[i] = make([]byte, 0, 512)
+	}
+	if src.On() {
+		oobs = make([][]byte, Batch)
+		for i := range in {
+			in[i].OOB = make([]byte, OOBSize)
+			oobs[i] = make([]byte, OOBSize)
+		}
 	}
 	for {
 		n, err := pc.ReadBatch(in, 0)
@@ -59,9 +72,17 @@ func Serve(conn *net.UDPConn, max int, h Handler, warn func(error)) error {
 			if !ok || m.N > max {
 				continue
 			}
-			if reply := h(m.Buffers[0][:m.N], ua, bufs[len(out)][:0]); len(reply) > 0 {
+			var to netip.Addr
+			if src.On() {
+				to = src.Dst(m.OOB[:m.NN])
+			}
+			if reply := h(m.Buffers[0][:m.N], ua, to, bufs[len(out)][:0]); len(reply) > 0 {
+				var oob []byte
+				if src.On() {
+					oob = src.OOB(oobs[len(out)], to)
+				}
 				bufs[len(out)] = reply
-				out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: ua})
+				out = append(out, ipv4.Message{Buffers: [][]byte{reply}, OOB: oob, Addr: ua})
 			}
 		}
 		for sent := 0; sent < len(out); {
