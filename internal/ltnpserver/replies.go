@@ -33,7 +33,7 @@ type replier struct {
 	pc      *ipv4.PacketConn
 	src     udpbatch.Source
 	oobs    [udpbatch.Batch][udpbatch.OOBSize]byte // the replies' sources
-	ch      chan *lateReply // pointers: 8 B a slot, MaxWrites slots
+	ch      chan *lateReply                        // pointers: 8 B a slot, MaxWrites slots
 	stopped chan struct{}
 }
 
