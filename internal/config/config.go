@@ -176,6 +176,56 @@ type Config struct {
 	HasDHCP6 bool
 	Server6  string
 	DHCP6    *dhcpconf.Policy6
+
+	// StartOnly identifies the content (a digest) of each section that
+	// is read at start only (StartOnlySections): a reload compares them.
+	StartOnly map[string]string
+}
+
+// StartOnlySections are the sections a reload does not apply (beyond
+// server4/dhcp4 and server6/dhcp6, compared on their own): their fronts
+// are set up at start. ltnp's trusted sources are applied by a reload,
+// the rest of ltnp is not.
+var StartOnlySections = []string{"store", "ltnp", "sip", "dns", "provisioning", "tftp", "admin", "log"}
+
+// KeepRunning copies into c, for the sections named, what old has: a
+// reload that cannot apply them leaves them as they run.
+func (c *Config) KeepRunning(old *Config, sections []string) {
+	for _, name := range sections {
+		switch name {
+		case "store":
+			c.Engine = old.Engine
+		case "ltnp":
+			c.RegisterRate = old.RegisterRate
+		case "sip":
+			c.SIPListen, c.SIP = old.SIPListen, old.SIP
+		case "dns":
+			c.DNSListen, c.DNS = old.DNSListen, old.DNS
+		case "provisioning":
+			c.Provisioning = old.Provisioning
+		case "tftp":
+			c.TFTP = old.TFTP
+		case "admin":
+			c.Admin, c.AdminToken, c.AdminHosts, c.AdminConns = old.Admin, old.AdminToken, old.AdminHosts, old.AdminConns
+		case "log":
+			c.LogLevel = old.LogLevel
+		}
+		c.StartOnly[name] = old.StartOnly[name]
+	}
+}
+
+// startOnly digests the sections of StartOnlySections as written.
+func startOnly(f *File) map[string]string {
+	ltnp := f.LTNP
+	ltnp.Trusted = nil // applied by a reload
+	sections := map[string]any{"store": &f.Store, "ltnp": &ltnp, "sip": &f.SIP, "dns": &f.DNS,
+		"provisioning": &f.Provisioning, "tftp": &f.TFTP, "admin": &f.Admin, "log": &f.Log}
+	m := make(map[string]string, len(sections))
+	for name, v := range sections {
+		b, _ := yaml.Marshal(v)
+		m[name] = fmt.Sprintf("%x", sha256.Sum256(b))
+	}
+	return m
 }
 
 // TFTP is the checked tftp section.
@@ -232,7 +282,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	n := &f.Numbering
 	c := &Config{File: name, Store: f.Store.Path, HasDHCP: !f.Server4.IsZero(), LogLevel: f.Log.Level,
-		Warnings: warnings}
+		Warnings: warnings, StartOnly: startOnly(&f)}
 	if c.HasDHCP {
 		b, _ := yaml.Marshal(&f.Server4)
 		d, _ := yaml.Marshal(&f.DHCP4)

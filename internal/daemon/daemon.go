@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -348,11 +349,12 @@ func (d *Daemon) Config() *config.Config {
 	return d.cfg
 }
 
-// Reload applies a new numbering section. What cannot change without a
-// restart (store, listen address, number widths, server number) is refused
-// and the old configuration stays. The server4 section is read at start
-// only, as are server6 and dhcp4/dhcp6: a change to them is logged as
-// needing a restart.
+// Reload applies a new numbering section and ltnp's trusted sources. What
+// cannot change without a restart (store path, LTNP listen address, number
+// widths, server number) is refused and the old configuration stays. The
+// other sections are read at start only (server4/dhcp4, server6/dhcp6, and
+// config.StartOnlySections: sip, dns, provisioning, ...): a change to them
+// is logged as needing a restart, and they stay as they run.
 func (d *Daemon) Reload(cfg *config.Config) error {
 	old := d.Config()
 	if cfg.Server4 != old.Server4 {
@@ -371,8 +373,19 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	case cfg.Directory.Plan != old.Directory.Plan:
 		return &config.Error{File: cfg.File, Key: "numbering.server_number", Err: errors.New("changing the number plan needs a restart")}
 	}
+	var kept []string
+	for _, name := range config.StartOnlySections {
+		if cfg.StartOnly[name] != old.StartOnly[name] {
+			kept = append(kept, name)
+		}
+	}
 	if err := d.svc.Reload(cfg.Directory, cfg.Static); err != nil {
 		return &config.Error{File: cfg.File, Key: "numbering.reservations", Err: err}
+	}
+	if len(kept) > 0 {
+		d.log.Warn("sections changed that are read at start only: restart lanteld to apply them; this reload applies the numbering section and ltnp.trusted",
+			"sections", strings.Join(kept, ", "))
+		cfg.KeepRunning(old, kept)
 	}
 	d.ltnp.SetTrusted(cfg.Trusted)
 	d.mu.Lock()

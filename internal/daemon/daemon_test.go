@@ -361,3 +361,53 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// A reload that changes a section read at start only (here dns, added)
+// says so in the log, names it, and leaves it as it runs: the
+// configuration in force is what runs.
+func TestReloadNamesStartOnlySections(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "lantel.db")
+	var logged strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(b)
+	}), nil))
+	d, err := daemon.Start(parse(t, store, ""), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Reload(parse(t, store, "    - {number: \"2005\", name: \"lab\"}\ndns:\n  listen: 127.0.0.1:0\n  zone: office.lan\n")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	out := logged.String()
+	mu.Unlock()
+	if !strings.Contains(out, "restart lanteld to apply them") || !strings.Contains(out, "sections=dns") {
+		t.Errorf("the reload's log does not name the dns section:\n%s", out)
+	}
+	if cfg := d.Config(); cfg.DNSListen != "" {
+		t.Errorf("the configuration in force has dns.listen %q, which does not run", cfg.DNSListen)
+	}
+	if m := query(t, d, "2005"); m.Result != ltnp.ResultOffline {
+		t.Errorf("the numbering section was not applied: QUERY 2005 %v", m.Result)
+	}
+	// The same file again: nothing more to say.
+	mu.Lock()
+	logged.Reset()
+	mu.Unlock()
+	if err := d.Reload(parse(t, store, "    - {number: \"2005\", name: \"lab\"}\n")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logged.String(), "restart") {
+		t.Errorf("a reload of the running sections asks for a restart:\n%s", logged.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
