@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/lantel/lantel/domain"
@@ -418,7 +419,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := parseTFTP(name, &f.TFTP, c); err != nil {
 		return nil, err
 	}
-	if c.DNSListen, c.DNS, err = f.DNS.Setup(dnsSubnets(c)); err != nil {
+	if c.DNSListen, c.DNS, err = f.DNS.Setup(dnsSubnets(c, &f.Server4)); err != nil {
 		return nil, section(name, "dns", err)
 	}
 	adm, err := f.Admin.Setup()
@@ -446,9 +447,16 @@ func parseProvisioning(file string, p *provision.Section, c *Config) error {
 }
 
 // dnsSubnets are the DHCP subnets, whose reverse names the DNS front
-// answers and whose clients' queries it forwards.
-func dnsSubnets(c *Config) []netip.Prefix {
+// answers and whose clients' queries it forwards: dhcp4's and dhcp6's, or
+// in the plugin chain's layout (no dhcp4 subnets) the LAN that server4's
+// server_id and netmask plugins name.
+func dnsSubnets(c *Config, server4 *yaml.Node) []netip.Prefix {
 	var subnets []netip.Prefix
+	if c.DHCP4 == nil || len(c.DHCP4.Subnets) == 0 {
+		if p, ok := chainSubnet(server4); ok {
+			subnets = append(subnets, p)
+		}
+	}
 	if c.DHCP4 != nil {
 		for _, s := range c.DHCP4.Subnets {
 			subnets = append(subnets, s.Prefix)
@@ -460,6 +468,41 @@ func dnsSubnets(c *Config) []netip.Prefix {
 		}
 	}
 	return subnets
+}
+
+// chainSubnet is the LAN of a server4 section that names it in its plugin
+// chain (CoreDHCP's layout): server_id's address within netmask's mask.
+func chainSubnet(server4 *yaml.Node) (netip.Prefix, bool) {
+	var chain struct {
+		Plugins []map[string]any `yaml:"plugins"`
+	}
+	if server4 == nil || server4.IsZero() || server4.Decode(&chain) != nil {
+		return netip.Prefix{}, false
+	}
+	var id netip.Addr
+	bits := -1
+	for _, p := range chain.Plugins {
+		for name, v := range p {
+			arg := strings.TrimSpace(fmt.Sprint(v))
+			switch name {
+			case "server_id":
+				if a, err := netip.ParseAddr(arg); err == nil && a.Is4() {
+					id = a
+				}
+			case "netmask":
+				if m, err := netip.ParseAddr(arg); err == nil && m.Is4() {
+					mask := net.IPMask(m.AsSlice())
+					if ones, size := mask.Size(); size == 32 {
+						bits = ones
+					}
+				}
+			}
+		}
+	}
+	if !id.IsValid() || bits <= 0 {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(id, bits).Masked(), true
 }
 
 // parseTFTP checks the tftp section (tftpserver.Section): the TFTP front

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"reflect"
 	"regexp"
@@ -164,6 +165,9 @@ func TestParseErrorsNameKey(t *testing.T) {
 		{"admin tcp", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nadmin: {tcp: {max_connections: 8, max_per_source: 9}}\n", "admin.tcp.max_per_source"},
 		{"provisioning tcp", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060}\nprovisioning: {listen: 192.0.2.1:8080, tcp: {max_connections: -1}}\n", "provisioning.tcp"},
 		{"dns tcp", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, tcp: {max_per_source: 600}}\n", "dns.tcp.max_per_source"},
+		{"dns forward for nobody", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, forward: [198.51.100.53]}\n", "dns.forward"},
+		{"dns cache without forward", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, cache: {entries: 10}}\n", "dns.cache"},
+		{"dns timeout without forward", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, forward_timeout: 1s}\n", "dns.forward_timeout"},
 	} {
 		_, err := Parse("site.yaml", []byte(tc.yaml))
 		if err == nil {
@@ -253,5 +257,29 @@ func TestTCPCapsKeys(t *testing.T) {
 	}
 	if got := c.DNS.TCP; got.Total != 512 || got.PerSource != 4 {
 		t.Errorf("DNS TCP caps %+v", got)
+	}
+}
+
+// In the plugin chain's layout (no dhcp4 subnets) the LAN is the one that
+// server4's server_id and netmask name: its clients' queries are forwarded
+// and its reverse names answered, as with dhcp4 subnets.
+func TestPluginChainLANForDNS(t *testing.T) {
+	c, err := Parse("site.yaml", []byte(`server4:
+  listen: ["%eth0"]
+  plugins:
+    - server_id: 198.51.100.65
+    - netmask: 255.255.255.224
+    - router: 198.51.100.65
+    - lantel: 198.51.100.70-198.51.100.79
+store: {path: x}
+numbering: {server_number: "1000", pool: ["2100-2199"]}
+dns: {listen: 198.51.100.65:53, zone: office.lan, forward: [198.51.100.230]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := netip.MustParsePrefix("198.51.100.64/27")
+	if !slices.Contains(c.DNS.Reverse, want) {
+		t.Errorf("dns reverse %v, want it to hold the plugin chain's LAN %v", c.DNS.Reverse, want)
 	}
 }

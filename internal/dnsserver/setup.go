@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -28,12 +29,16 @@ type Section struct {
 	Forward        []string      `yaml:"forward"`
 	ForwardTimeout time.Duration `yaml:"forward_timeout"`
 	Allow          []string      `yaml:"allow"`
-	Cache          struct {
-		Entries     int           `yaml:"entries"`
-		Bytes       int           `yaml:"bytes"`
-		MaxTTL      time.Duration `yaml:"max_ttl"`
-		MaxNegative time.Duration `yaml:"max_negative_ttl"`
-	} `yaml:"cache"`
+	Cache          Cache         `yaml:"cache"`
+}
+
+// Cache is the dns.cache section: the bounds of the forwarded answers'
+// cache.
+type Cache struct {
+	Entries     int           `yaml:"entries"`
+	Bytes       int           `yaml:"bytes"`
+	MaxTTL      time.Duration `yaml:"max_ttl"`
+	MaxNegative time.Duration `yaml:"max_negative_ttl"`
 }
 
 // Setup checks the section: the listen address ("" when the front is
@@ -88,10 +93,18 @@ func (s Section) Setup(subnets []netip.Prefix) (listen string, o Options, err er
 // forwarding checks forward, allow and cache.
 func (s Section) forwarding(listen netip.AddrPort, subnets []netip.Prefix, o *Options) error {
 	if len(s.Forward) == 0 {
-		if len(s.Allow) > 0 {
+		switch {
+		case len(s.Allow) > 0:
 			return setup.Errorf("allow", "the sources that may use forward: set forward (the upstream resolvers) too")
+		case s.ForwardTimeout != 0:
+			return setup.Errorf("forward_timeout", "the upstreams' time to answer: set forward (the upstream resolvers) too")
+		case s.Cache != (Cache{}):
+			return setup.Errorf("cache", "the cache of forwarded answers: set forward (the upstream resolvers) too")
 		}
 		return nil
+	}
+	if len(s.Allow) == 0 && len(subnets) == 0 {
+		return setup.Errorf("forward", "no LAN may use it: the DHCP subnets (dhcp4.subnets, or server4's server_id and netmask plugins) or allow name the sources whose queries are forwarded")
 	}
 	f := &dnsforward.Config{Timeout: s.ForwardTimeout}
 	for i, u := range s.Forward {
@@ -107,7 +120,7 @@ func (s Section) forwarding(listen netip.AddrPort, subnets []netip.Prefix, o *Op
 		if a := ap.Addr(); a.IsUnspecified() || a.IsMulticast() || ap.Port() == 0 {
 			return setup.Errorf(key, "%q: want a resolver's address", u)
 		}
-		if ap.Port() == listen.Port() && (ap.Addr() == listen.Addr() || listen.Addr().IsUnspecified() && ap.Addr().IsLoopback()) {
+		if ap.Port() == listen.Port() && (ap.Addr() == listen.Addr() || listen.Addr().IsUnspecified() && (ap.Addr().IsLoopback() || isLocal(ap.Addr()))) {
 			return setup.Errorf(key, "%q is lanteld's own listen address: it would forward to itself", u)
 		}
 		f.Upstreams = append(f.Upstreams, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
@@ -169,4 +182,21 @@ func minAllowBits(a netip.Addr) int {
 		return 8
 	}
 	return 7
+}
+
+// isLocal reports whether a is an address of this host's interfaces
+// (where a wildcard listen answers too).
+func isLocal(a netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, ia := range addrs {
+		if n, ok := ia.(*net.IPNet); ok {
+			if b, ok := netip.AddrFromSlice(n.IP); ok && b.Unmap() == a.Unmap() {
+				return true
+			}
+		}
+	}
+	return false
 }
