@@ -225,6 +225,13 @@ func (f *Forwarder) ask(ctx context.Context, k Key, q *dns.Msg) (*entry, error) 
 		}
 	}
 	if last != nil {
+		if last.Rcode != dns.RcodeServerFailure {
+			// An upstream's REFUSED or NOTIMP is its refusal of this
+			// server, not the client's: the client is told the names
+			// could not be resolved (SERVFAIL), not that it may not ask.
+			last = last.Copy()
+			last.Rcode, last.Answer, last.Ns = dns.RcodeServerFailure, nil, nil
+		}
 		return f.keep(k, last)
 	}
 	f.forwarded(dns.RcodeServerFailure)

@@ -393,8 +393,9 @@ func TestFailoverAndHealth(t *testing.T) {
 	}
 }
 
-// SERVFAIL and REFUSED are passed over for the next upstream, and are
-// given (not cached) when no upstream does better.
+// SERVFAIL and REFUSED are passed over for the next upstream; when no
+// upstream does better the client gets SERVFAIL (not cached): an
+// upstream's REFUSED is no refusal of the client.
 func TestRefusedPassedOver(t *testing.T) {
 	refusing := serve(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		w.WriteMsg(new(dns.Msg).SetRcode(r, dns.RcodeRefused))
@@ -407,7 +408,7 @@ func TestRefusedPassedOver(t *testing.T) {
 	}
 	f = forwarder(t, newClock(), c.observer(), time.Second, refusing)
 	for i := 0; i < 2; i++ {
-		if r := ask(t, f, query("www.example.test.", dns.TypeA, true, false), 1232); r.Rcode != dns.RcodeRefused {
+		if r := ask(t, f, query("www.example.test.", dns.TypeA, true, false), 1232); r.Rcode != dns.RcodeServerFailure {
 			t.Errorf("%v", r)
 		}
 	}

@@ -126,7 +126,12 @@ type reply struct {
 }
 
 // answer answers question q.
-func (a *answerer) answer(q dns.Question) reply {
+func (a *answerer) answer(q dns.Question) reply { return a.answerAt(q, netip.Addr{}) }
+
+// answerAt answers q, which came to the local address local (the zero
+// Addr when unknown): ns.<zone>, the zone's name server, is the address
+// the client asked when the listen address is a wildcard.
+func (a *answerer) answerAt(q dns.Question, local netip.Addr) reply {
 	name := dns.CanonicalName(q.Name)
 	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
 		return reply{rcode: dns.RcodeRefused}
@@ -167,6 +172,9 @@ func (a *answerer) answer(q dns.Question) reply {
 	if strings.Contains(label, ".") {
 		return a.nxdomain(zone)
 	}
+	if label == "ns" { // the server itself: never a lease's host name
+		return a.nameServer(name, zone, q.Qtype, local)
+	}
 	if domain.IsDigits(label) {
 		if r, ok := a.answer6(name, zone, label, q.Qtype); ok { // answer6.go: a number online over IPv6
 			return r
@@ -187,9 +195,6 @@ func (a *answerer) answer(q dns.Question) reply {
 // does not find is NotFound; the service's error passes (see rcodes.go).
 func (a *answerer) resolve(label string) (netip.Addr, time.Duration, error) {
 	now := a.names.Now()
-	if label == "ns" && a.opts.NS.IsValid() {
-		return a.opts.NS, 0, nil
-	}
 	if domain.IsDigits(label) {
 		ans, err := a.online(label)
 		return ans.Addr, ans.Lifetime, err
@@ -201,6 +206,24 @@ func (a *answerer) resolve(label string) (netip.Addr, time.Duration, error) {
 		return addr, untilTTL(exp, now), nil
 	}
 	return netip.Addr{}, 0, errNoName
+}
+
+// nameServer answers ns.<zone>: the listen address, or under a wildcard
+// listen the address the query came to (local), in its family.
+func (a *answerer) nameServer(name, zone string, qtype uint16, local netip.Addr) reply {
+	ns := a.opts.NS
+	if !ns.IsValid() {
+		ns = local.Unmap()
+	}
+	switch {
+	case !ns.IsValid():
+		return a.nodata(zone)
+	case qtype == dns.TypeA && ns.Is4():
+		return reply{answer: []dns.RR{&dns.A{Hdr: a.hdr(name, dns.TypeA, a.ttl()), A: ns.AsSlice()}}}
+	case qtype == dns.TypeAAAA && ns.Is6():
+		return reply{answer: []dns.RR{&dns.AAAA{Hdr: a.hdr(name, dns.TypeAAAA, a.ttl()), AAAA: ns.AsSlice()}}}
+	}
+	return a.nodata(zone)
 }
 
 // errNoName: no lease, host or number has the name.
@@ -229,12 +252,25 @@ func (a *answerer) enumAnswer(name string, qtype uint16) reply {
 	}
 	ans, err := a.online(string(digits))
 	if err != nil {
-		return a.fail(a.enum, err)
+		// A number online over IPv6 only: its URI names that address,
+		// as the SIP front's redirect does.
+		addr6, left, ok := a.lookup6(string(digits))
+		if !ok {
+			return a.fail(a.enum, err)
+		}
+		if ans.Number == "" {
+			ans.Number = string(digits)
+		}
+		ans.Addr, ans.Lifetime, ans.Contact = addr6, left, ""
 	}
 	if qtype != dns.TypeNAPTR {
 		return a.nodata(a.enum)
 	}
-	uri := "sip:" + ans.Number + "@" + ans.Addr.String()
+	host := ans.Addr.String()
+	if ans.Addr.Is6() && !ans.Addr.Is4In6() {
+		host = "[" + host + "]"
+	}
+	uri := "sip:" + ans.Number + "@" + host
 	if ans.Contact != "" {
 		uri = ans.Contact // as the phone registered it (a SIP registration)
 	}

@@ -172,3 +172,85 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+// ns.<zone>, the zone's name server, is the server itself: its listen
+// address, or under a wildcard listen the address the query came to, in
+// its family; never a lease's host name (a PC that calls itself "ns").
+func TestNameServerIsTheAddressAsked(t *testing.T) {
+	o := opts()
+	o.NS = netip.Addr{} // a wildcard listen
+	a := newAnswerer(nsNames{names{now: time.Unix(1_800_000_000, 0)}}, o)
+	for _, tc := range []struct {
+		local string
+		qtype uint16
+		want  string
+	}{
+		{"192.0.2.2", dns.TypeA, "192.0.2.2"},
+		{"::ffff:192.0.2.2", dns.TypeA, "192.0.2.2"},
+		{"192.0.2.2", dns.TypeAAAA, ""},
+		{"2001:db8:1::2", dns.TypeAAAA, "2001:db8:1::2"},
+		{"2001:db8:1::2", dns.TypeA, ""},
+		{"", dns.TypeA, ""},
+	} {
+		var local netip.Addr
+		if tc.local != "" {
+			local = netip.MustParseAddr(tc.local)
+		}
+		r := a.answerAt(dns.Question{Name: "ns.office.lan.", Qtype: tc.qtype, Qclass: dns.ClassINET}, local)
+		got := ""
+		for _, rr := range r.answer {
+			got = strings.Fields(rr.String())[4]
+		}
+		if r.rcode != dns.RcodeSuccess || got != tc.want {
+			t.Errorf("ns.office.lan %s asked at %q: rcode %d answer %q, want NOERROR %q", dns.TypeToString[tc.qtype], tc.local, r.rcode, got, tc.want)
+		}
+	}
+}
+
+// nsNames has a lease whose client called itself "ns".
+type nsNames struct{ names }
+
+func (n nsNames) ResolveHost(name string) (netip.Addr, time.Time, bool) {
+	if name == "ns" {
+		return netip.MustParseAddr("192.0.2.166"), n.now.Add(time.Hour), true
+	}
+	return n.names.ResolveHost(name)
+}
+
+// v6Names has 10002004 online over DHCPv6 only.
+type v6Names struct{ names }
+
+var phone6 = netip.MustParseAddr("2001:db8:1::104")
+
+func (n v6Names) Query(number string) (numbering.Answer, error) {
+	if number == "2004" || number == "10002004" {
+		return numbering.Answer{Number: "10002004"}, domain.Errorf(domain.Offline, "online over IPv6 only")
+	}
+	return n.names.Query(number)
+}
+
+func (n v6Names) Lookup6(number string) (netip.Addr, time.Duration, bool) {
+	if number == "2004" || number == "10002004" {
+		return phone6, 40 * time.Second, true
+	}
+	return netip.Addr{}, 0, false
+}
+
+// A number online over IPv6 only has its ENUM record, with the URI the
+// SIP front redirects to; AAAA as before.
+func TestENUMOverIPv6Only(t *testing.T) {
+	a := newAnswerer(v6Names{names{now: time.Unix(1_800_000_000, 0)}}, opts())
+	r := a.answer(dns.Question{Name: "4.0.0.2.0.0.0.1.e164.office.lan.", Qtype: dns.TypeNAPTR, Qclass: dns.ClassINET})
+	if r.rcode != dns.RcodeSuccess || len(r.answer) != 1 || !strings.Contains(r.answer[0].String(), "!^.*$!sip:10002004@[2001:db8:1::104]!") ||
+		r.answer[0].Header().Ttl != 40 {
+		t.Errorf("NAPTR of a number online over IPv6 only: %d %v", r.rcode, r.answer)
+	}
+	r = a.answer(dns.Question{Name: "2004.office.lan.", Qtype: dns.TypeAAAA, Qclass: dns.ClassINET})
+	if len(r.answer) != 1 {
+		t.Errorf("AAAA of 2004: %v", r.answer)
+	}
+	r = a.answer(dns.Question{Name: "5.0.0.2.0.0.0.1.e164.office.lan.", Qtype: dns.TypeNAPTR, Qclass: dns.ClassINET})
+	if r.rcode != dns.RcodeNameError {
+		t.Errorf("NAPTR of an unknown number: %d", r.rcode)
+	}
+}

@@ -129,11 +129,12 @@ func (s *Server) Close() error {
 
 // ServeDNS answers one query over TCP.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	if src := addrOf(w.RemoteAddr()); s.forwards(r, src) {
+	src := addrOf(w.RemoteAddr())
+	if s.forwards(r, src) {
 		s.forwardTCP(w, r, src)
 		return
 	}
-	if err := w.WriteMsg(s.reply(r, false)); err != nil {
+	if err := w.WriteMsg(s.reply(r, false, addrOf(w.LocalAddr()), s.fwd != nil && s.allowed(src))); err != nil {
 		s.log.Debug("dns: write", "err", err)
 	}
 }
@@ -151,10 +152,11 @@ func (s *Server) readLoop(conn *net.UDPConn) {
 		if q.Unpack(b) != nil || q.Response {
 			return nil // malformed, or not a query: no answer (no reflection)
 		}
-		if s.forwards(&q, from.AddrPort().Addr().Unmap()) {
+		src := from.AddrPort().Addr().Unmap()
+		if s.forwards(&q, src) {
 			return s.forwardUDP(&q, from, to, out)
 		}
-		reply, err := s.reply(&q, true).PackBuffer(out)
+		reply, err := s.reply(&q, true, to, s.fwd != nil && s.allowed(src)).PackBuffer(out)
 		if err != nil {
 			return nil
 		}
@@ -172,12 +174,14 @@ func addrOf(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// reply answers query r; over UDP it is truncated to what the client takes.
-func (s *Server) reply(r *dns.Msg, udp bool) *dns.Msg {
+// reply answers query r, which came to the local address local; over UDP
+// it is truncated to what the client takes. recursion: the client's
+// other queries are forwarded (RA set, as on the forwarded answers).
+func (s *Server) reply(r *dns.Msg, udp bool, local netip.Addr, recursion bool) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
-	m.RecursionAvailable = false
+	m.RecursionAvailable = recursion
 	qtype := "other"
 	switch {
 	case r.Opcode != dns.OpcodeQuery:
@@ -189,7 +193,7 @@ func (s *Server) reply(r *dns.Msg, udp bool) *dns.Msg {
 		if t, ok := dns.TypeToString[q.Qtype]; ok {
 			qtype = t
 		}
-		rep := s.a.answer(q)
+		rep := s.a.answerAt(q, local)
 		m.Rcode, m.Answer, m.Ns = rep.rcode, rep.answer, rep.ns
 		if m.Rcode == dns.RcodeRefused {
 			m.Authoritative = false
