@@ -210,6 +210,20 @@ func TestClasses(t *testing.T) {
 	// Polycom's option 60: enterprise 13885, then RFC 3925 data items.
 	data := dhcpv4.Strings{"Polycom", "SoundPointIP-SPIP_650", "3.2.0"}.ToBytes()
 	polycom60 := dhcpv4.VIVCIdentifiers{{EntID: iana.EnterpriseID(13885), Data: data}}.ToBytes()
+	// As the phones send it (Polycom's admin guides): sub-options of
+	// code, length, value (1 the company, 2 the part number, 3 the
+	// application).
+	var sub []byte
+	for i, v := range []string{"Polycom", "SoundPointIP-SPIP_650", "SIP/3.2.0.1234/12-Jan-11 10:12"} {
+		sub = append(append(sub, byte(i+1), byte(len(v))), v...)
+	}
+	polycomSub60 := dhcpv4.VIVCIdentifiers{{EntID: iana.EnterpriseID(13885), Data: sub}}.ToBytes()
+	if got := VendorText(polycomSub60); got != "PolycomSoundPointIP-SPIP_650" {
+		t.Errorf("VendorText of Polycom's option 60: %q", got)
+	}
+	if got := VendorText(polycom60); got != "PolycomSoundPointIP-SPIP_650" {
+		t.Errorf("VendorText of option 60 in RFC 3925 strings: %q", got)
+	}
 	for _, tc := range []struct {
 		name string
 		r    Request
@@ -217,6 +231,7 @@ func TestClasses(t *testing.T) {
 	}{
 		{"Yealink option 60", Request{VendorClass: []byte("Yealink SIP-T54W")}, []string{"phones"}},
 		{"Polycom RFC 3925 in option 60", Request{VendorClass: polycom60}, []string{"phones", "polycom"}},
+		{"Polycom's sub-options in option 60", Request{VendorClass: polycomSub60}, []string{"phones", "polycom"}},
 		{"enterprise in option 124", Request{VIVC: dhcpv4.VIVCIdentifiers{{EntID: 13885, Data: []byte("x")}}}, []string{"polycom"}},
 		{"user class and OUI", Request{UserClass: []string{"lab"}, MAC: domain.MAC{2, 0, 0x5e, 1, 2, 3}}, []string{"lab"}},
 		{"user class, other OUI", Request{UserClass: []string{"lab"}, MAC: domain.MAC{2, 0, 0x5f, 1, 2, 3}}, nil},

@@ -209,12 +209,56 @@ func vivcForm(b []byte) dhcpv4.VIVCIdentifiers {
 	return ids
 }
 
-// dataItems splits RFC 3925 vendor-class-data into its length-prefixed
-// strings; data that is not in that form is one item.
+// dataItems splits vendor-class-data into its strings: RFC 3925's
+// length-prefixed strings, or the code, length, value sub-options that
+// Polycom phones send (1 "Polycom", 2 the part number, 3 the software),
+// or both when the data parses both ways; data in neither form is one
+// item.
 func dataItems(b []byte) []string {
+	var items []string
 	var s dhcpv4.Strings
-	if s.FromBytes(b) != nil {
+	if s.FromBytes(b) == nil {
+		items = append(items, s...)
+	}
+	items = append(items, subOptions(b)...)
+	if len(items) == 0 {
 		return []string{string(b)}
 	}
-	return s
+	return items
+}
+
+// subOptions splits b into code, length, value sub-options, when it is
+// exactly that, and returns the values.
+func subOptions(b []byte) []string {
+	var out []string
+	for len(b) > 0 {
+		if len(b) < 2 || int(b[1]) > len(b)-2 {
+			return nil
+		}
+		out = append(out, string(b[2:2+int(b[1])]))
+		b = b[2+int(b[1]):]
+	}
+	return out
+}
+
+// VendorText is a binary option 60 (RFC 3925's form: an enterprise
+// number, then its data) as the text a phone's vendor class would be:
+// its first two strings joined ("Polycom" and the part number
+// "SoundPointIP-SPIP_650": "PolycomSoundPointIP-SPIP_650", the form of
+// Polycom's text class), or "" when b is not in that form.
+func VendorText(b []byte) string {
+	for _, id := range vivcForm(b) {
+		items := subOptions(id.Data) // Polycom's form first
+		var s dhcpv4.Strings
+		if len(items) == 0 && s.FromBytes(id.Data) == nil {
+			items = s
+		}
+		switch {
+		case len(items) >= 2:
+			return items[0] + items[1]
+		case len(items) == 1:
+			return items[0]
+		}
+	}
+	return ""
 }

@@ -25,6 +25,8 @@ func TestIdentify(t *testing.T) {
 		{"805ec0000001", "yealink", Yealink, ""},
 		{"0004f2000001", "Polycom-VVX410", Polycom, "VVX410"},
 		{"0004f2000001", "PolycomVVX-VVX_410-UA/5.9.0.9373", Polycom, "VVX_410"},
+		{"0004f2000001", "PolycomSoundPointIP-SPIP_650", Polycom, "SPIP_650"}, // option 60 in its binary form (dhcpconf.VendorText)
+		{"482567000001", "PolycomVVX-VVX_450", Polycom, "VVX_450"},
 		{"64167f000001", "PolycomSoundPointIP-SPIP_335-UA/4.0.1", Polycom, "SPIP_335"},
 		{"020000000001", "Poly-CCX500", Polycom, "CCX500"},
 		{"000b82000001", "Grandstream GXP2170 dslforum.org", Grandstream, "GXP2170"},

@@ -506,7 +506,10 @@ func (h *Handler) request(k *call) (*dhcpv4.DHCPv4, string) {
 // else the vendor class as sent (a text one).
 func phoneOf(k *call, class string) *numbering.InboxEntry {
 	if !domain.IsText(class) {
-		class = "" // the binary RFC 3925 form
+		class = dhcpconf.VendorText([]byte(class)) // the binary RFC 3925 form (Polycom)
+		if !domain.IsText(class) {
+			class = ""
+		}
 	}
 	v, model := phones.Identify(k.c.MAC, class)
 	vendor := v.Name
