@@ -264,6 +264,11 @@ func reserveCmd(c *adminCall, pos []string) (shown, error) {
 		return shown{}, err
 	}
 	done := map[string]string{"reserve": "reserved", "edit": "changed"}[c.cmd]
+	if e.MAC != "" && !e.HasSecret {
+		// A phone's file then carries no SIP password: say so where
+		// the reservation is made, not only in lanteld's log.
+		fmt.Fprintf(c.stderr, "note: %s has no secret: its phone's provisioning file carries no SIP password, and over SIP only its DHCP lease proves it (sip.lease_proves); give it one with --secret-file F, or let the phone come to the inbox and claim it (a claim makes one)\n", e.Number)
+	}
 	return shown{out: e, table: func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s %s\n", done, e.Number) }}, nil
 }
 

@@ -41,8 +41,12 @@ func TestAdminCommands(t *testing.T) {
 		!strings.Contains(lines[1], "online") || strings.Index(lines[0], "STATE") != strings.Index(lines[1], "online") {
 		t.Fatalf("directory table (aligned):\n%s", out)
 	}
-	if out, _, code = a("reserve", "2010", "--mac", "02:00:00:00:00:10", "--name", "lobby"); code != 0 || out != "reserved 10002010\n" {
+	out, errOut, code := a("reserve", "2010", "--mac", "02:00:00:00:00:10", "--name", "lobby")
+	if code != 0 || out != "reserved 10002010\n" {
 		t.Fatalf("reserve: %d %q", code, out)
+	}
+	if !strings.Contains(errOut, "10002010 has no secret") {
+		t.Errorf("a phone's reservation without a secret: no note on stderr: %q", errOut)
 	}
 	if _, errOut, code := a("reserve", "2011", "--mac", "02:00:00:00:00:10"); code != 1 || !strings.Contains(errOut, "already reserved") || !strings.Contains(errOut, "409") {
 		t.Fatalf("conflicting reserve: %d %q", code, errOut)

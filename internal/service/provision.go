@@ -74,6 +74,10 @@ func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 		return Phone{}, err
 	}
 	s.notes.servedFile(p.Short, mac, from, now)
+	if p.Secret == "" && s.noSecretLog.Allow(p.Short, now) {
+		s.log.Warn("provisioning: the file has no SIP password: the number has no secret; set one (lantelctl edit NUMBER --secret-file F) or claim the phone from the inbox",
+			"number", p.Number, "mac", mac)
+	}
 	return p, nil
 }
 

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/internal/secrets"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
@@ -72,6 +73,9 @@ type Service struct {
 	exhausted atomic.Uint64
 	// notes are the provisioning fetches not written yet (provnotes.go).
 	notes provNotes
+	// noSecretLog: a file served without a SIP password is logged once
+	// an hour per number.
+	noSecretLog *ratelimit.Keyed[string]
 
 	stop     chan struct{}
 	jobs     sync.WaitGroup
@@ -85,7 +89,8 @@ type Service struct {
 // Close), applies the configuration file's entries and starts the periodic
 // jobs. On error nothing is left running.
 func Open(db store.DB, cfg Config) (*Service, error) {
-	s := &Service{db: db, now: cfg.Clock, log: cfg.Log, stop: make(chan struct{})}
+	s := &Service{db: db, now: cfg.Clock, log: cfg.Log, stop: make(chan struct{}),
+		noSecretLog: ratelimit.NewBurst[string](1.0/3600, 1)}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -1,9 +1,15 @@
 package sipserver
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/numbering"
@@ -37,3 +43,32 @@ func TestUDPFrontAbsorbsACKUnread(t *testing.T) {
 		t.Errorf("an ACK: %v allocations per datagram and %q answered, want none", n, out)
 	}
 }
+
+// sipgo's report of a TCP read that timed out (the front's own idle or
+// message deadline closing a connection) is not logged as an error; any
+// other read error is.
+func TestIdleCloseNotLogged(t *testing.T) {
+	var got []string
+	h := quiet{recorder{&got}}
+	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	for _, err := range []error{timeout, io.ErrUnexpectedEOF} {
+		r := slog.NewRecord(time.Now(), slog.LevelError, "Read error", 0)
+		r.AddAttrs(slog.Any("error", err))
+		_ = h.Handle(context.Background(), r)
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "unexpected EOF") {
+		t.Errorf("logged %q, want only the unexpected EOF", got)
+	}
+}
+
+type recorder struct{ got *[]string }
+
+func (r recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r recorder) Handle(_ context.Context, rec slog.Record) error {
+	s := rec.Message
+	rec.Attrs(func(a slog.Attr) bool { s += " " + a.Value.String(); return true })
+	*r.got = append(*r.got, s)
+	return nil
+}
+func (r recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r recorder) WithGroup(string) slog.Handler      { return r }

@@ -2,6 +2,7 @@ package sipserver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -146,10 +147,25 @@ type quiet struct{ slog.Handler }
 var noise = map[string]bool{"UDP ref went negative on try close": true, "TCP ref went negative": true}
 
 func (q quiet) Handle(ctx context.Context, r slog.Record) error {
-	if noise[r.Message] {
+	if noise[r.Message] || idleClose(r) {
 		return nil
 	}
 	return q.Handler.Handle(ctx, r)
+}
+
+// idleClose reports whether r is sipgo's report of a read that timed out:
+// a TCP connection closed by the front's own idle or message deadline,
+// which is no error (sipgo logs it at ERROR).
+func idleClose(r slog.Record) bool {
+	timeout := false
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok {
+			var ne net.Error
+			timeout = errors.As(err, &ne) && ne.Timeout()
+		}
+		return !timeout
+	})
+	return timeout
 }
 
 func (q quiet) WithAttrs(as []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(as)} }
