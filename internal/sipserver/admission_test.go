@@ -49,7 +49,7 @@ func TestUDPFrontAbsorbsACKUnread(t *testing.T) {
 // other read error is.
 func TestIdleCloseNotLogged(t *testing.T) {
 	var got []string
-	h := quiet{recorder{&got}}
+	h := quiet{logRecorder{&got}}
 	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	for _, err := range []error{timeout, io.ErrUnexpectedEOF} {
 		r := slog.NewRecord(time.Now(), slog.LevelError, "Read error", 0)
@@ -61,14 +61,14 @@ func TestIdleCloseNotLogged(t *testing.T) {
 	}
 }
 
-type recorder struct{ got *[]string }
+type logRecorder struct{ got *[]string }
 
-func (r recorder) Enabled(context.Context, slog.Level) bool { return true }
-func (r recorder) Handle(_ context.Context, rec slog.Record) error {
+func (r logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r logRecorder) Handle(_ context.Context, rec slog.Record) error {
 	s := rec.Message
 	rec.Attrs(func(a slog.Attr) bool { s += " " + a.Value.String(); return true })
 	*r.got = append(*r.got, s)
 	return nil
 }
-func (r recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
-func (r recorder) WithGroup(string) slog.Handler      { return r }
+func (r logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r logRecorder) WithGroup(string) slog.Handler      { return r }
