@@ -99,7 +99,7 @@ func TestContribHA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"ETCD_MAX_TXN_OPS=10000", "ETCD_INITIAL_CLUSTER=m1=", ",m2=", ",witness="} {
+	for _, want := range []string{"ETCD_MAX_TXN_OPS=10000", "ETCD_INITIAL_CLUSTER=m1=", ",m2=", ",witness=", "ETCD_PRE_VOTE=true"} {
 		if !strings.Contains(string(env), want) {
 			t.Errorf("etcd-member.env lacks %q", want)
 		}

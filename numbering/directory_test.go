@@ -61,7 +61,7 @@ func newFixture(t testing.TB, path string) *fixture {
 		},
 		Servers: []numbering.Server{{Number: "1001", Addr: netip.MustParseAddrPort("192.0.2.2:5757")}},
 	}
-	if err := f.c.Do(func(tx store.Tx) error { return f.d.ApplyStaticTx(tx, st) }); err != nil {
+	if err := f.c.Do(func(tx store.Tx) error { _, err := f.d.ApplyStaticTx(tx, st); return err }); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -422,10 +422,16 @@ func TestRestartKeepsState(t *testing.T) {
 func TestApplyStaticRemovesAndConflicts(t *testing.T) {
 	f := newFixture(t, "")
 	st := numbering.Static{Reservations: []numbering.Reservation{{Number: "2001"}}}
-	if err := f.c.Do(func(tx store.Tx) error { return f.d.ApplyStaticTx(tx, st) }); err != nil {
+	var dropped []string
+	if err := f.c.Do(func(tx store.Tx) (err error) { dropped, err = f.d.ApplyStaticTx(tx, st); return err }); err != nil {
 		t.Fatal(err)
 	}
-	// 2002 was MAC-reserved by the first config and is now gone.
+	// 2002 was MAC-reserved by the first config and is now gone, and
+	// said so (the service logs it: another node's file, or an earlier),
+	// with the first file's 2003.
+	if strings.Join(dropped, ",") != "2002,2003" {
+		t.Errorf("dropped %v, want [2002 2003]", dropped)
+	}
 	if _, err := f.query("2002"); !errors.Is(err, domain.NotFound) {
 		t.Fatalf("removed reservation: %v", err)
 	}
@@ -437,7 +443,7 @@ func TestApplyStaticRemovesAndConflicts(t *testing.T) {
 		{Servers: []numbering.Server{{Number: "1000", Addr: netip.MustParseAddrPort("192.0.2.2:5757")}}},
 	}
 	for i, s := range bad {
-		err := f.c.Do(func(tx store.Tx) error { return f.d.ApplyStaticTx(tx, s) })
+		err := f.c.Do(func(tx store.Tx) error { _, err := f.d.ApplyStaticTx(tx, s); return err })
 		if !errors.Is(err, domain.Conflict) && !errors.Is(err, domain.Invalid) {
 			t.Errorf("bad static %d accepted: %v", i, err)
 		}
@@ -458,7 +464,7 @@ func TestApplyStaticRemovesAndConflicts(t *testing.T) {
 		{Reservations: []numbering.Reservation{{Number: "2001"}, {Number: "2004", Name: "from file"}}},
 		{Reservations: []numbering.Reservation{{Number: "2001"}, {Number: "2003", MAC: rt}}},
 	} {
-		err := f.c.Do(func(tx store.Tx) error { return f.d.ApplyStaticTx(tx, s) })
+		err := f.c.Do(func(tx store.Tx) error { _, err := f.d.ApplyStaticTx(tx, s); return err })
 		if !errors.Is(err, domain.Conflict) || !strings.Contains(err.Error(), "run time") {
 			t.Errorf("file %d over a run-time reservation: %v, want a conflict naming it", i, err)
 		}

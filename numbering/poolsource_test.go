@@ -30,7 +30,7 @@ func TestPoolPerSourceWhateverTheMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := numbering.Static{Reservations: []numbering.Reservation{{Number: "2109"}}}
-	if err := f.c.Do(func(tx store.Tx) error { return f.d.ApplyStaticTx(tx, st) }); err != nil {
+	if err := f.c.Do(func(tx store.Tx) error { _, err := f.d.ApplyStaticTx(tx, st); return err }); err != nil {
 		t.Fatal(err)
 	}
 	fixed := func(number string) error {

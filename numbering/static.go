@@ -86,74 +86,78 @@ func (s *Static) Validate(p Plan) error {
 // MAC, user and secret without a word, and taking the number out of the
 // file again would then delete it. Run-time users and servers that the
 // file names are the file's (they carry nothing the file does not).
-func (d *Directory) ApplyStaticTx(tx store.Tx, s Static) error {
+// It returns the numbers of the file's reservations it removed (in the
+// store, not in s: an earlier file's, or on an etcd cluster another
+// node's).
+func (d *Directory) ApplyStaticTx(tx store.Tx, s Static) (dropped []string, err error) {
 	if err := s.Validate(d.cfg.Load().Plan); err != nil {
-		return err
+		return nil, err
 	}
 	res, users, srvs := tx.Bucket(bktReservations), tx.Bucket(bktUsers), tx.Bucket(bktServers)
 	removed, err := deleteOrigin[Reservation](res, func(r *Reservation) Origin { return r.Origin })
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := runtimeConflicts(res, s.Reservations); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := deleteOrigin[User](users, func(u *User) Origin { return u.Origin }); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := deleteOrigin[Server](srvs, func(s *Server) Origin { return s.Origin }); err != nil {
-		return err
+		return nil, err
 	}
 	cfg := d.cfg.Load()
 	for _, r := range s.Reservations {
 		r.Origin = OriginConfig
 		if err := putJSON(res, r.Number, r); err != nil {
-			return err
+			return nil, err
 		}
 		r.ClearSecret = r.Secret == "" // the file is the secret's source too
 		if err := d.putSecret(tx, cfg, &r); err != nil {
-			return err
+			return nil, err
 		}
 		if r.UserID != "" {
 			if err := putJSON(users, r.UserID, User{ID: r.UserID, Number: r.Number, Name: r.Name, Origin: OriginConfig}); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	for _, u := range s.Users {
 		u.Origin = OriginConfig
 		if err := putJSON(users, u.ID, u); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, sv := range s.Servers {
 		sv.Origin = OriginConfig
 		if err := putJSON(srvs, sv.Number, sv); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := rebuildResByMAC(tx); err != nil {
-		return err
+		return nil, err
 	}
 	for _, k := range removed {
 		if res.Get(k) == nil { // removed from the file, not re-added
+			dropped = append(dropped, string(k))
 			if err := tx.Bucket(bktSeen).Delete(k); err != nil {
-				return err
+				return nil, err
 			}
 			if err := tx.Bucket(bktSecrets).Delete(k); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := d.live.note(tx, string(k)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, r := range s.Reservations {
 		if err := d.live.note(tx, r.Number); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return dropped, nil
 }
 
 // runtimeConflicts refuses a reservation of the file whose number or MAC a

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,7 +134,7 @@ func Open(db store.DB, cfg Config) (*Service, error) {
 	if _, shared := db.(members); shared {
 		s.c.SetPatient(false) // an etcd commit is long enough to gather by itself
 	}
-	if err := s.c.Do(func(tx store.Tx) error { return s.dir.ApplyStaticTx(tx, cfg.Static) }); err != nil {
+	if err := s.applyStatic(cfg.Static); err != nil {
 		s.c.Close()
 		return nil, err
 	}
@@ -200,10 +201,27 @@ func (s *Service) Reload(cfg numbering.Config, static numbering.Static) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := s.c.Do(func(tx store.Tx) error { return s.dir.ApplyStaticTx(tx, static) }); err != nil {
+	if err := s.applyStatic(static); err != nil {
 		return err
 	}
 	return s.dir.SetConfig(cfg)
+}
+
+// applyStatic makes the file's reservations, users and servers those of
+// the store, and says which of the file's earlier reservations it
+// removed: on an etcd cluster every node applies its own file, and an
+// entry in one node's file only is removed by the other's start or reload.
+func (s *Service) applyStatic(static numbering.Static) error {
+	var dropped []string
+	err := s.c.Do(func(tx store.Tx) (err error) {
+		dropped, err = s.dir.ApplyStaticTx(tx, static) // the last run's, if it runs again
+		return err
+	})
+	if err == nil && len(dropped) > 0 {
+		s.log.Warn("reservations of the configuration file removed: not in this file (an earlier file's, or another node's: the nodes sharing a store must have the same numbering section)",
+			"numbers", strings.Join(dropped, ","))
+	}
+	return err
 }
 
 // write runs f in the shared group commit (see groupcommit: a refusal
