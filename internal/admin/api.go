@@ -332,12 +332,17 @@ func (s *Server) deleteServer(w http.ResponseWriter, r *http.Request) {
 // may take over the download.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(backupDeadline))
+	started := false
 	err := s.cfg.Svc.Backup(w, func(n int64) {
+		started = true
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", `attachment; filename="lantel-`+s.cfg.Svc.Now().UTC().Format("20060102T150405Z")+`.db"`)
 		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 	})
-	if err != nil {
+	switch {
+	case err != nil && !started:
+		s.fail(w, err) // nothing sent yet: the refusal (a cut-off node's 503) or the failure
+	case err != nil:
 		s.cfg.Log.Error("admin: backup", "err", err)
 	}
 }

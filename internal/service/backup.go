@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/lantel/lantel/store"
 )
 
 // Backup writes a consistent copy of the whole store to w. The copy is
@@ -13,6 +15,11 @@ import (
 // a transaction open (a long one would stall every commit that needs the
 // file to grow). It returns the size of the copy.
 func (s *Service) Backup(w io.Writer, size func(int64)) error {
+	if s.db.Stale() {
+		// A cut-off node's copy may lack what the others committed: a
+		// nightly backup from it would be out of date without a word.
+		return kinded(store.ErrStale)
+	}
 	var n int64
 	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), ".lantel-backup-*")
 	if err != nil {

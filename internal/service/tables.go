@@ -16,8 +16,16 @@ import (
 // Edits are durable before they return; a refusal changes nothing.
 
 // view runs f in a read transaction; a failure comes back with its kind
-// (errors.go).
-func (s *Service) view(f func(tx store.Tx) error) error { return kinded(s.db.View(f)) }
+// (errors.go). A node cut off from its cluster for longer than
+// stale_after answers nothing from its copy (kind Stale: the admin API's
+// 503, as LTNP's TRY-LATER): a listing, an entry or a phone's file from
+// it could be wrong without a word.
+func (s *Service) view(f func(tx store.Tx) error) error {
+	if s.db.Stale() {
+		return kinded(store.ErrStale)
+	}
+	return kinded(s.db.View(f))
+}
 
 // Directory lists the directory (see numbering.ListFilter).
 func (s *Service) Directory(f numbering.ListFilter) ([]numbering.Entry, error) {
