@@ -1,6 +1,7 @@
 package numbering
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/lantel/lantel/domain"
@@ -56,7 +57,9 @@ func (d *Directory) secretOf(tx store.Tx, cfg *Config, t string) ([]byte, error)
 	}
 	secret, err := cfg.Sealer.Open(sealed)
 	if err != nil {
-		return nil, fmt.Errorf("numbering: secret of %s: %w", t, err)
+		// Not the store's failure (its other writes go on): this node's
+		// key file is not the one the secret was sealed with.
+		return nil, domain.Errorf(domain.Unavailable, "the secret of %s cannot be opened with this node's key file (%v): copy the key file (lantel.db.key) of the node it was set on", cfg.Plan.Full(t), err)
 	}
 	return secret, nil
 }
@@ -100,21 +103,52 @@ func checkSecret(r *Reservation) error {
 	return nil
 }
 
+// keyCheck holds, beside the numbers' secrets, a known text sealed with
+// the key of the first node that opened the store: a node (or a restore)
+// with another key file counts it among the secrets it cannot open, and
+// says so at start, before any number's secret is set through another
+// node and found unusable here.
+var keyCheck = []byte("\x00key-check")
+
+// NoteKeyTx seals the known text with the configured key when the store
+// has none yet.
+func (d *Directory) NoteKeyTx(tx store.Tx) error {
+	cfg := d.cfg.Load()
+	b := tx.Bucket(bktSecrets)
+	if cfg.Sealer == nil || b.Get(keyCheck) != nil {
+		return nil
+	}
+	sealed, err := cfg.Sealer.Seal([]byte("lantel: the key that seals this store's secrets"))
+	if err != nil {
+		return err
+	}
+	return b.Put(keyCheck, sealed)
+}
+
 func hasSecret(tx store.Tx, t string) bool { return tx.Bucket(bktSecrets).Get([]byte(t)) != nil }
 
 // UnopenableSecrets counts the stored secrets that the configured key
 // cannot open (a node of a cluster started with another key file, a
 // restore without the key): their numbers cannot prove anything until the
 // right key is in place or the secrets are set again.
-func (d *Directory) UnopenableSecrets(tx store.Tx) (n int) {
+// otherKey: the store's key check (NoteKeyTx) was sealed with another key
+// (the store is another node's, or a backup's, and this node has its own
+// key file), even when no number has a secret yet.
+func (d *Directory) UnopenableSecrets(tx store.Tx) (n int, otherKey bool) {
 	cfg := d.cfg.Load()
-	_ = tx.Bucket(bktSecrets).ForEach(func(_, sealed []byte) error {
-		if cfg.Sealer == nil {
-			n++
-		} else if _, err := cfg.Sealer.Open(sealed); err != nil {
+	_ = tx.Bucket(bktSecrets).ForEach(func(k, sealed []byte) error {
+		opens := false
+		if cfg.Sealer != nil {
+			_, err := cfg.Sealer.Open(sealed)
+			opens = err == nil
+		}
+		switch {
+		case bytes.Equal(k, keyCheck):
+			otherKey = !opens
+		case !opens:
 			n++
 		}
 		return nil
 	})
-	return n
+	return n, otherKey
 }

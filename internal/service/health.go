@@ -1,5 +1,11 @@
 package service
 
+import (
+	"errors"
+
+	"github.com/lantel/lantel/store"
+)
+
 // Health reports the store's state without writing to it: whether it
 // answers a read, whether the latest commit succeeded (a full disk or an
 // I/O error shows here until a commit succeeds again), and the engine's own
@@ -7,10 +13,13 @@ package service
 func (s *Service) Health() map[string]error {
 	h := s.db.Health()
 	h["store_readable"] = s.db.View(s.dir.Check)
-	if err := s.c.Err(); err != nil {
-		h["store_writable"] = err
-	} else {
-		h["store_writable"] = nil
+	err := s.c.Err()
+	if q, shared := h["etcd_quorum"]; shared && q == nil && errors.Is(err, store.ErrUnavailable) {
+		// The latest commit found no quorum, and a quorum answers again:
+		// the next commit goes through (on an idle site there may be none
+		// for long, and the node is not failing meanwhile).
+		err = nil
 	}
+	h["store_writable"] = err
 	return h
 }

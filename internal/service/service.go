@@ -138,12 +138,17 @@ func Open(db store.DB, cfg Config) (*Service, error) {
 		s.c.Close()
 		return nil, err
 	}
+	if err := s.c.Do(s.dir.NoteKeyTx); err != nil {
+		s.c.Close()
+		return nil, err
+	}
 	// After the file's entries (which it seals again): what is left was
 	// set at run time.
 	var bad int
-	_ = db.View(func(tx store.Tx) error { bad = s.dir.UnopenableSecrets(tx); return nil })
-	if bad > 0 {
-		s.log.Warn("stored secrets cannot be opened with this key file: copy the key from the node or backup they were set with, or set them again",
+	var otherKey bool
+	_ = db.View(func(tx store.Tx) error { bad, otherKey = s.dir.UnopenableSecrets(tx); return nil })
+	if bad > 0 || otherKey {
+		s.log.Warn("this key file is not the one the store's secrets are sealed with (another node's, or a backup's): copy the key from the node or backup they were set with, or set them again; a secret set through another node cannot be used here",
 			"secrets", bad, "key", db.Path()+".key")
 	}
 	every := cfg.JobInterval

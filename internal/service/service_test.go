@@ -344,11 +344,38 @@ func TestWrongSecretsKeyIsReported(t *testing.T) {
 		st.Close()
 		return logs.String()
 	}
-	if out := open(keyA); strings.Contains(out, "cannot be opened") {
+	if out := open(keyA); strings.Contains(out, "is not the one") {
 		t.Fatalf("the right key reported wrong: %s", out)
 	}
-	if out := open(keyB); !strings.Contains(out, "cannot be opened") || !strings.Contains(out, "secrets=1") {
+	if out := open(keyB); !strings.Contains(out, "is not the one") || !strings.Contains(out, "secrets=1") {
 		t.Fatalf("a wrong key not reported: %q", out)
+	}
+}
+
+// The second node of a pair started with a key file of its own, before
+// any number has a secret: it says so at start (the store keeps a text
+// sealed with the first node's key), not when a secret set through the
+// first node fails here.
+func TestOtherKeyReportedBeforeAnySecret(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lantel.db")
+	cfg := testutil.Config(t, "1000", "2100-2101")
+	open := func(key byte) string {
+		var logs bytes.Buffer
+		c := cfg
+		c.Sealer, _ = secrets.New(bytes.Repeat([]byte{key}, 32))
+		st := testutil.Service(t, path, service.Config{Numbering: c, JobInterval: -1,
+			Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		st.Close()
+		return logs.String()
+	}
+	if out := open(1); strings.Contains(out, "is not the one") {
+		t.Fatalf("the first node reported a wrong key: %s", out)
+	}
+	if out := open(1); strings.Contains(out, "is not the one") {
+		t.Fatalf("the first node's restart reported a wrong key: %s", out)
+	}
+	if out := open(2); !strings.Contains(out, "is not the one") || !strings.Contains(out, "secrets=0") {
+		t.Fatalf("another key not reported: %q", out)
 	}
 }
 

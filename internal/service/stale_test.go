@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"testing"
@@ -52,5 +53,52 @@ func TestStaleCopyAnswersNothing(t *testing.T) {
 	}
 	if err := svc.Backup(io.Discard, nil); err != nil {
 		t.Errorf("backup from a fresh copy: %v", err)
+	}
+}
+
+// quorumDB is an etcd-like store whose commits fail without a quorum, and
+// whose health says whether a quorum answers.
+type quorumDB struct {
+	store.DB
+	quorum atomic.Bool
+}
+
+func (q *quorumDB) Update(f func(store.Tx) error) error {
+	if !q.quorum.Load() {
+		return fmt.Errorf("%w: etcdserver: no leader", store.ErrUnavailable)
+	}
+	return q.DB.Update(f)
+}
+
+func (q *quorumDB) Health() map[string]error {
+	h := q.DB.Health()
+	h["etcd_quorum"] = nil
+	if !q.quorum.Load() {
+		h["etcd_quorum"] = errors.New("no answer from a quorum")
+	}
+	return h
+}
+
+// A commit that found no quorum marks the store unwritable only while no
+// quorum answers: once one does, health is whole again without waiting
+// for the next commit (which an idle site may not make for long).
+func TestStoreWritableWhenQuorumReturns(t *testing.T) {
+	db := &quorumDB{DB: testutil.OpenDB(t, "")}
+	db.quorum.Store(true)
+	svc, err := service.Open(db, service.Config{Numbering: testutil.Config(t, "1000", "2100-2101"), JobInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(); _ = db.Close() })
+	db.quorum.Store(false)
+	if err := svc.PutReservation(numbering.Reservation{Number: "2005"}); err == nil {
+		t.Fatal("a commit without a quorum succeeded")
+	}
+	if h := svc.Health(); h["store_writable"] == nil {
+		t.Errorf("no quorum: store_writable ok: %v", h)
+	}
+	db.quorum.Store(true)
+	if h := svc.Health(); h["store_writable"] != nil {
+		t.Errorf("the quorum is back: store_writable %v", h["store_writable"])
 	}
 }
