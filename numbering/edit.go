@@ -150,7 +150,7 @@ func (d *Directory) PatchReservationTx(tx store.Tx, number string, p Reservation
 
 // DeleteReservationTx removes a run-time reservation. A bound number stays
 // bound until its binding ends.
-func (d *Directory) DeleteReservationTx(tx store.Tx, number string) error {
+func (d *Directory) DeleteReservationTx(tx store.Tx, number string, now time.Time) error {
 	p := d.cfg.Load().Plan
 	t, err := p.Own(number)
 	if err != nil {
@@ -181,6 +181,20 @@ func (d *Directory) DeleteReservationTx(tx store.Tx, number string) error {
 			if err := tx.Bucket(bktResByMAC).Delete(r.MAC[:]); err != nil {
 				return err
 			}
+		}
+	}
+	// The phone's binding of a number outside the pool ends with its
+	// reservation (nothing else can hold the number, and QUERY, DNS and
+	// SIP would point at the phone until its next renewal); a pool
+	// number stays, for an auto-numbered phone keeps it at its renewal.
+	if b, err := getBinding(tx, t); err != nil {
+		return err
+	} else if b != nil && r.MAC.IsValid() && b.MAC == r.MAC && !d.cfg.Load().Pool.Contains(t) {
+		if err := d.deleteBinding(tx, b, now); err != nil {
+			return err
+		}
+		if err := d.AppendEventTx(tx, t, Event{Time: now, Kind: EventOffline, Detail: "reservation removed"}); err != nil {
+			return err
 		}
 	}
 	if err := tx.Bucket(bktSeen).Delete([]byte(t)); err != nil {

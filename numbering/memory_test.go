@@ -1,10 +1,12 @@
 package numbering_test
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/store"
 	"github.com/lantel/lantel/store/storetest"
@@ -256,10 +258,42 @@ func TestPoolNumberBackAfterReservation(t *testing.T) {
 		t.Fatalf("release: %q offline", off)
 	}
 	f.lease(t, "02:00:00:00:00:7b", ip22, end)
-	if err := f.c.Do(func(tx store.Tx) error { return f.d.DeleteReservationTx(tx, "2050") }); err != nil {
+	if err := f.c.Do(func(tx store.Tx) error { return f.d.DeleteReservationTx(tx, "2050", f.clock()) }); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := f.lease(t, mac, ip21, end); n != first {
 		t.Fatalf("after the reservation went: %q, want its pool number %s back", n, first)
+	}
+}
+
+// Unreserving the number of a phone that is online with it ends its
+// binding at once (a number outside the pool: nothing else can hold it),
+// with a history event; QUERY no longer points at the phone.
+func TestUnreserveEndsThePhonesBinding(t *testing.T) {
+	f := newFixture(t, "")
+	const mac = "02:00:00:00:00:7c"
+	if err := f.c.Do(func(tx store.Tx) error {
+		return f.d.PutReservationTx(tx, numbering.Reservation{Number: "2060", MAC: mustMAC(t, mac)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := f.lease(t, mac, ip21, f.clock().Add(time.Hour)); n != "10002060" {
+		t.Fatalf("the reserved phone's lease: %q", n)
+	}
+	if a, err := f.query("2060"); err != nil || a.Addr != ip21 {
+		t.Fatalf("QUERY before: %+v %v", a, err)
+	}
+	if err := f.c.Do(func(tx store.Tx) error { return f.d.DeleteReservationTx(tx, "2060", f.clock()) }); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := f.query("2060"); !errors.Is(err, domain.NotFound) {
+		t.Fatalf("QUERY after the reservation went: %+v %v, want NOT-FOUND", a, err)
+	}
+	var h []numbering.Event
+	if err := f.db.View(func(tx store.Tx) (err error) { h, err = f.d.HistoryTx(tx, "2060"); return }); err != nil {
+		t.Fatal(err)
+	}
+	if l := len(h); l == 0 || h[l-1].Kind != numbering.EventOffline || h[l-1].Detail != "reservation removed" {
+		t.Fatalf("history: %+v", h)
 	}
 }

@@ -71,7 +71,7 @@ func (s *Service) PutReservation(r numbering.Reservation) error {
 
 // DeleteReservation removes a run-time reservation.
 func (s *Service) DeleteReservation(number string) error {
-	return s.edit("reservation removed", number, func(tx store.Tx) error { return s.dir.DeleteReservationTx(tx, number) })
+	return s.edit("reservation removed", number, func(tx store.Tx) error { return s.dir.DeleteReservationTx(tx, number, s.now()) })
 }
 
 // PutUser adds or changes a run-time user.
