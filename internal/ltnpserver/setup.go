@@ -35,6 +35,9 @@ func (s Section) Setup() (Checked, error) {
 	if err := setup.AddrPort("listen", c.Listen); err != nil {
 		return c, err
 	}
+	if ap, err := netip.ParseAddrPort(c.Listen); err == nil && !ap.Addr().Unmap().Is4() {
+		return c, setup.Errorf("listen", "%q: LTNP/1 is IPv4 (PROTOCOL.md): want IPv4:port, e.g. 0.0.0.0:5757", c.Listen)
+	}
 	if v := s.Limits.RegisterRate; v != nil {
 		switch {
 		case *v < 0:

@@ -89,5 +89,9 @@ func (x Section) Setup(prefix string) (Config, error) {
 	if c.CommitTimeout < 0 || c.StaleAfter < 0 {
 		return c, setup.Errorf("", "commit_timeout and stale_after must not be negative")
 	}
+	if d := c.withDefaults(); d.StaleAfter < d.CommitTimeout {
+		// Queries would be refused while a commit may still succeed.
+		return c, setup.Errorf("stale_after", "%v is shorter than commit_timeout (%v): want at least it (default 30s)", d.StaleAfter, d.CommitTimeout)
+	}
 	return c, nil
 }
