@@ -331,6 +331,10 @@ func TestHAPairOnEtcd(t *testing.T) {
 	if !strings.Contains(out, "etcd_quorum") || !strings.Contains(out, "no answer from a quorum") {
 		t.Errorf("B's health does not say it is cut off:\n%s", out)
 	}
+	// Nor a backup from its stale copy: a nightly one fails, not out of date.
+	if out, code := l.Exec(nodes["b"], binDir+"/lantelctl", "backup", l.Path("stale.db")); code == 0 || !strings.Contains(out, "503") {
+		t.Errorf("a backup on B cut off: exit %d: %s, want a 503", code, out)
+	}
 	// A new phone while B is cut off gets its lease from A.
 	p := &haPhone{ns: l.Host("p20", "00:0b:82:00:00:20", ""), events: l.Path("p20.events")}
 	script := l.File("p20.sh", fmt.Sprintf(haScript, p.events), 0o755)
