@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -70,17 +69,16 @@ func SourceOf(conn *net.UDPConn) Source {
 func (p Source) Dst(oob []byte) netip.Addr {
 	var v6 netip.Addr
 	for len(oob) >= unix.SizeofCmsghdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		n := int(h.Len)
+		n, level, typ := cmsgHeader(oob)
 		if n < unix.SizeofCmsghdr || n > len(oob) {
 			break
 		}
 		data := oob[unix.CmsgLen(0):n]
 		switch {
-		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
+		case level == unix.IPPROTO_IP && typ == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
 			// struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }
 			return netip.AddrFrom4([4]byte(data[4:8]))
-		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
 			// struct in6_pktinfo { in6_addr addr; int ifindex; }
 			if a := netip.AddrFrom16([16]byte(data[:16])); !a.IsMulticast() && !a.Is4In6() {
 				v6 = a // a multicast's source is the kernel's to pick
@@ -101,25 +99,44 @@ func (p Source) OOB(oob []byte, from netip.Addr) []byte {
 	if !from.IsValid() || p.family == 0 {
 		return nil
 	}
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 	clear(oob[:OOBSize])
 	if p.family == unix.AF_INET {
 		if !from.Unmap().Is4() {
 			return nil
 		}
-		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
-		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		putCmsgHeader(oob, unix.CmsgLen(unix.SizeofInet4Pktinfo), unix.IPPROTO_IP, unix.IP_PKTINFO)
 		a := from.Unmap().As4()
 		copy(oob[unix.CmsgLen(0)+4:], a[:]) // spec_dst
 		return oob[:unix.CmsgSpace(unix.SizeofInet4Pktinfo)]
 	}
 	// A dual-stack socket takes an IPv4 source as its mapped address.
-	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
-	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	putCmsgHeader(oob, unix.CmsgLen(unix.SizeofInet6Pktinfo), unix.IPPROTO_IPV6, unix.IPV6_PKTINFO)
 	a := from.As16() // an IPv4 address as its mapped form
 	copy(oob[unix.CmsgLen(0):], a[:])
 	binary.NativeEndian.PutUint32(oob[unix.CmsgLen(0)+16:], 0) // the route's interface
 	return oob[:unix.CmsgSpace(unix.SizeofInet6Pktinfo)]
+}
+
+// cmsgHeader reads a control message's header (struct cmsghdr: its
+// length, a size_t, then level and type, ints) in the machine's order.
+func cmsgHeader(b []byte) (n int, level, typ int32) {
+	if unix.SizeofCmsghdr == 16 {
+		return int(binary.NativeEndian.Uint64(b)), int32(binary.NativeEndian.Uint32(b[8:])), int32(binary.NativeEndian.Uint32(b[12:]))
+	}
+	return int(binary.NativeEndian.Uint32(b)), int32(binary.NativeEndian.Uint32(b[4:])), int32(binary.NativeEndian.Uint32(b[8:]))
+}
+
+// putCmsgHeader writes a control message's header (see cmsgHeader).
+func putCmsgHeader(b []byte, n int, level, typ int32) {
+	if unix.SizeofCmsghdr == 16 {
+		binary.NativeEndian.PutUint64(b, uint64(n))
+		binary.NativeEndian.PutUint32(b[8:], uint32(level))
+		binary.NativeEndian.PutUint32(b[12:], uint32(typ))
+		return
+	}
+	binary.NativeEndian.PutUint32(b, uint32(n))
+	binary.NativeEndian.PutUint32(b[4:], uint32(level))
+	binary.NativeEndian.PutUint32(b[8:], uint32(typ))
 }
 
 // WriteTo sends b to to on conn (the socket p is of), from the local
