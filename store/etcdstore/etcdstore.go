@@ -64,6 +64,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,12 +202,13 @@ func Open(cfg Config) (*Store, error) {
 		s.cancel()
 		_ = cache.Close()
 		_ = cli.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w (no quorum of the members at %s answered)", err, strings.Join(cfg.Endpoints, ", "))
 	}
 	// The copy was just written whole: its pages go back to the page
 	// cache, out of lanteld's RSS.
 	_ = boltstore.DropResident(cache)
-	s.wg.Add(4)
+	s.wg.Add(5)
+	go s.logQuorum()
 	go s.watch()
 	go s.probe()
 	go s.membership()
@@ -694,6 +696,32 @@ func (s *Store) probe() {
 			s.contact.Store(time.Now().UnixNano())
 		}
 		cancel()
+	}
+}
+
+// logQuorum says in the log, once each way, when no quorum answers any
+// more and when one answers again (beside the failures of each request).
+// It reads the contact time only, so it never waits on the cluster.
+func (s *Store) logQuorum() {
+	defer s.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	writable := true
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		switch w := s.Writable(); {
+		case writable && !w:
+			s.cfg.Log.Warn("etcd: no answer from a quorum: leases and registrations are refused until one answers",
+				"endpoints", strings.Join(s.cfg.Endpoints, ","))
+			writable = false
+		case !writable && w:
+			s.cfg.Log.Info("etcd: a quorum answers again")
+			writable = true
+		}
 	}
 }
 

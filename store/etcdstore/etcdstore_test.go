@@ -1,10 +1,13 @@
 package etcdstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -356,7 +359,9 @@ func TestEmptyValuesSurviveAFullRead(t *testing.T) {
 func TestNoQuorum(t *testing.T) {
 	ms := storetest.StartCluster(t, t.TempDir(), []string{"127.0.0.1"}, "")
 	eps := storetest.Endpoints(ms)
-	a := node(t, eps, "/t/quorum/", etcdstore.Config{CommitTimeout: time.Second, StaleAfter: 2 * time.Second})
+	var logged syncBuffer
+	a := node(t, eps, "/t/quorum/", etcdstore.Config{CommitTimeout: time.Second, StaleAfter: 2 * time.Second,
+		Log: slog.New(slog.NewTextHandler(&logged, nil))})
 	if _, err := take(a, "before", 10); err != nil {
 		t.Fatal(err)
 	}
@@ -399,6 +404,33 @@ func TestNoQuorum(t *testing.T) {
 			t.Fatal("still stale after the quorum came back")
 		}
 	}
+	// The log says it once each way.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logged.String(), "a quorum answers again"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log does not say the quorum is back:\n%s", logged.String())
+		}
+	}
+	if out := logged.String(); strings.Count(out, "no answer from a quorum") != 1 || strings.Count(out, "a quorum answers again") != 1 {
+		t.Errorf("the log says the loss or the return more or less than once:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a log written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // A bbolt file loads into an empty prefix, and only into an empty one.
