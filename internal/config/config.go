@@ -275,7 +275,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(moved))
 		dec.KnownFields(true)
 		if err := dec.Decode(&f); err != nil {
-			return nil, &Error{File: name, Err: err}
+			return nil, decodeError(name, moved, err)
 		}
 	}
 	fail := func(key string, format string, args ...any) error {
@@ -468,6 +468,92 @@ func dnsSubnets(c *Config, server4 *yaml.Node) []netip.Prefix {
 		}
 	}
 	return subnets
+}
+
+// decodeError names the key of each line of a YAML decoding error: its
+// line numbers are of the document as decoded (a file of the earlier
+// layout is decoded rewritten), and the decoder names Go types, not keys.
+func decodeError(file string, doc []byte, err error) error {
+	var te *yaml.TypeError
+	var root yaml.Node
+	if !errors.As(err, &te) || yaml.Unmarshal(doc, &root) != nil {
+		return &Error{File: file, Err: err}
+	}
+	var key string
+	var msgs []string
+	for _, e := range te.Errors {
+		var line int
+		head, rest, ok := strings.Cut(e, ": ")
+		if _, err := fmt.Sscanf(head, "line %d", &line); !ok || err != nil {
+			msgs = append(msgs, e)
+			continue
+		}
+		var want keyWant // the key the error is of, among those on its line
+		if m := unknownField.FindStringSubmatch(rest); m != nil {
+			want.name, rest = m[1], "unknown key (see docs/configuration.md)"
+		} else if m := badValue.FindStringSubmatch(rest); m != nil {
+			want.value = m[1]
+		}
+		switch k := keyAt(&root, line, want, ""); {
+		case key == "" && k != "":
+			key = k
+			msgs = append(msgs, rest)
+		case k != "":
+			msgs = append(msgs, k+": "+rest)
+		default:
+			msgs = append(msgs, e)
+		}
+	}
+	return &Error{File: file, Key: key, Err: errors.New(strings.Join(msgs, "; "))}
+}
+
+var (
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	badValue     = regexp.MustCompile("^cannot unmarshal \\S+ `([^`]*)`")
+)
+
+// keyWant picks, among the keys on a line, the one called name or whose
+// scalar value is value (either unset: any).
+type keyWant struct{ name, value string }
+
+// keyAt is the path (dns.cache.max_ttl, numbering.reservations[2].mac) of
+// the deepest key of n whose key or scalar value is on line (and that
+// want picks), or "".
+func keyAt(n *yaml.Node, line int, want keyWant, path string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if k := keyAt(c, line, want, path); k != "" {
+				return k
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			if deeper := keyAt(v, line, want, p); deeper != "" {
+				return deeper
+			}
+			if (want.name == "" || k.Value == want.name) && (want.value == "" || v.Value == want.value) &&
+				(k.Line == line || (v.Kind == yaml.ScalarNode && v.Line == line)) {
+				return p
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if deeper := keyAt(c, line, want, p); deeper != "" {
+				return deeper
+			}
+			if want.name == "" && (want.value == "" || c.Value == want.value) && c.Kind == yaml.ScalarNode && c.Line == line {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // chainSubnet is the LAN of a server4 section that names it in its plugin

@@ -166,6 +166,8 @@ func TestParseErrorsNameKey(t *testing.T) {
 		{"admin tcp", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nadmin: {tcp: {max_connections: 8, max_per_source: 9}}\n", "admin.tcp.max_per_source"},
 		{"provisioning tcp", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060}\nprovisioning: {listen: 192.0.2.1:8080, tcp: {max_connections: -1}}\n", "provisioning.tcp"},
 		{"dns tcp", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, tcp: {max_per_source: 600}}\n", "dns.tcp.max_per_source"},
+		{"a number where a duration goes", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, ttl: 60}\n", "dns.ttl"},
+		{"unknown key in a flow mapping", "store: {path: x, engine: etcd, etcd: {endpoints: [\"http://192.0.2.9:2379\"], comit_timeout: 2s}}\nnumbering: {server_number: \"1000\"}\n", "store.etcd.comit_timeout: unknown key"},
 		{"ltnp over IPv6", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nltnp: {listen: \"[::]:5757\"}\n", "ltnp.listen"},
 		{"dns forward for nobody", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, forward: [198.51.100.53]}\n", "dns.forward"},
 		{"dns cache without forward", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, cache: {entries: 10}}\n", "dns.cache"},
