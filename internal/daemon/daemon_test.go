@@ -367,13 +367,8 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // configuration in force is what runs.
 func TestReloadNamesStartOnlySections(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "lantel.db")
-	var logged strings.Builder
-	var mu sync.Mutex
-	log := slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return logged.Write(b)
-	}), nil))
+	var logged testutil.SyncBuffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
 	d, err := daemon.Start(parse(t, store, ""), log)
 	if err != nil {
 		t.Fatal(err)
@@ -382,9 +377,7 @@ func TestReloadNamesStartOnlySections(t *testing.T) {
 	if err := d.Reload(parse(t, store, "    - {number: \"2005\", name: \"lab\"}\ndns:\n  listen: 127.0.0.1:0\n  zone: office.lan\n")); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
 	out := logged.String()
-	mu.Unlock()
 	if !strings.Contains(out, "restart lanteld to apply them") || !strings.Contains(out, "sections=dns") {
 		t.Errorf("the reload's log does not name the dns section:\n%s", out)
 	}
@@ -395,19 +388,11 @@ func TestReloadNamesStartOnlySections(t *testing.T) {
 		t.Errorf("the numbering section was not applied: QUERY 2005 %v", m.Result)
 	}
 	// The same file again: nothing more to say.
-	mu.Lock()
 	logged.Reset()
-	mu.Unlock()
 	if err := d.Reload(parse(t, store, "    - {number: \"2005\", name: \"lab\"}\n")); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if strings.Contains(logged.String(), "restart") {
 		t.Errorf("a reload of the running sections asks for a restart:\n%s", logged.String())
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

@@ -646,7 +646,7 @@ func TestDiscoverIsOfferAndNumberFor(t *testing.T) {
 // at every ACK, and records one online event even when the phone fetched
 // its file in between.
 func TestRenewalLogsNoChange(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	r := newRig(t, slog.New(slog.NewTextHandler(&logs, nil)))
 	svc, clk := r.svc, r.clk
 	a, err := svc.Offer(client(macPhone), netip.Addr{}, nil)
@@ -690,23 +690,4 @@ func countEvents(t *testing.T, svc *service.Service, number string, k numbering.
 		}
 	}
 	return h, n
-}
-
-// syncBuffer is a bytes.Buffer for a logger written from several
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -2,6 +2,7 @@
 package testutil
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"os"
@@ -168,4 +169,30 @@ func Eventually(t testing.TB, d time.Duration, what string, f func() bool) {
 			t.Fatalf("after %v: not yet %s", d, what)
 		}
 	}
+}
+
+// SyncBuffer is a bytes.Buffer for a log written from several goroutines
+// (slog.NewTextHandler(&b, nil)) and read by the test.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Reset empties the buffer.
+func (s *SyncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
 }

@@ -1,7 +1,6 @@
 package etcdstore_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/internal/groupcommit"
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/store"
 	"github.com/lantel/lantel/store/etcdstore"
 	"github.com/lantel/lantel/store/storetest"
@@ -359,7 +359,7 @@ func TestEmptyValuesSurviveAFullRead(t *testing.T) {
 func TestNoQuorum(t *testing.T) {
 	ms := storetest.StartCluster(t, t.TempDir(), []string{"127.0.0.1"}, "")
 	eps := storetest.Endpoints(ms)
-	var logged syncBuffer
+	var logged testutil.SyncBuffer
 	a := node(t, eps, "/t/quorum/", etcdstore.Config{CommitTimeout: time.Second, StaleAfter: 2 * time.Second,
 		Log: slog.New(slog.NewTextHandler(&logged, nil))})
 	if _, err := take(a, "before", 10); err != nil {
@@ -413,24 +413,6 @@ func TestNoQuorum(t *testing.T) {
 	if out := logged.String(); strings.Count(out, "no answer from a quorum") != 1 || strings.Count(out, "a quorum answers again") != 1 {
 		t.Errorf("the log says the loss or the return more or less than once:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a log written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A bbolt file loads into an empty prefix, and only into an empty one.
