@@ -155,8 +155,9 @@ func TestToken(t *testing.T) {
 		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "s3cret"}, 401, `bearer token`},
 		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "Basic s3cret"}, 401, ``},
 		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "Bearer"}, 401, ``},
-		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "s3cret", "Cookie": tokenCookie + "=s3cret"}, 401, ``},
-		{"GET", "/api/v1/directory", "", map[string]string{"Cookie": tokenCookie + "=s3cret"}, 200, `10002001`},
+		{"GET", "/api/v1/directory", "", map[string]string{"Authorization": "s3cret", "Cookie": tokenCookie + "=" + pageCookie("s3cret")}, 401, ``},
+		{"GET", "/api/v1/directory", "", map[string]string{"Cookie": tokenCookie + "=" + pageCookie("s3cret")}, 200, `10002001`},
+		{"GET", "/api/v1/directory", "", map[string]string{"Cookie": tokenCookie + "=s3cret"}, 401, ``}, // the token itself is no page cookie
 		{"GET", "/?token=s3cret", "", nil, 200, `reception`},
 	} {
 		run(t, h, c)

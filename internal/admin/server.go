@@ -17,7 +17,10 @@ package admin
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -236,15 +239,16 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		if bad {
 			got = "" // only the documented scheme: a bare token is no token
 		}
-		if c, err := r.Cookie(tokenCookie); got == "" && !bad && err == nil {
-			got = c.Value
+		if c, err := r.Cookie(tokenCookie); got == "" && !bad && err == nil &&
+			subtle.ConstantTimeCompare([]byte(c.Value), []byte(pageCookie(s.cfg.Token))) == 1 {
+			got = s.cfg.Token // the page's cookie: derived from the token, not the token
 		}
 		if t := r.URL.Query().Get("token"); got == "" && t != "" && r.URL.Path == "/" {
 			got = t
 			if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1 {
 				// Not Secure: the admin listener is plain HTTP (loopback or
 				// the LAN), where a Secure cookie would never be sent back.
-				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode}) //nolint:gosec
+				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: pageCookie(t), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode}) //nolint:gosec
 			}
 		}
 		src := sourceOf(r)
@@ -262,6 +266,15 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// pageCookie is the value of the page's cookie for token: an HMAC of it,
+// so that the browser's cookie jar does not hold the token itself (which
+// lantelctl and scripts use), and a new token ends every page's cookie.
+func pageCookie(token string) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("lantel admin page"))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // sourceOf is the key a request's wrong tokens count under: its address
