@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -56,6 +57,11 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.CheckSync != nil && at.IsValid() {
 		code, err := s.cfg.CheckSync(at, number, 2*time.Second)
 		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			// Many phones do not take a check-sync: the claim stands, and
+			// the phone gets its number and file at its next DHCP renewal
+			// or reboot.
+			out.CheckSync = "no answer from " + at.String() + " to the check-sync NOTIFY within 2s: the phone takes its number at its next DHCP renewal, or reboot it now"
 		case err != nil:
 			out.CheckSync = "no answer from " + at.String() + ": " + err.Error()
 		default:
