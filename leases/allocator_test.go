@@ -354,7 +354,7 @@ func TestHostReservations(t *testing.T) {
 
 func TestNameIndex(t *testing.T) {
 	f := open(t, "", "192.0.2.100-192.0.2.109")
-	for in, want := range map[string]string{"Desk-1.office.lan": "desk-1", "desk_1": "", "-x": "", "": "", "PC42": "pc42"} {
+	for in, want := range map[string]string{"Desk-1.office.lan": "desk-1", "desk_1": "", "-x": "", "": "", "PC42": "pc42", "NS": "", "ns.office.lan": "", "ns1": "ns1"} {
 		if got := leases.HostName(in); got != want {
 			t.Errorf("HostName(%q) = %q, want %q", in, got, want)
 		}

@@ -21,14 +21,19 @@ type named struct {
 
 // HostName is a client's host name as DNS answers it, dnsmasq's way: the
 // first label, lower case, letters, digits and inner hyphens, at most 63
-// characters; "" when the client sent nothing usable.
+// characters; "" when the client sent nothing usable, or the name of the
+// zone's name server, "ns", which is the server's own.
 func HostName(h string) string {
 	h, _, _ = strings.Cut(strings.ToLower(strings.TrimSpace(h)), ".")
-	if !domain.IsLabel(h) {
+	if !domain.IsLabel(h) || h == ReservedName {
 		return ""
 	}
 	return h
 }
+
+// ReservedName is the label no lease or host takes: the zone's name
+// server (ns.<zone>), the server itself.
+const ReservedName = "ns"
 
 // indexName records lease l's name; the caller holds mu. A name held by
 // another address goes to the newer lease; displaced is that address.

@@ -376,6 +376,18 @@ func TestAdminRefusesOpenNonLoopback(t *testing.T) {
 	}
 }
 
+// -listen is checked as ltnp.listen is: IPv4:port.
+func TestListenFlagChecked(t *testing.T) {
+	for _, bad := range []string{"[::]:5757", "foo"} {
+		if out, err := runCmd(lanteld, "-listen", bad, "-check"); err == nil || !strings.Contains(out, "-listen") {
+			t.Errorf("-listen %s: %v %s", bad, err, out)
+		}
+	}
+	if out, err := runCmd(lanteld, "-listen", "127.0.0.1:0", "-check"); err != nil {
+		t.Errorf("-listen 127.0.0.1:0: %v %s", err, out)
+	}
+}
+
 func runCmd(name string, args ...string) (string, error) {
 	out, err := osexec(name, args...)
 	return string(out), err

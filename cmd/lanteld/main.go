@@ -18,6 +18,7 @@ import (
 
 	"github.com/lantel/lantel/internal/config"
 	"github.com/lantel/lantel/internal/daemon"
+	"github.com/lantel/lantel/internal/ltnpserver"
 	lstore "github.com/lantel/lantel/store"
 	"github.com/lantel/lantel/store/boltstore"
 )
@@ -94,7 +95,12 @@ func run() int {
 			cfg.Store = *store
 		}
 		if *listen != "" {
-			cfg.Listen = *listen
+			// Checked as ltnp.listen is (IPv4:port).
+			c, err := ltnpserver.Section{Listen: *listen}.Setup()
+			if err != nil {
+				return nil, fmt.Errorf("-listen: %w", err)
+			}
+			cfg.Listen = c.Listen
 		}
 		return cfg, nil
 	}

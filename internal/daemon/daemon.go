@@ -358,7 +358,7 @@ func (d *Daemon) Config() *config.Config {
 func (d *Daemon) Reload(cfg *config.Config) error {
 	old := d.Config()
 	if cfg.Server4 != old.Server4 {
-		d.log.Warn("the server4 or dhcp4 section changed: restart lanteld to apply it; this reload applies the numbering section only")
+		d.log.Warn("the server4 or dhcp4 section changed: restart lanteld to apply it; this reload applies the numbering section and ltnp.trusted")
 		cfg.Server4, cfg.HasDHCP = old.Server4, old.HasDHCP // what runs is still the old one
 	}
 	if cfg.Server6 != old.Server6 {

@@ -417,6 +417,27 @@ func TestRefusedPassedOver(t *testing.T) {
 	}
 }
 
+// A refusal without the question section (unbound's access control) is
+// the upstream's refusal all the same: passed over for the next upstream,
+// not held against it.
+func TestBareRefusalPassedOver(t *testing.T) {
+	bare := serve(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetRcode(r, dns.RcodeRefused)
+		m.Question = nil
+		w.WriteMsg(m)
+	})
+	good := serve(t, newZone(t).handler(t))
+	f := forwarder(t, newClock(), Observer{}, time.Second, bare, good)
+	for i := 0; i < 2; i++ {
+		if r := ask(t, f, query("www.example.test.", dns.TypeA, true, false), 1232); len(r.Answer) != 1 {
+			t.Errorf("%d: %v", i, r)
+		}
+	}
+	if bare.asked() != 1 || len(f.Down()) != 0 { // the second answer is the cache's
+		t.Errorf("the bare refusal's upstream asked %d times (want 1), down %v (want none)", bare.asked(), f.Down())
+	}
+}
+
 // An answer to another question is not taken.
 func TestMismatchedAnswer(t *testing.T) {
 	liar := serve(t, func(w dns.ResponseWriter, r *dns.Msg) {

@@ -48,6 +48,15 @@ func (p *proxy) once(ctx context.Context, c *dns.Client, m *dns.Msg) (*dns.Msg, 
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", c.Net, p.addr, err)
 	}
+	if r.Response && r.Opcode == m.Opcode && len(r.Question) == 0 && len(r.Answer) == 0 &&
+		r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
+		// A refusal or failure without the question section (unbound's
+		// access-control REFUSED): the upstream's answer to this query
+		// (miekg/dns matched its port and ID), passed over as any
+		// REFUSED or SERVFAIL is, not held against the upstream.
+		r.Question = m.Question
+		return r, nil
+	}
 	if !r.Response || r.Opcode != m.Opcode || len(r.Question) != 1 || !sameQuestion(r.Question[0], m.Question[0]) {
 		return nil, fmt.Errorf("%s %s: %w", c.Net, p.addr, errMismatch)
 	}

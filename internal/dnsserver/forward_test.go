@@ -178,6 +178,13 @@ func TestSetup(t *testing.T) {
 	if _, o, _ := (Section{Listen: "192.0.2.1:53", Zone: "office.lan"}).Setup(subnets); o.Forwarding != nil || o.Allow != nil {
 		t.Errorf("forwarding on by default: %+v", o)
 	}
+	// On loopback, forwarding for loopback alone is what it can be.
+	if _, o, err := (Section{Listen: "127.0.0.1:53", Zone: "office.lan", Forward: []string{"198.51.100.53"}}).Setup(nil); err != nil || o.Forwarding == nil {
+		t.Errorf("forwarding on loopback for loopback: %v", err)
+	}
+	if _, _, err := (Section{Listen: "192.0.2.1:53", Zone: "office.lan", Forward: []string{"198.51.100.53"}}).Setup(nil); err == nil {
+		t.Error("forwarding on the LAN for no LAN source accepted")
+	}
 	for key, s := range map[string]Section{
 		"forward":         {Zone: "office.lan", Forward: []string{"198.51.100.53"}},
 		"forward[0]":      {Listen: "192.0.2.1:53", Zone: "office.lan", Forward: []string{"resolver.example"}},

@@ -103,8 +103,8 @@ func (s Section) forwarding(listen netip.AddrPort, subnets []netip.Prefix, o *Op
 		}
 		return nil
 	}
-	if len(s.Allow) == 0 && len(subnets) == 0 {
-		return setup.Errorf("forward", "no LAN may use it: the DHCP subnets (dhcp4.subnets, or server4's server_id and netmask plugins) or allow name the sources whose queries are forwarded")
+	if len(s.Allow) == 0 && len(subnets) == 0 && !listen.Addr().IsLoopback() {
+		return setup.Errorf("forward", "no LAN may use it (only loopback): the DHCP subnets (dhcp4.subnets, or server4's server_id and netmask plugins) or allow name the sources whose queries are forwarded")
 	}
 	f := &dnsforward.Config{Timeout: s.ForwardTimeout}
 	for i, u := range s.Forward {
