@@ -30,6 +30,10 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) counts(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Svc.Stale() { // a cut-off node's counts, as its listings, are refused
+		s.fail(w, domain.Errorf(domain.Stale, "this node is cut off from the cluster; its copy is stale"))
+		return
+	}
 	c := s.cfg.Svc.Counts()
 	writeJSON(w, http.StatusOK, api.Counts{Online: c.Online, Offline: c.Offline, Reserved: c.Reserved, FreePool: c.FreePool,
 		PoolSize: s.cfg.Svc.Config().Pool.Size()})

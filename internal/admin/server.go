@@ -53,6 +53,9 @@ type Service interface {
 	HasDHCP() bool
 	Config() numbering.Config // the pool's size
 	Counts() numbering.Counts
+	// Stale: this node's copy of a shared store is too old to answer from
+	// (what reads from the live view, not a transaction, checks).
+	Stale() bool
 
 	Directory(f numbering.ListFilter) ([]numbering.Entry, error)
 	Entry(number string) (numbering.Entry, error)
