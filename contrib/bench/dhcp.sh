@@ -250,11 +250,12 @@ machineticks() { awk '$1 == "cpu" { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$
 # RA drops, the server's CPU time per acknowledged DORA in microseconds (its
 # cost, steadier than a rate on a noisy machine), and the part of the
 # offered load perfdhcp did not send; then the etcd members' CPU per DORA,
-# and how busy the machine's cores were over the step, load tool included:
-# near 100 % the step's limit is the machine, not the server's design)
+# and how busy the machine's cores were in the middle of the step, load
+# tool included: near 100 % the step's limit is the machine, not the
+# server's design)
 run() {
   start "$1"
-  local c0 e0=0 e1=0 m0 m1; c0=$(cputicks); m0=$(machineticks)
+  local c0 e0=0 e1=0 m0 m1 mpid; c0=$(cputicks)
   case $1 in etcd|pair) e0=$(etcdticks) ;; esac
   local to=198.18.0.1 procs=$PERF_PROCS p pids=() out
   case $1 in keaha|pair) to="-B 255.255.255.255" procs=1 ;; esac
@@ -272,6 +273,11 @@ run() {
       -o 60,4772616e6473747265616d $to >"$work/perfdhcp.out.$p" 2>&1 &
     pids+=($!)
   done
+  # The machine's busy share over the load's steady middle: from 1 s after
+  # perfdhcp starts to 1 s before it stops sending (not its start, nor the
+  # second it waits for the last answers).
+  ( sleep 1; machineticks; sleep $((PERIOD > 2 ? PERIOD - 2 : 1)); machineticks ) >"$work/busy.$1.$2" &
+  mpid=$!
   # PROFILE: a CPU profile of each etcd member over the step (the members
   # serve pprof when PROFILE is set: need_etcd).
   local prof=() i
@@ -285,7 +291,8 @@ run() {
     esac
   fi
   wait "${pids[@]}" || true
-  m1=$(machineticks)
+  wait "$mpid" || true
+  { read -r m0; read -r m1; } <"$work/busy.$1.$2" || true
   ((${#prof[@]} == 0)) || wait "${prof[@]}" || true
   out=$(for ((p = 0; p < procs; p++)); do cat "$work/perfdhcp.out.$p"; done)
   local c1; c1=$(cputicks)
