@@ -383,3 +383,24 @@ func TestDHCPv6RelayReservationsRapidCommit(t *testing.T) {
 	env, _ = dhclient6(t, x.Lab, far2, "far2")
 	in6(t, "relayed dhclient -6", env["ip6_address"], "2001:db8:2::100-2001:db8:2::1ff")
 }
+
+// A PC that sends its name in DHCPv6 (option 39, dhclient's fqdn.fqdn)
+// is found by name: AAAA for the name, the name for its address's
+// ip6.arpa PTR.
+func TestDHCPv6HostNameInDNS(t *testing.T) {
+	needLab(t, "dhclient", "dig")
+	x := newLab6(t)
+	pc := x.phone("pc6", "br0", "02:00:00:00:06:09")
+	conf := x.File("pc6.conf", "send fqdn.fqdn \"pc-six\";\n", 0o644)
+	env, _ := dhclient6(t, x.Lab, pc, "pc6", "-cf", conf)
+	dig := func(args ...string) string {
+		out, _ := x.Exec(x.staticNS, append([]string{"dig", "@192.0.2.1", "+short", "+time=2", "+tries=2", "+norecurse"}, args...)...)
+		return strings.TrimSpace(out)
+	}
+	if got := dig("AAAA", "pc-six.office.example"); got != env["ip6_address"] {
+		t.Errorf("AAAA of pc-six: %q, want %s", got, env["ip6_address"])
+	}
+	if got := dig("-x", env["ip6_address"]); got != "pc-six.office.example." {
+		t.Errorf("PTR of %s: %q, want pc-six.office.example.", env["ip6_address"], got)
+	}
+}

@@ -80,8 +80,7 @@ type Allocator struct {
 	quarantined int
 	leasedN     int // lease records in the store (Stats without a scan)
 
-	byName map[string]netip.Addr // see names.go
-	nameAt map[netip.Addr]named
+	nameIndex // see names.go
 
 	due *dueIndex[[4]byte] // when each lease record ends (due.go); its own lock
 
@@ -135,7 +134,7 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 	}
 	s := &Allocator{db: db, cfg: cfg, held: held,
 		fixedAt: map[netip.Addr]Fixed{}, fixedKey: map[string]netip.Addr{}, fixedMAC: map[domain.MAC]netip.Addr{},
-		byName: map[string]netip.Addr{}, nameAt: map[netip.Addr]named{}, due: newDueIndex4()}
+		nameIndex: newNameIndex(), due: newDueIndex4()}
 	s.offerBook = newOfferBook(s.mark)
 	for _, r := range cfg.Ranges {
 		s.busy = append(s.busy, bitset.New(r.Size()))

@@ -35,9 +35,20 @@ func HostName(h string) string {
 // server (ns.<zone>), the server itself.
 const ReservedName = "ns"
 
+// nameIndex is a family's index of lease names; its allocator's mu
+// guards it.
+type nameIndex struct {
+	byName map[string]netip.Addr
+	nameAt map[netip.Addr]named
+}
+
+func newNameIndex() nameIndex {
+	return nameIndex{byName: map[string]netip.Addr{}, nameAt: map[netip.Addr]named{}}
+}
+
 // indexName records lease l's name; the caller holds mu. A name held by
 // another address goes to the newer lease; displaced is that address.
-func (s *Allocator) indexName(l Lease) (displaced netip.Addr) {
+func (s *nameIndex) indexName(l Lease) (displaced netip.Addr) {
 	n := HostName(l.Hostname)
 	if old, ok := s.nameAt[l.Addr]; ok && old.name != n {
 		s.unindexName(l.Addr)
@@ -58,7 +69,7 @@ func (s *Allocator) indexName(l Lease) (displaced netip.Addr) {
 	return displaced
 }
 
-func (s *Allocator) unindexName(a netip.Addr) {
+func (s *nameIndex) unindexName(a netip.Addr) {
 	if old, ok := s.nameAt[a]; ok {
 		delete(s.nameAt, a)
 		if s.byName[old.name] == a {
@@ -67,11 +78,9 @@ func (s *Allocator) unindexName(a netip.Addr) {
 	}
 }
 
-// Resolve returns the address of the current lease named name (see
-// HostName) and when that lease ends.
-func (s *Allocator) Resolve(name string) (netip.Addr, time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// resolve returns the address of the current lease named name and when
+// that lease ends; the caller holds mu.
+func (s *nameIndex) resolve(name string) (netip.Addr, time.Time, bool) {
 	a, ok := s.byName[name]
 	if !ok {
 		return netip.Addr{}, time.Time{}, false
@@ -79,13 +88,43 @@ func (s *Allocator) Resolve(name string) (netip.Addr, time.Time, bool) {
 	return a, s.nameAt[a].expiry, true
 }
 
-// NameAt returns the name of the current lease of a, and when it ends.
-func (s *Allocator) NameAt(a netip.Addr) (string, time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// name returns the name of the current lease of a, and when it ends; the
+// caller holds mu.
+func (s *nameIndex) name(a netip.Addr) (string, time.Time, bool) {
 	n, ok := s.nameAt[a]
 	if !ok || s.byName[n.name] != a {
 		return "", time.Time{}, false
 	}
 	return n.name, n.expiry, true
+}
+
+// Resolve returns the address of the current lease named name (see
+// HostName) and when that lease ends.
+func (s *Allocator) Resolve(name string) (netip.Addr, time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resolve(name)
+}
+
+// NameAt returns the name of the current lease of a, and when it ends.
+func (s *Allocator) NameAt(a netip.Addr) (string, time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.name(a)
+}
+
+// Resolve returns the address of the current DHCPv6 lease named name
+// (option 39's, see HostName) and when that lease ends.
+func (s *Allocator6) Resolve(name string) (netip.Addr, time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resolve(name)
+}
+
+// NameAt returns the name of the current DHCPv6 lease of a, and when it
+// ends.
+func (s *Allocator6) NameAt(a netip.Addr) (string, time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.name(a)
 }

@@ -154,6 +154,7 @@ type Allocator6 struct {
 	fixedAt   map[netip.Addr]Fixed6
 	fixedDUID map[string]netip.Addr
 	fixedMAC  map[domain.MAC]netip.Addr
+	nameIndex // option 39's names (names.go)
 
 	due *dueIndex[[16]byte] // when each lease record ends (due.go); its own lock
 }
@@ -201,7 +202,7 @@ func newAllocator6(db store.DB, cfg Config6) (*Allocator6, error) {
 	if cfg.MaxQuarantined <= 0 {
 		cfg.MaxQuarantined = max(1, int(total/10))
 	}
-	s := &Allocator6{db: db, cfg: cfg, due: newDueIndex6(), fixedAt: map[netip.Addr]Fixed6{}, fixedDUID: map[string]netip.Addr{},
+	s := &Allocator6{db: db, cfg: cfg, due: newDueIndex6(), nameIndex: newNameIndex(), fixedAt: map[netip.Addr]Fixed6{}, fixedDUID: map[string]netip.Addr{},
 		fixedMAC: map[domain.MAC]netip.Addr{}}
 	s.offerBook = newOfferBook(s.mark)
 	for _, r := range cfg.Ranges {
@@ -251,6 +252,7 @@ func (s *Allocator6) load() error {
 				s.mark(a, true)
 				s.leasedN++
 				if l, err := decodeLease(a, v); err == nil {
+					s.indexName(*l)
 					s.due.set(s.due.key(a), unix32(l.Expiry))
 				}
 			}

@@ -231,3 +231,39 @@ func TestV6HostReservations(t *testing.T) {
 		t.Fatal("an address reserved twice opened")
 	}
 }
+
+// A DHCPv6 lease's name (option 39's, as DNS answers it) is indexed while
+// the lease lasts: found by name and at its address, gone at its release
+// or expiry, and back from the store at reopen.
+func TestV6NameIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	f := open6(t, path, nil, "2001:db8::10-2001:db8::13")
+	c := client6(1, 1)
+	c.Hostname = "Desk-6.office.lan"
+	a := f.sarr(t, c)
+	if got, _, ok := f.s.Resolve("desk-6"); !ok || got != a {
+		t.Fatalf("Resolve(desk-6) = %v %v, want %v", got, ok, a)
+	}
+	if n, _, ok := f.s.NameAt(a); !ok || n != "desk-6" {
+		t.Fatalf("NameAt(%v) = %q %v", a, n, ok)
+	}
+	var e leases.Effects6
+	_ = f.db.Update(func(tx store.Tx) error { _, e, _ = f.s.ReleaseTx(tx, c, a); return nil })
+	f.s.Apply(e, f.clk.Now())
+	if _, _, ok := f.s.Resolve("desk-6"); ok {
+		t.Fatal("a released lease's name is still found")
+	}
+	a = f.sarr(t, c)
+	f.clk.Advance(2 * time.Hour)
+	_ = f.db.Update(func(tx store.Tx) error { _, e, _ = f.s.ReclaimTx(tx, f.clk.Now(), 10); return nil })
+	f.s.Apply(e, f.clk.Now())
+	if _, _, ok := f.s.Resolve("desk-6"); ok {
+		t.Fatal("an expired lease's name is still found")
+	}
+	a = f.sarr(t, c)
+	f.db.Close()
+	g := open6(t, path, nil, "2001:db8::10-2001:db8::13")
+	if got, _, ok := g.s.Resolve("desk-6"); !ok || got != a {
+		t.Fatalf("after reopen Resolve(desk-6) = %v %v, want %v", got, ok, a)
+	}
+}

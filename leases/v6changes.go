@@ -15,8 +15,10 @@ func randN(n int64) int64 { return rand.Int64N(n) } //nolint:gosec // a place to
 // commit (see Effects).
 type Effects6 struct {
 	busy, free []netip.Addr
+	leased     []Lease // granted or renewed: their names
 	newRows    int
 	ended      int
+	endedAt    []netip.Addr // leases that ended: their names go
 	acked      []string
 	declinedBy string
 	quarDelta  int
@@ -30,6 +32,12 @@ func (s *Allocator6) Apply(e Effects6, now time.Time) {
 	s.settle(e.acked, e.free, e.busy, e.declinedBy, now, s.cfg.Quarantine)
 	s.quarantined += e.quarDelta
 	s.leasedN += e.newRows - e.ended
+	for _, a := range e.endedAt {
+		s.unindexName(a)
+	}
+	for _, l := range e.leased {
+		s.indexName(l)
+	}
 }
 
 // Offer chooses an address for a SOLICIT and holds it for the client for
@@ -133,6 +141,7 @@ func (s *Allocator6) AckTx(tx store.Tx, c Client6, a netip.Addr, d time.Duration
 	if gone != nil {
 		ended = append(ended, Lease6(*gone))
 		e.ended++
+		e.endedAt = append(e.endedAt, gone.Addr)
 	}
 	old, err := lease6Of(tx, c.Key)
 	if err != nil {
@@ -145,6 +154,7 @@ func (s *Allocator6) AckTx(tx store.Tx, c Client6, a netip.Addr, d time.Duration
 		ended = append(ended, *old)
 		e.free = append(e.free, old.Addr)
 		e.ended++
+		e.endedAt = append(e.endedAt, old.Addr)
 	}
 	l := &Lease6{Addr: a, Key: c.Key, MAC: c.MAC, Hostname: c.Hostname, Start: now, Expiry: ceilSecond(now.Add(d))}
 	if cur != nil && cur.Key == c.Key {
@@ -158,6 +168,7 @@ func (s *Allocator6) AckTx(tx store.Tx, c Client6, a netip.Addr, d time.Duration
 	}
 	e.acked = append(e.acked, c.Key)
 	e.busy = append(e.busy, a)
+	e.leased = append(e.leased, Lease(*l))
 	if cur == nil || cur.Key != c.Key {
 		e.newRows++
 	}
@@ -177,6 +188,7 @@ func (s *Allocator6) ReleaseTx(tx store.Tx, c Client6, a netip.Addr) (*Lease6, E
 	}
 	e.free = append(e.free, a)
 	e.ended++
+	e.endedAt = append(e.endedAt, a)
 	return cur, e, nil
 }
 
@@ -196,6 +208,7 @@ func (s *Allocator6) DeclineTx(tx store.Tx, c Client6, a netip.Addr, now time.Ti
 		return nil, Effects6{}, err
 	}
 	e.ended++
+	e.endedAt = append(e.endedAt, a)
 	s.mu.Lock()
 	full := s.quarantined >= s.cfg.MaxQuarantined
 	s.mu.Unlock()
@@ -224,6 +237,7 @@ func (s *Allocator6) ReclaimTx(tx store.Tx, now time.Time, limit int) ([]Lease6,
 	for i, l := range ended {
 		out[i] = Lease6(l)
 		e.free = append(e.free, l.Addr)
+		e.endedAt = append(e.endedAt, l.Addr)
 	}
 	e.ended += len(ended)
 	e.free = append(e.free, lifted...)
@@ -250,6 +264,7 @@ func (s *Allocator6) remote(tx store.Tx, bucket, key, old, val []byte) {
 		defer s.mu.Unlock()
 		if l != nil {
 			s.due.set(s.due.key(a), unix32(l.Expiry))
+			s.indexName(*l)
 		}
 		switch {
 		case isLease && old == nil && val != nil:
@@ -261,6 +276,7 @@ func (s *Allocator6) remote(tx store.Tx, bucket, key, old, val []byte) {
 			}
 		case isLease && old != nil && val == nil:
 			s.leasedN--
+			s.unindexName(a)
 			if wasRead {
 				s.due.remove(s.due.key(a), unix32(wasExp))
 			}

@@ -179,6 +179,8 @@ func (a *answerer) answerAt(q dns.Question, local netip.Addr) reply {
 		if r, ok := a.answer6(name, zone, label, q.Qtype); ok { // answer6.go: a number online over IPv6
 			return r
 		}
+	} else if r, ok := a.host6(name, zone, label, q.Qtype); ok { // answer6.go: a DHCPv6 lease's name
+		return r
 	}
 	addr, left, err := a.resolve(label)
 	if err != nil {

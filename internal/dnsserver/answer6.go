@@ -18,6 +18,36 @@ type names6 interface {
 	Lookup6(number string) (netip.Addr, time.Duration, bool)
 }
 
+// hosts6 is what the front needs of the service for the AAAA records of
+// host names (the DHCPv6 leases' option 39 names).
+type hosts6 interface {
+	ResolveHost6(name string) (netip.Addr, time.Time, bool)
+}
+
+// host6 answers a host name that a current DHCPv6 lease holds: AAAA, else
+// the A record when a DHCPv4 lease holds it too, else no data. ok is false
+// when no DHCPv6 lease has the name.
+func (a *answerer) host6(name, zone, label string, qtype uint16) (reply, bool) {
+	h6, ok := a.names.(hosts6)
+	if !ok {
+		return reply{}, false
+	}
+	now := a.names.Now()
+	addr, exp, ok := h6.ResolveHost6(label)
+	if !ok || !exp.After(now) {
+		return reply{}, false
+	}
+	switch qtype {
+	case dns.TypeAAAA:
+		return reply{answer: []dns.RR{&dns.AAAA{Hdr: a.hdr(name, dns.TypeAAAA, a.ttlFor(untilTTL(exp, now))), AAAA: addr.AsSlice()}}}, true
+	case dns.TypeA:
+		if v4, left4, err := a.resolve(label); err == nil && v4.Is4() {
+			return reply{answer: []dns.RR{&dns.A{Hdr: a.hdr(name, dns.TypeA, a.ttlFor(left4)), A: v4.AsSlice()}}}, true
+		}
+	}
+	return a.nodata(zone), true
+}
+
 // lookup6 is the IPv6 address of a number online here, if any.
 func (a *answerer) lookup6(number string) (netip.Addr, time.Duration, bool) {
 	n6, ok := a.names.(names6)

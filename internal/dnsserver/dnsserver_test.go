@@ -254,3 +254,55 @@ func TestENUMOverIPv6Only(t *testing.T) {
 		t.Errorf("NAPTR of an unknown number: %d", r.rcode)
 	}
 }
+
+// h6Names has a PC whose DHCPv6 lease is named pc-6 (option 39), and
+// desk-1 with a DHCPv6 lease beside its DHCPv4 one.
+type h6Names struct{ names }
+
+var pc6 = netip.MustParseAddr("2001:db8:1::150")
+
+func (n h6Names) ResolveHost6(name string) (netip.Addr, time.Time, bool) {
+	switch name {
+	case "pc-6":
+		return pc6, n.now.Add(20 * time.Second), true
+	case "desk-1":
+		return netip.MustParseAddr("2001:db8:1::151"), n.now.Add(time.Hour), true
+	}
+	return netip.Addr{}, time.Time{}, false
+}
+
+func (n h6Names) HostAt(a netip.Addr) (string, time.Time, bool) {
+	if a == pc6 {
+		return "pc-6", n.now.Add(20 * time.Second), true
+	}
+	return n.names.HostAt(a)
+}
+
+// A DHCPv6 lease's name has its AAAA record (TTL within the lease) and
+// its address an ip6.arpa PTR naming it; a name with both leases answers
+// A and AAAA.
+func TestDHCPv6HostNames(t *testing.T) {
+	a := newAnswerer(h6Names{names{now: time.Unix(1_800_000_000, 0)}}, opts())
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		want  string
+		ttl   uint32
+	}{
+		{"pc-6.office.lan.", dns.TypeAAAA, "2001:db8:1::150", 20},
+		{"pc-6.office.lan.", dns.TypeA, "", 0},
+		{"desk-1.office.lan.", dns.TypeAAAA, "2001:db8:1::151", 60},
+		{"desk-1.office.lan.", dns.TypeA, "192.0.2.150", 60},
+		{"0.5.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", dns.TypePTR, "pc-6.office.lan.", 20},
+	} {
+		r := a.answer(dns.Question{Name: tc.name, Qtype: tc.qtype, Qclass: dns.ClassINET})
+		got, ttl := "", uint32(0)
+		for _, rr := range r.answer {
+			f := strings.Fields(rr.String())
+			got, ttl = f[len(f)-1], rr.Header().Ttl
+		}
+		if r.rcode != dns.RcodeSuccess || got != tc.want || ttl != tc.ttl {
+			t.Errorf("%s %s: rcode %d %q ttl %d, want %q ttl %d", tc.name, dns.TypeToString[tc.qtype], r.rcode, got, ttl, tc.want, tc.ttl)
+		}
+	}
+}
