@@ -215,6 +215,12 @@ func (x *lab6) phone(name, bridge, mac string) string {
 	return ns
 }
 
+// dig asks lanteld's DNS front from the static host (+short).
+func (x *lab6) dig(args ...string) string {
+	out, _ := x.Exec(x.staticNS, append([]string{"dig", "@192.0.2.1", "+short", "+time=2", "+tries=2", "+norecurse"}, args...)...)
+	return strings.TrimSpace(out)
+}
+
 func (x *lab6) query(number string) reply {
 	x.t.Helper()
 	out, _ := x.Exec(x.staticNS, binDir+"/lantelctl", "query", number, "-s", "192.0.2.1:5757", "--json")
@@ -241,10 +247,7 @@ func TestDHCPv6DirectDualStack(t *testing.T) {
 		t.Errorf("QUERY of a number bound over IPv6 only: %+v", r)
 	}
 	// DNS: AAAA for the number, ip6.arpa PTR for its address, no A.
-	dig := func(args ...string) string {
-		out, _ := x.Exec(x.staticNS, append([]string{"dig", "@192.0.2.1", "+short", "+time=2", "+tries=2", "+norecurse"}, args...)...)
-		return strings.TrimSpace(out)
-	}
+	dig := x.dig
 	if got := dig("AAAA", "2001.office.example"); got != env["ip6_address"] {
 		t.Errorf("AAAA of 2001: %q, want %s", got, env["ip6_address"])
 	}
@@ -393,10 +396,7 @@ func TestDHCPv6HostNameInDNS(t *testing.T) {
 	pc := x.phone("pc6", "br0", "02:00:00:00:06:09")
 	conf := x.File("pc6.conf", "send fqdn.fqdn \"pc-six\";\n", 0o644)
 	env, _ := dhclient6(t, x.Lab, pc, "pc6", "-cf", conf)
-	dig := func(args ...string) string {
-		out, _ := x.Exec(x.staticNS, append([]string{"dig", "@192.0.2.1", "+short", "+time=2", "+tries=2", "+norecurse"}, args...)...)
-		return strings.TrimSpace(out)
-	}
+	dig := x.dig
 	if got := dig("AAAA", "pc-six.office.example"); got != env["ip6_address"] {
 		t.Errorf("AAAA of pc-six: %q, want %s", got, env["ip6_address"])
 	}

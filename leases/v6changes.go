@@ -17,8 +17,7 @@ type Effects6 struct {
 	busy, free []netip.Addr
 	leased     []Lease // granted or renewed: their names
 	newRows    int
-	ended      int
-	endedAt    []netip.Addr // leases that ended: their names go
+	endedAt    []netip.Addr // leases that ended: their count and their names
 	acked      []string
 	declinedBy string
 	quarDelta  int
@@ -31,7 +30,7 @@ func (s *Allocator6) Apply(e Effects6, now time.Time) {
 	defer s.mu.Unlock()
 	s.settle(e.acked, e.free, e.busy, e.declinedBy, now, s.cfg.Quarantine)
 	s.quarantined += e.quarDelta
-	s.leasedN += e.newRows - e.ended
+	s.leasedN += e.newRows - len(e.endedAt)
 	for _, a := range e.endedAt {
 		s.unindexName(a)
 	}
@@ -140,7 +139,6 @@ func (s *Allocator6) AckTx(tx store.Tx, c Client6, a netip.Addr, d time.Duration
 	var ended []Lease6
 	if gone != nil {
 		ended = append(ended, Lease6(*gone))
-		e.ended++
 		e.endedAt = append(e.endedAt, gone.Addr)
 	}
 	old, err := lease6Of(tx, c.Key)
@@ -153,7 +151,6 @@ func (s *Allocator6) AckTx(tx store.Tx, c Client6, a netip.Addr, d time.Duration
 		}
 		ended = append(ended, *old)
 		e.free = append(e.free, old.Addr)
-		e.ended++
 		e.endedAt = append(e.endedAt, old.Addr)
 	}
 	l := &Lease6{Addr: a, Key: c.Key, MAC: c.MAC, Hostname: c.Hostname, Start: now, Expiry: ceilSecond(now.Add(d))}
@@ -187,7 +184,6 @@ func (s *Allocator6) ReleaseTx(tx store.Tx, c Client6, a netip.Addr) (*Lease6, E
 		return nil, e, err
 	}
 	e.free = append(e.free, a)
-	e.ended++
 	e.endedAt = append(e.endedAt, a)
 	return cur, e, nil
 }
@@ -207,7 +203,6 @@ func (s *Allocator6) DeclineTx(tx store.Tx, c Client6, a netip.Addr, now time.Ti
 	if err := s.deleteLease(tx, cur); err != nil {
 		return nil, Effects6{}, err
 	}
-	e.ended++
 	e.endedAt = append(e.endedAt, a)
 	s.mu.Lock()
 	full := s.quarantined >= s.cfg.MaxQuarantined
@@ -239,7 +234,6 @@ func (s *Allocator6) ReclaimTx(tx store.Tx, now time.Time, limit int) ([]Lease6,
 		e.free = append(e.free, l.Addr)
 		e.endedAt = append(e.endedAt, l.Addr)
 	}
-	e.ended += len(ended)
 	e.free = append(e.free, lifted...)
 	e.quarDelta -= len(lifted)
 	return out, e, nil

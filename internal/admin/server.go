@@ -34,6 +34,7 @@ import (
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/admin/api"
+	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/leases"
@@ -262,7 +263,7 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
 			if (got != "" || bad) && s.guesses.Wrong(src, time.Now()) {
-				s.cfg.Log.Warn("admin: wrong tokens too fast: address locked out", "addr", src, "for", lockoutFor)
+				s.cfg.Log.Warn(logLockout, "addr", src, "for", lockoutFor)
 			}
 			unauthorized(w, r)
 			return
@@ -270,6 +271,9 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// logLockout: any address can cause it, so it is rate-limited (logx).
+var logLockout = logx.Cause("admin: wrong tokens too fast: address locked out")
 
 // pageCookie is the value of the page's cookie for token: an HMAC of it,
 // so that the browser's cookie jar does not hold the token itself (which

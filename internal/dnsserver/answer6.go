@@ -41,11 +41,18 @@ func (a *answerer) host6(name, zone, label string, qtype uint16) (reply, bool) {
 	case dns.TypeAAAA:
 		return reply{answer: []dns.RR{&dns.AAAA{Hdr: a.hdr(name, dns.TypeAAAA, a.ttlFor(untilTTL(exp, now))), AAAA: addr.AsSlice()}}}, true
 	case dns.TypeA:
-		if v4, left4, err := a.resolve(label); err == nil && v4.Is4() {
-			return reply{answer: []dns.RR{&dns.A{Hdr: a.hdr(name, dns.TypeA, a.ttlFor(left4)), A: v4.AsSlice()}}}, true
-		}
+		return a.also4(name, zone, label), true
 	}
 	return a.nodata(zone), true
+}
+
+// also4 answers A for a name that has an IPv6 address: its IPv4 address
+// when it has one too, else no data (the name exists).
+func (a *answerer) also4(name, zone, label string) reply {
+	if v4, left4, err := a.resolve(label); err == nil && v4.Is4() {
+		return reply{answer: []dns.RR{&dns.A{Hdr: a.hdr(name, dns.TypeA, a.ttlFor(left4)), A: v4.AsSlice()}}}
+	}
+	return a.nodata(zone)
 }
 
 // lookup6 is the IPv6 address of a number online here, if any.
@@ -69,9 +76,7 @@ func (a *answerer) answer6(name, zone, label string, qtype uint16) (reply, bool)
 	case dns.TypeAAAA:
 		return reply{answer: []dns.RR{&dns.AAAA{Hdr: a.hdr(name, dns.TypeAAAA, a.ttlFor(left)), AAAA: addr.AsSlice()}}}, true
 	case dns.TypeA:
-		if v4, left4, err := a.resolve(label); err == nil && v4.Is4() {
-			return reply{answer: []dns.RR{&dns.A{Hdr: a.hdr(name, dns.TypeA, a.ttlFor(left4)), A: v4.AsSlice()}}}, true
-		}
+		return a.also4(name, zone, label), true
 	}
 	return a.nodata(zone), true
 }

@@ -73,6 +73,7 @@ const (
 var (
 	logRefused = logx.Cause("provisioning: file refused")
 	logLimited = logx.Cause("provisioning: request beyond the rates")
+	logLockout = logx.Cause("provisioning: wrong passwords too fast: address locked out")
 )
 
 // Rates bound the requests served per second, from one source and in all
@@ -220,7 +221,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, from netip.A
 		return true
 	}
 	if ok && s.guesses.Wrong(key, time.Now()) {
-		s.log.Warn("provisioning: wrong passwords too fast: address locked out", "from", from, "for", lockoutFor)
+		s.log.Warn(logLockout, "from", from, "for", lockoutFor)
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="lantel provisioning"`)
 	http.Error(w, "unauthorized", http.StatusUnauthorized)

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/logx"
 	"github.com/lantel/lantel/internal/secrets"
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
@@ -75,11 +76,14 @@ func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 	}
 	s.notes.servedFile(p.Short, mac, from, now)
 	if p.Secret == "" && s.noSecretLog.Allow(p.Short, now) {
-		s.log.Warn("provisioning: the file has no SIP password: the number has no secret; set one (lantelctl edit NUMBER --secret-file F) or claim the phone from the inbox",
-			"number", p.Number, "mac", mac)
+		s.log.Warn(logNoPassword, "number", p.Number, "mac", mac)
 	}
 	return p, nil
 }
+
+// logNoPassword: phones' fetches cause it (once an hour per number, and
+// rate-limited in all: logx).
+var logNoPassword = logx.Cause("provisioning: the file has no SIP password: the number has no secret; set one (lantelctl edit NUMBER --secret-file F) or claim the phone from the inbox")
 
 // Inbox lists the phones seen without a number.
 func (s *Service) Inbox() ([]numbering.InboxEntry, error) {
