@@ -84,6 +84,10 @@ type Allocator struct {
 
 	due *dueIndex[[4]byte] // when each lease record ends (due.go); its own lock
 
+	// derived: the store keeps the client index on each node (store
+	// "Derived buckets"), which remote and Open derive from the records.
+	derived bool
+
 	fixedAt  map[netip.Addr]Fixed      // reserved address -> its reservation
 	fixedKey map[string]netip.Addr     // by client identifier
 	fixedMAC map[domain.MAC]netip.Addr // by MAC
@@ -166,9 +170,18 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 	if err := dropBucket(db, bktOldExpiry); err != nil {
 		return nil, fmt.Errorf("leases: open: %w", err)
 	}
-	err := db.Update(func(tx store.Tx) error {
+	var err error
+	if s.derived, err = db.Derived(bktByClient); err != nil {
+		return nil, fmt.Errorf("leases: open: %w", err)
+	}
+	err = db.Update(func(tx store.Tx) error {
 		for _, b := range [][]byte{bktLeases, bktByClient, bktQuarantine, bktQuarExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if s.derived {
+			if err := table4.rebuildClients(tx); err != nil {
 				return err
 			}
 		}

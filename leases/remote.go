@@ -10,7 +10,8 @@ import (
 // remote takes a lease or quarantine record that another lanteld node
 // committed to the shared store (etcd) into the allocation state: the
 // address is busy while a record holds it, counted, its lease's host
-// name resolves, and the expiry index holds when it ends. An offer this node made for an address another node has
+// name resolves, the expiry index holds when it ends, and the client
+// index (kept on each node: Allocator.derived) names it. An offer this node made for an address another node has
 // since leased is dropped (its client's REQUEST is NAKed by the store).
 func (s *Allocator) remote(tx store.Tx, bucket, key, old, val []byte) {
 	if len(key) != 4 {
@@ -20,6 +21,9 @@ func (s *Allocator) remote(tx store.Tx, bucket, key, old, val []byte) {
 	var l *Lease
 	if val != nil && bytes.Equal(bucket, bktLeases) {
 		l, _ = decodeLease(a, val) // a record it cannot read just has no name
+		if l != nil && s.derived {
+			_ = table4.deriveClient(tx, l) // fails only with the copy, which the engine reports
+		}
 	}
 	wasExp, wasRead := recordExpiry(old)
 	quarantined := tx.Bucket(bktQuarantine).Get(key) != nil

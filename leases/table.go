@@ -85,6 +85,43 @@ func (t table) putIndexed(tx store.Tx, d expiries, l *Lease, indexed netip.Addr)
 	return nil
 }
 
+// deriveClient writes the client index entry of lease l as a node that
+// derives the index (store "Derived buckets": etcd) finds the record:
+// another node's commit, or a record at start-up. The entry follows l,
+// unless it names another lease of the same client that ends later (a
+// client holds one lease; of two, the newer). An entry is never deleted
+// here, as delete keeps it: it remembers the client's last address.
+func (t table) deriveClient(tx store.Tx, l *Lease) error {
+	k := t.key(l.Addr)
+	b := tx.Bucket(t.byClient)
+	v := b.Get([]byte(l.Key))
+	if bytes.Equal(v, k) {
+		return nil
+	}
+	if len(v) == t.width {
+		if o, err := t.at(tx, t.addr(v)); err == nil && o != nil && o.Key == l.Key && o.Expiry.After(l.Expiry) {
+			return nil
+		}
+	}
+	return b.Put([]byte(l.Key), k)
+}
+
+// rebuildClients derives the client index from the lease records (at
+// start-up on a store that keeps it on each node, whose copy then holds
+// none of its entries).
+func (t table) rebuildClients(tx store.Tx) error {
+	return tx.Bucket(t.leases).ForEach(func(k, v []byte) error {
+		if len(k) != t.width {
+			return nil
+		}
+		l, err := decodeLease(t.addr(k), v)
+		if err != nil {
+			return nil // a record it cannot read has no entry, as no name
+		}
+		return t.deriveClient(tx, l)
+	})
+}
+
 // delete deletes lease l's record and registers in d that it is gone.
 func (t table) delete(tx store.Tx, d expiries, l *Lease) error {
 	if err := tx.Bucket(t.leases).Delete(t.key(l.Addr)); err != nil {

@@ -157,6 +157,8 @@ type Allocator6 struct {
 	nameIndex // option 39's names (names.go)
 
 	due *dueIndex[[16]byte] // when each lease record ends (due.go); its own lock
+
+	derived bool // as Allocator's: the client index is kept on each node
 }
 
 // Check6 checks a configuration as Open6 would, without a store.
@@ -240,9 +242,18 @@ func (s *Allocator6) load() error {
 	if err := dropBucket(db, bkt6OldExpiry); err != nil {
 		return fmt.Errorf("leases: open (IPv6): %w", err)
 	}
-	err := db.Update(func(tx store.Tx) error {
+	var err error
+	if s.derived, err = db.Derived(bkt6ByClient); err != nil {
+		return fmt.Errorf("leases: open (IPv6): %w", err)
+	}
+	err = db.Update(func(tx store.Tx) error {
 		for _, b := range [][]byte{bkt6Leases, bkt6ByClient, bkt6Quarantine, bkt6QuarExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if s.derived {
+			if err := table6.rebuildClients(tx); err != nil {
 				return err
 			}
 		}

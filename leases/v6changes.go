@@ -250,6 +250,9 @@ func (s *Allocator6) remote(tx store.Tx, bucket, key, old, val []byte) {
 	var l *Lease
 	if isLease && val != nil {
 		l, _ = decodeLease(a, val)
+		if l != nil && s.derived {
+			_ = table6.deriveClient(tx, l) // fails only with the copy, which the engine reports
+		}
 	}
 	wasExp, wasRead := recordExpiry(old)
 	quarantined := tx.Bucket(bkt6Quarantine).Get(key) != nil

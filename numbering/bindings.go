@@ -126,6 +126,45 @@ func dropIndexes(tx store.Tx, b, next *Binding) error {
 	return nil
 }
 
+// deriveMAC keeps the MAC index (num.term.mac) as a node that derives it
+// (store "Derived buckets": etcd) finds number t's binding change from old
+// to b (either nil): another node's commit, or a binding at start-up
+// (old nil). As putBinding and dropIndexes keep it: the entry follows the
+// newest binding of the MAC, and goes with the binding it names. At
+// start-up, of two bindings of one MAC the later updated keeps it.
+func deriveMAC(tx store.Tx, t string, old, b *Binding) error {
+	byMAC := tx.Bucket(bktTermByMAC)
+	if old != nil && old.MAC.IsValid() && (b == nil || b.MAC != old.MAC) {
+		if v := byMAC.Get(old.MAC[:]); string(v) == t {
+			if err := byMAC.Delete(old.MAC[:]); err != nil {
+				return err
+			}
+		}
+	}
+	if b == nil || !b.MAC.IsValid() {
+		return nil
+	}
+	if v := byMAC.Get(b.MAC[:]); old == nil && v != nil && string(v) != t {
+		if o, err := decodeBinding(string(v), tx.Bucket(bktTerminals).Get(v)); err == nil && o.MAC == b.MAC && o.Updated.After(b.Updated) {
+			return nil
+		}
+	}
+	return putChanged(byMAC, b.MAC[:], []byte(t))
+}
+
+// rebuildMACs derives the MAC index from the bindings (at start-up on a
+// store that keeps it on each node): the copy's entries, fresh from the
+// cluster, are dropped first.
+func rebuildMACs(tx store.Tx) error {
+	return tx.Bucket(bktTerminals).ForEach(func(k, v []byte) error {
+		b, err := decodeBinding(string(k), v)
+		if err != nil {
+			return nil // a record it cannot read stays out, as out of the live view
+		}
+		return deriveMAC(tx, b.Number, nil, b)
+	})
+}
+
 // deleteBinding ends b at now: the number goes offline, and a reserved
 // number remembers when and where it was last online.
 func (d *Directory) deleteBinding(tx store.Tx, b *Binding, now time.Time) error {

@@ -63,6 +63,10 @@ type Directory struct {
 	cfg  atomic.Pointer[Config]
 	live mirror
 
+	// derived: the store keeps the MAC index of the bindings on each node
+	// (store "Derived buckets"), which remote and Open derive from them.
+	derived bool
+
 	// cursor is where the next pool search starts; it is only touched
 	// inside write transactions, which every engine serialises on a node.
 	cursor uint32
@@ -77,12 +81,21 @@ func Open(db store.DB, cfg Config) (*Directory, error) {
 	}
 	d := &Directory{}
 	d.cfg.Store(&cfg)
+	var err error
+	if d.derived, err = db.Derived(bktTermByMAC); err != nil {
+		return nil, fmt.Errorf("numbering: open: %w", err)
+	}
 	// One transaction creates the tables, loads the live view and
 	// subscribes to other nodes' changes: none falls between (etcd).
-	if err := db.Update(func(tx store.Tx) error {
+	if err = db.Update(func(tx store.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("numbering: create buckets: %w", err)
+			}
+		}
+		if d.derived {
+			if err := rebuildMACs(tx); err != nil {
+				return fmt.Errorf("numbering: index bindings by MAC: %w", err)
 			}
 		}
 		if err := d.live.load(tx, cfg.Pool); err != nil {

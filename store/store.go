@@ -33,6 +33,22 @@
 // OnRemote: they run inside the transaction that applies the other node's
 // commit to this node's copy, once per changed key, and may register
 // OnCommit hooks there.
+//
+// # Derived buckets
+//
+// An index that each node can derive from the records it indexes (a client
+// -> its lease's address, from the lease records) need not be replicated:
+// on etcd every entry is a key that each member applies, and every read of
+// it a compare. Derived declares such buckets. An engine that replicates
+// (etcd) then keeps their keys in this node's copy alone: it sends none of
+// their writes to the cluster, compares none of their reads, takes none of
+// their keys from the cluster (and deletes from it those that earlier
+// versions wrote there), and reports true: the caller keeps them itself,
+// from OnRemote as other nodes' records arrive, and again whenever the
+// store opens (the copy is then fresh). An engine with one writer (bbolt)
+// keeps them like any bucket and reports false. A read of a derived bucket
+// guards nothing against another node: a uniqueness the domain keeps
+// across nodes must rest on a replicated key.
 package store
 
 import (
@@ -106,6 +122,10 @@ type DB interface {
 	Stale() bool
 	// Health reports the engine's checks by name (nil: passing).
 	Health() map[string]error
+	// Derived declares buckets that the caller derives from other
+	// records (indexes), see Derived buckets; it reports whether the
+	// caller must keep them itself (etcd: true).
+	Derived(names ...[]byte) (bool, error)
 	Close() error
 }
 

@@ -18,10 +18,21 @@
 // so a transaction commits only if no other node changed any key it
 // wrote or read since the copy's revision: the first committer wins on
 // each key. Every uniqueness the domain keeps is a key that both sides of
-// a race write (an address, lease.ip/<IP>; a client, lease.cli/<client>; a
-// number, num.term/<number>; a MAC, num.term.mac/<MAC>), or one side reads
-// and the other writes (a reservation, num.res/<number>, read by a binding
-// of that number); either way the second commit fails. What a cursor walks
+// a race write (an address, lease.ip/<IP>; a number, num.term/<number>; a
+// MAC's pool number, num.mem/m<MAC>), or one side reads and the other
+// writes (a reservation, num.res/<number>, read by a binding of that
+// number); either way the second commit fails.
+//
+// The indexes that each node derives from the records beside them (a
+// client's lease, lease.cli and lease6.cli; a MAC's binding, num.term.mac)
+// are not in the cluster (store.DB.Derived): each node keeps them in its
+// copy, from its own writes, the other nodes' records as the watch brings
+// them, and the records at start-up. They were a third of a DHCP client's
+// keys, each applied by every member. A client still holds one lease: one
+// node answers its DISCOVER at a time (the rendezvous hash of the service),
+// its REQUEST names that node, and two leases that a race on two nodes'
+// addresses would leave end to one at the client's next renewal on the
+// address its index names. What a cursor walks
 // is not compared (the domain's decisions on a range, like the lease
 // reclaimer's, write each key they act on). Two nodes touching different
 // keys (two clients, two addresses) commit side by side: neither waits for the
@@ -63,6 +74,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -72,6 +84,7 @@ import (
 	"github.com/lantel/lantel/store"
 	"github.com/lantel/lantel/store/boltstore"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -168,6 +181,9 @@ type Store struct {
 	// id is this node's ID; members the live nodes' (members.go).
 	id      string
 	members []string
+
+	// derived: the buckets kept in this copy alone (Derived).
+	derived atomic.Pointer[map[string]bool]
 
 	contact                                       atomic.Int64 // unix nanos of the last quorum answer
 	lease                                         atomic.Int64 // the membership's etcd lease
@@ -271,6 +287,51 @@ func (s *Store) Health() map[string]error {
 		h["etcd_copy_fresh"] = fmt.Errorf("local copy is %v old (stale_after %v): queries are refused", since.Round(time.Second), s.cfg.StaleAfter)
 	}
 	return h
+}
+
+// Derived keeps the named buckets in this node's copy alone (store.DB,
+// "Derived buckets"): their writes are not sent and their reads not
+// compared (recTx), their keys are not taken from the cluster (resync,
+// applyEvents), and the keys that earlier versions wrote there are deleted
+// from the cluster (one range delete a bucket) and from the copy.
+func (s *Store) Derived(names ...[]byte) (bool, error) {
+	s.mu.Lock()
+	m := map[string]bool{}
+	if cur := s.derived.Load(); cur != nil {
+		maps.Copy(m, *cur)
+	}
+	for _, n := range names {
+		m[string(n)] = true
+	}
+	s.derived.Store(&m)
+	s.mu.Unlock()
+	// What the copy took from the cluster before: the caller derives
+	// the bucket afresh.
+	if err := s.cache.Update(func(tx *bolt.Tx) error {
+		for _, n := range names {
+			if err := tx.DeleteBucket(n); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return true, fmt.Errorf("etcd: local copy: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(s.ctx), s.cfg.CommitTimeout)
+	defer cancel()
+	for _, n := range names {
+		if _, err := s.cli.Delete(ctx, s.etcdKey(n, nil), clientv3.WithPrefix()); err != nil {
+			s.unavailable.Add(1)
+			return true, fmt.Errorf("%w: deleting the keys of %s that earlier versions wrote: %w", store.ErrUnavailable, n, err)
+		}
+	}
+	return true, nil
+}
+
+// isDerived reports whether bucket is kept in this copy alone.
+func (s *Store) isDerived(bucket []byte) bool {
+	m := s.derived.Load()
+	return m != nil && (*m)[string(bucket)]
 }
 
 // OnRemote registers f (see store.DB).
@@ -574,7 +635,7 @@ func (s *Store) resync() error {
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			if b, k, ok := s.split(kv.Key); ok {
+			if b, k, ok := s.split(kv.Key); ok && !s.isDerived(b) {
 				seen[string(kv.Key)] = true
 				v := kv.Value
 				if v == nil { // an empty value (an index key's), not a deletion
@@ -594,6 +655,9 @@ func (s *Store) resync() error {
 	// Keys the copy has and the cluster no longer has.
 	if err := s.cache.View(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if s.isDerived(name) {
+				return nil // kept by this node alone
+			}
 			return b.ForEach(func(k, _ []byte) error {
 				if !seen[s.etcdKey(name, k)] {
 					changes = append(changes, change{bucket: bytes.Clone(name), key: bytes.Clone(k), rev: rev})
@@ -656,7 +720,7 @@ func (s *Store) applyEvents(resp clientv3.WatchResponse) error {
 			continue // this node's commit: in the copy since it was made
 		}
 		b, k, ok := s.split(ev.Kv.Key)
-		if !ok {
+		if !ok || s.isDerived(b) {
 			continue
 		}
 		c := change{bucket: b, key: k, rev: ev.Kv.ModRevision}

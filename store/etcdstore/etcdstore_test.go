@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/lantel/lantel/store/etcdstore"
 	"github.com/lantel/lantel/store/storetest"
 	bolt "go.etcd.io/bbolt"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 var bkt = []byte("slots")
@@ -496,5 +498,90 @@ func TestGroupLargerThanMaxTxnOps(t *testing.T) {
 		t.Errorf("%d commits for 400 callers: the groups were not kept together", st.Commits)
 	} else {
 		t.Logf("400 callers, 800 keys: %d commits under max-txn-ops 128", st.Commits)
+	}
+}
+
+// A derived bucket (store "Derived buckets") stays on the node: its writes
+// are not sent and its reads not compared, the keys an earlier version
+// wrote to the cluster are deleted when a node declares it, and a key of
+// it that such a version writes later is not taken into the copy. The
+// records beside it replicate as before.
+func TestDerivedBucketsStayOnTheNode(t *testing.T) {
+	ms := storetest.StartCluster(t, t.TempDir(), []string{"127.0.0.1"}, "")
+	eps := storetest.Endpoints(ms)
+	idx := []byte("idx")
+	a := node(t, eps, "/t/derived/", etcdstore.Config{})
+	// An earlier version's entry, in the cluster before the bucket is derived.
+	ctx := context.Background()
+	if _, err := a.Client().Put(ctx, "/t/derived/b/idx/old", "x"); err != nil {
+		t.Fatal(err)
+	}
+	b := node(t, eps, "/t/derived/", etcdstore.Config{})
+	for _, s := range []*etcdstore.Store{a, b} {
+		if kept, err := s.Derived(idx); !kept || err != nil {
+			t.Fatalf("Derived = %v, %v", kept, err)
+		}
+	}
+	count := func(prefix string) int64 {
+		t.Helper()
+		resp, err := a.Client().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Count
+	}
+	if n := count("/t/derived/b/idx/"); n != 0 {
+		t.Fatalf("the cluster still holds %d keys of the derived bucket", n)
+	}
+	write := func(s *etcdstore.Store, k, v string) error {
+		return s.Update(func(tx store.Tx) error {
+			i, err := tx.CreateBucketIfNotExists(idx)
+			if err != nil {
+				return err
+			}
+			_ = i.Get([]byte("shared")) // read on both nodes: compared, it would conflict
+			if err := i.Put([]byte("shared"), []byte(v)); err != nil {
+				return err
+			}
+			return tx.Bucket(bkt).Put([]byte(k), []byte(v))
+		})
+	}
+	if err := write(a, "ka", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(b, "kb", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("/t/derived/b/idx/"); n != 0 {
+		t.Errorf("a derived write reached the cluster (%d keys)", n)
+	}
+	if n := count("/t/derived/b/slots/"); n != 2 {
+		t.Errorf("the cluster holds %d records, want 2", n)
+	}
+	if c := a.Stats().Conflicts + b.Stats().Conflicts; c != 0 {
+		t.Errorf("%d conflicts on a derived key", c)
+	}
+	// An earlier version writes an entry: not taken into the copies.
+	if _, err := a.Client().Put(ctx, "/t/derived/b/idx/late", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(a, "kc", "a2"); err != nil { // after the late key: the watch has passed it
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "B to have A's records", func() bool {
+		var n int
+		_ = b.View(func(tx store.Tx) error { return tx.Bucket(bkt).ForEach(func(_, _ []byte) error { n++; return nil }) })
+		return n == 3
+	})
+	for name, s := range map[string]*etcdstore.Store{"A": a, "B": b} {
+		var got map[string]string
+		_ = s.View(func(tx store.Tx) error {
+			got = map[string]string{}
+			return tx.Bucket(idx).ForEach(func(k, v []byte) error { got[string(k)] = string(v); return nil })
+		})
+		want := map[string]string{"shared": map[string]string{"A": "a2", "B": "b"}[name]}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s's derived bucket holds %v, want %v (its own writes alone)", name, got, want)
+		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 // recTx is a write transaction on the local copy that records its writes
 // for the etcd Txn, and the keys it read with Get: the commit compares
-// both (see the package doc). The last write of a key wins (etcd refuses a
+// both (see the package doc). Derived buckets are neither (Store.Derived). The last write of a key wins (etcd refuses a
 // key twice in one Txn).
 type recTx struct {
 	store.Tx
@@ -19,6 +19,9 @@ type recTx struct {
 }
 
 func (t *recTx) read(bucket, key []byte) {
+	if t.s.isDerived(bucket) {
+		return // this node's alone: nothing to compare
+	}
 	if t.reads == nil {
 		t.reads = map[string]struct{}{}
 	}
@@ -32,6 +35,9 @@ type op struct {
 }
 
 func (t *recTx) record(bucket, key, val []byte, del bool) {
+	if t.s.isDerived(bucket) {
+		return // this node's alone: not sent
+	}
 	k := t.s.etcdKey(bucket, key)
 	o := op{key: k, val: bytes.Clone(val), del: del}
 	if i, ok := t.at[k]; ok {

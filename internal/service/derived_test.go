@@ -1,0 +1,86 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/internal/testutil"
+	"github.com/lantel/lantel/leases"
+	"github.com/lantel/lantel/numbering"
+	"github.com/lantel/lantel/store/etcdstore"
+	"github.com/lantel/lantel/store/storetest"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// On etcd each node derives the client index of the leases (lease.cli)
+// and the MAC index of the bindings (num.term.mac) from the records, and
+// the cluster holds neither (store "Derived buckets"): a node learns them
+// from the other's commits (B), or rebuilds them when it starts (C, which
+// opens after A's lease). Each then finds the client's lease by its client
+// (an OFFER of its own address) and the number by its MAC (a RELEASE takes
+// the number offline), as the node that granted them does.
+func TestNodesDeriveTheIndexes(t *testing.T) {
+	if storetest.Engine() != "etcd" {
+		t.Skip("nodes derive indexes on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
+	}
+	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
+	path := filepath.Join(t.TempDir(), "lantel.db")
+	cfg := service.Config{Numbering: testutil.Config(t, "1000", "2100-2101"),
+		Static: numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
+		Leases: &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Hour}, JobInterval: -1}
+	a, b := testutil.Service(t, path, cfg), testutil.Service(t, path, cfg)
+	ack, err := a.Svc.Ack(service.AckRequest{Client: client(macPhone), Addr: ip21})
+	if err != nil || ack.Number != "10002001" {
+		t.Fatalf("Ack on A = %+v, %v", ack, err)
+	}
+	online := func(s *service.Service) bool {
+		ans, err := s.Query("2001")
+		return err == nil && ans.Addr == ip21
+	}
+	testutil.Eventually(t, 5*time.Second, "B to see A's binding", func() bool { return online(b.Svc) })
+	c := testutil.Service(t, path, cfg) // opens after the lease: rebuilds
+	for name, s := range map[string]*service.Service{"B": b.Svc, "C": c.Svc} {
+		if got, err := s.Offer(client(macPhone), netip.Addr{}, nil); err != nil || got != ip21 {
+			t.Errorf("%s offers the client %v, %v; want its lease's %v", name, got, err, ip21)
+		}
+	}
+	// The cluster holds the records, not the indexes.
+	es := a.DB.(*etcdstore.Store)
+	count := func(bucket string) int64 {
+		t.Helper()
+		resp, err := es.Client().Get(context.Background(), es.Prefix()+"b/"+bucket+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Count
+	}
+	for bucket, want := range map[string]int64{"lease.ip": 1, "num.term": 1, "lease.cli": 0, "num.term.mac": 0} {
+		if n := count(bucket); n != want {
+			t.Errorf("the cluster holds %d keys of %s, want %d", n, bucket, want)
+		}
+	}
+	release := func(by *testutil.Store) {
+		t.Helper()
+		if ok, err := by.Svc.Release(client(macPhone), ip21); !ok || err != nil {
+			t.Fatalf("Release = %v, %v", ok, err)
+		}
+		for name, s := range map[string]*service.Service{"A": a.Svc, "B": b.Svc, "C": c.Svc} {
+			testutil.Eventually(t, 5*time.Second, name+" to see the number offline", func() bool {
+				_, err := s.Query("2001")
+				return errors.Is(err, domain.Offline)
+			})
+		}
+	}
+	release(c) // C's rebuilt MAC index
+	if _, err := a.Svc.Ack(service.AckRequest{Client: client(macPhone), Addr: ip21}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "B to see the new binding", func() bool { return online(b.Svc) })
+	release(b) // B's MAC index, learnt from A's commit
+}
