@@ -163,7 +163,8 @@ export KEA_PIDFILE_DIR=$work KEA_LOCKFILE_DIR=$work
 
 # The etcd rows: three members on 127.0.0.1 in the servers' namespace
 # (contrib/bench/etcd.sh), started once before the searches, each step on a
-# fresh prefix (counted in a file: each run is a subshell).
+# fresh prefix (counted in a file: each run is a subshell) of a cluster
+# emptied first (etcd_empty).
 next_prefix() {
   local n
   n=$(($(cat "$work/prefix" 2>/dev/null || echo 0) + 1))
@@ -200,6 +201,7 @@ start() {
         ${PROFILE:+-cpuprofile "$work/cpu.$1.$(date +%s).prof"} ;;
     etcd|pair)
       local nodes=0 cpu="" etcd_prefix
+      etcd_empty "$srv"
       etcd_prefix=$(next_prefix)
       [ "$1" = pair ] && nodes="0 1" cpu=$PAIR_CPU
       for n in $nodes; do

@@ -1,7 +1,10 @@
 # contrib/bench/etcd.sh, sourced by the benchmarks: etcd_cluster DIR [NETNS]
 # starts three etcd members (Debian's etcd-server) on 127.0.0.1 (inside
 # network namespace NETNS when given), ports 23790-23792 (clients) and
-# 23800-23802 (peers), and waits until they answer; etcd_stop stops them.
+# 23800-23802 (peers), and waits until they answer; etcd_stop stops them;
+# etcd_empty [NETNS] deletes every key, compacts and defragments the
+# members, so that a step starts on an empty cluster as on a fresh one
+# (the keys of earlier steps would stay in each member's index and heap).
 # ETCD_ENDPOINTS is then the client URLs, comma-separated. ETCD_ARGS: more
 # arguments for each member (dhcp.sh's PROFILE adds --enable-pprof and
 # profiles each one under load).
@@ -33,4 +36,13 @@ etcd_stop() {
   local p
   for p in "${etcd_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
   etcd_pids=()
+}
+etcd_empty() {
+  local run=() rev
+  [ -n "${1:-}" ] && run=(ip netns exec "$1")
+  local ctl=("${run[@]}" env ETCDCTL_API=3 etcdctl --endpoints "${ETCD_ENDPOINTS//http:\/\//}")
+  "${ctl[@]}" del --prefix / >/dev/null
+  rev=$("${ctl[@]}" get / -w json | sed -n 's/.*"revision":\([0-9]*\).*/\1/p')
+  "${ctl[@]}" compact "$rev" --physical >/dev/null 2>&1 || true # nothing new since the last one
+  "${ctl[@]}" defrag >/dev/null
 }

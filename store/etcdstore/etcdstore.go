@@ -29,10 +29,10 @@
 // copy, from its own writes, the other nodes' records as the watch brings
 // them, and the records at start-up. They were a third of a DHCP client's
 // keys, each applied by every member. A client still holds one lease: one
-// node answers its DISCOVER at a time (the rendezvous hash of the service),
-// its REQUEST names that node, and two leases that a race on two nodes'
-// addresses would leave end to one at the client's next renewal on the
-// address its index names. What a cursor walks
+// node answers its DISCOVER at a time (the rendezvous hash of the service)
+// and its REQUEST names that node; of two leases that a race on two nodes'
+// addresses could still leave, the one the client's index does not name
+// ends at the client's next ACK elsewhere, or expires unrenewed. What a cursor walks
 // is not compared (the domain's decisions on a range, like the lease
 // reclaimer's, write each key they act on). Two nodes touching different
 // keys (two clients, two addresses) commit side by side: neither waits for the
