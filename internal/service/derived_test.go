@@ -30,24 +30,36 @@ func TestNodesDeriveTheIndexes(t *testing.T) {
 		t.Skip("nodes derive indexes on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
 	}
 	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
+	r6, _ := leases.ParseRange6("2001:db8:1::20-2001:db8:1::29")
 	path := filepath.Join(t.TempDir(), "lantel.db")
 	cfg := service.Config{Numbering: testutil.Config(t, "1000", "2100-2101"),
-		Static: numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
-		Leases: &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Hour}, JobInterval: -1}
+		Static:  numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
+		Leases:  &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Hour},
+		Leases6: &leases.Config6{Ranges: []leases.Range6{r6}, LeaseTime: time.Hour}, JobInterval: -1}
 	a, b := testutil.Service(t, path, cfg), testutil.Service(t, path, cfg)
 	ack, err := a.Svc.Ack(service.AckRequest{Client: client(macPhone), Addr: ip21})
 	if err != nil || ack.Number != "10002001" {
 		t.Fatalf("Ack on A = %+v, %v", ack, err)
 	}
+	v6 := netip.MustParseAddr("2001:db8:1::27")
+	if _, err := a.Svc.Ack6(service.AckRequest6{Client: client6(macOther), Addr: v6}); err != nil {
+		t.Fatal(err)
+	}
 	online := func(s *service.Service) bool {
 		ans, err := s.Query("2001")
 		return err == nil && ans.Addr == ip21
 	}
-	testutil.Eventually(t, 5*time.Second, "B to see A's binding", func() bool { return online(b.Svc) })
+	testutil.Eventually(t, 5*time.Second, "B to see A's binding and DHCPv6 lease", func() bool {
+		ls, err := b.Svc.Leases6()
+		return online(b.Svc) && err == nil && len(ls) == 1
+	})
 	c := testutil.Service(t, path, cfg) // opens after the lease: rebuilds
 	for name, s := range map[string]*service.Service{"B": b.Svc, "C": c.Svc} {
 		if got, err := s.Offer(client(macPhone), netip.Addr{}, nil); err != nil || got != ip21 {
 			t.Errorf("%s offers the client %v, %v; want its lease's %v", name, got, err, ip21)
+		}
+		if got, err := s.Offer6(client6(macOther), netip.Addr{}, nil); err != nil || got != v6 {
+			t.Errorf("%s offers the DHCPv6 client %v, %v; want its lease's %v", name, got, err, v6)
 		}
 	}
 	// The cluster holds the records, not the indexes.
@@ -60,7 +72,7 @@ func TestNodesDeriveTheIndexes(t *testing.T) {
 		}
 		return resp.Count
 	}
-	for bucket, want := range map[string]int64{"lease.ip": 1, "num.term": 1, "lease.cli": 0, "num.term.mac": 0} {
+	for bucket, want := range map[string]int64{"lease.ip": 1, "lease6.ip": 1, "num.term": 1, "lease.cli": 0, "lease6.cli": 0, "num.term.mac": 0} {
 		if n := count(bucket); n != want {
 			t.Errorf("the cluster holds %d keys of %s, want %d", n, bucket, want)
 		}
