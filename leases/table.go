@@ -114,11 +114,10 @@ func (t table) rebuildClients(tx store.Tx) error {
 		if len(k) != t.width {
 			return nil
 		}
-		l, err := decodeLease(t.addr(k), v)
-		if err != nil {
-			return nil // a record it cannot read has no entry, as no name
+		if l, err := decodeLease(t.addr(k), v); err == nil {
+			return t.deriveClient(tx, l)
 		}
-		return t.deriveClient(tx, l)
+		return nil // a record it cannot read has no entry, as no name
 	})
 }
 

@@ -153,15 +153,14 @@ func deriveMAC(tx store.Tx, t string, old, b *Binding) error {
 }
 
 // rebuildMACs derives the MAC index from the bindings (at start-up on a
-// store that keeps it on each node): the copy's entries, fresh from the
-// cluster, are dropped first.
+// store that keeps it on each node, whose copy then holds none of its
+// entries).
 func rebuildMACs(tx store.Tx) error {
 	return tx.Bucket(bktTerminals).ForEach(func(k, v []byte) error {
-		b, err := decodeBinding(string(k), v)
-		if err != nil {
-			return nil // a record it cannot read stays out, as out of the live view
+		if b, err := decodeBinding(string(k), v); err == nil {
+			return deriveMAC(tx, b.Number, nil, b)
 		}
-		return deriveMAC(tx, b.Number, nil, b)
+		return nil // a record it cannot read has no entry
 	})
 }
 
