@@ -181,6 +181,9 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 			}
 		}
 		if s.derived {
+			if _, err := tx.CreateBucketIfNotExists(bktEnded); err != nil {
+				return err
+			}
 			if err := table4.rebuildClients(tx); err != nil {
 				return err
 			}

@@ -19,6 +19,7 @@ import (
 var (
 	bktLeases     = []byte("lease.ip")   // IPv4 -> lease record
 	bktByClient   = []byte("lease.cli")  // client key -> IPv4 of its lease, or of its last one
+	bktEnded      = []byte("lease.end")  // client key -> IPv4 of its last lease that ended (derived client index only)
 	bktQuarantine = []byte("lease.quar") // IPv4 -> until(8)
 	bktQuarExpiry = []byte("lease.qexp") // until(8)+IPv4 -> nil
 

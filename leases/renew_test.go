@@ -98,7 +98,11 @@ func TestAckOverAnotherClientsExpiredLeaseAtTheIndexedAddress(t *testing.T) {
 	if len(ended) != 1 || ended[0].Key != c2.Key || ended[0].Addr != x {
 		t.Errorf("ended %+v, want c2's lease of %v alone", ended, x)
 	}
-	if want := map[string]int{"lease.ip delete": 1, "lease.ip put": 1}; !maps.Equal(writes, want) {
+	want := map[string]int{"lease.ip delete": 1, "lease.ip put": 1}
+	if storetest.Engine() == "etcd" {
+		want["lease.end put"] = 1 // c2's ended lease, kept where the client index is derived
+	}
+	if !maps.Equal(writes, want) {
 		t.Errorf("wrote %v, want %v", writes, want)
 	}
 	ended, writes = ack(c1, y)

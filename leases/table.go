@@ -18,14 +18,21 @@ import (
 // or delete a record take it (d) and register the change there. DHCPv4
 // (table4) and DHCPv6 (table6) keep the same records the same way; only
 // the buckets and the width differ.
+//
+// Where the client index is derived on each node (store "Derived
+// buckets": etcd), it would forget, when a node restarts, the addresses of
+// the leases that ended meanwhile; so there the store also keeps, in a
+// bucket of records (ended), each client's address of its last lease that
+// ended, written as it ends. The bucket exists only there: Open creates
+// it with a derived index, and delete writes it where it exists.
 type table struct {
-	leases, byClient, quarantine, quarExpiry []byte
-	width                                    int
+	leases, byClient, quarantine, quarExpiry, ended []byte
+	width                                           int
 }
 
 var (
-	table4 = table{bktLeases, bktByClient, bktQuarantine, bktQuarExpiry, 4}
-	table6 = table{bkt6Leases, bkt6ByClient, bkt6Quarantine, bkt6QuarExpiry, 16}
+	table4 = table{bktLeases, bktByClient, bktQuarantine, bktQuarExpiry, bktEnded, 4}
+	table6 = table{bkt6Leases, bkt6ByClient, bkt6Quarantine, bkt6QuarExpiry, bkt6Ended, 16}
 )
 
 // key is a's key in t, nil when a is not of t's family.
@@ -106,10 +113,19 @@ func (t table) deriveClient(tx store.Tx, l *Lease) error {
 	return b.Put([]byte(l.Key), k)
 }
 
-// rebuildClients derives the client index from the lease records (at
-// start-up on a store that keeps it on each node, whose copy then holds
-// none of its entries).
+// rebuildClients derives the client index from the lease records and the
+// addresses of the ended leases (at start-up on a store that keeps it on
+// each node, whose copy then holds none of its entries).
 func (t table) rebuildClients(tx store.Tx) error {
+	byClient := tx.Bucket(t.byClient)
+	if err := tx.Bucket(t.ended).ForEach(func(k, v []byte) error {
+		if len(v) != t.width {
+			return nil
+		}
+		return byClient.Put(k, v)
+	}); err != nil {
+		return err
+	}
 	return tx.Bucket(t.leases).ForEach(func(k, v []byte) error {
 		if len(k) != t.width {
 			return nil
@@ -127,8 +143,12 @@ func (t table) delete(tx store.Tx, d expiries, l *Lease) error {
 		return err
 	}
 	// The client index is kept: it remembers the client's last address so
-	// that it gets it back while nobody else has taken it.
+	// that it gets it back while nobody else has taken it (and so does the
+	// store, where the index is derived: see table).
 	d.deleted(tx, l.Addr, l.Expiry)
+	if b := tx.Bucket(t.ended); b != nil {
+		return b.Put([]byte(l.Key), t.key(l.Addr))
+	}
 	return nil
 }
 

@@ -253,6 +253,9 @@ func (s *Allocator6) load() error {
 			}
 		}
 		if s.derived {
+			if _, err := tx.CreateBucketIfNotExists(bkt6Ended); err != nil {
+				return err
+			}
 			if err := table6.rebuildClients(tx); err != nil {
 				return err
 			}

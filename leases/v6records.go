@@ -14,6 +14,7 @@ import (
 var (
 	bkt6Leases     = []byte("lease6.ip")   // IPv6 -> lease record
 	bkt6ByClient   = []byte("lease6.cli")  // ClientKey6 -> IPv6 of its lease, or of its last one
+	bkt6Ended      = []byte("lease6.end")  // ClientKey6 -> IPv6 of its last lease that ended (derived client index only)
 	bkt6Quarantine = []byte("lease6.quar") // IPv6 -> until(8)
 	bkt6QuarExpiry = []byte("lease6.qexp") // until(8)+IPv6 -> nil
 

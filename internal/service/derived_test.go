@@ -24,7 +24,8 @@ import (
 // from the other's commits (B), or rebuilds them when it starts (C, which
 // opens after A's lease). Each then finds the client's lease by its client
 // (an OFFER of its own address) and the number by its MAC (a RELEASE takes
-// the number offline), as the node that granted them does.
+// the number offline), as the node that granted them does; and a node that
+// starts after a lease ended still knows the client's last address.
 func TestNodesDeriveTheIndexes(t *testing.T) {
 	if storetest.Engine() != "etcd" {
 		t.Skip("nodes derive indexes on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
@@ -95,4 +96,10 @@ func TestNodesDeriveTheIndexes(t *testing.T) {
 	}
 	testutil.Eventually(t, 5*time.Second, "B to see the new binding", func() bool { return online(b.Svc) })
 	release(b) // B's MAC index, learnt from A's commit
+	// A node that starts after the lease ended still offers the client its
+	// last address: the cluster keeps the ended lease's address.
+	d := testutil.Service(t, path, cfg)
+	if got, err := d.Svc.Offer(client(macPhone), netip.Addr{}, nil); err != nil || got != ip21 {
+		t.Errorf("a node started after the release offers the client %v, %v; want its last address %v", got, err, ip21)
+	}
 }
