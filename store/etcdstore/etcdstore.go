@@ -27,7 +27,8 @@
 // client's lease, lease.cli and lease6.cli; a MAC's binding, num.term.mac)
 // are not in the cluster (store.DB.Derived): each node keeps them in its
 // copy, from its own writes, the other nodes' records as the watch brings
-// them, and the records at start-up. They were a third of a DHCP client's
+// them, and the records at start-up (with, for the clients whose lease
+// ended, their last address: lease.end, written as a lease ends). They were a third of a DHCP client's
 // keys, each applied by every member. A client still holds one lease: one
 // node answers its DISCOVER at a time (the rendezvous hash of the service)
 // and its REQUEST names that node; of two leases that a race on two nodes'
