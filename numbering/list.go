@@ -160,7 +160,9 @@ func fillReservation(tx store.Tx, e *Entry, r *Reservation) {
 	if s := tx.Bucket(bktSeen).Get([]byte(e.Terminal)); len(s) == 12 {
 		t := time.Unix(int64(binary.BigEndian.Uint64(s)), 0)
 		e.LastSeen = &t
-		e.IPv4 = netip.AddrFrom4([4]byte(s[8:])).String()
+		if a := netip.AddrFrom4([4]byte(s[8:])); !a.IsUnspecified() { // unspecified: last online over IPv6 only
+			e.IPv4 = a.String()
+		}
 		e.State = StateOffline
 	}
 }
@@ -215,6 +217,7 @@ func (d *Directory) Counts() Counts { return d.live.snapshotCounts() }
 
 func fillBinding(e *Entry, b *Binding, now time.Time) {
 	e.Source, e.Contact = b.Source.String(), b.Contact
+	e.IPv4 = "" // the binding's, not where a reservation was last seen
 	if b.Addr.IsValid() {
 		e.IPv4 = b.Addr.String()
 	}

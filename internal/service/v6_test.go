@@ -161,3 +161,58 @@ func TestDualStackRegistrationKeepsBothAddresses(t *testing.T) {
 		}
 	}
 }
+
+// A dual-stack phone is listed at the addresses it holds: online over
+// IPv6 alone (before its IPv4 lease, or after it ended) at its IPv6
+// address, not at the IPv4 address it was last seen at; and once its
+// IPv6 lease ends too, offline with no IPv4 address, not 0.0.0.0.
+func TestEntryOfANumberOnlineOverIPv6(t *testing.T) {
+	r4, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
+	r6, _ := leases.ParseRange6("2001:db8:1::100-2001:db8:1::1ff")
+	st := testutil.Service(t, "", service.Config{
+		Numbering:   testutil.Config(t, "1000", "2100-2101"),
+		Static:      numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
+		Leases:      &leases.Config{Ranges: []leases.Range{r4}, LeaseTime: time.Hour},
+		Leases6:     &leases.Config6{Ranges: []leases.Range6{r6}, LeaseTime: time.Hour},
+		JobInterval: -1,
+	})
+	svc := st.Svc
+	entry := func(state, v4, v6 string) {
+		t.Helper()
+		e, err := svc.Entry("2001")
+		if err != nil || e.State != state || e.IPv4 != v4 || e.IPv6 != v6 {
+			t.Errorf("entry %+v, %v; want %s, IPv4 %q, IPv6 %q", e, err, state, v4, v6)
+		}
+	}
+	ack := func() {
+		t.Helper()
+		if _, err := svc.Ack(service.AckRequest{Client: client(macPhone), Addr: ip20}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := func() {
+		t.Helper()
+		if ok, err := svc.Release(client(macPhone), ip20); !ok || err != nil {
+			t.Fatalf("Release = %v, %v", ok, err)
+		}
+	}
+	ack()
+	release()
+	entry(numbering.StateOffline, ip20.String(), "") // last seen there
+	a6, err := svc.Offer6(client6(macPhone), netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Ack6(service.AckRequest6{Client: client6(macPhone), Addr: a6}); err != nil {
+		t.Fatal(err)
+	}
+	entry(numbering.StateOnline, "", a6.String())
+	ack()
+	entry(numbering.StateOnline, ip20.String(), a6.String())
+	release()
+	entry(numbering.StateOnline, "", a6.String())
+	if ok, err := svc.Release6(client6(macPhone), a6); !ok || err != nil {
+		t.Fatalf("Release6 = %v, %v", ok, err)
+	}
+	entry(numbering.StateOffline, "", "")
+}
