@@ -174,6 +174,11 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 	if s.derived, err = db.Derived(bktByClient); err != nil {
 		return nil, fmt.Errorf("leases: open: %w", err)
 	}
+	if !s.derived { // a file restored from an etcd node's backup: its client index remembers
+		if err := dropBucket(db, bktEnded); err != nil {
+			return nil, fmt.Errorf("leases: open: %w", err)
+		}
+	}
 	err = db.Update(func(tx store.Tx) error {
 		for _, b := range [][]byte{bktLeases, bktByClient, bktQuarantine, bktQuarExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

@@ -3,6 +3,7 @@ package leases_test
 import (
 	"maps"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -115,6 +116,47 @@ func TestAckOverAnotherClientsExpiredLeaseAtTheIndexedAddress(t *testing.T) {
 	_ = f.db.View(func(tx store.Tx) error {
 		if own, err := f.s.LeaseOf(tx, c1.Key); err != nil || own == nil || own.Addr != y {
 			t.Errorf("c1's lease: %+v %v", own, err)
+		}
+		return nil
+	})
+}
+
+// On bbolt the client index, kept in the file, remembers the address of
+// each client's ended lease: the ended addresses are not written again
+// (lease.end is kept only where the index is derived, on etcd), and a
+// file restored from an etcd node's backup loses them at its first open.
+func TestEndedAddressesOnlyWhereTheIndexIsDerived(t *testing.T) {
+	if storetest.Engine() != "bolt" {
+		t.Skip("bbolt's file (on etcd the derived index needs them)")
+	}
+	path := filepath.Join(t.TempDir(), "db")
+	db := storetest.Open(t, path)
+	if err := db.Update(func(tx store.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("lease.end"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("c"), []byte{192, 0, 2, 12})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	f := open(t, path, "192.0.2.10-192.0.2.20")
+	c := client(1)
+	a := netip.MustParseAddr("192.0.2.12")
+	if _, _, err := f.ack(t, c, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Update(func(tx store.Tx) error {
+		_, e, err := f.s.ReleaseTx(tx, c, a)
+		f.s.Apply(e, f.clock())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.db.View(func(tx store.Tx) error {
+		if tx.Bucket([]byte("lease.end")) != nil {
+			t.Error("bbolt's file holds lease.end")
 		}
 		return nil
 	})

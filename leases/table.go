@@ -24,7 +24,8 @@ import (
 // the leases that ended meanwhile; so there the store also keeps, in a
 // bucket of records (ended), each client's address of its last lease that
 // ended, written as it ends. The bucket exists only there: Open creates
-// it with a derived index, and delete writes it where it exists.
+// it with a derived index and drops it otherwise (a bbolt file restored
+// from an etcd node's backup), and delete writes it where it exists.
 type table struct {
 	leases, byClient, quarantine, quarExpiry, ended []byte
 	width                                           int

@@ -246,6 +246,11 @@ func (s *Allocator6) load() error {
 	if s.derived, err = db.Derived(bkt6ByClient); err != nil {
 		return fmt.Errorf("leases: open (IPv6): %w", err)
 	}
+	if !s.derived { // as Open's
+		if err := dropBucket(db, bkt6Ended); err != nil {
+			return fmt.Errorf("leases: open (IPv6): %w", err)
+		}
+	}
 	err = db.Update(func(tx store.Tx) error {
 		for _, b := range [][]byte{bkt6Leases, bkt6ByClient, bkt6Quarantine, bkt6QuarExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
