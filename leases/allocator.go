@@ -178,6 +178,8 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 		if err := dropBucket(db, bktEnded); err != nil {
 			return nil, fmt.Errorf("leases: open: %w", err)
 		}
+	} else if err := table4.keepEnded(db); err != nil {
+		return nil, fmt.Errorf("leases: open: %w", err)
 	}
 	err = db.Update(func(tx store.Tx) error {
 		for _, b := range [][]byte{bktLeases, bktByClient, bktQuarantine, bktQuarExpiry} {

@@ -114,11 +114,69 @@ func (t table) deriveClient(tx store.Tx, l *Lease) error {
 	return b.Put([]byte(l.Key), k)
 }
 
-// rebuildClients derives the client index from the lease records and the
-// addresses of the ended leases (at start-up on a store that keeps it on
-// each node, whose copy then holds none of its entries).
+// keepEnded carries into the ended addresses (t.ended) those that only a
+// client index from the cluster holds (an earlier version's, or a bbolt
+// file's loaded into etcd: the copy keeps it until rebuildClients), so that
+// the rebuild forgets none. A transaction looks at 40 entries (two
+// compared reads and a put each on etcd: under its default max-txn-ops).
+func (t table) keepEnded(db store.DB) error {
+	var from []byte
+	for {
+		var next []byte
+		err := db.Update(func(tx store.Tx) error {
+			next = nil
+			if _, err := tx.CreateBucketIfNotExists(t.leases); err != nil {
+				return err
+			}
+			ended, err := tx.CreateBucketIfNotExists(t.ended)
+			if err != nil {
+				return err
+			}
+			byClient := tx.Bucket(t.byClient)
+			if byClient == nil {
+				return nil
+			}
+			c := byClient.Cursor()
+			k, v := c.First()
+			if from != nil {
+				k, v = c.Seek(from)
+			}
+			for n := 0; k != nil; k, v = c.Next() {
+				if n == 40 {
+					next = bytes.Clone(k)
+					return nil
+				}
+				n++
+				if len(v) != t.width || ended.Get(k) != nil {
+					continue
+				}
+				if l, err := t.at(tx, t.addr(v)); err == nil && l != nil && l.Key == string(k) {
+					continue // a current lease: its record says it
+				}
+				if err := ended.Put(bytes.Clone(k), bytes.Clone(v)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || next == nil {
+			return err
+		}
+		from = next
+	}
+}
+
+// rebuildClients derives the client index afresh from the lease records
+// and the addresses of the ended leases (at start-up on a store that keeps
+// it on each node).
 func (t table) rebuildClients(tx store.Tx) error {
-	byClient := tx.Bucket(t.byClient)
+	if err := tx.DeleteBucket(t.byClient); err != nil {
+		return err
+	}
+	byClient, err := tx.CreateBucketIfNotExists(t.byClient)
+	if err != nil {
+		return err
+	}
 	if err := tx.Bucket(t.ended).ForEach(func(k, v []byte) error {
 		if len(v) != t.width {
 			return nil

@@ -250,6 +250,8 @@ func (s *Allocator6) load() error {
 		if err := dropBucket(db, bkt6Ended); err != nil {
 			return fmt.Errorf("leases: open (IPv6): %w", err)
 		}
+	} else if err := table6.keepEnded(db); err != nil {
+		return fmt.Errorf("leases: open (IPv6): %w", err)
 	}
 	err = db.Update(func(tx store.Tx) error {
 		for _, b := range [][]byte{bkt6Leases, bkt6ByClient, bkt6Quarantine, bkt6QuarExpiry} {

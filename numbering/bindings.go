@@ -152,10 +152,16 @@ func deriveMAC(tx store.Tx, t string, old, b *Binding) error {
 	return putChanged(byMAC, b.MAC[:], []byte(t))
 }
 
-// rebuildMACs derives the MAC index from the bindings (at start-up on a
-// store that keeps it on each node, whose copy then holds none of its
-// entries).
+// rebuildMACs derives the MAC index afresh from the bindings (at start-up
+// on a store that keeps it on each node; the copy may hold an earlier
+// version's entries from the cluster).
 func rebuildMACs(tx store.Tx) error {
+	if err := tx.DeleteBucket(bktTermByMAC); err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucketIfNotExists(bktTermByMAC); err != nil {
+		return err
+	}
 	return tx.Bucket(bktTerminals).ForEach(func(k, v []byte) error {
 		if b, err := decodeBinding(string(k), v); err == nil {
 			return deriveMAC(tx, b.Number, nil, b)

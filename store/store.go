@@ -43,9 +43,10 @@
 // (etcd) then keeps their keys in this node's copy alone: it sends none of
 // their writes to the cluster, compares none of their reads, takes none of
 // their keys from the cluster (and deletes from it those that earlier
-// versions wrote there), and reports true: the caller keeps them itself,
-// from OnRemote as other nodes' records arrive, and again whenever the
-// store opens (the copy is then fresh). An engine with one writer (bbolt)
+// versions wrote there, which the copy keeps for the caller to read), and
+// reports true: the caller keeps them itself, from OnRemote as other
+// nodes' records arrive, and again whenever the store opens (clearing
+// them first). An engine with one writer (bbolt)
 // keeps them like any bucket and reports false. A read of a derived bucket
 // guards nothing against another node: a uniqueness the domain keeps
 // across nodes must rest on a replicated key.

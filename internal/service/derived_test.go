@@ -103,3 +103,44 @@ func TestNodesDeriveTheIndexes(t *testing.T) {
 		t.Errorf("a node started after the release offers the client %v, %v; want its last address %v", got, err, ip21)
 	}
 }
+
+// The first start of a node that derives the client index keeps what the
+// cluster's index of an earlier version (or of a bbolt file loaded into
+// etcd) alone knew: the last addresses of clients whose lease had ended.
+// They become ended addresses (lease.end), 40 a transaction, and the
+// index's keys leave the cluster.
+func TestFirstStartKeepsTheEndedAddresses(t *testing.T) {
+	if storetest.Engine() != "etcd" {
+		t.Skip("nodes derive indexes on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
+	}
+	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
+	path := filepath.Join(t.TempDir(), "lantel.db")
+	cfg := service.Config{Numbering: testutil.Config(t, "1000", "2100-2101"),
+		Leases: &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Hour}, JobInterval: -1}
+	a := testutil.Service(t, path, cfg)
+	es := a.DB.(*etcdstore.Store)
+	ctx := context.Background()
+	mac := func(i int) domain.MAC { return domain.MAC{2, 0, 0, 0, 1, byte(i)} }
+	const clients = 100
+	for i := range clients { // as an earlier version wrote them
+		addr := netip.AddrFrom4([4]byte{192, 0, 2, byte(20 + i%10)}).As4()
+		if _, err := es.Client().Put(ctx, es.Prefix()+"b/lease.cli/"+client(mac(i)).Key, string(addr[:])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := testutil.Service(t, path, cfg)
+	count := func(bucket string) int64 {
+		t.Helper()
+		resp, err := es.Client().Get(ctx, es.Prefix()+"b/"+bucket+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Count
+	}
+	if n, m := count("lease.end"), count("lease.cli"); n != clients || m != 0 {
+		t.Errorf("the cluster holds %d ended addresses and %d keys of lease.cli, want %d and 0", n, m, clients)
+	}
+	if got, err := b.Svc.Offer(client(mac(47)), netip.Addr{}, nil); err != nil || got != netip.MustParseAddr("192.0.2.27") {
+		t.Errorf("offered %v, %v; want the client's last address 192.0.2.27", got, err)
+	}
+}

@@ -85,7 +85,6 @@ import (
 	"github.com/lantel/lantel/store"
 	"github.com/lantel/lantel/store/boltstore"
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -294,7 +293,9 @@ func (s *Store) Health() map[string]error {
 // "Derived buckets"): their writes are not sent and their reads not
 // compared (recTx), their keys are not taken from the cluster (resync,
 // applyEvents), and the keys that earlier versions wrote there are deleted
-// from the cluster (one range delete a bucket) and from the copy.
+// from the cluster (one range delete a bucket). The copy keeps those it
+// took before the call, for the caller to read before it derives the
+// bucket afresh.
 func (s *Store) Derived(names ...[]byte) (bool, error) {
 	s.mu.Lock()
 	m := map[string]bool{}
@@ -306,18 +307,6 @@ func (s *Store) Derived(names ...[]byte) (bool, error) {
 	}
 	s.derived.Store(&m)
 	s.mu.Unlock()
-	// What the copy took from the cluster before: the caller derives
-	// the bucket afresh.
-	if err := s.cache.Update(func(tx *bolt.Tx) error {
-		for _, n := range names {
-			if err := tx.DeleteBucket(n); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		return true, fmt.Errorf("etcd: local copy: %w", err)
-	}
 	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(s.ctx), s.cfg.CommitTimeout)
 	defer cancel()
 	for _, n := range names {
