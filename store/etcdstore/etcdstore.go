@@ -307,7 +307,9 @@ func (s *Store) Derived(names ...[]byte) (bool, error) {
 	}
 	s.derived.Store(&m)
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(s.ctx), s.cfg.CommitTimeout)
+	// As long as a resync may take: an earlier version's index may hold
+	// every client the site ever had.
+	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(s.ctx), max(s.cfg.CommitTimeout, 30*time.Second))
 	defer cancel()
 	for _, n := range names {
 		if _, err := s.cli.Delete(ctx, s.etcdKey(n, nil), clientv3.WithPrefix()); err != nil {
