@@ -171,15 +171,13 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 		return nil, fmt.Errorf("leases: open: %w", err)
 	}
 	var err error
-	if s.derived, err = db.Derived(bktByClient); err != nil {
+	if s.derived, err = db.Derived(func() error { return table4.keepEnded(db) }, bktByClient); err != nil {
 		return nil, fmt.Errorf("leases: open: %w", err)
 	}
 	if !s.derived { // a file restored from an etcd node's backup: its client index remembers
 		if err := dropBucket(db, bktEnded); err != nil {
 			return nil, fmt.Errorf("leases: open: %w", err)
 		}
-	} else if err := table4.keepEnded(db); err != nil {
-		return nil, fmt.Errorf("leases: open: %w", err)
 	}
 	err = db.Update(func(tx store.Tx) error {
 		for _, b := range [][]byte{bktLeases, bktByClient, bktQuarantine, bktQuarExpiry} {

@@ -117,7 +117,8 @@ func (t table) deriveClient(tx store.Tx, l *Lease) error {
 // keepEnded carries into the ended addresses (t.ended) those that only a
 // client index from the cluster holds (an earlier version's, or a bbolt
 // file's loaded into etcd: the copy keeps it until rebuildClients), so that
-// the rebuild forgets none. A transaction looks at 40 entries (two
+// the rebuild forgets none; it is the carry of store.DB.Derived, which
+// deletes the cluster's keys only after it succeeded. A transaction looks at 40 entries (two
 // compared reads and a put each on etcd: under its default max-txn-ops).
 func (t table) keepEnded(db store.DB) error {
 	var from []byte

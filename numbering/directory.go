@@ -82,7 +82,7 @@ func Open(db store.DB, cfg Config) (*Directory, error) {
 	d := &Directory{}
 	d.cfg.Store(&cfg)
 	var err error
-	if d.derived, err = db.Derived(bktTermByMAC); err != nil {
+	if d.derived, err = db.Derived(nil, bktTermByMAC); err != nil {
 		return nil, fmt.Errorf("numbering: open: %w", err)
 	}
 	// One transaction creates the tables, loads the live view and

@@ -42,11 +42,13 @@
 // it a compare. Derived declares such buckets. An engine that replicates
 // (etcd) then keeps their keys in this node's copy alone: it sends none of
 // their writes to the cluster, compares none of their reads, takes none of
-// their keys from the cluster (and deletes from it those that earlier
-// versions wrote there, which the copy keeps for the caller to read), and
-// reports true: the caller keeps them itself, from OnRemote as other
-// nodes' records arrive, and again whenever the store opens (clearing
-// them first). An engine with one writer (bbolt)
+// their keys from the cluster, and reports true: the caller keeps them
+// itself, from OnRemote as other nodes' records arrive, and again whenever
+// the store opens (clearing them first). The keys that earlier versions
+// wrote to the cluster are in the copy when the store opens: Derived runs
+// the caller's carry, which may keep in records what only they held, and
+// then deletes them from the cluster (a carry cut short by a crash or a
+// lost quorum runs again at the next start). An engine with one writer (bbolt)
 // keeps them like any bucket and reports false. A read of a derived bucket
 // guards nothing against another node: a uniqueness the domain keeps
 // across nodes must rest on a replicated key.
@@ -125,8 +127,9 @@ type DB interface {
 	Health() map[string]error
 	// Derived declares buckets that the caller derives from other
 	// records (indexes), see Derived buckets; it reports whether the
-	// caller must keep them itself (etcd: true).
-	Derived(names ...[]byte) (bool, error)
+	// caller must keep them itself (etcd: true). carry (may be nil) runs
+	// before the cluster's keys of earlier versions are deleted.
+	Derived(carry func() error, names ...[]byte) (bool, error)
 	Close() error
 }
 

@@ -60,7 +60,7 @@ func (s *Store) View(f func(store.Tx) error) error {
 
 // Derived: a bbolt file has one writer; its derived buckets are kept like
 // any other (store.DB).
-func (s *Store) Derived(...[]byte) (bool, error) { return false, nil }
+func (s *Store) Derived(func() error, ...[]byte) (bool, error) { return false, nil }
 
 // OnRemote: a bbolt file has no other writer.
 func (s *Store) OnRemote(func(store.Tx, []byte, []byte, []byte, []byte)) {}

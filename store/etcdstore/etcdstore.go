@@ -292,11 +292,11 @@ func (s *Store) Health() map[string]error {
 // Derived keeps the named buckets in this node's copy alone (store.DB,
 // "Derived buckets"): their writes are not sent and their reads not
 // compared (recTx), their keys are not taken from the cluster (resync,
-// applyEvents), and the keys that earlier versions wrote there are deleted
-// from the cluster (one range delete a bucket). The copy keeps those it
-// took before the call, for the caller to read before it derives the
-// bucket afresh.
-func (s *Store) Derived(names ...[]byte) (bool, error) {
+// applyEvents); the copy keeps those it took before the call. Then carry
+// runs (it may read them there, and keep what it needs in records), and
+// only then are the cluster's keys of the buckets deleted, with one range
+// delete a bucket: a carry that fails leaves them for the next start.
+func (s *Store) Derived(carry func() error, names ...[]byte) (bool, error) {
 	s.mu.Lock()
 	m := map[string]bool{}
 	if cur := s.derived.Load(); cur != nil {
@@ -307,6 +307,11 @@ func (s *Store) Derived(names ...[]byte) (bool, error) {
 	}
 	s.derived.Store(&m)
 	s.mu.Unlock()
+	if carry != nil {
+		if err := carry(); err != nil {
+			return true, err
+		}
+	}
 	// As long as a resync may take: an earlier version's index may hold
 	// every client the site ever had.
 	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(s.ctx), max(s.cfg.CommitTimeout, 30*time.Second))
