@@ -65,14 +65,7 @@ func TestNodesDeriveTheIndexes(t *testing.T) {
 	}
 	// The cluster holds the records, not the indexes.
 	es := a.DB.(*etcdstore.Store)
-	count := func(bucket string) int64 {
-		t.Helper()
-		resp, err := es.Client().Get(context.Background(), es.Prefix()+"b/"+bucket+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Count
-	}
+	count := func(bucket string) int64 { return clusterKeys(t, es, bucket) }
 	for bucket, want := range map[string]int64{"lease.ip": 1, "lease6.ip": 1, "num.term": 1, "lease.cli": 0, "lease6.cli": 0, "num.term.mac": 0} {
 		if n := count(bucket); n != want {
 			t.Errorf("the cluster holds %d keys of %s, want %d", n, bucket, want)
@@ -129,18 +122,21 @@ func TestFirstStartKeepsTheEndedAddresses(t *testing.T) {
 		}
 	}
 	b := testutil.Service(t, path, cfg)
-	count := func(bucket string) int64 {
-		t.Helper()
-		resp, err := es.Client().Get(ctx, es.Prefix()+"b/"+bucket+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Count
-	}
+	count := func(bucket string) int64 { return clusterKeys(t, es, bucket) }
 	if n, m := count("lease.end"), count("lease.cli"); n != clients || m != 0 {
 		t.Errorf("the cluster holds %d ended addresses and %d keys of lease.cli, want %d and 0", n, m, clients)
 	}
 	if got, err := b.Svc.Offer(client(mac(47)), netip.Addr{}, nil); err != nil || got != netip.MustParseAddr("192.0.2.27") {
 		t.Errorf("offered %v, %v; want the client's last address 192.0.2.27", got, err)
 	}
+}
+
+// clusterKeys counts the keys of bucket in the cluster under es's prefix.
+func clusterKeys(t *testing.T, es *etcdstore.Store, bucket string) int64 {
+	t.Helper()
+	resp, err := es.Client().Get(context.Background(), es.Prefix()+"b/"+bucket+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Count
 }
