@@ -171,13 +171,8 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 		return nil, fmt.Errorf("leases: open: %w", err)
 	}
 	var err error
-	if s.derived, err = db.Derived(func() error { return table4.keepEnded(db) }, bktByClient); err != nil {
+	if s.derived, err = table4.deriveClients(db); err != nil {
 		return nil, fmt.Errorf("leases: open: %w", err)
-	}
-	if !s.derived { // a file restored from an etcd node's backup: its client index remembers
-		if err := dropBucket(db, bktEnded); err != nil {
-			return nil, fmt.Errorf("leases: open: %w", err)
-		}
 	}
 	err = db.Update(func(tx store.Tx) error {
 		for _, b := range [][]byte{bktLeases, bktByClient, bktQuarantine, bktQuarExpiry} {
@@ -186,9 +181,6 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 			}
 		}
 		if s.derived {
-			if _, err := tx.CreateBucketIfNotExists(bktEnded); err != nil {
-				return err
-			}
 			if err := table4.rebuildClients(tx); err != nil {
 				return err
 			}

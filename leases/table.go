@@ -167,6 +167,19 @@ func (t table) keepEnded(db store.DB) error {
 	}
 }
 
+// deriveClients declares t's client index derived (store "Derived
+// buckets") and reports whether the store keeps it on each node: then the
+// addresses that only an earlier index in the cluster held are carried
+// first (keepEnded); else the ended addresses are dropped (a bbolt file
+// restored from an etcd node's backup: its client index remembers them).
+func (t table) deriveClients(db store.DB) (bool, error) {
+	derived, err := db.Derived(func() error { return t.keepEnded(db) }, t.byClient)
+	if err != nil || derived {
+		return derived, err
+	}
+	return false, dropBucket(db, t.ended)
+}
+
 // rebuildClients derives the client index afresh from the lease records
 // and the addresses of the ended leases (at start-up on a store that keeps
 // it on each node).
@@ -178,7 +191,11 @@ func (t table) rebuildClients(tx store.Tx) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.Bucket(t.ended).ForEach(func(k, v []byte) error {
+	ended, err := tx.CreateBucketIfNotExists(t.ended)
+	if err != nil {
+		return err
+	}
+	if err := ended.ForEach(func(k, v []byte) error {
 		if len(v) != t.width {
 			return nil
 		}

@@ -243,13 +243,8 @@ func (s *Allocator6) load() error {
 		return fmt.Errorf("leases: open (IPv6): %w", err)
 	}
 	var err error
-	if s.derived, err = db.Derived(func() error { return table6.keepEnded(db) }, bkt6ByClient); err != nil {
+	if s.derived, err = table6.deriveClients(db); err != nil {
 		return fmt.Errorf("leases: open (IPv6): %w", err)
-	}
-	if !s.derived { // as Open's
-		if err := dropBucket(db, bkt6Ended); err != nil {
-			return fmt.Errorf("leases: open (IPv6): %w", err)
-		}
 	}
 	err = db.Update(func(tx store.Tx) error {
 		for _, b := range [][]byte{bkt6Leases, bkt6ByClient, bkt6Quarantine, bkt6QuarExpiry} {
@@ -258,9 +253,6 @@ func (s *Allocator6) load() error {
 			}
 		}
 		if s.derived {
-			if _, err := tx.CreateBucketIfNotExists(bkt6Ended); err != nil {
-				return err
-			}
 			if err := table6.rebuildClients(tx); err != nil {
 				return err
 			}
