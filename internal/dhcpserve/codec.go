@@ -31,6 +31,15 @@ var magicCookie = [4]byte{99, 130, 83, 99}
 
 var errShort = errors.New("dhcp: datagram shorter than a BOOTP header")
 
+// messageType is d.MessageType() (option 53 when it is one byte, else
+// MessageTypeNone) without the decoder the library allocates for it.
+func messageType(d *dhcpv4.DHCPv4) dhcpv4.MessageType {
+	if v := d.Options.Get(dhcpv4.OptionDHCPMessageType); len(v) == 1 {
+		return dhcpv4.MessageType(v[0])
+	}
+	return dhcpv4.MessageTypeNone
+}
+
 // decode parses a DHCPv4 message as dhcpv4.FromBytes does. The message's
 // addresses and option values are slices of b: b must not change while the
 // message is in use.

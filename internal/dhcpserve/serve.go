@@ -346,7 +346,8 @@ func (s *Server) serve(p packet, into, reply *dhcpv4.DHCPv4) {
 		return
 	}
 	resp := resetReply(reply, req)
-	switch mt := req.MessageType(); mt {
+	mt := messageType(req)
+	switch mt {
 	case dhcpv4.MessageTypeDiscover:
 		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeOffer))
 	case dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeInform:
@@ -372,7 +373,7 @@ func (s *Server) serve(p packet, into, reply *dhcpv4.DHCPv4) {
 	if resp == nil {
 		return
 	}
-	switch req.MessageType() {
+	switch mt {
 	case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
 		return
 	}
@@ -427,7 +428,7 @@ func destination(req, resp *dhcpv4.DHCPv4) (dst *net.UDPAddr, broadcast bool) {
 	switch {
 	case req.GatewayIPAddr != nil && !req.GatewayIPAddr.IsUnspecified():
 		return &net.UDPAddr{IP: req.GatewayIPAddr, Port: dhcpv4.ServerPort}, false
-	case resp.MessageType() == dhcpv4.MessageTypeNak:
+	case messageType(resp) == dhcpv4.MessageTypeNak:
 	case req.ClientIPAddr != nil && !req.ClientIPAddr.IsUnspecified():
 		return &net.UDPAddr{IP: req.ClientIPAddr, Port: dhcpv4.ClientPort}, false
 	}

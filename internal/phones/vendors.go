@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/lantel/lantel/domain"
 )
@@ -213,6 +215,42 @@ func init() {
 	}
 }
 
+// classMatch is what the vendors' classes say of one vendor class: the
+// index in Vendors of the first that matches (-1: none) and the model.
+type classMatch struct {
+	vendor int
+	model  string
+}
+
+// Identify is asked of every DHCP request, and a site's phones send a
+// handful of vendor classes: the matches of the first maxClasses classes
+// seen are kept (classes), so that the regular expressions run once per
+// class, not once per request; further classes are matched each time.
+var (
+	classes  sync.Map // string -> classMatch
+	nClasses atomic.Int32
+)
+
+const maxClasses = 256
+
+// classOf matches vendorClass against the vendors' classes, in order.
+func classOf(vendorClass string) classMatch {
+	if m, ok := classes.Load(vendorClass); ok {
+		return m.(classMatch)
+	}
+	m := classMatch{vendor: -1}
+	for i := range Vendors {
+		if sub := Vendors[i].class.FindStringSubmatch(vendorClass); sub != nil {
+			m = classMatch{vendor: i, model: sub[1]}
+			break
+		}
+	}
+	if nClasses.Load() < maxClasses && nClasses.Add(1) <= maxClasses {
+		classes.Store(strings.Clone(vendorClass), m) // the caller's string may be a packet's bytes
+	}
+	return m
+}
+
 func prefix(mac domain.MAC) string { return hex.EncodeToString(mac[:3]) }
 
 // VendorByName returns the vendor named name.
@@ -238,10 +276,8 @@ func (v Vendor) Owns(mac domain.MAC) bool {
 // the zero Vendor.
 func Identify(mac domain.MAC, vendorClass string) (Vendor, string) {
 	if vendorClass != "" && domain.IsText(vendorClass) {
-		for _, v := range Vendors {
-			if m := v.class.FindStringSubmatch(vendorClass); m != nil {
-				return v, m[1]
-			}
+		if m := classOf(vendorClass); m.vendor >= 0 {
+			return Vendors[m.vendor], m.model
 		}
 	}
 	if p := prefix(mac); phoneBy[p] {

@@ -2,6 +2,7 @@ package phones
 
 import (
 	"encoding/hex"
+	"fmt"
 	"testing"
 
 	"github.com/lantel/lantel/domain"
@@ -62,13 +63,33 @@ func TestIdentify(t *testing.T) {
 		{"020000000001", "\x00\x00\x0c\x91yealink", "", ""},
 		{"000e08000001", "", "", ""}, // Cisco-Linksys SPA: not in the table
 	} {
-		v, model := Identify(mac(tc.mac), tc.class)
-		if v.Name != tc.vendor || model != tc.model {
-			t.Errorf("Identify(%s, %q) = %q %q, want %q %q", tc.mac, tc.class, v.Name, model, tc.vendor, tc.model)
+		// Twice: the class matched, then the class's match remembered.
+		for pass := range 2 {
+			v, model := Identify(mac(tc.mac), tc.class)
+			if v.Name != tc.vendor || model != tc.model {
+				t.Errorf("pass %d: Identify(%s, %q) = %q %q, want %q %q", pass, tc.mac, tc.class, v.Name, model, tc.vendor, tc.model)
+			}
 		}
 	}
 	if VendorOf(mac("805ec0000001")) != Yealink || VendorOf(mac("00000c000001")) != "" {
 		t.Error("VendorOf")
+	}
+}
+
+// Past the classes it remembers (a flood of made-up ones), Identify still
+// matches each class it is given.
+func TestIdentifyPastTheRememberedClasses(t *testing.T) {
+	for i := range 2 * maxClasses {
+		want := fmt.Sprintf("SIP-T%dW", i)
+		if v, model := Identify(mac("020000000001"), "Yealink "+want); v.Name != Yealink || model != want {
+			t.Fatalf("class %d: %q %q, want %q %q", i, v.Name, model, Yealink, want)
+		}
+	}
+	if v, _ := Identify(mac("020000000001"), "Yealink SIP-T1W"); v.Name != Yealink {
+		t.Fatal("a remembered class")
+	}
+	if n := nClasses.Load(); n != maxClasses {
+		t.Fatalf("%d classes counted, want %d", n, maxClasses)
 	}
 }
 
