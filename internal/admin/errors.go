@@ -51,7 +51,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	if e := domain.As(err); e != nil {
 		if code, ok := statusOf[e.Kind]; ok {
 			if e.Kind.Failure() {
-				s.cfg.Log.Error("admin: storage failure", "err", err)
+				s.cfg.Log.Error("admin: cannot answer now", "err", err) // err says why: quorum, staleness, a key
 				writeErr(w, code, errors.New(e.Reason))
 				return
 			}

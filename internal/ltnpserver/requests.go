@@ -55,7 +55,9 @@ func (s *Server) failure(req *ltnp.Message, err error) ltnp.Message {
 	if e := domain.As(err); e != nil {
 		if r, ok := results[e.Kind]; ok {
 			if e.Kind.Failure() {
-				s.log.Error("ltnp: storage failure", "type", req.Type, "err", err)
+				// No quorum, a stale copy, a secret this node's key does
+				// not open: err says which, not always the store.
+				s.log.Error("ltnp: cannot answer now", "type", req.Type, "err", err)
 			}
 			return errorReply(req, r, e.Reason)
 		}
