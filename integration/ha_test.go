@@ -331,6 +331,13 @@ func TestHAPairOnEtcd(t *testing.T) {
 	if !strings.Contains(out, "etcd_quorum") || !strings.Contains(out, "no answer from a quorum") {
 		t.Errorf("B's health does not say it is cut off:\n%s", out)
 	}
+	// B cannot tell whether A is still live: it lists A as it last saw it.
+	if out, _ := l.Exec(nodes["b"], binDir+"/lantelctl", "nodes"); strings.Count(out, "as last seen") != 1 {
+		t.Errorf("B cut off lists the nodes as if it knew them live:\n%s", out)
+	}
+	if out, _ := l.Exec(nodes["a"], binDir+"/lantelctl", "nodes"); strings.Contains(out, "as last seen") {
+		t.Errorf("A lists a node as last seen:\n%s", out)
+	}
 	// Nor a backup from its stale copy: a nightly one fails, not out of date.
 	if out, code := l.Exec(nodes["b"], binDir+"/lantelctl", "backup", l.Path("stale.db")); code == 0 || !strings.Contains(out, "503") {
 		t.Errorf("a backup on B cut off: exit %d: %s, want a 503", code, out)

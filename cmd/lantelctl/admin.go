@@ -427,7 +427,7 @@ func healthCmd(c *adminCall, pos []string) (shown, error) {
 			fmt.Fprintf(w, "%s\t%s\n", k, h.Checks[k])
 		}
 		for _, n := range h.Nodes {
-			fmt.Fprintf(w, "node\t%s%s\n", n.ID, map[bool]string{true: " (this one)"}[n.Self])
+			fmt.Fprintf(w, "node\t%s%s\n", n.ID, nodeNote(n))
 		}
 	}}, err
 }
@@ -438,9 +438,24 @@ func nodesCmd(c *adminCall, pos []string) (shown, error) {
 	return shown{out: ns, table: func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "NODE\tTHIS ONE")
 		for _, n := range ns {
-			fmt.Fprintf(w, "%s\t%v\n", n.ID, n.Self)
+			note := ""
+			if !n.Self {
+				note = nodeNote(n)
+			}
+			fmt.Fprintf(w, "%s\t%v%s\n", n.ID, n.Self, note)
 		}
 	}}, err
+}
+
+// nodeNote is what the tables say of a node beside its ID.
+func nodeNote(n api.Node) string {
+	switch {
+	case n.Self:
+		return " (this one)"
+	case n.LastSeen:
+		return " (as last seen: the node asked is cut off from its cluster)"
+	}
+	return ""
 }
 
 // ts is a time as the tables show it: local, to the second; "" for none.

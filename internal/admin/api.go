@@ -63,7 +63,7 @@ func (s *Server) nodes(w http.ResponseWriter, r *http.Request) {
 func nodesOf(ns []service.Node) []api.Node {
 	var out []api.Node
 	for _, n := range ns {
-		out = append(out, api.Node{ID: n.ID, Self: n.Self})
+		out = append(out, api.Node{ID: n.ID, Self: n.Self, LastSeen: n.LastSeen})
 	}
 	return out
 }

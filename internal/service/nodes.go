@@ -81,20 +81,25 @@ func mix(h uint64) uint64 {
 type Node struct {
 	ID   string `json:"id"`
 	Self bool   `json:"self"` // this node
+	// LastSeen: another node as this one last saw it live. This node
+	// reaches no quorum now, so it cannot tell whether that node still is.
+	LastSeen bool `json:"as_last_seen,omitempty"`
 }
 
 // Nodes lists the live nodes sharing this store (an etcd cluster's
 // members: each node's key lives while the node reaches a quorum), this
-// one included; a store of one node (bbolt) lists none.
+// one included; a store of one node (bbolt) lists none. A node cut off
+// from its cluster lists the others as it last saw them (LastSeen).
 func (s *Service) Nodes() []Node {
 	m, ok := s.db.(members)
 	if !ok {
 		return nil
 	}
 	self, live := m.Members()
+	cut := !s.db.Writable()
 	out := make([]Node, 0, len(live))
 	for _, id := range live {
-		out = append(out, Node{ID: id, Self: id == self})
+		out = append(out, Node{ID: id, Self: id == self, LastSeen: cut && id != self})
 	}
 	return out
 }

@@ -84,6 +84,9 @@ type Health struct {
 type Node struct {
 	ID   string `json:"id"`
 	Self bool   `json:"self"` // the node that answered
+	// LastSeen: another node as the node that answered last saw it live;
+	// that node reaches no quorum now (cut off), so it cannot tell more.
+	LastSeen bool `json:"as_last_seen,omitempty"`
 }
 
 // Entry is one number of the directory.
