@@ -42,6 +42,7 @@ func (s *Service) RunJobs() {
 		s.reclaimLeases6()
 		s.leases6.PurgeOffers(s.now())
 	}
+	s.forgetReplaced()
 	s.expireRegistrations()
 	s.flushProvisioning(false)
 }

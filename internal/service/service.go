@@ -81,6 +81,8 @@ type Service struct {
 	stop     chan struct{}
 	jobs     sync.WaitGroup
 	stopOnce sync.Once
+	// sweeps: where the walks of the client indexes go on (forget.go).
+	sweeps sweeps
 
 	// leases6 is the DHCPv6 allocator; nil: no DHCPv6.
 	leases6 *leases.Allocator6
