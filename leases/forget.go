@@ -90,7 +90,9 @@ func (s *Allocator) ReplacedTx(tx store.Tx, from []byte, limit int) (replaced []
 
 // ForgetTx deletes the client index entries of keys (from ReplacedTx) that
 // are still replaced in tx, and returns how many.
-func (s *Allocator) ForgetTx(tx store.Tx, keys [][]byte) (int, error) { return table4.forgetTx(tx, keys) }
+func (s *Allocator) ForgetTx(tx store.Tx, keys [][]byte) (int, error) {
+	return table4.forgetTx(tx, keys)
+}
 
 // ReplacedTx is Allocator.ReplacedTx for the DHCPv6 client index.
 func (s *Allocator6) ReplacedTx(tx store.Tx, from []byte, limit int) (replaced [][]byte, next []byte) {
