@@ -33,11 +33,13 @@ func (t table) replacedTx(tx store.Tx, from []byte, limit int) (replaced [][]byt
 			k, v = c.Next()
 		}
 	}
+	var last []byte // the last entry looked at
 	for n := 0; k != nil; k, v = c.Next() {
 		if n == limit {
-			return replaced, bytes.Clone(k)
+			return replaced, bytes.Clone(last) // k is next time's first
 		}
 		n++
+		last = k
 		if t.replaced(tx, k, v) {
 			replaced = append(replaced, bytes.Clone(k))
 		}
