@@ -27,6 +27,8 @@ func (fakePhones) Provision(mac domain.MAC, from netip.Addr) (service.Phone, err
 	switch {
 	case mac[5] == 2:
 		return service.Phone{}, domain.Errorf(domain.NotFound, "no number")
+	case mac[5] == 3: // a node with another key file than the secret's
+		return service.Phone{}, domain.Errorf(domain.Unavailable, "the secret of 10002003 cannot be opened with this node's key file")
 	case from != netip.MustParseAddr("127.0.0.1"):
 		return service.Phone{}, domain.Errorf(domain.Denied, "not its lease")
 	}
@@ -82,14 +84,17 @@ func TestServer(t *testing.T) {
 		{Options{Observe: obs}, "/prov/lantel-yealink-phonebook.xml", "", 200, "<Name>Ann &amp; Bob</Name>", "text/xml; charset=utf-8", false},
 		{Options{Observe: obs}, "/phonebook.xml", "", 403, "forbidden", "", true},
 		{Options{Observe: obs}, "/0c383e000001.cfg", "", 404, "", "", false}, // Fanvil: no file
+		// A failure: the phone is to come back (not told there is no
+		// file), and the reason is not the requester's to read.
+		{Options{Observe: obs}, "/805ec0000003.cfg", "", 503, "try again later", "", false},
 	} {
 		code, body := get(tc.opts, tc.path, tc.user, tc.denyBook)
 		want := strings.ReplaceAll(tc.body, "{addr}", addr)
-		if code != tc.code || !strings.Contains(body, want) || (tc.ctype != "" && ctype != tc.ctype) {
+		if code != tc.code || !strings.Contains(body, want) || (tc.ctype != "" && ctype != tc.ctype) || (code == 503 && strings.Contains(body, "1000")) {
 			t.Errorf("GET %s: %d %q %q, want %d %q %q", tc.path, code, ctype, body, tc.code, want, tc.ctype)
 		}
 	}
-	if got := strings.Join(outcomes, ","); got != "served,served,not-found,not-found,served,refused,unauthorized,served,served,served,served,refused,not-found" {
+	if got := strings.Join(outcomes, ","); got != "served,served,not-found,not-found,served,refused,unauthorized,served,served,served,served,refused,not-found,error" {
 		t.Errorf("outcomes %s", got)
 	}
 }

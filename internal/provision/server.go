@@ -181,7 +181,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.observe("refused")
 		return
 	}
-	if e := domain.As(err); e != nil {
+	if e := domain.As(err); e != nil && !e.Kind.Failure() {
 		if e.Kind == domain.Denied {
 			s.refuse(w, from, r.URL.Path, e.Reason)
 			return
@@ -191,6 +191,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		// A failure (no quorum, a stale copy, a secret this node's key
+		// does not open) or storage: the file is there, the phone is to
+		// come back, as TFTP and SIP tell it; the reason stays in the log.
 		s.log.Error("provisioning: cannot serve", "file", path.Base(r.URL.Path), "err", err)
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "try again later", http.StatusServiceUnavailable)
