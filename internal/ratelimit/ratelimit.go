@@ -70,6 +70,20 @@ func (l *Keyed[K]) Allow(src K, now time.Time) bool {
 	return ok
 }
 
+// Refund gives src back a token that Allow took (an attempt that turned
+// out to be no guess: a right answer), up to the burst.
+func (l *Keyed[K]) Refund(src K) {
+	if l == nil || l.rate <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.buckets[src]; ok {
+		b.tokens = min(l.burst, b.tokens+1)
+		l.buckets[src] = b
+	}
+}
+
 // Lockout shuts keys out until a time: what a guard does to a source or a
 // number that failed too often. Its memory is bounded like Keyed's.
 type Lockout[K comparable] struct {

@@ -85,3 +85,43 @@ func TestNonceDiesAfterWrongAnswers(t *testing.T) {
 		t.Fatalf("the right answer with a dead nonce: %v", err)
 	}
 }
+
+// After a failover or a restart a phone answers a nonce that another node
+// (or this one before) issued: the right answer is stale (401 with
+// stale=true: the phone answers a fresh nonce without taking its password
+// for a wrong one), a wrong answer is a wrong answer (counted by the
+// guard, no oracle), and a nonce of no lanteld's (a phone's empty first
+// try) is challenged as before.
+func TestAnotherNodesNonceIsStale(t *testing.T) {
+	a, err := New(nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz := func(nonce, password string) string {
+		chal := digest.Challenge{Realm: "lantel", Nonce: nonce, Algorithm: "MD5", QOP: []string{"auth"}}
+		cred, err := digest.Digest(&chal, digest.Options{Method: "REGISTER", URI: "sip:lantel", Username: "2002",
+			Password: password, Count: 1, Cnonce: "0a4f113b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cred.String()
+	}
+	names := []string{"2002", "10002002"}
+	ofA := a.nonces.issue()
+	if err := b.verify(authz(ofA, "pw"), "REGISTER", "10002002", names, []byte("pw")); !errors.Is(err, errStale) {
+		t.Errorf("the right answer to A's nonce on B: %v, want stale", err)
+	}
+	if err := b.verify(authz(ofA, "guess"), "REGISTER", "10002002", names, []byte("pw")); !errors.Is(err, domain.Denied) {
+		t.Errorf("a wrong answer to A's nonce on B: %v, want denied", err)
+	}
+	if err := b.verify(authz("", "pw"), "REGISTER", "10002002", names, []byte("pw")); !errors.Is(err, errChallenge) {
+		t.Errorf("an empty nonce: %v, want a challenge", err)
+	}
+	if err := a.verify(authz(ofA, "pw"), "REGISTER", "10002002", names, []byte("pw")); err != nil {
+		t.Errorf("the right answer to A's nonce on A: %v", err)
+	}
+}

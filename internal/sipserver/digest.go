@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -54,18 +55,30 @@ func (n *nonces) issue() string {
 	return base64.RawURLEncoding.EncodeToString(append(b, n.mac(b)...))
 }
 
-// valid reports whether nonce was issued here and has not expired
-// (stale: it was ours but is too old).
-func (n *nonces) valid(nonce string) (ok, stale bool) {
+// nonceState is what a nonce is to this front.
+type nonceState int
+
+const (
+	nonceBad     nonceState = iota // not a nonce of lanteld's (none, empty, another server's)
+	nonceOurs                      // issued here and not expired
+	nonceExpired                   // issued here, too old
+	// nonceForeign: of lanteld's form, not signed with this process's key:
+	// another node's of the cluster, or this one's before a restart.
+	nonceForeign
+)
+
+// state tells what nonce is.
+func (n *nonces) state(nonce string) nonceState {
 	b, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(b) != 32 || !hmac.Equal(n.mac(b[:16]), b[16:]) {
-		return false, false
+	switch {
+	case err != nil || len(b) != 32:
+		return nonceBad
+	case !hmac.Equal(n.mac(b[:16]), b[16:]):
+		return nonceForeign
+	case n.now().Sub(time.Unix(0, int64(binary.BigEndian.Uint64(b)))) > n.ttl:
+		return nonceExpired
 	}
-	at := time.Unix(0, int64(binary.BigEndian.Uint64(b)))
-	if n.now().Sub(at) > n.ttl {
-		return false, true
-	}
-	return true, false
+	return nonceOurs
 }
 
 // rotate forgets what is older than two ttl (those nonces have expired).
@@ -127,7 +140,8 @@ func (s *Server) challenges(stale bool) []string {
 // with a challenge (not a refusal of its own).
 var errChallenge = domain.Errorf(domain.Unauthenticated, "digest authentication required")
 
-// errStale: the nonce has expired: challenge again with stale=true.
+// errStale: the nonce has expired, or is another node's (or this one's
+// before a restart) with the right answer: challenge again with stale=true.
 var errStale = domain.Errorf(domain.Unauthenticated, "the nonce has expired")
 
 // authenticator returns the numbering.Authenticator of one request: the
@@ -138,6 +152,12 @@ var errStale = domain.Errorf(domain.Unauthenticated, "the nonce has expired")
 // consumes is taken once per request, and a second run answers the same.
 func (s *Server) authenticator(req *sip.Request, method string, names []string) numbering.Authenticator {
 	return (&digestCheck{s: s, req: req, method: method, names: names}).check
+}
+
+// guessedAuthenticator is authenticator for a request whose digest attempt
+// the guard took (guess, with online): a right answer gives it back.
+func (s *Server) guessedAuthenticator(req *sip.Request, method string, names []string, online netip.Addr) numbering.Authenticator {
+	return (&digestCheck{s: s, req: req, method: method, names: names, guessed: true, online: online}).check
 }
 
 // digestCheck is an authenticator's state: its last verdict, kept for the
@@ -152,6 +172,8 @@ type digestCheck struct {
 	number  string
 	secret  []byte
 	verdict error
+	guessed bool       // the guard took an attempt (guess)
+	online  netip.Addr // as guess was given it
 }
 
 func (c *digestCheck) check(full string, sec []byte) error {
@@ -164,8 +186,12 @@ func (c *digestCheck) check(full string, sec []byte) error {
 	}
 	c.done, c.number, c.secret = true, full, append([]byte(nil), sec...)
 	c.verdict = c.s.verify(v, c.method, full, c.names, sec)
-	if errors.Is(c.verdict, domain.Denied) {
+	switch {
+	case errors.Is(c.verdict, domain.Denied):
 		c.s.guard.wrong(source(c.req), full)
+	case c.verdict == nil && c.guessed:
+		c.guessed = false // once, whatever the runs
+		c.s.guard.right(source(c.req), full, c.online)
 	}
 	return c.verdict
 }
@@ -179,15 +205,14 @@ func (s *Server) verify(authz, method, number string, numbers []string, secret [
 	if err != nil {
 		return errChallenge
 	}
-	ok, stale := s.nonces.valid(cred.Nonce)
-	if stale {
+	st := s.nonces.state(cred.Nonce)
+	switch {
+	case st == nonceExpired:
 		return errStale
-	}
-	if ok && s.nonces.dead(cred.Nonce) {
+	case st == nonceOurs && s.nonces.dead(cred.Nonce):
 		s.guard.onGuard("nonce-dead")
 		return errChallenge
-	}
-	if !ok || cred.Realm != s.opts.Realm {
+	case st == nonceBad || cred.Realm != s.opts.Realm:
 		return errChallenge
 	}
 	userOK := false
@@ -213,6 +238,16 @@ func (s *Server) verify(authz, method, number string, numbers []string, secret [
 	if !hmac.Equal([]byte(want.Response), []byte(cred.Response)) {
 		s.nonces.fail(cred.Nonce)
 		return domain.Errorf(domain.Denied, "wrong digest response for %s", number)
+	}
+	if st == nonceForeign {
+		// The right answer to another node's nonce (after a failover) or
+		// to this node's before it restarted: not taken here (this node
+		// cannot tell whether it was used there), but stale, so that the
+		// phone answers a fresh nonce without taking its password for a
+		// wrong one (RFC 2617 3.2.1: stale only for a valid digest). A
+		// wrong answer to it counts as any wrong answer (above): no
+		// oracle outside the guard.
+		return errStale
 	}
 	if !s.nonces.take(cred.Nonce, cred.Nc) {
 		return domain.Errorf(domain.Denied, "replayed digest (nonce count %d used before)", cred.Nc)

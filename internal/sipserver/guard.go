@@ -96,19 +96,48 @@ func (s *Server) admitted(h func(*sip.Request, sip.ServerTransaction)) func(*sip
 // its /64: ratelimit.SourceKey).
 func sourceKey(a netip.Addr) netip.Addr { return ratelimit.SourceKey(a) }
 
+// guessVerdict is what the guard says of a digest attempt.
+type guessVerdict int
+
+const (
+	guessAllowed guessVerdict = iota
+	guessLocked               // the source or number answered wrong too fast: 403 for lockoutFor
+	guessTooFast              // beyond guess_rate: 503, come back in a second
+)
+
 // guess takes a digest attempt for number from src; online is the address
 // the number is online at (its phone), which the number's bucket spares.
-func (g *guard) guess(src netip.Addr, number string, online netip.Addr) bool {
+// A right answer gives its attempt back (right): a host that registers
+// many accounts (a gateway's ports, a soft-phone server) is slowed by its
+// burst at most, never refused for answering right.
+func (g *guard) guess(src netip.Addr, number string, online netip.Addr) guessVerdict {
 	now := timeNow()
-	if k := sourceKey(src); g.wrongSrc.Locked(k, now) || !g.bySource.Allow(k, now) {
+	k := sourceKey(src)
+	switch {
+	case g.wrongSrc.Locked(k, now):
 		g.onGuard("digest-source")
-		return false
-	}
-	if src != online && (g.wrongNum.Locked(number, now) || !g.byNumber.Allow(number, now)) {
+		return guessLocked
+	case src != online && g.wrongNum.Locked(number, now):
 		g.onGuard("digest-number")
-		return false
+		return guessLocked
+	case !g.bySource.Allow(k, now):
+		g.onGuard("digest-source")
+		return guessTooFast
+	case src != online && !g.byNumber.Allow(number, now):
+		g.bySource.Refund(k)
+		g.onGuard("digest-number")
+		return guessTooFast
 	}
-	return true
+	return guessAllowed
+}
+
+// right gives back the attempt of a right answer from src for number
+// (guess took it; online as there).
+func (g *guard) right(src netip.Addr, number string, online netip.Addr) {
+	g.bySource.Refund(sourceKey(src))
+	if src != online {
+		g.byNumber.Refund(number)
+	}
 }
 
 // wrong counts a wrong digest answer from src for number, and locks out

@@ -2,6 +2,7 @@ package sipserver
 
 import (
 	"net/netip"
+	"strconv"
 	"testing"
 )
 
@@ -13,7 +14,7 @@ func TestGuardLockout(t *testing.T) {
 	g := newGuard(Options{GuessRate: 1000, OnGuard: func(e string) { events[e]++ }})
 	attacker, phone, other := netip.MustParseAddr("192.0.2.66"), netip.MustParseAddr("192.0.2.20"), netip.MustParseAddr("192.0.2.21")
 	for i := 0; i < 20; i++ {
-		if g.guess(attacker, "10002002", phone) {
+		if g.guess(attacker, "10002002", phone) == guessAllowed {
 			g.wrong(attacker, "10002002")
 		}
 	}
@@ -31,8 +32,31 @@ func TestGuardLockout(t *testing.T) {
 		{other, "10002002", false}, // nor for anyone else
 		{other, "10002003", true},
 	} {
-		if got := g.guess(tc.src, tc.number, phone); got != tc.ok {
+		if got := g.guess(tc.src, tc.number, phone) == guessAllowed; got != tc.ok {
 			t.Errorf("guess(%v, %s) = %v", tc.src, tc.number, got)
 		}
+	}
+}
+
+// Beyond guess_rate a source is told to come back (not locked out), and a
+// right answer gives its attempt back: a host that registers more accounts
+// than the burst with the right passwords is never turned away for long.
+func TestGuardRightAnswersAreNoGuesses(t *testing.T) {
+	g := newGuard(Options{GuessRate: 5}) // a burst of 10
+	host := netip.MustParseAddr("192.0.2.30")
+	for i := range 30 {
+		n := "1000" + strconv.Itoa(2100+i)
+		if v := g.guess(host, n, netip.Addr{}); v != guessAllowed {
+			t.Fatalf("account %d of a host that answers right: %v", i+1, v)
+		}
+		g.right(host, n, netip.Addr{})
+	}
+	for i := range 10 {
+		if v := g.guess(host, "10002200", netip.Addr{}); v != guessAllowed {
+			t.Fatalf("attempt %d: %v", i+1, v)
+		}
+	}
+	if v := g.guess(host, "10002200", netip.Addr{}); v != guessTooFast {
+		t.Fatalf("past the burst without an answer: %v, want too fast", v)
 	}
 }

@@ -88,6 +88,7 @@ func (s *Server) registerTo(req *sip.Request, tx responder, later *workers, done
 	if t, err := plan.Own(number); err == nil {
 		names = []string{t, plan.Full(t)}
 	}
+	auth := s.authenticator(req, "REGISTER", names)
 	if req.GetHeader("Authorization") != nil {
 		online := netip.Addr{}
 		if a, err := s.reach(names[len(names)-1]); err == nil {
@@ -96,12 +97,19 @@ func (s *Server) registerTo(req *sip.Request, tx responder, later *workers, done
 				online = a.Addr6 // a phone online over IPv6 only
 			}
 		}
-		if !s.guard.guess(src, names[len(names)-1], online) {
-			s.respond(req, tx, start, 403, "Forbidden: too many digest attempts, try again later")
+		switch s.guard.guess(src, names[len(names)-1], online) {
+		case guessLocked:
+			s.respond(req, tx, start, 403, "Forbidden: too many wrong digest answers, try again later")
+			return
+		case guessTooFast:
+			// Not a refusal: the source sends more answers at once than
+			// guess_rate takes (a gateway registering its ports); it is
+			// to come back in a second (RFC 3261 21.5.4).
+			s.respond(req, tx, start, 503, "Service Unavailable: too many digest attempts at once", sip.NewHeader("Retry-After", "1"))
 			return
 		}
+		auth = s.guessedAuthenticator(req, "REGISTER", names, online)
 	}
-	auth := s.authenticator(req, "REGISTER", names)
 	if exp == 0 || (contact != nil && contact.Address.Wildcard) {
 		unregister := func() {
 			full, err := s.svc.Deregister(numbering.DeregisterRequest{Number: number, Addr: src, Auth: auth, ContactOnly: true})

@@ -226,6 +226,25 @@ func TestDigestEveryTime(t *testing.T) {
 	}
 }
 
+// Right answers are no guesses: a host that registers more accounts at
+// once than guess_rate's burst (a gateway's ports, a soft-phone server)
+// with the right passwords is never refused (it was 403 from the eleventh:
+// found by a new user's walk with a baresip of 12 accounts).
+func TestRightDigestsAreNoGuesses(t *testing.T) {
+	r := newRig(t, sipserver.Options{GuessRate: 5}) // a burst of 10
+	a := client(t, "127.0.0.37")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 25 {
+		req := r.register(t, a, "2002", "<sip:2002@127.0.0.37:5060>", "600")
+		res := do(t, a, req)
+		ok, err := a.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: "2002", Password: "correct horse"})
+		if err != nil || ok.StatusCode != 200 {
+			t.Fatalf("REGISTER %d with the right digest: %v %v", i+1, ok, err)
+		}
+	}
+}
+
 func TestDigest(t *testing.T) {
 	r := newRig(t)
 	a := client(t, "127.0.0.31")

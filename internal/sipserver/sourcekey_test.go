@@ -27,7 +27,7 @@ func TestSourceKey(t *testing.T) {
 	checked := 0
 	for i := 1; i <= 40; i++ {
 		a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, byte(i >> 8), byte(i)})
-		if g.guess(a, fmt.Sprintf("1000%04d", 2100+i), netip.Addr{}) {
+		if g.guess(a, fmt.Sprintf("1000%04d", 2100+i), netip.Addr{}) == guessAllowed {
 			checked++
 			g.wrong(a, fmt.Sprintf("1000%04d", 2100+i))
 		}
@@ -35,7 +35,7 @@ func TestSourceKey(t *testing.T) {
 	if checked > wrongBurst+1 {
 		t.Errorf("%d wrong answers checked from one /64 before the lockout", checked)
 	}
-	if !g.guess(netip.MustParseAddr("2001:db8:2::1"), "10002001", netip.Addr{}) {
+	if g.guess(netip.MustParseAddr("2001:db8:2::1"), "10002001", netip.Addr{}) != guessAllowed {
 		t.Errorf("another /64 is locked out too")
 	}
 }
