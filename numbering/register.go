@@ -55,6 +55,10 @@ type Registration struct {
 	// Refresh: the number was online at the same address already (the
 	// terminal refreshed its registration).
 	Refresh bool
+	// OnLease: the registration rides on the binding of a DHCP lease that
+	// held the number online at that address already (a phone's SIP
+	// contact): the number did not come online.
+	OnLease bool
 }
 
 // RegisterTx implements REGISTER (PROTOCOL.md, steps 2-4) inside tx. It is
@@ -142,7 +146,7 @@ func (d *Directory) RegisterTx(tx store.Tx, req RegisterRequest, now time.Time) 
 	if err := d.putBinding(tx, old, b); err != nil {
 		return Registration{}, err
 	}
-	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life, Refresh: refresh}, nil
+	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life, Refresh: refresh, OnLease: leaseHeld && req.Contact != ""}, nil
 }
 
 // prove checks a request that must prove number t (ProofRequired): the

@@ -99,7 +99,7 @@ func (d *Directory) register6Tx(tx store.Tx, cfg *Config, req RegisterRequest, n
 	if err := d.putBinding(tx, old, &b); err != nil {
 		return Registration{}, err
 	}
-	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life, Refresh: refresh}, nil
+	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life, Refresh: refresh, OnLease: leaseHeld}, nil
 }
 
 // sameTerminal6 is sameTerminal for a request from IPv6 address addr.

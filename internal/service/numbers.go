@@ -58,12 +58,19 @@ func (s *Service) RegisterAsync(req numbering.RegisterRequest, then func(numberi
 		if reg, err = s.registerTx(tx, req, now); err != nil || reg.Refresh {
 			return err // a refresh is no event: once per binding
 		}
-		_, err = s.dir.NoteEventTx(tx, reg.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
-			Detail: sourceName(req.Source) + " registration from " + reg.Addr.String()})
+		detail := sourceName(req.Source) + " registration from " + reg.Addr.String()
+		if reg.OnLease {
+			detail += "; the DHCP lease keeps the number online" // as the unregistration's (Deregister)
+		}
+		_, err = s.dir.NoteEventTx(tx, reg.Number, numbering.Event{Time: now, Kind: numbering.EventOnline, Detail: detail})
 		return err
 	}, func(err error) {
 		s.refusals.note(refused(err))
-		if err == nil && !reg.Refresh && s.log.Enabled(context.Background(), slog.LevelInfo) {
+		switch {
+		case err != nil || reg.Refresh || !s.log.Enabled(context.Background(), slog.LevelInfo):
+		case reg.OnLease: // online already: one "number online" line per number coming online
+			s.log.Info("registration added; the DHCP lease keeps the number online", "number", reg.Number, family(reg.Addr), reg.Addr, "source", sourceName(req.Source))
+		default:
 			s.log.Info("number online", "number", reg.Number, family(reg.Addr), reg.Addr, "mac", req.MAC, "source", sourceName(req.Source), "lifetime", reg.Lifetime)
 		}
 		then(reg, err)

@@ -2,12 +2,14 @@ package service_test
 
 import (
 	"errors"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/service"
+	"github.com/lantel/lantel/internal/testutil"
 	"github.com/lantel/lantel/numbering"
 )
 
@@ -35,7 +37,8 @@ func secretIs(want string) numbering.Authenticator {
 // anywhere else it needs the number's secret. The registration rides on
 // the lease: a renewal keeps its contact, the release ends it.
 func TestSIPProofByLease(t *testing.T) {
-	r := newRig(t)
+	var logs testutil.SyncBuffer
+	r := newRig(t, slog.New(slog.NewTextHandler(&logs, nil)))
 	a, err := r.svc.Offer(client(macPhone), netip.Addr{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +69,14 @@ func TestSIPProofByLease(t *testing.T) {
 	e, err := r.svc.Entry("2001")
 	if err != nil || e.Source != "dhcp" || e.Contact != "sip:2001@"+a.String()+":5060" || e.MAC != macPhone.String() {
 		t.Fatalf("entry after the SIP registration: %+v %v", e, err)
+	}
+	// The number was online already: its history says the registration
+	// rides on the lease, and the log has one "number online" line.
+	if h, _ := r.svc.History("2001"); len(h) < 2 || !strings.Contains(h[len(h)-1].Detail, "the DHCP lease keeps the number online") {
+		t.Fatalf("the registration's event: %+v", h)
+	}
+	if n := strings.Count(logs.String(), `msg="number online"`); n != 1 {
+		t.Fatalf("%d \"number online\" lines for one number coming online:\n%s", n, logs.String())
 	}
 	// A renewal keeps the contact.
 	if _, err := r.svc.Ack(service.AckRequest{Client: client(macPhone), Addr: a}); err != nil {
