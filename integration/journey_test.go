@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lantel/lantel/store/storetest"
 )
 
 // The office journey of issue 20, with real clients in namespaces: 20
@@ -26,7 +28,18 @@ import (
 // any phone; a release takes a phone offline in SIP, DNS and LTNP within
 // 2 s. Then the phones are switched off and on again, on the same lanteld:
 // the same numbers, files and accounts, registrations accepted again.
-func TestOfficeJourney(t *testing.T) {
+func TestOfficeJourney(t *testing.T) { officeJourney(t, false) }
+
+// The same journey with lanteld's store on a three-member etcd cluster
+// (Debian's etcd-server, each member in a namespace of its own): the joins
+// (the claim, the file's secret, the digest, the lease's binding, the
+// redirect) go through the etcd engine's transactions and its node's copy.
+func TestOfficeJourneyOnEtcd(t *testing.T) {
+	needLab(t, "etcd", "etcdctl")
+	officeJourney(t, true)
+}
+
+func officeJourney(t *testing.T, onEtcd bool) {
 	needLab(t)
 	var missing []string
 	for _, tool := range []string{"dhclient", "busybox", "sipp", "dig", "xmllint", "curl", "tftp"} {
@@ -41,7 +54,7 @@ func TestOfficeJourney(t *testing.T) {
 		t.Skipf("missing %s: run ./contrib/deps.sh test as root", strings.Join(missing, ", "))
 	}
 	start := time.Now()
-	j := newJourney(t)
+	j := newJourney(t, onEtcd)
 	for run := 1; run <= 2; run++ {
 		if !j.run(run) {
 			break
@@ -49,6 +62,18 @@ func TestOfficeJourney(t *testing.T) {
 	}
 	j.figure(0, "whole test", time.Since(start))
 	t.Logf("figures:\n  %s", strings.Join(j.figures, "\n  "))
+	if onEtcd { // and it was the cluster that took the commits
+		out, _ := j.l.Exec(j.srv, "busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:5758/metrics")
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "lantel_etcd_commits_total" {
+				if n, _ := strconv.Atoi(f[1]); n < 20 {
+					t.Errorf("%d commits to the etcd cluster over the journey", n)
+				}
+				return
+			}
+		}
+		t.Errorf("no lantel_etcd_commits_total in the metrics:\n%s", jTail(out, 10))
+	}
 }
 
 // journey is the lab of TestOfficeJourney.
@@ -58,7 +83,8 @@ type journey struct {
 	srv     string
 	lanteld *Proc
 	cfg     string
-	tftp    bool // lanteld has a tftp section (the TFTP front)
+	tftp    bool   // lanteld has a tftp section (the TFTP front)
+	etcd    string // the store's etcd endpoints ("": bbolt)
 	phones  []*jPhone
 	pcs     []*jPhone
 	all     []*jPhone // phones and PCs
@@ -162,7 +188,7 @@ dhcp4:
     - {name: grandstream, vendor_class: "^Grandstream", phone: true, options: {tftp-server-name: "http://{server}:8080/", sip-server: 192.0.2.1}}
     - {name: cisco, vendor_class: "^Cisco Systems", phone: true, options: {%s, sip-server: 192.0.2.1}}
     - {name: snom, vendor_class: "^snom", phone: true, options: {tftp-server-name: "http://{server}:8080/", sip-server: 192.0.2.1}}
-%sstore: {path: %s}
+%sstore: {path: %s%s}
 numbering:
   server_number: "1000"
   pool: ["2100-2199"]
@@ -170,10 +196,19 @@ numbering:
 sip: {listen: "192.0.2.1:5060"}
 dns: {listen: "192.0.2.1:53", zone: office.lan, enum: e164.office.lan, ttl: 30s}
 provisioning: {listen: "192.0.2.1:8080", ntp: 192.0.2.1, time_zone: Europe/Paris}
-%s`, cisco, extraClass, j.l.Path("lantel.db"), res.String(), tftp)
+%s`, cisco, extraClass, j.l.Path("lantel.db"), j.storeEngine(), res.String(), tftp)
 }
 
-func newJourney(t *testing.T) *journey {
+// storeEngine is the rest of the store section: bbolt's file alone, or
+// the etcd cluster.
+func (j *journey) storeEngine() string {
+	if j.etcd == "" {
+		return ""
+	}
+	return ", engine: etcd, etcd: {endpoints: [" + j.etcd + "], prefix: /lantel/journey/}"
+}
+
+func newJourney(t *testing.T, onEtcd bool) *journey {
 	j := &journey{t: t, l: NewLab(t), phones: journeyPhones()}
 	j.pcs = []*jPhone{
 		{Name: "pc-1", MAC: "02:00:00:00:99:01", Client: "udhcpc"},
@@ -181,6 +216,22 @@ func newJourney(t *testing.T) *journey {
 	}
 	j.all = append(append([]*jPhone{}, j.phones...), j.pcs...)
 	j.srv = j.l.Host("srv", "", "192.0.2.1/24")
+	if onEtcd {
+		// The cluster's network (198.51.100.0/24): the members, and
+		// lanteld's second interface.
+		j.l.Bridge("cl")
+		addrs := []string{"198.51.100.11", "198.51.100.12", "198.51.100.13"}
+		for i, a := range addrs {
+			j.l.Link(j.l.Node(fmt.Sprintf("e%d", i)), "eth0", "cl", "", a+"/24")
+		}
+		ms := storetest.StartCluster(t, j.l.Path("etcd"), addrs, j.l.id+"-e")
+		var eps []string
+		for _, m := range ms {
+			eps = append(eps, m.Client)
+		}
+		j.etcd = strings.Join(eps, ", ")
+		j.l.Link(j.srv, "eth1", "cl", "", "198.51.100.1/24")
+	}
 	for _, p := range j.all {
 		p.ns = j.l.Host(p.Name, p.MAC, "")
 		p.setup(j.l)
