@@ -311,6 +311,12 @@ func TestHAPairOnEtcd(t *testing.T) {
 
 	// Cut B off from the cluster: it stops acknowledging, A goes on; B
 	// answers queries from its copy until stale_after, then refuses them.
+	// A registration that expires while B is cut off: A's jobs end it,
+	// B's wait (below).
+	if r := ctl("a", "register", "3153", "-ip", "192.0.2.50", "-lifetime", "3s"); r.Result != "OK" {
+		t.Fatalf("a short registration on A: %+v", r)
+	}
+	Eventually(t, 5*time.Second, "B to see the short registration", func() bool { return ctl("b", "query", "3153").Result == "OK" })
 	l.Exec(nodes["b"], "ip", "link", "set", "eth1", "down")
 	if r := ctl("b", "register", "3151", "-ip", "192.0.2.50"); r.Result != "TRY-LATER" {
 		t.Fatalf("REGISTER on B cut off: %+v, want TRY-LATER", r)
@@ -353,6 +359,13 @@ func TestHAPairOnEtcd(t *testing.T) {
 		return ip != "" && n != "" && srv == "192.0.2.1"
 	})
 
+	// Cut off for many seconds, B's jobs waited instead of failing a
+	// commit every second.
+	for _, job := range []string{"lease reclamation failed", "registration expiry failed", "client index sweep failed"} {
+		if n := strings.Count(procs["b"].Output(), job); n > 2 {
+			t.Errorf("B cut off logged %q %d times", job, n)
+		}
+	}
 	// Heal: B catches up and acknowledges again; nothing is given twice.
 	l.Exec(nodes["b"], "ip", "link", "set", "eth1", "up")
 	Eventually(t, 30*time.Second, "B to catch up", func() bool {

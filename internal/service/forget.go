@@ -46,7 +46,7 @@ func (s *Service) sweepClients(ix clientIndex, from []byte) []byte {
 		replaced, next = ix.ReplacedTx(tx, from, sweepBatch)
 		return nil
 	})
-	if len(replaced) == 0 || !s.db.Writable() {
+	if len(replaced) == 0 {
 		return next
 	}
 	if err := s.write(func(tx store.Tx) error {

@@ -34,13 +34,25 @@ func (s *Service) runJobs(every time.Duration) {
 // RunJobs runs the periodic jobs once, now (the ticker calls it; so can a
 // test with a clock of its own).
 func (s *Service) RunJobs() {
+	// A node cut off from its cluster commits nothing: its jobs that write
+	// wait until it can (the other nodes do the same work meanwhile, and a
+	// commit that fails every second would only fill the log); the
+	// provisioning notes stay in memory until then.
+	writable := s.db.Writable()
 	if s.leases != nil {
-		s.reclaimLeases()
+		if writable {
+			s.reclaimLeases()
+		}
 		s.leases.PurgeOffers(s.now())
 	}
 	if s.leases6 != nil {
-		s.reclaimLeases6()
+		if writable {
+			s.reclaimLeases6()
+		}
 		s.leases6.PurgeOffers(s.now())
+	}
+	if !writable {
+		return
 	}
 	s.forgetReplaced()
 	s.expireRegistrations()
