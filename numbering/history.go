@@ -142,6 +142,22 @@ func (k EventKind) note() bool { return k == EventProvisioned || k == EventRefus
 // renewals in turn. It reports whether e was recorded (a change the caller
 // may log).
 func (d *Directory) NoteEventTx(tx store.Tx, number string, e Event) (bool, error) {
+	return d.noteTx(tx, number, e, false)
+}
+
+// NoteChangeTx is NoteEventTx for the events that come and go while the
+// number stays in one state: a SIP registration added to the binding of
+// a DHCP lease and ended on it (both "online", the lease keeping the
+// number online). e is compared with the number's latest event of its
+// class only: a registration added again after one ended is recorded
+// again (NoteEventTx would find the first one and drop it), a contact
+// that changes at each REGISTER is not.
+func (d *Directory) NoteChangeTx(tx store.Tx, number string, e Event) (bool, error) {
+	return d.noteTx(tx, number, e, true)
+}
+
+// noteTx is NoteEventTx, or NoteChangeTx with latest.
+func (d *Directory) noteTx(tx store.Tx, number string, e Event, latest bool) (bool, error) {
 	t, err := d.own(number)
 	if err != nil {
 		return false, err
@@ -165,6 +181,9 @@ func (d *Directory) NoteEventTx(tx store.Tx, number string, e Event) (bool, erro
 		}
 		if sameEvent(k, v, e) {
 			return false, nil
+		}
+		if latest {
+			break // the latest of its class is another: e is news
 		}
 	}
 	return true, d.AppendEventTx(tx, t, e)

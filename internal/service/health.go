@@ -21,5 +21,9 @@ func (s *Service) Health() map[string]error {
 		err = nil
 	}
 	h["store_writable"] = err
+	// Another node's secrets would be refused here (SIP 503, phones'
+	// files 503, LTNP TRY-LATER): a node started with its own key file
+	// fails its health until it restarts with the right one.
+	h["secrets_key"] = s.keyMismatch
 	return h
 }

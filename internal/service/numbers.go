@@ -58,11 +58,15 @@ func (s *Service) RegisterAsync(req numbering.RegisterRequest, then func(numberi
 		if reg, err = s.registerTx(tx, req, now); err != nil || reg.Refresh {
 			return err // a refresh is no event: once per binding
 		}
-		detail := sourceName(req.Source) + " registration from " + reg.Addr.String()
+		e := numbering.Event{Time: now, Kind: numbering.EventOnline, Detail: sourceName(req.Source) + " registration from " + reg.Addr.String()}
 		if reg.OnLease {
-			detail += "; the DHCP lease keeps the number online" // as the unregistration's (Deregister)
+			// Comes and goes while the lease keeps the number online, as
+			// the unregistration's event (Deregister).
+			e.Detail += "; the DHCP lease keeps the number online"
+			_, err = s.dir.NoteChangeTx(tx, reg.Number, e)
+			return err
 		}
-		_, err = s.dir.NoteEventTx(tx, reg.Number, numbering.Event{Time: now, Kind: numbering.EventOnline, Detail: detail})
+		_, err = s.dir.NoteEventTx(tx, reg.Number, e)
 		return err
 	}, func(err error) {
 		s.refusals.note(refused(err))
@@ -158,7 +162,7 @@ func (s *Service) Deregister(req numbering.DeregisterRequest) (string, error) {
 		case d.Offline:
 			return s.dir.AppendEventTx(tx, d.Number, numbering.Event{Time: now, Kind: numbering.EventOffline, Detail: "deregistered from " + req.Addr.String()})
 		case d.ContactEnded:
-			_, err := s.dir.NoteEventTx(tx, d.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
+			_, err := s.dir.NoteChangeTx(tx, d.Number, numbering.Event{Time: now, Kind: numbering.EventOnline,
 				Detail: "registration from " + req.Addr.String() + " ended; the DHCP lease keeps the number online"})
 			return err
 		}

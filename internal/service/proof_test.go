@@ -116,6 +116,27 @@ func TestSIPProofByLease(t *testing.T) {
 	if _, err := r.svc.Register(sipRegister("2001", a, true, nil)); err != nil {
 		t.Fatal(err)
 	}
+	// The phone registered again after its registration ended: recorded
+	// again (the history's latest says it is registered).
+	h, _ = r.svc.History("2001")
+	added := 0
+	for _, e := range h {
+		if strings.HasPrefix(e.Detail, "sip registration from") {
+			added++
+		}
+	}
+	if last := h[len(h)-1]; added != 2 || !strings.HasPrefix(last.Detail, "sip registration from") {
+		t.Fatalf("the second registration on the lease: %d recorded, the latest event %+v", added, last)
+	}
+	// Its contact changed (another port) while registered: no event.
+	moved := sipRegister("2001", a, true, nil)
+	moved.Contact = "sip:2001@" + a.String() + ":5070"
+	if _, err := r.svc.Register(moved); err != nil {
+		t.Fatal(err)
+	}
+	if h2, _ := r.svc.History("2001"); len(h2) != len(h) {
+		t.Fatalf("a new contact port recorded: %+v", h2[len(h):])
+	}
 	if ok, err := r.svc.Release(client(macPhone), a); !ok || err != nil {
 		t.Fatalf("RELEASE = %v, %v", ok, err)
 	}

@@ -83,6 +83,9 @@ type Service struct {
 	stopOnce sync.Once
 	// sweeps: where the walks of the client indexes go on (forget.go).
 	sweeps sweeps
+	// keyMismatch: at start, the key file did not open the store's
+	// secrets (nil: it did); health says so (secrets_key).
+	keyMismatch error
 
 	// leases6 is the DHCPv6 allocator; nil: no DHCPv6.
 	leases6 *leases.Allocator6
@@ -150,6 +153,7 @@ func Open(db store.DB, cfg Config) (*Service, error) {
 	var otherKey bool
 	_ = db.View(func(tx store.Tx) error { bad, otherKey = s.dir.UnopenableSecrets(tx); return nil })
 	if bad > 0 || otherKey {
+		s.keyMismatch = fmt.Errorf("this node's key file (%s.key) is not the one the store's secrets are sealed with: copy the key file of the node they were set on (%d secrets do not open)", db.Path(), bad)
 		s.log.Warn("this key file is not the one the store's secrets are sealed with (another node's, or a backup's): copy the key from the node or backup they were set with, or set them again; a secret set through another node cannot be used here",
 			"secrets", bad, "key", db.Path()+".key")
 	}

@@ -330,6 +330,7 @@ func TestWrongSecretsKeyIsReported(t *testing.T) {
 	keyA, _ := secrets.New(bytes.Repeat([]byte{1}, 32))
 	keyB, _ := secrets.New(bytes.Repeat([]byte{2}, 32))
 	cfg := testutil.Config(t, "1000", "2100-2101")
+	var health error // the node's secrets_key check
 	open := func(k *secrets.Box) string {
 		var logs bytes.Buffer
 		c := cfg
@@ -341,14 +342,19 @@ func TestWrongSecretsKeyIsReported(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		health = st.Svc.Health()["secrets_key"]
 		st.Close()
 		return logs.String()
 	}
-	if out := open(keyA); strings.Contains(out, "is not the one") {
-		t.Fatalf("the right key reported wrong: %s", out)
+	if out := open(keyA); strings.Contains(out, "is not the one") || health != nil {
+		t.Fatalf("the right key reported wrong: %s (health: %v)", out, health)
 	}
 	if out := open(keyB); !strings.Contains(out, "is not the one") || !strings.Contains(out, "secrets=1") {
 		t.Fatalf("a wrong key not reported: %q", out)
+	}
+	// Nor does the node's health say ok (a monitor would see nothing).
+	if health == nil || !strings.Contains(health.Error(), "is not the one") {
+		t.Fatalf("health with a wrong key: %v", health)
 	}
 }
 
