@@ -88,8 +88,10 @@ func (s *Server) registerTo(req *sip.Request, tx responder, later *workers, done
 	if t, err := plan.Own(number); err == nil {
 		names = []string{t, plan.Full(t)}
 	}
-	auth := s.authenticator(req, "REGISTER", names)
-	if req.GetHeader("Authorization") != nil {
+	var auth numbering.Authenticator
+	if req.GetHeader("Authorization") == nil {
+		auth = s.authenticator(req, "REGISTER", names)
+	} else {
 		online := netip.Addr{}
 		if a, err := s.reach(names[len(names)-1]); err == nil {
 			online = a.Addr
