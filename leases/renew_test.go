@@ -147,13 +147,7 @@ func TestEndedAddressesOnlyWhereTheIndexIsDerived(t *testing.T) {
 	if _, _, err := f.ack(t, c, a); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.db.Update(func(tx store.Tx) error {
-		_, e, err := f.s.ReleaseTx(tx, c, a)
-		f.s.Apply(e, f.clock())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	f.release(t, c, a)
 	_ = f.db.View(func(tx store.Tx) error {
 		if tx.Bucket([]byte("lease.end")) != nil {
 			t.Error("bbolt's file holds lease.end")
