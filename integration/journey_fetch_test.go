@@ -229,6 +229,9 @@ func (j *journey) fetch(p *jPhone, run int) {
 	if a.Server != "192.0.2.1" || a.Port != 5060 {
 		bad = append(bad, fmt.Sprintf("SIP server %s:%d, want 192.0.2.1:5060", a.Server, a.Port))
 	}
+	if want := j.sipBackup(); p.Vendor == "Yealink" && a.Backup != want {
+		bad = append(bad, fmt.Sprintf("second SIP server %q, want %q (provisioning.sip_backup)", a.Backup, want))
+	}
 	if run > 1 && p.account.User != "" && a != p.account {
 		bad = append(bad, fmt.Sprintf("the account changed since the first boot: %v, was %v", a, p.account))
 	}

@@ -177,6 +177,7 @@ type jAccount struct {
 	Server   string // the registrar's host
 	Port     int
 	Display  string
+	Backup   string // the second server (host:port), where the file names one (Yealink)
 }
 
 func (a jAccount) String() string {
@@ -215,6 +216,9 @@ func yealinkAccount(b []byte) (jAccount, error) {
 		a.AuthUser = a.User
 	}
 	a.Port, err = jPort(kv["account.1.sip_server.1.port"])
+	if h := kv["account.1.sip_server.2.address"]; h != "" {
+		a.Backup = h + ":" + kv["account.1.sip_server.2.port"]
+	}
 	if kv["account.1.enable"] != "1" {
 		return a, fmt.Errorf("account.1.enable is %q", kv["account.1.enable"])
 	}

@@ -195,8 +195,24 @@ numbering:
 %sltnp: {listen: "192.0.2.1:5757"}
 sip: {listen: "192.0.2.1:5060"}
 dns: {listen: "192.0.2.1:53", zone: office.lan, enum: e164.office.lan, ttl: 30s}
-provisioning: {listen: "192.0.2.1:8080", ntp: 192.0.2.1, time_zone: Europe/Paris}
-%s`, cisco, extraClass, j.l.Path("lantel.db"), j.storeEngine(), res.String(), tftp)
+provisioning: {listen: "192.0.2.1:8080", ntp: 192.0.2.1, time_zone: Europe/Paris%s}
+%s`, cisco, extraClass, j.l.Path("lantel.db"), j.storeEngine(), res.String(), j.sipBackupKey(), tftp)
+}
+
+// sipBackup is the second SIP server the phones' files name: on etcd, as
+// the second node of a pair would be (provisioning.sip_backup).
+func (j *journey) sipBackup() string {
+	if j.etcd == "" {
+		return ""
+	}
+	return "192.0.2.2:5060"
+}
+
+func (j *journey) sipBackupKey() string {
+	if b := j.sipBackup(); b != "" {
+		return ", sip_backup: \"" + b + "\""
+	}
+	return ""
 }
 
 // storeEngine is the rest of the store section: bbolt's file alone, or

@@ -156,6 +156,8 @@ func TestParseErrorsNameKey(t *testing.T) {
 		{"etcd unused", "store: {path: x, etcd: {endpoints: [\"http://192.0.2.9:2379\"]}}\nnumbering: {server_number: \"1000\"}\n", "store.etcd"},
 		{"provisioning url", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060}\nprovisioning: {listen: 192.0.2.1:8080, url: \"ftp://x/\"}\n", "provisioning.url"},
 		{"provisioning rate", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060}\nprovisioning: {listen: 192.0.2.1:8080, limits: {per_source: -1}}\n", "provisioning.limits.per_source"},
+		{"sip backup", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060}\nprovisioning: {listen: 192.0.2.1:8080, sip_backup: 192.0.2.3}\n", "provisioning.sip_backup"},
+		{"sip backup is the first", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: 192.0.2.1:5060}\nprovisioning: {listen: 192.0.2.1:8080, sip_backup: \"192.0.2.1:5060\"}\n", "provisioning.sip_backup"},
 		{"provisioning without sip", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nprovisioning: {listen: 192.0.2.1:8080}\n", "provisioning.sip_server"},
 		{"bad admin", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nadmin: {listen: 192.0.2.1:5758}\n", "admin.listen"},
 		{"bad sip", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nsip: {listen: nowhere}\n", "sip.listen"},

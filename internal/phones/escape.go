@@ -109,7 +109,7 @@ func (f Format) escape(s string) string {
 func (d Data) escaped(f Format) Data {
 	e := f.escape
 	d.MAC, d.MACUpper, d.Number, d.Short, d.Name, d.Secret = e(d.MAC), e(d.MACUpper), e(d.Number), e(d.Short), e(d.Name), e(d.Secret)
-	d.SIPHost, d.NTP, d.TimeZone = e(d.SIPHost), e(d.NTP), e(d.TimeZone)
+	d.SIPHost, d.SIPBackupHost, d.NTP, d.TimeZone = e(d.SIPHost), e(d.SIPBackupHost), e(d.NTP), e(d.TimeZone)
 	d.BaseURL, d.BaseHostPath, d.NextURL = e(d.BaseURL), e(d.BaseHostPath), e(d.NextURL)
 	if d.Vars != nil {
 		vars := make(map[string]string, len(d.Vars))

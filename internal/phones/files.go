@@ -41,9 +41,13 @@ type Data struct {
 	Secret   string // the number's secret (SIP password)
 	SIPHost  string // the SIP front
 	SIPPort  int
-	NTP      string
-	TimeZone string
-	Vars     map[string]string // provisioning.vars
+	// SIPBackupHost, SIPBackupPort: the second SIP server the phone fails
+	// over to (provisioning.sip_backup), "" for none.
+	SIPBackupHost string
+	SIPBackupPort int
+	NTP           string
+	TimeZone      string
+	Vars          map[string]string // provisioning.vars
 	// BaseURL is where the phone reaches lanteld's provisioning over HTTP,
 	// ending in "/" (http://192.0.2.1:8080/): the files name their
 	// phonebook under it. "" when unknown: they name none.

@@ -250,3 +250,40 @@ func TestCustomTemplates(t *testing.T) {
 		t.Error("a bad template loaded")
 	}
 }
+
+// provisioning.sip_backup: the files of the vendors that take a second SIP
+// server name it (the other node of an HA pair), read back by the phone's
+// strict parser; without it they name none.
+func TestSecondSIPServer(t *testing.T) {
+	s, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, backup := range []bool{true, false} {
+		d := data
+		if backup {
+			d.SIPBackupHost, d.SIPBackupPort = "192.0.2.3", 5062
+		}
+		b, err := s.Render(File{Template: "yealink.cfg"}, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := strictLines(t, "yealink.cfg", b)
+		if got := keys["account.1.sip_server.2.address"] + ":" + keys["account.1.sip_server.2.port"]; backup != (got == "192.0.2.3:5062") || !backup && got != ":" {
+			t.Errorf("yealink.cfg, second server %v: %q", backup, got)
+		}
+		b, err = s.Render(File{Template: "polycom-phone.xml"}, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := strictXML(t, "polycom-phone.xml", b)
+		addr, _ := doc.get("PHONE_CONFIG>ALL@reg.1.server.2.address")
+		port, _ := doc.get("PHONE_CONFIG>ALL@reg.1.server.2.port")
+		if got := addr + ":" + port; backup != (got == "192.0.2.3:5062") || !backup && got != ":" {
+			t.Errorf("polycom-phone.xml, second server %v: %q", backup, got)
+		}
+		if first, _ := doc.get("PHONE_CONFIG>ALL@reg.1.server.1.address"); first != "192.0.2.1" {
+			t.Errorf("polycom-phone.xml: first server %q", first)
+		}
+	}
+}

@@ -16,10 +16,14 @@ import (
 
 // Section is the provisioning: section of lanteld's configuration file.
 type Section struct {
-	Listen    string            `yaml:"listen"` // off when empty
-	Templates string            `yaml:"templates"`
-	URL       string            `yaml:"url"` // the base URL files name (phonebooks); default: the Host the phone asked
-	SIPServer string            `yaml:"sip_server"`
+	Listen    string `yaml:"listen"` // off when empty
+	Templates string `yaml:"templates"`
+	URL       string `yaml:"url"` // the base URL files name (phonebooks); default: the Host the phone asked
+	SIPServer string `yaml:"sip_server"`
+	// SIPBackup: a second SIP server the phones fail over to (host:port;
+	// in an HA pair, the other node), in the files of the vendors that
+	// take one (Yealink, Polycom).
+	SIPBackup string            `yaml:"sip_backup"`
 	NTP       string            `yaml:"ntp"`
 	TimeZone  string            `yaml:"time_zone"`
 	Allow     []string          `yaml:"allow"`
@@ -47,6 +51,8 @@ type Checked struct {
 	URL            string // the base URL the files name (phonebooks), "" for the request's Host
 	SIPHost        string // phones register here: sip_server, else the SIP front's host
 	SIPPort        int
+	SIPBackupHost  string // sip_backup's host, "" for none
+	SIPBackupPort  int
 	NTP, TimeZone  string
 	Allow          []netip.Prefix
 	Vars           map[string]string
@@ -90,16 +96,16 @@ func (p Section) Setup(sipListen string) (Checked, error) {
 	if sip == "" {
 		return Checked{}, setup.Errorf("sip_server", "is required when the sip section is off (the SIP server phones register with, host:port)")
 	}
-	host, port, err := net.SplitHostPort(sip)
-	if err != nil {
-		return Checked{}, setup.Errorf("sip_server", "%q is not host:port", sip)
+	if out.SIPHost, out.SIPPort, err = sipServer("sip_server", sip); err != nil {
+		return Checked{}, err
 	}
-	if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
-		return Checked{}, setup.Errorf("sip_server", "%q: phones need an address they can reach, not %s", sip, host)
-	}
-	out.SIPHost = host
-	if out.SIPPort, err = strconv.Atoi(port); err != nil || out.SIPPort < 1 || out.SIPPort > 65535 {
-		return Checked{}, setup.Errorf("sip_server", "%q: bad port", sip)
+	if p.SIPBackup != "" {
+		if out.SIPBackupHost, out.SIPBackupPort, err = sipServer("sip_backup", p.SIPBackup); err != nil {
+			return Checked{}, err
+		}
+		if out.SIPBackupHost == out.SIPHost && out.SIPBackupPort == out.SIPPort {
+			return Checked{}, setup.Errorf("sip_backup", "%q is the phones' first SIP server too: name the other node", p.SIPBackup)
+		}
 	}
 	for i, a := range p.Allow {
 		pr, err := netip.ParsePrefix(a)
@@ -126,4 +132,20 @@ func (p Section) Setup(sipListen string) (Checked, error) {
 		return Checked{}, setup.Errorf("templates", "%v", err)
 	}
 	return out, nil
+}
+
+// sipServer checks a SIP server the phones' files name (key: its key):
+// host:port, an address a phone can reach.
+func sipServer(key, sip string) (host string, port int, err error) {
+	host, p, err := net.SplitHostPort(sip)
+	if err != nil {
+		return "", 0, setup.Errorf(key, "%q is not host:port", sip)
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
+		return "", 0, setup.Errorf(key, "%q: phones need an address they can reach, not %s", sip, host)
+	}
+	if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+		return "", 0, setup.Errorf(key, "%q: bad port", sip)
+	}
+	return host, port, nil
 }
