@@ -285,5 +285,14 @@ func TestSecondSIPServer(t *testing.T) {
 		if first, _ := doc.get("PHONE_CONFIG>ALL@reg.1.server.1.address"); first != "192.0.2.1" {
 			t.Errorf("polycom-phone.xml: first server %q", first)
 		}
+		// Grandstream's P2312: account 1's secondary SIP server.
+		if b, err = s.Render(File{Template: "grandstream.xml"}, d); err != nil {
+			t.Fatal(err)
+		}
+		doc = strictXML(t, "grandstream.xml", b)
+		got, _ := doc.get("gs_provision>config>P2312")
+		if backup != (got == "192.0.2.3:5062") || !backup && got != "" {
+			t.Errorf("grandstream.xml, second server %v: %q", backup, got)
+		}
 	}
 }

@@ -22,7 +22,7 @@ type Section struct {
 	SIPServer string `yaml:"sip_server"`
 	// SIPBackup: a second SIP server the phones fail over to (host:port;
 	// in an HA pair, the other node), in the files of the vendors that
-	// take one (Yealink, Polycom).
+	// take one (Yealink, Polycom, Grandstream).
 	SIPBackup string            `yaml:"sip_backup"`
 	NTP       string            `yaml:"ntp"`
 	TimeZone  string            `yaml:"time_zone"`
