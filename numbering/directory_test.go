@@ -482,6 +482,12 @@ func TestApplyStaticRemovesAndConflicts(t *testing.T) {
 	if !found {
 		t.Fatalf("the run-time reservation after the refused reloads: %+v", snap.Reservations)
 	}
+	// Nor did the refused reloads take the file's own reservations away
+	// (they deleted them before they found the conflict, and the commit
+	// kept the deletion).
+	if _, err := f.query("2001"); !errors.Is(err, domain.Offline) {
+		t.Fatalf("the file's reservation after the refused reloads: %v", err)
+	}
 }
 
 func TestConcurrentRegistrationsShareCommits(t *testing.T) {

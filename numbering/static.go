@@ -94,11 +94,15 @@ func (d *Directory) ApplyStaticTx(tx store.Tx, s Static) (dropped []string, err 
 		return nil, err
 	}
 	res, users, srvs := tx.Bucket(bktReservations), tx.Bucket(bktUsers), tx.Bucket(bktServers)
-	removed, err := deleteOrigin[Reservation](res, func(r *Reservation) Origin { return r.Origin })
-	if err != nil {
+	// The refusal first: a transaction function that returns a refusal
+	// must have written nothing (the committer commits the group's other
+	// writes, this one's too: internal/groupcommit). A refused reload
+	// deleted the file's reservations when this came after the deletion.
+	if err := runtimeConflicts(res, s.Reservations); err != nil {
 		return nil, err
 	}
-	if err := runtimeConflicts(res, s.Reservations); err != nil {
+	removed, err := deleteOrigin[Reservation](res, func(r *Reservation) Origin { return r.Origin })
+	if err != nil {
 		return nil, err
 	}
 	if _, err := deleteOrigin[User](users, func(u *User) Origin { return u.Origin }); err != nil {
@@ -161,21 +165,26 @@ func (d *Directory) ApplyStaticTx(tx store.Tx, s Static) (dropped []string, err 
 }
 
 // runtimeConflicts refuses a reservation of the file whose number or MAC a
-// run-time reservation holds; res holds the run-time ones alone (the
-// file's were just deleted).
+// run-time reservation holds (res holds both kinds; the file's own, of
+// origin config, are the ones it replaces).
 func runtimeConflicts(res store.Bucket, file []Reservation) error {
-	held := map[domain.MAC]string{}
+	held := map[domain.MAC]string{} // run-time reservations' MACs
+	runtime := map[string]bool{}    // and numbers
 	if err := res.ForEach(func(k, v []byte) error {
 		r, err := getJSON[Reservation](v)
-		if err == nil && r.MAC.IsValid() {
+		if err != nil || r.Origin == OriginConfig {
+			return err // the file's own entries are replaced, not in conflict
+		}
+		runtime[string(k)] = true
+		if r.MAC.IsValid() {
 			held[r.MAC] = string(k)
 		}
-		return err
+		return nil
 	}); err != nil {
 		return err
 	}
 	for i, r := range file {
-		if res.Get([]byte(r.Number)) != nil {
+		if runtime[r.Number] {
 			return domain.Errorf(domain.Conflict, "numbering.reservations[%d]: %s is reserved at run time (the admin API, lantelctl or a claim): "+
 				"unreserve it there first (lantelctl unreserve %s), or take it out of the file", i, r.Number, r.Number)
 		}
