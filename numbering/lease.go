@@ -19,6 +19,10 @@ type LeaseBinding struct {
 	// or took its number away): that binding ended with this ACK, and the
 	// number went offline and back to the pool's memory ("" for none).
 	Left string
+	// Registered: the number was online at this address already, by a
+	// registration (a claimed phone's SIP REGISTER before its DHCP
+	// renewal), which the lease now holds: it did not come online.
+	Registered bool
 }
 
 // BindLeaseTx puts the number of a DHCP client online at its leased address
@@ -52,6 +56,7 @@ func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, le
 	if old.Online(now) && old.Addr == addr && old.Contact != "" && (old.MAC == mac || !old.MAC.IsValid()) {
 		b.Contact = old.Contact // a registration at this address rides on the lease
 	}
+	out.Registered = old.Online(now) && old.Addr == addr && old.Source != SourceDHCP
 	if err := d.putBinding(tx, old, b); err != nil {
 		return out, err
 	}

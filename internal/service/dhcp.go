@@ -152,10 +152,13 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		offline []string
 		online  bool   // the number came online (not a renewal)
 		left    string // the number the MAC held before and no longer does
+		// registered: a registration had the number online at this
+		// address already (the lease holds it now: no "number online").
+		registered bool
 	}
 	now := s.now()
 	err := s.writePatient(func(tx store.Tx) error {
-		st.out, st.ended, st.offline, st.online, st.left = Ack{}, nil, st.offline[:0], false, ""
+		st.out, st.ended, st.offline, st.online, st.left, st.registered = Ack{}, nil, st.offline[:0], false, "", false
 		if r.Selecting {
 			if off, ok := s.leases.Offered(r.Client.Key); !ok || off != r.Addr {
 				own, err := s.leases.LeaseOf(tx, r.Client.Key)
@@ -182,7 +185,7 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		if err != nil {
 			return err
 		}
-		st.out.Number, st.left = bound.Number, bound.Left
+		st.out.Number, st.left, st.registered = bound.Number, bound.Left, bound.Registered
 		if err := s.noteLeft(tx, bound, r.Client.MAC, now); err != nil {
 			return err
 		}
@@ -233,7 +236,7 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 			s.log.Info("number offline", "number", st.left, "mac", r.Client.MAC, "reason", leftReason(out.Number))
 		}
 		s.log.Info("lease granted", "ipv4", r.Addr, "mac", r.Client.MAC, "hostname", r.Client.Hostname, "expiry", out.Lease.Expiry.Format(time.RFC3339))
-		if out.Number != "" && st.online {
+		if out.Number != "" && st.online && !st.registered {
 			s.log.Info("number online", "number", out.Number, "ipv4", r.Addr, "mac", r.Client.MAC, "source", "dhcp")
 		}
 	}

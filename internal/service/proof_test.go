@@ -152,7 +152,8 @@ func TestSIPProofByLease(t *testing.T) {
 // DHCP renewal binds the number; the number's secret is what proves it,
 // not the MAC a SIP request cannot carry.
 func TestSIPProofByClaimSecret(t *testing.T) {
-	r := newRig(t)
+	var logs testutil.SyncBuffer
+	r := newRig(t, slog.New(slog.NewTextHandler(&logs, nil)))
 	mac := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 7}
 	a, err := r.svc.Offer(client(mac), netip.Addr{}, nil)
 	if err != nil {
@@ -190,6 +191,12 @@ func TestSIPProofByClaimSecret(t *testing.T) {
 	}
 	if e, _ := r.svc.Entry("2050"); e.Source != "dhcp" || e.Contact == "" {
 		t.Fatalf("after the renewal: %+v", e)
+	}
+	// It came online once, by its registration: the lease that holds it
+	// now is no second "number online" (the README's order: claim, the
+	// phone registers, then renews).
+	if n := strings.Count(logs.String(), `msg="number online"`); n != 1 {
+		t.Fatalf("%d \"number online\" lines for one number coming online:\n%s", n, logs.String())
 	}
 	if ok, err := r.svc.Release(client(mac), a); !ok || err != nil {
 		t.Fatalf("RELEASE = %v, %v", ok, err)
