@@ -159,7 +159,8 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	}
 	if p := cfg.Provisioning; p.Listen != "" {
 		files := p.Files // read by the configuration's check
-		site := phones.Site{SIPHost: p.SIPHost, SIPPort: p.SIPPort, SIPBackupHost: p.SIPBackupHost, SIPBackupPort: p.SIPBackupPort, NTP: p.NTP, TimeZone: p.TimeZone, Vars: p.Vars, BaseURL: p.URL}
+		site := phones.Site{Servers: phones.Servers{SIPHost: p.SIPHost, SIPPort: p.SIPPort, SIPBackupHost: p.SIPBackupHost, SIPBackupPort: p.SIPBackupPort,
+			NTP: p.NTP, TimeZone: p.TimeZone, Vars: p.Vars}, BaseURL: p.URL}
 		d.prov = provision.New(d.svc, provision.Options{Files: files, Site: site, Allow: p.Allow, User: p.User, Password: p.Password, Log: log,
 			RatePerSource: p.RatePerSource, RateTotal: p.RateTotal, Conns: p.Conns, Observe: d.metrics.Provisioning})
 		if err = d.prov.Listen(p.Listen); err != nil {

@@ -25,15 +25,7 @@ type Phonebooker interface {
 
 // Site is what every phone's file says of the site.
 type Site struct {
-	SIPHost string // the SIP front phones register with
-	SIPPort int
-	// SIPBackupHost, SIPBackupPort: a second SIP server (provisioning.
-	// sip_backup), "" for none.
-	SIPBackupHost string
-	SIPBackupPort int
-	NTP           string
-	TimeZone      string
-	Vars          map[string]string // provisioning.vars
+	Servers
 	// BaseURL, when set, is where phones reach the provisioning front over
 	// HTTP (provisioning.url: "http://192.0.2.1:8080/"): the files name
 	// their phonebook under it. It overrides what the request tells (the
@@ -79,7 +71,7 @@ func (f *Fetcher) FetchAt(name string, from netip.Addr, base string) (Served, er
 	if f.Site.BaseURL != "" {
 		base = f.Site.BaseURL
 	}
-	d := Data{SIPHost: f.Site.SIPHost, SIPPort: f.Site.SIPPort, SIPBackupHost: f.Site.SIPBackupHost, SIPBackupPort: f.Site.SIPBackupPort, NTP: f.Site.NTP, TimeZone: f.Site.TimeZone, Vars: f.Site.Vars}
+	d := Data{Servers: f.Site.Servers}
 	if d.SIPPort == 0 {
 		d.SIPPort = 5060
 	}

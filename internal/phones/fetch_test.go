@@ -56,7 +56,7 @@ func newFetcher(t *testing.T, svc Provisioner, base string) *Fetcher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Fetcher{Files: s, Svc: svc, Site: Site{SIPHost: "192.0.2.1", NTP: "192.0.2.1", BaseURL: base}}
+	return &Fetcher{Files: s, Svc: svc, Site: Site{Servers: Servers{SIPHost: "192.0.2.1", NTP: "192.0.2.1"}, BaseURL: base}}
 }
 
 // Each vendor's files: served to its own MACs only, with its Content-Type,

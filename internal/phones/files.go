@@ -30,6 +30,20 @@ import (
 //go:embed templates
 var builtin embed.FS
 
+// Servers is what every phone's file names of the site's servers (Site's,
+// given to Data as they are).
+type Servers struct {
+	SIPHost string // the SIP server phones register with: the SIP front, or provisioning.sip_server
+	SIPPort int
+	// SIPBackupHost, SIPBackupPort: the second SIP server the phone fails
+	// over to (provisioning.sip_backup), "" for none.
+	SIPBackupHost string
+	SIPBackupPort int
+	NTP           string
+	TimeZone      string
+	Vars          map[string]string // provisioning.vars
+}
+
 // Data is what a template sees. Every string in it is escaped for the
 // template's format (see Format) before it is rendered.
 type Data struct {
@@ -39,15 +53,7 @@ type Data struct {
 	Short    string // terminal number
 	Name     string // the reservation's name
 	Secret   string // the number's secret (SIP password)
-	SIPHost  string // the SIP front
-	SIPPort  int
-	// SIPBackupHost, SIPBackupPort: the second SIP server the phone fails
-	// over to (provisioning.sip_backup), "" for none.
-	SIPBackupHost string
-	SIPBackupPort int
-	NTP           string
-	TimeZone      string
-	Vars          map[string]string // provisioning.vars
+	Servers         // the site's, as Site gives them
 	// BaseURL is where the phone reaches lanteld's provisioning over HTTP,
 	// ending in "/" (http://192.0.2.1:8080/): the files name their
 	// phonebook under it. "" when unknown: they name none.

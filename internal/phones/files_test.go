@@ -9,7 +9,7 @@ import (
 )
 
 var data = Data{MAC: "805ec0000001", MACUpper: "805EC0000001", Number: "10002001", Short: "2001",
-	Name: `Ann "A&B" <Sales>`, Secret: "s3cret&<", SIPHost: "192.0.2.1", SIPPort: 5060, NTP: "192.0.2.1", TimeZone: "Europe/Paris"}
+	Name: `Ann "A&B" <Sales>`, Secret: "s3cret&<", Servers: Servers{SIPHost: "192.0.2.1", SIPPort: 5060, NTP: "192.0.2.1", TimeZone: "Europe/Paris"}}
 
 // hostile are values an administrator, a claim or a phone's model can put
 // in a name, a secret or a var.

@@ -39,7 +39,7 @@ func TestServer(t *testing.T) {
 	files, _ := phones.Load("")
 	var ctype, addr string
 	get := func(opts Options, path, user string, denyBook bool) (int, string) {
-		opts.Files, opts.Site = files, phones.Site{SIPHost: "192.0.2.1", NTP: "192.0.2.1", BaseURL: opts.Site.BaseURL}
+		opts.Files, opts.Site = files, phones.Site{Servers: phones.Servers{SIPHost: "192.0.2.1", NTP: "192.0.2.1"}, BaseURL: opts.Site.BaseURL}
 		s := New(fakePhones{denyBook: denyBook}, opts)
 		if err := s.Listen("127.0.0.1:0"); err != nil {
 			t.Fatal(err)
@@ -106,7 +106,7 @@ func TestServer(t *testing.T) {
 func TestWrongPasswordsLockOut(t *testing.T) {
 	files, _ := phones.Load("")
 	s := New(fakePhones{}, Options{Files: files, User: "phones", Password: "pw", RatePerSource: -1, RateTotal: -1,
-		Site: phones.Site{SIPHost: "192.0.2.1"}})
+		Site: phones.Site{Servers: phones.Servers{SIPHost: "192.0.2.1"}}})
 	get := func(from, password string) int {
 		r := httptest.NewRequest("GET", "http://192.0.2.1/805ec0000001.cfg", nil)
 		r.RemoteAddr = from

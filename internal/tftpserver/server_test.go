@@ -89,7 +89,7 @@ func start(t *testing.T, opts Options) (*Server, *outcomes, netip.AddrPort) {
 	if opts.Files == nil {
 		opts.Files = files(t)
 	}
-	opts.Site = phones.Site{SIPHost: "192.0.2.1", NTP: "192.0.2.1"}
+	opts.Site = phones.Site{Servers: phones.Servers{SIPHost: "192.0.2.1", NTP: "192.0.2.1"}}
 	opts.Observe = o.observe
 	s := New(fakePhones{}, opts)
 	if err := s.Listen("127.0.0.1:0"); err != nil {
