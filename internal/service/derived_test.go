@@ -14,7 +14,6 @@ import (
 	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
 	"github.com/lantel/lantel/store/etcdstore"
-	"github.com/lantel/lantel/store/storetest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -27,9 +26,7 @@ import (
 // the number offline), as the node that granted them does; and a node that
 // starts after a lease ended still knows the client's last address.
 func TestNodesDeriveTheIndexes(t *testing.T) {
-	if storetest.Engine() != "etcd" {
-		t.Skip("nodes derive indexes on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
-	}
+	etcdOnly(t, "nodes derive indexes")
 	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
 	r6, _ := leases.ParseRange6("2001:db8:1::20-2001:db8:1::29")
 	path := filepath.Join(t.TempDir(), "lantel.db")
@@ -103,9 +100,7 @@ func TestNodesDeriveTheIndexes(t *testing.T) {
 // They become ended addresses (lease.end), 40 a transaction, and the
 // index's keys leave the cluster.
 func TestFirstStartKeepsTheEndedAddresses(t *testing.T) {
-	if storetest.Engine() != "etcd" {
-		t.Skip("nodes derive indexes on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
-	}
+	etcdOnly(t, "nodes derive indexes")
 	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
 	path := filepath.Join(t.TempDir(), "lantel.db")
 	cfg := service.Config{Numbering: testutil.Config(t, "1000", "2100-2101"),

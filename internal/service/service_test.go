@@ -385,14 +385,21 @@ func TestOtherKeyReportedBeforeAnySecret(t *testing.T) {
 	}
 }
 
+// etcdOnly skips a test of what happens on etcd alone (what: "two nodes
+// share a store") on another engine.
+func etcdOnly(t *testing.T, what string) {
+	t.Helper()
+	if storetest.Engine() != "etcd" {
+		t.Skipf("%s on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)", what)
+	}
+}
+
 // twoNodes opens two services on one etcd prefix (skipping on bbolt),
 // with the pool 192.0.2.20-29 under lc, numbers 1000 + 2100-2101 and the
 // entries st, and the clock they share.
 func twoNodes(t *testing.T, st numbering.Static, lc leases.Config) (a, b *service.Service, clk *testutil.Clock) {
 	t.Helper()
-	if storetest.Engine() != "etcd" {
-		t.Skip("two nodes share a store on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
-	}
+	etcdOnly(t, "two nodes share a store")
 	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
 	lc.Ranges = []leases.Range{r}
 	clk = testutil.NewClock()
@@ -518,9 +525,7 @@ func TestTwoNodesEndEachOthersQuarantinesAndRegistrations(t *testing.T) {
 // client ends with an address of its own. The NAKs and conflicts are what
 // a second node costs. When a node stops, the other answers every client.
 func TestTwoNodesRaceForOnePool(t *testing.T) {
-	if storetest.Engine() != "etcd" {
-		t.Skip("two nodes share a store on etcd only (LANTEL_TEST_ENGINE=etcd: make test runs it)")
-	}
+	etcdOnly(t, "two nodes share a store")
 	r, _ := leases.ParseRange("192.0.2.1-192.0.2.254")
 	path := filepath.Join(t.TempDir(), "lantel.db")
 	cfg := service.Config{Numbering: testutil.Config(t, "1000", "2100-2199"),
