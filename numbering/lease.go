@@ -23,6 +23,10 @@ type LeaseBinding struct {
 	// registration (a claimed phone's SIP REGISTER before its DHCP
 	// renewal), which the lease now holds: it did not come online.
 	Registered bool
+	// Added: the number was online through the MAC's lease of the other
+	// family already (a dual-stack phone's second lease): this one adds
+	// an address to it, and it did not come online.
+	Added bool
 }
 
 // BindLeaseTx puts the number of a DHCP client online at its leased address
@@ -57,6 +61,7 @@ func (d *Directory) BindLeaseTx(tx store.Tx, mac domain.MAC, addr netip.Addr, le
 		b.Contact = old.Contact // a registration at this address rides on the lease
 	}
 	out.Registered = old.Online(now) && old.Addr == addr && old.Source != SourceDHCP
+	out.Added = old != nil && old.MAC == mac && !old.Online(now) && old.Online6(now)
 	if err := d.putBinding(tx, old, b); err != nil {
 		return out, err
 	}

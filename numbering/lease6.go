@@ -32,6 +32,7 @@ func (d *Directory) BindLease6Tx(tx store.Tx, mac domain.MAC, addr netip.Addr, l
 	}
 	end := leaseEnd.Truncate(time.Second)
 	var b Binding
+	out.Added = old != nil && old.MAC == mac && old.Online(now) && !old.Online6(now)
 	if old != nil && old.MAC == mac && (old.Online(now) || old.Online6(now)) {
 		b = *old // its IPv4 lease or registration stays
 		if !b.Online(now) {

@@ -155,10 +155,11 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		// registered: a registration had the number online at this
 		// address already (the lease holds it now: no "number online").
 		registered bool
+		added      bool // online over IPv6 already: an address added
 	}
 	now := s.now()
 	err := s.writePatient(func(tx store.Tx) error {
-		st.out, st.ended, st.offline, st.online, st.left, st.registered = Ack{}, nil, st.offline[:0], false, "", false
+		st.out, st.ended, st.offline, st.online, st.left, st.registered, st.added = Ack{}, nil, st.offline[:0], false, "", false, false
 		if r.Selecting {
 			if off, ok := s.leases.Offered(r.Client.Key); !ok || off != r.Addr {
 				own, err := s.leases.LeaseOf(tx, r.Client.Key)
@@ -185,7 +186,7 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 		if err != nil {
 			return err
 		}
-		st.out.Number, st.left, st.registered = bound.Number, bound.Left, bound.Registered
+		st.out.Number, st.left, st.registered, st.added = bound.Number, bound.Left, bound.Registered, bound.Added
 		if err := s.noteLeft(tx, bound, r.Client.MAC, now); err != nil {
 			return err
 		}
@@ -236,7 +237,11 @@ func (s *Service) Ack(r AckRequest) (Ack, error) {
 			s.log.Info("number offline", "number", st.left, "mac", r.Client.MAC, "reason", leftReason(out.Number))
 		}
 		s.log.Info("lease granted", "ipv4", r.Addr, "mac", r.Client.MAC, "hostname", r.Client.Hostname, "expiry", out.Lease.Expiry.Format(time.RFC3339))
-		if out.Number != "" && st.online && !st.registered {
+		switch {
+		case out.Number == "" || !st.online || st.registered:
+		case st.added:
+			s.log.Info(addressAdded, "number", out.Number, "ipv4", r.Addr, "mac", r.Client.MAC, "source", "dhcp")
+		default:
 			s.log.Info("number online", "number", out.Number, "ipv4", r.Addr, "mac", r.Client.MAC, "source", "dhcp")
 		}
 	}

@@ -69,6 +69,11 @@ type Ack6 struct {
 	Number string
 }
 
+// addressAdded is logged for a dual-stack phone's second lease, which
+// adds an address to a number its first lease put online: one "number
+// online" line per number coming online.
+const addressAdded = "address added to a number online already"
+
 // Ack6 grants (or renews) a DHCPv6 lease and, in the same transaction,
 // ends the IA's previous lease (or another client's expired one at Addr)
 // with their numbers' IPv6 addresses, and puts the client's number online
@@ -83,11 +88,12 @@ func (s *Service) Ack6(r AckRequest6) (Ack6, error) {
 		eff     leases.Effects6
 		offline []string
 		online  bool   // the number came online (not a renewal)
+		added   bool   // online over IPv4 already: an address added
 		left    string // the number the MAC held before and no longer does
 	)
 	now := s.now()
 	err := s.writePatient(func(tx store.Tx) error {
-		out, ended, offline, online, left = Ack6{}, nil, offline[:0], false, ""
+		out, ended, offline, online, added, left = Ack6{}, nil, offline[:0], false, false, ""
 		l, e, eff2, err := s.leases6.AckTx(tx, r.Client, r.Addr, r.LeaseTime, now)
 		if err != nil {
 			return err
@@ -102,7 +108,7 @@ func (s *Service) Ack6(r AckRequest6) (Ack6, error) {
 		if err != nil {
 			return err
 		}
-		out.Number, left = bound.Number, bound.Left
+		out.Number, left, added = bound.Number, bound.Left, bound.Added
 		if err := s.noteLeft(tx, bound, mac, now); err != nil {
 			return err
 		}
@@ -137,7 +143,11 @@ func (s *Service) Ack6(r AckRequest6) (Ack6, error) {
 		s.log.Info("number offline", "number", left, "mac", out.Lease.MAC, "reason", leftReason(out.Number))
 	}
 	s.log.Info("DHCPv6 lease granted", "ipv6", r.Addr, "mac", out.Lease.MAC, "expiry", out.Lease.Expiry.Format(time.RFC3339))
-	if out.Number != "" && online {
+	switch {
+	case out.Number == "" || !online:
+	case added:
+		s.log.Info(addressAdded, "number", out.Number, "ipv6", r.Addr, "mac", out.Lease.MAC, "source", "dhcpv6")
+	default:
 		s.log.Info("number online", "number", out.Number, "ipv6", r.Addr, "mac", out.Lease.MAC, "source", "dhcpv6")
 	}
 	return out, nil

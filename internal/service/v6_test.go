@@ -2,7 +2,9 @@ package service_test
 
 import (
 	"errors"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,6 +160,57 @@ func TestDualStackRegistrationKeepsBothAddresses(t *testing.T) {
 		}
 		if at, _, ok := svc.Lookup6("2001"); !ok || at != a6 {
 			t.Fatalf("after the REGISTER from %v: IPv6 %v %v", from, at, ok)
+		}
+	}
+}
+
+// A dual-stack phone's number comes online once: its second lease, of
+// either family, adds an address to it and logs that, not a second
+// "number online".
+func TestDualStackPhoneComesOnlineOnce(t *testing.T) {
+	for _, v6First := range []bool{false, true} {
+		r4, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
+		r6, _ := leases.ParseRange6("2001:db8:1::100-2001:db8:1::1ff")
+		var logs testutil.SyncBuffer
+		st := testutil.Service(t, "", service.Config{
+			Numbering: testutil.Config(t, "1000", "2100-2101"),
+			Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
+			Leases:    &leases.Config{Ranges: []leases.Range{r4}, LeaseTime: time.Hour},
+			Leases6:   &leases.Config6{Ranges: []leases.Range6{r6}, LeaseTime: time.Hour},
+			Clock:     testutil.NewClock().Now, JobInterval: -1,
+			Log:       slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		svc := st.Svc
+		v4 := func() {
+			a, err := svc.Offer(client(macPhone), netip.Addr{}, nil)
+			if err == nil {
+				_, err = svc.Ack(service.AckRequest{Client: client(macPhone), Addr: a, Selecting: true})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		v6 := func() {
+			a, err := svc.Offer6(client6(macPhone), netip.Addr{}, nil)
+			if err == nil {
+				_, err = svc.Ack6(service.AckRequest6{Client: client6(macPhone), Addr: a})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v6First {
+			v6()
+			v4()
+		} else {
+			v4()
+			v6()
+		}
+		online := strings.Count(logs.String(), `msg="number online"`)
+		added := strings.Count(logs.String(), `msg="address added to a number online already"`)
+		if online != 1 || added != 1 {
+			t.Fatalf("IPv6 first %v: %d \"number online\" and %d \"address added\" lines for one number, two leases:\n%s",
+				v6First, online, added, logs.String())
 		}
 	}
 }
