@@ -178,7 +178,7 @@ func TestDualStackPhoneComesOnlineOnce(t *testing.T) {
 			Leases:    &leases.Config{Ranges: []leases.Range{r4}, LeaseTime: time.Hour},
 			Leases6:   &leases.Config6{Ranges: []leases.Range6{r6}, LeaseTime: time.Hour},
 			Clock:     testutil.NewClock().Now, JobInterval: -1,
-			Log:       slog.New(slog.NewTextHandler(&logs, nil)),
+			Log: slog.New(slog.NewTextHandler(&logs, nil)),
 		})
 		svc := st.Svc
 		v4 := func() {
