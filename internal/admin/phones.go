@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -213,14 +214,19 @@ func (s *Server) importReservations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rs, lines, errs := ParseReservationsCSV(b.CSV)
-	if len(errs) == 0 {
-		err := s.cfg.Svc.ImportReservations(rs)
+	apply := s.cfg.Svc.ImportReservations
+	if len(errs) > 0 {
+		apply = s.cfg.Svc.CheckReservations // nothing is imported; the answer names every bad line at once
+	}
+	if len(rs) > 0 {
+		err := apply(rs)
 		var ie *service.ImportError
 		switch {
 		case errors.As(err, &ie):
 			for _, row := range ie.Rows {
 				errs = append(errs, api.LineError{Line: lines[row.Row], Error: row.Reason})
 			}
+			slices.SortStableFunc(errs, func(a, b api.LineError) int { return a.Line - b.Line })
 		case err != nil:
 			s.fail(w, err)
 			return

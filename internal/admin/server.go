@@ -77,6 +77,9 @@ type Service interface {
 	DeleteReservation(number string) error
 	// ImportReservations takes all or (a *service.ImportError) none.
 	ImportReservations(rs []numbering.Reservation) error
+	// CheckReservations judges them as ImportReservations would, writing
+	// nothing.
+	CheckReservations(rs []numbering.Reservation) error
 	PutUser(u numbering.User) error
 	DeleteUser(id string) error
 	PutServer(sv numbering.Server) error

@@ -229,6 +229,17 @@ func (e *ImportError) Error() string {
 // transaction: all of them, or (an *ImportError naming every row refused)
 // none.
 func (s *Service) ImportReservations(rs []numbering.Reservation) error {
+	return s.importReservations(rs, false)
+}
+
+// CheckReservations is ImportReservations's judgement of rs with nothing
+// written: the *ImportError naming every row it would refuse, or nil (an
+// import whose other lines do not parse names these rows too).
+func (s *Service) CheckReservations(rs []numbering.Reservation) error {
+	return s.importReservations(rs, true)
+}
+
+func (s *Service) importReservations(rs []numbering.Reservation, check bool) error {
 	err := s.write(func(tx store.Tx) error {
 		var refused []RowRefusal
 		for i, r := range rs {
@@ -242,16 +253,20 @@ func (s *Service) ImportReservations(rs []numbering.Reservation) error {
 				refused = append(refused, RowRefusal{Row: i, Reason: e.Reason})
 			}
 		}
-		if len(refused) > 0 {
+		if len(refused) > 0 || check {
 			return groupcommit.Abort(&ImportError{Rows: refused})
 		}
 		return nil
 	})
 	var ie *ImportError
 	switch {
+	case errors.As(err, &ie):
+		if check && len(ie.Rows) == 0 {
+			return nil // every row would be taken
+		}
 	case err == nil:
 		s.log.Info("reservations imported", "count", len(rs), "by", "admin")
-	case !errors.As(err, &ie):
+	default:
 		s.log.Error("reservations import: storage failure", "err", err)
 	}
 	return err
