@@ -2,12 +2,14 @@ package sipserver
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,14 +46,17 @@ func TestUDPFrontAbsorbsACKUnread(t *testing.T) {
 	}
 }
 
-// sipgo's report of a TCP read that timed out (the front's own idle or
-// message deadline closing a connection) is not logged as an error; any
-// other read error is.
+// sipgo's reports of a client's TCP connection ending are not logged as
+// errors: a read that timed out (the front's own idle or message deadline
+// closing a connection), a reset by the client, an answer whose
+// connection was gone (the front dials no one); any other read error is.
 func TestIdleCloseNotLogged(t *testing.T) {
 	var got []string
 	h := quiet{logRecorder{&got}}
 	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
-	for _, err := range []error{timeout, io.ErrUnexpectedEOF} {
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	noConn := fmt.Errorf("server tx get connection failed: %w", fmt.Errorf("Transport<TCP> dial err=%w", &net.OpError{Op: "dial", Net: "tcp", Err: errNoDial}))
+	for _, err := range []error{timeout, reset, noConn, io.ErrUnexpectedEOF} {
 		r := slog.NewRecord(time.Now(), slog.LevelError, "Read error", 0)
 		r.AddAttrs(slog.Any("error", err))
 		_ = h.Handle(context.Background(), r)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -168,33 +169,39 @@ var (
 	libOnce    sync.Once
 )
 
-// quiet drops sipgo's warnings that say nothing to an operator: its
-// connections' reference counts going below zero when a socket closes
-// (every shutdown, and TCP connections the client closed first).
+// quiet drops sipgo's warnings and errors that say nothing to an
+// operator: its connections' reference counts going below zero when a
+// socket closes (every shutdown, and TCP connections the client closed
+// first), and what a client's TCP connection closing does (peerGone).
 type quiet struct{ slog.Handler }
 
 var noise = map[string]bool{"UDP ref went negative on try close": true, "TCP ref went negative": true}
 
 func (q quiet) Handle(ctx context.Context, r slog.Record) error {
-	if noise[r.Message] || idleClose(r) {
+	if noise[r.Message] || peerGone(r) {
 		return nil
 	}
 	return q.Handler.Handle(ctx, r)
 }
 
-// idleClose reports whether r is sipgo's report of a read that timed out:
-// a TCP connection closed by the front's own idle or message deadline,
-// which is no error (sipgo logs it at ERROR).
-func idleClose(r slog.Record) bool {
-	timeout := false
+// peerGone reports whether r is sipgo's report (at ERROR) of a client's
+// TCP connection ending, which every phone's does: a read that timed out
+// (the front's own idle or message deadline closed it), a connection the
+// client reset or stopped reading, or a request (an ACK often: the
+// client sends it and hangs up) whose connection was gone before it was
+// answered (errNoDial). Each is an ordinary end, and a client can cause
+// any number of them.
+func peerGone(r slog.Record) bool {
+	gone := false
 	r.Attrs(func(a slog.Attr) bool {
 		if err, ok := a.Value.Any().(error); ok {
 			var ne net.Error
-			timeout = errors.As(err, &ne) && ne.Timeout()
+			gone = errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errNoDial) ||
+				errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 		}
-		return !timeout
+		return !gone
 	})
-	return timeout
+	return gone
 }
 
 func (q quiet) WithAttrs(as []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(as)} }

@@ -15,6 +15,7 @@
 package sipserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"github.com/lantel/lantel/internal/udpbatch"
@@ -23,6 +24,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -159,10 +161,11 @@ func New(svc Numbers, opts Options) (*Server, error) {
 	}
 	s.guard = newGuard(opts)
 	lib := libraryLogger(s.log)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("lanteld"), sipgo.WithUserAgentTransportLayerOptions(
-		sip.WithTransportLayerLogger(lib),
-		sip.WithTransportLayerTransports(sip.TransportsConfig{
-			TCP: &sip.TransportTCP{ReadTimeout: opts.TCPIdle, WriteTimeout: 10 * time.Second}})))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("lanteld"), sipgo.WithUserAgentDNSResolver(noResolver),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(lib),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{
+				TCP: &sip.TransportTCP{ReadTimeout: opts.TCPIdle, WriteTimeout: 10 * time.Second, DialerCreate: noDialer}})))
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +182,20 @@ func New(svc Numbers, opts Options) (*Server, error) {
 	srv.OnInvite(s.admitted(s.redirect))
 	return s, nil
 }
+
+// errNoDial: the front opens no connection and resolves no name of its
+// own. sipgo would, for an answer whose TCP connection closed before it
+// was sent (RFC 3261 18.2.2: to the Via's sent-by, which the client
+// writes as it likes), and for every request that came over one (an ACK
+// too, which has no answer): lanteld would dial, or resolve, wherever a
+// client names. The answer is dropped instead; the client asks again.
+var errNoDial = errors.New("sip: lanteld opens no connection to a client: its connection closed before the answer")
+
+func noDialer(net.Addr) net.Dialer {
+	return net.Dialer{ControlContext: func(context.Context, string, string, syscall.RawConn) error { return errNoDial }}
+}
+
+var noResolver = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errNoDial }}
 
 // Listen opens UDP and TCP on addr (host:port) and serves them until
 // Close.

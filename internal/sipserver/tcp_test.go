@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lantel/lantel/internal/sipserver"
+	"github.com/lantel/lantel/internal/testutil"
 )
 
 func tcpDial(t *testing.T, from string, to string) net.Conn {
@@ -120,4 +122,61 @@ func TestTCPMessageDeadline(t *testing.T) {
 		}
 	}
 	t.Fatalf("a message dripped over %v was still being read", time.Since(start))
+}
+
+// The front opens no connection of its own: a request over TCP whose
+// connection closed before it was answered (the client sent it, or an
+// ACK, and hung up) gets no answer, however its Via reads. RFC 3261
+// 18.2.2 lets a server connect back to the Via's sent-by, but a redirect
+// server and registrar has nothing to say that the client will not ask
+// again, and a client that could name the address would have lanteld
+// dial (and, for a name, resolve) anywhere: its Via is unchecked.
+func TestTCPDialsNoOne(t *testing.T) {
+	var logs testutil.SyncBuffer
+	r := newRig(t, sipserver.Options{RatePerSource: 1000, RateTotal: 1000, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	trap, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trap.Close()
+	dialed := make(chan net.Addr, 100)
+	go func() {
+		for {
+			c, err := trap.Accept()
+			if err != nil {
+				return
+			}
+			dialed <- c.RemoteAddr()
+			c.Close()
+		}
+	}()
+	trapAddr := trap.Addr().(*net.TCPAddr)
+	to := r.addr.String()
+	// Requests pipelined on connections that close at once: most are
+	// handled after their connection is gone.
+	for c := 0; c < 5; c++ {
+		conn := tcpDial(t, "127.0.0.41", to)
+		var b strings.Builder
+		for i := 0; i < 20; i++ {
+			m := options(to, c*100+i, "127.0.0.41")
+			m = strings.Replace(m, "127.0.0.41:5060", fmt.Sprintf("127.0.0.1:%d", trapAddr.Port), 1)
+			if i%2 == 1 {
+				m = strings.Replace(strings.Replace(m, "OPTIONS sip:", "ACK sip:", 1), "CSeq: 1 OPTIONS", "CSeq: 1 ACK", 1)
+			}
+			b.WriteString(m)
+		}
+		if _, err := conn.Write([]byte(b.String())); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+	}
+	select {
+	case from := <-dialed:
+		t.Fatalf("lanteld connected to the Via of a request whose connection had closed (from %v)", from)
+	case <-time.After(2 * time.Second):
+	}
+	// Clients hanging up is no error of lanteld's.
+	if strings.Contains(logs.String(), "level=ERROR") || strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("clients that hung up were logged:\n%s", logs.String())
+	}
 }
