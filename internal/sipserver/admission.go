@@ -272,15 +272,42 @@ func (a *appender) WriteString(s string) (int, error) {
 }
 
 // sipgoConn is the socket as sipgo's UDP transport sees it: it reads what
-// the front queued for it and writes to the socket.
+// the front queued for it and writes to the socket. One serves sipgo's
+// read loop for sipgoPeers datagrams at most (serveSipgo).
 type sipgoConn struct {
 	net.PacketConn
-	f *udpFront
+	f      *udpFront
+	left   int  // datagrams this read loop may still read
+	closed bool // the front's queue closed: the socket is closing
+}
+
+// sipgoPeers bounds what sipgo keeps of the peers it read from. Its UDP
+// transport remembers every source address and port it reads a datagram
+// from (in its connection pool and a list of its own) until its read loop
+// ends, which on a listener is never: a host sending REGISTERs with
+// credentials from ever new ports (or spoofed addresses) grew lanteld by
+// every one of them, for good (about 150 bytes each; at the admission's
+// 2,000/s, a gigabyte an hour). So the loop ends after sipgoPeers
+// datagrams and serveSipgo starts another, which forgets them; the
+// transactions begun keep answering, and matching retransmissions, as
+// before (they hold the listener, which writes to the socket).
+const sipgoPeers = 4096
+
+// serveSipgo runs sipgo's UDP read loops, one after another, until the
+// front's queue closes.
+func (s *Server) serveSipgo(udp net.PacketConn, f *udpFront) {
+	for {
+		c := &sipgoConn{PacketConn: udp, f: f, left: sipgoPeers}
+		_ = s.srv.ServeUDP(c)
+		if c.closed {
+			return
+		}
+	}
 }
 
 // WriteTo sends what sipgo sends (its transactions' answers, requests
 // such as a check-sync NOTIFY) from the address the peer last sent to.
-func (c sipgoConn) WriteTo(b []byte, to net.Addr) (int, error) {
+func (c *sipgoConn) WriteTo(b []byte, to net.Addr) (int, error) {
 	ua, ok := to.(*net.UDPAddr)
 	if !ok || !c.f.src.On() {
 		return c.PacketConn.WriteTo(b, to)
@@ -291,11 +318,18 @@ func (c sipgoConn) WriteTo(b []byte, to net.Addr) (int, error) {
 	return len(b), nil
 }
 
-func (c sipgoConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	d, ok := <-c.f.queue
-	if !ok {
+// ReadFrom is called by sipgo's read loop alone, and net.ErrClosed ends
+// it quietly: once the queue closed, and once the loop read its share.
+func (c *sipgoConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	if c.left == 0 {
 		return 0, nil, net.ErrClosed
 	}
+	d, ok := <-c.f.queue
+	if !ok {
+		c.closed = true
+		return 0, nil, net.ErrClosed
+	}
+	c.left--
 	return copy(b, d.b), d.from, nil
 }
 
