@@ -124,8 +124,10 @@ type Options struct {
 	Log    *slog.Logger
 	// Observe, when set, counts each request by outcome: served, refused
 	// (Access violation), not-found, write-refused, bad-request, busy (no
-	// transfer slot), dropped (beyond the rates), failed (the client went
-	// away or timed out), error.
+	// transfer slot), dropped (beyond the rates), retransmitted (a
+	// client's request again, from the same port, while its transfer is
+	// under way: that transfer answers it), failed (the client went away or timed out),
+	// error.
 	Observe func(outcome string)
 	// Clock is the admission's clock (default time.Now).
 	Clock func() time.Time
@@ -149,8 +151,17 @@ type Server struct {
 	closed    bool
 	active    int
 	perSource map[netip.Addr]int
-	sockets   map[*net.UDPConn]struct{} // the transfers' sockets
-	wg        sync.WaitGroup
+	// peers are the clients (address and port) a transfer is under way
+	// for, with their requests: the same request from the same port
+	// again is its retransmission (a client asks again until the
+	// transfer's first packet reaches it, and a loaded server may read
+	// that copy late), and a second transfer would go to a client that
+	// takes the first, and end "failed". Another request from the port is
+	// a new one (a client that refused the options asks again without).
+	peers   map[netip.AddrPort]pending
+	lastID  uint64
+	sockets map[*net.UDPConn]struct{} // the transfers' sockets
+	wg      sync.WaitGroup
 }
 
 var (
@@ -161,7 +172,7 @@ var (
 // New returns the front over svc.
 func New(svc phones.Provisioner, opts Options) *Server {
 	s := &Server{fetch: &phones.Fetcher{Files: opts.Files, Svc: svc, Site: opts.Site}, opts: opts, lim: opts.Limits.withDefaults(),
-		log: opts.Log, perSource: map[netip.Addr]int{}, sockets: map[*net.UDPConn]struct{}{}}
+		log: opts.Log, perSource: map[netip.Addr]int{}, peers: map[netip.AddrPort]pending{}, sockets: map[*net.UDPConn]struct{}{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -309,7 +320,12 @@ func (s *Server) request(b []byte, src netip.AddrPort, local netip.Addr) {
 		s.replyError(s.conn, src, errIllegal, err.Error())
 		return
 	}
-	if !s.acquire(ratelimit.SourceKey(src.Addr())) {
+	id, got := s.acquire(src, b)
+	switch got {
+	case retransmitted:
+		s.observe("retransmitted")
+		return
+	case busy:
 		s.Busy.Add(1)
 		s.observe("busy")
 		return // the client retransmits its request
@@ -317,28 +333,57 @@ func (s *Server) request(b []byte, src netip.AddrPort, local netip.Addr) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer s.release(ratelimit.SourceKey(src.Addr()))
-		s.serve(rq, src, local)
+		defer s.release(src, id)
+		s.serve(rq, src, local, id)
 	}()
 }
 
-func (s *Server) acquire(src netip.Addr) bool {
+// slot is what acquire gives a request.
+type slot int
+
+const (
+	acquired      slot = iota
+	busy               // no transfer slot free, in all or for its source
+	retransmitted      // a transfer is under way for this client already
+)
+
+// pending is a transfer under way: its number (Server.lastID) and its
+// request.
+type pending struct {
+	id  uint64
+	req string
+}
+
+// acquire takes a transfer slot for the request req from peer, and
+// numbers the transfer; the same request again while it is under way is
+// its retransmission.
+func (s *Server) acquire(peer netip.AddrPort, req []byte) (uint64, slot) {
+	src := ratelimit.SourceKey(peer.Addr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if p, ok := s.peers[peer]; ok && p.req == string(req) {
+		return 0, retransmitted
+	}
 	if s.closed || s.active >= s.lim.Transfers || s.perSource[src] >= s.lim.TransfersPerSource {
-		return false
+		return 0, busy
 	}
 	s.active++
 	s.perSource[src]++
-	return true
+	s.lastID++
+	s.peers[peer] = pending{id: s.lastID, req: string(req)}
+	return s.lastID, acquired
 }
 
-func (s *Server) release(src netip.Addr) {
+func (s *Server) release(peer netip.AddrPort, id uint64) {
+	src := ratelimit.SourceKey(peer.Addr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.active--
 	if s.perSource[src]--; s.perSource[src] <= 0 {
 		delete(s.perSource, src)
+	}
+	if s.peers[peer].id == id { // not a later transfer's for the same port
+		delete(s.peers, peer)
 	}
 }
 
@@ -391,7 +436,7 @@ func (s *Server) allowed(a netip.Addr) bool {
 }
 
 // serve carries out one read request: fetch, then refuse or transfer.
-func (s *Server) serve(rq rrq, src netip.AddrPort, local netip.Addr) {
+func (s *Server) serve(rq rrq, src netip.AddrPort, local netip.Addr, id uint64) {
 	name := baseName(rq.name)
 	if !s.allowed(src.Addr()) {
 		s.log.Warn(logRefused, "from", src.Addr(), "file", name, "reason", "source not in provisioning.allow")
@@ -425,7 +470,7 @@ func (s *Server) serve(rq rrq, src netip.AddrPort, local netip.Addr) {
 		return
 	}
 	defer s.closeTransfer(conn)
-	t := &transfer{s: s, conn: conn, peer: src, blksize: 512, retransmit: s.lim.Retransmit,
+	t := &transfer{s: s, id: id, conn: conn, peer: src, blksize: 512, retransmit: s.lim.Retransmit,
 		deadline: time.Now().Add(s.lim.TransferTimeout), recv: make([]byte, 1024)}
 	if err := t.run(rq.opts, body); err != nil {
 		if !errors.Is(err, net.ErrClosed) {
@@ -520,6 +565,7 @@ func toNetascii(body []byte) []byte {
 // transfer is one file sent to one client from one socket.
 type transfer struct {
 	s          *Server
+	id         uint64 // its number (Server.acquire)
 	conn       *net.UDPConn
 	peer       netip.AddrPort // the client's transfer ID
 	blksize    int

@@ -383,22 +383,23 @@ func TestRealClients(t *testing.T) {
 func TestRates(t *testing.T) {
 	now := time.Unix(1e9, 0) // a clock that stands still: no refill
 	s, o, addr := start(t, Options{Limits: Limits{PerSource: 5, Total: 8, Transfers: 1000, TransfersPerSource: 1000}, Clock: func() time.Time { return now }})
-	count := func(r *raw, n int) int {
-		for range n {
-			r.send(addr, request(opRRQ, "nothing.txt", "octet"))
+	count := func(ip string, n int) int { // n requests from one address, each from a port of its own
+		rs := make([]*raw, n)
+		for i := range rs {
+			rs[i] = newRaw(t, ip)
+			rs[i].send(addr, request(opRRQ, "nothing.txt", "octet"))
 		}
+		time.Sleep(300 * time.Millisecond)
 		answered := 0
-		for {
-			b, _ := r.recv(300 * time.Millisecond)
-			if b == nil {
-				return answered
+		for _, r := range rs {
+			for b, _ := r.recv(10 * time.Millisecond); b != nil; b, _ = r.recv(10 * time.Millisecond) {
+				answered++
 			}
-			answered++
 		}
+		return answered
 	}
-	a, b := newRaw(t, "127.0.0.1"), newRaw(t, "127.0.0.2")
-	gotA := count(a, 50)
-	gotB := count(b, 50)
+	gotA := count("127.0.0.1", 50)
+	gotB := count("127.0.0.2", 50)
 	t.Logf("per source 5/s (burst 10), total 8/s (burst 16): 50 requests from each of two sources: %d and %d answered, %d dropped",
 		gotA, gotB, s.Dropped.Load())
 	if gotA != 10 || gotB != 6 || s.Dropped.Load() != 84 || o.get("dropped") != 84 {
@@ -412,12 +413,13 @@ func TestRates(t *testing.T) {
 func TestTransferLimits(t *testing.T) {
 	s, o, addr := start(t, Options{Limits: Limits{Transfers: 3, TransfersPerSource: 2, Retransmit: 100 * time.Millisecond, Retries: 2,
 		TransferTimeout: 700 * time.Millisecond}})
-	a, b := newRaw(t, "127.0.0.1"), newRaw(t, "127.0.0.2")
-	silent := func(r *raw) bool { // a request never acknowledged; true when it got its first block
+	silent := func(ip string) bool { // a request never acknowledged, from a port of its own; true when it got its first block
+		r := newRaw(t, ip)
 		r.send(addr, request(opRRQ, "y000000000028.cfg", "octet"))
 		d, _ := r.recv(50 * time.Millisecond)
 		return d != nil && d[1] == opDATA
 	}
+	a, b := "127.0.0.1", "127.0.0.2"
 	started := []bool{silent(a), silent(a), silent(a), silent(b), silent(b)}
 	t.Logf("transfers 3, per source 2: 3 from one source, 2 from another at once: %v, busy %d", started, s.Busy.Load())
 	if want := []bool{true, true, false, true, false}; fmt.Sprint(started) != fmt.Sprint(want) || s.Busy.Load() != 2 {
@@ -431,7 +433,7 @@ func TestTransferLimits(t *testing.T) {
 	if o.get("failed") != 3 {
 		t.Fatalf("failed %d", o.get("failed"))
 	}
-	if !silent(newRaw(t, "127.0.0.2")) { // the slots are free again
+	if !silent("127.0.0.2") { // the slots are free again
 		t.Error("a slot was not freed")
 	}
 
@@ -468,6 +470,49 @@ func TestTransferLimits(t *testing.T) {
 	r.send(addr2, request(opRRQ, big, "octet"))
 	if d, _ := r.recv(2 * time.Second); func() int { c, _ := tftpError(d); return c }() != errUndefined || o2.get("error") != 1 {
 		t.Errorf("a file above max_file_size: %q", d)
+	}
+}
+
+// A client's request again, from the same port, while its transfer is
+// under way (it asked again before the first block reached it) is that
+// transfer's: no second transfer to a client that takes the first, which
+// would end "failed" when the client ignores it.
+func TestRetransmittedRequest(t *testing.T) {
+	_, o, addr := start(t, Options{Limits: Limits{Retransmit: 100 * time.Millisecond, Retries: 2}})
+	r := newRaw(t, "127.0.0.1")
+	r.send(addr, request(opRRQ, big, "octet"))
+	r.send(addr, request(opRRQ, big, "octet")) // before the first block: a retransmission
+	var tid netip.AddrPort
+	var got bytes.Buffer
+	for block := uint16(1); ; block++ {
+		d, from := r.recv(2 * time.Second)
+		for d != nil && from == tid && d[1] == opDATA && uint16(d[2])<<8|uint16(d[3]) != block {
+			d, from = r.recv(2 * time.Second) // a block sent again
+		}
+		if d == nil || d[1] != opDATA {
+			t.Fatalf("block %d: %q", block, d)
+		}
+		if block == 1 {
+			tid = from
+		} else if from != tid {
+			t.Fatalf("block %d from a second transfer (%v, the first from %v)", block, from, tid)
+		}
+		got.Write(d[4:])
+		r.send(tid, ack(block))
+		if len(d) < 4+512 {
+			break
+		}
+	}
+	if d, from := r.recv(600 * time.Millisecond); d != nil {
+		t.Errorf("after the transfer, %q from %v", d, from)
+	}
+	if !bytes.Equal(got.Bytes(), wantBig()) || o.get("served") != 1 || o.get("retransmitted") != 1 || o.get("failed") != 0 {
+		t.Errorf("%d bytes (%d wanted); outcomes %v, want served 1, retransmitted 1", got.Len(), len(wantBig()), o)
+	}
+	// Once it ended, the same port may ask again: a new transfer.
+	r.send(addr, request(opRRQ, "y000000000028.cfg", "octet"))
+	if d, _ := r.recv(2 * time.Second); d == nil || d[1] != opDATA {
+		t.Errorf("a new request from the same port after its transfer: %q", d)
 	}
 }
 
