@@ -2,11 +2,16 @@ package sipserver_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"runtime"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -178,5 +183,53 @@ func TestTCPDialsNoOne(t *testing.T) {
 	// Clients hanging up is no error of lanteld's.
 	if strings.Contains(logs.String(), "level=ERROR") || strings.Contains(logs.String(), "level=WARN") {
 		t.Errorf("clients that hung up were logged:\n%s", logs.String())
+	}
+}
+
+// A client that sends over TCP and never reads its answers is closed once
+// 64 of its requests wait for theirs: it held a goroutine per request
+// (sipgo's), each waiting on a full socket, without bound.
+func TestTCPClientThatDoesNotRead(t *testing.T) {
+	r := newRig(t, sipserver.Options{})
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.42")}, Timeout: 2 * time.Second,
+		Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		}}
+	c, err := d.Dial("tcp", r.addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before := runtime.NumGoroutine()
+	var most atomic.Int64
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				if n := int64(runtime.NumGoroutine()); n > most.Load() {
+					most.Store(n)
+				}
+			}
+		}
+	}()
+	to := r.addr.String()
+	deadline := time.Now().Add(20 * time.Second)
+	sent := 0
+	for ; time.Now().Before(deadline) && sent < 200000; sent++ {
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err = c.Write([]byte(options(to, sent, "127.0.0.42"))); err != nil {
+			break
+		}
+	}
+	t.Logf("%d OPTIONS sent, unread, before the connection ended (%v); goroutines %d before, %d at most", sent, err, before, most.Load())
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the connection of a client that does not read is still open after %d requests: %v", sent, err)
+	}
+	if most.Load() > int64(before)+500 {
+		t.Errorf("goroutines rose from %d to %d", before, most.Load())
 	}
 }

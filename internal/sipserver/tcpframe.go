@@ -2,6 +2,7 @@ package sipserver
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -18,13 +19,29 @@ const MessageTimeout = 10 * time.Second
 // Content-Length (sipgo refuses a larger message anyway).
 const maxHeaderBytes = 64 << 10
 
+// maxUnanswered bounds the requests of one TCP connection waiting for
+// their answers to be written. sipgo starts a goroutine for every message
+// it reads and keeps reading: a client that sends and never reads its
+// answers had each goroutine wait on a full socket, tens of thousands of
+// them and gigabytes in a minute, on one connection. A client that reads
+// has a few unanswered at most (lanteld answers at once, a REGISTER after
+// its commit; beyond the source's rate, at once with 503); one with
+// maxUnanswered is closed.
+const maxUnanswered = 64
+
+// errUnread closes a connection whose client does not read its answers
+// (net.ErrClosed: sipgo's reader ends quietly).
+var errUnread = fmt.Errorf("sip: the client does not read its answers: %w", net.ErrClosed)
+
 // messageConn follows the SIP messages of a TCP connection (RFC 3261
 // 18.3: headers to the empty line, then Content-Length bytes of body;
-// CRLFs between messages are keep-alives) and clamps every read deadline
-// to the start of the message in progress plus MessageTimeout.
+// CRLFs between messages are keep-alives), clamps every read deadline
+// to the start of the message in progress plus MessageTimeout, and counts
+// the requests not answered yet (maxUnanswered).
 type messageConn struct {
 	net.Conn
-	timeout time.Duration
+	timeout  time.Duration
+	onUnread func() // the connection was closed for maxUnanswered
 
 	mu       sync.Mutex
 	start    time.Time // of the message in progress; zero between messages
@@ -32,6 +49,10 @@ type messageConn struct {
 	body     int       // body bytes still to come
 	inBody   bool
 	deadline time.Time // the deadline sipgo asked for
+	// unanswered: requests read (an ACK has no answer, a response is
+	// none) less messages written, at least 0 (an INVITE may get a 100
+	// before its final answer).
+	unanswered int
 }
 
 func (c *messageConn) SetReadDeadline(t time.Time) error {
@@ -62,6 +83,16 @@ func (c *messageConn) clamp(t time.Time) time.Time {
 }
 
 func (c *messageConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	unread := c.unanswered >= maxUnanswered
+	c.mu.Unlock()
+	if unread {
+		_ = c.Conn.Close() // the answers' writes waiting end too
+		if c.onUnread != nil {
+			c.onUnread()
+		}
+		return 0, errUnread
+	}
 	n, err := c.Conn.Read(b)
 	if n > 0 {
 		c.mu.Lock()
@@ -107,6 +138,9 @@ func (c *messageConn) follow(p []byte, now time.Time) {
 			end := from + i + 4
 			rest := len(c.header) - end // bytes of p past the headers
 			c.body = contentLength(c.header[:end])
+			if !bytes.HasPrefix(c.header, []byte("SIP/")) && !bytes.HasPrefix(c.header, []byte("ACK ")) {
+				c.unanswered++ // a request: its answer is to come
+			}
 			p = p[len(p)-rest:]
 			c.header = c.header[:0]
 			if c.body > 0 {
@@ -116,6 +150,17 @@ func (c *messageConn) follow(p []byte, now time.Time) {
 			}
 		}
 	}
+}
+
+// Write writes one of sipgo's messages (it writes each whole, at once).
+func (c *messageConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err == nil {
+		c.mu.Lock()
+		c.unanswered = max(0, c.unanswered-1)
+		c.mu.Unlock()
+	}
+	return n, err
 }
 
 // contentLength returns the Content-Length (or its compact form, l) of a
@@ -141,7 +186,8 @@ func contentLength(h []byte) int {
 // messageListener wraps each accepted connection in a messageConn.
 type messageListener struct {
 	net.Listener
-	timeout time.Duration
+	timeout  time.Duration
+	onUnread func()
 }
 
 func (l messageListener) Accept() (net.Conn, error) {
@@ -149,5 +195,5 @@ func (l messageListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &messageConn{Conn: c, timeout: l.timeout}, nil
+	return &messageConn{Conn: c, timeout: l.timeout, onUnread: l.onUnread}, nil
 }
