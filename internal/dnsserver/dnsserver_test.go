@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lantel/lantel/domain"
+	"github.com/lantel/lantel/internal/ratelimit"
 	"github.com/lantel/lantel/numbering"
 	"github.com/miekg/dns"
 )
@@ -304,5 +305,49 @@ func TestDHCPv6HostNames(t *testing.T) {
 		if r.rcode != dns.RcodeSuccess || got != tc.want || ttl != tc.ttl {
 			t.Errorf("%s %s: rcode %d %q ttl %d, want %q ttl %d", tc.name, dns.TypeToString[tc.qtype], r.rcode, got, ttl, tc.want, tc.ttl)
 		}
+	}
+}
+
+// Over TCP a source's queries are admitted at its rate, as over UDP
+// (beyond: REFUSED), and a client that stops reading its answers is cut
+// off after the write timeout instead of holding its connection.
+func TestTCPGuards(t *testing.T) {
+	o := opts()
+	o.Limits = Limits{PerSource: 5, Total: 1000}
+	s, err := New(names{now: time.Now()}, o, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := s.Addr().String()
+	c, err := dns.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	codes := map[int]int{}
+	for i := 0; i < 30; i++ {
+		m := new(dns.Msg).SetQuestion("2001.office.lan.", dns.TypeA)
+		if err := c.WriteMsg(m); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		r, err := c.ReadMsg()
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes[r.Rcode]++
+	}
+	if codes[dns.RcodeSuccess] > 11 || codes[dns.RcodeRefused] < 19 {
+		t.Errorf("30 queries over TCP from a source of 5/s (burst 10): %v, want at most 10 answered, the rest REFUSED", codes)
+	}
+
+	// miekg/dns applies no write timeout: the listener does
+	// (ratelimit.TestWriteTimeout).
+	if l, ok := s.tcp.(*ratelimit.Listener); !ok || l.WriteTimeout != tcpWriteTimeout {
+		t.Errorf("the TCP listener writes without a timeout: %#v", s.tcp)
 	}
 }

@@ -17,14 +17,19 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Limits bound the UDP queries answered per second (beyond them datagrams
-// are dropped before they are parsed: each costs a goroutine): 0 means the
-// default, negative no bound.
+// Limits bound the queries answered per second, UDP and TCP together
+// (beyond them a datagram is dropped before it is parsed, a query over TCP
+// answered REFUSED): 0 means the default, negative no bound.
 type Limits struct{ PerSource, Total float64 }
 
 // TCPLimits bound the TCP connections: in all and from one source address
 // (beyond them a connection is closed as it is accepted).
 var TCPLimits = ratelimit.ConnLimits{Total: 512, PerSource: 16}
+
+// tcpWriteTimeout bounds each answer's write over TCP: a client that stops
+// reading is cut off, instead of holding its connection (and one of
+// TCPLimits' places) for as long as it likes.
+const tcpWriteTimeout = 5 * time.Second
 
 // Server is the running DNS front: UDP (several batched readers on one
 // socket) and TCP on one address.
@@ -37,7 +42,7 @@ type Server struct {
 	tcp     net.Listener
 	limits  Limits
 	tcpCaps ratelimit.ConnLimits
-	admit   ratelimit.Admission // of UDP queries
+	admit   ratelimit.Admission // of queries, UDP and TCP
 	// Dropped counts the datagrams dropped by the limits (and the queries
 	// beyond the forwarding caps).
 	Dropped atomic.Uint64
@@ -84,7 +89,9 @@ func (s *Server) Listen(addr string) error {
 	}
 	// TCP connections capped in all and per source; an accept that finds
 	// no descriptor waits and tries again (ratelimit.Listener).
-	s.udp, s.tcp = udp.(*net.UDPConn), ratelimit.Guard(tcp, s.tcpCaps)
+	guarded := ratelimit.Guard(tcp, s.tcpCaps)
+	guarded.WriteTimeout = tcpWriteTimeout // miekg/dns's WriteTimeout is never applied
+	s.udp, s.tcp = udp.(*net.UDPConn), guarded
 	s.src = udpbatch.SourceOf(s.udp)
 	s.admit = ratelimit.NewAdmission(s.limits.PerSource, s.limits.Total)
 	// UDP: several readers on the one socket, each taking and answering
@@ -95,7 +102,7 @@ func (s *Server) Listen(addr string) error {
 		go func() { defer s.wg.Done(); s.readLoop(s.udp) }()
 	}
 	s.tcpSrv = &dns.Server{Listener: s.tcp, Handler: s, ReadTimeout: 5 * time.Second,
-		WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128}
+		IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -130,6 +137,15 @@ func (s *Server) Close() error {
 // ServeDNS answers one query over TCP.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	src := addrOf(w.RemoteAddr())
+	if !s.admit.Allow(src, time.Now()) { // the sources' rates hold over TCP too
+		s.Dropped.Add(1)
+		refused := new(dns.Msg)
+		refused.SetRcode(r, dns.RcodeRefused)
+		if err := w.WriteMsg(refused); err != nil {
+			s.log.Debug("dns: write", "err", err)
+		}
+		return
+	}
 	if s.forwards(r, src) {
 		s.forwardTCP(w, r, src)
 		return

@@ -29,6 +29,11 @@ type Listener struct {
 	// (why: "total" or "per-source") and each accept error retried
 	// ("resources").
 	OnRefuse func(why string)
+	// WriteTimeout, when set, bounds every write to a connection: a
+	// client that stops reading its answers is cut off after it. For a
+	// server library without a write timeout of its own (miekg/dns
+	// v1.1.73 has the field and never uses it).
+	WriteTimeout time.Duration
 
 	mu       sync.Mutex
 	perSrc   map[netip.Addr]int
@@ -141,6 +146,15 @@ type guardedConn struct {
 	l    *Listener
 	src  netip.Addr
 	once sync.Once
+}
+
+func (c *guardedConn) Write(b []byte) (int, error) {
+	if d := c.l.WriteTimeout; d > 0 {
+		if err := c.Conn.SetWriteDeadline(time.Now().Add(d)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Write(b)
 }
 
 func (c *guardedConn) Close() error {

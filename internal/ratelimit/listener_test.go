@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"errors"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -107,5 +108,34 @@ func TestListenerOutlivesEMFILE(t *testing.T) {
 	g.Close()
 	if _, err := g.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Accept after Close: %v", err)
+	}
+}
+
+// WriteTimeout bounds each write to an accepted connection: a writer to a
+// client that reads nothing fails after it rather than waiting for good.
+func TestWriteTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := Guard(ln, ConnLimits{})
+	g.WriteTimeout = 300 * time.Millisecond
+	defer g.Close()
+	client := dial(t, "127.0.0.13", g.Addr()) // reads nothing
+	_ = client
+	c, err := g.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	chunk := make([]byte, 64<<10)
+	for time.Since(start) < 10*time.Second {
+		if _, err = c.Write(chunk); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Errorf("writing to a client that reads nothing: %v after %v, want a timeout soon after the buffers filled", err, time.Since(start))
 	}
 }
