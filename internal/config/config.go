@@ -142,6 +142,9 @@ type Config struct {
 	// RegisterRate: REGISTER/DEREGISTER per second from one untrusted
 	// source (negative: no bound).
 	RegisterRate float64
+	// LTNPAdmit: LTNP/1 datagrams per second admitted from one untrusted
+	// source and from all (negative: no bound).
+	LTNPAdmitPerSource, LTNPAdmitTotal float64
 	HasDHCP      bool // a server4 section is present
 	// Server4 identifies the server4 section's content (a digest): a
 	// reload compares it, since that section is read at start only.
@@ -197,7 +200,7 @@ func (c *Config) KeepRunning(old *Config, sections []string) {
 		case "store":
 			c.Engine = old.Engine
 		case "ltnp":
-			c.RegisterRate = old.RegisterRate
+			c.RegisterRate, c.LTNPAdmitPerSource, c.LTNPAdmitTotal = old.RegisterRate, old.LTNPAdmitPerSource, old.LTNPAdmitTotal
 		case "sip":
 			c.SIPListen, c.SIP = old.SIPListen, old.SIP
 		case "dns":
@@ -309,6 +312,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, section(name, "ltnp", err)
 	}
 	c.Listen, c.Trusted, c.RegisterRate = ltnp.Listen, ltnp.Trusted, ltnp.RegisterRate
+	c.LTNPAdmitPerSource, c.LTNPAdmitTotal = ltnp.PerSource, ltnp.Total
 	if n.TerminalDigits == 0 {
 		n.TerminalDigits = 4
 	}

@@ -170,6 +170,7 @@ func TestParseErrorsNameKey(t *testing.T) {
 		{"dns tcp", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, tcp: {max_per_source: 600}}\n", "dns.tcp.max_per_source"},
 		{"a number where a duration goes", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, ttl: 60}\n", "dns.ttl"},
 		{"unknown key in a flow mapping", "store: {path: x, engine: etcd, etcd: {endpoints: [\"http://192.0.2.9:2379\"], comit_timeout: 2s}}\nnumbering: {server_number: \"1000\"}\n", "store.etcd.comit_timeout: unknown key"},
+		{"ltnp admission", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nltnp: {limits: {per_source: -1}}\n", "ltnp.limits.per_source"},
 		{"ltnp over IPv6", "store: {path: x}\nnumbering: {server_number: \"1000\"}\nltnp: {listen: \"[::]:5757\"}\n", "ltnp.listen"},
 		{"dns forward for nobody", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, forward: [198.51.100.53]}\n", "dns.forward"},
 		{"dns cache without forward", "store: {path: x}\nnumbering: {server_number: \"1000\"}\ndns: {listen: 192.0.2.1:53, zone: office.lan, cache: {entries: 10}}\n", "dns.cache"},
@@ -221,7 +222,7 @@ func TestSecretsAndLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := Parse("t.yaml", []byte(`store: {path: x}
-ltnp: {limits: {register_rate: 0}}
+ltnp: {limits: {register_rate: 0, total: 0}}
 admin: {hosts: [pbx.office.lan]}
 numbering:
   server_number: "1000"
@@ -236,8 +237,8 @@ numbering:
 	if r := c.Static.Reservations; r[0].Secret != "inline secret" || r[1].Secret != "from a file" {
 		t.Fatalf("secrets: %+v", r)
 	}
-	if c.RegisterRate >= 0 || c.Directory.PoolPerSource != 2 || len(c.AdminHosts) != 1 {
-		t.Fatalf("limits: rate %v, pool %d, hosts %v", c.RegisterRate, c.Directory.PoolPerSource, c.AdminHosts)
+	if c.RegisterRate >= 0 || c.LTNPAdmitPerSource != 500 || c.LTNPAdmitTotal >= 0 || c.Directory.PoolPerSource != 2 || len(c.AdminHosts) != 1 {
+		t.Fatalf("limits: rate %v, admission %v and %v, pool %d, hosts %v", c.RegisterRate, c.LTNPAdmitPerSource, c.LTNPAdmitTotal, c.Directory.PoolPerSource, c.AdminHosts)
 	}
 	d, _ := Parse("d", Defaults)
 	if d.RegisterRate != 50 || d.Directory.PoolPerSource != 8 {

@@ -132,7 +132,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 		return nil, &config.Error{File: cfg.File, Key: "ltnp.listen", Err: err}
 	}
 	d.ltnp = ltnpserver.New(d.svc, ltnpserver.Options{Trusted: cfg.Trusted, Logger: log, Clock: d.svc.Now,
-		RatePerSource: cfg.RegisterRate,
+		RatePerSource: cfg.RegisterRate, AdmitPerSource: cfg.LTNPAdmitPerSource, AdmitTotal: cfg.LTNPAdmitTotal,
 		Observe:       func(t ltnp.Type, r ltnp.Result, dur time.Duration) { d.metrics.LTNP(t.String(), r.String(), dur) }})
 	d.ltnpAddr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	go func() { d.ltnpErr <- d.ltnp.Serve(conn) }()
@@ -256,6 +256,12 @@ func (d *Daemon) gauges() metrics.Gauges {
 			}
 			return d.sip.Dropped.Load()
 		}
+	}
+	g.LTNPDropped = func() uint64 {
+		if d.ltnp == nil {
+			return 0
+		}
+		return d.ltnp.Dropped.Load()
 	}
 	if d.Config().DNSListen != "" {
 		g.DNSDropped = func() uint64 {

@@ -267,3 +267,37 @@ func TestLimits(t *testing.T) {
 		t.Fatal("20 requests at once from one source, rate 5/s: none got TRY-LATER")
 	}
 }
+
+// Every datagram is admitted at its source's rate and all sources' rate
+// (AdmitPerSource, AdmitTotal; bursts of twice each), QUERYs too: beyond
+// them it is dropped unread, so that a flood of QUERYs (each answered with
+// a reply larger than it, to whatever source it names) costs a token
+// bucket's look. Trusted sources are not bounded.
+func TestQueriesAdmittedAtTheSourcesRate(t *testing.T) {
+	s := secServer(t, ltnpserver.Options{AdmitPerSource: 5, AdmitTotal: 1000})
+	answered := func(src string) int {
+		c := rawConn(t, src)
+		for i := uint32(0); i < 40; i++ {
+			q := ltnp.Message{Type: ltnp.TypeQuery, TxID: 100 + i}
+			q.SetNumber("2001")
+			if _, err := c.WriteToUDPAddrPort(enc(t, q), s.addr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n := 0
+		buf := make([]byte, 2048)
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+				return n
+			}
+			n++
+		}
+	}
+	if n := answered("127.0.0.81"); n < 8 || n > 12 {
+		t.Errorf("40 QUERYs at once from a source admitted at 5/s (burst 10): %d answered", n)
+	}
+	if n := answered("127.0.0.9"); n != 40 {
+		t.Errorf("40 QUERYs at once from a trusted source: %d answered, want all", n)
+	}
+}

@@ -45,6 +45,14 @@ type Options struct {
 	// untrusted source address (burst: twice that); beyond it TRY-LATER.
 	// 0: the default of 50; negative: no bound.
 	RatePerSource float64
+	// Admit bounds the datagrams per second admitted from one untrusted
+	// source and from all of them together (bursts of twice each): beyond
+	// them a datagram is dropped unread, as the other UDP fronts drop
+	// theirs, so that a flood of QUERYs (each answered, with a reply up
+	// to four times its size, to whatever source it names) costs a look
+	// at a token bucket. 0: the defaults of 500 and 50,000; negative: no
+	// bound.
+	AdmitPerSource, AdmitTotal float64
 	// Clock is the service's clock, for TIME (default time.Now).
 	Clock func() time.Time
 	// Logger receives one line per state change and refusal (default: none).
@@ -72,10 +80,14 @@ type Server struct {
 	replay   *replayCache
 	authSeen authSeen
 	limit    *ratelimit.PerSource
+	admit    ratelimit.Admission
 	now      func() time.Time
 	writes   chan struct{}
 	fwdSem   chan struct{}
 	log      *slog.Logger
+
+	// Dropped counts the datagrams dropped unread by the admission.
+	Dropped atomic.Uint64
 
 	mu      sync.Mutex
 	conn    *net.UDPConn
@@ -108,11 +120,17 @@ func New(svc Numbers, opts Options) *Server {
 	if opts.RatePerSource == 0 {
 		opts.RatePerSource = 50
 	}
+	if opts.AdmitPerSource == 0 {
+		opts.AdmitPerSource = 500
+	}
+	if opts.AdmitTotal == 0 {
+		opts.AdmitTotal = 50_000
+	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
 	s := &Server{svc: svc, opts: opts, replay: newReplayCache(opts.ReplayTTL, opts.ReplayBytes),
-		limit: ratelimit.New(opts.RatePerSource), now: opts.Clock,
+		limit: ratelimit.New(opts.RatePerSource), admit: ratelimit.NewAdmission(opts.AdmitPerSource, opts.AdmitTotal), now: opts.Clock,
 		writes: make(chan struct{}, opts.MaxWrites), fwdSem: make(chan struct{}, opts.MaxForwards)}
 	s.log = opts.Logger
 	if s.log == nil {
@@ -202,17 +220,22 @@ func (s *Server) Close() error {
 
 func (s *Server) readLoop(conn *net.UDPConn) error {
 	return udpbatch.Serve(conn, ltnp.MaxDatagram, func(b []byte, from *net.UDPAddr, local netip.Addr, out []byte) []byte {
-		src := from.AddrPort()
-		return s.handle(conn, b, netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), local, out)
+		ap := from.AddrPort()
+		src := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		start := time.Now()
+		if !(*s.trusted.Load())[src.Addr()] && !s.admit.Allow(src.Addr(), start) {
+			s.Dropped.Add(1)
+			return nil
+		}
+		return s.handle(conn, b, src, local, out, start)
 	}, func(err error) { s.log.Warn("ltnp: send replies", "err", err) })
 }
 
-// handle answers one datagram. A reply it can give at once is encoded into
+// handle answers one datagram, read at start. A reply it can give at once is encoded into
 // out and returned for the caller to send; writes and forwards are answered
 // by goroutines of their own, from local (the address src sent to, on a
 // wildcard's socket), and handle returns nil for them.
-func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, local netip.Addr, out []byte) []byte {
-	start := time.Now()
+func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, local netip.Addr, out []byte, start time.Time) []byte {
 	m, err := ltnp.Decode(b)
 	if errors.Is(err, ltnp.ErrDrop) || !m.Type.IsRequest() {
 		return nil

@@ -57,8 +57,8 @@ type Gauges struct {
 	// SIPDropped returns the SIP datagrams dropped by the front's rate
 	// limits; nil when the SIP front is off.
 	SIPDropped func() uint64
-	// DNSDropped: the same for the DNS front.
-	DNSDropped func() uint64
+	// DNSDropped and LTNPDropped: the same for the DNS and LTNP/1 fronts.
+	DNSDropped, LTNPDropped func() uint64
 	// DNSCacheEntries returns the answers the DNS forwarder's cache holds,
 	// DNSUpstreamsDown the upstreams it skips now; nil when forwarding is
 	// off.
@@ -120,6 +120,11 @@ func New(g Gauges) *Metrics {
 			}
 			return 0
 		})
+	}
+	if g.LTNPDropped != nil {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_ltnp_dropped_total",
+			Help: "LTNP/1 datagrams dropped unread: their untrusted source, or all untrusted sources together, sent faster than ltnp.limits.per_source or total."},
+			func() float64 { return float64(g.LTNPDropped()) }))
 	}
 	if g.DNSDropped != nil {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dns_dropped_total",
