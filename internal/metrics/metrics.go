@@ -171,7 +171,7 @@ func New(g Gauges) *Metrics {
 		Help: "TFTP requests, by outcome (served, refused, not-found, write-refused, bad-request, busy: no transfer slot, dropped: beyond the rate limits, retransmitted: a request again while its transfer is under way, failed: the transfer did not complete, error)."}, []string{"outcome"})
 	m.Registry.MustRegister(m.tftpRequests)
 	m.sipGuard = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_sip_guard_total",
-		Help: "What the SIP front's guards refused or counted, by event: rate (a TCP request over the rate), tcp-total and tcp-per-source (connections closed at accept), tcp-resources (accepts retried for want of descriptors), tcp-unread (connections closed: 64 requests waited for their answers, the client did not read), digest-wrong, digest-source and digest-number (attempts refused unchecked), lockout-source and lockout-number, nonce-dead."}, []string{"event"})
+		Help: "What the SIP front's guards refused or counted, by event: rate (a TCP request over the rate), tcp-total and tcp-per-source (connections closed at accept), tcp-resources (accepts retried for want of descriptors), tcp-held (a connection not read while 64 of its requests waited for their answers: a client that pipelines faster than it is answered, or does not read), digest-wrong, digest-source and digest-number (attempts refused unchecked), lockout-source and lockout-number, nonce-dead."}, []string{"event"})
 	m.Registry.MustRegister(m.sipGuard)
 	m.dnsQueries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_dns_queries_total",
 		Help: "DNS queries answered, by query type and response code."}, []string{"qtype", "rcode"})

@@ -75,7 +75,7 @@ func newGuard(o Options) *guard {
 func (g *guard) listener(l net.Listener) net.Listener {
 	gl := ratelimit.Guard(l, g.tcp)
 	gl.OnRefuse = func(why string) { g.onGuard("tcp-" + why) }
-	return messageListener{Listener: gl, timeout: g.message, onUnread: func() { g.onGuard("tcp-unread") }}
+	return messageListener{Listener: gl, timeout: g.message, onUnread: func() { g.onGuard("tcp-held") }}
 }
 
 // admitted wraps a handler of sipgo's: a request that did not come over

@@ -2,8 +2,8 @@ package sipserver
 
 import (
 	"bytes"
-	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -23,15 +23,21 @@ const maxHeaderBytes = 64 << 10
 // their answers to be written. sipgo starts a goroutine for every message
 // it reads and keeps reading: a client that sends and never reads its
 // answers had each goroutine wait on a full socket, tens of thousands of
-// them and gigabytes in a minute, on one connection. A client that reads
-// has a few unanswered at most (lanteld answers at once, a REGISTER after
-// its commit; beyond the source's rate, at once with 503); one with
-// maxUnanswered is closed.
+// them and gigabytes in a minute, on one connection. With maxUnanswered
+// waiting, the connection is not read until answers go out: a client
+// that pipelines faster than it is answered is slowed to the pace of its
+// answers (TCP's flow control pushes back), and one that does not read
+// is cut off when an answer's write times out (sipgo's 10 s), or at the
+// read deadline.
 const maxUnanswered = 64
 
-// errUnread closes a connection whose client does not read its answers
-// (net.ErrClosed: sipgo's reader ends quietly).
-var errUnread = fmt.Errorf("sip: the client does not read its answers: %w", net.ErrClosed)
+// unansweredPoll is how often a read held back by maxUnanswered looks
+// again.
+const unansweredPoll = 2 * time.Millisecond
+
+// errHeldBack is the read held back past its deadline (a timeout: sipgo's
+// reader ends quietly).
+var errHeldBack = &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 
 // messageConn follows the SIP messages of a TCP connection (RFC 3261
 // 18.3: headers to the empty line, then Content-Length bytes of body;
@@ -41,7 +47,7 @@ var errUnread = fmt.Errorf("sip: the client does not read its answers: %w", net.
 type messageConn struct {
 	net.Conn
 	timeout  time.Duration
-	onUnread func() // the connection was closed for maxUnanswered
+	onUnread func() // reading was held back for maxUnanswered
 
 	mu       sync.Mutex
 	start    time.Time // of the message in progress; zero between messages
@@ -83,15 +89,8 @@ func (c *messageConn) clamp(t time.Time) time.Time {
 }
 
 func (c *messageConn) Read(b []byte) (int, error) {
-	c.mu.Lock()
-	unread := c.unanswered >= maxUnanswered
-	c.mu.Unlock()
-	if unread {
-		_ = c.Conn.Close() // the answers' writes waiting end too
-		if c.onUnread != nil {
-			c.onUnread()
-		}
-		return 0, errUnread
+	if err := c.holdBack(); err != nil {
+		return 0, err
 	}
 	n, err := c.Conn.Read(b)
 	if n > 0 {
@@ -152,14 +151,40 @@ func (c *messageConn) follow(p []byte, now time.Time) {
 	}
 }
 
-// Write writes one of sipgo's messages (it writes each whole, at once).
+// holdBack waits, before a read, while maxUnanswered requests wait for
+// their answers; past the read deadline it fails as the read would.
+func (c *messageConn) holdBack() error {
+	counted := false
+	for {
+		c.mu.Lock()
+		waiting, deadline := c.unanswered >= maxUnanswered, c.clamp(c.deadline)
+		c.mu.Unlock()
+		if !waiting {
+			return nil
+		}
+		if !counted && c.onUnread != nil {
+			counted = true
+			c.onUnread()
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			return errHeldBack
+		}
+		time.Sleep(unansweredPoll)
+	}
+}
+
+// Write writes one of sipgo's messages (it writes each whole, at once). A
+// write that fails (its client stopped reading for sipgo's write timeout)
+// closes the connection: the answers waiting behind it end at once.
 func (c *messageConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
-	if err == nil {
-		c.mu.Lock()
-		c.unanswered = max(0, c.unanswered-1)
-		c.mu.Unlock()
+	if err != nil {
+		_ = c.Conn.Close()
+		return n, err
 	}
+	c.mu.Lock()
+	c.unanswered = max(0, c.unanswered-1)
+	c.mu.Unlock()
 	return n, err
 }
 
