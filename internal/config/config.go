@@ -145,7 +145,7 @@ type Config struct {
 	// LTNPAdmit: LTNP/1 datagrams per second admitted from one untrusted
 	// source and from all (negative: no bound).
 	LTNPAdmitPerSource, LTNPAdmitTotal float64
-	HasDHCP      bool // a server4 section is present
+	HasDHCP                            bool // a server4 section is present
 	// Server4 identifies the server4 section's content (a digest): a
 	// reload compares it, since that section is read at start only.
 	Server4 string

@@ -133,7 +133,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
 	}
 	d.ltnp = ltnpserver.New(d.svc, ltnpserver.Options{Trusted: cfg.Trusted, Logger: log, Clock: d.svc.Now,
 		RatePerSource: cfg.RegisterRate, AdmitPerSource: cfg.LTNPAdmitPerSource, AdmitTotal: cfg.LTNPAdmitTotal,
-		Observe:       func(t ltnp.Type, r ltnp.Result, dur time.Duration) { d.metrics.LTNP(t.String(), r.String(), dur) }})
+		Observe: func(t ltnp.Type, r ltnp.Result, dur time.Duration) { d.metrics.LTNP(t.String(), r.String(), dur) }})
 	d.ltnpAddr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	go func() { d.ltnpErr <- d.ltnp.Serve(conn) }()
 	log.Info("LTNP/1 server listening", "addr", conn.LocalAddr().String(), "server_number", cfg.Directory.Plan.Server, "store", cfg.Store)
