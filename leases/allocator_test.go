@@ -385,3 +385,51 @@ func TestNameIndex(t *testing.T) {
 		t.Errorf("the name outlived its lease")
 	}
 }
+
+// With no free address, an offer held reclaimAfter (2 s) without its
+// REQUEST goes to a new client, the oldest first: a flood of DISCOVERs
+// from made-up MACs held the whole pool for the offers' 30 s, and a few a
+// second kept every new client out. Younger offers, and leases, stay.
+func TestAbandonedOffersAreReclaimed(t *testing.T) {
+	for _, family := range []string{"v4", "v6"} {
+		t.Run(family, func(t *testing.T) {
+			var offer func(b byte) (netip.Addr, error)
+			var advance func(time.Duration)
+			if family == "v4" {
+				f := open(t, "", "192.0.2.20-192.0.2.22")
+				offer = func(b byte) (netip.Addr, error) { return f.s.Offer(client(b), netip.Addr{}, nil, f.clock()) }
+				advance = f.advance
+				if a := f.dora(t, client(9), netip.Addr{}); !a.IsValid() {
+					t.Fatal("no lease")
+				}
+			} else {
+				f := open6(t, "", nil, "2001:db8::10-2001:db8::12")
+				offer = func(b byte) (netip.Addr, error) { return f.s.Offer(client6(b, 1), netip.Addr{}, nil, f.clk.Now()) }
+				advance = f.clk.Advance
+				if a := f.sarr(t, client6(9, 1)); !a.IsValid() {
+					t.Fatal("no lease")
+				}
+			}
+			first, err := offer(1) // the two free addresses held by offers
+			if err != nil {
+				t.Fatal(err)
+			}
+			advance(time.Second)
+			second, err := offer(2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := offer(3); !errors.Is(err, domain.Exhausted) {
+				t.Fatalf("offers 1 s old are reclaimed: %v", err)
+			}
+			advance(1500 * time.Millisecond) // the first offer is 2.5 s old, the second 1.5 s
+			got, err := offer(3)
+			if err != nil || got != first {
+				t.Fatalf("with the pool full of offers, the oldest (%v) is not reclaimed: %v %v", first, got, err)
+			}
+			if _, err := offer(4); !errors.Is(err, domain.Exhausted) {
+				t.Fatalf("the younger offer (%v) or the lease is reclaimed: %v", second, err)
+			}
+		})
+	}
+}

@@ -177,16 +177,50 @@ func offerKnown[C any](s allocState[C], b *offerBook, c C, key string, own *Leas
 	return netip.Addr{}, false, nil
 }
 
+// reclaimAfter: an offer held this long without its REQUEST may be given
+// to another client when no address is free. A client asks within
+// milliseconds of its OFFER (or a few seconds, retransmitting); a flood
+// of DISCOVERs from made-up MACs held every address of a pool for the
+// offers' whole hold (30 s), a few DISCOVERs a second kept it empty, and
+// every new client went without an address.
+const reclaimAfter = 2 * time.Second
+
+// reclaim gives up the oldest offer held for reclaimAfter or longer whose
+// address usable accepts (a pool address of the request's subnet), and
+// reports whether there was one: its address is free again. A client
+// that then REQUESTs it is NAKed and begins again, as RFC 2131 4.3.1
+// allows ("need not reserve the offered network address").
+func (b *offerBook) reclaim(now time.Time, hold time.Duration, usable func(netip.Addr) bool) bool {
+	var oldest string
+	var at time.Time
+	for k, o := range b.offers {
+		offered := o.expires.Add(-hold)
+		if now.Sub(offered) >= reclaimAfter && usable(o.addr) && (oldest == "" || offered.Before(at)) {
+			oldest, at = k, offered
+		}
+	}
+	if oldest == "" {
+		return false
+	}
+	b.dropOffer(oldest)
+	return true
+}
+
 // offerFree is the rest of an offer: the next free address of the bitmap
 // (next, under mu), held for the client, then checked against the store
-// outside mu (the bitmap is a hint), up to 64 tries. refuse, when given,
-// may turn an address down under mu (a subnet whose only free addresses
-// are held back for reserved phones); none says what is exhausted.
+// outside mu (the bitmap is a hint), up to 64 tries. With none free, the
+// oldest abandoned offer's address whose usable accepts is taken back
+// (reclaim). refuse, when given, may turn an address down under mu (a
+// subnet whose only free addresses are held back for reserved phones);
+// none says what is exhausted.
 func (b *offerBook) offerFree(mu *sync.Mutex, db store.DB, t table, key string, now time.Time, hold time.Duration,
-	next func() (netip.Addr, bool), refuse func(netip.Addr) error, none string) (netip.Addr, error) {
+	next func() (netip.Addr, bool), usable func(netip.Addr) bool, refuse func(netip.Addr) error, none string) (netip.Addr, error) {
 	for tries := 0; tries < 64; tries++ {
 		mu.Lock()
 		a, ok := next()
+		if !ok && b.reclaim(now, hold, usable) {
+			a, ok = next()
+		}
 		if !ok {
 			mu.Unlock()
 			return netip.Addr{}, domain.Errorf(domain.Exhausted, "%s", none)

@@ -72,6 +72,11 @@ func (s *Allocator) OfferKnown(c Client, k Known, requested netip.Addr, within f
 		return a, err
 	}
 	next := func() (netip.Addr, bool) { return s.nextFree(within) }
+	usable := func(a netip.Addr) bool {
+		i, _, ok := s.locate(a)
+		_, fixed := s.fixedAt[a]
+		return ok && !fixed && within(s.cfg.Ranges[i].Start)
+	}
 	var refuse func(netip.Addr) error
 	if !c.Reserved {
 		refuse = func(a netip.Addr) error {
@@ -81,7 +86,7 @@ func (s *Allocator) OfferKnown(c Client, k Known, requested netip.Addr, within f
 			return nil
 		}
 	}
-	return s.offerFree(&s.mu, s.db, table4, c.Key, now, s.cfg.OfferHold, next, refuse, "no free address")
+	return s.offerFree(&s.mu, s.db, table4, c.Key, now, s.cfg.OfferHold, next, usable, refuse, "no free address")
 }
 
 func (s *Allocator) hold(key string, a netip.Addr, now time.Time) {

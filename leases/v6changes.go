@@ -82,7 +82,12 @@ func (s *Allocator6) Offer(c Client6, hint netip.Addr, within func(netip.Addr) b
 		return a, err
 	}
 	next := func() (netip.Addr, bool) { return s.nextFree(within) }
-	return s.offerFree(&s.mu, s.db, table6, c.Key, now, s.cfg.OfferHold, next, nil, "no free IPv6 address")
+	usable := func(a netip.Addr) bool {
+		i, _, ok := s.locate(a)
+		_, fixed := s.fixedAt[a]
+		return ok && !fixed && within(s.cfg.Ranges[i].Start)
+	}
+	return s.offerFree(&s.mu, s.db, table6, c.Key, now, s.cfg.OfferHold, next, usable, nil, "no free IPv6 address")
 }
 
 func (s *Allocator6) hold(key string, a netip.Addr, now time.Time) {
