@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -25,6 +26,7 @@ const adminUsage = `Admin commands (over the admin API):
   unreserve  NUMBER
   inbox                        phones seen without a number
   claim      MAC [NUMBER]      give an inbox phone a number (default: one of the pool, its own or last one if free)
+  claim      --all             give every inbox phone a number of the pool, several at once
   history    NUMBER            what happened to a number
   export     FILE [--secrets]  the reservations as CSV (secrets only with --secrets)
   import     FILE              reservations from CSV: all of them, or none
@@ -47,7 +49,7 @@ var adminCommands = map[string]func(*adminCall, []string) (shown, error){
 // adminFlags are the flags every admin subcommand takes (each uses its
 // own).
 type adminFlags struct {
-	asJSON, quarantine, clearSecret, withSecrets, v6 bool
+	asJSON, quarantine, clearSecret, withSecrets, v6, all bool
 	state, query, mac, user, name, secretFile        string
 }
 
@@ -99,6 +101,7 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.f.secretFile, "secret-file", "", "reserve: set the number's secret from `file` (never shown back)")
 	fs.BoolVar(&c.f.clearSecret, "clear-secret", false, "edit: remove the number's secret")
 	fs.BoolVar(&c.f.withSecrets, "secrets", false, "export: include the secrets (the file then holds passwords)")
+	fs.BoolVar(&c.f.all, "all", false, "claim: every phone in the inbox")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return 2
@@ -294,6 +297,12 @@ func inboxCmd(c *adminCall, pos []string) (shown, error) {
 }
 
 func claimCmd(c *adminCall, pos []string) (shown, error) {
+	if c.f.all {
+		if len(pos) != 0 {
+			return shown{}, usageError("--all takes no MAC")
+		}
+		return claimAll(c)
+	}
 	if len(pos) < 1 || len(pos) > 2 {
 		return shown{}, usageError("needs a MAC and at most one NUMBER")
 	}
@@ -308,6 +317,60 @@ func claimCmd(c *adminCall, pos []string) (shown, error) {
 			fmt.Fprintf(w, "check-sync: %s\n", e.CheckSync)
 		}
 	}}, err
+}
+
+// claimsAtOnce is how many claims claim --all has under way: each waits
+// up to 2 s for its phone's answer to the check-sync NOTIFY, which a
+// phone without an account often does not give.
+const claimsAtOnce = 16
+
+// claimAll claims every phone in the inbox with a pool number, as many
+// claims at once as claimsAtOnce; a claim refused (the pool exhausted)
+// is shown and makes the exit status 1.
+func claimAll(c *adminCall) (shown, error) {
+	inbox, err := c.api.Inbox()
+	if err != nil {
+		return shown{}, err
+	}
+	type result struct {
+		reply api.ClaimReply
+		err   string
+	}
+	results := make([]result, len(inbox))
+	sem := make(chan struct{}, claimsAtOnce)
+	var wg sync.WaitGroup
+	for i, e := range inbox {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r, err := c.api.Claim(e.MAC.String(), "")
+			results[i] = result{reply: r}
+			if err != nil {
+				results[i] = result{reply: api.ClaimReply{MAC: e.MAC.String()}, err: err.Error()}
+			}
+		})
+	}
+	wg.Wait()
+	out := make([]api.ClaimReply, 0, len(results))
+	failed := false
+	for _, r := range results {
+		if r.err != "" {
+			failed = true
+			continue
+		}
+		out = append(out, r.reply)
+	}
+	return shown{out: out, failed: failed, table: func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "MAC\tNUMBER\tCHECK-SYNC")
+		for _, r := range results {
+			if r.err != "" {
+				fmt.Fprintf(w, "%s\t-\tnot claimed: %s\n", r.reply.MAC, r.err)
+				continue
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\n", r.reply.MAC, r.reply.Number, r.reply.CheckSync)
+		}
+		fmt.Fprintf(w, "%d of %d phones claimed\n", len(out), len(inbox))
+	}}, nil
 }
 
 func historyCmd(c *adminCall, pos []string) (shown, error) {

@@ -3,14 +3,19 @@ package main
 import (
 	"encoding/json"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/admin"
+	"github.com/lantel/lantel/internal/service"
 	"github.com/lantel/lantel/internal/testutil"
+	"github.com/lantel/lantel/leases"
 	"github.com/lantel/lantel/numbering"
 	bolt "go.etcd.io/bbolt"
 )
@@ -117,5 +122,38 @@ func TestAdminUsageListsEveryCommand(t *testing.T) {
 		if f == nil || !regexp.MustCompile(`\n  `+cmd+`\b`).MatchString(adminUsage) {
 			t.Errorf("%s: not in the usage", cmd)
 		}
+	}
+}
+
+// claim --all claims every phone of the inbox with a number of the pool;
+// one the pool has no number for is shown, and the exit status is 1.
+func TestClaimAll(t *testing.T) {
+	r, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
+	st := testutil.Service(t, "", service.Config{Numbering: testutil.Config(t, "1000", "2100-2101"),
+		Leases: &leases.Config{Ranges: []leases.Range{r}, LeaseTime: time.Hour}, JobInterval: -1})
+	for i := byte(1); i <= 3; i++ {
+		mac := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, i}
+		c := leases.Client{Key: leases.ClientKey(nil, mac), MAC: mac}
+		a, err := st.Svc.Offer(c, netip.Addr{}, nil)
+		if err == nil {
+			_, err = st.Svc.Ack(service.AckRequest{Client: c, Addr: a, Selecting: true,
+				Phone: &numbering.InboxEntry{Vendor: "Yealink", Model: "SIP-T46S"}})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := admin.Listen(admin.Config{Addr: "127.0.0.1:0", Token: "tok", Svc: st.Svc, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	out, _, code := ctl(t, "claim", "--all", "--admin", "http://"+s.Addr().String(), "--token", "tok")
+	if code != 1 || strings.Count(out, "1000210") != 2 || strings.Count(out, "not claimed") != 1 || !strings.Contains(out, "2 of 3 phones claimed") {
+		t.Errorf("claim --all of 3 phones with 2 pool numbers: exit %d\n%s", code, out)
+	}
+	t.Logf("claim --all:\n%s", out)
+	if inbox, _ := st.Svc.Inbox(); len(inbox) != 1 {
+		t.Errorf("the inbox after claim --all: %+v", inbox)
 	}
 }
