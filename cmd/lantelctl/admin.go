@@ -50,7 +50,7 @@ var adminCommands = map[string]func(*adminCall, []string) (shown, error){
 // own).
 type adminFlags struct {
 	asJSON, quarantine, clearSecret, withSecrets, v6, all bool
-	state, query, mac, user, name, secretFile        string
+	state, query, mac, user, name, secretFile             string
 }
 
 // adminCall is one admin subcommand being run.
