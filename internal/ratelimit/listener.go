@@ -150,7 +150,7 @@ type guardedConn struct {
 
 func (c *guardedConn) Write(b []byte) (int, error) {
 	if d := c.l.WriteTimeout; d > 0 {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(d)); err != nil {
+		if err := c.SetWriteDeadline(time.Now().Add(d)); err != nil {
 			return 0, err
 		}
 	}

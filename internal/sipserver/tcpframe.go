@@ -179,7 +179,7 @@ func (c *messageConn) holdBack() error {
 func (c *messageConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
 	if err != nil {
-		_ = c.Conn.Close()
+		_ = c.Close()
 		return n, err
 	}
 	c.mu.Lock()
