@@ -56,7 +56,8 @@ func TestIdleCloseNotLogged(t *testing.T) {
 	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
 	noConn := fmt.Errorf("server tx get connection failed: %w", fmt.Errorf("Transport<TCP> dial err=%w", &net.OpError{Op: "dial", Net: "tcp", Err: errNoDial}))
-	for _, err := range []error{timeout, reset, noConn, io.ErrUnexpectedEOF} {
+	closedTwice := &net.OpError{Op: "close", Net: "tcp", Err: net.ErrClosed}
+	for _, err := range []error{timeout, reset, noConn, closedTwice, io.ErrUnexpectedEOF} {
 		r := slog.NewRecord(time.Now(), slog.LevelError, "Read error", 0)
 		r.AddAttrs(slog.Any("error", err))
 		_ = h.Handle(context.Background(), r)
