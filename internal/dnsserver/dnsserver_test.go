@@ -60,6 +60,21 @@ func opts() Options {
 		Reverse: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
 }
 
+// listening is a server with o on 127.0.0.1, a port of its own, closed
+// at the test's end.
+func listening(t *testing.T, o Options, observe func(qtype, rcode string)) *Server {
+	t.Helper()
+	s, err := New(names{now: time.Now()}, o, nil, observe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func TestAnswers(t *testing.T) {
 	a := newAnswerer(names{now: time.Unix(1_800_000_000, 0)}, opts())
 	for _, tc := range []struct {
@@ -117,15 +132,7 @@ func TestAnswers(t *testing.T) {
 // Over the wire with miekg/dns's client: UDP, TCP, EDNS, and a question
 // section that is not one question.
 func TestServer(t *testing.T) {
-	s, err := New(names{now: time.Now()}, opts(), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	addr := s.Addr().String()
+	addr := listening(t, opts(), nil).Addr().String()
 	for _, network := range []string{"udp", "tcp"} {
 		c := &dns.Client{Net: network, Timeout: 2 * time.Second}
 		m := new(dns.Msg).SetQuestion("2001.office.lan.", dns.TypeA)
@@ -314,14 +321,7 @@ func TestDHCPv6HostNames(t *testing.T) {
 func TestTCPGuards(t *testing.T) {
 	o := opts()
 	o.Limits = Limits{PerSource: 5, Total: 1000}
-	s, err := New(names{now: time.Now()}, o, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := listening(t, o, nil)
 	addr := s.Addr().String()
 	c, err := dns.Dial("tcp", addr)
 	if err != nil {

@@ -122,14 +122,7 @@ func TestServerForwards(t *testing.T) {
 	}
 	o := opts()
 	o.Forward = f
-	s, err := New(names{now: time.Now()}, o, nil, func(qtype, rcode string) { observed.Add(1) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := listening(t, o, func(qtype, rcode string) { observed.Add(1) })
 	for i, network := range []string{"udp", "udp", "tcp"} {
 		c := &dns.Client{Net: network, Timeout: 2 * time.Second}
 		m := new(dns.Msg).SetQuestion("www.example.com.", dns.TypeA)
