@@ -59,6 +59,15 @@ type messageConn struct {
 	// none) less messages written, at least 0 (an INVITE may get a 100
 	// before its final answer).
 	unanswered int
+	closed     bool
+}
+
+// Close closes the connection; a read held back ends too.
+func (c *messageConn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return c.Conn.Close()
 }
 
 func (c *messageConn) SetReadDeadline(t time.Time) error {
@@ -152,21 +161,31 @@ func (c *messageConn) follow(p []byte, now time.Time) {
 }
 
 // holdBack waits, before a read, while maxUnanswered requests wait for
-// their answers; past the read deadline it fails as the read would.
+// their answers; past the read deadline (without one, the message
+// timeout) it fails as the read would, and once closed at once.
 func (c *messageConn) holdBack() error {
-	counted := false
+	var since time.Time
 	for {
 		c.mu.Lock()
-		waiting, deadline := c.unanswered >= maxUnanswered, c.clamp(c.deadline)
+		waiting, closed, deadline := c.unanswered >= maxUnanswered, c.closed, c.clamp(c.deadline)
 		c.mu.Unlock()
-		if !waiting {
+		switch {
+		case closed:
+			return net.ErrClosed
+		case !waiting:
 			return nil
 		}
-		if !counted && c.onUnread != nil {
-			counted = true
-			c.onUnread()
+		now := time.Now()
+		if since.IsZero() {
+			since = now
+			if c.onUnread != nil {
+				c.onUnread()
+			}
 		}
-		if !deadline.IsZero() && !time.Now().Before(deadline) {
+		if deadline.IsZero() {
+			deadline = since.Add(c.timeout)
+		}
+		if !now.Before(deadline) {
 			return errHeldBack
 		}
 		time.Sleep(unansweredPoll)
