@@ -231,10 +231,11 @@ func (s *Server) readLoop(conn *net.UDPConn) error {
 	}, func(err error) { s.log.Warn("ltnp: send replies", "err", err) })
 }
 
-// handle answers one datagram, read at start. A reply it can give at once is encoded into
-// out and returned for the caller to send; writes and forwards are answered
-// by goroutines of their own, from local (the address src sent to, on a
-// wildcard's socket), and handle returns nil for them.
+// handle answers one datagram, read at start. A reply it can give at once
+// is encoded into out and returned for the caller to send; writes and
+// forwards are answered by goroutines of their own, from local (the
+// address src sent to, on a wildcard's socket), and handle returns nil
+// for them.
 func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, local netip.Addr, out []byte, start time.Time) []byte {
 	m, err := ltnp.Decode(b)
 	if errors.Is(err, ltnp.ErrDrop) || !m.Type.IsRequest() {

@@ -126,8 +126,8 @@ type Options struct {
 	// (Access violation), not-found, write-refused, bad-request, busy (no
 	// transfer slot), dropped (beyond the rates), retransmitted (a
 	// client's request again, from the same port, while its transfer is
-	// under way: that transfer answers it), failed (the client went away or timed out),
-	// error.
+	// under way: that transfer answers it), failed (the client went away
+	// or timed out), error.
 	Observe func(outcome string)
 	// Clock is the admission's clock (default time.Now).
 	Clock func() time.Time
@@ -334,7 +334,7 @@ func (s *Server) request(b []byte, src netip.AddrPort, local netip.Addr) {
 	go func() {
 		defer s.wg.Done()
 		defer s.release(src, id)
-		s.serve(rq, src, local, id)
+		s.serve(rq, src, local)
 	}()
 }
 
@@ -436,7 +436,7 @@ func (s *Server) allowed(a netip.Addr) bool {
 }
 
 // serve carries out one read request: fetch, then refuse or transfer.
-func (s *Server) serve(rq rrq, src netip.AddrPort, local netip.Addr, id uint64) {
+func (s *Server) serve(rq rrq, src netip.AddrPort, local netip.Addr) {
 	name := baseName(rq.name)
 	if !s.allowed(src.Addr()) {
 		s.log.Warn(logRefused, "from", src.Addr(), "file", name, "reason", "source not in provisioning.allow")
@@ -470,7 +470,7 @@ func (s *Server) serve(rq rrq, src netip.AddrPort, local netip.Addr, id uint64) 
 		return
 	}
 	defer s.closeTransfer(conn)
-	t := &transfer{s: s, id: id, conn: conn, peer: src, blksize: 512, retransmit: s.lim.Retransmit,
+	t := &transfer{s: s, conn: conn, peer: src, blksize: 512, retransmit: s.lim.Retransmit,
 		deadline: time.Now().Add(s.lim.TransferTimeout), recv: make([]byte, 1024)}
 	if err := t.run(rq.opts, body); err != nil {
 		if !errors.Is(err, net.ErrClosed) {
@@ -565,7 +565,6 @@ func toNetascii(body []byte) []byte {
 // transfer is one file sent to one client from one socket.
 type transfer struct {
 	s          *Server
-	id         uint64 // its number (Server.acquire)
 	conn       *net.UDPConn
 	peer       netip.AddrPort // the client's transfer ID
 	blksize    int
