@@ -430,6 +430,15 @@ func TestAbandonedOffersAreReclaimed(t *testing.T) {
 			if _, err := offer(4); !errors.Is(err, domain.Exhausted) {
 				t.Fatalf("the younger offer (%v) or the lease is reclaimed: %v", second, err)
 			}
+			// A client that asks again holds its offer anew: client 2's,
+			// asked again now, is not the oldest; client 3's is.
+			if again, err := offer(2); err != nil || again != second {
+				t.Fatalf("client 2 asking again: %v %v, want its offer %v", again, err, second)
+			}
+			advance(2500 * time.Millisecond)
+			if got, err := offer(4); err != nil || got != first {
+				t.Fatalf("client 3's offer (%v) is the oldest: %v %v", first, got, err)
+			}
 		})
 	}
 }

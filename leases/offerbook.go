@@ -28,6 +28,17 @@ type offerBook struct {
 	offeredTo map[netip.Addr]string
 	declined  map[string]declines
 	mark      func(a netip.Addr, busy bool)
+	// held: the offers in the order they were held or held again, oldest
+	// first, from head on (reclaim); an entry whose offer ended or was
+	// held again since is passed over.
+	held []heldOffer
+	head int
+}
+
+// heldOffer is an entry of offerBook.held.
+type heldOffer struct {
+	key string
+	offer
 }
 
 func newOfferBook(mark func(netip.Addr, bool)) offerBook {
@@ -37,9 +48,40 @@ func newOfferBook(mark func(netip.Addr, bool)) offerBook {
 
 // hold offers a to the client for d.
 func (b *offerBook) hold(key string, a netip.Addr, now time.Time, d time.Duration) {
-	b.offers[key] = offer{addr: a, expires: now.Add(d)}
+	b.keep(key, offer{addr: a, expires: now.Add(d)})
 	b.offeredTo[a] = key
 	b.mark(a, true)
+}
+
+// holdAgain holds the client's offer o for d from now (the client asked
+// again).
+func (b *offerBook) holdAgain(key string, o offer, now time.Time, d time.Duration) {
+	o.expires = now.Add(d)
+	b.keep(key, o)
+}
+
+func (b *offerBook) keep(key string, o offer) {
+	b.offers[key] = o
+	b.held = append(b.held, heldOffer{key: key, offer: o})
+}
+
+// current reports whether h is its client's offer still.
+func (b *offerBook) current(h heldOffer) bool {
+	o, ok := b.offers[h.key]
+	return ok && o == h.offer
+}
+
+// trim drops the entries of held whose offers ended, from the front, and
+// gives the slice's room back once most of it is behind head.
+func (b *offerBook) trim() {
+	for b.head < len(b.held) && !b.current(b.held[b.head]) {
+		b.held[b.head] = heldOffer{}
+		b.head++
+	}
+	if b.head > 1024 && b.head > len(b.held)/2 {
+		b.held = append(b.held[:0], b.held[b.head:]...)
+		b.head = 0
+	}
 }
 
 // dropOffer forgets the client's offer; the address is marked free (a
@@ -68,6 +110,7 @@ func (b *offerBook) unhold(key string, a netip.Addr) {
 // ended; it returns the offers' addresses (free unless the store holds
 // them: the caller checks, table.unused).
 func (b *offerBook) expire(now time.Time) []netip.Addr {
+	defer b.trim()
 	var stale []netip.Addr
 	for k, o := range b.offers {
 		if now.After(o.expires) {
@@ -150,8 +193,7 @@ func offerKnown[C any](s allocState[C], b *offerBook, c C, key string, own *Leas
 		return netip.Addr{}, false, domain.Errorf(domain.Denied, "ignored until %v", d.until.Format(time.RFC3339))
 	}
 	if o, ok := b.offers[key]; ok && within(o.addr) && !s.othersFixed(o.addr, c) {
-		o.expires = now.Add(hold)
-		b.offers[key] = o
+		b.holdAgain(key, o, now, hold)
 		return o.addr, true, nil
 	}
 	b.dropOffer(key)
@@ -185,25 +227,33 @@ func offerKnown[C any](s allocState[C], b *offerBook, c C, key string, own *Leas
 // every new client went without an address.
 const reclaimAfter = 2 * time.Second
 
+// reclaimLook bounds the offers reclaim looks at past those of other
+// subnets.
+const reclaimLook = 64
+
 // reclaim gives up the oldest offer held for reclaimAfter or longer whose
 // address usable accepts (a pool address of the request's subnet), and
 // reports whether there was one: its address is free again. A client
 // that then REQUESTs it is NAKed and begins again, as RFC 2131 4.3.1
-// allows ("need not reserve the offered network address").
+// allows ("need not reserve the offered network address"). The offers
+// are looked at oldest first (held), so a flood costs it no scan.
 func (b *offerBook) reclaim(now time.Time, hold time.Duration, usable func(netip.Addr) bool) bool {
-	var oldest string
-	var at time.Time
-	for k, o := range b.offers {
-		offered := o.expires.Add(-hold)
-		if now.Sub(offered) >= reclaimAfter && usable(o.addr) && (oldest == "" || offered.Before(at)) {
-			oldest, at = k, offered
+	b.trim()
+	for i, looked := b.head, 0; i < len(b.held) && looked < reclaimLook; i++ {
+		h := b.held[i]
+		if !b.current(h) {
+			continue
+		}
+		if now.Sub(h.expires.Add(-hold)) < reclaimAfter {
+			return false // the later ones are younger still
+		}
+		looked++
+		if usable(h.addr) {
+			b.dropOffer(h.key)
+			return true
 		}
 	}
-	if oldest == "" {
-		return false
-	}
-	b.dropOffer(oldest)
-	return true
+	return false
 }
 
 // offerFree is the rest of an offer: the next free address of the bitmap

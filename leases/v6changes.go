@@ -65,9 +65,7 @@ func (s *Allocator6) Offer(c Client6, hint netip.Addr, within func(netip.Addr) b
 		// offer: then this one takes a dynamic address.
 		if k, taken := s.offeredTo[fixed]; !taken || k == c.Key {
 			if taken {
-				o := s.offers[c.Key]
-				o.expires = now.Add(s.cfg.OfferHold)
-				s.offers[c.Key] = o
+				s.holdAgain(c.Key, s.offers[c.Key], now, s.cfg.OfferHold)
 			} else {
 				s.dropOffer(c.Key)
 				s.hold(c.Key, fixed, now)
