@@ -43,6 +43,7 @@ type udpFront struct {
 	admit    ratelimit.Admission
 	parser   *sip.Parser // read-only: shared by the readers
 	queue    chan datagram
+	stopped  chan struct{} // closed after queue: sipgo's read loops end
 	inFlight chan struct{} // stateless REGISTERs being carried out
 	readers  sync.WaitGroup
 	work     sync.WaitGroup // the stateless REGISTERs not answered yet
@@ -75,7 +76,7 @@ const (
 )
 
 func newUDPFront(s *Server, conn *net.UDPConn, readers int) *udpFront {
-	f := &udpFront{s: s, conn: conn, admit: s.guard.admit, parser: sip.NewParser(), queue: make(chan datagram, queueLen),
+	f := &udpFront{s: s, conn: conn, admit: s.guard.admit, parser: sip.NewParser(), queue: make(chan datagram, queueLen), stopped: make(chan struct{}),
 		inFlight: make(chan struct{}, maxInFlight), free: make(chan []byte, maxInFlight),
 		later: newWorkers(runtime.GOMAXPROCS(0), maxInFlight)}
 	f.src = udpbatch.SourceOf(conn)
@@ -99,6 +100,7 @@ func newUDPFront(s *Server, conn *net.UDPConn, readers int) *udpFront {
 		f.later.close()
 		f.send.Close()
 		close(f.queue)
+		close(f.stopped)
 	}()
 	return f
 }
@@ -272,13 +274,15 @@ func (a *appender) WriteString(s string) (int, error) {
 }
 
 // sipgoConn is the socket as sipgo's UDP transport sees it: it reads what
-// the front queued for it and writes to the socket. One serves sipgo's
-// read loop for sipgoPeers datagrams at most (serveSipgo).
+// the front queued for it and writes to the socket. One serves one of
+// sipgo's read loops, for sipgoPeers datagrams at most (serveSipgo).
 type sipgoConn struct {
 	net.PacketConn
-	f      *udpFront
-	left   int  // datagrams this read loop may still read
-	closed bool // the front's queue closed: the socket is closing
+	f     *udpFront
+	left  int           // datagrams this read loop may still read
+	done  chan struct{} // closed when it read its share: the next loop starts
+	drain time.Duration // how long it then waits before it ends its loop
+	stop  <-chan struct{}
 }
 
 // sipgoPeers bounds what sipgo keeps of the peers it read from. Its UDP
@@ -287,19 +291,31 @@ type sipgoConn struct {
 // ends, which on a listener is never: a host sending REGISTERs with
 // credentials from ever new ports (or spoofed addresses) grew lanteld by
 // every one of them, for good (about 150 bytes each; at the admission's
-// 2,000/s, a gigabyte an hour). So the loop ends after sipgoPeers
-// datagrams and serveSipgo starts another, which forgets them; the
-// transactions begun keep answering, and matching retransmissions, as
-// before (they hold the listener, which writes to the socket).
-const sipgoPeers = 4096
+// 2,000/s, a gigabyte an hour). So a loop reads sipgoPeers datagrams, the
+// next one starts reading, and the first ends sipgoDrain later, which
+// forgets its peers. Meanwhile the requests it read get their
+// transactions, which answer through the peers it still knows: a
+// transaction that came to look after its loop ended found its peer
+// gone, and sipgo answered from a new socket of its own (a wrong port,
+// and a socket and a goroutine for good). The transactions keep
+// answering, and matching retransmissions, from the front's socket.
+const (
+	sipgoPeers = 4096
+	sipgoDrain = 5 * time.Second
+)
 
-// serveSipgo runs sipgo's UDP read loops, one after another, until the
-// front's queue closes.
-func (s *Server) serveSipgo(udp net.PacketConn, f *udpFront) {
+// serveSipgo runs sipgo's UDP read loops, each reading its share, the
+// next started as the one before stops reading, until the front's queue
+// closes; it returns once every loop ended.
+func (s *Server) serveSipgo(udp net.PacketConn, f *udpFront, stop <-chan struct{}) {
+	var loops sync.WaitGroup
+	defer loops.Wait()
 	for {
-		c := &sipgoConn{PacketConn: udp, f: f, left: sipgoPeers}
-		_ = s.srv.ServeUDP(c)
-		if c.closed {
+		c := &sipgoConn{PacketConn: udp, f: f, left: sipgoPeers, done: make(chan struct{}), drain: sipgoDrain, stop: stop}
+		loops.Go(func() { _ = s.srv.ServeUDP(c) })
+		select {
+		case <-c.done: // it read its share: the next loop reads on
+		case <-stop:
 			return
 		}
 	}
@@ -319,14 +335,19 @@ func (c *sipgoConn) WriteTo(b []byte, to net.Addr) (int, error) {
 }
 
 // ReadFrom is called by sipgo's read loop alone, and net.ErrClosed ends
-// it quietly: once the queue closed, and once the loop read its share.
+// it quietly: once the queue closed, and sipgoDrain after the loop read
+// its share (or at once when the front stops meanwhile).
 func (c *sipgoConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	if c.left == 0 {
+		close(c.done)
+		select {
+		case <-time.After(c.drain):
+		case <-c.stop:
+		}
 		return 0, nil, net.ErrClosed
 	}
 	d, ok := <-c.f.queue
 	if !ok {
-		c.closed = true
 		return 0, nil, net.ErrClosed
 	}
 	c.left--

@@ -214,7 +214,7 @@ func (s *Server) Listen(addr string) error {
 	s.udp, s.tcp = udp, tcp
 	front := newUDPFront(s, udp.(*net.UDPConn), udpReaders())
 	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.serveSipgo(udp, front) }()
+	go func() { defer s.wg.Done(); s.serveSipgo(udp, front, front.stopped) }()
 	go func() { defer s.wg.Done(); _ = s.srv.ServeTCP(s.guard.listener(tcp)) }()
 	return nil
 }
