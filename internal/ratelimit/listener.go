@@ -29,10 +29,11 @@ type Listener struct {
 	// (why: "total" or "per-source") and each accept error retried
 	// ("resources").
 	OnRefuse func(why string)
-	// WriteTimeout, when set, bounds every write to a connection: a
-	// client that stops reading its answers is cut off after it. For a
-	// server library without a write timeout of its own (miekg/dns
-	// v1.1.73 has the field and never uses it).
+	// WriteTimeout, when set, bounds every write to a connection, and a
+	// write that fails closes it: a client that stops reading its answers
+	// is cut off. For a server library without a write timeout of its own
+	// (miekg/dns v1.1.73 has the field and never uses it; its server only
+	// logs a failed write, and reads the next query).
 	WriteTimeout time.Duration
 
 	mu       sync.Mutex
@@ -149,12 +150,18 @@ type guardedConn struct {
 }
 
 func (c *guardedConn) Write(b []byte) (int, error) {
-	if d := c.l.WriteTimeout; d > 0 {
-		if err := c.SetWriteDeadline(time.Now().Add(d)); err != nil {
-			return 0, err
-		}
+	d := c.l.WriteTimeout
+	if d <= 0 {
+		return c.Conn.Write(b)
 	}
-	return c.Conn.Write(b)
+	if err := c.SetWriteDeadline(time.Now().Add(d)); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		_ = c.Close()
+	}
+	return n, err
 }
 
 func (c *guardedConn) Close() error {

@@ -111,8 +111,10 @@ func TestListenerOutlivesEMFILE(t *testing.T) {
 	}
 }
 
-// WriteTimeout bounds each write to an accepted connection: a writer to a
-// client that reads nothing fails after it rather than waiting for good.
+// WriteTimeout bounds each write to an accepted connection, and closes it:
+// a writer to a client that reads nothing fails after it rather than
+// waiting for good, and the server's next read fails too (miekg/dns reads
+// the next query after a failed write).
 func TestWriteTimeout(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -137,5 +139,11 @@ func TestWriteTimeout(t *testing.T) {
 	}
 	if !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 5*time.Second {
 		t.Errorf("writing to a client that reads nothing: %v after %v, want a timeout soon after the buffers filled", err, time.Since(start))
+	}
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("a read after the write timed out: %v, want the connection closed", err)
+	}
+	if g.Open() != 0 {
+		t.Errorf("%d connections held after the write timed out", g.Open())
 	}
 }
