@@ -48,3 +48,34 @@ func TestHeldBackPerSubnet(t *testing.T) {
 		t.Fatalf("a reserved phone in subnet A: %v %v", x, err)
 	}
 }
+
+// With addresses held back for reserved phones, a flood's abandoned
+// offers are reclaimed too: the held-back refusal came first, and a new
+// client went without an address for the offers' 30 s.
+func TestAbandonedOffersReclaimedBesideHeldBack(t *testing.T) {
+	a := leases.Range{Start: ip("192.0.2.10"), End: ip("192.0.2.29"), Group: 1} // 20: 1 held back
+	f := openWith(t, "", leases.Config{Ranges: []leases.Range{a}, Quarantine: time.Minute})
+	offered := 0
+	for i := 0; i < 40; i++ { // DISCOVERs of invented MACs, never a REQUEST
+		if _, err := f.s.Offer(client(byte(i)), netip.Addr{}, nil, f.clock()); err == nil {
+			offered++
+		} else if !errors.Is(err, domain.Exhausted) {
+			t.Fatal(err)
+		}
+	}
+	if offered != 19 {
+		t.Fatalf("%d offers held of 20 addresses with 1 held back, want 19", offered)
+	}
+	if _, err := f.s.Offer(client(200), netip.Addr{}, nil, f.clock()); !errors.Is(err, domain.Exhausted) {
+		t.Fatalf("a new client while the offers are young: %v", err)
+	}
+	f.advance(3 * time.Second)
+	if x, err := f.s.Offer(client(201), netip.Addr{}, nil, f.clock()); err != nil || !a.Contains(x) {
+		t.Fatalf("a new client once the flood's offers are 3 s old: %v %v", x, err)
+	}
+	phone := client(250)
+	phone.Reserved = true
+	if x, err := f.s.Offer(phone, netip.Addr{}, nil, f.clock()); err != nil || !a.Contains(x) {
+		t.Fatalf("a reserved phone after that: %v %v", x, err)
+	}
+}

@@ -1,6 +1,7 @@
 package leases
 
 import (
+	"errors"
 	"net/netip"
 	"sync"
 	"time"
@@ -219,6 +220,29 @@ func offerKnown[C any](s allocState[C], b *offerBook, c C, key string, own *Leas
 	return netip.Addr{}, false, nil
 }
 
+// freeAddress is the next free address the bitmap gives that refuse does
+// not turn down; with none, it takes an abandoned offer back (reclaim)
+// and looks again, once. Under mu.
+func (b *offerBook) freeAddress(now time.Time, hold time.Duration, next func() (netip.Addr, bool), usable func(netip.Addr) bool,
+	refuse func(netip.Addr) error, none string) (netip.Addr, error) {
+	for reclaimed := false; ; reclaimed = true {
+		a, ok := next()
+		var err error
+		switch {
+		case !ok:
+			err = domain.Errorf(domain.Exhausted, "%s", none)
+		case refuse != nil:
+			err = refuse(a)
+		}
+		if err == nil {
+			return a, nil
+		}
+		if reclaimed || !errors.Is(err, domain.Exhausted) || !b.reclaim(now, hold, usable) {
+			return netip.Addr{}, err
+		}
+	}
+}
+
 // reclaimAfter: an offer held this long without its REQUEST may be given
 // to another client when no address is free. A client asks within
 // milliseconds of its OFFER (or a few seconds, retransmitting); a flood
@@ -258,28 +282,19 @@ func (b *offerBook) reclaim(now time.Time, hold time.Duration, usable func(netip
 
 // offerFree is the rest of an offer: the next free address of the bitmap
 // (next, under mu), held for the client, then checked against the store
-// outside mu (the bitmap is a hint), up to 64 tries. With none free, the
-// oldest abandoned offer's address whose usable accepts is taken back
-// (reclaim). refuse, when given, may turn an address down under mu (a
-// subnet whose only free addresses are held back for reserved phones);
-// none says what is exhausted.
+// outside mu (the bitmap is a hint), up to 64 tries. refuse, when given,
+// may turn an address down under mu (a subnet whose only free addresses
+// are held back for reserved phones); none says what is exhausted. With
+// no address to give, the oldest abandoned offer whose address usable
+// accepts is taken back (reclaim).
 func (b *offerBook) offerFree(mu *sync.Mutex, db store.DB, t table, key string, now time.Time, hold time.Duration,
 	next func() (netip.Addr, bool), usable func(netip.Addr) bool, refuse func(netip.Addr) error, none string) (netip.Addr, error) {
 	for tries := 0; tries < 64; tries++ {
 		mu.Lock()
-		a, ok := next()
-		if !ok && b.reclaim(now, hold, usable) {
-			a, ok = next()
-		}
-		if !ok {
+		a, err := b.freeAddress(now, hold, next, usable, refuse, none)
+		if err != nil {
 			mu.Unlock()
-			return netip.Addr{}, domain.Errorf(domain.Exhausted, "%s", none)
-		}
-		if refuse != nil {
-			if err := refuse(a); err != nil {
-				mu.Unlock()
-				return netip.Addr{}, err
-			}
+			return netip.Addr{}, err
 		}
 		b.hold(key, a, now, hold)
 		mu.Unlock()
