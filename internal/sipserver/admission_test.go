@@ -57,7 +57,8 @@ func TestIdleCloseNotLogged(t *testing.T) {
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
 	noConn := fmt.Errorf("server tx get connection failed: %w", fmt.Errorf("Transport<TCP> dial err=%w", &net.OpError{Op: "dial", Net: "tcp", Err: errNoDial}))
 	closedTwice := &net.OpError{Op: "close", Net: "tcp", Err: net.ErrClosed}
-	for _, err := range []error{timeout, reset, noConn, closedTwice, io.ErrUnexpectedEOF} {
+	viaName := fmt.Errorf("server tx get connection failed: fail to lookup SRV: %w", &net.DNSError{Err: errNoDial.Error(), Name: "_sip._tcp.evil.example"})
+	for _, err := range []error{timeout, reset, noConn, closedTwice, viaName, io.ErrUnexpectedEOF} {
 		r := slog.NewRecord(time.Now(), slog.LevelError, "Read error", 0)
 		r.AddAttrs(slog.Any("error", err))
 		_ = h.Handle(context.Background(), r)

@@ -189,15 +189,18 @@ func (q quiet) Handle(ctx context.Context, r slog.Record) error {
 // (the front's own idle or message deadline closed it), a connection the
 // client reset or stopped reading, or a request (an ACK often: the
 // client sends it and hangs up) whose connection was gone before it was
-// answered (errNoDial), or a connection closed twice (sipgo's pool
-// closing one the front closed already: net.ErrClosed). Each is an
-// ordinary end, and a client can cause any number of them.
+// answered (errNoDial; for a Via with a host name, the name's look-up
+// that noResolver refused, a *net.DNSError that does not wrap it), or a
+// connection closed twice (sipgo's pool closing one the front closed
+// already: net.ErrClosed). Each is an ordinary end, and a client can
+// cause any number of them.
 func peerGone(r slog.Record) bool {
 	gone := false
 	r.Attrs(func(a slog.Attr) bool {
 		if err, ok := a.Value.Any().(error); ok {
 			var ne net.Error
-			gone = errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errNoDial) ||
+			var dnsErr *net.DNSError
+			gone = errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errNoDial) || errors.As(err, &dnsErr) ||
 				errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
 		}
 		return !gone

@@ -168,6 +168,9 @@ func TestTCPDialsNoOne(t *testing.T) {
 			if i%2 == 1 {
 				m = strings.Replace(strings.Replace(m, "OPTIONS sip:", "ACK sip:", 1), "CSeq: 1 OPTIONS", "CSeq: 1 ACK", 1)
 			}
+			if i%4 == 2 { // a name: nothing resolves it
+				m = strings.Replace(m, fmt.Sprintf("Via: SIP/2.0/TCP 127.0.0.1:%d", trapAddr.Port), "Via: SIP/2.0/TCP no-such-host.example", 1)
+			}
 			b.WriteString(m)
 		}
 		if _, err := conn.Write([]byte(b.String())); err != nil {
