@@ -42,6 +42,7 @@ type guard struct {
 	admit    ratelimit.Admission
 	tcp      ratelimit.ConnLimits
 	message  time.Duration // TCP: Options.TCPMessage
+	pending  atomic.Int64  // TCP: the bytes of the requests waiting for their answers (maxUnansweredBytes)
 	bySource *ratelimit.PerSource
 	byNumber *ratelimit.Keyed[string]
 	wrongSrc *ratelimit.Guesses[netip.Addr]
@@ -75,7 +76,7 @@ func newGuard(o Options) *guard {
 func (g *guard) listener(l net.Listener) net.Listener {
 	gl := ratelimit.Guard(l, g.tcp)
 	gl.OnRefuse = func(why string) { g.onGuard("tcp-" + why) }
-	return messageListener{Listener: gl, timeout: g.message, onUnread: func() { g.onGuard("tcp-held") }}
+	return messageListener{Listener: gl, timeout: g.message, onUnread: func() { g.onGuard("tcp-held") }, pending: &g.pending}
 }
 
 // admitted wraps a handler of sipgo's: a request that did not come over

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,15 @@ const maxHeaderBytes = 64 << 10
 // read deadline.
 const maxUnanswered = 64
 
+// maxUnansweredBytes bounds the requests waiting for their answers over
+// all of a front's TCP connections, in bytes: 64 requests on each of
+// 4,096 connections are gigabytes when the requests are large (an
+// attacker's walk: 256 connections of 58 kB requests took lanteld to
+// 2.4 GB). Past it, every connection with a request waiting is not read
+// further until its answers go out; one with none waiting (a phone that
+// reads its answers) reads on.
+var maxUnansweredBytes int64 = 32 << 20 // a var for tests
+
 // unansweredPoll is how often a read held back by maxUnanswered looks
 // again.
 const unansweredPoll = 2 * time.Millisecond
@@ -48,6 +58,7 @@ type messageConn struct {
 	net.Conn
 	timeout  time.Duration
 	onUnread func() // reading was held back for maxUnanswered
+	pending  *atomic.Int64 // the bytes of the requests waiting, over the front's connections
 
 	mu       sync.Mutex
 	start    time.Time // of the message in progress; zero between messages
@@ -55,17 +66,24 @@ type messageConn struct {
 	body     int       // body bytes still to come
 	inBody   bool
 	deadline time.Time // the deadline sipgo asked for
-	// unanswered: requests read (an ACK has no answer, a response is
-	// none) less messages written, at least 0 (an INVITE may get a 100
-	// before its final answer).
-	unanswered int
+	// unanswered: the sizes of the requests read and not answered yet,
+	// oldest first (an ACK has no answer, a response is none); each
+	// message written answers the oldest (an INVITE may get a 100 before
+	// its final answer: then one more is taken as answered).
+	unanswered []int
 	closed     bool
 }
 
 // Close closes the connection; a read held back ends too.
 func (c *messageConn) Close() error {
 	c.mu.Lock()
-	c.closed = true
+	if !c.closed {
+		c.closed = true
+		for _, n := range c.unanswered {
+			c.pending.Add(-int64(n))
+		}
+		c.unanswered = nil
+	}
 	c.mu.Unlock()
 	return c.Conn.Close()
 }
@@ -146,8 +164,10 @@ func (c *messageConn) follow(p []byte, now time.Time) {
 			end := from + i + 4
 			rest := len(c.header) - end // bytes of p past the headers
 			c.body = contentLength(c.header[:end])
-			if !bytes.HasPrefix(c.header, []byte("SIP/")) && !bytes.HasPrefix(c.header, []byte("ACK ")) {
-				c.unanswered++ // a request: its answer is to come
+			if !c.closed && !bytes.HasPrefix(c.header, []byte("SIP/")) && !bytes.HasPrefix(c.header, []byte("ACK ")) {
+				n := end + min(c.body, maxHeaderBytes) // a request: its answer is to come
+				c.unanswered = append(c.unanswered, n)
+				c.pending.Add(int64(n))
 			}
 			p = p[len(p)-rest:]
 			c.header = c.header[:0]
@@ -167,7 +187,9 @@ func (c *messageConn) holdBack() error {
 	var since time.Time
 	for {
 		c.mu.Lock()
-		waiting, closed, deadline := c.unanswered >= maxUnanswered, c.closed, c.clamp(c.deadline)
+		k := len(c.unanswered)
+		waiting := k >= maxUnanswered || k > 0 && c.pending.Load() > maxUnansweredBytes
+		closed, deadline := c.closed, c.clamp(c.deadline)
 		c.mu.Unlock()
 		switch {
 		case closed:
@@ -202,7 +224,10 @@ func (c *messageConn) Write(b []byte) (int, error) {
 		return n, err
 	}
 	c.mu.Lock()
-	c.unanswered = max(0, c.unanswered-1)
+	if len(c.unanswered) > 0 {
+		c.pending.Add(-int64(c.unanswered[0]))
+		c.unanswered = c.unanswered[1:]
+	}
 	c.mu.Unlock()
 	return n, err
 }
@@ -232,6 +257,7 @@ type messageListener struct {
 	net.Listener
 	timeout  time.Duration
 	onUnread func()
+	pending  *atomic.Int64 // shared by its connections (maxUnansweredBytes)
 }
 
 func (l messageListener) Accept() (net.Conn, error) {
@@ -239,5 +265,5 @@ func (l messageListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &messageConn{Conn: c, timeout: l.timeout, onUnread: l.onUnread}, nil
+	return &messageConn{Conn: c, timeout: l.timeout, onUnread: l.onUnread, pending: l.pending}, nil
 }

@@ -1,6 +1,7 @@
 package sipserver
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -25,7 +26,7 @@ func TestMessageFraming(t *testing.T) {
 		{"two in one read, a third begun", []string{msg + "\r\n" + compact + "OPT"}, []bool{true}},
 		{"no body", []string{"OPTIONS sip:a SIP/2.0\r\nCSeq: 1 OPTIONS\r\n\r", "\n"}, []bool{true, false}},
 	} {
-		c := &messageConn{timeout: time.Second}
+		c := &messageConn{timeout: time.Second, pending: new(atomic.Int64)}
 		for i, ch := range tc.chunks {
 			c.follow([]byte(ch), time.Unix(100, 0))
 			if busy := !c.start.IsZero(); busy != tc.busy[i] {
@@ -34,7 +35,7 @@ func TestMessageFraming(t *testing.T) {
 		}
 	}
 	// A message in progress clamps the deadline sipgo asks for.
-	c := &messageConn{timeout: time.Second}
+	c := &messageConn{timeout: time.Second, pending: new(atomic.Int64)}
 	c.follow([]byte("OPTIONS"), time.Unix(100, 0))
 	if d := c.clamp(time.Unix(160, 0)); !d.Equal(time.Unix(101, 0)) {
 		t.Errorf("deadline %v, want the message's start plus 1 s", d)
