@@ -57,7 +57,7 @@ var errHeldBack = &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceed
 type messageConn struct {
 	net.Conn
 	timeout  time.Duration
-	onUnread func() // reading was held back for maxUnanswered
+	onUnread func()        // reading was held back for maxUnanswered
 	pending  *atomic.Int64 // the bytes of the requests waiting, over the front's connections
 
 	mu       sync.Mutex
