@@ -69,8 +69,11 @@ type Options struct {
 	// twice each). Datagrams beyond are dropped before they are parsed: an
 	// office's phones register about once an hour each.
 	RatePerSource, RateTotal float64
-	// TCP bounds the stream transport: connections in all (default 4096)
-	// and from one address (default 32), closed when idle (default 60 s).
+	// TCP bounds the stream transport: connections in all (default 1024:
+	// an office's phones over TCP hold one each, and a connection that
+	// fills its requests' share costs about 0.4 MB in sipgo, its read
+	// buffer, parsed messages and answers) and from one address (default
+	// 32), closed when idle (default 60 s).
 	// Requests over TCP are admitted at RatePerSource and RateTotal too.
 	TCPMaxConns, TCPMaxPerSource int
 	TCPIdle                      time.Duration
@@ -141,7 +144,7 @@ func New(svc Numbers, opts Options) (*Server, error) {
 		opts.RateTotal = 2000
 	}
 	if opts.TCPMaxConns == 0 {
-		opts.TCPMaxConns = 4096
+		opts.TCPMaxConns = 1024
 	}
 	if opts.TCPMaxPerSource == 0 {
 		opts.TCPMaxPerSource = 32

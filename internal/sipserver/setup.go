@@ -49,7 +49,7 @@ func (s Section) Setup() (listen string, o Options, err error) {
 		return "", o, setup.Errorf("tcp.idle_timeout", "%v: want 1s to 1h (default 60s)", d)
 	}
 	if s.TCP.MaxConnections < 0 || s.TCP.MaxPerSource < 0 {
-		return "", o, setup.Errorf("tcp", "connection caps must not be negative (0: the defaults, 4096 and 32)")
+		return "", o, setup.Errorf("tcp", "connection caps must not be negative (0: the defaults, 1024 and 32)")
 	}
 	if v := s.GuessRate; v != nil {
 		if *v <= 0 {
