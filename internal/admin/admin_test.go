@@ -246,11 +246,11 @@ func TestSafeEditsInboxCSV(t *testing.T) {
 	run(t, h2, req{"POST", "/api/v1/reservations/import", string(conflict), nil, 400, `"line": 3`})
 	// A line that does not parse and a row that would be refused are
 	// named in one answer, in the order of the lines.
-	both, _ := json.Marshal(api.ImportBody{CSV: "number,mac,name\n2030,02:00:00:00:00:30,a\n2031,zz,b\n2032,02:00:00:00:00:30,c\n"})
+	both, _ := json.Marshal(api.ImportBody{CSV: "number,mac,name\n2030,02:00:00:00:00:30,a\n2031,zz,b\n2032,02:00:00:00:00:30,c\n21x1,yy,d\n"})
 	var refusal api.ErrorBody
 	if err := json.Unmarshal([]byte(run(t, h2, req{"POST", "/api/v1/reservations/import", string(both), nil, 400, ""})), &refusal); err != nil ||
-		len(refusal.Lines) != 2 || refusal.Lines[0].Line != 3 || refusal.Lines[1].Line != 4 {
-		t.Errorf("an import with a bad line and a refused row: %+v %v", refusal, err)
+		len(refusal.Lines) != 4 || refusal.Lines[0].Line != 3 || refusal.Lines[1].Line != 4 || refusal.Lines[2].Line != 5 || refusal.Lines[3].Line != 5 {
+		t.Errorf("an import with a bad line, a refused row and a line with a bad MAC and a bad number: %+v %v", refusal, err)
 	}
 	after, _ := svc2.Snapshot()
 	if len(after.Reservations) != len(before.Reservations) {

@@ -150,7 +150,10 @@ func (s *Server) exportReservations(w http.ResponseWriter, r *http.Request) {
 // ParseReservationsCSV reads reservations CSV (a header line naming at
 // least number; mac, user, name, secret, origin optional; rows of origin
 // "config" are skipped: they belong to the configuration file). It
-// returns the reservations and, for each bad line, its number and why.
+// returns the reservations and, for each bad line, its number and why. A
+// row whose MAC does not parse is returned too, without its MAC, so that
+// the check of an import refused names its other faults (a bad number)
+// as well: with any bad line nothing is imported.
 func ParseReservationsCSV(text string) ([]numbering.Reservation, []int, []api.LineError) {
 	cr := csv.NewReader(strings.NewReader(text))
 	cr.FieldsPerRecord = -1
@@ -193,9 +196,8 @@ func ParseReservationsCSV(text string) ([]numbering.Reservation, []int, []api.Li
 			mac, err := domain.ParseMAC(m)
 			if err != nil {
 				errs = append(errs, api.LineError{Line: line, Error: err.Error()})
-				continue
 			}
-			res.MAC = mac
+			res.MAC = mac // the zero MAC when it did not parse
 		}
 		if res.Number == "" {
 			errs = append(errs, api.LineError{Line: line, Error: "no number"})
