@@ -128,7 +128,7 @@ func New(g Gauges) *Metrics {
 	}
 	if g.DNSDropped != nil {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lantel_dns_dropped_total",
-			Help: "DNS datagrams dropped unparsed: their source, or all sources together, sent faster than the front's rate limits; and queries to forward beyond the forwarding caps (1024 at once, 64 from one source)."},
+			Help: "DNS datagrams dropped unparsed: their source, or all sources together, sent faster than the front's rate limits; queries over TCP answered REFUSED for the same; and queries to forward beyond the forwarding caps (1024 at once, 64 from one source)."},
 			func() float64 { return float64(g.DNSDropped()) }))
 	}
 	m.dnsForwarded = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_dns_forwarded_total",
