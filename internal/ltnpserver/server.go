@@ -223,20 +223,22 @@ func (s *Server) readLoop(conn *net.UDPConn) error {
 		ap := from.AddrPort()
 		src := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		start := time.Now()
-		if !(*s.trusted.Load())[src.Addr()] && !s.admit.Allow(src.Addr(), start) {
+		trusted := (*s.trusted.Load())[src.Addr()]
+		if !trusted && !s.admit.Allow(src.Addr(), start) {
 			s.Dropped.Add(1)
 			return nil
 		}
-		return s.handle(conn, b, src, local, out, start)
+		return s.handle(conn, b, src, local, out, start, trusted)
 	}, func(err error) { s.log.Warn("ltnp: send replies", "err", err) })
 }
 
-// handle answers one datagram, read at start. A reply it can give at once
+// handle answers one datagram, read at start from src (trusted: one of
+// the trusted sources). A reply it can give at once
 // is encoded into out and returned for the caller to send; writes and
 // forwards are answered by goroutines of their own, from local (the
 // address src sent to, on a wildcard's socket), and handle returns nil
 // for them.
-func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, local netip.Addr, out []byte, start time.Time) []byte {
+func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, local netip.Addr, out []byte, start time.Time, trusted bool) []byte {
 	m, err := ltnp.Decode(b)
 	if errors.Is(err, ltnp.ErrDrop) || !m.Type.IsRequest() {
 		return nil
@@ -254,7 +256,7 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, local n
 		}
 		return s.encode(&reply, out, start, m.Type)
 	default:
-		return s.beginWrite(src, local, b, m, out, start)
+		return s.beginWrite(src, local, b, m, out, start, trusted)
 	}
 }
 
@@ -262,7 +264,7 @@ func (s *Server) handle(conn *net.UDPConn, b []byte, src netip.AddrPort, local n
 // commit (nil here), unless it is a retransmission or refused at once. It
 // takes the request by value: the callbacks below keep it, so it lives on
 // the heap, and in handle a QUERY's request stays on the stack.
-func (s *Server) beginWrite(src netip.AddrPort, local netip.Addr, b []byte, m ltnp.Message, out []byte, start time.Time) []byte {
+func (s *Server) beginWrite(src netip.AddrPort, local netip.Addr, b []byte, m ltnp.Message, out []byte, start time.Time, trusted bool) []byte {
 	key := replayKey{src: src, txid: m.TxID, typ: m.Type}
 	cached, state := s.replay.begin(key)
 	switch state {
@@ -271,7 +273,7 @@ func (s *Server) beginWrite(src netip.AddrPort, local netip.Addr, b []byte, m lt
 	case replayPending:
 		return nil // the first copy's reply is on its way
 	}
-	if !(*s.trusted.Load())[src.Addr()] && !s.limit.Allow(ratelimit.SourceKey(src.Addr()), start) {
+	if !trusted && !s.limit.Allow(ratelimit.SourceKey(src.Addr()), start) {
 		reply := errorReply(&m, ltnp.ResultTryLater, "too many requests from this address")
 		s.replay.forget(key)
 		return s.encode(&reply, out, start, m.Type)
