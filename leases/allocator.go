@@ -174,7 +174,12 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 	if s.derived, err = table4.deriveClients(db); err != nil {
 		return nil, fmt.Errorf("leases: open: %w", err)
 	}
+	// The function may run more than once (store.DB): it counts afresh
+	// each run and subscribes once (marking an address busy again is no
+	// change).
+	subscribed := false
 	err = db.Update(func(tx store.Tx) error {
+		leased, quarantined := 0, 0
 		for _, b := range [][]byte{bktLeases, bktByClient, bktQuarantine, bktQuarExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -188,7 +193,7 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 		if err := tx.Bucket(bktLeases).ForEach(func(k, v []byte) error {
 			a := netip.AddrFrom4([4]byte(k))
 			s.mark(a, true)
-			s.leasedN++
+			leased++
 			if l, err := decodeLease(a, v); err == nil { // a record it cannot read has no name and is not reclaimed
 				s.indexName(*l)
 				s.due.set(s.due.key(a), unix32(l.Expiry))
@@ -199,12 +204,16 @@ func Open(db store.DB, cfg Config) (*Allocator, error) {
 		}
 		if err := tx.Bucket(bktQuarantine).ForEach(func(k, _ []byte) error {
 			s.mark(netip.AddrFrom4([4]byte(k)), true)
-			s.quarantined++
+			quarantined++
 			return nil
 		}); err != nil {
 			return err
 		}
-		db.OnRemote(s.remote) // in the same transaction: no change falls between
+		s.leasedN, s.quarantined = leased, quarantined
+		if !subscribed { // in the same transaction: no change falls between
+			db.OnRemote(s.remote)
+			subscribed = true
+		}
 		return nil
 	})
 	if err != nil {

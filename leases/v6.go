@@ -246,7 +246,12 @@ func (s *Allocator6) load() error {
 	if s.derived, err = table6.deriveClients(db); err != nil {
 		return fmt.Errorf("leases: open (IPv6): %w", err)
 	}
+	// The function may run more than once (store.DB): it counts afresh
+	// each run and subscribes once (marking an address busy again is no
+	// change).
+	subscribed := false
 	err = db.Update(func(tx store.Tx) error {
+		leased, quarantined := 0, 0
 		for _, b := range [][]byte{bkt6Leases, bkt6ByClient, bkt6Quarantine, bkt6QuarExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -261,7 +266,7 @@ func (s *Allocator6) load() error {
 			if len(k) == 16 {
 				a := netip.AddrFrom16([16]byte(k))
 				s.mark(a, true)
-				s.leasedN++
+				leased++
 				if l, err := decodeLease(a, v); err == nil {
 					s.indexName(*l)
 					s.due.set(s.due.key(a), unix32(l.Expiry))
@@ -274,13 +279,17 @@ func (s *Allocator6) load() error {
 		if err := tx.Bucket(bkt6Quarantine).ForEach(func(k, _ []byte) error {
 			if len(k) == 16 {
 				s.mark(netip.AddrFrom16([16]byte(k)), true)
-				s.quarantined++
+				quarantined++
 			}
 			return nil
 		}); err != nil {
 			return err
 		}
-		db.OnRemote(s.remote)
+		s.leasedN, s.quarantined = leased, quarantined
+		if !subscribed { // in the same transaction: no change falls between
+			db.OnRemote(s.remote)
+			subscribed = true
+		}
 		return nil
 	})
 	if err != nil {

@@ -66,10 +66,6 @@ type Directory struct {
 	// derived: the store keeps the MAC index of the bindings on each node
 	// (store "Derived buckets"), which remote and Open derive from them.
 	derived bool
-
-	// cursor is where the next pool search starts; it is only touched
-	// inside write transactions, which every engine serialises on a node.
-	cursor uint32
 }
 
 // Open prepares the directory's buckets in db, loads the live view and
@@ -87,6 +83,7 @@ func Open(db store.DB, cfg Config) (*Directory, error) {
 	}
 	// One transaction creates the tables, loads the live view and
 	// subscribes to other nodes' changes: none falls between (etcd).
+	subscribed := false
 	if err = db.Update(func(tx store.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -101,7 +98,10 @@ func Open(db store.DB, cfg Config) (*Directory, error) {
 		if err := d.live.load(tx, cfg.Pool); err != nil {
 			return fmt.Errorf("numbering: load bindings: %w", err)
 		}
-		db.OnRemote(d.remote)
+		if !subscribed { // the function may run more than once
+			db.OnRemote(d.remote)
+			subscribed = true
+		}
 		return nil
 	}); err != nil {
 		return nil, err

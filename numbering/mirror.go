@@ -3,11 +3,11 @@ package numbering
 import (
 	"net/netip"
 	"slices"
-
-	"github.com/bits-and-blooms/bitset"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/bits-and-blooms/bitset"
 	"github.com/lantel/lantel/store"
 )
 
@@ -45,11 +45,19 @@ type mirror struct {
 	// transaction that rolls back never applies its batch.
 	curMu sync.Mutex
 	cur   *noteBatch
+
+	// cursor is where the next pool search starts (poolNumber). A write
+	// transaction moves its own (noteBatch.cursor) as it takes numbers,
+	// and this one follows when it commits: a transaction run twice, or
+	// rolled back, moves nothing (a read-first try reads it unlocked).
+	cursor atomic.Uint32
 }
 
 type noteBatch struct {
 	tx      store.Tx
 	entries []notedEntry
+	cursor  uint32 // tx's pool cursor, when moved
+	moved   bool
 }
 
 type notedEntry struct {
@@ -369,23 +377,55 @@ func (v *mirror) noteBinding(tx store.Tx, t string, b *Binding) {
 	e.reserved = tx.Bucket(bktReservations).Get([]byte(t)) != nil
 	e.seen = e.reserved && tx.Bucket(bktSeen).Get([]byte(t)) != nil
 	v.curMu.Lock()
-	nb := v.cur
-	if nb == nil || nb.tx != tx {
-		// tx's first note: the batch before, if any, committed (and was
-		// applied) or rolled back (and is dropped).
-		nb = &noteBatch{tx: tx}
-		v.cur = nb
-		tx.OnCommit(func() { v.apply(nb.entries) }) // on tx's goroutine, after its last note
-	}
+	nb := v.batch(tx)
 	nb.entries = append(nb.entries, notedEntry{t, e})
 	v.curMu.Unlock()
 }
 
-// apply takes a committed transaction's notes, in order.
-func (v *mirror) apply(entries []notedEntry) {
+// batch returns tx's batch, begun at tx's first note or cursor move; curMu
+// held.
+func (v *mirror) batch(tx store.Tx) *noteBatch {
+	nb := v.cur
+	if nb == nil || nb.tx != tx {
+		// The batch before, if any, committed (and was applied) or
+		// rolled back (and is dropped).
+		nb = &noteBatch{tx: tx}
+		v.cur = nb
+		tx.OnCommit(func() { v.apply(nb) }) // on tx's goroutine, after its last note
+	}
+	return nb
+}
+
+// poolCursor is where tx's next pool search starts: its own cursor once
+// it moved it, else the one of the last commit.
+func (v *mirror) poolCursor(tx store.Tx) uint32 {
+	if tx.Writable() {
+		v.curMu.Lock()
+		defer v.curMu.Unlock()
+		if nb := v.cur; nb != nil && nb.tx == tx && nb.moved {
+			return nb.cursor
+		}
+	}
+	return v.cursor.Load()
+}
+
+// movePoolCursor moves write transaction tx's cursor to c; the view's
+// follows when tx commits.
+func (v *mirror) movePoolCursor(tx store.Tx, c uint32) {
+	v.curMu.Lock()
+	nb := v.batch(tx)
+	nb.cursor, nb.moved = c, true
+	v.curMu.Unlock()
+}
+
+// apply takes a committed transaction's notes, in order, and its cursor.
+func (v *mirror) apply(nb *noteBatch) {
+	if nb.moved {
+		v.cursor.Store(nb.cursor)
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for _, n := range entries {
+	for _, n := range nb.entries {
 		v.setLocked(n.t, n.e)
 	}
 }

@@ -369,7 +369,7 @@ func (d *Directory) poolNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr ne
 	}
 	for _, pass := range passes {
 		allowRemembered := pass.allowRemembered
-		from := d.cursor % size
+		from := d.live.poolCursor(tx) % size
 		for tries := 0; tries < maxPoolTries; tries++ {
 			idx, ok := d.live.nextPool(from, allowRemembered)
 			if !ok {
@@ -386,7 +386,7 @@ func (d *Directory) poolNumber(tx store.Tx, cfg *Config, mac domain.MAC, addr ne
 			}
 			if ok {
 				if tx.Writable() { // a read-only try (see service.Register) moves nothing
-					d.cursor = idx + 1
+					d.live.movePoolCursor(tx, idx+1)
 				}
 				return string(key), nil
 			}

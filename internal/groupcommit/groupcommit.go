@@ -382,9 +382,13 @@ func (c *Committer) run(group []call) {
 	// One function failed (or the commit did): run each alone so that one
 	// caller's failure is not everybody's.
 	for i := range group {
+		start := time.Now()
 		err := c.db.Update(group[i].fn)
 		if err == nil || failing(err) {
 			c.setErr(err)
+		}
+		if f := c.onCommit.Load(); err == nil && f != nil {
+			(*f)(1, time.Since(start)) // a commit of one, in the metrics too
 		}
 		group[i].finish(caller(err))
 	}

@@ -26,8 +26,9 @@ import (
 //
 // So a fetch loop costs at most one commit per provFlushEvery, and the
 // history's notes never push out its state events (numbering keeps those
-// when it trims). Notes still in memory at a crash are lost: a record of
-// what was asked, not of the number's state.
+// when it trims). Notes whose write failed (no quorum, a full disk) are
+// given back and written by a later flush. Notes still in memory at a
+// crash are lost: a record of what was asked, not of the number's state.
 
 const (
 	provFlushEvery  = 2 * time.Second
@@ -41,6 +42,9 @@ type provNotes struct {
 	refusals  map[refusalKey]*refusalNote
 	dropped   uint64 // refusals beyond maxRefusalNotes since the last flush
 	lastFlush time.Time
+	// again: the events of a flush whose write failed, written first by
+	// the next (at most maxRefusalNotes; beyond, counted in dropped).
+	again []noted
 }
 
 type servedNote struct {
@@ -111,7 +115,8 @@ func (n *provNotes) take(now time.Time, all bool) ([]noted, uint64) {
 		return nil, 0
 	}
 	n.lastFlush = now
-	var out []noted
+	out := n.again
+	n.again = nil
 	for number, s := range n.served {
 		out = append(out, noted{number: number, served: &s,
 			ev: numbering.Event{Time: s.at, Kind: numbering.EventProvisioned, Detail: "from " + s.from.String()}})
@@ -139,6 +144,18 @@ func (n *provNotes) take(now time.Time, all bool) ([]noted, uint64) {
 	d := n.dropped
 	n.dropped = 0
 	return out, d
+}
+
+// giveBack keeps the events of a flush whose write failed for the next
+// one, before any noted since.
+func (n *provNotes) giveBack(due []noted) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if k := len(due) + len(n.again) - maxRefusalNotes; k > 0 {
+		n.dropped += uint64(k)
+		due = due[min(k, len(due)):]
+	}
+	n.again = append(due, n.again...)
 }
 
 // flushProvisioning writes the provisioning notes that are due (all: every
@@ -181,7 +198,10 @@ func (s *Service) flushProvisioning(all bool) {
 		})
 	}
 	if err != nil {
-		s.log.Warn("provisioning notes not written to the numbers' history", "events", len(due), "err", err)
+		s.log.Warn("provisioning notes not written to the numbers' history yet", "events", len(due), "err", err)
+		if !all {
+			s.notes.giveBack(due)
+		}
 		return
 	}
 	for _, n := range news {

@@ -559,7 +559,9 @@ func (s *Store) apply(changes []change, rev int64) error {
 	s.mu.Lock()
 	obs := s.observers
 	s.mu.Unlock()
+	var events int // counted once the copy commits (a failed one is applied again)
 	err := s.cache.Update(func(btx *bolt.Tx) error {
+		events = 0
 		// Read under the copy's write lock: a commit of this node that
 		// got the lock first is in the copy already, with its revision.
 		s.mu.Lock()
@@ -595,7 +597,7 @@ func (s *Store) apply(changes []change, rev int64) error {
 			if err != nil {
 				return err
 			}
-			s.remoteEvents.Add(1)
+			events++
 			for _, f := range obs {
 				f(tx, c.bucket, c.key, old, c.val)
 			}
@@ -603,6 +605,7 @@ func (s *Store) apply(changes []change, rev int64) error {
 		return nil
 	})
 	if err == nil {
+		s.remoteEvents.Add(uint64(events))
 		s.setApplied(rev)
 	}
 	return err
