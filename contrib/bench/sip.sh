@@ -11,7 +11,10 @@
 # comes from SIPP_PROCS sipp processes (2), each with its share of the
 # numbers and of the rate: one sipp is one thread, and at about 30,000
 # calls/s it takes a core of its own, so that a single one found its own
-# maximum rather than the server's.
+# maximum rather than the server's. SERVER_CPU=N pins each server to core
+# N and the sipp processes to the other cores, so that neither shares a
+# core with the other (the maxima of an unpinned run move with how the
+# two cores are shared in that hour).
 # Needs sipp (sip-tester) and kamailio.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,6 +38,14 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# on: the taskset prefix of the servers and of the load tool.
+srvpin=() clipin=()
+if [ -n "${SERVER_CPU:-}" ]; then
+  others=$(seq 0 $(($(nproc) - 1)) | grep -vx "$SERVER_CPU" | paste -sd, -)
+  [ -n "$others" ] || { echo "sip bench: SERVER_CPU needs 2 or more cores"; exit 2; }
+  srvpin=(taskset -c "$SERVER_CPU") clipin=(taskset -c "$others")
+fi
 
 PROCS=${SIPP_PROCS:-2}
 ((PROCS >= 1)) || { echo "sip bench: SIPP_PROCS must be 1 or more"; exit 2; }
@@ -60,9 +71,9 @@ sed "s/KAM_ADDR/$KAM:5060/" contrib/bench/sip/kamailio.cfg >"$work/kamailio.cfg"
 start() {
   rm -f "$work/lantel.db"
   case $1 in
-    lanteld)  "$BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
-    old)      "$OLD_BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
-    kamailio) kamailio -f "$work/kamailio.cfg" -DD -E -m 256 -M 16 -P "$work/kam.pid" -Y "$work" >"$work/server.log" 2>&1 & ;;
+    lanteld)  "${srvpin[@]}" "$BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
+    old)      "${srvpin[@]}" "$OLD_BIN/lanteld" -c "$work/lantel.yaml" 2>"$work/server.log" & ;;
+    kamailio) "${srvpin[@]}" kamailio -f "$work/kamailio.cfg" -DD -E -m 256 -M 16 -P "$work/kam.pid" -Y "$work" >"$work/server.log" 2>&1 & ;;
   esac
   spid=$!
   sleep 1.5
@@ -90,7 +101,7 @@ cputicks() {
 sippload() {
   local p pids=()
   for ((p = 0; p < PROCS; p++)); do
-    (cd "$work" && timeout $((PERIOD + 60)) sipp -sf "$OLDPWD/contrib/bench/sip/$2" -inf "$work/numbers.$p.csv" \
+    (cd "$work" && timeout $((PERIOD + 60)) "${clipin[@]}" sipp -sf "$OLDPWD/contrib/bench/sip/$2" -inf "$work/numbers.$p.csv" \
         -r "$(( ($3 + PROCS - 1 - p) / PROCS ))" -m "$(( ($4 + PROCS - 1 - p) / PROCS ))" -l 20000 -i $CLI -p 0 -nostdin -recv_timeout 2000 \
         -timeout $((PERIOD + 30))s -max_socket 4096 -buff_size 4194304 "$(addr "$1")" >"$work/sipp.$p.out" 2>&1) &
     pids+=($!)
@@ -172,7 +183,7 @@ search() {
   echo "$best $([ "$fail" -gt 0 ] && echo 0 || echo 1)"
 }
 
-echo "SIP over UDP on loopback, sipp, $NUMBERS numbers, ${PERIOD}s per step, < 1 % failed calls"
+echo "SIP over UDP on loopback, sipp, $NUMBERS numbers${SERVER_CPU:+, servers on core $SERVER_CPU, sipp on the others}, ${PERIOD}s per step, < 1 % failed calls"
 declare -A best capped
 for load in ${LOADS:-register invite}; do
   for server in kamailio lanteld; do
