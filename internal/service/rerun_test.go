@@ -58,18 +58,18 @@ func (d *rerunDB) Update(f func(store.Tx) error) error {
 
 var logTimeRE = regexp.MustCompile(`time=\S+ `)
 
-// rerunScenario runs a day of the service and returns what it showed.
-func rerunScenario(t *testing.T, rerun bool) string {
+// openRerun opens a service on a rerunDB: two reserved numbers (2001 with
+// macPhone's MAC), a pool of ten, ten addresses; its clock and its log.
+func openRerun(t *testing.T) (*service.Service, *rerunDB, *testutil.Clock, *bytes.Buffer) {
 	t.Helper()
 	r4, err := leases.ParseRange("192.0.2.20-192.0.2.29")
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := testutil.NewClock()
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &bytes.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	db := &rerunDB{DB: testutil.OpenDB(t, "")}
-	db.on.Store(rerun)
 	svc, err := service.Open(db, service.Config{
 		Numbering: testutil.Config(t, "1000", "2100-2109"),
 		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}, {Number: "2002"}}},
@@ -80,6 +80,14 @@ func rerunScenario(t *testing.T, rerun bool) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close(); _ = db.Close() })
+	return svc, db, clk, logs
+}
+
+// rerunScenario runs a day of the service and returns what it showed.
+func rerunScenario(t *testing.T, rerun bool) string {
+	t.Helper()
+	svc, db, clk, logs := openRerun(t)
+	db.on.Store(rerun)
 	var out strings.Builder
 	say := func(f string, a ...any) { fmt.Fprintf(&out, f+"\n", a...) }
 	state := func(what string) {
@@ -291,21 +299,7 @@ func TestFailedGroupKeepsPoolOrder(t *testing.T) {
 // Every write rolled back (the store cannot commit): nothing is counted,
 // logged as done, or changed in memory.
 func TestRolledBackWritesChangeNothing(t *testing.T) {
-	r4, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
-	clk := testutil.NewClock()
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	db := &rerunDB{DB: testutil.OpenDB(t, "")}
-	svc, err := service.Open(db, service.Config{
-		Numbering: testutil.Config(t, "1000", "2100-2109"),
-		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}, {Number: "2002"}}},
-		Leases:    &leases.Config{Ranges: []leases.Range{r4}, LeaseTime: time.Minute},
-		Clock:     clk.Now, JobInterval: -1, Log: log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(); _ = db.Close() })
+	svc, db, clk, logs := openRerun(t)
 	m1 := domain.MAC{2, 0, 0, 0, 1, 1}
 	c1 := leases.Client{Key: leases.ClientKey(nil, m1), MAC: m1, Hostname: "auto1"}
 	// Committed: a lease of a pool number, a registration.
@@ -383,19 +377,7 @@ func TestOpenRunTwiceCountsLeasesOnce(t *testing.T) {
 // The provisioning notes are taken out of memory before their commit: a
 // commit that fails gives them back, and the next flush writes them.
 func TestFailedFlushKeepsProvisioningNotes(t *testing.T) {
-	r4, _ := leases.ParseRange("192.0.2.20-192.0.2.29")
-	clk := testutil.NewClock()
-	db := &rerunDB{DB: testutil.OpenDB(t, "")}
-	svc, err := service.Open(db, service.Config{
-		Numbering: testutil.Config(t, "1000", "2100-2109"),
-		Static:    numbering.Static{Reservations: []numbering.Reservation{{Number: "2001", MAC: macPhone}}},
-		Leases:    &leases.Config{Ranges: []leases.Range{r4}, LeaseTime: time.Hour},
-		Clock:     clk.Now, JobInterval: -1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(); _ = db.Close() })
+	svc, db, clk, _ := openRerun(t)
 	o, _ := svc.Discover(client(macPhone), netip.Addr{}, nil)
 	if _, err := svc.Ack(service.AckRequest{Client: client(macPhone), Addr: o.Addr, Selecting: true}); err != nil {
 		t.Fatal(err)
