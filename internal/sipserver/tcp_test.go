@@ -235,7 +235,11 @@ func TestTCPClientThatDoesNotRead(t *testing.T) {
 	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 20*time.Second {
 		t.Fatalf("the connection of a client that does not read is open after %v and %d requests: %v", time.Since(start), sent, err)
 	}
-	if most.Load() > int64(before)+300 {
+	// 64 requests wait at most, each with sipgo's goroutines; the
+	// transactions answered before the socket filled end a little later
+	// (329 more at the peak on a loaded machine). Without the bound they
+	// were 175,000 within 6 s.
+	if most.Load() > int64(before)+1000 {
 		t.Errorf("goroutines rose from %d to %d", before, most.Load())
 	}
 	if strings.Contains(logs.String(), "level=ERROR") {
