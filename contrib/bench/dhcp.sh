@@ -33,11 +33,18 @@ ETCD_RATES=${ETCD_RATES:-"500 1000 1500 2000 3000 4000 6000 8000"}
 PAIR_RATES=${PAIR_RATES:-"250 500 1000 1500 2000 3000 4000 6000 8000"}
 PAIR_CPU=${PAIR_CPU:-1}
 # SERVER_CPU: run the single-server rows (kea, lanteld, old) on that core
-# (taskset), as the pairs run on PAIR_CPU. Unpinned, lanteld's maximum
-# is about what one perfdhcp can send, so its 1.5 x and 2 x steps are not
-# measured; pinned, each server's maximum is lower and the load tool can
-# offer twice it.
+# (taskset), as the pairs run on PAIR_CPU, and perfdhcp on the other cores,
+# so that neither shares a core with the other. Unpinned, lanteld's
+# maximum is about what one perfdhcp can send, so its 1.5 x and 2 x steps
+# are not measured; pinned, each server's maximum is lower and the load
+# tool can offer twice it.
 SERVER_CPU=${SERVER_CPU:-}
+clipin=()
+if [ -n "$SERVER_CPU" ]; then
+  others=$(seq 0 $(($(nproc) - 1)) | grep -vx "$SERVER_CPU" | paste -sd, -)
+  [ -n "$others" ] || { echo "dhcp bench: SERVER_CPU needs 2 or more cores"; exit 2; }
+  clipin=(taskset -c "$others")
+fi
 # PERF_PROCS: perfdhcp processes for the single-server rows (default 1),
 # each with its share of the rate and of the clients, from an address of
 # its own (198.18.0.2, .4, ...), for a machine where one perfdhcp (one
@@ -260,7 +267,8 @@ run() {
   local c0 e0=0 e1=0 m0 m1 mpid; c0=$(cputicks)
   case $1 in etcd|pair) e0=$(etcdticks) ;; esac
   local to=198.18.0.1 procs=$PERF_PROCS p pids=() out
-  case $1 in keaha|pair) to="-B 255.255.255.255" procs=1 ;; esac
+  local pin=("${clipin[@]}")
+  case $1 in etcd) pin=() ;; keaha|pair) to="-B 255.255.255.255" procs=1 pin=() ;; esac
   # -W: answers that arrive within a second after the last message was
   # sent still count (a real client waits 4 s before it sends again, RFC
   # 2131 4.1); without it every answer in flight when the sending stops is
@@ -270,7 +278,7 @@ run() {
   for ((p = 0; p < procs; p++)); do
     local from=(-l br0) # one process: perfdhcp's own base MAC, as before
     ((procs == 1)) || from=(-l 198.18.0.$((2 * p + 2)) -b "mac=00:0c:$(printf %02x $((p + 1))):00:00:00")
-    ip netns exec "$cli" timeout $((PERIOD + 20)) perfdhcp -4 "${from[@]}" \
+    ip netns exec "$cli" timeout $((PERIOD + 20)) "${pin[@]}" perfdhcp -4 "${from[@]}" \
       -r "$(( ($2 + procs - 1 - p) / procs ))" -R $((CLIENTS / procs)) -p "$PERIOD" -W 1000000 \
       -o 60,4772616e6473747265616d $to >"$work/perfdhcp.out.$p" 2>&1 &
     pids+=($!)
