@@ -278,11 +278,19 @@ func Parse(name string, data []byte) (*Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(moved))
 		dec.KnownFields(true)
 		if err := dec.Decode(&f); err != nil {
-			return nil, decodeError(name, moved, err)
+			return nil, decodeError(name, "", moved, err)
 		}
 	}
 	fail := func(key string, format string, args ...any) error {
 		return &Error{File: name, Key: key, Err: fmt.Errorf(format, args...)}
+	}
+	for _, sec := range []struct {
+		key  string
+		node *yaml.Node
+	}{{"server4", &f.Server4}, {"server6", &f.Server6}} {
+		if key, err := checkCoreSection(sec.node); err != nil {
+			return nil, fail(sec.key+key, "%v", err)
+		}
 	}
 	n := &f.Numbering
 	c := &Config{File: name, Store: f.Store.Path, HasDHCP: !f.Server4.IsZero(), LogLevel: f.Log.Level,
@@ -295,11 +303,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, fail("dhcp4", "needs a server4 section (the DHCP server's listen addresses and plugins)")
 	}
 	if c.DHCP4, err = dhcpconf.Parse(&f.DHCP4); err != nil {
-		var ke *dhcpconf.KeyError
-		if errors.As(err, &ke) {
-			return nil, fail(ke.Key, "%v", ke.Err)
-		}
-		return nil, fail("dhcp4", "%v", err)
+		return nil, dhcpError(name, err)
 	}
 	if err := parseDHCP6(&f, c, fail); err != nil {
 		return nil, err
@@ -318,7 +322,11 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	plan := numbering.Plan{Server: n.ServerNumber, TerminalDigits: n.TerminalDigits}
 	if err := plan.Validate(); err != nil {
-		return nil, fail("numbering.server_number", "%v", err)
+		key := "numbering.server_number"
+		if err := (numbering.Plan{Server: "1", TerminalDigits: n.TerminalDigits}).Validate(); err != nil {
+			key = "numbering.terminal_digits"
+		}
+		return nil, fail(key, "%v", err)
 	}
 	pool, err := numbering.ParsePool(n.Pool, n.TerminalDigits)
 	if err != nil {
@@ -474,10 +482,53 @@ func dnsSubnets(c *Config, server4 *yaml.Node) []netip.Prefix {
 	return subnets
 }
 
+// checkCoreSection checks the keys of a server4 or server6 section, which
+// CoreDHCP's parser reads without looking at the others: a misspelt key is
+// ignored there, and a section without listen serves on every interface.
+// It returns the key at fault (".listen", "" for the section) and what is
+// wrong.
+func checkCoreSection(n *yaml.Node) (string, error) {
+	if n.IsZero() {
+		return "", nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return "", errors.New("must be a mapping of listen and plugins")
+	}
+	listen := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch k := n.Content[i].Value; k {
+		case "listen", "interface": // interface: CoreDHCP's older name of listen
+			listen = true
+		case "plugins":
+		default:
+			return "." + k, errors.New("unknown key (the section takes listen and plugins)")
+		}
+	}
+	if !listen {
+		return ".listen", errors.New(`is required: the interfaces ("%eth0") or addresses to serve DHCP on (without it, CoreDHCP would serve on every interface)`)
+	}
+	return "", nil
+}
+
+// dhcpError is dhcpconf's error as a configuration error naming the key.
+func dhcpError(file string, err error) error {
+	var ke *dhcpconf.KeyError
+	var de *dhcpconf.DecodeError
+	switch {
+	case errors.As(err, &ke):
+		return &Error{File: file, Key: ke.Key, Err: ke.Err}
+	case errors.As(err, &de):
+		return decodeError(file, de.Section, de.Doc, de.Err)
+	}
+	return &Error{File: file, Key: "dhcp", Err: err}
+}
+
 // decodeError names the key of each line of a YAML decoding error: its
-// line numbers are of the document as decoded (a file of the earlier
-// layout is decoded rewritten), and the decoder names Go types, not keys.
-func decodeError(file string, doc []byte, err error) error {
+// line numbers are of doc, the document as decoded (a file of the earlier
+// layout is decoded rewritten; a dhcp section re-encoded alone), which is
+// at path in the file ("" for the whole file); the decoder names Go
+// types, not keys.
+func decodeError(file, path string, doc []byte, err error) error {
 	var te *yaml.TypeError
 	var root yaml.Node
 	if !errors.As(err, &te) || yaml.Unmarshal(doc, &root) != nil {
@@ -498,7 +549,7 @@ func decodeError(file string, doc []byte, err error) error {
 		} else if m := badValue.FindStringSubmatch(rest); m != nil {
 			want.value = m[1]
 		}
-		switch k := keyAt(&root, line, want, ""); {
+		switch k := keyAt(&root, line, want, path); {
 		case key == "" && k != "":
 			key = k
 			msgs = append(msgs, rest)
@@ -512,7 +563,7 @@ func decodeError(file string, doc []byte, err error) error {
 }
 
 var (
-	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type .+$`)
 	badValue     = regexp.MustCompile("^cannot unmarshal \\S+ `([^`]*)`")
 )
 

@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
 
 	"github.com/lantel/lantel/internal/dhcpconf"
@@ -29,11 +28,7 @@ func parseDHCP6(f *File, c *Config, fail func(key, format string, args ...any) e
 	c.Server6 = fmt.Sprintf("%x", sha256.Sum256(append(b, d...)))
 	var err error
 	if c.DHCP6, err = dhcpconf.Parse6(&f.DHCP6); err != nil {
-		var ke *dhcpconf.KeyError
-		if errors.As(err, &ke) {
-			return fail(ke.Key, "%v", ke.Err)
-		}
-		return fail("dhcp6", "%v", err)
+		return dhcpError(c.File, err)
 	}
 	return nil
 }

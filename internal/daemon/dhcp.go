@@ -68,6 +68,11 @@ func loadCoreDHCP(cfg *config.Config, section string, present func(*coreconfig.C
 	corelogger.GetLogger("lanteld").Logger.SetLevel(logrus.WarnLevel)
 	conf, err := coreconfig.Load(cfg.File)
 	if err != nil {
+		if cfg.HasDHCP && cfg.HasDHCP6 {
+			// CoreDHCP parses both sections at once and does not say
+			// which failed (its listen errors say dhcpv4 or dhcpv6).
+			section = "server4 or server6"
+		}
 		return nil, fmt.Errorf("%s: %s: %w", cfg.File, section, err)
 	}
 	if !present(conf) {

@@ -161,6 +161,13 @@ func TestParseErrors(t *testing.T) {
 		{base + "hosts:\n  - {mac: \"02:00:00:00:00:01\", address: 192.0.2.5}\n  - {mac: \"02:00:00:00:00:01\", address: 192.0.2.6}", "dhcp4.hosts[1]", "same client"},
 	} {
 		_, err := parse(t, tc.doc)
+		var de *DecodeError // refused by the decoder: the caller names the key
+		if errors.As(err, &de) {
+			if de.Section != tc.key || !strings.Contains(de.Err.Error(), tc.text) || !errors.Is(err, ErrConfig) {
+				t.Errorf("%q: %v, want section %s and %q", tc.doc, err, tc.key, tc.text)
+			}
+			continue
+		}
 		var ke *KeyError
 		if !errors.As(err, &ke) || !errors.Is(err, ErrConfig) {
 			t.Errorf("%q: err %v, want a KeyError", tc.doc, err)

@@ -39,6 +39,33 @@ type KeyError struct {
 func (e *KeyError) Error() string   { return e.Key + ": " + e.Err.Error() }
 func (e *KeyError) Unwrap() []error { return []error{ErrConfig, e.Err} }
 
+// DecodeError is the section's YAML refused as a whole (an unknown key,
+// a value of the wrong type): Err is the decoder's error and Doc the
+// section re-encoded, whose lines Err's refer to, so that the caller can
+// name the key (config names it with the section's path).
+type DecodeError struct {
+	Section string // "dhcp4", "dhcp6"
+	Doc     []byte
+	Err     error
+}
+
+func (e *DecodeError) Error() string   { return e.Section + ": " + e.Err.Error() }
+func (e *DecodeError) Unwrap() []error { return []error{ErrConfig, e.Err} }
+
+// decode decodes section n into v with unknown keys refused.
+func decode(section string, n *yaml.Node, v any) error {
+	raw, err := yaml.Marshal(n)
+	if err != nil {
+		return errorf(section, "%v", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return &DecodeError{Section: section, Doc: raw, Err: err}
+	}
+	return nil
+}
+
 func errorf(key, format string, args ...any) error {
 	return &KeyError{Key: key, Err: fmt.Errorf(format, args...)}
 }
@@ -215,17 +242,11 @@ func Parse(n *yaml.Node) (*Policy, error) {
 	if n == nil || n.IsZero() {
 		return p, nil
 	}
-	// Re-encode to decode with unknown keys refused.
-	raw, err := yaml.Marshal(n)
-	if err != nil {
-		return nil, errorf("dhcp4", "%v", err)
-	}
 	var f fileSection
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, errorf("dhcp4", "%v", err)
+	if err := decode("dhcp4", n, &f); err != nil {
+		return nil, err
 	}
+	var err error
 	if p.Options, err = parseOptions(&f.Options, "dhcp4.options"); err != nil {
 		return nil, err
 	}

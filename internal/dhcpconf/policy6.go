@@ -92,16 +92,11 @@ func Parse6(n *yaml.Node) (*Policy6, error) {
 	if n == nil || n.IsZero() {
 		return p, nil
 	}
-	raw, err := yaml.Marshal(n)
-	if err != nil {
-		return nil, errorf("dhcp6", "%v", err)
-	}
 	var f fileSection6
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, errorf("dhcp6", "%v", err)
+	if err := decode("dhcp6", n, &f); err != nil {
+		return nil, err
 	}
+	var err error
 	if p.Options, err = parseOptions6(&f.Options, "dhcp6.options"); err != nil {
 		return nil, err
 	}
