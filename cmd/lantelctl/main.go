@@ -23,8 +23,10 @@ const usage = `usage: lantelctl COMMAND [flags]
 
 Commands (LTNP/1):
   register   [--number N] [--ip A] [--mac M] [--user U] [--lifetime 1h]
-             register this terminal; with --number the number is fixed
-  deregister --number N [--ip A] [--mac M]
+             [--secret S | --secret-file F]
+             register this terminal; with --number the number is fixed;
+             with a secret the request is signed (AUTH)
+  deregister --number N [--ip A] [--mac M] [--secret S | --secret-file F]
   query      NUMBER [--forward]    the address to call; follows a REFERRAL
 
 Common flags:

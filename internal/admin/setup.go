@@ -60,8 +60,10 @@ func (s Section) Setup() (Checked, error) {
 		return c, setup.Errorf("token", "begins or ends with white space")
 	}
 	if c.Listen != "" {
-		if err := CheckAddr(c.Listen, c.Token); err != nil {
+		if err := CheckAddr(c.Listen, c.Token); errors.Is(err, ErrInsecure) {
 			return c, setup.Errorf("listen", "%v: set admin.token (or admin.token_file), or listen on 127.0.0.1", err)
+		} else if err != nil {
+			return c, setup.Errorf("listen", "%v: want address:port, such as 127.0.0.1:5758", err)
 		}
 	}
 	return c, nil

@@ -414,8 +414,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		if p.v == 0 {
 			continue
 		}
-		if p.v < 1 || p.v > 254 {
-			return nil, fail("numbering.dhcp.options."+key, "option code %d must be 1-254", p.v)
+		if p.v < 128 || p.v > 254 {
+			return nil, fail("numbering.dhcp.options."+key, "option %d: use a site-specific code, 128-254 (default 224/225); 1-127 are standard DHCP options", p.v)
 		}
 		*p.dst = uint8(p.v)
 	}

@@ -112,7 +112,7 @@ func put(m *yaml.Node, path []string, v *yaml.Node) error {
 }
 
 // order is the order of the top-level sections in a rewritten file.
-var order = []string{"server4", "server6", "dhcp4", "store", "numbering", "ltnp", "sip", "dns", "provisioning", "tftp", "admin", "log"}
+var order = []string{"server4", "server6", "dhcp4", "dhcp6", "store", "numbering", "ltnp", "sip", "dns", "provisioning", "tftp", "admin", "log"}
 
 // Rewrite returns a document of the earlier layout in today's (comments
 // kept, sections in the usual order) and what moved: what

@@ -230,7 +230,7 @@ func TestCheckServer4(t *testing.T) {
 		{"range holds the server", chain("    - server_id: 192.0.2.1\n    - netmask: 255.255.255.0\n    - lantel: 192.0.2.1-192.0.2.29\n"), "contains the server's own address"},
 		{"range outside the subnet", chain("    - server_id: 192.0.2.1\n    - netmask: 255.255.255.0\n    - lantel: 198.51.100.20-198.51.100.29\n"), "is not in the server's subnet 192.0.2.0/24"},
 		{"range across the subnet", chain("    - server_id: 192.0.2.1\n    - netmask: 255.255.255.128\n    - lantel: 192.0.2.100-192.0.2.199\n"), "is not in the server's subnet 192.0.2.0/25"},
-		{"standard option code", chain(good) + "  dhcp: {options: {number: 6}}\n", "option 6 is a standard DHCP option"},
+		{"standard option code", chain(good) + "  dhcp: {options: {number: 6}}\n", "numbering.dhcp.options.number: option 6: use a site-specific code"},
 		{"listen without %", "server4:\n  listen: [\"eth0\"]\n  plugins:\n" + good + numbering, "server4"},
 		{"range off the interface's subnet", chain(offLo), "no range is on the subnet of a listened interface"},
 		{"subnets", chain(sub) + dhcp4("  - {prefix: 192.0.2.0/24, ranges: [192.0.2.100-192.0.2.199], router: 192.0.2.1}\n"), ""},

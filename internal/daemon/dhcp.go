@@ -184,11 +184,6 @@ func (s *dhcpSetup) checkChain() error {
 			return fmt.Errorf("%s: dhcp4.hosts[%d].address: %v is the server's own address", file, i, h.Addr)
 		}
 	}
-	for _, code := range []uint8{s.cfg.OptNumber, s.cfg.OptServer} {
-		if code < 128 {
-			return fmt.Errorf("%s: numbering.dhcp.options: option %d is a standard DHCP option; use a site-specific code (128-254, default 224/225)", file, code)
-		}
-	}
 	return nil
 }
 

@@ -55,7 +55,7 @@ func (s Section) Setup(subnets []netip.Prefix) (listen string, o Options, err er
 	}
 	ap, err := netip.ParseAddrPort(s.Listen)
 	if err != nil {
-		return "", o, setup.Errorf("listen", "%q is not IPv4:port", s.Listen)
+		return "", o, setup.Errorf("listen", "%q is not address:port (such as 192.0.2.1:53 or [::]:53)", s.Listen)
 	}
 	if !validZone(s.Zone) {
 		return "", o, setup.Errorf("zone", "%q: want the site's local zone, such as office.lan", s.Zone)

@@ -80,7 +80,7 @@ type EtcdState struct {
 func New(g Gauges) *Metrics {
 	m := &Metrics{Registry: prometheus.NewRegistry()}
 	m.dhcpMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_dhcp_messages_total",
-		Help: "DHCPv4 messages handled, by message type and outcome (offer, ack, nak, released, declined, no-address, unavailable: cut off from the etcd cluster, other-node: another lanteld node answers this client, other-server, dropped, error)."},
+		Help: "DHCP messages handled (DHCPv4 and DHCPv6), by message type and outcome (offer, ack, nak, released, declined, no-address, no-subnet: in no subnet served, unavailable: cut off from the etcd cluster, other-node: another lanteld node answers this client, other-server, dropped, error)."},
 		[]string{"type", "outcome"})
 	m.dhcpLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lantel_dhcp_request_duration_seconds",
 		Help: "Time from a DHCPv4 message to its answer (including the commit for an ACK).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)},
@@ -165,7 +165,7 @@ func New(g Gauges) *Metrics {
 		Help: "SIP requests answered, by method and response code."}, []string{"method", "code"})
 	m.Registry.MustRegister(m.sipRequests)
 	m.provRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_provisioning_requests_total",
-		Help: "Provisioning file requests, by outcome (served, refused, unauthorized, not-found, error)."}, []string{"outcome"})
+		Help: "Provisioning file requests, by outcome (served, refused, unauthorized, limited: a source past its rate, not-found, error)."}, []string{"outcome"})
 	m.Registry.MustRegister(m.provRequests)
 	m.tftpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lantel_tftp_requests_total",
 		Help: "TFTP requests, by outcome (served, refused, not-found, write-refused, bad-request, busy: no transfer slot, dropped: beyond the rate limits, retransmitted: a request again while its transfer is under way, failed: the transfer did not complete, error)."}, []string{"outcome"})

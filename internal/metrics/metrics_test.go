@@ -24,7 +24,7 @@ func TestMetrics(t *testing.T) {
 # HELP lantel_dhcp_dropped_total DHCPv4 datagrams dropped unanswered: the serve queue was full, they waited too long in it, lanteld was stopping, or the reply found the send queue full (clients retransmit).
 # TYPE lantel_dhcp_dropped_total counter
 lantel_dhcp_dropped_total 3
-# HELP lantel_dhcp_messages_total DHCPv4 messages handled, by message type and outcome (offer, ack, nak, released, declined, no-address, unavailable: cut off from the etcd cluster, other-node: another lanteld node answers this client, other-server, dropped, error).
+# HELP lantel_dhcp_messages_total DHCP messages handled (DHCPv4 and DHCPv6), by message type and outcome (offer, ack, nak, released, declined, no-address, no-subnet: in no subnet served, unavailable: cut off from the etcd cluster, other-node: another lanteld node answers this client, other-server, dropped, error).
 # TYPE lantel_dhcp_messages_total counter
 lantel_dhcp_messages_total{outcome="offer",type="DISCOVER"} 2
 # HELP lantel_numbers Numbers by state (free: free numbers of the dynamic pool).

@@ -43,6 +43,13 @@ type Numbers interface {
 	Config() numbering.Config
 }
 
+// The default caps of SIP over TCP: connections in all (about 0.4 MB each
+// when held full: docs/security.md) and from one source.
+const (
+	defaultTCPMaxConns     = 1024
+	defaultTCPMaxPerSource = 32
+)
+
 // Options configure the front.
 type Options struct {
 	// Realm of the digest challenges (default "lantel").
@@ -75,7 +82,7 @@ type Options struct {
 	// buffer, parsed messages and answers) and from one address (default
 	// 32), closed when idle (default 60 s).
 	// Requests over TCP are admitted at RatePerSource and RateTotal too.
-	TCPMaxConns, TCPMaxPerSource int
+	TCPMaxConns, TCPMaxPerSource int // defaults defaultTCPMaxConns, defaultTCPMaxPerSource
 	TCPIdle                      time.Duration
 	// TCPMessage bounds how long one message may take to arrive whole
 	// over TCP, from its first byte (default MessageTimeout).
@@ -144,10 +151,10 @@ func New(svc Numbers, opts Options) (*Server, error) {
 		opts.RateTotal = 2000
 	}
 	if opts.TCPMaxConns == 0 {
-		opts.TCPMaxConns = 1024
+		opts.TCPMaxConns = defaultTCPMaxConns
 	}
 	if opts.TCPMaxPerSource == 0 {
-		opts.TCPMaxPerSource = 32
+		opts.TCPMaxPerSource = defaultTCPMaxPerSource
 	}
 	if opts.TCPIdle <= 0 {
 		opts.TCPIdle = 60 * time.Second

@@ -1,6 +1,7 @@
 package sipserver
 
 import (
+	"cmp"
 	"strconv"
 	"time"
 
@@ -50,6 +51,9 @@ func (s Section) Setup() (listen string, o Options, err error) {
 	}
 	if s.TCP.MaxConnections < 0 || s.TCP.MaxPerSource < 0 {
 		return "", o, setup.Errorf("tcp", "connection caps must not be negative (0: the defaults, 1024 and 32)")
+	}
+	if total, per := cmp.Or(s.TCP.MaxConnections, defaultTCPMaxConns), cmp.Or(s.TCP.MaxPerSource, defaultTCPMaxPerSource); per > total {
+		return "", o, setup.Errorf("tcp.max_per_source", "%d is more than max_connections (%d)", per, total)
 	}
 	if v := s.GuessRate; v != nil {
 		if *v <= 0 {

@@ -30,7 +30,7 @@ func (s Section) Setup() (listen string, l Limits, err error) {
 		return "", l, nil
 	}
 	if err := setup.AddrPort("listen", s.Listen); err != nil {
-		return "", l, setup.Errorf("listen", "%q is not IPv4:port (such as 0.0.0.0:69)", s.Listen)
+		return "", l, setup.Errorf("listen", "%q is not address:port (such as 0.0.0.0:69 or [::]:69)", s.Listen)
 	}
 	x := s.Limits
 	if l.PerSource, l.Total, err = x.Rates(); err != nil {
