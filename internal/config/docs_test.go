@@ -152,3 +152,41 @@ func TestArchitectureTable(t *testing.T) {
 		t.Errorf("package %s is not in docs/architecture.md's table", dir)
 	}
 }
+
+// docs/operations.md's metrics table names every metric lanteld exposes
+// (internal/metrics), and no other.
+func TestMetricsTable(t *testing.T) {
+	code, err := os.ReadFile("../metrics/metrics.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := regexp.MustCompile(`"(lantel_[a-z0-9_]+)"`)
+	exposed := map[string]bool{}
+	for _, m := range name.FindAllStringSubmatch(string(code), -1) {
+		exposed[m[1]] = true
+	}
+	if len(exposed) < 20 {
+		t.Fatalf("found %d metric names in internal/metrics/metrics.go", len(exposed))
+	}
+	documented := map[string]bool{}
+	row := regexp.MustCompile("(?m)^\\| (`lantel_[^|]*)\\|")
+	for _, r := range row.FindAllStringSubmatch(string(doc), -1) {
+		for _, m := range regexp.MustCompile("`(lantel_[a-z0-9_]+)`").FindAllStringSubmatch(r[1], -1) {
+			documented[m[1]] = true
+		}
+	}
+	for n := range exposed {
+		if !documented[n] {
+			t.Errorf("metric %s is not in docs/operations.md's metrics table", n)
+		}
+	}
+	for n := range documented {
+		if !exposed[n] {
+			t.Errorf("docs/operations.md's metrics table names %s, which lanteld does not expose", n)
+		}
+	}
+}
