@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,9 +36,10 @@ type Client struct {
 }
 
 type pendingReq struct {
-	to  netip.AddrPort
-	key []byte // verify the reply's AUTH with it (nil: unsigned)
-	ch  chan Message
+	to       netip.AddrPort
+	key      []byte // verify the reply's AUTH with it (nil: unsigned)
+	ch       chan Message
+	unsigned *atomic.Bool // an OK reply came without a valid AUTH
 }
 
 // ErrUnsigned: a request was signed with a secret and the reply did not
@@ -91,9 +93,12 @@ func (c *Client) readLoop() {
 		// secret; a forged one is ignored as if it never came. A refusal
 		// is taken unsigned (the server signs only after AUTH verified, and
 		// a forged refusal can do no more than a dropped request).
-		ok = ok && p.to == src && (p.key == nil || m.Result != ResultOK || Verify(buf[:n], p.key))
+		from := ok && p.to == src
+		ok = from && (p.key == nil || m.Result != ResultOK || Verify(buf[:n], p.key))
 		if ok {
 			delete(c.pending, m.TxID)
+		} else if from {
+			p.unsigned.Store(true)
 		}
 		c.mu.Unlock()
 		if ok {
@@ -110,9 +115,11 @@ func (c *Client) Do(ctx context.Context, server netip.AddrPort, req *Message) (M
 
 // DoSigned is Do for a number that has a secret: the request carries TIME
 // and AUTH computed with secret, and an OK reply is taken only when its AUTH
-// verifies with it (ErrTimeout, wrapping ErrUnsigned, when none came); a
-// refusal may come unsigned (the server could not verify the request). A
-// nil secret sends the request unsigned.
+// verifies with it; a refusal may come unsigned (the server could not
+// verify the request). When no OK verified, the error wraps ErrUnsigned:
+// alone when an OK came without a valid AUTH (a server that has no secret
+// for the number, which ignores AUTH, or a forger), with ErrTimeout when
+// nothing came. A nil secret sends the request unsigned.
 func (c *Client) DoSigned(ctx context.Context, server netip.AddrPort, req *Message, secret []byte) (Message, error) {
 	ch := make(chan Message, 1)
 	c.mu.Lock()
@@ -125,7 +132,8 @@ func (c *Client) DoSigned(ctx context.Context, server netip.AddrPort, req *Messa
 			break
 		}
 	}
-	c.pending[id] = pendingReq{to: server, key: secret, ch: ch}
+	unsigned := new(atomic.Bool)
+	c.pending[id] = pendingReq{to: server, key: secret, ch: ch, unsigned: unsigned}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -167,6 +175,9 @@ func (c *Client) DoSigned(ctx context.Context, server netip.AddrPort, req *Messa
 			case <-time.After(c.GiveUp):
 			}
 		}
+	}
+	if secret != nil && unsigned.Load() {
+		return Message{}, fmt.Errorf("%w: %v answered OK without it (the server has no secret for this number, or the reply is forged)", ErrUnsigned, server)
 	}
 	if secret != nil {
 		return Message{}, fmt.Errorf("%w from %v after %d tries (a reply without a valid AUTH is %w)", ErrTimeout, server, len(c.Schedule), ErrUnsigned)

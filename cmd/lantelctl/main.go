@@ -35,8 +35,9 @@ Common flags:
   --json             print the reply as JSON
 
 ` + adminUsage + `
-Exit status: 0 on OK; 1 on any other RESULT (its name and REASON are printed);
-2 on a usage error; 3 when the server did not answer.
+Exit status: 0 on OK; 1 on any other RESULT (its name and REASON are printed),
+or an OK to a signed request without a valid AUTH; 2 on a usage error; 3 when
+the server did not answer.
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -193,6 +194,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, ltnp.ErrTimeout) {
 			fmt.Fprintf(stderr, "lantelctl: %v\n", err)
 			return 3
+		}
+		if errors.Is(err, ltnp.ErrUnsigned) {
+			fmt.Fprintf(stderr, "lantelctl: %v\n", err)
+			return 1
 		}
 		fmt.Fprintf(stderr, "lantelctl: %v\n", err)
 		return 2

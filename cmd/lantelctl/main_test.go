@@ -138,3 +138,17 @@ func TestSecret(t *testing.T) {
 		t.Fatalf("deregister with the secret: %d %q", code, out)
 	}
 }
+
+// A secret given for a number that has none: the server ignores AUTH and
+// answers OK unsigned, which lantelctl cannot tell from a forger's. After
+// waiting out its retransmissions for a signed one, it says so (exit 1),
+// not "no reply".
+func TestSecretForANumberWithout(t *testing.T) {
+	s := server(t, "1000", numbering.Static{Reservations: []numbering.Reservation{{Number: "2006"}}})
+	start := time.Now()
+	_, errOut, code := ctl(t, "register", "-s", s, "--bind", "127.0.0.51", "--number", "2006", "--secret", "correct horse")
+	if code != 1 || !strings.Contains(errOut, "answered OK without it") || strings.Contains(errOut, "no reply") {
+		t.Fatalf("a secret for a number without one: %d %q", code, errOut)
+	}
+	t.Logf("%v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(errOut))
+}
