@@ -55,6 +55,10 @@ type Registration struct {
 	// Refresh: the number was online at the same address already (the
 	// terminal refreshed its registration).
 	Refresh bool
+	// NewContact: a refresh but for the SIP contact, which changed (a
+	// phone over TCP reconnects from a new port): the number did not
+	// come online.
+	NewContact bool
 	// OnLease: the registration rides on the binding of a DHCP lease that
 	// held the number online at that address already (a phone's SIP
 	// contact): the number did not come online.
@@ -142,11 +146,18 @@ func (d *Directory) RegisterTx(tx store.Tx, req RegisterRequest, now time.Time) 
 	if old.Online6(now) && old.MAC.IsValid() && old.MAC == b.MAC {
 		b.Addr6, b.Expiry6 = old.Addr6, old.Expiry6 // its DHCPv6 lease holds the number too
 	}
-	refresh := old.Online(now) && old.Addr == req.Addr && old.Contact == b.Contact && old.Source == b.Source
+	same := old.Online(now) && old.Addr == req.Addr && old.Source == b.Source
 	if err := d.putBinding(tx, old, b); err != nil {
 		return Registration{}, err
 	}
-	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life, Refresh: refresh, OnLease: leaseHeld && req.Contact != ""}, nil
+	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life, Refresh: same && old.Contact == b.Contact,
+		NewContact: same && contactChanged(old.Contact, b.Contact), OnLease: leaseHeld && req.Contact != ""}, nil
+}
+
+// contactChanged: a SIP contact replaced by another (not one added to a
+// binding that had none, nor one removed).
+func contactChanged(old, contact string) bool {
+	return old != "" && contact != "" && old != contact
 }
 
 // prove checks a request that must prove number t (ProofRequired): the

@@ -95,11 +95,12 @@ func (d *Directory) register6Tx(tx store.Tx, cfg *Config, req RegisterRequest, n
 		b = Binding{Number: num, MAC: req.MAC, UserID: req.UserID, Contact: req.Contact, Source: src,
 			Expiry: end, Addr6: req.Addr, Expiry6: end, Updated: now}
 	}
-	refresh := old.Online6(now) && old.Addr6 == req.Addr && old.Contact == b.Contact && old.Source == b.Source
+	same := old.Online6(now) && old.Addr6 == req.Addr && old.Source == b.Source
 	if err := d.putBinding(tx, old, &b); err != nil {
 		return Registration{}, err
 	}
-	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life, Refresh: refresh, OnLease: leaseHeld}, nil
+	return Registration{Number: cfg.Plan.Full(num), Addr: req.Addr, Lifetime: life, Refresh: same && old.Contact == b.Contact,
+		NewContact: same && contactChanged(old.Contact, b.Contact), OnLease: leaseHeld}, nil
 }
 
 // sameTerminal6 is sameTerminal for a request from IPv6 address addr.

@@ -55,7 +55,7 @@ func (s *Service) RegisterAsync(req numbering.RegisterRequest, then func(numberi
 	s.writeAsync(func(tx store.Tx) error {
 		now := s.now()
 		var err error
-		if reg, err = s.registerTx(tx, req, now); err != nil || reg.Refresh {
+		if reg, err = s.registerTx(tx, req, now); err != nil || reg.Refresh || reg.NewContact {
 			return err // a refresh is no event: once per binding
 		}
 		e := numbering.Event{Time: now, Kind: numbering.EventOnline, Detail: sourceName(req.Source) + " registration from " + reg.Addr.String()}
@@ -71,7 +71,10 @@ func (s *Service) RegisterAsync(req numbering.RegisterRequest, then func(numberi
 	}, func(err error) {
 		s.refusals.note(refused(err))
 		switch {
-		case err != nil || reg.Refresh || !s.log.Enabled(context.Background(), slog.LevelInfo):
+		case err != nil || reg.Refresh:
+		case reg.NewContact: // a phone over TCP reconnects from a new port
+			s.log.Debug("SIP contact changed", "number", reg.Number, family(reg.Addr), reg.Addr, "contact", req.Contact)
+		case !s.log.Enabled(context.Background(), slog.LevelInfo):
 		case reg.OnLease: // online already: one "number online" line per number coming online
 			s.log.Info("registration added; the DHCP lease keeps the number online", "number", reg.Number, family(reg.Addr), reg.Addr, "source", sourceName(req.Source))
 		default:

@@ -3,6 +3,7 @@ package service_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -701,4 +702,39 @@ func countEvents(t *testing.T, svc *service.Service, number string, k numbering.
 		}
 	}
 	return h, n
+}
+
+// A phone over SIP/TCP registers again from a new port: its contact
+// changes, the number does not come online again (one "number online"
+// line and event; the change is logged at debug level), and queries give
+// the new contact.
+func TestNewContactIsNoComingOnline(t *testing.T) {
+	svc, _, _, logs := openRerun(t)
+	at := netip.MustParseAddr("192.0.2.201")
+	for _, port := range []int{40001, 40002, 40002, 40003} {
+		contact := fmt.Sprintf("sip:2002@192.0.2.201:%d;transport=tcp", port)
+		if _, err := svc.Register(numbering.RegisterRequest{Fixed: true, Number: "2002", Addr: at, Contact: contact}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(logs.String(), `msg="number online"`); n != 1 {
+		t.Errorf("%d \"number online\" lines for one number coming online:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), `msg="SIP contact changed"`); n != 2 {
+		t.Errorf("%d \"SIP contact changed\" lines for two changes:\n%s", n, logs.String())
+	}
+	h, _ := svc.History("2002")
+	online := 0
+	for _, e := range h {
+		if e.Kind == numbering.EventOnline {
+			online++
+		}
+	}
+	if online != 1 {
+		t.Errorf("history %v: want one online event", h)
+	}
+	a, err := svc.Query("2002")
+	if err != nil || a.Contact != "sip:2002@192.0.2.201:40003;transport=tcp" {
+		t.Errorf("query: %+v %v, want the last contact", a, err)
+	}
 }
