@@ -173,7 +173,8 @@ var (
 // quiet drops sipgo's warnings and errors that say nothing to an
 // operator: its connections' reference counts going below zero when a
 // socket closes (every shutdown, and TCP connections the client closed
-// first), and what a client's TCP connection closing does (peerGone).
+// first), and what a client's TCP connection closing does (peerGone); and
+// it logs a client's malformed message as a warning (clientFault).
 type quiet struct{ slog.Handler }
 
 var noise = map[string]bool{"UDP ref went negative on try close": true, "TCP ref went negative": true}
@@ -182,8 +183,19 @@ func (q quiet) Handle(ctx context.Context, r slog.Record) error {
 	if noise[r.Message] || peerGone(r) {
 		return nil
 	}
+	if clientFault[r.Message] && r.Level > slog.LevelWarn {
+		// A client's malformed message is no error of lanteld's: a
+		// warning (rate-limited, as every library line), not an ERROR.
+		w := slog.NewRecord(r.Time, slog.LevelWarn, r.Message, r.PC)
+		r.Attrs(func(a slog.Attr) bool { w.AddAttrs(a); return true })
+		r = w
+	}
 	return q.Handler.Handle(ctx, r)
 }
+
+// clientFault are sipgo's ERROR lines about what a client sent (a message
+// that does not parse, over any transport), logged as warnings.
+var clientFault = map[string]bool{"failed to parse": true}
 
 // peerGone reports whether r is sipgo's report (at ERROR) of a client's
 // TCP connection ending, which every phone's does: a read that timed out
