@@ -83,7 +83,16 @@ func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number, secret string, 
 		return "", err
 	}
 	if e == nil {
-		return "", domain.Errorf(domain.NotFound, "%s is not in the inbox", mac)
+		// An auto-numbered phone is claimed too (a password for its
+		// file), keeping the pool number bound to it unless told another.
+		b := tx.Bucket(bktTermByMAC).Get(mac[:])
+		if b == nil || tx.Bucket(bktResByMAC).Get(mac[:]) != nil {
+			return "", domain.Errorf(domain.NotFound, "%s is not in the inbox", mac)
+		}
+		e = &InboxEntry{MAC: mac}
+		if number == "" {
+			number = string(b)
+		}
 	}
 	t := ""
 	if number != "" {
@@ -97,7 +106,7 @@ func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number, secret string, 
 		}
 		if b, err := getBinding(tx, t); err != nil {
 			return "", err
-		} else if b.Online(now) {
+		} else if b.Online(now) && b.MAC != mac {
 			return "", domain.Errorf(domain.InUse, "%s is online at %s", cfg.Plan.Full(t), b.Addr)
 		}
 	} else if t, err = d.poolNumber(tx, cfg, mac, e.Addr, now); err != nil {

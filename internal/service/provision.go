@@ -24,7 +24,8 @@ type Phone struct {
 // the address from. The file goes only to the address that holds the
 // MAC's DHCP lease now (DHCPv4, or DHCPv6 for a fetch over IPv6), or the
 // binding of its number (LTNP/1, SIP; its IPv4 or IPv6 address):
-// anything else is Denied. A MAC without a number is NotFound.
+// anything else is Denied. A MAC without a number is NotFound. An
+// auto-numbered phone's file has its pool number and no SIP password.
 //
 // A fetch commits nothing: it is a read transaction. The number's history
 // notes it later (provnotes.go): a served file as "provisioned" in a batch
@@ -33,17 +34,26 @@ type Phone struct {
 // event.
 func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 	var p Phone
+	var auto bool // an auto-numbered phone: no reservation
 	now := s.now()
 	err := s.view(func(tx store.Tx) error {
-		p = Phone{MAC: mac}
+		p, auto = Phone{MAC: mac}, false
 		r, err := s.dir.ReservationOfMACTx(tx, mac)
 		if err != nil {
 			return err
 		}
-		if r == nil {
-			return domain.Errorf(domain.NotFound, "%s has no number (claim it from the inbox)", mac)
-		}
 		plan := s.dir.Config().Plan
+		if r == nil {
+			// An auto-numbered phone (numbering.dhcp.auto_assign): the
+			// pool number bound to its MAC, without a SIP password (a
+			// claim gives it one; sip.lease_proves lets it register
+			// without).
+			_, t, err := plan.Split(s.dir.NumberOfMACTx(tx, mac))
+			if err != nil {
+				return domain.Errorf(domain.NotFound, "%s has no number (claim it from the inbox)", mac)
+			}
+			r, auto = &numbering.Reservation{Number: t}, true
+		}
 		p.Short, p.Number, p.Name = r.Number, plan.Full(r.Number), r.Name
 		holder := netip.Addr{}
 		v6 := from.Is6() && !from.Is4In6()
@@ -76,14 +86,21 @@ func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 	}
 	s.notes.servedFile(p.Short, mac, from, now)
 	if p.Secret == "" && s.noSecretLog.Allow(p.Short, now) {
-		s.log.Warn(logNoPassword, "number", p.Number, "mac", mac)
+		msg := logNoPassword
+		if auto {
+			msg = logAutoNoPassword
+		}
+		s.log.Warn(msg, "number", p.Number, "mac", mac)
 	}
 	return p, nil
 }
 
 // logNoPassword: phones' fetches cause it (once an hour per number, and
 // rate-limited in all: logx).
-var logNoPassword = logx.Cause("provisioning: the file has no SIP password: the number has no secret; set one (lantelctl edit NUMBER --secret-file F) or claim the phone from the inbox")
+var (
+	logNoPassword     = logx.Cause("provisioning: the file has no SIP password: the number has no secret; set one (lantelctl edit NUMBER --secret-file F) or claim the phone from the inbox")
+	logAutoNoPassword = logx.Cause("provisioning: an auto-numbered phone's file has no SIP password: claim it (lantelctl claim MAC keeps its number), or let its lease prove it over SIP (sip.lease_proves)")
+)
 
 // Inbox lists the phones seen without a number.
 func (s *Service) Inbox() ([]numbering.InboxEntry, error) {

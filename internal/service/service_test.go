@@ -738,3 +738,38 @@ func TestNewContactIsNoComingOnline(t *testing.T) {
 		t.Errorf("query: %+v %v, want the last contact", a, err)
 	}
 }
+
+// An auto-numbered phone (numbering.dhcp.auto_assign) gets its file with
+// its pool number and no SIP password; claimed, it keeps the number and
+// gets a password.
+func TestAutoNumberedPhoneIsProvisioned(t *testing.T) {
+	svc, _, _, _ := openRerun(t)
+	m := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 9}
+	c := leases.Client{Key: leases.ClientKey(nil, m), MAC: m}
+	o, err := svc.Discover(c, netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr, Selecting: true, AutoNumber: true})
+	if err != nil || ack.Number == "" {
+		t.Fatalf("ack: %+v %v", ack, err)
+	}
+	p, err := svc.Provision(m, o.Addr)
+	if err != nil || p.Number != ack.Number || p.Secret != "" {
+		t.Fatalf("the auto-numbered phone's file: %+v %v, want %s without a password", p, err, ack.Number)
+	}
+	if _, err := svc.Provision(m, netip.MustParseAddr("192.0.2.99")); err == nil {
+		t.Fatal("its file went to another address")
+	}
+	full, _, err := svc.Claim(m, "")
+	if err != nil || full != ack.Number {
+		t.Fatalf("claim: %s %v, want it to keep %s", full, err, ack.Number)
+	}
+	p, err = svc.Provision(m, o.Addr)
+	if err != nil || p.Number != ack.Number || p.Secret == "" {
+		t.Fatalf("claimed, its file: %+v %v, want %s with a password", p, err, ack.Number)
+	}
+	if _, _, err := svc.Claim(domain.MAC{2, 9, 9, 9, 9, 9}, ""); err == nil {
+		t.Fatal("a MAC neither in the inbox nor auto-numbered was claimed")
+	}
+}
