@@ -84,14 +84,20 @@ func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number, secret string, 
 	}
 	if e == nil {
 		// An auto-numbered phone is claimed too (a password for its
-		// file), keeping the pool number bound to it unless told another.
-		b := tx.Bucket(bktTermByMAC).Get(mac[:])
-		if b == nil || tx.Bucket(bktResByMAC).Get(mac[:]) != nil {
+		// file), keeping the pool number its DHCP lease bound to it
+		// unless told another.
+		bound := tx.Bucket(bktTermByMAC).Get(mac[:])
+		if bound == nil || tx.Bucket(bktResByMAC).Get(mac[:]) != nil {
+			return "", domain.Errorf(domain.NotFound, "%s is not in the inbox", mac)
+		}
+		if b, err := getBinding(tx, string(bound)); err != nil {
+			return "", err
+		} else if b == nil || b.Source != SourceDHCP {
 			return "", domain.Errorf(domain.NotFound, "%s is not in the inbox", mac)
 		}
 		e = &InboxEntry{MAC: mac}
 		if number == "" {
-			number = string(b)
+			number = string(bound)
 		}
 	}
 	t := ""

@@ -45,11 +45,16 @@ func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 		plan := s.dir.Config().Plan
 		if r == nil {
 			// An auto-numbered phone (numbering.dhcp.auto_assign): the
-			// pool number bound to its MAC, without a SIP password (a
-			// claim gives it one; sip.lease_proves lets it register
-			// without).
+			// pool number its DHCP lease bound to its MAC (not one an
+			// LTNP/1 or SIP registration naming the MAC did), without a
+			// SIP password (a claim gives it one; sip.lease_proves lets
+			// it register without).
 			_, t, err := plan.Split(s.dir.NumberOfMACTx(tx, mac))
-			if err != nil {
+			var b *numbering.Binding
+			if err == nil {
+				b, err = s.dir.BindingTx(tx, t)
+			}
+			if err != nil || b == nil || b.Source != numbering.SourceDHCP {
 				return domain.Errorf(domain.NotFound, "%s has no number (claim it from the inbox)", mac)
 			}
 			r, auto = &numbering.Reservation{Number: t}, true

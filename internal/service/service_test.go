@@ -772,4 +772,16 @@ func TestAutoNumberedPhoneIsProvisioned(t *testing.T) {
 	if _, _, err := svc.Claim(domain.MAC{2, 9, 9, 9, 9, 9}, ""); err == nil {
 		t.Fatal("a MAC neither in the inbox nor auto-numbered was claimed")
 	}
+	// A pool number that an LTNP/1 registration naming a MAC took is no
+	// auto-numbered phone's: no file for that MAC, and no claim.
+	other, at := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 10}, netip.MustParseAddr("192.0.2.210")
+	if _, err := svc.Register(numbering.RegisterRequest{Addr: at, MAC: other}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := svc.Provision(other, at); err == nil {
+		t.Errorf("a MAC an LTNP/1 registration named got a file: %+v", p)
+	}
+	if full, _, err := svc.Claim(other, ""); err == nil {
+		t.Errorf("a MAC an LTNP/1 registration named was claimed: %s", full)
+	}
 }
