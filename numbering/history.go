@@ -137,9 +137,10 @@ func (k EventKind) note() bool { return k == EventProvisioned || k == EventRefus
 // recorded again: one of the same kind and detail among the number's
 // latest events of that kind, back to its last event of another kind in
 // the same class (a state: online, offline, claimed; or a note:
-// provisioned, refused). A DHCP renewal is not a new "online", even after
-// the phone fetched its file, nor are a dual-stack phone's IPv4 and IPv6
-// renewals in turn. It reports whether e was recorded (a change the caller
+// provisioned, refused), a claim passed over (an auto-numbered phone
+// claimed while online stays online). A DHCP renewal is not a new
+// "online", even after the phone fetched its file or was claimed, nor are
+// a dual-stack phone's IPv4 and IPv6 renewals in turn. It reports whether e was recorded (a change the caller
 // may log).
 func (d *Directory) NoteEventTx(tx store.Tx, number string, e Event) (bool, error) {
 	return d.noteTx(tx, number, e, false)
@@ -175,6 +176,9 @@ func (d *Directory) noteTx(tx store.Tx, number string, e Event, latest bool) (bo
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
 		if len(v) > 0 && isNote(v[0]) != note {
 			continue // the other class: look further back
+		}
+		if len(v) > 0 && int(v[0]) < len(eventKinds) && eventKinds[v[0]] == EventClaimed && e.Kind != EventClaimed {
+			continue // a claim changes no state: an online phone claimed is online still
 		}
 		if len(v) < 1 || int(v[0]) >= len(eventKinds) || eventKinds[v[0]] != e.Kind {
 			break // another kind of its class: e is news

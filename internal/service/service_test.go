@@ -769,6 +769,20 @@ func TestAutoNumberedPhoneIsProvisioned(t *testing.T) {
 	if err != nil || p.Number != ack.Number || p.Secret == "" {
 		t.Fatalf("claimed, its file: %+v %v, want %s with a password", p, err, ack.Number)
 	}
+	// Its renewal after the claim is no second coming online.
+	if _, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr}); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := svc.History(ack.Number)
+	online := 0
+	for _, e := range h {
+		if e.Kind == numbering.EventOnline {
+			online++
+		}
+	}
+	if online != 1 {
+		t.Errorf("history after a claim and a renewal: %v, want one online", h)
+	}
 	if _, _, err := svc.Claim(domain.MAC{2, 9, 9, 9, 9, 9}, ""); err == nil {
 		t.Fatal("a MAC neither in the inbox nor auto-numbered was claimed")
 	}
