@@ -83,22 +83,7 @@ func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number, secret string, 
 		return "", err
 	}
 	if e == nil {
-		// An auto-numbered phone is claimed too (a password for its
-		// file), keeping the pool number its DHCP lease bound to it
-		// unless told another.
-		bound := tx.Bucket(bktTermByMAC).Get(mac[:])
-		if bound == nil || tx.Bucket(bktResByMAC).Get(mac[:]) != nil {
-			return "", domain.Errorf(domain.NotFound, "%s is not in the inbox", mac)
-		}
-		if b, err := getBinding(tx, string(bound)); err != nil {
-			return "", err
-		} else if b == nil || b.Source != SourceDHCP {
-			return "", domain.Errorf(domain.NotFound, "%s is not in the inbox", mac)
-		}
-		e = &InboxEntry{MAC: mac}
-		if number == "" {
-			number = string(bound)
-		}
+		return "", domain.Errorf(domain.NotFound, "%s is not in the inbox", mac)
 	}
 	t := ""
 	if number != "" {
@@ -112,7 +97,7 @@ func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number, secret string, 
 		}
 		if b, err := getBinding(tx, t); err != nil {
 			return "", err
-		} else if b.Online(now) && b.MAC != mac {
+		} else if b.Online(now) {
 			return "", domain.Errorf(domain.InUse, "%s is online at %s", cfg.Plan.Full(t), b.Addr)
 		}
 	} else if t, err = d.poolNumber(tx, cfg, mac, e.Addr, now); err != nil {
@@ -128,6 +113,36 @@ func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number, secret string, 
 	}
 	full := cfg.Plan.Full(t)
 	return full, d.AppendEventTx(tx, t, Event{Time: now, Kind: EventClaimed, Detail: "for " + mac.String()})
+}
+
+// AutoNumberTx returns the terminal number bound to mac when it is an
+// auto-numbered phone's (a number of the dynamic pool, reserved for no
+// one, whose binding carries mac), with its binding; "" when not. Whether
+// the binding is the phone's own (its lease's, not a registration that
+// named the MAC) is the caller's to judge by the MAC's lease.
+func (d *Directory) AutoNumberTx(tx store.Tx, mac domain.MAC) (string, *Binding, error) {
+	t := tx.Bucket(bktTermByMAC).Get(mac[:])
+	if t == nil || !d.cfg.Load().Pool.Contains(string(t)) || tx.Bucket(bktResByMAC).Get(mac[:]) != nil {
+		return "", nil, nil
+	}
+	if r, err := getReservation(tx, string(t)); err != nil || r != nil {
+		return "", nil, err
+	}
+	b, err := getBinding(tx, string(t))
+	if err != nil || b == nil || b.MAC != mac {
+		return "", nil, err
+	}
+	return string(t), b, nil
+}
+
+// ClaimBoundTx claims the auto-numbered phone mac as ClaimTx an inbox
+// phone: a MAC reservation of t, the number bound to it (AutoNumberTx,
+// which the caller checked is the phone's own), with secret.
+func (d *Directory) ClaimBoundTx(tx store.Tx, mac domain.MAC, t, secret string, now time.Time) (string, error) {
+	if err := d.PutReservationTx(tx, Reservation{Number: t, MAC: mac, Secret: secret}); err != nil {
+		return "", err
+	}
+	return d.cfg.Load().Plan.Full(t), d.AppendEventTx(tx, t, Event{Time: now, Kind: EventClaimed, Detail: "for " + mac.String()})
 }
 
 // InboxEntryTx returns the inbox entry of mac, or nil.

@@ -2,6 +2,7 @@ package service
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/lantel/lantel/domain"
 	"github.com/lantel/lantel/internal/logx"
@@ -45,16 +46,14 @@ func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 		plan := s.dir.Config().Plan
 		if r == nil {
 			// An auto-numbered phone (numbering.dhcp.auto_assign): the
-			// pool number its DHCP lease bound to its MAC (not one an
-			// LTNP/1 or SIP registration naming the MAC did), without a
+			// pool number bound to it at its lease's address, without a
 			// SIP password (a claim gives it one; sip.lease_proves lets
 			// it register without).
-			_, t, err := plan.Split(s.dir.NumberOfMACTx(tx, mac))
-			var b *numbering.Binding
-			if err == nil {
-				b, err = s.dir.BindingTx(tx, t)
+			t, _, err := s.autoNumber(tx, mac, now)
+			if err != nil {
+				return err
 			}
-			if err != nil || b == nil || b.Source != numbering.SourceDHCP {
+			if t == "" {
 				return domain.Errorf(domain.NotFound, "%s has no number (claim it from the inbox)", mac)
 			}
 			r, auto = &numbering.Reservation{Number: t}, true
@@ -75,6 +74,9 @@ func (s *Service) Provision(mac domain.MAC, from netip.Addr) (Phone, error) {
 		}
 		if !holder.IsValid() || from != holder {
 			return domain.Errorf(domain.Denied, "the file of %s goes only to the address that holds its lease or number (%v), not %v", mac, holder, from)
+		}
+		if auto {
+			return nil // a pool number's secret is none of this phone's
 		}
 		secret, err := s.dir.SecretTx(tx, r.Number)
 		if err != nil {
@@ -117,7 +119,9 @@ func (s *Service) Inbox() ([]numbering.InboxEntry, error) {
 // Claim gives an inbox phone a number (number "" : the next free one of the
 // pool) and a generated secret (its SIP password, which its provisioning
 // file carries), and returns the number with the address the phone was
-// last seen at; the phone gets the number at its next DHCP renewal.
+// last seen at; the phone gets the number at its next DHCP renewal. An
+// auto-numbered phone (not in the inbox) is claimed with the number it
+// holds (number "" or that one), at its lease's address.
 func (s *Service) Claim(mac domain.MAC, number string) (string, netip.Addr, error) {
 	var (
 		full string
@@ -126,17 +130,54 @@ func (s *Service) Claim(mac domain.MAC, number string) (string, netip.Addr, erro
 	now := s.now()
 	secret := secrets.Generate() // outside the transaction function: it may run twice
 	err := s.edit("phone claimed", mac.String(), func(tx store.Tx) error {
+		at = netip.Addr{}
 		e, err := s.dir.InboxEntryTx(tx, mac)
 		if err != nil {
 			return err
 		}
 		if e != nil {
 			at = e.Addr
+			full, err = s.dir.ClaimTx(tx, mac, number, secret, now)
+			return err
 		}
-		full, err = s.dir.ClaimTx(tx, mac, number, secret, now)
+		t, holder, err := s.autoNumber(tx, mac, now)
+		switch {
+		case err != nil:
+			return err
+		case t == "":
+			full, err = s.dir.ClaimTx(tx, mac, number, secret, now) // not in the inbox
+			return err
+		case number != "" && number != t && number != s.dir.Config().Plan.Full(t):
+			return domain.Errorf(domain.Conflict, "%s holds %s (auto-numbered): claim it without a number to keep that one", mac, s.dir.Config().Plan.Full(t))
+		}
+		at = holder
+		full, err = s.dir.ClaimBoundTx(tx, mac, t, secret, now)
 		return err
 	})
 	return full, at, err
+}
+
+// autoNumber returns the number of the auto-numbered phone mac (numbering's
+// AutoNumberTx) when its binding is the phone's own: at the address of the
+// MAC's DHCPv4 lease, or of its DHCPv6 lease, or made by the lease itself;
+// not one that a registration naming the MAC made from elsewhere. holder is
+// the address the phone holds it at.
+func (s *Service) autoNumber(tx store.Tx, mac domain.MAC, now time.Time) (t string, holder netip.Addr, err error) {
+	t, b, err := s.dir.AutoNumberTx(tx, mac)
+	if err != nil || t == "" {
+		return "", netip.Addr{}, err
+	}
+	if s.leases != nil && b.Online(now) {
+		if a, ok := leases.AddrOfMAC(tx, mac, now); ok && a == b.Addr {
+			return t, a, nil
+		}
+	}
+	if s.leases6 != nil && b.Online6(now) {
+		if a, ok := s.lease6Of(tx, mac, b.Addr6, now); ok {
+			return t, a, nil
+		}
+	}
+	return "", netip.Addr{}, nil
 }
 
 // History returns a number's events, oldest first.

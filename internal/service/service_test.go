@@ -799,3 +799,75 @@ func TestAutoNumberedPhoneIsProvisioned(t *testing.T) {
 		t.Errorf("a MAC an LTNP/1 registration named was claimed: %s", full)
 	}
 }
+
+// An auto-numbered phone that registers over LTNP/1 too (from its lease's
+// address, naming its MAC, as a phone does) still gets its file and can be
+// claimed: its binding is its own by its lease's address, not by who made
+// it.
+func TestAutoNumberedPhoneRegisteringOverLTNP(t *testing.T) {
+	svc, _, _, _ := openRerun(t)
+	m := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 9}
+	c := client(m)
+	o, _ := svc.Discover(c, netip.Addr{}, nil)
+	ack, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr, Selecting: true, AutoNumber: true})
+	if err != nil || ack.Number == "" {
+		t.Fatal(ack, err)
+	}
+	if _, err := svc.Register(numbering.RegisterRequest{Addr: o.Addr, MAC: m}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := svc.Provision(m, o.Addr); err != nil || p.Number != ack.Number {
+		t.Errorf("after its own LTNP/1 REGISTER: %+v %v", p, err)
+	}
+	if full, at, err := svc.Claim(m, ""); err != nil || full != ack.Number || at != o.Addr {
+		t.Errorf("claim after its own LTNP/1 REGISTER: %s at %v, %v; want %s at %v", full, at, err, ack.Number, o.Addr)
+	}
+}
+
+// A reservation moved to a new phone with a new password: the old phone,
+// still holding its lease, gets no file for the number (neither as the
+// number's phone nor as an auto-numbered one), so not the new password.
+func TestMovedReservationIsNotTheOldPhones(t *testing.T) {
+	svc, _, _, _ := openRerun(t)
+	old := domain.MAC{2, 0, 0, 0, 8, 1}
+	if err := svc.PutReservation(numbering.Reservation{Number: "2004", MAC: old, Secret: "old-password-abcdefgh"}); err != nil {
+		t.Fatal(err)
+	}
+	o, _ := svc.Discover(client(old), netip.Addr{}, nil)
+	if _, err := svc.Ack(service.AckRequest{Client: client(old), Addr: o.Addr, Selecting: true}); err != nil {
+		t.Fatal(err)
+	}
+	newMAC, sec := domain.MAC{2, 0, 0, 0, 8, 2}, "new-phone-password-123456"
+	if err := svc.PatchReservation("2004", numbering.ReservationPatch{MAC: &newMAC, Secret: &sec}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := svc.Provision(old, o.Addr); err == nil {
+		t.Errorf("the replaced phone got a file: %+v", p)
+	}
+	if full, _, err := svc.Claim(old, ""); err == nil {
+		t.Errorf("the replaced phone was claimed as auto-numbered: %s", full)
+	}
+}
+
+// An inbox phone whose lease ended; an LTNP/1 registration from elsewhere
+// names its MAC and takes a pool number: claiming that number for the
+// phone is refused while the other host holds it online.
+func TestClaimOfANumberOnlineForAnotherHost(t *testing.T) {
+	svc, _, _, _ := openRerun(t)
+	v := domain.MAC{2, 0, 0, 0, 1, 3}
+	c := client(v)
+	o, _ := svc.Discover(c, netip.Addr{}, nil)
+	if _, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr, Selecting: true, Phone: &numbering.InboxEntry{Vendor: "Snom", Model: "D785"}}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := svc.Release(c, o.Addr); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	reg, err := svc.Register(numbering.RegisterRequest{Addr: netip.MustParseAddr("198.51.100.9"), MAC: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full, _, err := svc.Claim(v, reg.Number); err == nil {
+		t.Errorf("%s claimed while online at 198.51.100.9 for a registration that named the MAC: %s", reg.Number, full)
+	}
+}
