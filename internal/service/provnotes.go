@@ -26,14 +26,17 @@ import (
 //
 // So a fetch loop costs at most one commit per provFlushEvery, and the
 // history's notes never push out its state events (numbering keeps those
-// when it trims). Notes whose write failed (no quorum, a full disk) are
-// given back and written by a later flush. Notes still in memory at a
-// crash are lost: a record of what was asked, not of the number's state.
+// when it trims). The events are written provFlushChunk to a transaction
+// (etcd takes 128 operations in one by default). Events whose write failed
+// (no quorum, a full disk) are given back, once, and written by the next
+// flush. Notes still in memory at a crash are lost: a record of what was
+// asked, not of the number's state.
 
 const (
 	provFlushEvery  = 2 * time.Second
 	refusalWindow   = time.Minute
 	maxRefusalNotes = 4096 // (number, source) pairs counted at once; beyond, refusals are only counted in all
+	provFlushChunk  = 64   // events written in one transaction
 )
 
 type provNotes struct {
@@ -69,6 +72,7 @@ type noted struct {
 	number string
 	ev     numbering.Event
 	served *servedNote
+	again  bool // given back once already
 }
 
 func (n *provNotes) servedFile(number string, mac domain.MAC, from netip.Addr, at time.Time) {
@@ -147,15 +151,26 @@ func (n *provNotes) take(now time.Time, all bool) ([]noted, uint64) {
 }
 
 // giveBack keeps the events of a flush whose write failed for the next
-// one, before any noted since.
+// one, before any noted since: each once (given back twice, it is dropped
+// and counted), a served file only when no fetch of the number was noted
+// since (that one is the news), and at most maxRefusalNotes.
 func (n *provNotes) giveBack(due []noted) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if k := len(due) + len(n.again) - maxRefusalNotes; k > 0 {
-		n.dropped += uint64(k)
-		due = due[min(k, len(due)):]
+	keep := make([]noted, 0, len(due))
+	for _, e := range due {
+		if _, newer := n.served[e.number]; e.again || e.served != nil && newer {
+			n.dropped++
+			continue
+		}
+		e.again = true
+		keep = append(keep, e)
 	}
-	n.again = append(due, n.again...)
+	if k := len(keep) + len(n.again) - maxRefusalNotes; k > 0 {
+		n.dropped += uint64(k)
+		keep = keep[min(k, len(keep)):]
+	}
+	n.again = append(keep, n.again...)
 }
 
 // flushProvisioning writes the provisioning notes that are due (all: every
@@ -165,7 +180,7 @@ func (n *provNotes) giveBack(due []noted) {
 func (s *Service) flushProvisioning(all bool) {
 	due, dropped := s.notes.take(s.now(), all)
 	if dropped > 0 {
-		s.log.Warn("provisioning refusals not recorded per number: too many sources at once", "refusals", dropped)
+		s.log.Warn("provisioning notes not recorded in the numbers' history: too many at once, or their writes failed twice", "events", dropped)
 	}
 	if len(due) == 0 {
 		return
@@ -187,24 +202,30 @@ func (s *Service) flushProvisioning(all bool) {
 		}
 		return nil
 	})
-	if err == nil && len(news) > 0 {
-		err = s.write(func(tx store.Tx) error {
-			for _, n := range news {
+	if err != nil {
+		news = due
+	}
+	written := 0
+	for err == nil && written < len(news) {
+		chunk := news[written:min(written+provFlushChunk, len(news))]
+		if err = s.write(func(tx store.Tx) error {
+			for _, n := range chunk {
 				if err := s.dir.AppendEventTx(tx, n.number, n.ev); err != nil {
 					return err
 				}
 			}
 			return nil
-		})
+		}); err == nil {
+			written += len(chunk)
+		}
 	}
 	if err != nil {
-		s.log.Warn("provisioning notes not written to the numbers' history yet", "events", len(due), "err", err)
+		s.log.Warn("provisioning notes not written to the numbers' history yet", "events", len(news)-written, "err", err)
 		if !all {
-			s.notes.giveBack(due)
+			s.notes.giveBack(news[written:])
 		}
-		return
 	}
-	for _, n := range news {
+	for _, n := range news[:written] {
 		if n.served != nil {
 			// Logged when the batch is written (every 2 s): fetched says
 			// when the phone fetched its file.

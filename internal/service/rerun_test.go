@@ -403,3 +403,38 @@ func TestFailedFlushKeepsProvisioningNotes(t *testing.T) {
 		t.Errorf("after a failed flush and a good one, the history is %v: the fetch's notes were lost with the failed commit", h)
 	}
 }
+
+// A flush whose write fails twice drops its notes (counted and logged)
+// instead of retrying them at every flush for ever.
+func TestFailedFlushGivesNotesBackOnce(t *testing.T) {
+	svc, db, clk, logs := openRerun(t)
+	o, _ := svc.Discover(client(macPhone), netip.Addr{}, nil)
+	if _, err := svc.Ack(service.AckRequest{Client: client(macPhone), Addr: o.Addr, Selecting: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Provision(macPhone, o.Addr); err != nil {
+		t.Fatal(err)
+	}
+	db.fail.Store(true)
+	for range 2 {
+		clk.Advance(3 * time.Second)
+		svc.RunJobs()
+	}
+	db.fail.Store(false)
+	for range 2 {
+		clk.Advance(3 * time.Second)
+		svc.RunJobs()
+	}
+	h, _ := svc.History("2001")
+	for _, e := range h {
+		if e.Kind == numbering.EventProvisioned {
+			t.Errorf("a note whose write failed twice was written: %v", h)
+		}
+	}
+	if n := strings.Count(logs.String(), "not written to the numbers' history yet"); n != 2 {
+		t.Errorf("%d warnings for two failed flushes", n)
+	}
+	if !strings.Contains(logs.String(), "provisioning notes not recorded") {
+		t.Errorf("the dropped note was not told:\n%s", logs.String())
+	}
+}
