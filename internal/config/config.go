@@ -496,8 +496,16 @@ func checkCoreSection(n *yaml.Node) (string, error) {
 	}
 	listen := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		switch k := n.Content[i].Value; k {
+		switch k, v := n.Content[i].Value, n.Content[i+1]; k {
 		case "listen", "interface": // interface: CoreDHCP's older name of listen
+			if v.Kind == yaml.ScalarNode && v.Value == "" || v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+				return "." + k, errors.New(`is empty: name the interfaces ("%eth0") or addresses to serve DHCP on (empty, CoreDHCP would serve on every interface)`)
+			}
+			for _, e := range v.Content {
+				if e.Kind == yaml.ScalarNode && e.Value == "" {
+					return "." + k, errors.New(`has an empty entry: name an interface ("%eth0") or an address`)
+				}
+			}
 			listen = true
 		case "plugins":
 		default:

@@ -185,7 +185,11 @@ func (q quiet) Handle(ctx context.Context, r slog.Record) error {
 	}
 	if clientFault[r.Message] && r.Level > slog.LevelWarn {
 		// A client's malformed message is no error of lanteld's: a
-		// warning (rate-limited, as every library line), not an ERROR.
+		// warning (rate-limited, as every library line), not an ERROR,
+		// and none where the log shows errors only.
+		if !q.Handler.Enabled(ctx, slog.LevelWarn) {
+			return nil
+		}
 		w := slog.NewRecord(r.Time, slog.LevelWarn, r.Message, r.PC)
 		r.Attrs(func(a slog.Attr) bool { w.AddAttrs(a); return true })
 		r = w

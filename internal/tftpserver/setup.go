@@ -1,6 +1,7 @@
 package tftpserver
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/lantel/lantel/internal/setup"
@@ -29,8 +30,8 @@ func (s Section) Setup() (listen string, l Limits, err error) {
 	if s.Listen == "" {
 		return "", l, nil
 	}
-	if err := setup.AddrPort("listen", s.Listen); err != nil {
-		return "", l, setup.Errorf("listen", "%q is not address:port (such as 0.0.0.0:69 or [::]:69)", s.Listen)
+	if ap, err := netip.ParseAddrPort(s.Listen); err != nil || !ap.Addr().Unmap().Is4() {
+		return "", l, setup.Errorf("listen", "%q is not IPv4:port, such as 0.0.0.0:69 (TFTP is served over IPv4; phones on IPv6 fetch over HTTP)", s.Listen)
 	}
 	x := s.Limits
 	if l.PerSource, l.Total, err = x.Rates(); err != nil {
