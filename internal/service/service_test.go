@@ -792,12 +792,35 @@ func TestAutoNumberedPhoneIsProvisioned(t *testing.T) {
 	if _, err := svc.Register(numbering.RegisterRequest{Addr: at, MAC: other}); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := svc.Provision(other, at); err == nil {
-		t.Errorf("a MAC an LTNP/1 registration named got a file: %+v", p)
+	noFileNorClaim(t, svc, other, at, "a MAC an LTNP/1 registration named")
+}
+
+// noFileNorClaim checks that mac, fetching from at, gets no file, and
+// that it cannot be claimed.
+func noFileNorClaim(t *testing.T, svc *service.Service, mac domain.MAC, at netip.Addr, what string) {
+	t.Helper()
+	if p, err := svc.Provision(mac, at); err == nil {
+		t.Errorf("%s got a file: %+v", what, p)
 	}
-	if full, _, err := svc.Claim(other, ""); err == nil {
-		t.Errorf("a MAC an LTNP/1 registration named was claimed: %s", full)
+	if full, _, err := svc.Claim(mac, ""); err == nil {
+		t.Errorf("%s was claimed: %s", what, full)
 	}
+}
+
+// autoNumbered has the phone mac complete a DORA with auto-numbering and
+// returns its address and number.
+func autoNumbered(t *testing.T, svc *service.Service, mac domain.MAC) (netip.Addr, string) {
+	t.Helper()
+	c := client(mac)
+	o, err := svc.Discover(c, netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr, Selecting: true, AutoNumber: true})
+	if err != nil || ack.Number == "" {
+		t.Fatalf("ack: %+v %v", ack, err)
+	}
+	return o.Addr, ack.Number
 }
 
 // An auto-numbered phone that registers over LTNP/1 too (from its lease's
@@ -807,20 +830,15 @@ func TestAutoNumberedPhoneIsProvisioned(t *testing.T) {
 func TestAutoNumberedPhoneRegisteringOverLTNP(t *testing.T) {
 	svc, _, _, _ := openRerun(t)
 	m := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 9}
-	c := client(m)
-	o, _ := svc.Discover(c, netip.Addr{}, nil)
-	ack, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr, Selecting: true, AutoNumber: true})
-	if err != nil || ack.Number == "" {
-		t.Fatal(ack, err)
-	}
-	if _, err := svc.Register(numbering.RegisterRequest{Addr: o.Addr, MAC: m}); err != nil {
+	addr, number := autoNumbered(t, svc, m)
+	if _, err := svc.Register(numbering.RegisterRequest{Addr: addr, MAC: m}); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := svc.Provision(m, o.Addr); err != nil || p.Number != ack.Number {
+	if p, err := svc.Provision(m, addr); err != nil || p.Number != number {
 		t.Errorf("after its own LTNP/1 REGISTER: %+v %v", p, err)
 	}
-	if full, at, err := svc.Claim(m, ""); err != nil || full != ack.Number || at != o.Addr {
-		t.Errorf("claim after its own LTNP/1 REGISTER: %s at %v, %v; want %s at %v", full, at, err, ack.Number, o.Addr)
+	if full, at, err := svc.Claim(m, ""); err != nil || full != number || at != addr {
+		t.Errorf("claim after its own LTNP/1 REGISTER: %s at %v, %v; want %s at %v", full, at, err, number, addr)
 	}
 }
 
@@ -841,12 +859,7 @@ func TestMovedReservationIsNotTheOldPhones(t *testing.T) {
 	if err := svc.PatchReservation("2004", numbering.ReservationPatch{MAC: &newMAC, Secret: &sec}); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := svc.Provision(old, o.Addr); err == nil {
-		t.Errorf("the replaced phone got a file: %+v", p)
-	}
-	if full, _, err := svc.Claim(old, ""); err == nil {
-		t.Errorf("the replaced phone was claimed as auto-numbered: %s", full)
-	}
+	noFileNorClaim(t, svc, old, o.Addr, "the replaced phone")
 }
 
 // An inbox phone whose lease ended; an LTNP/1 registration from elsewhere
