@@ -187,7 +187,7 @@ func (q quiet) Handle(ctx context.Context, r slog.Record) error {
 		// A client's malformed message is no error of lanteld's: a
 		// warning (rate-limited, as every library line), not an ERROR,
 		// and none where the log shows errors only.
-		if !q.Handler.Enabled(ctx, slog.LevelWarn) {
+		if !q.Enabled(ctx, slog.LevelWarn) {
 			return nil
 		}
 		w := slog.NewRecord(r.Time, slog.LevelWarn, r.Message, r.PC)
