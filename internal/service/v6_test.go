@@ -269,3 +269,31 @@ func TestEntryOfANumberOnlineOverIPv6(t *testing.T) {
 	}
 	entry(numbering.StateOffline, "", "")
 }
+
+// A phone on IPv6 alone, auto-numbered by its DHCPv6 lease: its file goes
+// to its IPv6 lease address, with its pool number and no SIP password,
+// and a claim keeps the number and answers that address.
+func TestIPv6AutoNumberedPhoneIsProvisioned(t *testing.T) {
+	r := newRig6(t)
+	m := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 6}
+	a, err := r.svc.Offer6(client6(m), netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := r.svc.Ack6(service.AckRequest6{Client: client6(m), Addr: a, AutoNumber: true})
+	if err != nil || ack.Number == "" {
+		t.Fatalf("Ack6 = %+v, %v", ack, err)
+	}
+	if p, err := r.svc.Provision(m, a); err != nil || p.Number != ack.Number || p.Secret != "" {
+		t.Fatalf("its file: %+v %v, want %s without a password", p, err, ack.Number)
+	}
+	if _, err := r.svc.Provision(m, netip.MustParseAddr("2001:db8:1::9")); err == nil {
+		t.Fatal("its file went to another address")
+	}
+	if full, at, err := r.svc.Claim(m, ""); err != nil || full != ack.Number || at != a {
+		t.Fatalf("claim: %s at %v, %v; want %s at %v", full, at, err, ack.Number, a)
+	}
+	if p, err := r.svc.Provision(m, a); err != nil || p.Secret == "" {
+		t.Fatalf("claimed, its file: %+v %v, want a password", p, err)
+	}
+}
