@@ -19,7 +19,7 @@ import (
 	"github.com/lantel/lantel/ltnp"
 )
 
-const usage = `usage: lantelctl COMMAND [flags]
+const usage = `usage: lantelctl COMMAND [flags]   (flags may come before COMMAND too)
 
 Commands (LTNP/1):
   register   [--number N] [--ip A] [--mac M] [--user U] [--lifetime 1h]
@@ -42,6 +42,22 @@ the server did not answer.
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+// commandFirst moves the command to the front when flags come before it
+// (`lantelctl -s ADDR query 2001`, as `lantelctl query 2001 -s ADDR`): the
+// first argument that names a command is the command. Without one, args
+// are as given (the unknown command is reported).
+func commandFirst(args []string) []string {
+	if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
+		return args
+	}
+	for i, a := range args {
+		if _, admin := adminCommands[a]; admin || a == "register" || a == "deregister" || a == "query" {
+			return append(append([]string{a}, args[:i]...), args[i+1:]...)
+		}
+	}
+	return args
+}
+
 type common struct {
 	server, bind string
 	json         bool
@@ -63,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	args = commandFirst(args)
 	cmd, args := args[0], args[1:]
 	if _, ok := adminCommands[cmd]; ok {
 		return runAdmin(cmd, args, stdout, stderr)

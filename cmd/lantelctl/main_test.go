@@ -51,6 +51,10 @@ func TestRegisterQueryDeregister(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j["ipv4"] != "127.0.0.20" {
 		t.Fatalf("query: %d %q", code, out)
 	}
+	out, _, code = ctl(t, "-s", s, "--json", "query", "2001") // flags before the command
+	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j["ipv4"] != "127.0.0.20" {
+		t.Fatalf("flags first, query: %d %q", code, out)
+	}
 	out, _, code = ctl(t, "deregister", "-s", s, "--bind", "127.0.0.20", "--number", "2001")
 	if code != 0 || out != "OK 10002001\n" {
 		t.Fatalf("deregister: %d %q", code, out)
@@ -82,7 +86,7 @@ func TestQueryFollowsReferral(t *testing.T) {
 }
 
 func TestUsageAndTimeout(t *testing.T) {
-	for _, args := range [][]string{{}, {"frobnicate"}, {"query"}, {"deregister"}, {"register", "--mac", "zz"}, {"query", "-s", "nope", "1"}} {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"query"}, {"deregister"}, {"register", "--mac", "zz"}, {"query", "-s", "nope", "1"}, {"-s", "127.0.0.1:1", "frobnicate"}} {
 		if _, _, code := ctl(t, args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
