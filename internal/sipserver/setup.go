@@ -53,7 +53,11 @@ func (s Section) Setup() (listen string, o Options, err error) {
 		return "", o, setup.Errorf("tcp", "connection caps must not be negative (0: the defaults, 1024 and 32)")
 	}
 	if total, per := cmp.Or(s.TCP.MaxConnections, defaultTCPMaxConns), cmp.Or(s.TCP.MaxPerSource, defaultTCPMaxPerSource); per > total {
-		return "", o, setup.Errorf("tcp.max_per_source", "%d is more than max_connections (%d)", per, total)
+		dflt := ""
+		if s.TCP.MaxPerSource == 0 {
+			dflt = " (the default: set max_per_source too)"
+		}
+		return "", o, setup.Errorf("tcp.max_per_source", "%d is more than max_connections (%d)%s", per, total, dflt)
 	}
 	if v := s.GuessRate; v != nil {
 		if *v <= 0 {
