@@ -97,13 +97,19 @@ func (d *Directory) ClaimTx(tx store.Tx, mac domain.MAC, number, secret string, 
 		}
 		if b, err := getBinding(tx, t); err != nil {
 			return "", err
-		} else if b.Online(now) {
-			return "", domain.Errorf(domain.InUse, "%s is online at %s", cfg.Plan.Full(t), b.Addr)
+		} else if b.Online(now) || b.Online6(now) {
+			return "", domain.Errorf(domain.InUse, "%s is online at %s", cfg.Plan.Full(t), onlineAt(b, now))
 		}
 	} else if t, err = d.poolNumber(tx, cfg, mac, e.Addr, now); err != nil {
 		// As an auto-numbered terminal gets one: the number it holds or
 		// held last when free, else one no other terminal remembers.
 		return "", err
+	} else if b, err := getBinding(tx, t); err != nil {
+		return "", err
+	} else if b.Online(now) || b.Online6(now) {
+		// An inbox phone holds no number: one online for its MAC is a
+		// registration that named the MAC (from elsewhere, maybe).
+		return "", domain.Errorf(domain.InUse, "%s is online at %s for a registration naming %s: deregister it, or claim with a number", cfg.Plan.Full(t), onlineAt(b, now), mac)
 	}
 	if err := d.PutReservationTx(tx, Reservation{Number: t, MAC: mac, Name: e.Model, Secret: secret}); err != nil {
 		return "", err
@@ -143,6 +149,14 @@ func (d *Directory) ClaimBoundTx(tx store.Tx, mac domain.MAC, t, secret string, 
 		return "", err
 	}
 	return d.cfg.Load().Plan.Full(t), d.AppendEventTx(tx, t, Event{Time: now, Kind: EventClaimed, Detail: "for " + mac.String()})
+}
+
+// onlineAt is the address b is online at (IPv4 first).
+func onlineAt(b *Binding, now time.Time) netip.Addr {
+	if b.Online(now) {
+		return b.Addr
+	}
+	return b.Addr6
 }
 
 // InboxEntryTx returns the inbox entry of mac, or nil.

@@ -167,15 +167,36 @@ func (s *Service) autoNumber(tx store.Tx, mac domain.MAC, now time.Time) (t stri
 	if err != nil || t == "" {
 		return "", netip.Addr{}, err
 	}
-	if s.leases != nil && b.Online(now) {
-		if a, ok := leases.AddrOfMAC(tx, mac, now); ok && a == b.Addr {
-			return t, a, nil
+	// Every address the binding is online at must be one of the MAC's
+	// leases: a registration that named the MAC from elsewhere, kept on
+	// the binding beside the phone's other family's lease, makes it no
+	// phone's own.
+	var v4, v6 netip.Addr
+	if b.Online(now) {
+		if s.leases == nil {
+			return "", netip.Addr{}, nil
 		}
+		a, ok := leases.AddrOfMAC(tx, mac, now)
+		if !ok || a != b.Addr {
+			return "", netip.Addr{}, nil
+		}
+		v4 = a
 	}
-	if s.leases6 != nil && b.Online6(now) {
-		if a, ok := s.lease6Of(tx, mac, b.Addr6, now); ok {
-			return t, a, nil
+	if b.Online6(now) {
+		if s.leases6 == nil {
+			return "", netip.Addr{}, nil
 		}
+		a, ok := s.lease6Of(tx, mac, b.Addr6, now)
+		if !ok {
+			return "", netip.Addr{}, nil
+		}
+		v6 = a
+	}
+	switch {
+	case v4.IsValid():
+		return t, v4, nil
+	case v6.IsValid():
+		return t, v6, nil
 	}
 	return "", netip.Addr{}, nil
 }

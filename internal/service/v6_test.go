@@ -297,3 +297,84 @@ func TestIPv6AutoNumberedPhoneIsProvisioned(t *testing.T) {
 		t.Fatalf("claimed, its file: %+v %v, want a password", p, err)
 	}
 }
+
+// A host at 198.51.100.9 registers over LTNP/1 naming the MAC of a phone
+// that is on DHCPv6 only (it has no IPv4 lease, so nothing stops it). The
+// phone's DHCPv6 lease then auto-numbers it with that same pool number and
+// keeps the host's IPv4 address on the binding. autoNumber accepts the
+// binding only when every address it is online at is one of the MAC's
+// leases: the host gets no file, before or after a claim.
+func TestIPv6PhoneNumberSpoofedOverIPv4(t *testing.T) {
+	r := newRig6(t)
+	m := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 7}
+	evil := netip.MustParseAddr("198.51.100.9")
+	reg, err := r.svc.Register(numbering.RegisterRequest{Addr: evil, MAC: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := r.svc.Offer6(client6(m), netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := r.svc.Ack6(service.AckRequest6{Client: client6(m), Addr: a, AutoNumber: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("registered %s, DHCPv6 number %s", reg.Number, ack.Number)
+	if p, err := r.svc.Provision(m, evil); err == nil {
+		t.Errorf("the other host got the auto-numbered phone's file: %+v", p)
+	}
+	full, at, err := r.svc.Claim(m, "")
+	t.Logf("claim: %s at %v, %v", full, at, err)
+	if p, err := r.svc.Provision(m, evil); err == nil {
+		t.Errorf("after the claim the other host got the file: %+v", p)
+	}
+}
+
+// An inbox phone claimed with the number that another phone's DHCPv6
+// lease holds online (IPv6 only): refused.
+func TestClaimOfANumberOnlineOverIPv6(t *testing.T) {
+	r := newRig6(t)
+	x := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 8}
+	a, _ := r.svc.Offer6(client6(x), netip.Addr{}, nil)
+	ack, err := r.svc.Ack6(service.AckRequest6{Client: client6(x), Addr: a, AutoNumber: true})
+	if err != nil || ack.Number == "" {
+		t.Fatal(ack, err)
+	}
+	y := domain.MAC{2, 0, 0, 0, 1, 9}
+	b, _ := r.svc.Offer6(client6(y), netip.Addr{}, nil)
+	if _, err := r.svc.Ack6(service.AckRequest6{Client: client6(y), Addr: b, Phone: &numbering.InboxEntry{Vendor: "Snom", Model: "D785"}}); err != nil {
+		t.Fatal(err)
+	}
+	if full, _, err := r.svc.Claim(y, ack.Number); err == nil {
+		t.Errorf("%s, online over IPv6 at %v for %v, was claimed for %v: %s", ack.Number, a, x, y, full)
+	}
+}
+
+// As TestClaimOfANumberOnlineForAnotherHost, claimed without a number:
+// the number the MAC's spoofed registration holds online is not taken, and
+// the other host gets no file.
+func TestClaimWithoutNumberOfASpoofedBinding(t *testing.T) {
+	svc, _, _, _ := openRerun(t)
+	v := domain.MAC{2, 0, 0, 0, 1, 3}
+	c := client(v)
+	o, _ := svc.Discover(c, netip.Addr{}, nil)
+	if _, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr, Selecting: true, Phone: &numbering.InboxEntry{Vendor: "Snom", Model: "D785"}}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := svc.Release(c, o.Addr); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	evil := netip.MustParseAddr("198.51.100.9")
+	reg, err := svc.Register(numbering.RegisterRequest{Addr: evil, MAC: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _, err := svc.Claim(v, "")
+	if err == nil && full == reg.Number {
+		t.Errorf("claimed %s, online at %v for a registration that named the MAC", full, evil)
+	}
+	if p, err := svc.Provision(v, evil); err == nil {
+		t.Errorf("the other host got the claimed phone's file: %+v", p)
+	}
+}
