@@ -50,13 +50,24 @@ func commandFirst(args []string) []string {
 	if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
 		return args
 	}
-	for i, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			if name := strings.TrimLeft(a, "-"); !strings.Contains(name, "=") && !boolFlags[name] {
+				i++ // its value, whatever it reads
+			}
+			continue
+		}
 		if _, admin := adminCommands[a]; admin || a == "register" || a == "deregister" || a == "query" {
 			return append(append([]string{a}, args[:i]...), args[i+1:]...)
 		}
+		return args // a word that is no command: reported as one
 	}
 	return args
 }
+
+// boolFlags are lantelctl's flags that take no value (commandFirst).
+var boolFlags = map[string]bool{"json": true, "forward": true, "all": true, "secrets": true, "clear-secret": true, "quarantine": true}
 
 type common struct {
 	server, bind string

@@ -86,7 +86,7 @@ func TestQueryFollowsReferral(t *testing.T) {
 }
 
 func TestUsageAndTimeout(t *testing.T) {
-	for _, args := range [][]string{{}, {"frobnicate"}, {"query"}, {"deregister"}, {"register", "--mac", "zz"}, {"query", "-s", "nope", "1"}, {"-s", "127.0.0.1:1", "frobnicate"}} {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"query"}, {"deregister"}, {"register", "--mac", "zz"}, {"query", "-s", "nope", "1"}, {"-s", "127.0.0.1:1", "frobnicate"}, {"-s", "query", "--mac", "zz", "register"}} {
 		if _, _, code := ctl(t, args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}

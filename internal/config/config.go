@@ -494,28 +494,45 @@ func checkCoreSection(n *yaml.Node) (string, error) {
 	if n.Kind != yaml.MappingNode {
 		return "", errors.New("must be a mapping of listen and plugins")
 	}
-	listen := false
+	listen := ""
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		switch k, v := n.Content[i].Value, n.Content[i+1]; k {
-		case "listen", "interface": // interface: CoreDHCP's older name of listen
-			if v.Kind == yaml.ScalarNode && v.Value == "" || v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
-				return "." + k, errors.New(`is empty: name the interfaces ("%eth0") or addresses to serve DHCP on (empty, CoreDHCP would serve on every interface)`)
+		case "listen", "interface": // interface: CoreDHCP's older name of listen, one interface
+			if listen != "" {
+				return "." + k, fmt.Errorf("and %s both given: give listen alone", listen)
 			}
-			for _, e := range v.Content {
-				if e.Kind == yaml.ScalarNode && e.Value == "" {
-					return "." + k, errors.New(`has an empty entry: name an interface ("%eth0") or an address`)
-				}
+			if err := checkListen(k, v); err != nil {
+				return "." + k, err
 			}
-			listen = true
+			listen = k
 		case "plugins":
 		default:
 			return "." + k, errors.New("unknown key (the section takes listen and plugins)")
 		}
 	}
-	if !listen {
+	if listen == "" {
 		return ".listen", errors.New(`is required: the interfaces ("%eth0") or addresses to serve DHCP on (without it, CoreDHCP would serve on every interface)`)
 	}
 	return "", nil
+}
+
+// checkListen checks a server section's listen (a name or address, or a
+// list of them) or interface (one interface's name): an empty or null
+// value, or entry, makes CoreDHCP serve on every interface.
+func checkListen(key string, v *yaml.Node) error {
+	named := func(e *yaml.Node) bool { return e.Kind == yaml.ScalarNode && e.Tag != "!!null" && strings.TrimSpace(e.Value) != "" }
+	switch {
+	case key == "interface" && !named(v):
+		return errors.New(`want one interface's name (or listen: ["%eth0"]): empty, CoreDHCP would serve on every interface`)
+	case v.Kind == yaml.ScalarNode && !named(v), v.Kind == yaml.SequenceNode && len(v.Content) == 0, v.Kind == yaml.MappingNode:
+		return errors.New(`is empty: name the interfaces ("%eth0") or addresses to serve DHCP on (empty, CoreDHCP would serve on every interface)`)
+	}
+	for _, e := range v.Content {
+		if !named(e) {
+			return errors.New(`has an empty entry: name an interface ("%eth0") or an address`)
+		}
+	}
+	return nil
 }
 
 // dhcpError is dhcpconf's error as a configuration error naming the key.

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -28,15 +29,19 @@ import (
 // history's notes never push out its state events (numbering keeps those
 // when it trims). The events are written provFlushChunk to a transaction
 // (etcd takes 128 operations in one by default). Events whose write failed
-// (no quorum, a full disk) are given back, once, and written by the next
-// flush. Notes still in memory at a crash are lost: a record of what was
-// asked, not of the number's state.
+// for a while (no quorum, a full disk) are given back, once, and written
+// by the next flush; a write refused as too large is not tried again.
+// Notes still in memory at a crash are lost: a record of what was asked,
+// not of the number's state.
 
 const (
 	provFlushEvery  = 2 * time.Second
 	refusalWindow   = time.Minute
 	maxRefusalNotes = 4096 // (number, source) pairs counted at once; beyond, refusals are only counted in all
-	provFlushChunk  = 64   // events written in one transaction
+	// provFlushChunk: events written in one transaction. An event on a
+	// number whose history is full is a put and a delete, so 40 are about
+	// 80 operations (etcd takes 128 in one by default).
+	provFlushChunk = 40
 )
 
 type provNotes struct {
@@ -221,7 +226,7 @@ func (s *Service) flushProvisioning(all bool) {
 	}
 	if err != nil {
 		s.log.Warn("provisioning notes not written to the numbers' history yet", "events", len(news)-written, "err", err)
-		if !all {
+		if !all && !errors.Is(err, store.ErrTooLarge) {
 			s.notes.giveBack(news[written:])
 		}
 	}
