@@ -520,7 +520,9 @@ func checkCoreSection(n *yaml.Node) (string, error) {
 // list of them) or interface (one interface's name): an empty or null
 // value, or entry, makes CoreDHCP serve on every interface.
 func checkListen(key string, v *yaml.Node) error {
-	named := func(e *yaml.Node) bool { return e.Kind == yaml.ScalarNode && e.Tag != "!!null" && strings.TrimSpace(e.Value) != "" }
+	named := func(e *yaml.Node) bool {
+		return e.Kind == yaml.ScalarNode && e.Tag != "!!null" && strings.TrimSpace(e.Value) != ""
+	}
 	switch {
 	case key == "interface" && !named(v):
 		return errors.New(`want one interface's name (or listen: ["%eth0"]): empty, CoreDHCP would serve on every interface`)
