@@ -164,7 +164,10 @@ func (n *provNotes) giveBack(due []noted) {
 	defer n.mu.Unlock()
 	keep := make([]noted, 0, len(due))
 	for _, e := range due {
-		if _, newer := n.served[e.number]; e.again || e.served != nil && newer {
+		if _, newer := n.served[e.number]; e.served != nil && newer {
+			continue // a newer fetch is the news: nothing is lost
+		}
+		if e.again {
 			n.dropped++
 			continue
 		}
@@ -225,7 +228,11 @@ func (s *Service) flushProvisioning(all bool) {
 		}
 	}
 	if err != nil {
-		s.log.Warn("provisioning notes not written to the numbers' history yet", "events", len(news)-written, "err", err)
+		msg := "provisioning notes not written to the numbers' history yet"
+		if all || errors.Is(err, store.ErrTooLarge) {
+			msg = "provisioning notes not written to the numbers' history" // not to be tried again
+		}
+		s.log.Warn(msg, "events", len(news)-written, "err", err)
 		if !all && !errors.Is(err, store.ErrTooLarge) {
 			s.notes.giveBack(news[written:])
 		}
