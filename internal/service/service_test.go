@@ -723,14 +723,7 @@ func TestNewContactIsNoComingOnline(t *testing.T) {
 	if n := strings.Count(logs.String(), `msg="SIP contact changed"`); n != 2 {
 		t.Errorf("%d \"SIP contact changed\" lines for two changes:\n%s", n, logs.String())
 	}
-	h, _ := svc.History("2002")
-	online := 0
-	for _, e := range h {
-		if e.Kind == numbering.EventOnline {
-			online++
-		}
-	}
-	if online != 1 {
+	if h, online := onlineEvents(svc, "2002"); online != 1 {
 		t.Errorf("history %v: want one online event", h)
 	}
 	a, err := svc.Query("2002")
@@ -745,42 +738,27 @@ func TestNewContactIsNoComingOnline(t *testing.T) {
 func TestAutoNumberedPhoneIsProvisioned(t *testing.T) {
 	svc, _, _, _ := openRerun(t)
 	m := domain.MAC{0x80, 0x5e, 0xc0, 0, 0, 9}
-	c := leases.Client{Key: leases.ClientKey(nil, m), MAC: m}
-	o, err := svc.Discover(c, netip.Addr{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr, Selecting: true, AutoNumber: true})
-	if err != nil || ack.Number == "" {
-		t.Fatalf("ack: %+v %v", ack, err)
-	}
-	p, err := svc.Provision(m, o.Addr)
-	if err != nil || p.Number != ack.Number || p.Secret != "" {
-		t.Fatalf("the auto-numbered phone's file: %+v %v, want %s without a password", p, err, ack.Number)
+	addr, number := autoNumbered(t, svc, m)
+	p, err := svc.Provision(m, addr)
+	if err != nil || p.Number != number || p.Secret != "" {
+		t.Fatalf("the auto-numbered phone's file: %+v %v, want %s without a password", p, err, number)
 	}
 	if _, err := svc.Provision(m, netip.MustParseAddr("192.0.2.99")); err == nil {
 		t.Fatal("its file went to another address")
 	}
 	full, _, err := svc.Claim(m, "")
-	if err != nil || full != ack.Number {
-		t.Fatalf("claim: %s %v, want it to keep %s", full, err, ack.Number)
+	if err != nil || full != number {
+		t.Fatalf("claim: %s %v, want it to keep %s", full, err, number)
 	}
-	p, err = svc.Provision(m, o.Addr)
-	if err != nil || p.Number != ack.Number || p.Secret == "" {
-		t.Fatalf("claimed, its file: %+v %v, want %s with a password", p, err, ack.Number)
+	p, err = svc.Provision(m, addr)
+	if err != nil || p.Number != number || p.Secret == "" {
+		t.Fatalf("claimed, its file: %+v %v, want %s with a password", p, err, number)
 	}
 	// Its renewal after the claim is no second coming online.
-	if _, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr}); err != nil {
+	if _, err := svc.Ack(service.AckRequest{Client: client(m), Addr: addr}); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := svc.History(ack.Number)
-	online := 0
-	for _, e := range h {
-		if e.Kind == numbering.EventOnline {
-			online++
-		}
-	}
-	if online != 1 {
+	if h, online := onlineEvents(svc, number); online != 1 {
 		t.Errorf("history after a claim and a renewal: %v, want one online", h)
 	}
 	if _, _, err := svc.Claim(domain.MAC{2, 9, 9, 9, 9, 9}, ""); err == nil {
@@ -793,6 +771,33 @@ func TestAutoNumberedPhoneIsProvisioned(t *testing.T) {
 		t.Fatal(err)
 	}
 	noFileNorClaim(t, svc, other, at, "a MAC an LTNP/1 registration named")
+}
+
+// onlineEvents returns a number's history and how many of its events are
+// "online".
+func onlineEvents(svc *service.Service, number string) ([]numbering.Event, int) {
+	h, _ := svc.History(number)
+	n := 0
+	for _, e := range h {
+		if e.Kind == numbering.EventOnline {
+			n++
+		}
+	}
+	return h, n
+}
+
+// inboxPhoneGone has the inbox phone v take a lease and release it: it
+// is in the inbox, with no lease.
+func inboxPhoneGone(t *testing.T, svc *service.Service, v domain.MAC) {
+	t.Helper()
+	c := client(v)
+	o, _ := svc.Discover(c, netip.Addr{}, nil)
+	if _, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr, Selecting: true, Phone: &numbering.InboxEntry{Vendor: "Snom", Model: "D785"}}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := svc.Release(c, o.Addr); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
 }
 
 // noFileNorClaim checks that mac, fetching from at, gets no file, and
@@ -868,14 +873,7 @@ func TestMovedReservationIsNotTheOldPhones(t *testing.T) {
 func TestClaimOfANumberOnlineForAnotherHost(t *testing.T) {
 	svc, _, _, _ := openRerun(t)
 	v := domain.MAC{2, 0, 0, 0, 1, 3}
-	c := client(v)
-	o, _ := svc.Discover(c, netip.Addr{}, nil)
-	if _, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr, Selecting: true, Phone: &numbering.InboxEntry{Vendor: "Snom", Model: "D785"}}); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := svc.Release(c, o.Addr); !ok || err != nil {
-		t.Fatal(ok, err)
-	}
+	inboxPhoneGone(t, svc, v)
 	reg, err := svc.Register(numbering.RegisterRequest{Addr: netip.MustParseAddr("198.51.100.9"), MAC: v})
 	if err != nil {
 		t.Fatal(err)

@@ -357,14 +357,7 @@ func TestClaimOfANumberOnlineOverIPv6(t *testing.T) {
 func TestClaimWithoutNumberOfASpoofedBinding(t *testing.T) {
 	svc, _, _, _ := openRerun(t)
 	v := domain.MAC{2, 0, 0, 0, 1, 3}
-	c := client(v)
-	o, _ := svc.Discover(c, netip.Addr{}, nil)
-	if _, err := svc.Ack(service.AckRequest{Client: c, Addr: o.Addr, Selecting: true, Phone: &numbering.InboxEntry{Vendor: "Snom", Model: "D785"}}); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := svc.Release(c, o.Addr); !ok || err != nil {
-		t.Fatal(ok, err)
-	}
+	inboxPhoneGone(t, svc, v)
 	evil := netip.MustParseAddr("198.51.100.9")
 	reg, err := svc.Register(numbering.RegisterRequest{Addr: evil, MAC: v})
 	if err != nil {
